@@ -1,0 +1,75 @@
+// Matrix x vector (decode) and matrix x matrix (prefill) over stored weight types.
+//
+// Like fast engines, activations are quantized per block to 8 bits (Q8_0 / Q8_1 for the
+// 32-element types, Q8_K for the K-quants) and dotted with integer arithmetic; F32, F16 and
+// BF16 weights take F32 activations. Each weight type has a scalar reference implementation
+// (the oracle in tests) and AVX2 / AVX-512 paths, chosen once from CPUID or forced with
+// SLUICE_ISA=scalar|avx2|avx512.
+#pragma once
+
+#include "tensor/types.h"
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+class thread_pool;
+
+enum class isa { SCALAR = 0, AVX2 = 1, AVX512 = 2 };
+
+std::string_view isa_name(isa i);
+
+// The best ISA this CPU runs, or the one SLUICE_ISA names (throws if the CPU cannot run it).
+isa detect_isa();
+
+// Activation formats a weight type consumes.
+enum class act_format { F32, Q8_0, Q8_1, Q8_K };
+
+// The kernels for one weight type on one ISA.
+struct type_kernels {
+    act_format act;
+    // Converts n F32 activations into `act` blocks at dst (act_bytes(n) bytes).
+    void (*quantize_act)(const float * x, void * dst, int64_t n);
+    // out[r] = dot(row r, act) for rows [0, n_rows); rows are `row_stride` bytes apart.
+    void (*dot_rows)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act, float * out);
+};
+
+// Bytes of n activations in format f.
+uint64_t act_bytes(act_format f, int64_t n);
+
+// Kernels of type t for ISA i (falling back to a lower ISA for anything i lacks); nullptr if
+// t is not computable.
+const type_kernels * find_kernels(ggml_type t, isa i);
+
+// A weight matrix: `rows` rows of `cols` elements of `type`, rows `row_stride` bytes apart.
+struct weight_matrix {
+    ggml_type       type;
+    int64_t         rows;
+    int64_t         cols;
+    uint64_t        row_stride;
+    const uint8_t * data;
+};
+
+// Runs matrix products on one thread pool with one ISA, reusing its activation scratch.
+class matmul_runner {
+  public:
+    matmul_runner(thread_pool & pool, isa i);
+
+    // y[r] = W[r,:] . x[:]             x: cols floats, y: rows floats
+    void matvec(const weight_matrix & w, const float * x, float * y);
+
+    // Y[t][r] = W[r,:] . X[t][:]       X: n_tokens x cols (row-major), Y: n_tokens x rows
+    void matmul(const weight_matrix & w, const float * x, int64_t n_tokens, float * y);
+
+    isa           target() const { return isa_; }
+    thread_pool & pool() const { return pool_; }
+
+  private:
+    thread_pool &        pool_;
+    isa                  isa_;
+    std::vector<uint8_t> act_;
+};
+
+}  // namespace sluice

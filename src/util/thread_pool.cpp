@@ -1,0 +1,83 @@
+#include "util/thread_pool.h"
+
+namespace sluice {
+
+thread_pool::thread_pool(int n_threads) {
+    if (n_threads <= 0) {
+        n_threads = static_cast<int>(std::thread::hardware_concurrency());
+    }
+    n_threads_ = n_threads < 1 ? 1 : n_threads;
+    workers_.reserve(static_cast<size_t>(n_threads_ - 1));
+    for (int t = 1; t < n_threads_; ++t) {
+        workers_.emplace_back([this, t] { worker_loop(t); });
+    }
+}
+
+thread_pool::~thread_pool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto & w : workers_) {
+        w.join();
+    }
+}
+
+void thread_pool::run_tasks(int thread) {
+    for (;;) {
+        const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+        if (task >= n_tasks_) {
+            return;
+        }
+        (*job_)(task, thread);
+    }
+}
+
+void thread_pool::worker_loop(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+            if (stopping_) {
+                return;
+            }
+            seen = generation_;
+        }
+        run_tasks(thread);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--busy_ == 0) {
+                done_.notify_one();
+            }
+        }
+    }
+}
+
+void thread_pool::parallel_for(int64_t n_tasks, const std::function<void(int64_t, int)> & fn) {
+    if (n_tasks <= 0) {
+        return;
+    }
+    if (workers_.empty() || n_tasks == 1) {
+        for (int64_t t = 0; t < n_tasks; ++t) {
+            fn(t, 0);
+        }
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job_     = &fn;
+        n_tasks_ = n_tasks;
+        next_task_.store(0, std::memory_order_relaxed);
+        busy_ = static_cast<int>(workers_.size());
+        ++generation_;
+    }
+    wake_.notify_all();
+    run_tasks(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    job_ = nullptr;
+}
+
+}  // namespace sluice

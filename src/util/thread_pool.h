@@ -1,0 +1,49 @@
+// The one thread pool of a sluice process. Kernels split rows across it; the calling thread
+// takes part in the work, so a pool of N threads starts N-1 workers.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sluice {
+
+class thread_pool {
+  public:
+    // n_threads <= 0 picks the number of hardware threads.
+    explicit thread_pool(int n_threads = 0);
+    ~thread_pool();
+    thread_pool(const thread_pool &)             = delete;
+    thread_pool & operator=(const thread_pool &) = delete;
+
+    int size() const { return n_threads_; }
+
+    // Calls fn(task, thread) for every task in [0, n_tasks), spread over the threads, and
+    // returns when all are done. `thread` is in [0, size()) and is stable within one task,
+    // so it can index per-thread scratch. Not reentrant: fn must not call parallel_for.
+    void parallel_for(int64_t n_tasks, const std::function<void(int64_t task, int thread)> & fn);
+
+  private:
+    void worker_loop(int thread);
+    void run_tasks(int thread);
+
+    int                      n_threads_;
+    std::vector<std::thread> workers_;
+
+    std::mutex              mutex_;
+    std::condition_variable wake_;
+    std::condition_variable done_;
+    uint64_t                generation_ = 0;  // bumped for every parallel_for
+    bool                    stopping_   = false;
+    int                     busy_       = 0;  // workers still inside the current generation
+
+    const std::function<void(int64_t, int)> * job_ = nullptr;
+    int64_t                                   n_tasks_ = 0;
+    std::atomic<int64_t>                      next_task_{0};
+};
+
+}  // namespace sluice
