@@ -1,1 +1,32 @@
-int main() { return 0; }
+// sluice: run Mixture-of-Experts models from GGUF files on CPU.
+// Every subcommand reports bad input as "sluice: error: ..." and exits with status 1.
+
+#include "commands.h"
+#include "util/error.h"
+
+#include <cstdio>
+#include <exception>
+#include <new>
+
+int main(int argc, char ** argv) {
+    CLI::App app{"sluice: Mixture-of-Experts inference from GGUF files on CPU", "sluice"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "sluice 0.1.0");
+    sluice::cli::add_info_command(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError & e) {
+        return app.exit(e);
+    } catch (const sluice::error & e) {
+        std::fprintf(stderr, "sluice: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc &) {
+        std::fprintf(stderr, "sluice: error: out of memory\n");
+        return 1;
+    } catch (const std::exception & e) {
+        std::fprintf(stderr, "sluice: internal error: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}

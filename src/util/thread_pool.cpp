@@ -1,5 +1,13 @@
 #include "util/thread_pool.h"
 
+#include <chrono>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SLUICE_CPU_RELAX() _mm_pause()
+#else
+#define SLUICE_CPU_RELAX() ((void)0)
+#endif
+
 namespace sluice {
 
 thread_pool::thread_pool(int n_threads) {
@@ -35,23 +43,26 @@ void thread_pool::run_tasks(int thread) {
 }
 
 void thread_pool::worker_loop(int thread) {
-    uint64_t seen = 0;
+    using clock             = std::chrono::steady_clock;
+    constexpr auto spin_for = std::chrono::microseconds(300);
+    uint64_t       seen     = 0;
     for (;;) {
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-            if (stopping_) {
-                return;
+        // Spin first: the next call usually comes within microseconds.
+        const auto spin_until = clock::now() + spin_for;
+        while (generation_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_relaxed)) {
+            SLUICE_CPU_RELAX();
+            if (clock::now() > spin_until) {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
+                break;
             }
-            seen = generation_;
         }
+        if (stopping_.load(std::memory_order_acquire)) {
+            return;
+        }
+        seen = generation_.load(std::memory_order_acquire);
         run_tasks(thread);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (--busy_ == 0) {
-                done_.notify_one();
-            }
-        }
+        busy_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
 
@@ -70,13 +81,15 @@ void thread_pool::parallel_for(int64_t n_tasks, const std::function<void(int64_t
         job_     = &fn;
         n_tasks_ = n_tasks;
         next_task_.store(0, std::memory_order_relaxed);
-        busy_ = static_cast<int>(workers_.size());
-        ++generation_;
+        busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     run_tasks(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_ == 0; });
+    // Workers finish their last task within the time of one task; spin rather than sleep.
+    while (busy_.load(std::memory_order_acquire) != 0) {
+        SLUICE_CPU_RELAX();
+    }
     job_ = nullptr;
 }
 

@@ -34,12 +34,14 @@ class thread_pool {
     int                      n_threads_;
     std::vector<std::thread> workers_;
 
+    // Workers spin briefly on `generation_` before sleeping on `wake_`: during decode the
+    // pool is called hundreds of times per token for matrices that take tens of
+    // microseconds, and a futex wake-up per call would cost as much as the work.
     std::mutex              mutex_;
     std::condition_variable wake_;
-    std::condition_variable done_;
-    uint64_t                generation_ = 0;  // bumped for every parallel_for
-    bool                    stopping_   = false;
-    int                     busy_       = 0;  // workers still inside the current generation
+    std::atomic<uint64_t>   generation_{0};  // bumped (under mutex_) for every parallel_for
+    std::atomic<bool>       stopping_{false};
+    std::atomic<int>        busy_{0};        // workers still inside the current generation
 
     const std::function<void(int64_t, int)> * job_ = nullptr;
     int64_t                                   n_tasks_ = 0;

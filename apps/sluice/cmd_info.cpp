@@ -1,0 +1,184 @@
+// `sluice info -m FILE [--json] [--tensors] [--metadata] [--check]`: what a GGUF file holds.
+
+#include "commands.h"
+#include "gguf/gguf.h"
+#include "gguf/summary.h"
+#include "tensor/scan.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace sluice::cli {
+namespace {
+
+struct info_options {
+    std::string model;
+    bool        json     = false;
+    bool        tensors  = false;
+    bool        metadata = false;
+    bool        check    = false;
+};
+
+std::string human_bytes(uint64_t b) {
+    const char * units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double       v       = static_cast<double>(b);
+    int          u       = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        ++u;
+    }
+    return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+std::string human_count(uint64_t n) {
+    if (n >= 1000000000ull) return fmt::format("{:.2f} B", n / 1e9);
+    if (n >= 1000000ull) return fmt::format("{:.2f} M", n / 1e6);
+    if (n >= 1000ull) return fmt::format("{:.1f} K", n / 1e3);
+    return fmt::format("{}", n);
+}
+
+std::string dims_text(const gguf_tensor & t) {
+    std::string s = "[";
+    for (int d = 0; d < t.n_dims; ++d) {
+        s += fmt::format("{}{}", d ? ", " : "", t.ne[d]);
+    }
+    return s + "]";
+}
+
+// Reads every computable tensor's values and fails on the first NaN or Inf, with a progress
+// bar on a terminal (this touches every byte of the file, so it takes disk-speed time).
+void check_tensor_values(const gguf_file & file) {
+    uint64_t total = 0;
+    for (const gguf_tensor & t : file.tensors()) total += t.nbytes;
+    progress_bar bar("checking", total);
+    uint64_t     done = 0;
+    for (const gguf_tensor & t : file.tensors()) {
+        if (traits(t.type).computable) {
+            const int64_t bad = find_non_finite(t.type, t.data, t.n_elements());
+            if (bad >= 0) {
+                fail("{}: tensor '{}' ({}): element {} is not finite (tensor data at byte offset {})", file.path(),
+                     t.name, type_name(t.type), bad, file.data_offset() + t.offset);
+            }
+        }
+        done += t.nbytes;
+        bar.update(done);
+    }
+}
+
+nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
+    nlohmann::json j;
+    j["path"]         = s.path;
+    j["file_size"]    = s.file_size;
+    j["version"]      = s.version;
+    j["alignment"]    = s.alignment;
+    j["architecture"] = s.architecture;
+    j["name"]         = s.name;
+    j["n_tensors"]    = s.n_tensors;
+    j["n_metadata"]   = s.n_metadata;
+    j["n_params"]     = s.n_params;
+    j["context_length"] = s.context_length;
+    nlohmann::json hp = nlohmann::json::object();
+    for (const auto & [k, v] : s.hparams) hp[k] = v;
+    j["hparams"]   = hp;
+    j["tokenizer"] = {{"model", s.tokenizer_model}, {"pre", s.tokenizer_pre}, {"vocab_size", s.vocab_size},
+                      {"chat_template", s.has_chat_template}};
+    nlohmann::json bt = nlohmann::json::object();
+    for (const auto & [name, b] : s.by_type) bt[name] = {{"tensors", b.tensors}, {"bytes", b.bytes}};
+    j["bytes_by_type"]       = bt;
+    j["tensor_bytes"]        = s.tensor_bytes;
+    j["routed_expert_bytes"] = s.routed_expert_bytes;
+    j["resident_bytes"]      = s.tensor_bytes - s.routed_expert_bytes;
+    if (opt.tensors) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const gguf_tensor & t : file.tensors()) {
+            arr.push_back({{"name", t.name},
+                           {"type", type_name(t.type)},
+                           {"dims", std::vector<int64_t>(t.ne, t.ne + t.n_dims)},
+                           {"offset", file.data_offset() + t.offset},
+                           {"bytes", t.nbytes},
+                           {"routed_expert", is_routed_expert_tensor(t.name)}});
+        }
+        j["tensors"] = arr;
+    }
+    if (opt.metadata) {
+        nlohmann::json md = nlohmann::json::object();
+        for (const gguf_kv & kv : file.metadata()) md[std::string(kv.key)] = render_value(kv.value);
+        j["metadata"] = md;
+    }
+    return j;
+}
+
+void print_text(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
+    const uint64_t resident = s.tensor_bytes - s.routed_expert_bytes;
+    const auto     pct      = [&](uint64_t b) { return s.tensor_bytes ? 100.0 * b / s.tensor_bytes : 0.0; };
+    fmt::print("file            {} ({}, GGUF v{}, alignment {})\n", s.path, human_bytes(s.file_size), s.version,
+               s.alignment);
+    fmt::print("architecture    {}{}\n", s.architecture.empty() ? "(none)" : s.architecture,
+               s.name.empty() ? "" : fmt::format("  \"{}\"", s.name));
+    fmt::print("parameters      {} in {} tensors; {} metadata keys\n", human_count(s.n_params), s.n_tensors,
+               s.n_metadata);
+    fmt::print("context length  {}\n", s.context_length ? fmt::format("{}", s.context_length) : "(not set)");
+    if (s.tokenizer_model.empty()) {
+        fmt::print("tokenizer       (none)\n");
+    } else {
+        fmt::print("tokenizer       {}{}, {} tokens, chat template: {}\n", s.tokenizer_model,
+                   s.tokenizer_pre.empty() ? "" : " (pre: " + s.tokenizer_pre + ")", s.vocab_size,
+                   s.has_chat_template ? "yes" : "no");
+    }
+    if (!s.hparams.empty()) {
+        fmt::print("hyper-parameters\n");
+        for (const auto & [k, v] : s.hparams) fmt::print("  {:<34} {}\n", k, v);
+    }
+    fmt::print("bytes by type\n");
+    for (const auto & [name, b] : s.by_type) {
+        fmt::print("  {:<8} {:>5} tensors  {:>12}  {:5.1f}%\n", name, b.tensors, human_bytes(b.bytes), pct(b.bytes));
+    }
+    fmt::print("routed experts  {} ({:.1f}% of tensor bytes)\n", human_bytes(s.routed_expert_bytes),
+               pct(s.routed_expert_bytes));
+    fmt::print("resident        {} (attention, norms, routers, embeddings, shared experts)\n", human_bytes(resident));
+    if (opt.metadata) {
+        fmt::print("metadata\n");
+        for (const gguf_kv & kv : file.metadata()) fmt::print("  {:<40} {}\n", kv.key, render_value(kv.value));
+    }
+    if (opt.tensors) {
+        fmt::print("tensors\n");
+        for (const gguf_tensor & t : file.tensors()) {
+            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}{}\n", t.name, type_name(t.type), dims_text(t),
+                       file.data_offset() + t.offset, human_bytes(t.nbytes),
+                       is_routed_expert_tensor(t.name) ? "  expert" : "");
+        }
+    }
+}
+
+}  // namespace
+
+void add_info_command(CLI::App & app) {
+    auto   opt = std::make_shared<info_options>();
+    auto * cmd = app.add_subcommand("info", "Validate a GGUF file and describe what it holds");
+    cmd->add_option("-m,--model", opt->model, "GGUF file")->required();
+    cmd->add_flag("--json", opt->json, "Print JSON instead of text");
+    cmd->add_flag("--tensors", opt->tensors, "List every tensor (name, type, dims, file offset, bytes)");
+    cmd->add_flag("--metadata", opt->metadata, "List every metadata key and value");
+    cmd->add_flag("--check", opt->check, "Also read every tensor and fail on NaN/Inf values (reads the whole file)");
+    cmd->callback([opt] {
+        const gguf_file    file = gguf_file::open(opt->model);
+        if (opt->check) {
+            check_tensor_values(file);
+        }
+        const gguf_summary s = summarize(file);
+        if (opt->json) {
+            fmt::print("{}\n", to_json(file, s, *opt).dump(2));
+        } else {
+            print_text(file, s, *opt);
+        }
+    });
+}
+
+}  // namespace sluice::cli

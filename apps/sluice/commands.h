@@ -1,0 +1,10 @@
+// The sluice CLI: one function per subcommand registers its flags and its action.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace sluice::cli {
+
+void add_info_command(CLI::App & app);
+
+}  // namespace sluice::cli

@@ -1,0 +1,123 @@
+// Decode-time matrix x vector at real expert shapes (Qwen3-30B-A3B: d = 2048, expert FFN 768),
+// per weight type and thread count. The weights cycle through copies totalling far more than
+// the L3 cache, as the experts of a real model do, so every byte comes from DRAM. Each row
+// reports GB/s of weights read and the fraction of the read bandwidth measured in this run.
+//
+//   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
+
+#include "bandwidth.h"
+#include "kernels/kernels.h"
+#include "tensor/quantize.h"
+#include "util/half.h"
+#include "util/thread_pool.h"
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace {
+
+using namespace sluice;
+
+constexpr size_t k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
+std::map<int, double> g_bandwidth;                    // threads -> GB/s, measured in main()
+
+struct weight_set {
+    std::vector<uint8_t> bytes;
+    std::vector<weight_matrix> copies;
+};
+
+// Random weights of the given type: quantized from Gaussian values where sluice has a
+// quantizer, otherwise random blocks with sane scales (MXFP4: exponents near 2^-4).
+weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
+    std::mt19937                    rng(42);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    const uint64_t row_size    = row_bytes(type, cols);
+    const uint64_t matrix_size = row_size * static_cast<uint64_t>(rows);
+    const size_t   n_copies    = std::max<size_t>(2, k_working_set / matrix_size);
+    weight_set     w;
+    w.bytes.resize(matrix_size * n_copies);
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        uint8_t * dst = w.bytes.data() + static_cast<uint64_t>(r) * row_size;
+        if (can_quantize(type)) {
+            for (float & x : row) x = normal(rng);
+            quantize_row(type, row.data(), dst, cols);
+        } else if (type == ggml_type::MXFP4) {
+            for (uint64_t b = 0; b < row_size; b += 17) {
+                dst[b] = static_cast<uint8_t>(118 + rng() % 8);
+                for (int k = 1; k < 17; ++k) dst[b + k] = static_cast<uint8_t>(rng());
+            }
+        }
+    }
+    // Fill the other copies by repeating the first: same values, different addresses.
+    for (size_t c = 1; c < n_copies; ++c) {
+        std::copy_n(w.bytes.data(), matrix_size, w.bytes.data() + c * matrix_size);
+    }
+    for (size_t c = 0; c < n_copies; ++c) {
+        w.copies.push_back({type, rows, cols, row_size, w.bytes.data() + c * matrix_size});
+    }
+    return w;
+}
+
+void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t cols) {
+    const int     threads = static_cast<int>(state.range(0));
+    thread_pool   pool(threads);
+    matmul_runner runner(pool, detect_isa());
+    weight_set    w = make_weights(type, rows, cols);
+    std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
+    size_t   next  = 0;
+    uint64_t bytes = 0;
+    const auto t0  = std::chrono::steady_clock::now();
+    for (auto _ : state) {
+        runner.matvec(w.copies[next], x.data(), y.data());
+        benchmark::DoNotOptimize(y.data());
+        bytes += w.copies[next].row_stride * static_cast<uint64_t>(rows);
+        next = (next + 1) % w.copies.size();
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double gbs  = static_cast<double>(bytes) / secs / 1e9;
+    state.counters["GB/s"]    = gbs;
+    state.counters["of_bw"]   = gbs / g_bandwidth[threads];
+    state.counters["bw_GB/s"] = g_bandwidth[threads];
+    state.SetLabel(fmt::format("{} {}x{} isa={}", type_name(type), rows, cols, isa_name(runner.target())));
+}
+
+void register_all() {
+    const ggml_type types[] = {ggml_type::Q4_K, ggml_type::Q6_K, ggml_type::Q8_0, ggml_type::F16,
+                               ggml_type::MXFP4, ggml_type::Q4_0};
+    const std::pair<int64_t, int64_t> shapes[] = {{768, 2048}, {2048, 768}};  // rows x cols
+    for (ggml_type t : types) {
+        for (auto [rows, cols] : shapes) {
+            const std::string name = fmt::format("matvec/{}/{}x{}", type_name(t), rows, cols);
+            benchmark::RegisterBenchmark(name.c_str(), bm_matvec, t, rows, cols)
+                ->ArgName("threads")
+                ->Arg(1)
+                ->Arg(2)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+    for (int threads : {1, 2}) {
+        thread_pool pool(threads);
+        g_bandwidth[threads] = measure_read_bandwidth(pool, size_t(512) << 20);
+        fmt::print("memory read bandwidth, {} thread{}: {:.1f} GB/s\n", threads, threads > 1 ? "s" : "",
+                   g_bandwidth[threads]);
+    }
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

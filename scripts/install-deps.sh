@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what sluice needs to build and test on Debian 12 (bookworm). Idempotent.
+#   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json
+#   tests:  GoogleTest, Google Benchmark, clang-14 + compiler-rt (libFuzzer, sanitizers)
+set -euo pipefail
+packages=(
+    g++ cmake ninja-build pkg-config
+    libcli11-dev libfmt-dev nlohmann-json3-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    clang-14 libclang-rt-14-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
