@@ -202,6 +202,7 @@ class gguf_writer {
         uint64_t             nbytes;
     };
     gguf_writer & put(std::string key, std::vector<uint8_t> encoded);
+    std::vector<uint8_t> encode_head() const;  // header, metadata, tensor infos, padding
 
     std::vector<kv>     kvs_;
     std::vector<tensor> tensors_;
