@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the GGUF fuzzer (clang-14, libFuzzer + ASan + UBSan) into build-fuzz and runs it for
+# SLUICE_FUZZ_SECONDS (default 60). Exits non-zero on any crash, leak, timeout or sanitizer
+# report; the reproducer is left in fuzz-out/.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$root/build-fuzz"
+out="$root/fuzz-out"
+seconds="${SLUICE_FUZZ_SECONDS:-60}"
+
+CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_FUZZ=ON >/dev/null
+cmake --build "$build" --target sluice_gguf_fuzz -j"${SLUICE_FUZZ_JOBS:-2}"
+
+# Seeds: one complete small model, heads of a larger one (header and metadata, cut inside
+# the tensor infos), and a minimal hand-written file with one tensor.
+corpus="$build/corpus"
+mkdir -p "$corpus" "$out"
+cp -f "$root/tests/data/quant-blocks.gguf" "$corpus/seed-quant-blocks.gguf"
+head -c 65536 "$root/tests/data/tiny-qwen3moe-f16.gguf" >"$corpus/seed-tiny-head-64k.gguf"
+head -c 4096 "$root/tests/data/tiny-qwen3moe-f16.gguf" >"$corpus/seed-tiny-head-4k.gguf"
+
+le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+le64() { le32 $(($1 & 0xffffffff)); le32 $((($1 >> 32) & 0xffffffff)); }
+str() { le64 ${#1}; printf '%s' "$1"; }
+{
+    printf 'GGUF%b' "$(le32 3)$(le64 1)$(le64 2)"
+    printf '%b' "$(str general.architecture)$(le32 8)$(str tiny)"
+    printf '%b' "$(str general.alignment)$(le32 4)$(le32 32)"
+    printf '%b' "$(str w)$(le32 2)$(le64 4)$(le64 2)$(le32 0)$(le64 0)"
+} >"$corpus/seed-minimal.gguf"
+size=$(wc -c <"$corpus/seed-minimal.gguf")
+head -c $(((32 - size % 32) % 32 + 32)) /dev/zero >>"$corpus/seed-minimal.gguf"
+
+"$build/fuzz/sluice_gguf_fuzz" "$corpus" \
+    -dict="$root/fuzz/gguf.dict" \
+    -max_total_time="$seconds" \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$out/"
