@@ -24,7 +24,8 @@ std::string render_value(const gguf_value & v, size_t max_items) {
                 if (v.elem_type == gguf_value_type::STRING) {
                     out += fmt::format(" \"{}\"", v.strings[k]);
                 } else if (v.elem_type == gguf_value_type::ARRAY) {
-                    out += " " + render_value(v.items[k], max_items);
+                    out += ' ';  // two appends: GCC 12 -O3 warns falsely (-Wrestrict) on `" " + string`
+                    out += render_value(v.items[k], max_items);
                 } else if (v.elem_type == gguf_value_type::FLOAT32 || v.elem_type == gguf_value_type::FLOAT64) {
                     out += fmt::format(" {}", v.array_f64(k));
                 } else {
