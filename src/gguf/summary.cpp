@@ -14,7 +14,8 @@ std::string render_value(const gguf_value & v, size_t max_items) {
             return fmt::format("\"{}\"", v.str.size() > 60 ? std::string(v.str.substr(0, 57)) + "..." : std::string(v.str));
         case gguf_value_type::BOOL:
             return v.u ? "true" : "false";
-        case gguf_value_type::FLOAT32:
+        case gguf_value_type::FLOAT32:  // shortest text that reads back as the same float
+            return fmt::format("{}", static_cast<float>(v.f));
         case gguf_value_type::FLOAT64:
             return fmt::format("{}", v.f);
         case gguf_value_type::ARRAY: {
