@@ -10,6 +10,7 @@
 #include "tensor/types.h"
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +21,12 @@ class thread_pool;
 enum class isa { SCALAR = 0, AVX2 = 1, AVX512 = 2 };
 
 std::string_view isa_name(isa i);
+
+// Parses "scalar", "avx2" or "avx512"; nullopt otherwise.
+std::optional<isa> parse_isa_name(std::string_view name);
+
+// Whether this CPU can run kernels of ISA i (CPUID, ignoring SLUICE_ISA).
+bool isa_supported(isa i);
 
 // The best ISA this CPU runs, or the one SLUICE_ISA names (throws if the CPU cannot run it).
 isa detect_isa();
@@ -39,8 +46,8 @@ struct type_kernels {
 // Bytes of n activations in format f.
 uint64_t act_bytes(act_format f, int64_t n);
 
-// Kernels of type t for ISA i (falling back to a lower ISA for anything i lacks); nullptr if
-// t is not computable.
+// Kernels of type t for ISA i (falling back to a lower ISA for anything i lacks, and never
+// above what the CPU supports); nullptr if t is not computable.
 const type_kernels * find_kernels(ggml_type t, isa i);
 
 // A weight matrix: `rows` rows of `cols` elements of `type`, rows `row_stride` bytes apart.

@@ -1,0 +1,146 @@
+// ISA selection and the kernel registry: CPUID decides once what the CPU runs, SLUICE_ISA may
+// force a lower (or equal) ISA, and find_kernels walks the per-ISA tables from the requested
+// ISA downwards so an ISA without its own kernel for a type falls back to the next one.
+#include "kernels/kernels_impl.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace sluice {
+
+std::string_view isa_name(isa i) {
+    switch (i) {
+        case isa::SCALAR: return "scalar";
+        case isa::AVX2: return "avx2";
+        case isa::AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+std::optional<isa> parse_isa_name(std::string_view name) {
+    for (isa i : {isa::SCALAR, isa::AVX2, isa::AVX512}) {
+        if (name == isa_name(i)) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+isa cpu_best_isa() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    // The AVX-512 files are compiled with F/BW/VL/DQ/VNNI (the compiler may use any of them),
+    // the AVX2 files with AVX2/FMA/F16C; each table is used only where all of its set is present.
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        return isa::AVX512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        return isa::AVX2;
+    }
+#endif
+    return isa::SCALAR;
+}
+
+isa cached_cpu_isa() {
+    static const isa best = cpu_best_isa();
+    return best;
+}
+
+}  // namespace
+
+bool isa_supported(isa i) { return static_cast<int>(i) <= static_cast<int>(cached_cpu_isa()); }
+
+isa detect_isa() {
+    // Read on every call (it is cheap and called when a runner is built) so tests can vary it.
+    const char * forced = std::getenv("SLUICE_ISA");
+    if (forced == nullptr || *forced == '\0') {
+        return cached_cpu_isa();
+    }
+    const std::optional<isa> i = parse_isa_name(forced);
+    if (!i) {
+        fail("SLUICE_ISA={}: unknown ISA (expected scalar, avx2 or avx512)", forced);
+    }
+    if (!isa_supported(*i)) {
+        fail("SLUICE_ISA={}: this CPU cannot run it (best is {})", forced, isa_name(cached_cpu_isa()));
+    }
+    return *i;
+}
+
+uint64_t act_bytes(act_format f, int64_t n) {
+    const auto un = static_cast<uint64_t>(n);
+    switch (f) {
+        case act_format::F32: return un * sizeof(float);
+        case act_format::Q8_0: return un / QK8_0 * sizeof(block_q8_0);
+        case act_format::Q8_1: return un / QK8_1 * sizeof(block_q8_1);
+        case act_format::Q8_K: return un / QK_K * sizeof(block_q8_K);
+    }
+    return 0;
+}
+
+namespace kern {
+
+const type_kernels * scalar_kernels(ggml_type t) {
+    static const type_kernels f32   = {act_format::F32, quantize_act_f32_ref, dot_f32_ref};
+    static const type_kernels f16   = {act_format::F32, quantize_act_f32_ref, dot_f16_ref};
+    static const type_kernels bf16  = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref};
+    static const type_kernels q4_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref};
+    static const type_kernels q4_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref};
+    static const type_kernels q5_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref};
+    static const type_kernels q5_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref};
+    static const type_kernels q8_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref};
+    static const type_kernels mxfp4 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref};
+    static const type_kernels q2_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref};
+    static const type_kernels q3_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref};
+    static const type_kernels q4_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref};
+    static const type_kernels q5_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref};
+    static const type_kernels q6_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref};
+    switch (t) {
+        case ggml_type::F32: return &f32;
+        case ggml_type::F16: return &f16;
+        case ggml_type::BF16: return &bf16;
+        case ggml_type::Q4_0: return &q4_0;
+        case ggml_type::Q4_1: return &q4_1;
+        case ggml_type::Q5_0: return &q5_0;
+        case ggml_type::Q5_1: return &q5_1;
+        case ggml_type::Q8_0: return &q8_0;
+        case ggml_type::MXFP4: return &mxfp4;
+        case ggml_type::Q2_K: return &q2_k;
+        case ggml_type::Q3_K: return &q3_k;
+        case ggml_type::Q4_K: return &q4_k;
+        case ggml_type::Q5_K: return &q5_k;
+        case ggml_type::Q6_K: return &q6_k;
+        default: return nullptr;
+    }
+}
+
+#if !(defined(__x86_64__) || defined(__i386__))
+const type_kernels * avx2_kernels(ggml_type) { return nullptr; }
+const type_kernels * avx512_kernels(ggml_type) { return nullptr; }
+#endif
+
+}  // namespace kern
+
+const type_kernels * find_kernels(ggml_type t, isa i) {
+    // Never hand out kernels the CPU cannot run, whatever was asked for.
+    const int top = std::min(static_cast<int>(i), static_cast<int>(cached_cpu_isa()));
+    if (top >= static_cast<int>(isa::AVX512)) {
+        if (const type_kernels * k = kern::avx512_kernels(t)) {
+            return k;
+        }
+    }
+    if (top >= static_cast<int>(isa::AVX2)) {
+        if (const type_kernels * k = kern::avx2_kernels(t)) {
+            return k;
+        }
+    }
+    return kern::scalar_kernels(t);
+}
+
+}  // namespace sluice

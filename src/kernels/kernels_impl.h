@@ -1,0 +1,87 @@
+// Internal to the kernels room: the scalar reference kernels (the oracle of the tests), the
+// per-ISA kernel tables and the small format helpers every implementation shares.
+//
+// Rule for every dot_rows implementation: the arithmetic applied to one row never depends on
+// how many rows are processed together or where the row sits in the call. That is what makes
+// matvec, matmul and any thread split give bit-identical results for one ISA.
+#pragma once
+
+#include "kernels/kernels.h"
+#include "tensor/blocks.h"
+
+#include <bit>
+#include <cstdint>
+
+namespace sluice::kern {
+
+using quantize_act_fn = void (*)(const float * x, void * dst, int64_t n);
+using dot_rows_fn     = void (*)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
+                             float * out);
+
+// ---- scalar activation quantization (ref_act.cpp) ----
+// Q8_0 / Q8_1: per 32 values d = amax / 127, q = round-half-even(x * (1/d)), d stored as F16
+// (Q8_1 adds s = F16(d * sum(q))). Q8_K: the same per 256 values with d kept as float, plus
+// the sum of every 16 q. The SIMD versions produce the same bytes.
+void quantize_act_f32_ref(const float * x, void * dst, int64_t n);
+void quantize_act_q8_0_ref(const float * x, void * dst, int64_t n);
+void quantize_act_q8_1_ref(const float * x, void * dst, int64_t n);
+void quantize_act_q8_k_ref(const float * x, void * dst, int64_t n);
+
+// ---- scalar dot products (ref_dot.cpp, ref_dot_k.cpp) ----
+void dot_f32_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_f16_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_bf16_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q4_0_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q4_1_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q5_0_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q5_1_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q8_0_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_mxfp4_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q2_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q3_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q4_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q5_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_q6_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+
+// ---- per-ISA tables (x86/avx2_*.cpp, x86/avx512_*.cpp) ----
+// Each returns the ISA's kernels for t, or nullptr where that ISA has none of its own (the
+// registry then falls back to a lower ISA). Only called after the CPUID check.
+const type_kernels * scalar_kernels(ggml_type t);
+const type_kernels * avx2_kernels(ggml_type t);
+const type_kernels * avx512_kernels(ggml_type t);
+
+// AVX2 activation quantizers, shared by the AVX-512 table (bit-identical to the scalar ones).
+void quantize_act_q8_0_avx2(const float * x, void * dst, int64_t n);
+void quantize_act_q8_1_avx2(const float * x, void * dst, int64_t n);
+void quantize_act_q8_k_avx2(const float * x, void * dst, int64_t n);
+
+// ---- format helpers ----
+
+// MXFP4's E8M0 exponent as 2^(e - 128): half the block scale, because kvalues_mxfp4 holds the
+// E2M1 values doubled. Exact for every e (e < 2 gives the float subnormals).
+inline float e8m0_to_f32_half(uint8_t e) {
+    const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
+    return std::bit_cast<float>(bits);
+}
+
+// Unpacks the 6-bit scales and mins of Q4_K / Q5_K (12 bytes) into sc[8] and m[8]
+// (llama.cpp's get_scale_min_k4 for all eight sub-blocks at once).
+inline void unpack_scales_k4(const uint8_t * s, uint8_t * sc, uint8_t * m) {
+    for (int j = 0; j < 4; ++j) {
+        sc[j]     = s[j] & 63;
+        m[j]      = s[j + 4] & 63;
+        sc[j + 4] = static_cast<uint8_t>((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+        m[j + 4]  = static_cast<uint8_t>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+    }
+}
+
+// Unpacks the sixteen 6-bit scales of Q3_K (12 bytes) into sc[16], already minus 32.
+inline void unpack_scales_q3_k(const uint8_t * s, int8_t * sc) {
+    for (int j = 0; j < 16; ++j) {
+        const int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+        const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        sc[j]        = static_cast<int8_t>((lo | (hi << 4)) - 32);
+    }
+}
+
+}  // namespace sluice::kern

@@ -1,0 +1,176 @@
+// matmul_runner end to end, for every type and every ISA this CPU runs:
+//  (c) matvec of a quantized matrix against the float64 product of the dequantized matrix with
+//      the original F32 input, within what activation quantization implies;
+//  (d) matmul equals matvec token by token, bit for bit;
+//  (e) one thread and two threads give bit-identical results;
+//  (f) SLUICE_ISA parsing and the runner's argument checks.
+#include "kernel_test_util.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace sluice {
+namespace {
+
+using test::k_eps32;
+
+class matmul_by_type : public ::testing::TestWithParam<ggml_type> {};
+
+// |y - sum w x| <= sum |w_i| |a_i - x_i| (activation rounding, err_i <= d/2 plus the F16 scale's
+// share) + |Q8_1 s correction| (exact, see kernel_test_util.h) + the kernel's float error
+// (nb + 10) u S as derived in dot_test.cpp.
+TEST_P(matmul_by_type, matvec_matches_dequantized_f32_product) {
+    const ggml_type t = GetParam();
+    std::mt19937    rng(4321 + static_cast<uint32_t>(t));
+    thread_pool     pool(2);
+    for (isa i : test::supported_isas()) {
+        matmul_runner        runner(pool, i);
+        const type_kernels * k = find_kernels(t, i);
+        for (int64_t cols : {int64_t{768}, int64_t{2304}}) {
+            const int64_t       rows = 37;
+            const test::weights w    = test::make_weights(t, rows, cols, rng, true);
+            std::vector<float>  x    = test::random_activations(rng, cols);
+            std::vector<float>  y(rows);
+            runner.matvec(w.view(), x.data(), y.data());
+
+            std::vector<uint8_t> act(act_bytes(k->act, cols));
+            k->quantize_act(x.data(), act.data(), cols);
+            const test::act_values av = test::activation_values(k->act, act.data(), x.data(), cols);
+            for (int64_t r = 0; r < rows; ++r) {
+                const std::vector<double> wd   = test::dequantized(t, w.row(r), cols);
+                const std::vector<double> mins = test::min_parts(t, w.row(r), cols);
+                double                    want = 0, act_err = 0, s = 0;
+                for (int64_t j = 0; j < cols; ++j) {
+                    want += wd[j] * x[j];
+                    act_err += std::fabs(wd[j]) * av.err[j];
+                    s += std::fabs(av.a[j]) * (std::fabs(wd[j]) + 2 * mins[j]);
+                }
+                const double corr = std::fabs(test::q8_1_s_correction(t, w.row(r), act.data(), cols));
+                const double nb   = static_cast<double>(test::blocks_in(t, cols));
+                const double tol  = act_err + corr + (nb + 10) * k_eps32 * s + 1e-30;
+                EXPECT_LE(std::fabs(y[r] - want), tol)
+                    << isa_name(i) << " " << type_name(t) << " " << rows << "x" << cols << " row " << r;
+            }
+        }
+    }
+}
+
+TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
+    const ggml_type t = GetParam();
+    std::mt19937    rng(55 + static_cast<uint32_t>(t));
+    thread_pool     pool1(1), pool2(2);
+    // Large enough to be split across threads and into several row tiles; 70 tokens span two
+    // token tiles.
+    const int64_t       rows = 301, cols = 1024;
+    const test::weights w    = test::make_weights(t, rows, cols, rng, false, 3);
+    for (int64_t n_tokens : {int64_t{5}, int64_t{70}}) {
+        std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+        for (int64_t tk = 0; tk < n_tokens; ++tk) {
+            const std::vector<float> xt = test::random_activations(rng, cols);
+            std::copy(xt.begin(), xt.end(), x.begin() + tk * cols);
+        }
+        for (isa i : test::supported_isas()) {
+            matmul_runner      r1(pool1, i), r2(pool2, i);
+            std::vector<float> y1(static_cast<size_t>(n_tokens * rows)), y2(y1.size()), yv(rows), yv1(rows);
+            r1.matmul(w.view(), x.data(), n_tokens, y1.data());
+            r2.matmul(w.view(), x.data(), n_tokens, y2.data());
+            EXPECT_EQ(y1, y2) << isa_name(i) << " " << type_name(t) << ": matmul differs between 1 and 2 threads";
+            for (int64_t tk = 0; tk < n_tokens; ++tk) {
+                r2.matvec(w.view(), x.data() + tk * cols, yv.data());
+                r1.matvec(w.view(), x.data() + tk * cols, yv1.data());
+                const std::vector<float> col(y2.begin() + tk * rows, y2.begin() + (tk + 1) * rows);
+                ASSERT_EQ(yv, col) << isa_name(i) << " " << type_name(t) << ": token " << tk;
+                ASSERT_EQ(yv, yv1) << isa_name(i) << " " << type_name(t) << ": matvec differs between 1 and 2 threads";
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(all, matmul_by_type, ::testing::ValuesIn(test::all_types()),
+                         [](const ::testing::TestParamInfo<ggml_type> & p) { return std::string(type_name(p.param)); });
+
+TEST(matmul_runner, rejects_bad_matrices) {
+    thread_pool   pool(1);
+    matmul_runner runner(pool, isa::SCALAR);
+    float         x[256] = {}, y[4] = {};
+    uint8_t       data[4096] = {};
+    EXPECT_THROW(runner.matvec({ggml_type::IQ2_XXS, 1, 256, 66, data}, x, y), error);
+    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 1, 48, 27, data}, x, y), error);   // not whole blocks
+    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 20, data}, x, y), error);   // stride < row bytes
+    EXPECT_NO_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 36, data}, x, y));
+    EXPECT_EQ(y[0], 0.0f);
+}
+
+// Sets or clears SLUICE_ISA for one scope and restores what was there.
+class scoped_isa_env {
+  public:
+    explicit scoped_isa_env(const char * value) {
+        if (const char * old = std::getenv("SLUICE_ISA")) {
+            old_ = old;
+            had_ = true;
+        }
+        if (value != nullptr) {
+            setenv("SLUICE_ISA", value, 1);
+        } else {
+            unsetenv("SLUICE_ISA");
+        }
+    }
+    ~scoped_isa_env() {
+        if (had_) {
+            setenv("SLUICE_ISA", old_.c_str(), 1);
+        } else {
+            unsetenv("SLUICE_ISA");
+        }
+    }
+
+  private:
+    std::string old_;
+    bool        had_ = false;
+};
+
+TEST(isa, parse_names) {
+    EXPECT_EQ(parse_isa_name("scalar"), isa::SCALAR);
+    EXPECT_EQ(parse_isa_name("avx2"), isa::AVX2);
+    EXPECT_EQ(parse_isa_name("avx512"), isa::AVX512);
+    EXPECT_FALSE(parse_isa_name("AVX512").has_value());
+    EXPECT_FALSE(parse_isa_name("neon").has_value());
+    EXPECT_FALSE(parse_isa_name("").has_value());
+    for (isa i : {isa::SCALAR, isa::AVX2, isa::AVX512}) {
+        EXPECT_EQ(parse_isa_name(isa_name(i)), i);
+    }
+}
+
+TEST(isa, sluice_isa_env) {
+    isa best = isa::SCALAR;
+    for (isa i : test::supported_isas()) {
+        best = i;
+    }
+    {
+        scoped_isa_env env(nullptr);
+        EXPECT_EQ(detect_isa(), best);
+    }
+    {
+        scoped_isa_env env("");
+        EXPECT_EQ(detect_isa(), best);
+    }
+    for (isa i : {isa::SCALAR, isa::AVX2, isa::AVX512}) {
+        scoped_isa_env env(std::string(isa_name(i)).c_str());
+        if (isa_supported(i)) {
+            EXPECT_EQ(detect_isa(), i);
+        } else {
+            EXPECT_THROW(detect_isa(), error);
+        }
+    }
+    for (const char * bad : {"avx", "AVX2", "sse", "scalar ", "512"}) {
+        scoped_isa_env env(bad);
+        EXPECT_THROW(detect_isa(), error) << bad;
+    }
+    EXPECT_TRUE(isa_supported(isa::SCALAR));
+}
+
+}  // namespace
+}  // namespace sluice
