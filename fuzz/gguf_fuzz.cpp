@@ -2,13 +2,13 @@
 // anything else (a sanitizer report, another exception, a trap) is a bug. After a successful
 // parse every view is read so ASan sees an out-of-range one, every accessor runs, and the
 // file is re-written and re-parsed, which must give the same metadata and tensors.
-#include "gguf/gguf.h"
-#include "util/error.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
+
+#include "gguf/gguf.h"
+#include "util/error.h"
 
 namespace {
 
@@ -21,14 +21,19 @@ void touch(const void * p, uint64_t n) {
         return;
     }
     const auto * b = static_cast<const uint8_t *>(p);
-    g_sink     = g_sink + b[0] + b[n - 1];
+    g_sink         = g_sink + b[0] + b[n - 1];
 }
 
 void touch_value(const gguf_value & v) {
     switch (v.type) {
-        case gguf_value_type::STRING: touch(v.str.data(), v.str.size()); return;
-        case gguf_value_type::ARRAY: break;
-        default: g_sink = g_sink + v.u + static_cast<uint64_t>(v.i); return;
+        case gguf_value_type::STRING:
+            touch(v.str.data(), v.str.size());
+            return;
+        case gguf_value_type::ARRAY:
+            break;
+        default:
+            g_sink = g_sink + v.u + static_cast<uint64_t>(v.i);
+            return;
     }
     if (v.elem_type == gguf_value_type::STRING) {
         for (std::string_view s : v.strings) {

@@ -103,6 +103,8 @@ class gguf_file {
     // Validates an in-memory image (used by the fuzzer and tests); `name` is used in errors.
     // The bytes must outlive the returned object.
     static gguf_file parse(std::span<const uint8_t> bytes, const std::string & name);
+    // A temporary buffer would die before the views into it.
+    static gguf_file parse(std::vector<uint8_t> && bytes, const std::string & name) = delete;
 
     const std::string & path() const { return name_; }
     uint32_t            version() const { return version_; }

@@ -37,26 +37,26 @@ inline std::string gguf_printable(std::string_view s) {
 
 class gguf_cursor {
   public:
-    gguf_cursor(std::span<const uint8_t> bytes, const std::string &file) : bytes_(bytes), file_(file) {}
+    gguf_cursor(std::span<const uint8_t> bytes, const std::string & file) : bytes_(bytes), file_(file) {}
 
     uint64_t pos() const { return pos_; }
     uint64_t size() const { return bytes_.size(); }
     uint64_t remaining() const { return bytes_.size() - pos_; }
 
     // The part of the file being read, used as the prefix of every error.
-    void               set_where(std::string where) { where_ = std::move(where); }
-    const std::string &where() const { return where_; }
+    void                set_where(std::string where) { where_ = std::move(where); }
+    const std::string & where() const { return where_; }
 
     [[noreturn]] void fail_at(uint64_t offset, std::string_view field, std::string_view problem) const {
         fail("{}: {} {} at offset {}: {}", file_, where_, field, offset, problem);
     }
 
     // Consumes n bytes and returns a pointer to the first; throws if fewer are left.
-    const uint8_t *take(uint64_t n, std::string_view field) {
+    const uint8_t * take(uint64_t n, std::string_view field) {
         if (n > remaining()) {
             fail_at(pos_, field, fmt::format("file truncated: needs {} bytes, {} left", n, remaining()));
         }
-        const uint8_t *p = bytes_.data() + pos_;
+        const uint8_t * p = bytes_.data() + pos_;
         pos_ += n;
         return p;
     }
@@ -82,7 +82,7 @@ class gguf_cursor {
 
   private:
     std::span<const uint8_t> bytes_;
-    const std::string       &file_;
+    const std::string &      file_;
     std::string              where_;
     uint64_t                 pos_ = 0;
 };

@@ -89,13 +89,13 @@ bool is_signed(gguf_value_type t) {
 
 // Reads element k of a packed little-endian array as T (memcpy: the data is unaligned).
 template <typename T>
-T element(const gguf_value& v, uint64_t k) {
+T element(const gguf_value & v, uint64_t k) {
     T x;
     std::memcpy(&x, v.raw + k * sizeof(T), sizeof(T));
     return x;
 }
 
-void check_numeric_element(const gguf_value& v, uint64_t k) {
+void check_numeric_element(const gguf_value & v, uint64_t k) {
     if (v.type != gguf_value_type::ARRAY || gguf_scalar_size(v.elem_type) == 0) {
         fail("gguf: numeric element requested from a {} of {}", gguf_value_type_name(v.type),
              gguf_value_type_name(v.elem_type));
@@ -162,26 +162,27 @@ int64_t gguf_value::array_i64(uint64_t k) const {
     }
 }
 
-const gguf_value* gguf_file::find(std::string_view key) const {
+const gguf_value * gguf_file::find(std::string_view key) const {
     auto it = kv_index_.find(key);
     return it == kv_index_.end() ? nullptr : &kvs_[it->second].value;
 }
 
-const gguf_tensor* gguf_file::find_tensor(std::string_view name) const {
+const gguf_tensor * gguf_file::find_tensor(std::string_view name) const {
     auto it = tensor_index_.find(name);
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
 namespace {
 
-[[noreturn]] void fail_type(const std::string& file, std::string_view key, const gguf_value& v, std::string_view want) {
+[[noreturn]] void fail_type(const std::string & file, std::string_view key, const gguf_value & v,
+                            std::string_view want) {
     fail("{}: metadata '{}' has type {}, expected {}", file, key, gguf_value_type_name(v.type), want);
 }
 
 }  // namespace
 
 std::optional<std::string_view> gguf_file::get_string(std::string_view key) const {
-    const gguf_value* v = find(key);
+    const gguf_value * v = find(key);
     if (v == nullptr) {
         return std::nullopt;
     }
@@ -192,7 +193,7 @@ std::optional<std::string_view> gguf_file::get_string(std::string_view key) cons
 }
 
 std::optional<uint64_t> gguf_file::get_u64(std::string_view key) const {
-    const gguf_value* v = find(key);
+    const gguf_value * v = find(key);
     if (v == nullptr) {
         return std::nullopt;
     }
@@ -217,7 +218,7 @@ std::optional<uint32_t> gguf_file::get_u32(std::string_view key) const {
 }
 
 std::optional<int64_t> gguf_file::get_i64(std::string_view key) const {
-    const gguf_value* v = find(key);
+    const gguf_value * v = find(key);
     if (v == nullptr) {
         return std::nullopt;
     }
@@ -231,7 +232,7 @@ std::optional<int64_t> gguf_file::get_i64(std::string_view key) const {
 }
 
 std::optional<double> gguf_file::get_f64(std::string_view key) const {
-    const gguf_value* v = find(key);
+    const gguf_value * v = find(key);
     if (v == nullptr) {
         return std::nullopt;
     }
@@ -242,7 +243,7 @@ std::optional<double> gguf_file::get_f64(std::string_view key) const {
 }
 
 std::optional<bool> gguf_file::get_bool(std::string_view key) const {
-    const gguf_value* v = find(key);
+    const gguf_value * v = find(key);
     if (v == nullptr) {
         return std::nullopt;
     }
@@ -252,8 +253,8 @@ std::optional<bool> gguf_file::get_bool(std::string_view key) const {
     return v->u != 0;
 }
 
-const gguf_value* gguf_file::get_array(std::string_view key) const {
-    const gguf_value* v = find(key);
+const gguf_value * gguf_file::get_array(std::string_view key) const {
+    const gguf_value * v = find(key);
     if (v != nullptr && v->type != gguf_value_type::ARRAY) {
         fail_type(name_, key, *v, "array");
     }
@@ -276,8 +277,8 @@ uint32_t gguf_file::require_u32(std::string_view key) const {
     return *u;
 }
 
-const gguf_tensor& gguf_file::require_tensor(std::string_view name) const {
-    const gguf_tensor* t = find_tensor(name);
+const gguf_tensor & gguf_file::require_tensor(std::string_view name) const {
+    const gguf_tensor * t = find_tensor(name);
     if (t == nullptr) {
         fail("{}: required tensor '{}' is missing", name_, name);
     }

@@ -15,14 +15,18 @@ namespace {
 constexpr uint64_t k_min_kv_bytes     = 8 + 1 + 4 + 1;
 constexpr uint64_t k_min_tensor_bytes = 8 + 1 + 4 + 8 + 4 + 8;
 
-// Caps far above any real model (DeepSeek-V3 has ~1,000 tensors and ~50 keys) that keep a
-// hostile count from turning into a huge allocation even when the file is large.
-constexpr uint64_t k_max_tensors     = uint64_t{1} << 24;
-constexpr uint64_t k_max_kvs         = uint64_t{1} << 24;
-constexpr int      k_max_array_depth = 8;
+// Caps far above any real model (DeepSeek-V3 has ~1,000 tensors and ~50 keys, the largest
+// vocabularies ~256k tokens and merges) that keep a hostile count from turning into a huge
+// allocation even when the file is large: parsed entries take several times the bytes they
+// occupy in the file (a 12-byte nested array becomes a ~140-byte gguf_value).
+constexpr uint64_t k_max_tensors       = uint64_t{1} << 20;
+constexpr uint64_t k_max_kvs           = uint64_t{1} << 20;
+constexpr uint64_t k_max_array_strings = uint64_t{1} << 26;  // per file, in all string arrays
+constexpr uint64_t k_max_nested_arrays = uint64_t{1} << 20;  // per file, in all arrays of arrays
+constexpr int      k_max_array_depth   = 8;
 constexpr uint32_t k_max_value_type  = static_cast<uint32_t>(gguf_value_type::FLOAT64);
 
-constexpr const char* k_dim_fields[4] = {"dim 0", "dim 1", "dim 2", "dim 3"};
+constexpr const char * k_dim_fields[4] = {"dim 0", "dim 1", "dim 2", "dim 3"};
 
 uint32_t byte_swap(uint32_t v) {
     return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
@@ -33,13 +37,13 @@ bool is_unsigned_type(gguf_value_type t) {
            t == gguf_value_type::UINT64;
 }
 
-void set_unsigned(gguf_value& v, uint64_t x) {
+void set_unsigned(gguf_value & v, uint64_t x) {
     v.u = x;
     v.i = x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? static_cast<int64_t>(x) : 0;
     v.f = static_cast<double>(x);
 }
 
-void set_signed(gguf_value& v, int64_t x) {
+void set_signed(gguf_value & v, int64_t x) {
     v.i = x;
     v.u = x >= 0 ? static_cast<uint64_t>(x) : 0;
     v.f = static_cast<double>(x);
@@ -49,7 +53,7 @@ void set_signed(gguf_value& v, int64_t x) {
 
 class gguf_parser {
   public:
-    explicit gguf_parser(gguf_file& f) : f_(f), cur_(f.bytes_, f.name_) {}
+    explicit gguf_parser(gguf_file & f) : f_(f), cur_(f.bytes_, f.name_) {}
 
     void run() {
         read_header();
@@ -61,24 +65,26 @@ class gguf_parser {
   private:
     void            read_header();
     void            read_metadata();
-    void            check_alignment(const gguf_value& v, uint64_t type_at);
+    void            check_alignment(const gguf_value & v, uint64_t type_at);
     gguf_value_type read_type(std::string_view field);
-    void            read_value(gguf_value& v, gguf_value_type t, int depth);
-    void            read_array(gguf_value& v, int depth);
+    void            read_value(gguf_value & v, gguf_value_type t, int depth);
+    void            read_array(gguf_value & v, int depth);
     void            read_tensor_infos();
     void            read_tensor_info(uint64_t index);
     void            place_data();
 
-    gguf_file&            f_;
+    gguf_file &           f_;
     gguf_cursor           cur_;
     uint64_t              n_tensors_ = 0;
     uint64_t              n_kvs_     = 0;
-    std::vector<uint64_t> offset_at_;  // file offset of each tensor's offset field, for errors
+    std::vector<uint64_t> offset_at_;      // file offset of each tensor's offset field, for errors
+    uint64_t              n_strings_ = 0;  // elements of string arrays so far
+    uint64_t              n_nested_  = 0;  // elements of arrays of arrays so far
 };
 
 void gguf_parser::read_header() {
     cur_.set_where("header");
-    const uint8_t* magic = cur_.take(4, "magic");
+    const uint8_t * magic = cur_.take(4, "magic");
     if (std::memcmp(magic, "GGUF", 4) != 0) {
         if (std::memcmp(magic, "FUGG", 4) == 0) {
             cur_.fail_at(0, "magic",
@@ -119,7 +125,7 @@ void gguf_parser::read_header() {
                                  "needs at least {}, cap {})",
                                  n_kvs_, left, k_min_kv_bytes, k_max_kvs));
     }
-    // Both are capped at 2^24, so the sum cannot overflow.
+    // Both are capped at 2^20, so the sum cannot overflow.
     if (n_tensors_ * k_min_tensor_bytes + n_kvs_ * k_min_kv_bytes > left) {
         cur_.fail_at(16, "metadata count",
                      fmt::format("{} keys and {} tensors cannot fit together in the {} bytes after the header", n_kvs_,
@@ -136,7 +142,7 @@ gguf_value_type gguf_parser::read_type(std::string_view field) {
     return static_cast<gguf_value_type>(id);
 }
 
-void gguf_parser::read_value(gguf_value& v, gguf_value_type t, int depth) {
+void gguf_parser::read_value(gguf_value & v, gguf_value_type t, int depth) {
     v.type = t;
     switch (t) {
         case gguf_value_type::UINT8:
@@ -186,7 +192,7 @@ void gguf_parser::read_value(gguf_value& v, gguf_value_type t, int depth) {
 }
 
 // Reads element type, count and elements of an array whose type id was already consumed.
-void gguf_parser::read_array(gguf_value& v, int depth) {
+void gguf_parser::read_array(gguf_value & v, int depth) {
     if (depth >= k_max_array_depth) {
         cur_.fail_at(cur_.pos(), "array element type",
                      fmt::format("arrays nested more than {} deep", k_max_array_depth));
@@ -210,6 +216,20 @@ void gguf_parser::read_array(gguf_value& v, int depth) {
                                  v.count, gguf_value_type_name(v.elem_type), cur_.remaining()));
     }
 
+    // Only string arrays and nested arrays allocate per element; their totals are capped.
+    uint64_t * used = v.elem_type == gguf_value_type::STRING  ? &n_strings_
+                      : v.elem_type == gguf_value_type::ARRAY ? &n_nested_
+                                                              : nullptr;
+    if (used != nullptr) {
+        const uint64_t cap = used == &n_strings_ ? k_max_array_strings : k_max_nested_arrays;
+        if (v.count > cap - *used) {
+            cur_.fail_at(count_at, "array count",
+                         fmt::format("{} elements of type {} exceed the cap of {} per file", v.count,
+                                     gguf_value_type_name(v.elem_type), cap));
+        }
+        *used += v.count;
+    }
+
     if (v.elem_type == gguf_value_type::STRING) {
         v.strings.reserve(v.count);
         for (uint64_t k = 0; k < v.count; ++k) {
@@ -225,7 +245,7 @@ void gguf_parser::read_array(gguf_value& v, int depth) {
     }
 }
 
-void gguf_parser::check_alignment(const gguf_value& v, uint64_t type_at) {
+void gguf_parser::check_alignment(const gguf_value & v, uint64_t type_at) {
     if (!is_unsigned_type(v.type)) {
         cur_.fail_at(
             type_at, "value type",
@@ -362,7 +382,7 @@ void gguf_parser::place_data() {
     f_.data_offset_          = data_offset;
     const uint64_t data_size = size - data_offset;
     for (size_t k = 0; k < f_.tensors_.size(); ++k) {
-        gguf_tensor& t = f_.tensors_[k];
+        gguf_tensor & t = f_.tensors_[k];
         cur_.set_where(fmt::format("data section, tensor '{}'", gguf_printable(t.name)));
         if (t.offset > data_size) {
             // The field or the file may be at fault: a truncated file looks the same.
@@ -380,7 +400,7 @@ void gguf_parser::place_data() {
     }
 }
 
-gguf_file gguf_file::parse(std::span<const uint8_t> bytes, const std::string& name) {
+gguf_file gguf_file::parse(std::span<const uint8_t> bytes, const std::string & name) {
     gguf_file f;
     f.bytes_ = bytes;
     f.name_  = name;
@@ -388,7 +408,7 @@ gguf_file gguf_file::parse(std::span<const uint8_t> bytes, const std::string& na
     return f;
 }
 
-gguf_file gguf_file::open(const std::string& path) {
+gguf_file gguf_file::open(const std::string & path) {
     mapped_file map(path);
     gguf_file   f = parse({map.data(), map.size()}, path);
     // The views stay valid: moving a mapping moves the pointer, not the pages.

@@ -15,7 +15,7 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the GGUF writer assumes a little-endian host");
 
 // resize + memcpy rather than insert(): GCC 12 misreads small inserts as overflows.
-void append_bytes(std::vector<uint8_t>& out, const void* p, uint64_t n) {
+void append_bytes(std::vector<uint8_t> & out, const void * p, uint64_t n) {
     if (n == 0) {
         return;
     }
@@ -25,16 +25,16 @@ void append_bytes(std::vector<uint8_t>& out, const void* p, uint64_t n) {
 }
 
 template <typename T>
-void append(std::vector<uint8_t>& out, T v) {
+void append(std::vector<uint8_t> & out, T v) {
     append_bytes(out, &v, sizeof(T));
 }
 
-void append_string(std::vector<uint8_t>& out, std::string_view s) {
+void append_string(std::vector<uint8_t> & out, std::string_view s) {
     append<uint64_t>(out, s.size());
     append_bytes(out, s.data(), s.size());
 }
 
-void append_type(std::vector<uint8_t>& out, gguf_value_type t) {
+void append_type(std::vector<uint8_t> & out, gguf_value_type t) {
     append<uint32_t>(out, static_cast<uint32_t>(t));
 }
 
@@ -56,7 +56,7 @@ uint64_t packed_bytes(std::string_view key, gguf_value_type elem_type, uint64_t 
 }
 
 // Element type, count and elements of an array value (without its own type id).
-void encode_array(std::vector<uint8_t>& out, std::string_view key, const gguf_value& v, int depth) {
+void encode_array(std::vector<uint8_t> & out, std::string_view key, const gguf_value & v, int depth) {
     if (depth >= 8) {
         fail("gguf_writer: metadata '{}': arrays nested more than 8 deep", key);
     }
@@ -73,7 +73,7 @@ void encode_array(std::vector<uint8_t>& out, std::string_view key, const gguf_va
         if (v.items.size() != v.count) {
             fail("gguf_writer: metadata '{}': count {} but {} nested arrays", key, v.count, v.items.size());
         }
-        for (const gguf_value& item : v.items) {
+        for (const gguf_value & item : v.items) {
             encode_array(out, key, item, depth + 1);
         }
     } else {
@@ -86,7 +86,7 @@ void encode_array(std::vector<uint8_t>& out, std::string_view key, const gguf_va
 }
 
 // Type id + value, in file form.
-std::vector<uint8_t> encode_value(std::string_view key, const gguf_value& v) {
+std::vector<uint8_t> encode_value(std::string_view key, const gguf_value & v) {
     std::vector<uint8_t> out;
     if (!valid_value_type(v.type)) {
         fail("gguf_writer: metadata '{}': unknown value type {}", key, static_cast<uint32_t>(v.type));
@@ -145,7 +145,7 @@ std::vector<uint8_t> encode_scalar(gguf_value_type t, T v) {
 }
 
 // general.alignment as a writer sees it: an unsigned integer of any width, a power of two.
-uint32_t decode_alignment(const std::vector<uint8_t>& encoded) {
+uint32_t decode_alignment(const std::vector<uint8_t> & encoded) {
     uint32_t type = 0;
     std::memcpy(&type, encoded.data(), 4);
     const auto t    = static_cast<gguf_value_type>(type);
@@ -168,11 +168,11 @@ uint64_t padding(uint64_t n, uint64_t alignment) {
 
 }  // namespace
 
-gguf_writer& gguf_writer::put(std::string key, std::vector<uint8_t> encoded) {
+gguf_writer & gguf_writer::put(std::string key, std::vector<uint8_t> encoded) {
     if (key.empty()) {
         fail("gguf_writer: empty metadata key");
     }
-    for (const kv& e : kvs_) {
+    for (const kv & e : kvs_) {
         if (e.key == key) {
             fail("gguf_writer: duplicate metadata key '{}'", key);
         }
@@ -184,60 +184,61 @@ gguf_writer& gguf_writer::put(std::string key, std::vector<uint8_t> encoded) {
     return *this;
 }
 
-gguf_writer& gguf_writer::set_u8(std::string key, uint8_t v) {
+gguf_writer & gguf_writer::set_u8(std::string key, uint8_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::UINT8, v));
 }
-gguf_writer& gguf_writer::set_i8(std::string key, int8_t v) {
+gguf_writer & gguf_writer::set_i8(std::string key, int8_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::INT8, v));
 }
-gguf_writer& gguf_writer::set_u16(std::string key, uint16_t v) {
+gguf_writer & gguf_writer::set_u16(std::string key, uint16_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::UINT16, v));
 }
-gguf_writer& gguf_writer::set_i16(std::string key, int16_t v) {
+gguf_writer & gguf_writer::set_i16(std::string key, int16_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::INT16, v));
 }
-gguf_writer& gguf_writer::set_u32(std::string key, uint32_t v) {
+gguf_writer & gguf_writer::set_u32(std::string key, uint32_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::UINT32, v));
 }
-gguf_writer& gguf_writer::set_i32(std::string key, int32_t v) {
+gguf_writer & gguf_writer::set_i32(std::string key, int32_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::INT32, v));
 }
-gguf_writer& gguf_writer::set_u64(std::string key, uint64_t v) {
+gguf_writer & gguf_writer::set_u64(std::string key, uint64_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::UINT64, v));
 }
-gguf_writer& gguf_writer::set_i64(std::string key, int64_t v) {
+gguf_writer & gguf_writer::set_i64(std::string key, int64_t v) {
     return put(std::move(key), encode_scalar(gguf_value_type::INT64, v));
 }
-gguf_writer& gguf_writer::set_f32(std::string key, float v) {
+gguf_writer & gguf_writer::set_f32(std::string key, float v) {
     return put(std::move(key), encode_scalar(gguf_value_type::FLOAT32, v));
 }
-gguf_writer& gguf_writer::set_f64(std::string key, double v) {
+gguf_writer & gguf_writer::set_f64(std::string key, double v) {
     return put(std::move(key), encode_scalar(gguf_value_type::FLOAT64, v));
 }
 
-gguf_writer& gguf_writer::set_bool(std::string key, bool v) {
+gguf_writer & gguf_writer::set_bool(std::string key, bool v) {
     return put(std::move(key), encode_scalar(gguf_value_type::BOOL, static_cast<uint8_t>(v ? 1 : 0)));
 }
 
-gguf_writer& gguf_writer::set_string(std::string key, std::string_view v) {
+gguf_writer & gguf_writer::set_string(std::string key, std::string_view v) {
     std::vector<uint8_t> out;
     append_type(out, gguf_value_type::STRING);
     append_string(out, v);
     return put(std::move(key), std::move(out));
 }
 
-gguf_writer& gguf_writer::set_array_strings(std::string key, const std::vector<std::string>& v) {
+gguf_writer & gguf_writer::set_array_strings(std::string key, const std::vector<std::string> & v) {
     std::vector<uint8_t> out;
     append_type(out, gguf_value_type::ARRAY);
     append_type(out, gguf_value_type::STRING);
     append<uint64_t>(out, v.size());
-    for (const std::string& s : v) {
+    for (const std::string & s : v) {
         append_string(out, s);
     }
     return put(std::move(key), std::move(out));
 }
 
-gguf_writer& gguf_writer::set_array_raw(std::string key, gguf_value_type elem_type, const void* data, uint64_t count) {
+gguf_writer & gguf_writer::set_array_raw(std::string key, gguf_value_type elem_type, const void * data,
+                                         uint64_t count) {
     const uint64_t n = packed_bytes(key, elem_type, count);
     if (n > 0 && data == nullptr) {
         fail("gguf_writer: metadata '{}': array of {} elements without data", key, count);
@@ -250,26 +251,26 @@ gguf_writer& gguf_writer::set_array_raw(std::string key, gguf_value_type elem_ty
     return put(std::move(key), std::move(out));
 }
 
-gguf_writer& gguf_writer::set_array_f32(std::string key, const std::vector<float>& v) {
+gguf_writer & gguf_writer::set_array_f32(std::string key, const std::vector<float> & v) {
     return set_array_raw(std::move(key), gguf_value_type::FLOAT32, v.data(), v.size());
 }
 
-gguf_writer& gguf_writer::set_array_i32(std::string key, const std::vector<int32_t>& v) {
+gguf_writer & gguf_writer::set_array_i32(std::string key, const std::vector<int32_t> & v) {
     return set_array_raw(std::move(key), gguf_value_type::INT32, v.data(), v.size());
 }
 
-gguf_writer& gguf_writer::set_value(std::string key, const gguf_value& v) {
+gguf_writer & gguf_writer::set_value(std::string key, const gguf_value & v) {
     std::vector<uint8_t> encoded = encode_value(key, v);
     return put(std::move(key), std::move(encoded));
 }
 
-gguf_writer& gguf_writer::set_alignment(uint32_t alignment) {
+gguf_writer & gguf_writer::set_alignment(uint32_t alignment) {
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
         fail("gguf_writer: alignment {} is not a nonzero power of two", alignment);
     }
     alignment_ = alignment;
     // Keep the metadata and the layout in agreement: rewrite an existing key in place.
-    for (kv& e : kvs_) {
+    for (kv & e : kvs_) {
         if (e.key == "general.alignment") {
             e.encoded = encode_scalar(gguf_value_type::UINT32, alignment);
             return *this;
@@ -281,12 +282,12 @@ gguf_writer& gguf_writer::set_alignment(uint32_t alignment) {
     return *this;
 }
 
-gguf_writer& gguf_writer::add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void* data,
-                                     uint64_t nbytes) {
+gguf_writer & gguf_writer::add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
+                                      uint64_t nbytes) {
     if (name.empty()) {
         fail("gguf_writer: empty tensor name");
     }
-    for (const tensor& t : tensors_) {
+    for (const tensor & t : tensors_) {
         if (t.name == name) {
             fail("gguf_writer: duplicate tensor name '{}'", name);
         }
@@ -334,12 +335,12 @@ std::vector<uint8_t> gguf_writer::encode_head() const {
     append<uint32_t>(out, 3);
     append<uint64_t>(out, tensors_.size());
     append<uint64_t>(out, kvs_.size());
-    for (const kv& e : kvs_) {
+    for (const kv & e : kvs_) {
         append_string(out, e.key);
         append_bytes(out, e.encoded.data(), e.encoded.size());
     }
     uint64_t offset = 0;  // relative to the data section; every tensor starts aligned
-    for (const tensor& t : tensors_) {
+    for (const tensor & t : tensors_) {
         append_string(out, t.name);
         append<uint32_t>(out, static_cast<uint32_t>(t.dims.size()));
         for (int64_t d : t.dims) {
@@ -355,23 +356,23 @@ std::vector<uint8_t> gguf_writer::encode_head() const {
 
 std::vector<uint8_t> gguf_writer::to_bytes() const {
     std::vector<uint8_t> out = encode_head();
-    for (const tensor& t : tensors_) {
+    for (const tensor & t : tensors_) {
         append_bytes(out, t.data, t.nbytes);
         out.resize(out.size() + padding(t.nbytes, alignment_), 0);
     }
     return out;
 }
 
-void gguf_writer::write(const std::string& path) const {
+void gguf_writer::write(const std::string & path) const {
     const std::string tmp = path + ".tmp";
-    std::FILE*        fp  = std::fopen(tmp.c_str(), "wb");
+    std::FILE *       fp  = std::fopen(tmp.c_str(), "wb");
     if (fp == nullptr) {
         fail("{}: cannot create {}: {}", path, tmp, std::strerror(errno));
     }
     // Streams tensor data straight from the caller's buffers: models are larger than memory.
     const std::vector<uint8_t> zeros(alignment_, 0);
     uint64_t                   written   = 0;
-    auto                       put_bytes = [&](const void* p, uint64_t n) {
+    auto                       put_bytes = [&](const void * p, uint64_t n) {
         if (n > 0 && std::fwrite(p, 1, n, fp) != n) {
             const int e = errno;
             std::fclose(fp);
@@ -382,7 +383,7 @@ void gguf_writer::write(const std::string& path) const {
     };
     const std::vector<uint8_t> head = encode_head();
     put_bytes(head.data(), head.size());
-    for (const tensor& t : tensors_) {
+    for (const tensor & t : tensors_) {
         put_bytes(t.data, t.nbytes);
         put_bytes(zeros.data(), padding(t.nbytes, alignment_));
     }

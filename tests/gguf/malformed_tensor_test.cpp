@@ -149,7 +149,7 @@ TEST(gguf_malformed_tensor, zero_sized_tensor_parses) {
 
 // A small valid file with every section: metadata (scalar, string, string array, nested
 // array), two tensors, padding and data.
-std::vector<uint8_t> small_valid_file(std::vector<uint8_t>& data_storage) {
+std::vector<uint8_t> small_valid_file(std::vector<uint8_t> & data_storage) {
     data_storage.resize(4 * 3 * 4 + 64 * 18 / 32);
     std::iota(data_storage.begin(), data_storage.end(), uint8_t{1});
     gguf_value nested;
@@ -177,7 +177,7 @@ TEST(gguf_malformed_tensor, truncated_at_every_length) {
     std::vector<uint8_t>       storage;
     const std::vector<uint8_t> full     = small_valid_file(storage);
     const gguf_file            f        = gguf_file::parse(full, "full.gguf");
-    const gguf_tensor&         last     = f.tensors().back();
+    const gguf_tensor &        last     = f.tensors().back();
     const uint64_t             need     = f.data_offset() + last.offset + last.nbytes;  // trailing padding is optional
     const uint64_t             infos_at = f.tensors().front().info_offset;
     for (size_t n = 0; n < need; ++n) {
@@ -186,10 +186,10 @@ TEST(gguf_malformed_tensor, truncated_at_every_length) {
         ASSERT_FALSE(msg.empty()) << "prefix of " << n << " bytes parsed";
         EXPECT_NE(msg.find("bad.gguf"), std::string::npos) << msg;
         EXPECT_NE(msg.find("at offset "), std::string::npos) << msg;
-        const char* section = n < 24                ? "header"
-                              : n < infos_at        ? "metadata"
-                              : n < f.data_offset() ? "tensor"
-                                                    : "data section";
+        const char * section = n < 24                ? "header"
+                               : n < infos_at        ? "metadata"
+                               : n < f.data_offset() ? "tensor"
+                                                     : "data section";
         if (n >= infos_at && n < f.data_offset() && msg.find("padding") != std::string::npos) {
             section = "padding";
         }

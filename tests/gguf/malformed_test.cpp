@@ -131,6 +131,17 @@ TEST(gguf_malformed, huge_string_array_count) {
     expect_parse_error(g, {"'a.b' array count", at(43), "cannot fit"});
 }
 
+TEST(gguf_malformed, too_many_nested_arrays) {
+    // 2^20 + 1 empty nested arrays fit the file (12 bytes each) but pass the per-file cap.
+    const uint64_t n = (uint64_t{1} << 20) + 1;
+    gguf_bytes     g;
+    g.header(3, 0, 1).str("a.b").type(gguf_value_type::ARRAY).type(gguf_value_type::ARRAY).u64(n);
+    for (uint64_t k = 0; k < n; ++k) {
+        g.type(gguf_value_type::UINT8).u64(0);
+    }
+    expect_parse_error(g, {"'a.b' array count", at(43), "exceed the cap"});
+}
+
 TEST(gguf_malformed, truncated_array_string) {
     gguf_bytes g;
     g.header(3, 0, 1).str("a.b").type(gguf_value_type::ARRAY).type(gguf_value_type::STRING).u64(2);
@@ -156,8 +167,8 @@ TEST(gguf_malformed, nested_arrays_at_the_cap_parse) {
         g.type(gguf_value_type::ARRAY).u64(1);
     }
     g.type(gguf_value_type::UINT8).u64(2).u8(5).u8(6);
-    const gguf_file   f = gguf_file::parse(g.b, "ok.gguf");
-    const gguf_value* v = f.find("a.b");
+    const gguf_file    f = gguf_file::parse(g.b, "ok.gguf");
+    const gguf_value * v = f.find("a.b");
     for (int d = 0; d < 7; ++d) {
         ASSERT_EQ(v->items.size(), 1u);
         v = &v->items[0];
@@ -225,8 +236,8 @@ TEST(gguf_malformed, typed_accessor_wrong_type) {
         try {
             fn();
             ADD_FAILURE() << "no error";
-        } catch (const sluice::error& e) {
-            for (const std::string& p : parts) {
+        } catch (const sluice::error & e) {
+            for (const std::string & p : parts) {
                 EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
             }
         }

@@ -54,7 +54,7 @@ TEST(gguf_reader, integer_conversions) {
     try {
         (void)f.get_u32("big");
         ADD_FAILURE();
-    } catch (const sluice::error& e) {
+    } catch (const sluice::error & e) {
         EXPECT_NE(std::string(e.what()).find("conv.gguf: metadata 'big' = 1099511627776 does not fit u32"),
                   std::string::npos)
             << e.what();
@@ -82,9 +82,9 @@ TEST(gguf_reader, kv_offsets_and_order) {
 TEST(gguf_reader, accessors_on_arrays) {
     gguf_writer w;
     w.set_array_i32("a", {1, -2, 3});
-    const auto        bytes = w.to_bytes();
-    const gguf_file   f     = gguf_file::parse(bytes, "arr.gguf");
-    const gguf_value* a     = f.get_array("a");
+    const auto         bytes = w.to_bytes();
+    const gguf_file    f     = gguf_file::parse(bytes, "arr.gguf");
+    const gguf_value * a     = f.get_array("a");
     ASSERT_NE(a, nullptr);
     EXPECT_EQ(a->array_i64(1), -2);
     EXPECT_THROW((void)a->array_i64(3), sluice::error);  // past the end

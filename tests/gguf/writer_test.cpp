@@ -17,7 +17,7 @@ namespace {
 std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
     std::mt19937         rng(seed);
     std::vector<uint8_t> out(n);
-    for (auto &b : out) {
+    for (auto & b : out) {
         b = static_cast<uint8_t>(rng());
     }
     return out;
@@ -101,8 +101,8 @@ TEST(gguf_writer, numeric_arrays_of_every_element_type) {
     const std::vector<uint8_t> bytes = w.to_bytes();
     const gguf_file            f     = gguf_file::parse(bytes, "arr.gguf");
 
-    const auto check_i = [&](const char *key, gguf_value_type t, const auto &want) {
-        const gguf_value *v = f.get_array(key);
+    const auto check_i = [&](const char * key, gguf_value_type t, const auto & want) {
+        const gguf_value * v = f.get_array(key);
         ASSERT_NE(v, nullptr) << key;
         EXPECT_EQ(v->elem_type, t) << key;
         ASSERT_EQ(v->count, want.size()) << key;
@@ -125,14 +125,14 @@ TEST(gguf_writer, numeric_arrays_of_every_element_type) {
     check_i("a.bool", gguf_value_type::BOOL, bools);
     check_i("a.empty", gguf_value_type::UINT32, empty);
 
-    const gguf_value *vf = f.get_array("a.f32");
+    const gguf_value * vf = f.get_array("a.f32");
     ASSERT_EQ(vf->count, 3u);
     for (size_t k = 0; k < f32.size(); ++k) {
         EXPECT_EQ(vf->array_f64(k), static_cast<double>(f32[k]));
     }
     EXPECT_EQ(vf->array_i64(1), -3);
     EXPECT_THROW((void)vf->array_i64(2), sluice::error);  // 1e30 does not fit i64
-    const gguf_value *vd = f.get_array("a.f64");
+    const gguf_value * vd = f.get_array("a.f64");
     EXPECT_EQ(vd->array_f64(0), 1e-300);
     EXPECT_EQ(vd->array_f64(1), -2.5);
     EXPECT_THROW((void)vd->array_f64(2), sluice::error);  // out of range
@@ -170,17 +170,17 @@ TEST(gguf_writer, string_and_nested_arrays) {
     const std::vector<uint8_t> bytes = w.to_bytes();
     const gguf_file            f     = gguf_file::parse(bytes, "nest.gguf");
 
-    const gguf_value *s = f.get_array("s.tokens");
+    const gguf_value * s = f.get_array("s.tokens");
     ASSERT_EQ(s->elem_type, gguf_value_type::STRING);
     ASSERT_EQ(s->strings.size(), 4u);
     EXPECT_EQ(s->strings[2], "\xe2\x96\x81the");
     EXPECT_EQ(s->strings[3], std::string_view("nul\0in", 6));
     EXPECT_THROW((void)s->array_i64(0), sluice::error);
 
-    const gguf_value *t = f.get_array("n.top");
+    const gguf_value * t = f.get_array("n.top");
     ASSERT_EQ(t->elem_type, gguf_value_type::ARRAY);
     ASSERT_EQ(t->items.size(), 1u);
-    const gguf_value &m = t->items[0];
+    const gguf_value & m = t->items[0];
     ASSERT_EQ(m.items.size(), 2u);
     EXPECT_EQ(m.items[0].elem_type, gguf_value_type::UINT16);
     ASSERT_EQ(m.items[0].count, 3u);
@@ -189,14 +189,14 @@ TEST(gguf_writer, string_and_nested_arrays) {
 
     // set_value copies a parsed value exactly: re-encoding gives the same bytes.
     gguf_writer copy;
-    for (const gguf_kv &kv : f.metadata()) {
+    for (const gguf_kv & kv : f.metadata()) {
         copy.set_value(std::string(kv.key), kv.value);
     }
     EXPECT_EQ(copy.to_bytes(), bytes);
 }
 
 struct tensor_case {
-    const char          *name;
+    const char *         name;
     ggml_type            type;
     std::vector<int64_t> dims;
 };
@@ -215,8 +215,8 @@ void round_trip_tensors(uint32_t alignment) {
     }
     w.set_string("general.architecture", "rt");
     for (size_t k = 0; k < cases.size(); ++k) {
-        const tensor_case &c = cases[k];
-        int64_t            n = 1;
+        const tensor_case & c = cases[k];
+        int64_t             n = 1;
         for (int64_t d : c.dims) {
             n *= d;
         }
@@ -231,8 +231,8 @@ void round_trip_tensors(uint32_t alignment) {
     EXPECT_EQ(f.find("general.alignment") != nullptr, alignment != 32);
     ASSERT_EQ(f.tensors().size(), cases.size());
     for (size_t k = 0; k < cases.size(); ++k) {
-        const tensor_case &c = cases[k];
-        const gguf_tensor &t = f.require_tensor(c.name);
+        const tensor_case & c = cases[k];
+        const gguf_tensor & t = f.require_tensor(c.name);
         EXPECT_EQ(&t, &f.tensors()[k]);
         EXPECT_EQ(t.name, c.name);
         EXPECT_EQ(t.type, c.type);
@@ -274,7 +274,8 @@ TEST(gguf_writer, alignment_key_and_layout_agree) {
     EXPECT_EQ(f.alignment(), 16u);
     EXPECT_EQ(f.tensors()[1].offset, 16u);
     w.set_alignment(128);  // rewrites the existing key in place
-    const gguf_file g = gguf_file::parse(w.to_bytes(), "b.gguf");
+    const auto      again = w.to_bytes();
+    const gguf_file g     = gguf_file::parse(again, "b.gguf");
     EXPECT_EQ(g.alignment(), 128u);
     EXPECT_EQ(g.metadata().size(), 1u);
     EXPECT_EQ(g.find("general.alignment")->type, gguf_value_type::UINT32);
@@ -309,12 +310,13 @@ TEST(gguf_writer, rejects_bad_inputs) {
     try {
         w.add_tensor("wrong", ggml_type::Q8_0, {64}, d.data(), 64);
         ADD_FAILURE();
-    } catch (const sluice::error &e) {
+    } catch (const sluice::error & e) {
         EXPECT_NE(std::string(e.what()).find("'wrong'"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("68"), std::string::npos) << e.what();
     }
     // Nothing invalid was kept: the file still parses.
-    EXPECT_NO_THROW(gguf_file::parse(w.to_bytes(), "ok.gguf"));
+    const auto bytes = w.to_bytes();
+    EXPECT_NO_THROW(gguf_file::parse(bytes, "ok.gguf"));
 }
 
 TEST(gguf_writer, write_file_and_open) {
@@ -340,13 +342,13 @@ TEST(gguf_writer, write_file_and_open) {
     try {
         w.write((dir / "missing" / "w.gguf").string());
         ADD_FAILURE();
-    } catch (const sluice::error &e) {
+    } catch (const sluice::error & e) {
         EXPECT_NE(std::string(e.what()).find("missing/w.gguf"), std::string::npos) << e.what();
     }
     try {
         (void)gguf_file::open((dir / "absent.gguf").string());
         ADD_FAILURE();
-    } catch (const sluice::error &e) {
+    } catch (const sluice::error & e) {
         EXPECT_NE(std::string(e.what()).find("absent.gguf"), std::string::npos) << e.what();
     }
     std::filesystem::remove_all(dir);
