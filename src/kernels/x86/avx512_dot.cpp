@@ -1,10 +1,13 @@
 // AVX-512 (F/BW/VL/DQ/VNNI) dot products for the float types and the 32-element block types,
-// plus the AVX-512 kernel table. Two blocks (64 codes) fill one zmm; VNNI dpbusd takes the
-// weights as the unsigned operand. Signed codes are offset to unsigned (Q4_0 +8, Q5_0 +16,
-// Q8_0 and MXFP4 +128) and the offset comes back out through k * sum(a), computed once per
-// block pair from the activations and used as dpbusd's starting value for every row.
+// plus the AVX-512 kernel table. VNNI dpbusd takes the weights as the unsigned operand: signed
+// codes are offset to unsigned (Q4_0 +8, Q5_0 +16, Q8_0 and MXFP4 +128) and the offset comes
+// back out through k * sum(a), computed once per step from the activations and used as
+// dpbusd's starting value for every row. The 4-bit types take four blocks per step (the
+// scales of four blocks convert in one instruction), Q8_0 two.
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/x86_common.h"
+
+#include <type_traits>
 
 namespace sluice::kern {
 namespace {
@@ -14,89 +17,173 @@ using namespace x86;
 inline __m128i load128(const void * p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
 inline __m256i load256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 
-// Two 32-byte halves into one zmm; a missing second block (odd block count) reads as zero.
+// Two 32-byte halves into one zmm.
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
-// Nibbles of one or two blocks (16 bytes each) -> 64 codes in element order:
-// [b0 low, b0 high, b1 low, b1 high] in the four 128-bit lanes.
-inline __m512i nibbles_pair(const uint8_t * q0, const uint8_t * q1) {
-    const __m256i t = q1 != nullptr ? _mm256_inserti128_si256(_mm256_castsi128_si256(load128(q0)), load128(q1), 1)
-                                    : _mm256_zextsi128_si256(load128(q0));
-    const __m512i z = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), _mm512_castsi256_si512(t));
-    return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0x0F));
+// Four F16 values (missing ones 0) -> four floats.
+inline __m128 f16x4(uint64_t bits) { return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits))); }
+
+// Four floats -> 16 lanes, lanes 4k..4k+3 taking s_k (the int32 lanes of block k below).
+inline __m512 spread4(__m128 s) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                 _mm512_zextps128_ps512(s));
 }
 
-// Two F16 scales -> lanes 0..7 get the first, 8..15 the second (0 where there is no block).
-inline __m128 f16_pair(uint16_t d0, uint16_t d1) {
-    return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d0 | (static_cast<uint32_t>(d1) << 16))));
-}
-inline __m512 spread_pair(__m128 s) {
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
-                                 _mm512_castps128_ps512(s));
+// ---- 4-bit types, four blocks per step ----
+// `lo` holds in 128-bit lane k the first 16 codes of block k (the low nibbles), `hi` the last
+// 16 (the high nibbles); the activations are regrouped the same way once for all rows, so one
+// dpbusd pair leaves block k's sum in int32 lanes 4k..4k+3. C < 4 blocks (the tail) read the
+// missing ones as zero.
+
+template <int C, typename block>
+inline __m512i gather_qs(const block * x) {
+    __m512i z = _mm512_zextsi128_si512(load128(x[0].qs));
+    if constexpr (C > 1) {
+        z = _mm512_inserti32x4(z, load128(x[1].qs), 1);
+    }
+    if constexpr (C > 2) {
+        z = _mm512_inserti32x4(z, load128(x[2].qs), 2);
+    }
+    if constexpr (C > 3) {
+        z = _mm512_inserti32x4(z, load128(x[3].qs), 3);
+    }
+    return z;
 }
 
-// ---- per-type access to a pair of blocks (x1 == nullptr for the odd last block) ----
+template <int C, typename block>
+inline void nibbles4(const block * x, __m512i & lo, __m512i & hi) {
+    const __m512i z  = gather_qs<C>(x);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    lo               = _mm512_and_si512(z, m4);
+    hi               = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+}
+
+template <int C, typename block>
+inline __m128 f16_scales4(const block * x) {
+    uint64_t bits = 0;
+    for (int k = 0; k < C; ++k) {
+        bits |= static_cast<uint64_t>(x[k].d) << (16 * k);
+    }
+    return f16x4(bits);
+}
+
+// Activations of four Q8_0 / Q8_1 blocks in the nibble layout, and their scales.
+struct act4 {
+    __m512i lo, hi;
+    __m128  d;
+};
+
+template <int C, typename ablock>
+inline act4 load_act4(const ablock * y) {
+    act4    a;
+    __m512i lo = _mm512_zextsi128_si512(load128(y[0].qs)), hi = _mm512_zextsi128_si512(load128(y[0].qs + 16));
+    if constexpr (C > 1) {
+        lo = _mm512_inserti32x4(lo, load128(y[1].qs), 1);
+        hi = _mm512_inserti32x4(hi, load128(y[1].qs + 16), 1);
+    }
+    if constexpr (C > 2) {
+        lo = _mm512_inserti32x4(lo, load128(y[2].qs), 2);
+        hi = _mm512_inserti32x4(hi, load128(y[2].qs + 16), 2);
+    }
+    if constexpr (C > 3) {
+        lo = _mm512_inserti32x4(lo, load128(y[3].qs), 3);
+        hi = _mm512_inserti32x4(hi, load128(y[3].qs + 16), 3);
+    }
+    a.lo = lo;
+    a.hi = hi;
+    a.d  = f16_scales4<C>(y);
+    return a;
+}
+
+// Fifth bits of Q5_0 / Q5_1: bit j of block k's qh belongs to lane k of lo (j < 16) or hi.
+template <int C, typename block>
+inline void add_fifth_bits(const block * x, __m512i & lo, __m512i & hi) {
+    uint64_t mlo = 0, mhi = 0;
+    for (int k = 0; k < C; ++k) {
+        const uint32_t qh = load_u32(x[k].qh);
+        mlo |= static_cast<uint64_t>(qh & 0xFFFFu) << (16 * k);
+        mhi |= static_cast<uint64_t>(qh >> 16) << (16 * k);
+    }
+    const __m512i b4 = _mm512_set1_epi8(0x10);
+    lo               = _mm512_mask_add_epi8(lo, mlo, lo, b4);
+    hi               = _mm512_mask_add_epi8(hi, mhi, hi, b4);
+}
 
 struct t_q4_0 {
     using block                = block_q4_0;
     static constexpr int shift = 8;  // codes stored as q, value q - 8
-    static __m512i codes(const block * x0, const block * x1) { return nibbles_pair(x0->qs, x1 ? x1->qs : nullptr); }
-    static __m128 scales(const block * x0, const block * x1) { return f16_pair(x0->d, x1 ? x1->d : 0); }
+    template <int C>
+    static void codes(const block * x, __m512i & lo, __m512i & hi) {
+        nibbles4<C>(x, lo, hi);
+    }
+    template <int C>
+    static __m128 scales(const block * x) {
+        return f16_scales4<C>(x);
+    }
 };
 
 struct t_q5_0 {
     using block                = block_q5_0;
     static constexpr int shift = 16;
-    static __m512i codes(const block * x0, const block * x1) {
-        const __m512i  q  = nibbles_pair(x0->qs, x1 ? x1->qs : nullptr);
-        const uint64_t qh = load_u32(x0->qh) | (x1 ? static_cast<uint64_t>(load_u32(x1->qh)) << 32 : 0);
-        return _mm512_mask_add_epi8(q, static_cast<__mmask64>(qh), q, _mm512_set1_epi8(0x10));
+    template <int C>
+    static void codes(const block * x, __m512i & lo, __m512i & hi) {
+        nibbles4<C>(x, lo, hi);
+        add_fifth_bits<C>(x, lo, hi);
     }
-    static __m128 scales(const block * x0, const block * x1) { return f16_pair(x0->d, x1 ? x1->d : 0); }
-};
-
-struct t_q8_0 {
-    using block                = block_q8_0;
-    static constexpr int shift = 128;
-    static __m512i codes(const block * x0, const block * x1) {
-        const __m512i q = join(load256(x0->qs), x1 ? load256(x1->qs) : _mm256_setzero_si256());
-        return _mm512_xor_si512(q, _mm512_set1_epi8(-128));
+    template <int C>
+    static __m128 scales(const block * x) {
+        return f16_scales4<C>(x);
     }
-    static __m128 scales(const block * x0, const block * x1) { return f16_pair(x0->d, x1 ? x1->d : 0); }
 };
 
 struct t_mxfp4 {
     using block                = block_mxfp4;
     static constexpr int shift = 128;
-    static __m512i codes(const block * x0, const block * x1) {
+    template <int C>
+    static void codes(const block * x, __m512i & lo, __m512i & hi) {
         // kvalues + 128 as unsigned bytes, in every 128-bit lane for vpshufb.
         const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(
             static_cast<char>(128), static_cast<char>(129), static_cast<char>(130), static_cast<char>(131),
             static_cast<char>(132), static_cast<char>(134), static_cast<char>(136), static_cast<char>(140),
             static_cast<char>(128), static_cast<char>(127), static_cast<char>(126), static_cast<char>(125),
             static_cast<char>(124), static_cast<char>(122), static_cast<char>(120), static_cast<char>(116)));
-        return _mm512_shuffle_epi8(table, nibbles_pair(x0->qs, x1 ? x1->qs : nullptr));
+        nibbles4<C>(x, lo, hi);
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
     }
-    static __m128 scales(const block * x0, const block * x1) {
-        return _mm_setr_ps(e8m0_half_x86(x0->e), x1 ? e8m0_half_x86(x1->e) : 0.0f, 0.0f, 0.0f);
-    }
-};
-
-struct t_q4_1 {
-    using block = block_q4_1;
-    static __m512i codes(const block * x0, const block * x1) { return nibbles_pair(x0->qs, x1 ? x1->qs : nullptr); }
-};
-
-struct t_q5_1 {
-    using block = block_q5_1;
-    static __m512i codes(const block * x0, const block * x1) {
-        const __m512i  q  = nibbles_pair(x0->qs, x1 ? x1->qs : nullptr);
-        const uint64_t qh = load_u32(x0->qh) | (x1 ? static_cast<uint64_t>(load_u32(x1->qh)) << 32 : 0);
-        return _mm512_mask_add_epi8(q, static_cast<__mmask64>(qh), q, _mm512_set1_epi8(0x10));
+    // E8M0 halved: 2^(e - 128), i.e. float bits (e - 1) << 23, or 0x00200000 << e below e = 2.
+    template <int C>
+    static __m128 scales(const block * x) {
+        uint32_t e = 0;
+        for (int k = 0; k < C; ++k) {
+            e |= static_cast<uint32_t>(x[k].e) << (8 * k);
+        }
+        const __m128i ev     = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(static_cast<int>(e)));
+        const __m128i normal = _mm_slli_epi32(_mm_sub_epi32(ev, _mm_set1_epi32(1)), 23);
+        const __m128i tiny   = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), ev);
+        const __m128i bits   = _mm_blendv_epi8(tiny, normal, _mm_cmpgt_epi32(ev, _mm_set1_epi32(1)));
+        return _mm_castsi128_ps(bits);
     }
 };
 
-// Weight types with Q8_0 activations: acc += cvt(sum((q + k) * a) - k * sum(a)) * (dw * da).
+// 4-bit types with Q8_0 activations: acc += cvt(sum((q + k) * a) - k * sum(a)) * (dw * da).
+template <typename T, int R, int C>
+inline void step_q8_0_act(const typename T::block * const * x, uint64_t stride, const block_q8_0 * y, int64_t b,
+                          __m512 * acc) {
+    const act4    a    = load_act4<C>(y + b);
+    const __m512i kv   = _mm512_set1_epi8(static_cast<char>(T::shift));
+    const __m512i koff = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kv, a.lo), kv, a.hi);
+    const __m512i neg  = _mm512_sub_epi32(_mm512_setzero_si512(), koff);
+    for (int r = 0; r < R; ++r) {
+        prefetch_ahead<C * sizeof(typename T::block)>(x[r] + b, R * stride);
+        __m512i lo, hi;
+        T::template codes<C>(x[r] + b, lo, hi);
+        const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg, lo, a.lo), hi, a.hi);
+        const __m512  s    = spread4(_mm_mul_ps(T::template scales<C>(x[r] + b), a.d));
+        acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
+    }
+}
+
 template <typename T, int R>
 void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
     using block    = typename T::block;
@@ -108,29 +195,49 @@ void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act,
         acc[r] = _mm512_setzero_ps();
     }
     const int64_t nb = n / QK8_0;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool    two  = b + 1 < nb;
-        const __m512i a    = join(load256(y[b].qs), two ? load256(y[b + 1].qs) : _mm256_setzero_si256());
-        const __m128  da   = f16_pair(y[b].d, two ? y[b + 1].d : 0);
-        const __m512i koff = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(T::shift)), a);
-        const __m512i neg  = _mm512_sub_epi32(_mm512_setzero_si512(), koff);
-        for (int r = 0; r < R; ++r) {
-            const block * x1   = two ? &x[r][b + 1] : nullptr;
-            const __m512i isum = _mm512_dpbusd_epi32(neg, T::codes(&x[r][b], x1), a);
-            const __m512  s    = spread_pair(_mm_mul_ps(T::scales(&x[r][b], x1), da));
-            acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
-        }
+    int64_t       b  = 0;
+    for (; b + 4 <= nb; b += 4) {
+        step_q8_0_act<T, R, 4>(x, stride, y, b, acc);
+    }
+    switch (nb - b) {
+        case 3: step_q8_0_act<T, R, 3>(x, stride, y, b, acc); break;
+        case 2: step_q8_0_act<T, R, 2>(x, stride, y, b, acc); break;
+        case 1: step_q8_0_act<T, R, 1>(x, stride, y, b, acc); break;
+        default: break;
     }
     for (int r = 0; r < R; ++r) {
         out[r] = _mm512_reduce_add_ps(acc[r]);
     }
 }
 
-// Unsigned codes with a min (Q4_1, Q5_1) and Q8_1 activations: + m * s per block, apart.
-template <typename T, int R>
+// Q4_1 / Q5_1 with Q8_1 activations: unsigned codes, + m * s per block summed apart.
+template <bool fifth_bit, typename block, int R, int C>
+inline void step_q8_1_act(const block * const * x, uint64_t stride, const block_q8_1 * y, int64_t b, __m512 * acc,
+                          float * ms) {
+    const act4 a = load_act4<C>(y + b);
+    float      s[4];
+    for (int k = 0; k < C; ++k) {
+        s[k] = f16_to_f32_x86(y[b + k].s);
+    }
+    for (int r = 0; r < R; ++r) {
+        prefetch_ahead<C * sizeof(block)>(x[r] + b, R * stride);
+        __m512i lo, hi;
+        nibbles4<C>(x[r] + b, lo, hi);
+        if constexpr (fifth_bit) {
+            add_fifth_bits<C>(x[r] + b, lo, hi);
+        }
+        const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, a.lo), hi, a.hi);
+        const __m512  sc   = spread4(_mm_mul_ps(f16_scales4<C>(x[r] + b), a.d));
+        acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sc, acc[r]);
+        for (int k = 0; k < C; ++k) {
+            ms[r] += f16_to_f32_x86(x[r][b + k].m) * s[k];
+        }
+    }
+}
+
+template <bool fifth_bit, typename block, int R>
 void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    using block    = typename T::block;
-    const auto * y = static_cast<const block_q8_1 *>(act);
+    const auto *  y = static_cast<const block_q8_1 *>(act);
     const block * x[R];
     __m512        acc[R];
     float         ms[R];
@@ -140,25 +247,50 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
         ms[r]  = 0.0f;
     }
     const int64_t nb = n / QK8_1;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool    two = b + 1 < nb;
-        const __m512i a   = join(load256(y[b].qs), two ? load256(y[b + 1].qs) : _mm256_setzero_si256());
-        const __m128  da  = f16_pair(y[b].d, two ? y[b + 1].d : 0);
-        const float   s0 = f16_to_f32_x86(y[b].s), s1 = two ? f16_to_f32_x86(y[b + 1].s) : 0.0f;
-        for (int r = 0; r < R; ++r) {
-            const block * x0   = &x[r][b];
-            const block * x1   = two ? &x[r][b + 1] : nullptr;
-            const __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), T::codes(x0, x1), a);
-            const __m512  s    = spread_pair(_mm_mul_ps(f16_pair(x0->d, x1 ? x1->d : 0), da));
-            acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
-            ms[r] += f16_to_f32_x86(x0->m) * s0;
-            if (two) {
-                ms[r] += f16_to_f32_x86(x1->m) * s1;
-            }
-        }
+    int64_t       b  = 0;
+    for (; b + 4 <= nb; b += 4) {
+        step_q8_1_act<fifth_bit, block, R, 4>(x, stride, y, b, acc, ms);
+    }
+    switch (nb - b) {
+        case 3: step_q8_1_act<fifth_bit, block, R, 3>(x, stride, y, b, acc, ms); break;
+        case 2: step_q8_1_act<fifth_bit, block, R, 2>(x, stride, y, b, acc, ms); break;
+        case 1: step_q8_1_act<fifth_bit, block, R, 1>(x, stride, y, b, acc, ms); break;
+        default: break;
     }
     for (int r = 0; r < R; ++r) {
         out[r] = _mm512_reduce_add_ps(acc[r]) + ms[r];
+    }
+}
+
+// ---- Q8_0 weights: two blocks per zmm, codes offset by 128 (xor) ----
+template <int R>
+void rows_q8_0(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
+    const auto *       y = static_cast<const block_q8_0 *>(act);
+    const block_q8_0 * x[R];
+    __m512             acc[R];
+    for (int r = 0; r < R; ++r) {
+        x[r]   = reinterpret_cast<const block_q8_0 *>(row_ptr(w, stride, r));
+        acc[r] = _mm512_setzero_ps();
+    }
+    const __m512i idx  = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i flip = _mm512_set1_epi8(-128);
+    const int64_t nb   = n / QK8_0;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool    two = b + 1 < nb;  // an odd last block pairs with zeros
+        const __m512i a   = join(load256(y[b].qs), two ? load256(y[b + 1].qs) : _mm256_setzero_si256());
+        const __m128  da  = f16x4(y[b].d | (two ? static_cast<uint64_t>(y[b + 1].d) << 16 : 0));
+        const __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, a));
+        for (int r = 0; r < R; ++r) {
+            prefetch_ahead<2 * sizeof(block_q8_0)>(x[r] + b, R * stride);
+            const __m512i q = join(load256(x[r][b].qs), two ? load256(x[r][b + 1].qs) : _mm256_setzero_si256());
+            const __m512i isum = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(q, flip), a);
+            const __m128  dw   = f16x4(x[r][b].d | (two ? static_cast<uint64_t>(x[r][b + 1].d) << 16 : 0));
+            const __m512  s    = _mm512_permutexvar_ps(idx, _mm512_zextps128_ps512(_mm_mul_ps(dw, da)));
+            acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        out[r] = _mm512_reduce_add_ps(acc[r]);
     }
 }
 
@@ -198,6 +330,7 @@ void rows_float(int64_t n, const void * w, uint64_t stride, const void * act, fl
         const __mmask16 m0 = tail_mask(n - i), m1 = tail_mask(n - i - 16 > 0 ? n - i - 16 : 0);
         const __m512    a0 = _mm512_maskz_loadu_ps(m0, a + i), a1 = _mm512_maskz_loadu_ps(m1, a + i + 16);
         for (int r = 0; r < R; ++r) {
+            prefetch_ahead<32 * F::bytes>(x[r] + i * F::bytes, R * stride);
             acc0[r] = _mm512_fmadd_ps(F::load(x[r] + i * F::bytes, m0), a0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(F::load(x[r] + (i + 16) * F::bytes, m1), a1, acc1[r]);
         }
@@ -213,7 +346,13 @@ struct k_q8_0_act {
 };
 template <typename T, int R>
 struct k_q8_1_act {
-    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { rows_q8_1_act<T, R>(n, w, s, a, o); }
+    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
+        rows_q8_1_act<std::is_same_v<T, block_q5_1>, T, R>(n, w, s, a, o);
+    }
+};
+template <typename T, int R>
+struct k_q8_0_weights {
+    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { rows_q8_0<R>(n, w, s, a, o); }
 };
 template <typename F, int R>
 struct k_float {
@@ -239,10 +378,10 @@ const type_kernels * avx512_kernels(ggml_type t) {
     static const type_kernels f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>};
     static const type_kernels bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>};
     static const type_kernels q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>};
-    static const type_kernels q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, t_q4_1>};
+    static const type_kernels q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>};
     static const type_kernels q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>};
-    static const type_kernels q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, t_q5_1>};
-    static const type_kernels q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q8_0>};
+    static const type_kernels q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>};
+    static const type_kernels q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>};
     static const type_kernels mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>};
     static const type_kernels q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512};
     static const type_kernels q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512};

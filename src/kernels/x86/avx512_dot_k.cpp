@@ -103,6 +103,7 @@ void rows_q45_k(int64_t n, const void * w, uint64_t stride, const void * act, fl
     for (int64_t b = 0; b < n / QK_K; ++b) {
         const act_q45 a(y[b]);
         for (int r = 0; r < R; ++r) {
+            prefetch_ahead<sizeof(block)>(x[r] + b, R * stride);
             const uint8_t * qh = nullptr;
             if constexpr (has_qh) {
                 qh = x[r][b].qh;
@@ -139,6 +140,7 @@ void rows_q6_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
         }
         const __m256i bsums = load256(y[b].bsums);
         for (int r = 0; r < R; ++r) {
+            prefetch_ahead<sizeof(block_q6_K)>(x[r] + b, R * stride);
             const block_q6_K & xb   = x[r][b];
             const __m128i      sc8  = _mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales));
             const __m256i      sc16 = _mm256_cvtepi8_epi16(sc8);
@@ -196,6 +198,7 @@ void rows_q2_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
     for (int64_t b = 0; b < n / QK_K; ++b) {
         const act_q23 a(y[b]);
         for (int r = 0; r < R; ++r) {
+            prefetch_ahead<sizeof(block_q2_K)>(x[r] + b, R * stride);
             const block_q2_K & xb   = x[r][b];
             const __m128i      sc8  = _mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales));
             const __m512i      sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
@@ -229,6 +232,7 @@ void rows_q3_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
     for (int64_t b = 0; b < n / QK_K; ++b) {
         const act_q23 a(y[b]);
         for (int r = 0; r < R; ++r) {
+            prefetch_ahead<sizeof(block_q3_K)>(x[r] + b, R * stride);
             const block_q3_K & xb   = x[r][b];
             const __m128i      sc8  = _mm_sub_epi8(unpack_scales_q3_k_x86(xb.scales), _mm_set1_epi8(32));
             const __m256i      sc16 = _mm256_cvtepi8_epi16(sc8);

@@ -65,6 +65,19 @@ static inline float hsum_ps256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Prefetches the `bytes` bytes at p + ahead, one cache line at a time. The multi-row kernels
+// call it with ahead = R rows: while a group of rows streams, the next group's bytes at the
+// same offset are requested, which the hardware prefetchers do not anticipate (each row is a
+// short stream of its own and they stop at 4 KiB pages). Prefetches never fault, so reading
+// ahead past the matrix is harmless.
+template <int bytes>
+static inline void prefetch_ahead(const void * p, uint64_t ahead) {
+    const char * q = static_cast<const char *>(p) + ahead;
+    for (int off = 0; off < bytes; off += 64) {
+        _mm_prefetch(q + off, _MM_HINT_T0);
+    }
+}
+
 static inline const uint8_t * row_ptr(const void * w, uint64_t stride, int64_t r) {
     return static_cast<const uint8_t *>(w) + static_cast<uint64_t>(r) * stride;
 }
