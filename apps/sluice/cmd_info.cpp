@@ -1,5 +1,6 @@
 // `sluice info -m FILE [--json] [--tensors] [--metadata] [--check]`: what a GGUF file holds.
 
+#include "cli_common.h"
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "gguf/summary.h"
@@ -25,17 +26,6 @@ struct info_options {
     bool        metadata = false;
     bool        check    = false;
 };
-
-std::string human_bytes(uint64_t b) {
-    const char * units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double       v       = static_cast<double>(b);
-    int          u       = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        ++u;
-    }
-    return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.2f} {}", v, units[u]);
-}
 
 std::string human_count(uint64_t n) {
     if (n >= 1000000000ull) return fmt::format("{:.2f} B", n / 1e9);

@@ -6,5 +6,8 @@
 namespace sluice::cli {
 
 void add_info_command(CLI::App & app);
+void add_run_command(CLI::App & app);
+void add_logits_command(CLI::App & app);
+void add_quantize_command(CLI::App & app);
 
 }  // namespace sluice::cli

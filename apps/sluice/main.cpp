@@ -13,6 +13,9 @@ int main(int argc, char ** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "sluice 0.1.0");
     sluice::cli::add_info_command(app);
+    sluice::cli::add_run_command(app);
+    sluice::cli::add_logits_command(app);
+    sluice::cli::add_quantize_command(app);
 
     try {
         app.parse(argc, argv);

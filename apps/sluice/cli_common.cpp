@@ -1,0 +1,70 @@
+#include "cli_common.h"
+
+#include "util/error.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace sluice::cli {
+
+void add_model_flags(CLI::App * cmd, model_flags & f) {
+    cmd->add_option("-m,--model", f.model, "GGUF model file")->required();
+    cmd->add_option("-t,--threads", f.threads, "threads (default: all hardware threads)");
+    cmd->add_option("-c,--ctx-size", f.ctx, "context size in tokens (default: the model's training context)");
+    cmd->add_option("--kv-type", f.kv_type, "KV cache element type: f16 or f32")->default_val("f16");
+    cmd->add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass")->default_val(256);
+}
+
+engine_options make_engine_options(const model_flags & f) {
+    engine_options o;
+    o.model_path = f.model;
+    o.n_threads  = f.threads;
+    return o;
+}
+
+session_options make_session_options(const model_flags & f) {
+    session_options o;
+    o.n_ctx   = f.ctx;
+    o.n_batch = f.batch;
+    if (f.kv_type == "f16") {
+        o.kv_type = ggml_type::F16;
+    } else if (f.kv_type == "f32") {
+        o.kv_type = ggml_type::F32;
+    } else {
+        fail("--kv-type must be f16 or f32, not '{}'", f.kv_type);
+    }
+    return o;
+}
+
+std::vector<int32_t> parse_ids(const std::string & text) {
+    std::vector<int32_t> ids;
+    size_t               i = 0;
+    while (i < text.size()) {
+        if (text[i] == ',' || text[i] == ' ' || text[i] == '[' || text[i] == ']') {
+            ++i;
+            continue;
+        }
+        int32_t v   = 0;
+        auto [p, e] = std::from_chars(text.data() + i, text.data() + text.size(), v);
+        if (e != std::errc() || (p != text.data() + text.size() && *p != ',' && *p != ' ' && *p != ']')) {
+            fail("--ids: '{}' is not a list of token ids (problem at character {})", text, i + 1);
+        }
+        ids.push_back(v);
+        i = static_cast<size_t>(p - text.data());
+    }
+    return ids;
+}
+
+std::string human_bytes(uint64_t b) {
+    const char * units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double       v       = static_cast<double>(b);
+    int          u       = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        ++u;
+    }
+    return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,33 @@
+// Flags and helpers shared by the subcommands that run a model.
+#pragma once
+
+#include "engine/engine.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::cli {
+
+struct model_flags {
+    std::string model;
+    int         threads = 0;
+    int64_t     ctx     = 0;
+    std::string kv_type = "f16";
+    int64_t     batch   = 256;
+};
+
+// -m/--model, -t/--threads, -c/--ctx-size, --kv-type, -b/--batch-size
+void add_model_flags(CLI::App * cmd, model_flags & f);
+
+engine_options  make_engine_options(const model_flags & f);
+session_options make_session_options(const model_flags & f);
+
+// "1,2,3" or "1 2 3" -> ids; throws naming the bad item.
+std::vector<int32_t> parse_ids(const std::string & text);
+
+std::string human_bytes(uint64_t b);
+
+}  // namespace sluice::cli

@@ -1,0 +1,122 @@
+// `sluice logits -m M --ids 1,2,3 [--top K] [--json] [--all]`: the logits at every position
+// and the routing of every MoE layer (expert ids and weights), for tests and debugging.
+
+#include "cli_common.h"
+#include "commands.h"
+#include "util/error.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <numeric>
+
+namespace sluice::cli {
+namespace {
+
+struct logits_options {
+    model_flags model;
+    std::string ids;
+    int         top  = 10;
+    bool        json = false;
+    bool        all  = false;
+};
+
+struct routing_log final : forward_observer {
+    struct choice {
+        std::vector<int32_t> experts;
+        std::vector<float>   weights;
+    };
+    int64_t                          base = 0;  // position of token 0 of the current batch
+    std::vector<std::vector<choice>> per_position;  // [position][layer]
+    int                              n_layer = 0;
+
+    void on_routing(int layer, int64_t token, std::span<const int32_t> experts, std::span<const float> weights,
+                    std::span<const float>) override {
+        const auto p = static_cast<size_t>(base + token);
+        if (per_position.size() <= p) {
+            per_position.resize(p + 1, std::vector<choice>(n_layer));
+        }
+        per_position[p][layer] = {{experts.begin(), experts.end()}, {weights.begin(), weights.end()}};
+    }
+};
+
+std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
+    std::vector<int32_t> idx(n_vocab);
+    std::iota(idx.begin(), idx.end(), 0);
+    k = std::min<int>(k, static_cast<int>(n_vocab));
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    idx.resize(k);
+    return idx;
+}
+
+void run(const logits_options & o) {
+    engine                     e(make_engine_options(o.model));
+    session                    s(e, make_session_options(o.model));
+    const std::vector<int32_t> ids = parse_ids(o.ids);
+    if (ids.empty()) {
+        fail("logits: --ids is empty");
+    }
+    routing_log log;
+    log.n_layer                = static_cast<int>(e.hparams().n_layer);
+    const std::vector<float> l = s.eval_all(ids, &log);
+    const int64_t            V = e.hparams().n_vocab;
+
+    if (o.json) {
+        nlohmann::json out;
+        out["model"]   = o.model.model;
+        out["n_vocab"] = V;
+        out["ids"]     = ids;
+        for (size_t p = 0; p < ids.size(); ++p) {
+            const float *  lp = l.data() + p * V;
+            nlohmann::json pos;
+            pos["id"] = ids[p];
+            for (int32_t t : top_ids(lp, V, o.top)) {
+                pos["top"].push_back({t, lp[t]});
+            }
+            if (o.all) {
+                pos["logits"] = std::vector<float>(lp, lp + V);
+            }
+            for (const auto & c : log.per_position.at(p)) {
+                pos["routing"]["experts"].push_back(c.experts);
+                pos["routing"]["weights"].push_back(c.weights);
+            }
+            out["positions"].push_back(std::move(pos));
+        }
+        fmt::print("{}\n", out.dump());
+        return;
+    }
+    for (size_t p = 0; p < ids.size(); ++p) {
+        const float * lp = l.data() + p * V;
+        fmt::print("pos {} id {}\n  top:", p, ids[p]);
+        for (int32_t t : top_ids(lp, V, o.top)) {
+            fmt::print(" {}:{:.4f}", t, lp[t]);
+        }
+        fmt::print("\n");
+        for (size_t layer = 0; layer < log.per_position.at(p).size(); ++layer) {
+            const auto & c = log.per_position[p][layer];
+            fmt::print("  layer {:2}:", layer);
+            for (size_t j = 0; j < c.experts.size(); ++j) {
+                fmt::print(" {}({:.3f})", c.experts[j], c.weights[j]);
+            }
+            fmt::print("\n");
+        }
+    }
+}
+
+}  // namespace
+
+void add_logits_command(CLI::App & app) {
+    auto   o   = std::make_shared<logits_options>();
+    auto * cmd = app.add_subcommand("logits", "logits and expert routing at every position of a token sequence");
+    add_model_flags(cmd, o->model);
+    cmd->add_option("--ids", o->ids, "token ids, e.g. 1,629,282")->required();
+    cmd->add_option("--top", o->top, "how many of the largest logits to print per position")->default_val(10);
+    cmd->add_flag("--json", o->json, "print JSON: per position the top logits and the routing per layer");
+    cmd->add_flag("--all", o->all, "with --json, include every logit");
+    cmd->callback([o] { run(*o); });
+}
+
+}  // namespace sluice::cli

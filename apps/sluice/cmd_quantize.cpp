@@ -1,0 +1,42 @@
+// `sluice quantize -m IN -o OUT --type q8_0`: re-quantize a model's weight matrices.
+
+#include "cli_common.h"
+#include "commands.h"
+#include "tools/quantize.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+#include <fmt/format.h>
+
+namespace sluice::cli {
+namespace {
+
+struct quantize_options {
+    std::string input, output, type = "q8_0";
+    int         threads = 0;
+};
+
+void run(const quantize_options & o) {
+    const auto type = parse_type_name(o.type);
+    if (!type) {
+        fail("quantize: unknown type '{}'", o.type);
+    }
+    thread_pool           pool(o.threads);
+    const quantize_report r = quantize_file(o.input, o.output, *type, pool);
+    fmt::print("{}: {} tensors converted to {}, {} kept; {} -> {}\n", o.output, r.tensors_converted, type_name(*type),
+               r.tensors_kept, human_bytes(r.bytes_in), human_bytes(r.bytes_out));
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App & app) {
+    auto   o   = std::make_shared<quantize_options>();
+    auto * cmd = app.add_subcommand("quantize", "write a copy of a model with its weight matrices in another type");
+    cmd->add_option("-m,--model", o->input, "input GGUF file")->required();
+    cmd->add_option("-o,--output", o->output, "output GGUF file")->required();
+    cmd->add_option("--type", o->type, "target type: q8_0, q4_0, q4_K, q6_K, f16, bf16, f32")->default_val("q8_0");
+    cmd->add_option("-t,--threads", o->threads, "threads (default: all)");
+    cmd->callback([o] { run(*o); });
+}
+
+}  // namespace sluice::cli

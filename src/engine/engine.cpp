@@ -1,0 +1,109 @@
+#include "engine/engine.h"
+
+#include "model/registry.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace sluice {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+engine::engine(const engine_options & opt)
+    : file_(gguf_file::open(opt.model_path)),
+      pool_(opt.n_threads),
+      runner_(pool_, opt.force_isa.value_or(detect_isa())) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model_        = load_model(file_);
+    experts_      = std::make_unique<mmap_expert_source>(model_->experts());
+    load_ms_      = ms_since(t0);
+}
+
+engine::~engine() = default;
+
+session::session(engine & e, const session_options & opt) : engine_(e), opt_(opt) {
+    int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : e.hparams().n_ctx_train;
+    if (n_ctx <= 0) {
+        fail("context size must be positive");
+    }
+    if (opt_.n_batch <= 0) {
+        opt_.n_batch = 256;
+    }
+    state_ = e.net().new_state(n_ctx, opt.kv_type);
+    logits_.resize(e.hparams().n_vocab);
+}
+
+void session::reset() {
+    state_->n_past = 0;
+    history_.clear();
+}
+
+std::span<const float> session::eval(std::span<const int32_t> tokens, forward_observer * observer) {
+    const forward_context ctx{engine_.runner(), engine_.experts(), observer};
+    for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
+        const size_t n = std::min<size_t>(opt_.n_batch, tokens.size() - i);
+        engine_.net().forward(*state_, tokens.subspan(i, n), ctx, logits_.data(), false);
+        history_.insert(history_.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
+                        tokens.begin() + static_cast<ptrdiff_t>(i + n));
+    }
+    return logits_;
+}
+
+std::vector<float> session::eval_all(std::span<const int32_t> tokens, forward_observer * observer) {
+    const int64_t         n_vocab = engine_.hparams().n_vocab;
+    std::vector<float>    all(tokens.size() * n_vocab);
+    const forward_context ctx{engine_.runner(), engine_.experts(), observer};
+    for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
+        const size_t n = std::min<size_t>(opt_.n_batch, tokens.size() - i);
+        engine_.net().forward(*state_, tokens.subspan(i, n), ctx, all.data() + i * n_vocab, true);
+        history_.insert(history_.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
+                        tokens.begin() + static_cast<ptrdiff_t>(i + n));
+    }
+    if (!tokens.empty()) {
+        std::copy(all.end() - n_vocab, all.end(), logits_.begin());
+    }
+    return all;
+}
+
+generate_stats session::generate(std::span<const int32_t> prompt, const generate_options & opt, sampler & pick,
+                                 const std::function<bool(int32_t)> & on_token) {
+    generate_stats st;
+    if (prompt.empty() && history_.empty()) {
+        fail("generate: the prompt is empty (add a BOS token or some text)");
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    if (!prompt.empty()) {
+        eval(prompt);
+    }
+    st.prompt_tokens = static_cast<int64_t>(prompt.size());
+    st.prompt_ms     = ms_since(t0);
+
+    t0 = std::chrono::steady_clock::now();
+    while (opt.n_predict < 0 || st.generated_tokens < opt.n_predict) {
+        if (state_->n_past >= state_->n_ctx()) {
+            break;
+        }
+        const int32_t id = pick.sample(logits_, history_);
+        ++st.generated_tokens;
+        const bool eog = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), id) != opt.stop_tokens.end();
+        if (!on_token(id)) {
+            break;
+        }
+        if (eog && !opt.ignore_eos) {
+            st.stopped_by_eog = true;
+            break;
+        }
+        const int32_t one[1] = {id};
+        eval(one);
+    }
+    st.generate_ms = ms_since(t0);
+    return st;
+}
+
+}  // namespace sluice

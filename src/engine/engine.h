@@ -1,0 +1,110 @@
+// The public C++ API of sluice: load a model, open sessions on it, feed tokens, read
+// logits, generate. The CLI, the server and the tools use nothing below this.
+//
+//   sluice::engine   e({.model_path = "model.gguf", .n_threads = 2});
+//   sluice::session  s(e, {.n_ctx = 2048});
+//   sluice::sampler  pick({.temperature = 0.7f, .seed = 1});
+//   s.generate(prompt_ids, {.n_predict = 64}, pick, [](int32_t id) { ...; return true; });
+#pragma once
+
+#include "experts/expert_source.h"
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "util/thread_pool.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+struct engine_options {
+    std::string        model_path;
+    int                n_threads = 0;  // <= 0: every hardware thread
+    std::optional<isa> force_isa;      // default: detect_isa() (CPUID or SLUICE_ISA)
+};
+
+class engine {
+  public:
+    // Maps and validates the file and builds its architecture; throws sluice::error.
+    explicit engine(const engine_options & opt);
+    ~engine();
+
+    const gguf_file &     file() const { return file_; }
+    const model &         net() const { return *model_; }
+    const model_hparams & hparams() const { return model_->hparams(); }
+    thread_pool &         pool() { return pool_; }
+    matmul_runner &       runner() { return runner_; }
+    expert_source &       experts() { return *experts_; }
+    double                load_ms() const { return load_ms_; }
+
+    // Replaces where experts come from (the streaming cache); the engine keeps it alive.
+    void set_expert_source(std::unique_ptr<expert_source> source) { experts_ = std::move(source); }
+
+  private:
+    gguf_file                      file_;
+    std::unique_ptr<model>         model_;
+    thread_pool                    pool_;
+    matmul_runner                  runner_;
+    std::unique_ptr<expert_source> experts_;
+    double                         load_ms_ = 0.0;
+};
+
+struct session_options {
+    int64_t   n_ctx   = 0;               // <= 0: the model's training context
+    ggml_type kv_type = ggml_type::F16;  // F16 or F32
+    int64_t   n_batch = 256;             // prompt tokens per forward pass
+};
+
+struct generate_options {
+    int32_t              n_predict  = 128;  // < 0: until the context is full
+    bool                 ignore_eos = false;
+    std::vector<int32_t> stop_tokens;       // end-of-generation ids (eos, eot, ...)
+};
+
+struct generate_stats {
+    int64_t prompt_tokens    = 0;
+    double  prompt_ms        = 0.0;
+    int64_t generated_tokens = 0;
+    double  generate_ms      = 0.0;
+    bool    stopped_by_eog   = false;
+};
+
+// One sequence: its KV cache and its token history. Not thread-safe; one engine runs one
+// forward pass at a time.
+class session {
+  public:
+    session(engine & e, const session_options & opt);
+
+    int64_t                      n_ctx() const { return state_->n_ctx(); }
+    int64_t                      n_past() const { return state_->n_past; }
+    const std::vector<int32_t> & history() const { return history_; }
+    void                         reset();
+
+    // Appends tokens (in batches of n_batch) and returns the logits after the last one.
+    std::span<const float> eval(std::span<const int32_t> tokens, forward_observer * observer = nullptr);
+
+    // Appends tokens and returns the logits after every one of them: [n][n_vocab].
+    std::vector<float> eval_all(std::span<const int32_t> tokens, forward_observer * observer = nullptr);
+
+    // Feeds the prompt, then samples and feeds tokens until n_predict, an end-of-generation
+    // token (unless ignore_eos) or a full context. on_token is called for every generated
+    // token (an end-of-generation token included) and may return false to stop.
+    generate_stats generate(std::span<const int32_t> prompt, const generate_options & opt, sampler & pick,
+                            const std::function<bool(int32_t)> & on_token);
+
+  private:
+    engine &                     engine_;
+    session_options              opt_;
+    std::unique_ptr<model_state> state_;
+    std::vector<int32_t>         history_;
+    std::vector<float>           logits_;
+};
+
+}  // namespace sluice

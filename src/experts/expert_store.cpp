@@ -1,0 +1,71 @@
+#include "experts/expert_store.h"
+
+#include "util/error.h"
+
+namespace sluice {
+namespace {
+
+void check_stacked(const gguf_file & file, const gguf_tensor * t, int64_t cols, int64_t rows, int64_t n_expert) {
+    if (t->n_dims != 3 || t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != n_expert) {
+        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", file.path(), t->name, t->ne[0],
+             t->ne[1], t->ne[2], cols, rows, n_expert, t->info_offset);
+    }
+    if (!traits(t->type).computable) {
+        fail("{}: tensor '{}' has type {}, which sluice cannot compute with", file.path(), t->name, type_name(t->type));
+    }
+}
+
+weight_matrix matrix_of(const expert_slab & s, const gguf_file & file) {
+    return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols), file.bytes().data() + s.file_offset};
+}
+
+}  // namespace
+
+expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers)
+    : file_(file), layers_(std::move(layers)) {
+    for (const expert_layer_tensors & l : layers_) {
+        if (l.gate == nullptr || l.up == nullptr || l.down == nullptr) {
+            fail("{}: a MoE layer lacks one of its gate/up/down expert tensors", file.path());
+        }
+    }
+    if (layers_.empty()) {
+        return;
+    }
+    const gguf_tensor * g0 = layers_[0].gate;
+    n_embd_                = g0->ne[0];
+    n_ff_                  = g0->ne[1];
+    n_expert_              = static_cast<int>(g0->ne[2]);
+    for (const expert_layer_tensors & l : layers_) {
+        check_stacked(file, l.gate, n_embd_, n_ff_, n_expert_);
+        check_stacked(file, l.up, n_embd_, n_ff_, n_expert_);
+        check_stacked(file, l.down, n_ff_, n_embd_, n_expert_);
+    }
+}
+
+expert_slab expert_store::slab(const gguf_tensor * t, int expert) const {
+    const uint64_t per_expert = t->nbytes / static_cast<uint64_t>(t->ne[2]);
+    const uint64_t offset     = file_.data_offset() + t->offset + per_expert * static_cast<uint64_t>(expert);
+    return expert_slab{t->type, t->ne[1], t->ne[0], offset, per_expert};
+}
+
+expert_matrices expert_store::view(int layer, int expert) const {
+    const expert_layer_tensors & l = layers_[layer];
+    return expert_matrices{matrix_of(slab(l.gate, expert), file_), matrix_of(slab(l.up, expert), file_),
+                           matrix_of(slab(l.down, expert), file_)};
+}
+
+uint64_t expert_store::expert_bytes(int layer) const {
+    const expert_layer_tensors & l = layers_[layer];
+    const auto                   e = static_cast<uint64_t>(n_expert_);
+    return l.gate->nbytes / e + l.up->nbytes / e + l.down->nbytes / e;
+}
+
+uint64_t expert_store::total_bytes() const {
+    uint64_t total = 0;
+    for (const expert_layer_tensors & l : layers_) {
+        total += l.gate->nbytes + l.up->nbytes + l.down->nbytes;
+    }
+    return total;
+}
+
+}  // namespace sluice

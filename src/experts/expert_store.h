@@ -1,0 +1,72 @@
+// Where each routed expert's three matrices lie. GGUF stores a layer's experts stacked in
+// three tensors (ffn_gate_exps, ffn_up_exps: [d, ff, E]; ffn_down_exps: [ff, d, E]), so
+// expert e of a layer is the e-th slab of each. The store knows those slabs (file offsets,
+// bytes, types); expert sources hand out views of them, the streaming cache reads them.
+#pragma once
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace sluice {
+
+// The three matrices of one expert (SwiGLU: down(silu(gate x) * up x)).
+struct expert_matrices {
+    weight_matrix gate;  // ff rows x d cols
+    weight_matrix up;    // ff rows x d cols
+    weight_matrix down;  // d rows x ff cols
+};
+
+// The stacked tensors of one MoE layer.
+struct expert_layer_tensors {
+    const gguf_tensor * gate = nullptr;
+    const gguf_tensor * up   = nullptr;
+    const gguf_tensor * down = nullptr;
+};
+
+// One slab of a stacked tensor: an expert's matrix as it lies in the file.
+struct expert_slab {
+    ggml_type type;
+    int64_t   rows;
+    int64_t   cols;
+    uint64_t  file_offset;  // absolute, from the start of the file
+    uint64_t  nbytes;
+};
+
+class expert_store {
+  public:
+    // Checks that every layer's three tensors agree on the expert count and shapes
+    // (gate/up [d, ff, E], down [ff, d, E]); throws naming the tensor otherwise.
+    expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers);
+
+    int     n_layer() const { return static_cast<int>(layers_.size()); }
+    int     n_expert() const { return n_expert_; }
+    int64_t n_embd() const { return n_embd_; }
+    int64_t n_ff() const { return n_ff_; }
+
+    // Views into the mapped file of expert e of layer l.
+    expert_matrices view(int layer, int expert) const;
+
+    // Where the bytes of expert e of layer l lie: gate, up, down.
+    expert_slab slab_gate(int layer, int expert) const { return slab(layers_[layer].gate, expert); }
+    expert_slab slab_up(int layer, int expert) const { return slab(layers_[layer].up, expert); }
+    expert_slab slab_down(int layer, int expert) const { return slab(layers_[layer].down, expert); }
+
+    // Bytes of one expert's three matrices in layer l.
+    uint64_t expert_bytes(int layer) const;
+    // Bytes of every routed expert of every layer.
+    uint64_t total_bytes() const;
+
+  private:
+    expert_slab slab(const gguf_tensor * t, int expert) const;
+
+    const gguf_file &                 file_;
+    std::vector<expert_layer_tensors> layers_;
+    int                               n_expert_ = 0;
+    int64_t                           n_embd_   = 0;
+    int64_t                           n_ff_     = 0;
+};
+
+}  // namespace sluice

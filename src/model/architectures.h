@@ -1,0 +1,14 @@
+// One builder per architecture file; registry.cpp maps names to them.
+#pragma once
+
+#include "model/model.h"
+
+#include <memory>
+
+namespace sluice {
+
+class gguf_file;
+
+std::unique_ptr<model> build_qwen3moe(const gguf_file & file);
+
+}  // namespace sluice

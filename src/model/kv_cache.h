@@ -1,0 +1,44 @@
+// Keys and values of every past position, per layer: [n_ctx][n_head_kv * head_dim] each,
+// stored as F32 or F16 (--kv-type). F16 halves the memory and the bytes attention reads
+// per token; F32 is exact.
+#pragma once
+
+#include "tensor/types.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace sluice {
+
+class kv_cache {
+  public:
+    kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type type);
+
+    int64_t   n_ctx() const { return n_ctx_; }
+    int64_t   row_len() const { return row_len_; }
+    ggml_type type() const { return type_; }
+    uint64_t  bytes() const { return data_.size(); }
+
+    // Stores n rows of keys and values (row_len floats each) at positions pos..pos+n-1.
+    void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v);
+
+    // Row `pos` of layer `layer`, in the cache's type.
+    const void * key_row(int64_t layer, int64_t pos) const { return row(layer, 0, pos); }
+    const void * value_row(int64_t layer, int64_t pos) const { return row(layer, 1, pos); }
+
+  private:
+    const void * row(int64_t layer, int which, int64_t pos) const {
+        return data_.data() + ((static_cast<uint64_t>(layer) * 2 + which) * n_ctx_ + pos) * row_bytes_;
+    }
+    void * row(int64_t layer, int which, int64_t pos) {
+        return data_.data() + ((static_cast<uint64_t>(layer) * 2 + which) * n_ctx_ + pos) * row_bytes_;
+    }
+
+    int64_t              n_ctx_;
+    int64_t              row_len_;
+    ggml_type            type_;
+    uint64_t             row_bytes_;
+    std::vector<uint8_t> data_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,66 @@
+// The interface every architecture implements, and what a forward pass needs from outside:
+// the matrix runner (threads + ISA), the expert source (where expert bytes live) and an
+// optional observer of routing decisions (logits --json, traces, tests).
+#pragma once
+
+#include "experts/expert_source.h"
+#include "experts/expert_store.h"
+#include "kernels/kernels.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace sluice {
+
+// Called once per token and MoE layer with the experts the router chose (ordered by router
+// probability, descending), their weights as applied, and the full router probabilities.
+class forward_observer {
+  public:
+    virtual ~forward_observer() = default;
+    virtual void on_routing(int layer, int64_t token, std::span<const int32_t> experts,
+                            std::span<const float> weights, std::span<const float> probs) = 0;
+};
+
+struct forward_context {
+    matmul_runner &    mm;
+    expert_source &    experts;
+    forward_observer * observer = nullptr;
+};
+
+// Per-sequence state: the KV cache and how many positions it holds.
+class model_state {
+  public:
+    model_state(const model_hparams & hp, int64_t n_ctx, ggml_type kv_type)
+        : kv(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim, kv_type) {}
+    virtual ~model_state() = default;
+
+    int64_t n_ctx() const { return kv.n_ctx(); }
+
+    kv_cache kv;
+    int64_t  n_past = 0;  // positions [0, n_past) are in the cache
+};
+
+class model {
+  public:
+    virtual ~model() = default;
+
+    virtual const model_hparams & hparams() const = 0;
+    // The routed experts of every MoE layer, in file order of layers.
+    virtual const expert_store & experts() const = 0;
+
+    virtual std::unique_ptr<model_state> new_state(int64_t n_ctx, ggml_type kv_type) const {
+        return std::make_unique<model_state>(hparams(), n_ctx, kv_type);
+    }
+
+    // Runs `tokens` at positions state.n_past.. and advances n_past. Writes n_vocab logits
+    // per token to `logits` when all_logits, else only those of the last token. Throws if
+    // the tokens do not fit in the context or an id is out of range.
+    virtual void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
+                         float * logits, bool all_logits) const = 0;
+};
+
+}  // namespace sluice

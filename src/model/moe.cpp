@@ -1,0 +1,77 @@
+#include "model/moe.h"
+
+#include "experts/routing.h"
+#include "model/layers.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace sluice {
+
+void moe_block(const float * h, int64_t n, int layer, const weight_matrix & router, const moe_options & opt,
+               const forward_context & ctx, float * out) {
+    const int64_t d = router.cols;
+    const int     E = opt.n_expert, k = opt.n_expert_used;
+
+    std::vector<float> logits(static_cast<size_t>(n) * E), probs(E);
+    ctx.mm.matmul(router, h, n, logits.data());
+
+    std::vector<int32_t> ids(static_cast<size_t>(n) * k);
+    std::vector<float>   weights(static_cast<size_t>(n) * k);
+    for (int64_t t = 0; t < n; ++t) {
+        route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
+                            weights.data() + t * k);
+        if (ctx.observer != nullptr) {
+            ctx.observer->on_routing(layer, t, {ids.data() + t * k, static_cast<size_t>(k)},
+                                     {weights.data() + t * k, static_cast<size_t>(k)}, probs);
+        }
+    }
+
+    // Which tokens each expert serves, in token order; experts in id order.
+    std::vector<std::vector<int64_t>> tokens_of(E);
+    std::vector<std::vector<float>>   weight_of(E);
+    for (int64_t t = 0; t < n; ++t) {
+        for (int j = 0; j < k; ++j) {
+            tokens_of[ids[t * k + j]].push_back(t);
+            weight_of[ids[t * k + j]].push_back(weights[t * k + j]);
+        }
+    }
+    std::vector<int32_t> used;
+    for (int e = 0; e < E; ++e) {
+        if (!tokens_of[e].empty()) {
+            used.push_back(e);
+        }
+    }
+    std::vector<expert_matrices> mats(used.size());
+    ctx.experts.acquire(layer, used, mats);
+
+    std::fill(out, out + n * d, 0.0f);
+    std::vector<float> x, g, u, y;
+    for (size_t i = 0; i < used.size(); ++i) {
+        const expert_matrices &      m  = mats[i];
+        const std::vector<int64_t> & ts = tokens_of[used[i]];
+        const auto                   nt = static_cast<int64_t>(ts.size());
+        const int64_t                ff = m.gate.rows;
+        x.resize(nt * d);
+        for (int64_t r = 0; r < nt; ++r) {
+            std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
+        }
+        g.resize(nt * ff);
+        u.resize(nt * ff);
+        y.resize(nt * d);
+        ctx.mm.matmul(m.gate, x.data(), nt, g.data());
+        ctx.mm.matmul(m.up, x.data(), nt, u.data());
+        swiglu(g.data(), u.data(), nt * ff);
+        ctx.mm.matmul(m.down, g.data(), nt, y.data());
+        for (int64_t r = 0; r < nt; ++r) {
+            const float   w   = weight_of[used[i]][r];
+            float *       o   = out + ts[r] * d;
+            const float * src = y.data() + r * d;
+            for (int64_t c = 0; c < d; ++c) {
+                o[c] += w * src[c];
+            }
+        }
+    }
+}
+
+}  // namespace sluice

@@ -1,0 +1,86 @@
+#include "tools/quantize.h"
+
+#include "gguf/gguf.h"
+#include "tensor/quantize.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+#include <vector>
+
+namespace sluice {
+namespace {
+
+// llama.cpp's general.file_type ids (LLAMA_FTYPE_*) for files that are mostly one type.
+uint32_t file_type_id(ggml_type t) {
+    switch (t) {
+        case ggml_type::F32: return 0;
+        case ggml_type::F16: return 1;
+        case ggml_type::Q4_0: return 2;
+        case ggml_type::Q8_0: return 7;
+        case ggml_type::Q4_K: return 15;  // Q4_K_M
+        case ggml_type::Q6_K: return 18;
+        case ggml_type::BF16: return 32;
+        default: return 0;
+    }
+}
+
+}  // namespace
+
+bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml_type type) {
+    if (n_dims < 2 || name.find("ffn_gate_inp") != std::string::npos) {
+        return false;
+    }
+    return row_len % traits(type).block_size == 0;
+}
+
+quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type,
+                              thread_pool & pool) {
+    if (!can_quantize(type)) {
+        fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", type_name(type));
+    }
+    const gguf_file in = gguf_file::open(input);
+    gguf_writer     out;
+    for (const gguf_kv & kv : in.metadata()) {
+        if (kv.key == "general.file_type" || kv.key == "general.alignment") {
+            continue;
+        }
+        out.set_value(std::string(kv.key), kv.value);
+    }
+    out.set_u32("general.file_type", file_type_id(type));
+    if (in.alignment() != 32) {
+        out.set_alignment(static_cast<uint32_t>(in.alignment()));
+    }
+
+    quantize_report                   rep;
+    std::vector<std::vector<uint8_t>> converted(in.tensors().size());
+    std::vector<float>                row;
+    for (size_t i = 0; i < in.tensors().size(); ++i) {
+        const gguf_tensor & t = in.tensors()[i];
+        rep.bytes_in += t.nbytes;
+        if (!traits(t.type).computable || t.type == type ||
+            !should_quantize(std::string(t.name), t.n_dims, t.ne[0], type)) {
+            out.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
+            rep.bytes_out += t.nbytes;
+            ++rep.tensors_kept;
+            continue;
+        }
+        const int64_t  rows = t.n_rows(), cols = t.ne[0];
+        const uint64_t rb_in = t.row_bytes(), rb_out = row_bytes(type, cols);
+        converted[i].resize(static_cast<uint64_t>(rows) * rb_out);
+        std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(cols));
+        const int64_t                   chunk = 64;
+        pool.parallel_for((rows + chunk - 1) / chunk, [&](int64_t task, int thread) {
+            for (int64_t r = task * chunk; r < std::min(rows, (task + 1) * chunk); ++r) {
+                dequantize_row(t.type, t.data + r * rb_in, scratch[thread].data(), cols);
+                quantize_row(type, scratch[thread].data(), converted[i].data() + r * rb_out, cols);
+            }
+        });
+        out.add_tensor(std::string(t.name), type, {t.ne, t.ne + t.n_dims}, converted[i].data(), converted[i].size());
+        rep.bytes_out += converted[i].size();
+        ++rep.tensors_converted;
+    }
+    out.write(output);
+    return rep;
+}
+
+}  // namespace sluice

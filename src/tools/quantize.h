@@ -1,0 +1,30 @@
+// Re-quantizing a GGUF file: every weight matrix to one type, the way llama-quantize does
+// (1-D tensors and the MoE routers stay F32, because they are small and routing is
+// sensitive to them). Used to ship the bundled model as Q8_0 and to make test models.
+#pragma once
+
+#include "tensor/types.h"
+
+#include <string>
+
+namespace sluice {
+
+class thread_pool;
+
+struct quantize_report {
+    int      tensors_converted = 0;
+    int      tensors_kept      = 0;
+    uint64_t bytes_in          = 0;
+    uint64_t bytes_out         = 0;
+};
+
+// Reads `input`, writes `output` with the matrices in `type` (one of the types
+// quantize_row supports). Throws naming the tensor on a problem.
+quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type,
+                              thread_pool & pool);
+
+// Whether quantize_file converts a tensor of this name and shape (n_dims >= 2, not a router,
+// rows a multiple of the block size).
+bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml_type type);
+
+}  // namespace sluice
