@@ -1,0 +1,107 @@
+// Bad models and bad requests are errors that name what is wrong, never crashes.
+#include "golden.h"
+
+#include "gguf/gguf.h"
+#include "util/error.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace sluice::test {
+namespace {
+
+std::string message_of(const std::function<void()> & f) {
+    try {
+        f();
+    } catch (const error & e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+// A copy of the tiny model with one change applied to its writer.
+std::string rewrite_tiny(const std::string & name, const std::function<void(const gguf_file &, gguf_writer &)> & edit) {
+    const gguf_file in = gguf_file::open(data_path("tiny-qwen3moe-f32.gguf"));
+    gguf_writer     w;
+    edit(in, w);
+    const std::string path = (std::filesystem::temp_directory_path() / name).string();
+    w.write(path);
+    return path;
+}
+
+void copy_all(const gguf_file & in, gguf_writer & w, std::string_view skip_key, std::string_view skip_tensor) {
+    for (const gguf_kv & kv : in.metadata()) {
+        if (kv.key != skip_key) {
+            w.set_value(std::string(kv.key), kv.value);
+        }
+    }
+    for (const gguf_tensor & t : in.tensors()) {
+        if (t.name != skip_tensor) {
+            w.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
+        }
+    }
+}
+
+engine_options opts(const std::string & path) {
+    engine_options o;
+    o.model_path = path;
+    o.n_threads  = 1;
+    return o;
+}
+
+TEST(model_errors, unknown_architecture_lists_the_supported_ones) {
+    const std::string path = rewrite_tiny("sluice-arch.gguf", [](const gguf_file & in, gguf_writer & w) {
+        w.set_string("general.architecture", "llama9");
+        copy_all(in, w, "general.architecture", "");
+    });
+    const std::string msg = message_of([&] { engine e(opts(path)); });
+    EXPECT_NE(msg.find("'llama9' is not supported"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("qwen3moe"), std::string::npos) << msg;
+    std::filesystem::remove(path);
+}
+
+TEST(model_errors, missing_tensor_is_named) {
+    const std::string path = rewrite_tiny("sluice-missing.gguf", [](const gguf_file & in, gguf_writer & w) {
+        copy_all(in, w, "", "blk.1.attn_k.weight");
+    });
+    const std::string msg = message_of([&] { engine e(opts(path)); });
+    EXPECT_NE(msg.find("blk.1.attn_k.weight"), std::string::npos) << msg;
+    std::filesystem::remove(path);
+}
+
+TEST(model_errors, transposed_matrix_is_named_with_its_shape) {
+    const std::string path = rewrite_tiny("sluice-shape.gguf", [](const gguf_file & in, gguf_writer & w) {
+        copy_all(in, w, "", "blk.0.attn_k.weight");
+        const gguf_tensor & k = in.require_tensor("blk.0.attn_k.weight");  // [256, 128]
+        w.add_tensor("blk.0.attn_k.weight", k.type, {k.ne[1], k.ne[0]}, k.data, k.nbytes);
+    });
+    const std::string msg = message_of([&] { engine e(opts(path)); });
+    EXPECT_NE(msg.find("blk.0.attn_k.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("expected [256, 128]"), std::string::npos) << msg;
+    std::filesystem::remove(path);
+}
+
+TEST(model_errors, missing_hyper_parameter_is_named) {
+    const std::string path = rewrite_tiny("sluice-hparam.gguf", [](const gguf_file & in, gguf_writer & w) {
+        copy_all(in, w, "qwen3moe.expert_used_count", "");
+    });
+    const std::string msg = message_of([&] { engine e(opts(path)); });
+    EXPECT_NE(msg.find("qwen3moe.expert_used_count"), std::string::npos) << msg;
+    std::filesystem::remove(path);
+}
+
+TEST(model_errors, bad_tokens_and_full_context_are_errors) {
+    engine  e(opts(data_path("tiny-qwen3moe-f32.gguf")));
+    session_options so;
+    so.n_ctx = 4;
+    session s(e, so);
+    const int32_t bad[1] = {4096};
+    EXPECT_NE(message_of([&] { s.eval(bad); }).find("out of range"), std::string::npos);
+    const int32_t five[5] = {1, 2, 3, 4, 5};
+    EXPECT_NE(message_of([&] { s.eval(five); }).find("context full"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::test
