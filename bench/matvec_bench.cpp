@@ -5,7 +5,7 @@
 //
 //   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
 
-#include "bandwidth.h"
+#include "util/bandwidth.h"
 #include "kernels/kernels.h"
 #include "tensor/quantize.h"
 #include "util/half.h"

@@ -9,5 +9,7 @@ void add_info_command(CLI::App & app);
 void add_run_command(CLI::App & app);
 void add_logits_command(CLI::App & app);
 void add_quantize_command(CLI::App & app);
+void add_synth_command(CLI::App & app);
+void add_bench_command(CLI::App & app);
 
 }  // namespace sluice::cli

@@ -16,6 +16,8 @@ int main(int argc, char ** argv) {
     sluice::cli::add_run_command(app);
     sluice::cli::add_logits_command(app);
     sluice::cli::add_quantize_command(app);
+    sluice::cli::add_synth_command(app);
+    sluice::cli::add_bench_command(app);
 
     try {
         app.parse(argc, argv);

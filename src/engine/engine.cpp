@@ -27,6 +27,26 @@ engine::engine(const engine_options & opt)
 
 engine::~engine() = default;
 
+uint64_t engine::active_bytes_per_token() const {
+    uint64_t            bytes    = 0;
+    const bool          tied     = file_.find_tensor("output.weight") == nullptr;
+    for (const gguf_tensor & t : file_.tensors()) {
+        if (t.name.find("_exps.") != std::string_view::npos) {
+            continue;  // counted below, k experts per layer
+        }
+        if (t.name == "token_embd.weight" && !tied) {
+            bytes += t.row_bytes();
+            continue;
+        }
+        bytes += t.nbytes;
+    }
+    const expert_store & ex = model_->experts();
+    for (int l = 0; l < ex.n_layer(); ++l) {
+        bytes += ex.expert_bytes(l) * static_cast<uint64_t>(hparams().n_expert_used);
+    }
+    return bytes;
+}
+
 session::session(engine & e, const session_options & opt) : engine_(e), opt_(opt) {
     int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : e.hparams().n_ctx_train;
     if (n_ctx <= 0) {

@@ -44,6 +44,11 @@ class engine {
     expert_source &       experts() { return *experts_; }
     double                load_ms() const { return load_ms_; }
 
+    // Weight bytes one decoded token reads: every non-expert tensor (one row of the
+    // embedding table), plus n_expert_used experts per MoE layer. Divided into the memory
+    // bandwidth it bounds decode speed.
+    uint64_t active_bytes_per_token() const;
+
     // Replaces where experts come from (the streaming cache); the engine keeps it alive.
     void set_expert_source(std::unique_ptr<expert_source> source) { experts_ = std::move(source); }
 

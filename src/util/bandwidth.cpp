@@ -1,4 +1,4 @@
-#include "bandwidth.h"
+#include "util/bandwidth.h"
 
 #include "util/thread_pool.h"
 

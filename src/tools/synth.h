@@ -1,0 +1,38 @@
+// Random-weight models with the geometry of real ones, for benchmarks of models that cannot
+// be downloaded here (`sluice synth --like qwen3-30b-a3b --layers 8 --type q4_k`).
+#pragma once
+
+#include "tensor/types.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+class thread_pool;
+
+struct synth_geometry {
+    std::string name;
+    int64_t     n_layer, n_embd, n_head, n_head_kv, head_dim, n_expert, n_expert_used, n_ff_expert, n_vocab,
+        n_ctx;
+    double rope_base;
+};
+
+// Known real geometries (qwen3-30b-a3b, qwen3-235b-a22b, ...); throws listing them.
+synth_geometry find_geometry(std::string_view name);
+std::vector<std::string_view> geometry_names();
+
+struct synth_options {
+    std::string arch = "qwen3moe";
+    std::string like = "qwen3-30b-a3b";
+    int64_t     n_layer = 0;  // 0: the real model's count
+    ggml_type   type    = ggml_type::Q4_K;  // every weight matrix (routers and norms stay F32)
+    uint64_t    seed    = 1;
+};
+
+// Writes the model; returns its size in bytes.
+uint64_t write_synthetic_model(const synth_options & opt, const std::string & path, thread_pool & pool);
+
+}  // namespace sluice
