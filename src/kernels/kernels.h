@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -59,6 +60,13 @@ struct weight_matrix {
     const uint8_t * data;
 };
 
+// One matrix x vector product of a batch run by matmul_runner::matvec_many.
+struct matvec_job {
+    const weight_matrix * w;
+    const float *         x;  // w->cols floats
+    float *               y;  // w->rows floats
+};
+
 // Runs matrix products on one thread pool with one ISA, reusing its activation scratch.
 class matmul_runner {
   public:
@@ -66,6 +74,11 @@ class matmul_runner {
 
     // y[r] = W[r,:] . x[:]             x: cols floats, y: rows floats
     void matvec(const weight_matrix & w, const float * x, float * y);
+
+    // Several matrix x vector products in one pass over the pool (one wake-up instead of
+    // one per matrix): the experts of a decoded token, or Q/K/V. An input shared by several
+    // jobs (same pointer) is quantized once. Results equal matvec() of each job.
+    void matvec_many(std::span<const matvec_job> jobs);
 
     // Y[t][r] = W[r,:] . X[t][:]       X: n_tokens x cols (row-major), Y: n_tokens x rows
     void matmul(const weight_matrix & w, const float * x, int64_t n_tokens, float * y);

@@ -68,6 +68,66 @@ void matmul_runner::matvec(const weight_matrix & w, const float * x, float * y) 
     });
 }
 
+void matmul_runner::matvec_many(std::span<const matvec_job> jobs) {
+    // Quantize each distinct input once, into consecutive slices of the scratch buffer.
+    struct prepared {
+        const type_kernels * k;
+        uint64_t             act_offset;
+        int64_t              chunk;
+        int64_t              first_task;
+    };
+    std::vector<prepared> prep(jobs.size());
+    uint64_t              total_act = 0;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        prep[j].k = &kernels_for(*jobs[j].w, isa_);
+        size_t same = j;
+        for (size_t i = 0; i < j; ++i) {
+            if (jobs[i].x == jobs[j].x && prep[i].k->act == prep[j].k->act && jobs[i].w->cols == jobs[j].w->cols) {
+                same = i;
+                break;
+            }
+        }
+        if (same != j) {
+            prep[j].act_offset = prep[same].act_offset;
+        } else {
+            prep[j].act_offset = total_act;
+            total_act += (act_bytes(prep[j].k->act, jobs[j].w->cols) + 63) / 64 * 64;
+        }
+    }
+    act_.resize(total_act);
+    int64_t n_tasks = 0;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        bool first_use = true;
+        for (size_t i = 0; i < j; ++i) {
+            first_use = first_use && prep[i].act_offset != prep[j].act_offset;
+        }
+        if (first_use) {
+            prep[j].k->quantize_act(jobs[j].x, act_.data() + prep[j].act_offset, jobs[j].w->cols);
+        }
+        prep[j].chunk      = matvec_rows_per_task(jobs[j].w->rows, pool_.size());
+        prep[j].first_task = n_tasks;
+        n_tasks += (jobs[j].w->rows + prep[j].chunk - 1) / prep[j].chunk;
+    }
+    auto run_task = [&](int64_t task, int) {
+        size_t j = 0;
+        while (j + 1 < jobs.size() && prep[j + 1].first_task <= task) {
+            ++j;
+        }
+        const weight_matrix & w  = *jobs[j].w;
+        const int64_t         r0 = (task - prep[j].first_task) * prep[j].chunk;
+        const int64_t         nr = std::min(prep[j].chunk, w.rows - r0);
+        prep[j].k->dot_rows(w.cols, w.data + static_cast<uint64_t>(r0) * w.row_stride, w.row_stride, nr,
+                            act_.data() + prep[j].act_offset, jobs[j].y + r0);
+    };
+    if (pool_.size() == 1) {
+        for (int64_t t = 0; t < n_tasks; ++t) {
+            run_task(t, 0);
+        }
+    } else {
+        pool_.parallel_for(n_tasks, run_task);
+    }
+}
+
 void matmul_runner::matmul(const weight_matrix & w, const float * x, int64_t n_tokens, float * y) {
     if (n_tokens == 1) {
         matvec(w, x, y);

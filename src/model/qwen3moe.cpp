@@ -124,9 +124,15 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
         const layer_weights & w = layers_[l];
 
         rms_norm(x.data(), w.attn_norm.data(), h.data(), n, d, hp_.rms_eps);
-        ctx.mm.matmul(w.wq, h.data(), n, q.data());
-        ctx.mm.matmul(w.wk, h.data(), n, k.data());
-        ctx.mm.matmul(w.wv, h.data(), n, v.data());
+        if (n == 1) {  // one pass over the pool for all three
+            const matvec_job qkv[3] = {{&w.wq, h.data(), q.data()}, {&w.wk, h.data(), k.data()},
+                                       {&w.wv, h.data(), v.data()}};
+            ctx.mm.matvec_many(qkv);
+        } else {
+            ctx.mm.matmul(w.wq, h.data(), n, q.data());
+            ctx.mm.matmul(w.wk, h.data(), n, k.data());
+            ctx.mm.matmul(w.wv, h.data(), n, v.data());
+        }
         rms_norm(q.data(), w.q_norm.data(), q.data(), n * hp_.n_head, hd, hp_.rms_eps);
         rms_norm(k.data(), w.k_norm.data(), k.data(), n * hp_.n_head_kv, hd, hp_.rms_eps);
         rope_neox(q.data(), n, pos0, hp_.n_head, hd, hp_.rope_dim, hp_.rope_base);

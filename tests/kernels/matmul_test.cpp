@@ -90,6 +90,31 @@ TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
     }
 }
 
+TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
+    // Three matrices of this type and one F16, two of them sharing an input (quantized once)
+    // and one with its own: each output must equal the job's own matvec, bit for bit.
+    const ggml_type t = GetParam();
+    std::mt19937    rng(77 + static_cast<uint32_t>(t));
+    thread_pool     pool(2);
+    const int64_t   cols = 512;
+    const test::weights a = test::make_weights(t, 203, cols, rng, false, 3);
+    const test::weights b = test::make_weights(t, 64, cols, rng, false, 3);
+    const test::weights c = test::make_weights(ggml_type::F16, 96, cols, rng, false, 3);
+    const std::vector<float> x1 = test::random_activations(rng, cols), x2 = test::random_activations(rng, cols);
+    for (isa i : test::supported_isas()) {
+        matmul_runner      r(pool, i);
+        const weight_matrix wa = a.view(), wb = b.view(), wc = c.view();
+        std::vector<float> ya(203), yb(64), yc(96), want;
+        const matvec_job   jobs[3] = {{&wa, x1.data(), ya.data()}, {&wb, x2.data(), yb.data()}, {&wc, x1.data(), yc.data()}};
+        r.matvec_many(jobs);
+        for (const matvec_job & j : jobs) {
+            want.assign(j.w->rows, 0.0f);
+            r.matvec(*j.w, j.x, want.data());
+            EXPECT_EQ(std::vector<float>(j.y, j.y + j.w->rows), want) << isa_name(i) << " " << type_name(t);
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(all, matmul_by_type, ::testing::ValuesIn(test::all_types()),
                          [](const ::testing::TestParamInfo<ggml_type> & p) { return std::string(type_name(p.param)); });
 
