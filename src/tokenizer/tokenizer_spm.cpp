@@ -130,8 +130,11 @@ class spm_tokenizer final : public tokenizer {
         if (s.empty()) return;
         std::vector<symbol> syms;
         syms.reserve(s.size());
+        // Characters are cut where UTF-8 says (invalid bytes form their own symbols, which
+        // end as byte tokens), so a stray lead byte cannot swallow the U+2581 after it.
         for (size_t off = 0; off < s.size();) {
-            const size_t len = std::min(utf8::char_len(uint8_t(s[off])), s.size() - off);
+            size_t len = 0;
+            utf8::classify(s, off, len);
             const auto   idx = int32_t(syms.size());
             syms.push_back({idx - 1, off + len == s.size() ? -1 : idx + 1, uint32_t(off), uint32_t(len)});
             off += len;
