@@ -6,5 +6,6 @@
 namespace sluice::cli {
 
 void add_info_command(CLI::App & app);
+void add_tokenize_commands(CLI::App & app);  // tokenize, detokenize
 
 }  // namespace sluice::cli

@@ -13,6 +13,7 @@ int main(int argc, char ** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "sluice 0.1.0");
     sluice::cli::add_info_command(app);
+    sluice::cli::add_tokenize_commands(app);
 
     try {
         app.parse(argc, argv);

@@ -51,9 +51,9 @@ std::string random_bytes(std::mt19937 & rng, size_t n) {
     return s;
 }
 
-class roundtrip : public ::testing::TestWithParam<const char *> {};
+class tokenizer_roundtrip : public ::testing::TestWithParam<const char *> {};
 
-TEST_P(roundtrip, valid_text_decodes_to_itself) {
+TEST_P(tokenizer_roundtrip, valid_text_decodes_to_itself) {
     const auto   tok = load_tokenizer(GetParam());
     std::mt19937 rng(1234);
     for (int iter = 0; iter < 200; ++iter) {
@@ -64,7 +64,7 @@ TEST_P(roundtrip, valid_text_decodes_to_itself) {
     }
 }
 
-TEST_P(roundtrip, any_bytes_survive) {
+TEST_P(tokenizer_roundtrip, any_bytes_survive) {
     const auto   tok = load_tokenizer(GetParam());
     std::mt19937 rng(99);
     for (int iter = 0; iter < 200; ++iter) {
@@ -82,7 +82,7 @@ TEST_P(roundtrip, any_bytes_survive) {
     }
 }
 
-TEST_P(roundtrip, streaming_never_splits_characters) {
+TEST_P(tokenizer_roundtrip, streaming_never_splits_characters) {
     const auto   tok = load_tokenizer(GetParam());
     std::mt19937 rng(7);
     for (int iter = 0; iter < 100; ++iter) {
@@ -107,7 +107,7 @@ TEST_P(roundtrip, streaming_never_splits_characters) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(vocabs, roundtrip, ::testing::ValuesIn(k_vocabs),
+INSTANTIATE_TEST_SUITE_P(vocabs, tokenizer_roundtrip, ::testing::ValuesIn(k_vocabs),
                          [](const ::testing::TestParamInfo<const char *> & info) {
                              std::string n = info.param;
                              n             = n.substr(n.find_last_of('/') + 1);

@@ -11,7 +11,7 @@
 namespace sluice::test {
 namespace {
 
-TEST(special, sp4096_ids_and_bos) {
+TEST(tokenizer_special, sp4096_ids_and_bos) {
     const auto tok = load_tokenizer("tiny-qwen3moe-f16.gguf");
     EXPECT_EQ(tok->kind(), "spm");
     EXPECT_EQ(tok->n_vocab(), 4096);
@@ -31,7 +31,7 @@ TEST(special, sp4096_ids_and_bos) {
     EXPECT_EQ(tok->token_bytes(4096), "");
 }
 
-TEST(special, control_text_is_parsed_only_when_asked) {
+TEST(tokenizer_special, control_text_is_parsed_only_when_asked) {
     const auto tok   = load_tokenizer("tiny-qwen3moe-f16.gguf");
     const auto plain = tok->encode("a</s>b", false, false);
     const auto parsed = tok->encode("a</s>b", false, true);
@@ -43,13 +43,13 @@ TEST(special, control_text_is_parsed_only_when_asked) {
     EXPECT_EQ(tok->decode(parsed, true), "a</s> b");
 }
 
-TEST(special, spm_space_mark_in_input_reads_as_space) {
+TEST(tokenizer_special, spm_space_mark_in_input_reads_as_space) {
     // SentencePiece cannot tell a literal U+2581 from an escaped space: both decode to ' '.
     const auto tok = load_tokenizer("tiny-qwen3moe-f16.gguf");
     EXPECT_EQ(tok->encode("a\xE2\x96\x81" "b", false, false), tok->encode("a b", false, false));
 }
 
-TEST(special, gpt2_endoftext) {
+TEST(tokenizer_special, gpt2_endoftext) {
     const auto tok = load_tokenizer("tokenizer/ggml-vocab-gpt-2.gguf");
     EXPECT_EQ(tok->kind(), "bpe");
     EXPECT_EQ(tok->piece(50256), "<|endoftext|>");
@@ -59,7 +59,7 @@ TEST(special, gpt2_endoftext) {
     EXPECT_EQ(tok->encode("Hello", true, false), tok->encode("Hello", false, false));
 }
 
-TEST(special, phi3_end_of_turn) {
+TEST(tokenizer_special, phi3_end_of_turn) {
     const auto tok = load_tokenizer("tokenizer/ggml-vocab-phi-3.gguf");
     EXPECT_EQ(tok->find_piece("<|end|>"), 32007);
     EXPECT_EQ(tok->eot(), 32007);
@@ -91,7 +91,7 @@ void expect_error(const std::vector<uint8_t> & bytes, const std::string & needle
     }
 }
 
-TEST(special, clear_errors) {
+TEST(tokenizer_special, clear_errors) {
     expect_error(tiny_bpe("gpt2", "no-such-pre", true), "tokenizer.ggml.pre 'no-such-pre' is not supported (known: default, gpt-2");
     expect_error(tiny_bpe("gpt2", "gpt-2", false), "tokenizer.ggml.merges");
     expect_error(tiny_bpe("t5", "", true), "tokenizer.ggml.model 't5' is not supported");
@@ -100,7 +100,7 @@ TEST(special, clear_errors) {
     expect_error(w.to_bytes(), "tokenizer.ggml.tokens");
 }
 
-TEST(special, tiny_bpe_merges) {
+TEST(tokenizer_special, tiny_bpe_merges) {
     const auto      bytes = tiny_bpe("gpt2", "gpt-2", true);
     const gguf_file f     = gguf_file::parse(bytes, "tiny.gguf");
     const auto      tok   = tokenizer::from_gguf(f);

@@ -8,7 +8,7 @@
 namespace sluice {
 namespace {
 
-TEST(utf8, repair_replaces_maximal_subparts) {
+TEST(tokenizer_utf8, repair_replaces_maximal_subparts) {
     // Unicode 15 chapter 3, table 3-8: "61 F1 80 80 E1 80 C2 62 80 63 80 BF 64" becomes
     // a, FFFD, FFFD, FFFD, b, FFFD, c, FFFD, FFFD, d.
     const std::string in  = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
@@ -16,7 +16,7 @@ TEST(utf8, repair_replaces_maximal_subparts) {
     EXPECT_EQ(utf8::repair(in, true), "a" + rep + rep + rep + "b" + rep + "c" + rep + rep + "d");
 }
 
-TEST(utf8, incomplete_tail_is_held_until_final) {
+TEST(tokenizer_utf8, incomplete_tail_is_held_until_final) {
     size_t held = 0;
     EXPECT_EQ(utf8::repair("ab\xE4\xB8", false, &held), "ab");
     EXPECT_EQ(held, 2u);
@@ -25,7 +25,7 @@ TEST(utf8, incomplete_tail_is_held_until_final) {
     EXPECT_EQ(held, 0u);
 }
 
-TEST(utf8, rejects_overlongs_surrogates_and_out_of_range) {
+TEST(tokenizer_utf8, rejects_overlongs_surrogates_and_out_of_range) {
     EXPECT_FALSE(utf8::is_valid("\xC0\xAF"));          // overlong '/'
     EXPECT_FALSE(utf8::is_valid("\xE0\x80\xAF"));      // overlong
     EXPECT_FALSE(utf8::is_valid("\xED\xA0\x80"));      // surrogate D800
@@ -34,7 +34,7 @@ TEST(utf8, rejects_overlongs_surrogates_and_out_of_range) {
     EXPECT_TRUE(utf8::is_valid("\xEF\xBF\xBD"));
 }
 
-TEST(gpt2_bytes, known_points_of_the_map) {
+TEST(tokenizer_gpt2_bytes, known_points_of_the_map) {
     EXPECT_EQ(gpt2_bytes::byte_to_cp('A'), 'A');
     EXPECT_EQ(gpt2_bytes::byte_to_cp(0x00), 0x100u);
     EXPECT_EQ(gpt2_bytes::byte_to_cp('\n'), 0x10Au);

@@ -15,7 +15,7 @@ struct vector_case {
     size_t       min_vectors;  // guards against a truncated or misread fixture
 };
 
-class vectors : public ::testing::TestWithParam<vector_case> {};
+class tokenizer_vectors : public ::testing::TestWithParam<vector_case> {};
 
 std::string show(const std::vector<int32_t> & ids) {
     std::string s;
@@ -26,7 +26,7 @@ std::string show(const std::vector<int32_t> & ids) {
     return s;
 }
 
-TEST_P(vectors, encode_matches_and_decode_round_trips) {
+TEST_P(tokenizer_vectors, encode_matches_and_decode_round_trips) {
     const vector_case & c   = GetParam();
     const auto          tok = load_tokenizer(c.vocab);
     EXPECT_EQ(tok->kind(), c.kind);
@@ -47,7 +47,7 @@ TEST_P(vectors, encode_matches_and_decode_round_trips) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    fixtures, vectors,
+    fixtures, tokenizer_vectors,
     ::testing::Values(vector_case{"tiny-qwen3moe-f16.gguf", "tokenizer/sp4096", "spm", 80},
                       vector_case{"tokenizer/ggml-vocab-llama-spm.gguf", "tokenizer/ggml-vocab-llama-spm.gguf", "spm", 40},
                       vector_case{"tokenizer/ggml-vocab-phi-3.gguf", "tokenizer/ggml-vocab-phi-3.gguf", "spm", 40},
