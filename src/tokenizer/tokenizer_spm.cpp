@@ -37,6 +37,17 @@ class spm_tokenizer final : public tokenizer {
             if (id < 0) id = vocab_->find(std::string(1, char(b)));
             byte_token_[size_t(b)] = id >= 0 ? id : vocab_->unk;
         }
+        // An ASCII byte that occurs in no piece longer than itself can never be merged with a
+        // neighbour, so the text can be cut there and each side merged on its own with the
+        // same result (merges interact only through neighbours). Newlines usually qualify,
+        // which keeps the merge queue per line instead of per document.
+        barrier_.fill(true);
+        for (int b = 0x80; b < 256; ++b) barrier_[size_t(b)] = false;
+        for (const std::string & p : vocab_->pieces) {
+            if (p.size() > 1) {
+                for (char c : p) barrier_[uint8_t(c)] = false;
+            }
+        }
     }
 
     std::string_view kind() const override { return "spm"; }
@@ -127,6 +138,18 @@ class spm_tokenizer final : public tokenizer {
     }
 
     void encode_escaped(std::string_view s, std::vector<int32_t> & out) const {
+        size_t start = 0;
+        for (size_t i = 0; i < s.size(); ++i) {
+            if (barrier_[uint8_t(s[i])]) {
+                merge_run(s.substr(start, i - start), out);
+                merge_run(s.substr(i, 1), out);
+                start = i + 1;
+            }
+        }
+        merge_run(s.substr(start), out);
+    }
+
+    void merge_run(std::string_view s, std::vector<int32_t> & out) const {
         if (s.empty()) return;
         std::vector<symbol> syms;
         syms.reserve(s.size());
@@ -169,6 +192,7 @@ class spm_tokenizer final : public tokenizer {
     }
 
     std::array<int32_t, 256> byte_token_{};
+    std::array<bool, 256>    barrier_{};  // bytes no merge can cross
 };
 
 }  // namespace
