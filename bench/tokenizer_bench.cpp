@@ -5,16 +5,16 @@
 //
 //   ./build/bench/sluice_bench_tokenizer [--benchmark_filter=bpe]
 
-#include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
-
 #include <benchmark/benchmark.h>
 
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace {
 
@@ -49,7 +49,7 @@ void encode(benchmark::State & state, const std::string & vocab) {
         benchmark::DoNotOptimize(ids.data());
     }
     state.SetBytesProcessed(int64_t(state.iterations() * text.size()));
-    state.counters["tokens"]         = double(n);
+    state.counters["tokens"]          = double(n);
     state.counters["bytes_per_token"] = double(text.size()) / double(n ? n : 1);
 }
 
@@ -79,9 +79,13 @@ BENCHMARK(baseline_utf8);
 BENCHMARK_CAPTURE(encode, spm_sp4096, std::string("tiny-qwen3moe-f16.gguf"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(encode, spm_llama, std::string("tokenizer/ggml-vocab-llama-spm.gguf"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(encode, bpe_gpt2, std::string("tokenizer/ggml-vocab-gpt-2.gguf"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode, bpe_deepseek_llm, std::string("tokenizer/ggml-vocab-deepseek-llm.gguf"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode, bpe_starcoder, std::string("tokenizer/ggml-vocab-starcoder.gguf"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode_stream, spm_llama, std::string("tokenizer/ggml-vocab-llama-spm.gguf"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode_stream, bpe_gpt2, std::string("tokenizer/ggml-vocab-gpt-2.gguf"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode, bpe_deepseek_llm, std::string("tokenizer/ggml-vocab-deepseek-llm.gguf"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode, bpe_starcoder, std::string("tokenizer/ggml-vocab-starcoder.gguf"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_stream, spm_llama, std::string("tokenizer/ggml-vocab-llama-spm.gguf"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_stream, bpe_gpt2, std::string("tokenizer/ggml-vocab-gpt-2.gguf"))
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

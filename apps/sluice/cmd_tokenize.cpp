@@ -1,12 +1,6 @@
 // `sluice tokenize -m M (-p TEXT | -f FILE) [--ids-only] [--no-bos] [--special]` and
 // `sluice detokenize -m M --ids 1,2,3 [--special]`: the model's tokenizer from the command line.
 
-#include "commands.h"
-#include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
-#include "util/error.h"
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -15,6 +9,12 @@
 #include <memory>
 #include <sstream>
 #include <string>
+
+#include "commands.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+#include "util/error.h"
 
 namespace sluice::cli {
 namespace {
@@ -83,8 +83,8 @@ std::vector<int32_t> parse_ids(const std::string & text, int32_t n_vocab) {
     std::string          cur;
     auto                 flush = [&] {
         if (cur.empty()) return;
-        size_t used = 0;
-        long long v = 0;
+        size_t    used = 0;
+        long long v    = 0;
         try {
             v = std::stoll(cur, &used);
         } catch (const std::exception &) {
@@ -136,7 +136,7 @@ void add_tokenize_commands(CLI::App & app) {
     detok->add_option("--ids", dopt->ids, "Token ids, e.g. 1,2,3 or \"[1, 2, 3]\"")->required();
     detok->add_flag("--special", dopt->special, "Also print the text of control tokens");
     detok->callback([dopt] {
-        const auto  t   = open_tokenizer(dopt->model);
+        const auto  t = open_tokenizer(dopt->model);
         detokenizer stream(*t, dopt->special);
         std::string out;
         for (int32_t id : parse_ids(dopt->ids, t->n_vocab())) out += stream.push(id);

@@ -33,10 +33,9 @@ const char * const k_gpt4o =
     R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 // Tekken (Mistral Nemo): o200k's word rule without contractions, single digits.
-const char * const k_tekken =
-    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
-    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
-    R"(|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+const char * const k_tekken = R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
+                              R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
+                              R"(|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 // DeepSeek LLM: newlines alone, then Latin/Greek/Cyrillic/... letter runs (an explicit list of
 // cased-letter ranges), ASCII and full-width punctuation runs, trailing space, CJK runs, digits.
@@ -77,19 +76,22 @@ struct entry {
 
 const std::vector<entry> & table() {
     static const std::vector<entry> t = {
-        {{"default"},
-         {R"([\p{P}\$\+<=>\^~\|]+)", k_gpt2_words, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
+        {{"default"}, {R"([\p{P}\$\+<=>\^~\|]+)", k_gpt2_words, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
         {{"gpt-2", "mpt", "olmo", "jais", "phi-2", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "exaone4",
           "trillion", "granite-docling", "gigachat", "a.x-4.0", "mellum", "modern-bert"},
          {k_gpt2}},
         {{"llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
-         {k_llama3}, true, true},
+         {k_llama3},
+         true,
+         true},
         {{"dbrx", "smaug-bpe", "chatglm-bpe", "glm4"}, {k_llama3}},
         {{"qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan", "grok-2", "solar-open"}, {k_qwen2}},
         {{"gpt-4o", "llama4", "minimax-m2"}, {k_gpt4o}},
         {{"tekken"}, {k_tekken}, true, true},
         {{"deepseek-llm"},
-         {R"([\r\n])", k_deepseek_llm_letters, R"(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)", R"(\s+$)", k_cjk_runs, R"(\p{N}+)"}},
+         {R"([\r\n])", k_deepseek_llm_letters,
+          R"(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)", R"(\s+$)", k_cjk_runs,
+          R"(\p{N}+)"}},
         {{"deepseek-coder"}, {R"([\r\n])", R"(\s?\p{L}+)", R"(\s?\p{P}+)", k_cjk_runs, R"(\p{N})"}},
         {{"deepseek-v3", "hunyuan-dense"},
          {R"(\p{N}{1,3})", R"([\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+)",
@@ -140,8 +142,8 @@ pretokenizer::pretokenizer(const std::vector<std::string> & regexes, const std::
         // MATCH_INVALID_UTF: bad bytes in the input are skipped over instead of failing the
         // match; DOLLAR_ENDONLY: '$' means the end of the fragment, not before a final '\n'.
         pcre2_code * code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rx.data()), rx.size(),
-                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
-                                          &err, &erroff, nullptr);
+                                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY, &err,
+                                          &erroff, nullptr);
         if (!code) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(err, msg, sizeof msg);

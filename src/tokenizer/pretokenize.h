@@ -32,7 +32,7 @@ class pretokenizer {
   public:
     pretokenizer(const std::vector<std::string> & regexes, const std::string & path);
     ~pretokenizer();
-    pretokenizer(const pretokenizer &) = delete;
+    pretokenizer(const pretokenizer &)             = delete;
     pretokenizer & operator=(const pretokenizer &) = delete;
 
     // Splits `text` into words, as (byte offset, byte length) pairs covering it in order.

@@ -35,16 +35,34 @@ std::string tokenizer::decode(std::span<const int32_t> ids, bool special) const 
     return out;
 }
 
-int32_t tokenizer::n_vocab() const { return vocab_->size(); }
-int32_t tokenizer::bos() const { return vocab_->bos; }
-int32_t tokenizer::eos() const { return vocab_->eos; }
-int32_t tokenizer::eot() const { return vocab_->eot; }
-int32_t tokenizer::unk() const { return vocab_->unk; }
-int32_t tokenizer::pad() const { return vocab_->pad; }
-bool    tokenizer::add_bos() const { return vocab_->add_bos; }
-bool    tokenizer::add_eos() const { return vocab_->add_eos; }
+int32_t tokenizer::n_vocab() const {
+    return vocab_->size();
+}
+int32_t tokenizer::bos() const {
+    return vocab_->bos;
+}
+int32_t tokenizer::eos() const {
+    return vocab_->eos;
+}
+int32_t tokenizer::eot() const {
+    return vocab_->eot;
+}
+int32_t tokenizer::unk() const {
+    return vocab_->unk;
+}
+int32_t tokenizer::pad() const {
+    return vocab_->pad;
+}
+bool tokenizer::add_bos() const {
+    return vocab_->add_bos;
+}
+bool tokenizer::add_eos() const {
+    return vocab_->add_eos;
+}
 
-bool tokenizer::is_end_of_generation(int32_t id) const { return vocab_->valid(id) && vocab_->eog[size_t(id)]; }
+bool tokenizer::is_end_of_generation(int32_t id) const {
+    return vocab_->valid(id) && vocab_->eog[size_t(id)];
+}
 
 bool tokenizer::is_control(int32_t id) const {
     return vocab_->valid(id) && vocab_->type(id) == token_type::CONTROL;
@@ -54,8 +72,12 @@ std::string_view tokenizer::piece(int32_t id) const {
     return vocab_->valid(id) ? std::string_view(vocab_->pieces[size_t(id)]) : std::string_view();
 }
 
-int32_t tokenizer::find_piece(std::string_view text) const { return vocab_->find(text); }
+int32_t tokenizer::find_piece(std::string_view text) const {
+    return vocab_->find(text);
+}
 
-bool tokenizer::strips_leading_space() const { return kind() == "spm" && vocab_->add_space_prefix; }
+bool tokenizer::strips_leading_space() const {
+    return kind() == "spm" && vocab_->add_space_prefix;
+}
 
 }  // namespace sluice

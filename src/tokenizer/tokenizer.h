@@ -51,11 +51,11 @@ class tokenizer {
     bool    add_bos() const;
     bool    add_eos() const;
     // eos, eot, eom and tokens whose text marks an end (<|im_end|>, <|endoftext|>, <|return|>...).
-    bool is_end_of_generation(int32_t id) const;
-    bool is_control(int32_t id) const;
-    std::string_view piece(int32_t id) const;  // raw vocab string ("" outside the vocabulary)
-    int32_t find_piece(std::string_view text) const;  // id of an exact vocab string, or -1
-    virtual std::string_view kind() const = 0;  // "spm", "bpe"
+    bool                     is_end_of_generation(int32_t id) const;
+    bool                     is_control(int32_t id) const;
+    std::string_view         piece(int32_t id) const;                  // raw vocab string ("" outside the vocabulary)
+    int32_t                  find_piece(std::string_view text) const;  // id of an exact vocab string, or -1
+    virtual std::string_view kind() const = 0;                         // "spm", "bpe"
     // Whether the spm dummy prefix is on (the decoder then drops the first leading space).
     bool strips_leading_space() const;
 

@@ -8,16 +8,16 @@
 // Symbols are ids, not strings: a merge "A B" is stored as (id(A), id(B)) -> (rank, id(AB)).
 // Strings a merge mentions that are not vocabulary pieces get ids past the vocabulary, so the
 // merge table behaves exactly like one keyed on strings.
+#include <array>
+#include <queue>
+#include <unordered_map>
+
 #include "gguf/gguf.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer_kinds.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
-
-#include <array>
-#include <queue>
-#include <unordered_map>
 
 namespace sluice {
 namespace {
@@ -27,7 +27,7 @@ class bpe_tokenizer final : public tokenizer {
     bpe_tokenizer(std::unique_ptr<vocab> v, const gguf_file & f, const pretokenizer_config & cfg)
         : tokenizer(std::move(v)), pre_(cfg.regexes, f.path()), ignore_merges_(cfg.ignore_merges) {
         for (int b = 0; b < 256; ++b) {
-            byte_token_[size_t(b)] = vocab_->find(gpt2_bytes::byte_to_text(uint8_t(b)));
+            byte_token_[size_t(b)]  = vocab_->find(gpt2_bytes::byte_to_text(uint8_t(b)));
             byte_symbol_[size_t(b)] = symbol_id(gpt2_bytes::byte_to_text(uint8_t(b)));
         }
         load_merges(f);
@@ -166,11 +166,11 @@ class bpe_tokenizer final : public tokenizer {
         syms.clear();
         for (size_t i = 0; i < word.size(); ++i) {
             const auto idx = int32_t(i);
-            syms.push_back({idx - 1, i + 1 == word.size() ? -1 : idx + 1, byte_symbol_[uint8_t(word[i])],
-                            uint32_t(i), 1});
+            syms.push_back(
+                {idx - 1, i + 1 == word.size() ? -1 : idx + 1, byte_symbol_[uint8_t(word[i])], uint32_t(i), 1});
         }
         std::priority_queue<candidate, std::vector<candidate>, worse> q;
-        auto try_pair = [&](int32_t l, int32_t r) {
+        auto                                                          try_pair = [&](int32_t l, int32_t r) {
             if (l < 0 || r < 0) return;
             if (const merge * m = find_merge(syms[size_t(l)].id, syms[size_t(r)].id)) {
                 q.push({m->rank, l, r, syms[size_t(l)].id, syms[size_t(r)].id});

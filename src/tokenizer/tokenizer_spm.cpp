@@ -5,14 +5,14 @@
 // concatenation is a vocabulary piece with the highest score is merged (leftmost on ties).
 // Pieces that are not in the vocabulary at the end become one <0xNN> byte token per byte.
 // This is the algorithm of llama.cpp's SPM tokenizer and of sentencepiece's BPE models.
+#include <array>
+#include <cstdio>
+#include <queue>
+
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer_kinds.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
-
-#include <array>
-#include <cstdio>
-#include <queue>
 
 namespace sluice {
 namespace {
@@ -115,8 +115,8 @@ class spm_tokenizer final : public tokenizer {
 
   private:
     struct symbol {
-        int32_t prev, next;  // neighbours in the linked list, -1 at the ends
-        uint32_t off, len;   // bytes of the escaped text; len 0 once merged into the left
+        int32_t  prev, next;  // neighbours in the linked list, -1 at the ends
+        uint32_t off, len;    // bytes of the escaped text; len 0 once merged into the left
     };
     struct candidate {
         float    score;
@@ -158,7 +158,7 @@ class spm_tokenizer final : public tokenizer {
         for (size_t off = 0; off < s.size();) {
             size_t len = 0;
             utf8::classify(s, off, len);
-            const auto   idx = int32_t(syms.size());
+            const auto idx = int32_t(syms.size());
             syms.push_back({idx - 1, off + len == s.size() ? -1 : idx + 1, uint32_t(off), uint32_t(len)});
             off += len;
         }

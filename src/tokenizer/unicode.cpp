@@ -29,8 +29,8 @@ scan classify(std::string_view s, size_t i, size_t & len, uint32_t * cp) {
     }
     // Well-formed sequences (Unicode table 3-7): the lead fixes the length and the allowed
     // range of the second byte; later bytes are plain 80..BF.
-    size_t  need = 0;
-    uint8_t lo = 0x80, hi = 0xBF;
+    size_t   need = 0;
+    uint8_t  lo = 0x80, hi = 0xBF;
     uint32_t value = 0;
     if (b0 >= 0xC2 && b0 <= 0xDF) {
         need = 2, value = b0 & 0x1F;
@@ -98,8 +98,8 @@ namespace sluice::gpt2_bytes {
 namespace {
 
 struct tables {
-    std::array<uint32_t, 256>    cp{};
-    std::array<std::string, 256> text;
+    std::array<uint32_t, 256>     cp{};
+    std::array<std::string, 256>  text;
     std::array<int16_t, 256 + 68> byte_of;  // code point -> byte, -1 where none
 
     tables() {
@@ -107,7 +107,7 @@ struct tables {
         uint32_t next = 256;
         for (int b = 0; b < 256; ++b) {
             const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            cp[b] = printable ? uint32_t(b) : next++;
+            cp[b]                = printable ? uint32_t(b) : next++;
             utf8::append(text[b], cp[b]);
             byte_of[cp[b]] = int16_t(b);
         }
@@ -121,9 +121,13 @@ const tables & get() {
 
 }  // namespace
 
-uint32_t byte_to_cp(uint8_t b) { return get().cp[b]; }
+uint32_t byte_to_cp(uint8_t b) {
+    return get().cp[b];
+}
 
-const std::string & byte_to_text(uint8_t b) { return get().text[b]; }
+const std::string & byte_to_text(uint8_t b) {
+    return get().text[b];
+}
 
 int cp_to_byte(uint32_t cp) {
     return cp < get().byte_of.size() ? get().byte_of[cp] : -1;

@@ -3,11 +3,11 @@
 // file and the key, while out-of-range special ids are ignored as llama.cpp does.
 #include "tokenizer/vocab.h"
 
-#include "gguf/gguf.h"
-#include "util/error.h"
-
 #include <algorithm>
 #include <array>
+
+#include "gguf/gguf.h"
+#include "util/error.h"
 
 namespace sluice {
 namespace {
@@ -19,15 +19,25 @@ constexpr std::string_view k_types  = "tokenizer.ggml.token_type";
 // Texts that end a turn in the chat formats sluice meets; llama.cpp keys end-of-generation on
 // the same texts because converters rarely write eot/eom ids.
 constexpr std::array<std::string_view, 13> k_eog_texts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>",  "<|return|>", "<|call|>",        "<end_of_turn>",
-    "<|endoftext|>", "<|eom_id|>", "<EOT>", "<|end_of_text|>", "<｜end▁of▁sentence｜>",
-    "<eos>", "</s>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "<|end_of_text|>",
+    "<｜end▁of▁sentence｜>",
+    "<eos>",
+    "</s>",
 };
 
 // The subset of k_eog_texts that names an end of turn when no eot id is given.
 constexpr std::array<std::string_view, 8> k_eot_texts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
-    "<｜end▁of▁sentence｜>",
+    "<|eot_id|>",    "<|im_end|>",      "<|end|>", "<end_of_turn>",
+    "<|endoftext|>", "<|end_of_text|>", "<EOT>",   "<｜end▁of▁sentence｜>",
 };
 
 const gguf_value & require_array(const gguf_file & f, std::string_view key, gguf_value_type elem) {
@@ -50,12 +60,12 @@ int32_t special_id(const gguf_file & f, std::string_view key, int32_t fallback, 
 void load_specials(vocab & v, const gguf_file & f, vocab_kind kind) {
     const int32_t n   = v.size();
     const bool    spm = kind == vocab_kind::SPM;
-    v.bos = special_id(f, "tokenizer.ggml.bos_token_id", spm ? 1 : -1, n);
-    v.eos = special_id(f, "tokenizer.ggml.eos_token_id", spm ? 2 : -1, n);
-    v.unk = special_id(f, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, n);
-    v.eot = special_id(f, "tokenizer.ggml.eot_token_id", -1, n);
-    v.eom = special_id(f, "tokenizer.ggml.eom_token_id", -1, n);
-    v.pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n);
+    v.bos             = special_id(f, "tokenizer.ggml.bos_token_id", spm ? 1 : -1, n);
+    v.eos             = special_id(f, "tokenizer.ggml.eos_token_id", spm ? 2 : -1, n);
+    v.unk             = special_id(f, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, n);
+    v.eot             = special_id(f, "tokenizer.ggml.eot_token_id", -1, n);
+    v.eom             = special_id(f, "tokenizer.ggml.eom_token_id", -1, n);
+    v.pad             = special_id(f, "tokenizer.ggml.padding_token_id", -1, n);
 
     v.add_bos          = f.get_bool("tokenizer.ggml.add_bos_token").value_or(spm);
     v.add_eos          = f.get_bool("tokenizer.ggml.add_eos_token").value_or(false);
@@ -129,7 +139,8 @@ void load_vocab(vocab & v, const gguf_file & f, vocab_kind kind) {
     v.ids.reserve(n);
     for (size_t i = 0; i < n; ++i) {
         const auto [it, fresh] = v.ids.emplace(std::string_view(v.pieces[i]), int32_t(i));
-        if (!fresh) fail("{}: '{}': piece '{}' appears at ids {} and {}", f.path(), k_tokens, v.pieces[i], it->second, i);
+        if (!fresh)
+            fail("{}: '{}': piece '{}' appears at ids {} and {}", f.path(), k_tokens, v.pieces[i], it->second, i);
     }
 
     load_specials(v, f, kind);

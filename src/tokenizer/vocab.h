@@ -32,7 +32,7 @@ struct vocab {
     std::vector<std::string> pieces;
     std::vector<float>       scores;  // 0 when the file has none
     std::vector<token_type>  types;
-    std::vector<uint8_t>     eog;     // 1 for end-of-generation ids
+    std::vector<uint8_t>     eog;  // 1 for end-of-generation ids
 
     int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, pad = -1;
     bool    add_bos          = false;
@@ -43,8 +43,8 @@ struct vocab {
     // are cut out of the input (a longer special wins over one it contains).
     std::vector<int32_t> specials;
 
-    vocab() = default;
-    vocab(const vocab &) = delete;  // `ids` holds views into `pieces`: never move it
+    vocab()                          = default;
+    vocab(const vocab &)             = delete;  // `ids` holds views into `pieces`: never move it
     vocab & operator=(const vocab &) = delete;
 
     int32_t size() const { return int32_t(pieces.size()); }

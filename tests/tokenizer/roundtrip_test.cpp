@@ -1,12 +1,12 @@
 // Properties over random input: encoding never fails or crashes on any bytes, every vocabulary
 // here (byte fallback or byte-level) gives the exact bytes back, and the streaming detokenizer
 // emits the repaired decode without ever splitting a UTF-8 character.
-#include "tokenizer/unicode.h"
-#include "tokenizer_test_util.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
+
+#include "tokenizer/unicode.h"
+#include "tokenizer_test_util.h"
 
 namespace sluice::test {
 namespace {
@@ -29,10 +29,11 @@ const char * const k_vocabs[] = {
 // U+2581 only for byte-level BPE: SentencePiece reads it as its own space mark, so in an spm
 // vocabulary it decodes to ' ' (see special_test.cpp).
 std::string random_text(std::mt19937 & rng, size_t n_chars, bool with_space_mark) {
-    static const uint32_t pool[] = {'a', 'Z', 'q', '0', '7', ' ', ' ', ' ', '\n', '\t', '.', ',', '\'', '"', '(',
-                                    '{', '-', '_', 0xE9, 0xB5, 0x3B1, 0x416, 0x4E2D, 0x6587, 0xAC00, 0x3042,
-                                    0x1F600, 0x1F44D, 0x2581, 0xFF01, 0x2019, 0x0301};
-    std::string s;
+    static const uint32_t pool[] = {'a',    'Z',    'q',     '0',     '7',    ' ',    ' ',    ' ',
+                                    '\n',   '\t',   '.',     ',',     '\'',   '"',    '(',    '{',
+                                    '-',    '_',    0xE9,    0xB5,    0x3B1,  0x416,  0x4E2D, 0x6587,
+                                    0xAC00, 0x3042, 0x1F600, 0x1F44D, 0x2581, 0xFF01, 0x2019, 0x0301};
+    std::string           s;
     for (size_t i = 0; i < n_chars; ++i) {
         uint32_t cp = pool[rng() % std::size(pool)];
         if (cp == 0x2581 && !with_space_mark) cp = ' ';

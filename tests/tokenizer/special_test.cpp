@@ -1,12 +1,12 @@
 // Special tokens, BOS/EOS and end-of-generation against facts stated outside this code: the
 // fixture README (sp4096: unk 0, bos 1, eos 2; "def fibonacci(n):\n" with BOS), and the
 // published ids of GPT-2 (<|endoftext|> = 50256) and Phi-3 (<|end|> = 32007, eos 32000).
-#include "tokenizer_test_util.h"
-#include "util/error.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "tokenizer_test_util.h"
+#include "util/error.h"
 
 namespace sluice::test {
 namespace {
@@ -32,8 +32,8 @@ TEST(tokenizer_special, sp4096_ids_and_bos) {
 }
 
 TEST(tokenizer_special, control_text_is_parsed_only_when_asked) {
-    const auto tok   = load_tokenizer("tiny-qwen3moe-f16.gguf");
-    const auto plain = tok->encode("a</s>b", false, false);
+    const auto tok    = load_tokenizer("tiny-qwen3moe-f16.gguf");
+    const auto plain  = tok->encode("a</s>b", false, false);
     const auto parsed = tok->encode("a</s>b", false, true);
     EXPECT_EQ(std::count(plain.begin(), plain.end(), 2), 0);
     ASSERT_EQ(std::count(parsed.begin(), parsed.end(), 2), 1);
@@ -46,7 +46,10 @@ TEST(tokenizer_special, control_text_is_parsed_only_when_asked) {
 TEST(tokenizer_special, spm_space_mark_in_input_reads_as_space) {
     // SentencePiece cannot tell a literal U+2581 from an escaped space: both decode to ' '.
     const auto tok = load_tokenizer("tiny-qwen3moe-f16.gguf");
-    EXPECT_EQ(tok->encode("a\xE2\x96\x81" "b", false, false), tok->encode("a b", false, false));
+    EXPECT_EQ(tok->encode("a\xE2\x96\x81"
+                          "b",
+                          false, false),
+              tok->encode("a b", false, false));
 }
 
 TEST(tokenizer_special, gpt2_endoftext) {
@@ -92,7 +95,8 @@ void expect_error(const std::vector<uint8_t> & bytes, const std::string & needle
 }
 
 TEST(tokenizer_special, clear_errors) {
-    expect_error(tiny_bpe("gpt2", "no-such-pre", true), "tokenizer.ggml.pre 'no-such-pre' is not supported (known: default, gpt-2");
+    expect_error(tiny_bpe("gpt2", "no-such-pre", true),
+                 "tokenizer.ggml.pre 'no-such-pre' is not supported (known: default, gpt-2");
     expect_error(tiny_bpe("gpt2", "gpt-2", false), "tokenizer.ggml.merges");
     expect_error(tiny_bpe("t5", "", true), "tokenizer.ggml.model 't5' is not supported");
     gguf_writer w;

@@ -3,9 +3,6 @@
 // X.out: one line of space-separated ids per string).
 #pragma once
 
-#include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
-
 #include <fstream>
 #include <map>
 #include <memory>
@@ -13,12 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
 namespace sluice::test {
 
-inline std::string data_path(const std::string & name) { return std::string(SLUICE_TEST_DATA) + "/" + name; }
+inline std::string data_path(const std::string & name) {
+    return std::string(SLUICE_TEST_DATA) + "/" + name;
+}
 
 inline std::string read_file(const std::string & path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream     in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -42,9 +44,9 @@ inline std::map<std::string, std::vector<int32_t>> read_vectors(const std::strin
         inputs.push_back(text.substr(pos, e - pos));
         pos = e + sep.size();
     }
-    std::istringstream                           lines(read_file(data_path(out)));
+    std::istringstream                          lines(read_file(data_path(out)));
     std::map<std::string, std::vector<int32_t>> result;
-    std::string                                  line;
+    std::string                                 line;
     for (const std::string & in : inputs) {
         if (!std::getline(lines, line)) break;
         std::istringstream   ids(line);

@@ -1,9 +1,9 @@
 // The llama.cpp tokenizer test vectors (tests/data/tokenizer, copied from shared/fixtures):
 // encode without BOS and without parsing special text must give the expected ids exactly,
 // and decoding them must give the input back (every vocabulary here is lossless).
-#include "tokenizer_test_util.h"
-
 #include <gtest/gtest.h>
+
+#include "tokenizer_test_util.h"
 
 namespace sluice::test {
 namespace {
@@ -48,16 +48,17 @@ TEST_P(tokenizer_vectors, encode_matches_and_decode_round_trips) {
 
 INSTANTIATE_TEST_SUITE_P(
     fixtures, tokenizer_vectors,
-    ::testing::Values(vector_case{"tiny-qwen3moe-f16.gguf", "tokenizer/sp4096", "spm", 80},
-                      vector_case{"tokenizer/ggml-vocab-llama-spm.gguf", "tokenizer/ggml-vocab-llama-spm.gguf", "spm", 40},
-                      vector_case{"tokenizer/ggml-vocab-phi-3.gguf", "tokenizer/ggml-vocab-phi-3.gguf", "spm", 40},
-                      vector_case{"tokenizer/ggml-vocab-gpt-2.gguf", "tokenizer/ggml-vocab-gpt-2.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-deepseek-coder.gguf", "tokenizer/ggml-vocab-deepseek-coder.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-deepseek-llm.gguf", "tokenizer/ggml-vocab-deepseek-llm.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-falcon.gguf", "tokenizer/ggml-vocab-falcon.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-mpt.gguf", "tokenizer/ggml-vocab-mpt.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-refact.gguf", "tokenizer/ggml-vocab-refact.gguf", "bpe", 40},
-                      vector_case{"tokenizer/ggml-vocab-starcoder.gguf", "tokenizer/ggml-vocab-starcoder.gguf", "bpe", 40}),
+    ::testing::Values(
+        vector_case{"tiny-qwen3moe-f16.gguf", "tokenizer/sp4096", "spm", 80},
+        vector_case{"tokenizer/ggml-vocab-llama-spm.gguf", "tokenizer/ggml-vocab-llama-spm.gguf", "spm", 40},
+        vector_case{"tokenizer/ggml-vocab-phi-3.gguf", "tokenizer/ggml-vocab-phi-3.gguf", "spm", 40},
+        vector_case{"tokenizer/ggml-vocab-gpt-2.gguf", "tokenizer/ggml-vocab-gpt-2.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-deepseek-coder.gguf", "tokenizer/ggml-vocab-deepseek-coder.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-deepseek-llm.gguf", "tokenizer/ggml-vocab-deepseek-llm.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-falcon.gguf", "tokenizer/ggml-vocab-falcon.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-mpt.gguf", "tokenizer/ggml-vocab-mpt.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-refact.gguf", "tokenizer/ggml-vocab-refact.gguf", "bpe", 40},
+        vector_case{"tokenizer/ggml-vocab-starcoder.gguf", "tokenizer/ggml-vocab-starcoder.gguf", "bpe", 40}),
     [](const ::testing::TestParamInfo<vector_case> & info) {
         std::string n = info.param.inputs;
         n             = n.substr(n.find_last_of('/') + 1);
