@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <fstream>
+#include <sstream>
 
 namespace sluice::cli {
 
@@ -65,6 +67,35 @@ std::string human_bytes(uint64_t b) {
         ++u;
     }
     return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+}  // namespace sluice::cli
+
+namespace sluice::cli {
+
+std::string read_text_file(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        fail("{}: cannot open the text file", path);
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<int32_t> prompt_tokens(const engine & e, const std::string & ids, const std::string & text,
+                                   const std::string & file, bool special) {
+    if (!ids.empty()) {
+        if (!text.empty() || !file.empty()) {
+            fail("give the prompt once: --ids, -p or -f");
+        }
+        return parse_ids(ids);
+    }
+    if (!text.empty() && !file.empty()) {
+        fail("give the prompt once: -p or -f");
+    }
+    const std::string prompt = file.empty() ? text : read_text_file(file);
+    return e.require_tokenizer().encode(prompt, true, special);
 }
 
 }  // namespace sluice::cli

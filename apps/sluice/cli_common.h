@@ -30,4 +30,12 @@ std::vector<int32_t> parse_ids(const std::string & text);
 
 std::string human_bytes(uint64_t b);
 
+// The whole file as bytes; throws naming the file.
+std::string read_text_file(const std::string & path);
+
+// The prompt from --ids, or else -p / -f text through the model's tokenizer (BOS as the
+// model asks; control-token text parsed when `special`).
+std::vector<int32_t> prompt_tokens(const engine & e, const std::string & ids, const std::string & text,
+                                   const std::string & file, bool special);
+
 }  // namespace sluice::cli

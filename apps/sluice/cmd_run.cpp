@@ -9,13 +9,15 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <optional>
 
 namespace sluice::cli {
 namespace {
 
 struct run_options {
     model_flags    model;
-    std::string    ids;
+    std::string    ids, prompt, file;
+    bool           special = false;
     int32_t        n_predict  = 128;
     bool           ignore_eos = false;
     sampler_params sampling;
@@ -24,23 +26,41 @@ struct run_options {
 void run(const run_options & o) {
     engine  e(make_engine_options(o.model));
     session s(e, make_session_options(o.model));
-    const std::vector<int32_t> prompt = parse_ids(o.ids);
+    const std::vector<int32_t> prompt = prompt_tokens(e, o.ids, o.prompt, o.file, o.special);
     if (prompt.empty()) {
-        fail("run: the prompt is empty (give --ids)");
+        fail("run: the prompt is empty (give -p TEXT, -f FILE or --ids)");
     }
     sampler          pick(o.sampling);
     generate_options g;
     g.n_predict  = o.n_predict;
     g.ignore_eos = o.ignore_eos;
-    if (auto eos = e.file().get_u32("tokenizer.ggml.eos_token_id")) {
-        g.stop_tokens.push_back(static_cast<int32_t>(*eos));
+    g.stop_tokens = e.end_of_generation_ids();
+
+    // Text streams through the detokenizer (never half a UTF-8 character); a model without
+    // a tokenizer prints ids. The prompt is echoed first, as llama.cpp does.
+    std::optional<detokenizer> text;
+    if (e.tok() != nullptr && o.ids.empty()) {
+        text.emplace(*e.tok());
+        for (int32_t id : prompt) {
+            fmt::print("{}", text->push(id));
+        }
     }
-    const generate_stats st = s.generate(prompt, g, pick, [](int32_t id) {
-        fmt::print("{} ", id);
+    const generate_stats st = s.generate(prompt, g, pick, [&](int32_t id) {
+        if (text) {
+            if (!e.tok()->is_end_of_generation(id)) {
+                fmt::print("{}", text->push(id));
+            }
+        } else {
+            fmt::print("{} ", id);
+        }
         std::fflush(stdout);
         return true;
     });
+    if (text) {
+        fmt::print("{}", text->flush());
+    }
     fmt::print("\n");
+    std::fflush(stdout);
     fmt::print(stderr, "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
                e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
                st.generated_tokens / (st.generate_ms / 1000.0), human_bytes(peak_rss_bytes()));
@@ -52,7 +72,10 @@ void add_run_command(CLI::App & app) {
     auto  o   = std::make_shared<run_options>();
     auto * cmd = app.add_subcommand("run", "generate text from a prompt");
     add_model_flags(cmd, o->model);
-    cmd->add_option("--ids", o->ids, "prompt as token ids, e.g. 1,629,282");
+    cmd->add_option("-p,--prompt", o->prompt, "prompt text");
+    cmd->add_option("-f,--file", o->file, "read the prompt from a file");
+    cmd->add_option("--ids", o->ids, "prompt as token ids, e.g. 1,629,282 (models without a tokenizer)");
+    cmd->add_flag("--special", o->special, "parse control-token text (e.g. <|im_start|>) in the prompt");
     cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until the context is full)")->default_val(128);
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     cmd->add_option("--temp", o->sampling.temperature, "temperature (0: greedy)")->default_val(0.8f);

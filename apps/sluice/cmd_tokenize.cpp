@@ -5,11 +5,10 @@
 #include <fmt/ranges.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -37,14 +36,6 @@ struct detokenize_options {
 std::unique_ptr<tokenizer> open_tokenizer(const std::string & path) {
     const gguf_file f = gguf_file::open(path);
     return tokenizer::from_gguf(f);  // copies what it needs; the mapping can go
-}
-
-std::string read_text_file(const std::string & path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: cannot open the text file", path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 // A token's bytes as a quoted, one-line string: control characters and bytes that are not

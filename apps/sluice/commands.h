@@ -11,6 +11,7 @@ void add_logits_command(CLI::App & app);
 void add_quantize_command(CLI::App & app);
 void add_synth_command(CLI::App & app);
 void add_bench_command(CLI::App & app);
+void add_perplexity_command(CLI::App & app);
 void add_tokenize_commands(CLI::App & app);  // tokenize, detokenize
 
 }  // namespace sluice::cli

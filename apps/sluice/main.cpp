@@ -18,6 +18,7 @@ int main(int argc, char ** argv) {
     sluice::cli::add_quantize_command(app);
     sluice::cli::add_synth_command(app);
     sluice::cli::add_bench_command(app);
+    sluice::cli::add_perplexity_command(app);
     sluice::cli::add_tokenize_commands(app);
 
     try {

@@ -19,10 +19,37 @@ engine::engine(const engine_options & opt)
     : file_(gguf_file::open(opt.model_path)),
       pool_(opt.n_threads),
       runner_(pool_, opt.force_isa.value_or(detect_isa())) {
-    const auto t0 = std::chrono::steady_clock::now();
     model_        = load_model(file_);
     experts_      = std::make_unique<mmap_expert_source>(model_->experts());
-    load_ms_      = ms_since(t0);
+    if (file_.find("tokenizer.ggml.model") != nullptr) {
+        tok_ = tokenizer::from_gguf(file_);
+        if (tok_->n_vocab() != model_->hparams().n_vocab) {
+            fail("{}: the tokenizer has {} tokens but the embedding table {} rows", file_.path(), tok_->n_vocab(),
+                 model_->hparams().n_vocab);
+        }
+    }
+    load_ms_ = ms_since(start_);
+}
+
+const tokenizer & engine::require_tokenizer() const {
+    if (!tok_) {
+        fail("{}: the file has no tokenizer (tokenizer.ggml.model); give token ids with --ids", file_.path());
+    }
+    return *tok_;
+}
+
+std::vector<int32_t> engine::end_of_generation_ids() const {
+    std::vector<int32_t> ids;
+    if (tok_) {
+        for (int32_t id = 0; id < tok_->n_vocab(); ++id) {
+            if (tok_->is_end_of_generation(id)) {
+                ids.push_back(id);
+            }
+        }
+    } else if (auto eos = file_.get_u32("tokenizer.ggml.eos_token_id")) {
+        ids.push_back(static_cast<int32_t>(*eos));
+    }
+    return ids;
 }
 
 engine::~engine() = default;

@@ -12,8 +12,10 @@
 #include "kernels/kernels.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,6 +46,14 @@ class engine {
     expert_source &       experts() { return *experts_; }
     double                load_ms() const { return load_ms_; }
 
+    // The file's tokenizer, or nullptr when it has no tokenizer.ggml.* metadata (synthetic
+    // models: those take token ids).
+    const tokenizer * tok() const { return tok_.get(); }
+    // The tokenizer, or an error naming the file when there is none.
+    const tokenizer & require_tokenizer() const;
+    // Ids that end generation (eos, eot, <|im_end|>, ...), from the tokenizer.
+    std::vector<int32_t> end_of_generation_ids() const;
+
     // Weight bytes one decoded token reads: every non-expert tensor (one row of the
     // embedding table), plus n_expert_used experts per MoE layer. Divided into the memory
     // bandwidth it bounds decode speed.
@@ -53,11 +63,14 @@ class engine {
     void set_expert_source(std::unique_ptr<expert_source> source) { experts_ = std::move(source); }
 
   private:
+    // First member: load_ms() covers mapping and validating the file too.
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     gguf_file                      file_;
     std::unique_ptr<model>         model_;
     thread_pool                    pool_;
     matmul_runner                  runner_;
     std::unique_ptr<expert_source> experts_;
+    std::unique_ptr<tokenizer>     tok_;
     double                         load_ms_ = 0.0;
 };
 

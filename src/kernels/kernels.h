@@ -60,6 +60,12 @@ struct weight_matrix {
     const uint8_t * data;
 };
 
+// out[0..n) = sum_j w[j] * row_j[0..n), over n_rows rows of F32 or F16 values `stride`
+// bytes apart: attention's weighted sum of cached values. AVX2 converts F16 in hardware
+// (F16C); the scalar path is the reference.
+void weighted_row_sum(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
+                      float * out, isa i);
+
 // One matrix x vector product of a batch run by matmul_runner::matvec_many.
 struct matvec_job {
     const weight_matrix * w;

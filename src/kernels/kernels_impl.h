@@ -43,6 +43,12 @@ void dot_q4_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, co
 void dot_q5_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
 void dot_q6_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
 
+// ---- weighted row sums (row_sum.cpp, x86/avx2_row_sum.cpp) ----
+void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
+                          float * out);
+void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w,
+                           int64_t n, float * out);
+
 // ---- per-ISA tables (x86/avx2_*.cpp, x86/avx512_*.cpp) ----
 // Each returns the ISA's kernels for t, or nullptr where that ISA has none of its own (the
 // registry then falls back to a lower ISA). Only called after the CPUID check.

@@ -1,6 +1,5 @@
 #include "model/layers.h"
 
-#include "util/half.h"
 #include "util/thread_pool.h"
 
 #include <algorithm>
@@ -85,22 +84,12 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
             scores[j] = std::exp(scores[j] - max_s);
             sum += scores[j];
         }
-        float * o = out + (t * n_head + h) * head_dim;
-        std::fill(o, o + head_dim, 0.0f);
+        const float inv_sum = 1.0f / sum;
         for (int64_t j = 0; j < n_keys; ++j) {
-            const float p = scores[j] / sum;
-            if (kv.type() == ggml_type::F32) {
-                const float * v = static_cast<const float *>(kv.value_row(layer, j)) + g * head_dim;
-                for (int64_t i = 0; i < head_dim; ++i) {
-                    o[i] += p * v[i];
-                }
-            } else {
-                const uint16_t * v = static_cast<const uint16_t *>(kv.value_row(layer, j)) + g * head_dim;
-                for (int64_t i = 0; i < head_dim; ++i) {
-                    o[i] += p * f16_to_f32(v[i]);
-                }
-            }
+            scores[j] *= inv_sum;
         }
+        const auto * values = static_cast<const uint8_t *>(kv.value_row(layer, 0)) + g * head_sz;
+        weighted_row_sum(kv.type(), values, stride, n_keys, scores, head_dim, out + (t * n_head + h) * head_dim, target);
     };
     const int64_t n_tasks = n * n_head;
     if (pool.size() == 1 || n_tasks == 1) {
