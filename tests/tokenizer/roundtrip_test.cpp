@@ -109,14 +109,7 @@ TEST_P(tokenizer_roundtrip, streaming_never_splits_characters) {
 }
 
 INSTANTIATE_TEST_SUITE_P(vocabs, tokenizer_roundtrip, ::testing::ValuesIn(k_vocabs),
-                         [](const ::testing::TestParamInfo<const char *> & info) {
-                             std::string n = info.param;
-                             n             = n.substr(n.find_last_of('/') + 1);
-                             for (char & ch : n) {
-                                 if (!isalnum(uint8_t(ch))) ch = '_';
-                             }
-                             return n;
-                         });
+                         [](const ::testing::TestParamInfo<const char *> & info) { return test_name_of(info.param); });
 
 }  // namespace
 }  // namespace sluice::test

@@ -3,6 +3,7 @@
 // X.out: one line of space-separated ids per string).
 #pragma once
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -62,6 +63,15 @@ inline size_t count_inputs(const std::string & inp) {
     size_t            n    = 0;
     for (size_t pos = 0; (pos = text.find("\n__ggml_vocab_test__\n", pos)) != std::string::npos; ++pos) ++n;
     return n;
+}
+
+// A gtest-safe parameter name from a data file path: its base name, non-alphanumerics as '_'.
+inline std::string test_name_of(std::string path) {
+    path = path.substr(path.find_last_of('/') + 1);
+    for (char & ch : path) {
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    }
+    return path;
 }
 
 }  // namespace sluice::test

@@ -59,14 +59,7 @@ INSTANTIATE_TEST_SUITE_P(
         vector_case{"tokenizer/ggml-vocab-mpt.gguf", "tokenizer/ggml-vocab-mpt.gguf", "bpe", 40},
         vector_case{"tokenizer/ggml-vocab-refact.gguf", "tokenizer/ggml-vocab-refact.gguf", "bpe", 40},
         vector_case{"tokenizer/ggml-vocab-starcoder.gguf", "tokenizer/ggml-vocab-starcoder.gguf", "bpe", 40}),
-    [](const ::testing::TestParamInfo<vector_case> & info) {
-        std::string n = info.param.inputs;
-        n             = n.substr(n.find_last_of('/') + 1);
-        for (char & ch : n) {
-            if (!isalnum(uint8_t(ch))) ch = '_';
-        }
-        return n;
-    });
+    [](const ::testing::TestParamInfo<vector_case> & info) { return test_name_of(info.param.inputs); });
 
 }  // namespace
 }  // namespace sluice::test
