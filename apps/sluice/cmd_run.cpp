@@ -1,6 +1,7 @@
 // `sluice run`: generate text from a prompt, streaming it as it is produced, then one stats
 // line on stderr (load time, prompt and generation speed, peak RSS).
 
+#include "chat_session.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "util/error.h"
@@ -18,12 +19,73 @@ struct run_options {
     model_flags    model;
     std::string    ids, prompt, file;
     bool           special = false;
+    bool           chat    = false;
+    chat_options   chat_opt;
     int32_t        n_predict  = 128;
     bool           ignore_eos = false;
     sampler_params sampling;
 };
 
+void print_stats(const engine & e, const generate_stats & st) {
+    std::fflush(stdout);
+    fmt::print(stderr, "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
+               e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
+               st.generated_tokens / (st.generate_ms / 1000.0), human_bytes(peak_rss_bytes()));
+}
+
+// --chat: with -p, one turn; without, a conversation on stdin (one line per user turn, an
+// empty line or end of input ends it).
+void run_chat(const run_options & o) {
+    if (!o.ids.empty() || !o.file.empty()) {
+        fail("run --chat takes its message from -p (or from standard input), not --ids or -f");
+    }
+    engine           e(make_engine_options(o.model));
+    chat_session     chat(e, make_session_options(o.model), o.chat_opt);
+    sampler          pick(o.sampling);
+    generate_options g;
+    g.n_predict   = o.n_predict;
+    g.ignore_eos  = o.ignore_eos;
+    g.stop_tokens = e.end_of_generation_ids();
+    const auto print = [](const std::string & piece) {
+        fmt::print("{}", piece);
+        std::fflush(stdout);
+    };
+    generate_stats st;
+    if (!o.prompt.empty()) {
+        chat.turn(o.prompt, g, pick, print, st);
+        fmt::print("\n");
+        print_stats(e, st);
+        return;
+    }
+    fmt::print(stderr, "chat template: {}. One message per line; an empty line ends.\n", chat.template_origin());
+    for (;;) {
+        fmt::print("> ");
+        std::fflush(stdout);
+        char        buf[4096];
+        std::string line;
+        while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
+            line += buf;
+            if (!line.empty() && line.back() == '\n') {
+                break;
+            }
+        }
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+            line.pop_back();
+        }
+        if (line.empty()) {
+            break;
+        }
+        chat.turn(line, g, pick, print, st);
+        fmt::print("\n");
+        print_stats(e, st);
+    }
+}
+
 void run(const run_options & o) {
+    if (o.chat) {
+        run_chat(o);
+        return;
+    }
     engine  e(make_engine_options(o.model));
     session s(e, make_session_options(o.model));
     const std::vector<int32_t> prompt = prompt_tokens(e, o.ids, o.prompt, o.file, o.special);
@@ -60,10 +122,7 @@ void run(const run_options & o) {
         fmt::print("{}", text->flush());
     }
     fmt::print("\n");
-    std::fflush(stdout);
-    fmt::print(stderr, "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
-               e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
-               st.generated_tokens / (st.generate_ms / 1000.0), human_bytes(peak_rss_bytes()));
+    print_stats(e, st);
 }
 
 }  // namespace
@@ -76,6 +135,10 @@ void add_run_command(CLI::App & app) {
     cmd->add_option("-f,--file", o->file, "read the prompt from a file");
     cmd->add_option("--ids", o->ids, "prompt as token ids, e.g. 1,629,282 (models without a tokenizer)");
     cmd->add_flag("--special", o->special, "parse control-token text (e.g. <|im_start|>) in the prompt");
+    cmd->add_flag("--chat", o->chat, "chat through the model's template: one turn with -p, else read turns from stdin");
+    cmd->add_option("--system", o->chat_opt.system, "with --chat, a system message");
+    cmd->add_option("--chat-template", o->chat_opt.template_name,
+                    "with --chat, a built-in template instead of the file's: chatml, llama3, gemma, phi3, mistral");
     cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until the context is full)")->default_val(128);
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     cmd->add_option("--temp", o->sampling.temperature, "temperature (0: greedy)")->default_val(0.8f);

@@ -1,0 +1,39 @@
+// A conversation over one session: each turn renders the whole conversation through the
+// model's chat template, feeds only the tokens the session has not seen yet, and generates
+// the assistant's reply.
+#pragma once
+
+#include "chat/chat_template.h"
+#include "engine/engine.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sluice::cli {
+
+struct chat_options {
+    std::string template_name;  // empty: the file's tokenizer.chat_template, else chatml
+    std::string system;
+};
+
+class chat_session {
+  public:
+    chat_session(engine & e, const session_options & so, const chat_options & co);
+
+    // Adds the user's message, generates and returns the reply (also streamed to on_text).
+    std::string turn(const std::string & user, const generate_options & g, sampler & pick,
+                     const std::function<void(const std::string &)> & on_text, generate_stats & stats);
+
+    // Where the template came from, for the banner.
+    const std::string & template_origin() const { return origin_; }
+
+  private:
+    engine &                  engine_;
+    session                   session_;
+    chat_template             template_;
+    std::string               origin_;
+    std::vector<chat_message> messages_;
+};
+
+}  // namespace sluice::cli
