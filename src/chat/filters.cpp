@@ -226,7 +226,7 @@ value f_round(interpreter & in, const value & v, const call_args & a) {
     const double x     = v.as_double() * scale;
     double       r     = 0;
     if (method == "common") {
-        r = std::round(x);  // half away from zero, as jinja2's 'common'
+        r = std::nearbyint(x);  // Python's round(): halves go to the even neighbour
     } else if (method == "ceil") {
         r = std::ceil(x);
     } else if (method == "floor") {

@@ -337,7 +337,7 @@ class parser {
     stmt_ptr filter_stmt() {
         auto s  = std::make_unique<stmt>();
         s->kind = st::FILTER_BLOCK;
-        s->at   = cur().at;
+        s->at   = next().at;
         s->exprs.push_back(parse_filter(nullptr, true));
         expect(tok::BLOCK_END, "'%}'");
         s->bodies.push_back(subparse({"endfilter"}));
