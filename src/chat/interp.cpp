@@ -200,37 +200,42 @@ void interpreter::exec_for(const stmt & s, std::string & out) {
         ~restore() { in.scope_ = outer; }
     } restore_scope{*this, outer};
 
-    const auto n = static_cast<int64_t>(items.size());
+    // One `loop` object per loop, updated in place each iteration (a fresh dict per iteration
+    // made empty loops the slowest thing a template could do). Absent neighbours are Undefined.
+    const auto n      = static_cast<int64_t>(items.size());
+    auto       cursor = std::make_shared<int64_t>(0);
+    value      loop   = value::new_dict();
+    dict &     d      = *loop.d;
+    for (const char * key : {"index0", "index", "revindex0", "revindex", "first", "last", "length", "depth", "depth0",
+                             "previtem", "nextitem"}) {
+        d.set(key, value::undefined());
+    }
+    d.set("length", value::integer(n));
+    d.set("depth", value::integer(1));
+    d.set("depth0", value::integer(0));
+    value cycle;
+    cycle.k = kind::CALLABLE;
+    cycle.c = std::make_shared<callable>(callable{"cycle", [cursor](interpreter & in, const call_args & a) {
+                                                      if (a.pos.empty()) {
+                                                          in.error(a.at, "loop.cycle() needs at least one value");
+                                                      }
+                                                      return a.pos[static_cast<size_t>(*cursor) % a.pos.size()];
+                                                  }});
+    d.set("cycle", std::move(cycle));
     for (int64_t k = 0; k < n; ++k) {
+        nest tick(*this, s.at);  // an iteration is a step even when the body is empty
+        *cursor = k;
+        d.items[0].second = value::integer(k);
+        d.items[1].second = value::integer(k + 1);
+        d.items[2].second = value::integer(n - k - 1);
+        d.items[3].second = value::integer(n - k);
+        d.items[4].second = value::boolean(k == 0);
+        d.items[5].second = value::boolean(k == n - 1);
+        d.items[9].second  = k > 0 ? items[static_cast<size_t>(k - 1)] : value::undefined("there is no previous item");
+        d.items[10].second = k + 1 < n ? items[static_cast<size_t>(k + 1)] : value::undefined("there is no next item");
         f.vars.clear();  // each iteration starts from the enclosing scope's values
         assign(s.targets, items[static_cast<size_t>(k)], s.at);
-        value loop = value::new_dict();
-        dict & d   = *loop.d;
-        d.set("index0", value::integer(k));
-        d.set("index", value::integer(k + 1));
-        d.set("revindex0", value::integer(n - k - 1));
-        d.set("revindex", value::integer(n - k));
-        d.set("first", value::boolean(k == 0));
-        d.set("last", value::boolean(k == n - 1));
-        d.set("length", value::integer(n));
-        d.set("depth", value::integer(1));
-        d.set("depth0", value::integer(0));
-        if (k > 0) {
-            d.set("previtem", items[static_cast<size_t>(k - 1)]);
-        }
-        if (k + 1 < n) {
-            d.set("nextitem", items[static_cast<size_t>(k + 1)]);
-        }
-        value cycle;
-        cycle.k = kind::CALLABLE;
-        cycle.c = std::make_shared<callable>(callable{"cycle", [k](interpreter & in, const call_args & a) {
-                                                          if (a.pos.empty()) {
-                                                              in.error(a.at, "loop.cycle() needs at least one value");
-                                                          }
-                                                          return a.pos[static_cast<size_t>(k) % a.pos.size()];
-                                                      }});
-        d.set("cycle", std::move(cycle));
-        f.vars["loop"] = std::move(loop);
+        f.vars["loop"] = loop;
         if (exec_body(s.bodies[0], out) == flow::BREAK) {
             break;
         }

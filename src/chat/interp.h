@@ -20,7 +20,7 @@
 namespace sluice::jinja {
 
 struct limits {
-    uint64_t max_steps       = 20'000'000;  // expressions and statements evaluated per render
+    uint64_t max_steps       = 10'000'000;  // expressions and statements evaluated per render
     int      max_nesting     = 1500;        // nested evaluations (C++ stack)
     int      max_macro_depth = 64;          // macro recursion
     size_t   max_bytes       = 16u << 20;   // one string or the output

@@ -135,7 +135,11 @@ class parser {
             const token & t = cur();
             if (t.type == tok::END) {
                 if (ends.size() != 0) {
-                    error(t.at, "unexpected end of template, expected '" + std::string(*ends.begin()) + "'");
+                    std::string want;
+                    for (std::string_view e : ends) {
+                        want += (want.empty() ? "'" : " or '") + std::string(e) + "'";
+                    }
+                    error(t.at, "unexpected end of template, looking for " + want);
                 }
                 return out;
             }
