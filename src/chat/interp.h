@@ -24,7 +24,7 @@ struct limits {
     int      max_nesting     = 1500;        // nested evaluations (C++ stack)
     int      max_macro_depth = 64;          // macro recursion
     size_t   max_bytes       = 16u << 20;   // one string or the output
-    size_t   max_items       = 1u << 20;    // one list (range(), *, append)
+    size_t   max_items       = 100'000;     // one list (range(), *, append): jinja2's sandbox MAX_RANGE
 };
 
 // A filter or a test implemented natively. `operand` is the value left of `|` or `is`.
