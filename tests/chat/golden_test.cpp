@@ -85,6 +85,32 @@ INSTANTIATE_TEST_SUITE_P(templates, chat_golden, testing::ValuesIn(golden_names(
                              return n;
                          });
 
+// A conversation with tools, a tool call and a tool result (chat-tools.golden.json, rendered
+// by jinja2 3.1.6 the same way) through every template: the tool paths of the templates.
+TEST(chat_golden_tools, every_template_renders_tool_calls_as_jinja2) {
+    const nlohmann::ordered_json g = nlohmann::ordered_json::parse(read_file(std::string(SLUICE_TEST_DATA) + "/chat-tools.golden.json"));
+    chat_render_options opt;
+    opt.bos_token     = "<s>";
+    opt.eos_token     = "</s>";
+    opt.now           = k_golden_now;
+    opt.extra_context = nlohmann::json(g["extra"]);
+    ASSERT_GE(g["expected"].size(), 13u);
+    for (const auto & [file, want] : g["expected"].items()) {
+        SCOPED_TRACE(file);
+        const chat_template tmpl(read_file(k_dir + "/" + file));
+        if (want.contains("error")) {
+            try {
+                tmpl.render_json(g["messages"], opt);
+                ADD_FAILURE() << "rendered instead of failing";
+            } catch (const sluice::error & e) {
+                EXPECT_NE(std::string(e.what()).find(want["error"].get<std::string>()), std::string::npos) << e.what();
+            }
+        } else {
+            EXPECT_EQ(tmpl.render_json(g["messages"], opt), want["rendered"].get<std::string>());
+        }
+    }
+}
+
 TEST(chat_golden_files, all_present) {
     EXPECT_GE(golden_names().size(), 13u);
 }
