@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Builds the GGUF fuzzer (clang-14, libFuzzer + ASan + UBSan) into build-fuzz and runs it for
-# SLUICE_FUZZ_SECONDS (default 60). Exits non-zero on any crash, leak, timeout or sanitizer
-# report; the reproducer is left in fuzz-out/.
+# Builds the fuzzers (clang-14, libFuzzer + ASan + UBSan) into build-fuzz and runs them for
+# SLUICE_FUZZ_SECONDS in all (default 60): the GGUF reader for half of it, chat templates for
+# the other half. Exits non-zero on any crash, leak, timeout or sanitizer report; the
+# reproducer is left in fuzz-out/ (chat ones prefixed chat-).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 out="$root/fuzz-out"
 seconds="${SLUICE_FUZZ_SECONDS:-60}"
+chat_seconds=$((seconds / 2))
+gguf_seconds=$((seconds - chat_seconds))
 
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_FUZZ=ON >/dev/null
-cmake --build "$build" --target sluice_gguf_fuzz -j"${SLUICE_FUZZ_JOBS:-2}"
+cmake --build "$build" --target sluice_gguf_fuzz sluice_chat_fuzz -j"${SLUICE_FUZZ_JOBS:-2}"
 
 # Seeds: one complete small model, heads of a larger one (header and metadata, cut inside
 # the tensor infos), and a minimal hand-written file with one tensor.
@@ -35,8 +38,21 @@ head -c $(((32 - size % 32) % 32 + 32)) /dev/zero >>"$corpus/seed-minimal.gguf"
 
 "$build/fuzz/sluice_gguf_fuzz" "$corpus" \
     -dict="$root/fuzz/gguf.dict" \
-    -max_total_time="$seconds" \
+    -max_total_time="$gguf_seconds" \
     -rss_limit_mb=2048 \
     -timeout=10 \
     -print_final_stats=1 \
     -artifact_prefix="$out/"
+
+# Chat templates: seeded with the real templates the goldens cover.
+chat_corpus="$build/chat-corpus"
+mkdir -p "$chat_corpus"
+cp -f "$root"/tests/data/templates/*.jinja "$chat_corpus/"
+"$build/fuzz/sluice_chat_fuzz" "$chat_corpus" \
+    -dict="$root/fuzz/chat.dict" \
+    -max_total_time="$chat_seconds" \
+    -max_len=20000 \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$out/chat-"

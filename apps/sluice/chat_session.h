@@ -31,8 +31,8 @@ class chat_session {
   private:
     engine &                  engine_;
     session                   session_;
+    std::string               origin_;  // before template_: pick_template() fills it
     chat_template             template_;
-    std::string               origin_;
     std::vector<chat_message> messages_;
 };
 
