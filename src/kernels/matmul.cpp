@@ -119,7 +119,11 @@ void matmul_runner::matvec_many(std::span<const matvec_job> jobs) {
         prep[j].k->dot_rows(w.cols, w.data + static_cast<uint64_t>(r0) * w.row_stride, w.row_stride, nr,
                             act_.data() + prep[j].act_offset, jobs[j].y + r0);
     };
-    if (pool_.size() == 1) {
+    uint64_t bytes = 0;
+    for (const matvec_job & j : jobs) {
+        bytes += static_cast<uint64_t>(j.w->rows) * j.w->row_stride;
+    }
+    if (pool_.size() == 1 || bytes < k_min_parallel_bytes) {
         for (int64_t t = 0; t < n_tasks; ++t) {
             run_task(t, 0);
         }
