@@ -91,27 +91,27 @@ void session::reset() {
     history_.clear();
 }
 
-std::span<const float> session::eval(std::span<const int32_t> tokens, forward_observer * observer) {
+void session::feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits) {
+    const int64_t         n_vocab = engine_.hparams().n_vocab;
     const forward_context ctx{engine_.runner(), engine_.experts(), observer};
     for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
-        const size_t n = std::min<size_t>(opt_.n_batch, tokens.size() - i);
-        engine_.net().forward(*state_, tokens.subspan(i, n), ctx, logits_.data(), false);
+        const size_t n   = std::min<size_t>(opt_.n_batch, tokens.size() - i);
+        float *      out = all_logits != nullptr ? all_logits + i * n_vocab : logits_.data();
+        engine_.net().forward(*state_, tokens.subspan(i, n), ctx, out, all_logits != nullptr);
         history_.insert(history_.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
                         tokens.begin() + static_cast<ptrdiff_t>(i + n));
     }
+}
+
+std::span<const float> session::eval(std::span<const int32_t> tokens, forward_observer * observer) {
+    feed(tokens, observer, nullptr);
     return logits_;
 }
 
 std::vector<float> session::eval_all(std::span<const int32_t> tokens, forward_observer * observer) {
-    const int64_t         n_vocab = engine_.hparams().n_vocab;
-    std::vector<float>    all(tokens.size() * n_vocab);
-    const forward_context ctx{engine_.runner(), engine_.experts(), observer};
-    for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
-        const size_t n = std::min<size_t>(opt_.n_batch, tokens.size() - i);
-        engine_.net().forward(*state_, tokens.subspan(i, n), ctx, all.data() + i * n_vocab, true);
-        history_.insert(history_.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
-                        tokens.begin() + static_cast<ptrdiff_t>(i + n));
-    }
+    const int64_t      n_vocab = engine_.hparams().n_vocab;
+    std::vector<float> all(tokens.size() * n_vocab);
+    feed(tokens, observer, all.data());
     if (!tokens.empty()) {
         std::copy(all.end() - n_vocab, all.end(), logits_.begin());
     }

@@ -118,6 +118,10 @@ class session {
                             const std::function<bool(int32_t)> & on_token);
 
   private:
+    // Runs tokens through the model in batches of n_batch; writes every token's logits to
+    // all_logits when given, else the last token's to logits_.
+    void feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits);
+
     engine &                     engine_;
     session_options              opt_;
     std::unique_ptr<model_state> state_;
