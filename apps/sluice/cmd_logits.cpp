@@ -3,6 +3,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "engine/routing_recorder.h"
 #include "util/error.h"
 
 #include <fmt/format.h>
@@ -23,25 +24,6 @@ struct logits_options {
     bool        all  = false;
 };
 
-struct routing_log final : forward_observer {
-    struct choice {
-        std::vector<int32_t> experts;
-        std::vector<float>   weights;
-    };
-    int64_t                          base = 0;  // position of token 0 of the current batch
-    std::vector<std::vector<choice>> per_position;  // [position][layer]
-    int                              n_layer = 0;
-
-    void on_routing(int layer, int64_t token, std::span<const int32_t> experts, std::span<const float> weights,
-                    std::span<const float>) override {
-        const auto p = static_cast<size_t>(base + token);
-        if (per_position.size() <= p) {
-            per_position.resize(p + 1, std::vector<choice>(n_layer));
-        }
-        per_position[p][layer] = {{experts.begin(), experts.end()}, {weights.begin(), weights.end()}};
-    }
-};
-
 std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
     std::vector<int32_t> idx(n_vocab);
     std::iota(idx.begin(), idx.end(), 0);
@@ -59,8 +41,7 @@ void run(const logits_options & o) {
     if (ids.empty()) {
         fail("logits: --ids is empty");
     }
-    routing_log log;
-    log.n_layer                = static_cast<int>(e.hparams().n_layer);
+    routing_recorder         log(static_cast<int>(e.hparams().n_layer));
     const std::vector<float> l = s.eval_all(ids, &log);
     const int64_t            V = e.hparams().n_vocab;
 
@@ -79,10 +60,8 @@ void run(const logits_options & o) {
             if (o.all) {
                 pos["logits"] = std::vector<float>(lp, lp + V);
             }
-            for (const auto & c : log.per_position.at(p)) {
-                pos["routing"]["experts"].push_back(c.experts);
-                pos["routing"]["weights"].push_back(c.weights);
-            }
+            pos["routing"]["experts"] = log.experts.at(p);
+            pos["routing"]["weights"] = log.weights.at(p);
             out["positions"].push_back(std::move(pos));
         }
         fmt::print("{}\n", out.dump());
@@ -95,11 +74,10 @@ void run(const logits_options & o) {
             fmt::print(" {}:{:.4f}", t, lp[t]);
         }
         fmt::print("\n");
-        for (size_t layer = 0; layer < log.per_position.at(p).size(); ++layer) {
-            const auto & c = log.per_position[p][layer];
+        for (size_t layer = 0; layer < log.experts.at(p).size(); ++layer) {
             fmt::print("  layer {:2}:", layer);
-            for (size_t j = 0; j < c.experts.size(); ++j) {
-                fmt::print(" {}({:.3f})", c.experts[j], c.weights[j]);
+            for (size_t j = 0; j < log.experts[p][layer].size(); ++j) {
+                fmt::print(" {}({:.3f})", log.experts[p][layer][j], log.weights[p][layer][j]);
             }
             fmt::print("\n");
         }

@@ -16,12 +16,13 @@
 
 namespace sluice {
 
-// Called once per token and MoE layer with the experts the router chose (ordered by router
-// probability, descending), their weights as applied, and the full router probabilities.
+// Called once per token and MoE layer with the token's position in the sequence, the experts
+// the router chose (ordered by router probability, descending), their weights as applied,
+// and the full router probabilities.
 class forward_observer {
   public:
     virtual ~forward_observer() = default;
-    virtual void on_routing(int layer, int64_t token, std::span<const int32_t> experts,
+    virtual void on_routing(int layer, int64_t position, std::span<const int32_t> experts,
                             std::span<const float> weights, std::span<const float> probs) = 0;
 };
 

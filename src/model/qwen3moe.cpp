@@ -146,7 +146,7 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
         }
 
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
-        moe_block(h.data(), n, static_cast<int>(l), w.router, moe, ctx, o.data());
+        moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, moe, ctx, o.data());
         for (int64_t i = 0; i < n * d; ++i) {
             x[i] += o[i];
         }

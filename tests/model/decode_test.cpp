@@ -54,6 +54,26 @@ TEST_P(decode_test, token_by_token_equals_one_batch) {
 INSTANTIATE_TEST_SUITE_P(kv, decode_test, ::testing::Values(ggml_type::F32, ggml_type::F16),
                          [](const auto & info) { return std::string(type_name(info.param)); });
 
+TEST(routing_observer, positions_are_absolute_across_batches) {
+    // The golden's routing for sample64, recorded through batches of 7 tokens: every
+    // position must get its own experts (a batch-relative index would overwrite 0..6).
+    engine               e = open_engine(data_path("tiny-qwen3moe-f32.gguf"));
+    const nlohmann::json g = read_json(data_path("golden/tiny-qwen3moe-f32.json"));
+    const auto &         c = g["cases"][2];
+    const auto           ids = c["ids"].get<std::vector<int32_t>>();
+    session              s(e, ctx_of(64, ggml_type::F32, 7));
+    routing_recorder     rec(static_cast<int>(e.hparams().n_layer));
+    s.eval(ids, &rec);
+    ASSERT_EQ(rec.experts.size(), ids.size());
+    for (size_t p = 0; p < ids.size(); ++p) {
+        for (int layer = 0; layer < rec.n_layer; ++layer) {
+            const auto              want = c["routing"]["experts"][p][layer].get<std::set<int32_t>>();
+            const std::set<int32_t> got(rec.experts[p][layer].begin(), rec.experts[p][layer].end());
+            EXPECT_EQ(got, want) << "position " << p << " layer " << layer;
+        }
+    }
+}
+
 TEST(kv_cache, f16_cache_stays_within_f16_rounding_of_the_golden) {
     // Keys and values rounded to F16 (relative 2^-11) perturb the attention output by about
     // that much; the README's bound for F16-rounded activations is 5e-3.

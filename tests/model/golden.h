@@ -3,6 +3,7 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "engine/routing_recorder.h"
 
 #include <nlohmann/json.hpp>
 
@@ -21,22 +22,6 @@ inline nlohmann::json read_json(const std::string & path) {
     return nlohmann::json::parse(in);
 }
 
-// Records the expert sets per position and layer.
-struct routing_recorder final : forward_observer {
-    int64_t                                        base = 0;
-    std::vector<std::vector<std::vector<int32_t>>> experts;  // [position][layer][k]
-    int                                            n_layer = 0;
-
-    void on_routing(int layer, int64_t token, std::span<const int32_t> ids, std::span<const float>,
-                    std::span<const float>) override {
-        const auto p = static_cast<size_t>(base + token);
-        if (experts.size() <= p) {
-            experts.resize(p + 1, std::vector<std::vector<int32_t>>(n_layer));
-        }
-        experts[p][layer].assign(ids.begin(), ids.end());
-    }
-};
-
 struct case_result {
     int64_t first_flip  = -1;   // position of the first allowed routing flip, -1 if none
     int     hard_flips  = 0;    // routing differences where the golden margin says they must not happen
@@ -53,8 +38,7 @@ inline case_result run_case(engine & e, const nlohmann::json & c, ggml_type kv, 
     so.n_ctx   = static_cast<int64_t>(ids.size());
     so.kv_type = kv;
     session                    s(e, so);
-    routing_recorder           rec;
-    rec.n_layer                   = static_cast<int>(e.hparams().n_layer);
+    routing_recorder           rec(static_cast<int>(e.hparams().n_layer));
     const std::vector<float> l    = s.eval_all(ids, &rec);
     const int64_t            V    = e.hparams().n_vocab;
     const auto &             gexp = c["routing"]["experts"];
