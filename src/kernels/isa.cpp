@@ -86,38 +86,44 @@ uint64_t act_bytes(act_format f, int64_t n) {
 
 namespace kern {
 
-const type_kernels * scalar_kernels(ggml_type t) {
-    static const type_kernels f32   = {act_format::F32, quantize_act_f32_ref, dot_f32_ref};
-    static const type_kernels f16   = {act_format::F32, quantize_act_f32_ref, dot_f16_ref};
-    static const type_kernels bf16  = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref};
-    static const type_kernels q4_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref};
-    static const type_kernels q4_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref};
-    static const type_kernels q5_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref};
-    static const type_kernels q5_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref};
-    static const type_kernels q8_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref};
-    static const type_kernels mxfp4 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref};
-    static const type_kernels q2_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref};
-    static const type_kernels q3_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref};
-    static const type_kernels q4_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref};
-    static const type_kernels q5_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref};
-    static const type_kernels q6_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref};
+const type_kernels * lookup(const kernel_table & table, ggml_type t) {
     switch (t) {
-        case ggml_type::F32: return &f32;
-        case ggml_type::F16: return &f16;
-        case ggml_type::BF16: return &bf16;
-        case ggml_type::Q4_0: return &q4_0;
-        case ggml_type::Q4_1: return &q4_1;
-        case ggml_type::Q5_0: return &q5_0;
-        case ggml_type::Q5_1: return &q5_1;
-        case ggml_type::Q8_0: return &q8_0;
-        case ggml_type::MXFP4: return &mxfp4;
-        case ggml_type::Q2_K: return &q2_k;
-        case ggml_type::Q3_K: return &q3_k;
-        case ggml_type::Q4_K: return &q4_k;
-        case ggml_type::Q5_K: return &q5_k;
-        case ggml_type::Q6_K: return &q6_k;
+        case ggml_type::F32: return &table.f32;
+        case ggml_type::F16: return &table.f16;
+        case ggml_type::BF16: return &table.bf16;
+        case ggml_type::Q4_0: return &table.q4_0;
+        case ggml_type::Q4_1: return &table.q4_1;
+        case ggml_type::Q5_0: return &table.q5_0;
+        case ggml_type::Q5_1: return &table.q5_1;
+        case ggml_type::Q8_0: return &table.q8_0;
+        case ggml_type::MXFP4: return &table.mxfp4;
+        case ggml_type::Q2_K: return &table.q2_k;
+        case ggml_type::Q3_K: return &table.q3_k;
+        case ggml_type::Q4_K: return &table.q4_k;
+        case ggml_type::Q5_K: return &table.q5_k;
+        case ggml_type::Q6_K: return &table.q6_k;
         default: return nullptr;
     }
+}
+
+const type_kernels * scalar_kernels(ggml_type t) {
+    static const kernel_table table = {
+        .f32 = {act_format::F32, quantize_act_f32_ref, dot_f32_ref},
+        .f16 = {act_format::F32, quantize_act_f32_ref, dot_f16_ref},
+        .bf16 = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref},
+        .q4_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref},
+        .q4_1 = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref},
+        .q5_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref},
+        .q5_1 = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref},
+        .q8_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref},
+        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref},
+        .q2_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref},
+        .q3_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref},
+        .q4_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref},
+        .q5_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref},
+        .q6_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref},
+    };
+    return lookup(table, t);
 }
 
 #if !(defined(__x86_64__) || defined(__i386__))

@@ -49,6 +49,14 @@ void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64
 void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w,
                            int64_t n, float * out);
 
+// ---- per-ISA tables ----
+// Every ISA's kernels, one entry per computable type; `lookup` maps a type to its entry, so
+// the type -> entry mapping lives once (isa.cpp) and a new type is one field here.
+struct kernel_table {
+    type_kernels f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, mxfp4, q2_k, q3_k, q4_k, q5_k, q6_k;
+};
+const type_kernels * lookup(const kernel_table & table, ggml_type t);  // nullptr: not computable
+
 // ---- per-ISA tables (x86/avx2_*.cpp, x86/avx512_*.cpp) ----
 // Each returns the ISA's kernels for t, or nullptr where that ISA has none of its own (the
 // registry then falls back to a lower ISA). Only called after the CPUID check.

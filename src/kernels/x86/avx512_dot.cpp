@@ -374,37 +374,23 @@ void dot_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, flo
 void dot_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 
 const type_kernels * avx512_kernels(ggml_type t) {
-    static const type_kernels f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>};
-    static const type_kernels f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>};
-    static const type_kernels bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>};
-    static const type_kernels q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>};
-    static const type_kernels q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>};
-    static const type_kernels q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>};
-    static const type_kernels q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>};
-    static const type_kernels q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>};
-    static const type_kernels mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>};
-    static const type_kernels q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512};
-    static const type_kernels q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512};
-    static const type_kernels q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512};
-    static const type_kernels q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512};
-    static const type_kernels q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512};
-    switch (t) {
-        case ggml_type::F32: return &f32;
-        case ggml_type::F16: return &f16;
-        case ggml_type::BF16: return &bf16;
-        case ggml_type::Q4_0: return &q4_0;
-        case ggml_type::Q4_1: return &q4_1;
-        case ggml_type::Q5_0: return &q5_0;
-        case ggml_type::Q5_1: return &q5_1;
-        case ggml_type::Q8_0: return &q8_0;
-        case ggml_type::MXFP4: return &mxfp4;
-        case ggml_type::Q2_K: return &q2_k;
-        case ggml_type::Q3_K: return &q3_k;
-        case ggml_type::Q4_K: return &q4_k;
-        case ggml_type::Q5_K: return &q5_k;
-        case ggml_type::Q6_K: return &q6_k;
-        default: return nullptr;
-    }
+    static const kernel_table table = {
+        .f32 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
+        .f16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
+        .bf16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
+        .q4_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
+        .q4_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
+        .q5_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
+        .q5_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
+        .q8_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
+        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
+        .q2_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
+        .q3_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
+        .q4_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
+        .q5_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
+        .q6_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
+    };
+    return lookup(table, t);
 }
 
 }  // namespace sluice::kern
