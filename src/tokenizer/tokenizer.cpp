@@ -21,6 +21,19 @@ tokenizer::tokenizer(std::unique_ptr<vocab> v) : vocab_(std::move(v)) {}
 
 tokenizer::~tokenizer() = default;
 
+std::string tokenizer::token_bytes(int32_t id, bool special) const {
+    const vocab & v = *vocab_;
+    if (!v.valid(id)) return {};
+    const std::string & p = v.pieces[size_t(id)];
+    switch (v.type(id)) {
+        case token_type::CONTROL:
+        case token_type::UNKNOWN: return special ? p : std::string();
+        case token_type::USER_DEFINED: return p;  // added tokens are stored as plain text
+        case token_type::BYTE: return piece_bytes(p, true);
+        default: return piece_bytes(p, false);
+    }
+}
+
 std::string tokenizer::decode(std::span<const int32_t> ids, bool special) const {
     std::string out;
     bool        at_start = true;

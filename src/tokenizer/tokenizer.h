@@ -36,7 +36,7 @@ class tokenizer {
     // The bytes one token stands for (spm: U+2581 -> ' ', <0x41> -> 'A'; bpe: characters ->
     // bytes). Control and unknown tokens give their text only if `special`, else "". An id
     // outside the vocabulary gives "".
-    virtual std::string token_bytes(int32_t id, bool special = false) const = 0;
+    std::string token_bytes(int32_t id, bool special = false) const;
 
     // The bytes of a whole sequence: token_bytes() joined, minus the one space the spm dummy
     // prefix put in front of the first piece. Not repaired: may hold invalid UTF-8.
@@ -61,6 +61,9 @@ class tokenizer {
 
   protected:
     explicit tokenizer(std::unique_ptr<vocab> v);
+    // The bytes of a normal or byte token's vocab string `p`, the part of token_bytes() that
+    // differs between kinds (control, unknown and user-defined tokens are handled above).
+    virtual std::string piece_bytes(const std::string & p, bool is_byte_token) const = 0;
     std::unique_ptr<vocab> vocab_;
 };
 

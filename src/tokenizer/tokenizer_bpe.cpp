@@ -55,35 +55,24 @@ class bpe_tokenizer final : public tokenizer {
         return out;
     }
 
-    std::string token_bytes(int32_t id, bool special) const override {
-        const vocab & v = *vocab_;
-        if (!v.valid(id)) return {};
-        const std::string & p = v.pieces[size_t(id)];
-        switch (v.type(id)) {
-            case token_type::CONTROL:
-            case token_type::UNKNOWN:
-                return special ? p : std::string();
-            case token_type::USER_DEFINED:
-                return p;  // added tokens are stored as plain text, not byte-mapped
-            default: {
-                // Characters -> bytes; a character outside the map (not written by any
-                // converter) is passed through as its UTF-8.
-                std::string out;
-                out.reserve(p.size());
-                for (size_t i = 0, len = 0; i < p.size(); i += len) {
-                    uint32_t cp = 0;
-                    if (utf8::classify(p, i, len, &cp) == utf8::scan::VALID) {
-                        const int b = gpt2_bytes::cp_to_byte(cp);
-                        if (b >= 0) {
-                            out += char(b);
-                            continue;
-                        }
-                    }
-                    out.append(p, i, len);
+  protected:
+    std::string piece_bytes(const std::string & p, bool) const override {
+        // Characters -> bytes; a character outside the map (not written by any converter) is
+        // passed through as its UTF-8.
+        std::string out;
+        out.reserve(p.size());
+        for (size_t i = 0, len = 0; i < p.size(); i += len) {
+            uint32_t cp = 0;
+            if (utf8::classify(p, i, len, &cp) == utf8::scan::VALID) {
+                const int b = gpt2_bytes::cp_to_byte(cp);
+                if (b >= 0) {
+                    out += char(b);
+                    continue;
                 }
-                return out;
             }
+            out.append(p, i, len);
         }
+        return out;
     }
 
   private:

@@ -82,35 +82,25 @@ class spm_tokenizer final : public tokenizer {
         return out;
     }
 
-    std::string token_bytes(int32_t id, bool special) const override {
-        const vocab & v = *vocab_;
-        if (!v.valid(id)) return {};
-        const std::string & p = v.pieces[size_t(id)];
-        switch (v.type(id)) {
-            case token_type::CONTROL:
-            case token_type::UNKNOWN:
-                return special ? p : std::string();
-            case token_type::USER_DEFINED:
-                return p;
-            case token_type::BYTE:
-                if (p.size() == 6 && p.starts_with("<0x") && p[5] == '>' && hex(p[3]) >= 0 && hex(p[4]) >= 0) {
-                    return std::string(1, char(hex(p[3]) * 16 + hex(p[4])));
-                }
-                return p;
-            default: {
-                std::string out;
-                out.reserve(p.size());
-                for (size_t i = 0; i < p.size();) {
-                    if (std::string_view(p).substr(i, 3) == k_space_mark) {
-                        out += ' ';
-                        i += 3;
-                    } else {
-                        out += p[i++];
-                    }
-                }
-                return out;
+  protected:
+    std::string piece_bytes(const std::string & p, bool is_byte_token) const override {
+        if (is_byte_token) {
+            if (p.size() == 6 && p.starts_with("<0x") && p[5] == '>' && hex(p[3]) >= 0 && hex(p[4]) >= 0) {
+                return std::string(1, char(hex(p[3]) * 16 + hex(p[4])));
+            }
+            return p;
+        }
+        std::string out;
+        out.reserve(p.size());
+        for (size_t i = 0; i < p.size();) {
+            if (std::string_view(p).substr(i, 3) == k_space_mark) {
+                out += ' ';
+                i += 3;
+            } else {
+                out += p[i++];
             }
         }
+        return out;
     }
 
   private:
