@@ -21,21 +21,13 @@ weight_matrix matrix_of(const expert_slab & s, const gguf_file & file) {
 
 }  // namespace
 
-expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers)
-    : file_(file), layers_(std::move(layers)) {
+expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers, int64_t n_embd,
+                           int64_t n_ff, int n_expert)
+    : file_(file), layers_(std::move(layers)), n_expert_(n_expert), n_embd_(n_embd), n_ff_(n_ff) {
     for (const expert_layer_tensors & l : layers_) {
         if (l.gate == nullptr || l.up == nullptr || l.down == nullptr) {
             fail("{}: a MoE layer lacks one of its gate/up/down expert tensors", file.path());
         }
-    }
-    if (layers_.empty()) {
-        return;
-    }
-    const gguf_tensor * g0 = layers_[0].gate;
-    n_embd_                = g0->ne[0];
-    n_ff_                  = g0->ne[1];
-    n_expert_              = static_cast<int>(g0->ne[2]);
-    for (const expert_layer_tensors & l : layers_) {
         check_stacked(file, l.gate, n_embd_, n_ff_, n_expert_);
         check_stacked(file, l.up, n_embd_, n_ff_, n_expert_);
         check_stacked(file, l.down, n_ff_, n_embd_, n_expert_);

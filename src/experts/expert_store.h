@@ -37,9 +37,10 @@ struct expert_slab {
 
 class expert_store {
   public:
-    // Checks that every layer's three tensors agree on the expert count and shapes
-    // (gate/up [d, ff, E], down [ff, d, E]); throws naming the tensor otherwise.
-    expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers);
+    // Checks every layer's three tensors against the model's geometry (gate/up [d, ff, E],
+    // down [ff, d, E], a computable type); throws naming the tensor otherwise.
+    expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers, int64_t n_embd, int64_t n_ff,
+                 int n_expert);
 
     int     n_layer() const { return static_cast<int>(layers_.size()); }
     int     n_expert() const { return n_expert_; }

@@ -83,11 +83,10 @@ qwen3moe::qwen3moe(const gguf_file & f) : hp_(read_moe_hparams(f, "qwen3moe")) {
         w.wo        = require_matrix(f, name("attn_output"), q_dim, d);
         w.router    = require_matrix(f, name("ffn_gate_inp"), d, hp_.n_expert);
         layers_.push_back(std::move(w));
-        expert_tensors.push_back({&require_stacked(f, name("ffn_gate_exps"), d, hp_.n_ff_expert, hp_.n_expert),
-                                  &require_stacked(f, name("ffn_up_exps"), d, hp_.n_ff_expert, hp_.n_expert),
-                                  &require_stacked(f, name("ffn_down_exps"), hp_.n_ff_expert, d, hp_.n_expert)});
+        expert_tensors.push_back({&f.require_tensor(name("ffn_gate_exps")), &f.require_tensor(name("ffn_up_exps")),
+                                  &f.require_tensor(name("ffn_down_exps"))});
     }
-    experts_.emplace(f, std::move(expert_tensors));
+    experts_.emplace(f, std::move(expert_tensors), d, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
 }
 
 void qwen3moe::embed(std::span<const int32_t> tokens, float * x) const {

@@ -58,15 +58,4 @@ std::vector<float> require_vector(const gguf_file & f, const std::string & name,
     return v;
 }
 
-const gguf_tensor & require_stacked(const gguf_file & f, const std::string & name, int64_t cols, int64_t rows,
-                                    int64_t n_expert) {
-    const gguf_tensor & t = f.require_tensor(name);
-    if (t.n_dims != 3 || t.ne[0] != cols || t.ne[1] != rows || t.ne[2] != n_expert) {
-        fail("{}: tensor '{}' has shape {}, expected [{}, {}, {}] (offset {})", f.path(), t.name, shape_of(t), cols,
-             rows, n_expert, t.info_offset);
-    }
-    check_computable(f, t);
-    return t;
-}
-
 }  // namespace sluice

@@ -20,8 +20,4 @@ weight_matrix optional_matrix(const gguf_file & f, const std::string & name, int
 // A vector of n elements (norm weights), converted to F32.
 std::vector<float> require_vector(const gguf_file & f, const std::string & name, int64_t n);
 
-// A stacked expert tensor [cols, rows, n_expert]; checked again by expert_store.
-const gguf_tensor & require_stacked(const gguf_file & f, const std::string & name, int64_t cols, int64_t rows,
-                                    int64_t n_expert);
-
 }  // namespace sluice

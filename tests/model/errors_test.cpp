@@ -83,6 +83,18 @@ TEST(model_errors, transposed_matrix_is_named_with_its_shape) {
     std::filesystem::remove(path);
 }
 
+TEST(model_errors, expert_tensor_of_wrong_shape_is_named) {
+    const std::string path = rewrite_tiny("sluice-experts.gguf", [](const gguf_file & in, gguf_writer & w) {
+        copy_all(in, w, "", "blk.2.ffn_down_exps.weight");
+        const gguf_tensor & t = in.require_tensor("blk.2.ffn_down_exps.weight");  // [256, 256, 8]
+        w.add_tensor("blk.2.ffn_down_exps.weight", t.type, {t.ne[0], t.ne[1] * t.ne[2]}, t.data, t.nbytes);
+    });
+    const std::string msg = message_of([&] { engine e(opts(path)); });
+    EXPECT_NE(msg.find("blk.2.ffn_down_exps.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("expected [256, 256, 8]"), std::string::npos) << msg;
+    std::filesystem::remove(path);
+}
+
 TEST(model_errors, missing_hyper_parameter_is_named) {
     const std::string path = rewrite_tiny("sluice-hparam.gguf", [](const gguf_file & in, gguf_writer & w) {
         copy_all(in, w, "qwen3moe.expert_used_count", "");
