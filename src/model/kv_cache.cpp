@@ -12,7 +12,7 @@ kv_cache::kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type ty
     if (type != ggml_type::F32 && type != ggml_type::F16) {
         fail("kv cache type must be f32 or f16, not {}", type_name(type));
     }
-    row_bytes_ = static_cast<uint64_t>(row_len) * (type == ggml_type::F32 ? 4 : 2);
+    row_bytes_ = static_cast<uint64_t>(row_len) * element_bytes();
     data_.resize(static_cast<uint64_t>(n_layer) * 2 * static_cast<uint64_t>(n_ctx) * row_bytes_);
 }
 

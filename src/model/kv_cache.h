@@ -18,6 +18,8 @@ class kv_cache {
     int64_t   row_len() const { return row_len_; }
     ggml_type type() const { return type_; }
     uint64_t  bytes() const { return data_.size(); }
+    uint64_t  element_bytes() const { return type_ == ggml_type::F32 ? 4 : 2; }
+    uint64_t  row_stride() const { return row_bytes_; }  // bytes from one position to the next
 
     // Stores n rows of keys and values (row_len floats each) at positions pos..pos+n-1.
     void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v);

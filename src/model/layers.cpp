@@ -54,8 +54,8 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
     // Scores come from the matrix kernels: the keys of one kv head over positions 0..p are
     // a (p+1) x head_dim matrix whose rows are one cache row apart.
     const type_kernels & k       = *find_kernels(kv.type(), target);
-    const uint64_t       stride  = static_cast<uint64_t>(kv.row_len()) * (kv.type() == ggml_type::F32 ? 4 : 2);
-    const uint64_t       head_sz = static_cast<uint64_t>(head_dim) * (kv.type() == ggml_type::F32 ? 4 : 2);
+    const uint64_t       stride  = kv.row_stride();
+    const uint64_t       head_sz = static_cast<uint64_t>(head_dim) * kv.element_bytes();
     const int64_t        group   = n_head / n_head_kv;
     const float          scale   = 1.0f / std::sqrt(static_cast<float>(head_dim));
     const int64_t        n_ctx   = pos0 + n;
