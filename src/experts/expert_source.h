@@ -18,6 +18,12 @@ class expert_source {
     // Makes experts `ids` of `layer` available and writes their matrices to out[i]. The
     // views stay valid until the next acquire() for the same layer.
     virtual void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) = 0;
+
+    // Called by the forward pass with the residual stream entering block `layer`'s FFN
+    // (after its attention), n rows of n_embd, before the layer's own acquire(). A streaming
+    // source predicts the experts of later layers from it and starts reading them while
+    // this layer computes. Results must not depend on it; the default ignores it.
+    virtual void on_ffn_input(int /*layer*/, const float * /*x*/, int64_t /*n*/) {}
 };
 
 // Everything is in the mapping: a view is a pointer into the file.

@@ -25,6 +25,9 @@ expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tens
                            int64_t n_ff, int n_expert)
     : file_(file), layers_(std::move(layers)), n_expert_(n_expert), n_embd_(n_embd), n_ff_(n_ff) {
     for (const expert_layer_tensors & l : layers_) {
+        if (l.gate == nullptr && l.up == nullptr && l.down == nullptr) {
+            continue;  // a dense block
+        }
         if (l.gate == nullptr || l.up == nullptr || l.down == nullptr) {
             fail("{}: a MoE layer lacks one of its gate/up/down expert tensors", file.path());
         }
@@ -48,13 +51,19 @@ expert_matrices expert_store::view(int layer, int expert) const {
 
 uint64_t expert_store::expert_bytes(int layer) const {
     const expert_layer_tensors & l = layers_[layer];
-    const auto                   e = static_cast<uint64_t>(n_expert_);
+    if (l.gate == nullptr) {
+        return 0;
+    }
+    const auto e = static_cast<uint64_t>(n_expert_);
     return l.gate->nbytes / e + l.up->nbytes / e + l.down->nbytes / e;
 }
 
 uint64_t expert_store::total_bytes() const {
     uint64_t total = 0;
     for (const expert_layer_tensors & l : layers_) {
+        if (l.gate == nullptr) {
+            continue;
+        }
         total += l.gate->nbytes + l.up->nbytes + l.down->nbytes;
     }
     return total;

@@ -19,7 +19,7 @@ struct expert_matrices {
     weight_matrix down;  // d rows x ff cols
 };
 
-// The stacked tensors of one MoE layer.
+// The stacked tensors of one MoE layer; all three null for a dense block.
 struct expert_layer_tensors {
     const gguf_tensor * gate = nullptr;
     const gguf_tensor * up   = nullptr;
@@ -37,12 +37,15 @@ struct expert_slab {
 
 class expert_store {
   public:
+    // Layers are the model's blocks, numbered as in the file; a dense block (deepseek2's
+    // leading layers) has null tensors and no experts.
     // Checks every layer's three tensors against the model's geometry (gate/up [d, ff, E],
     // down [ff, d, E], a computable type); throws naming the tensor otherwise.
     expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers, int64_t n_embd, int64_t n_ff,
                  int n_expert);
 
     int     n_layer() const { return static_cast<int>(layers_.size()); }
+    bool    has_experts(int layer) const { return layers_[layer].gate != nullptr; }
     int     n_expert() const { return n_expert_; }
     int64_t n_embd() const { return n_embd_; }
     int64_t n_ff() const { return n_ff_; }
@@ -55,7 +58,7 @@ class expert_store {
     expert_slab slab_up(int layer, int expert) const { return slab(layers_[layer].up, expert); }
     expert_slab slab_down(int layer, int expert) const { return slab(layers_[layer].down, expert); }
 
-    // Bytes of one expert's three matrices in layer l.
+    // Bytes of one expert's three matrices in layer l (0 for a dense block).
     uint64_t expert_bytes(int layer) const;
     // Bytes of every routed expert of every layer.
     uint64_t total_bytes() const;

@@ -5,6 +5,7 @@
 
 #include "experts/expert_source.h"
 #include "experts/expert_store.h"
+#include "experts/gate.h"
 #include "kernels/kernels.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
@@ -52,12 +53,16 @@ class model {
     virtual const model_hparams & hparams() const = 0;
     // The routed experts of every MoE layer, in file order of layers.
     virtual const expert_store & experts() const = 0;
+    // One gate per block (layers numbered as in the file); a dense block's is not routed().
+    virtual std::span<const moe_gate> gates() const = 0;
 
     virtual std::unique_ptr<model_state> new_state(int64_t n_ctx, ggml_type kv_type) const {
         return std::make_unique<model_state>(hparams(), n_ctx, kv_type);
     }
 
-    // Runs `tokens` at positions state.n_past.. and advances n_past. Writes n_vocab logits
+    // Runs `tokens` at positions state.n_past.. and advances n_past. Every block calls
+    // ctx.experts.on_ffn_input() with its residual stream before its FFN, then gets its
+    // routed experts through ctx.experts.acquire() (moe_block does this). Writes n_vocab logits
     // per token to `logits` when all_logits, else only those of the last token. Throws if
     // the tokens do not fit in the context or an id is out of range.
     virtual void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,

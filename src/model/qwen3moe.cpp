@@ -31,6 +31,7 @@ class qwen3moe final : public model {
 
     const model_hparams & hparams() const override { return hp_; }
     const expert_store &  experts() const override { return *experts_; }
+    std::span<const moe_gate> gates() const override { return gates_; }
 
     void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx, float * logits,
                  bool all_logits) const override;
@@ -44,6 +45,7 @@ class qwen3moe final : public model {
     weight_matrix               output_{};
     std::vector<layer_weights>  layers_;
     std::optional<expert_store> experts_;
+    std::vector<moe_gate>       gates_;
 };
 
 qwen3moe::qwen3moe(const gguf_file & f) : hp_(read_moe_hparams(f, "qwen3moe")) {
@@ -87,6 +89,9 @@ qwen3moe::qwen3moe(const gguf_file & f) : hp_(read_moe_hparams(f, "qwen3moe")) {
                                   &f.require_tensor(name("ffn_down_exps"))});
     }
     experts_.emplace(f, std::move(expert_tensors), d, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
+    for (const layer_weights & w : layers_) {  // layers_ no longer grows: the pointers stay valid
+        gates_.push_back(moe_gate{.norm = w.ffn_norm.data(), .eps = hp_.rms_eps, .router = w.router});
+    }
 }
 
 void qwen3moe::embed(std::span<const int32_t> tokens, float * x) const {
@@ -144,6 +149,7 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
             x[i] += o[i];
         }
 
+        ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
         moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, moe, ctx, o.data());
         for (int64_t i = 0; i < n * d; ++i) {
