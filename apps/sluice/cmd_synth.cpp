@@ -40,6 +40,7 @@ void add_synth_command(CLI::App & app) {
     cmd->add_option("--like", o->opt.like, fmt::format("geometry: {}", fmt::join(geometry_names(), ", ")))
         ->default_val("qwen3-30b-a3b");
     cmd->add_option("--layers", o->opt.n_layer, "number of layers (default: the real model's)");
+    cmd->add_option("--vocab", o->opt.n_vocab, "vocabulary size (default: the real model's)");
     cmd->add_option("--type", o->type, "type of every weight matrix: q4_K, q6_K, q8_0, q4_0, f16")->default_val("q4_K");
     cmd->add_option("--seed", o->opt.seed, "random seed")->default_val(1);
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");

@@ -76,17 +76,26 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
             used.push_back(e);
         }
     }
-    std::vector<expert_matrices> mats(used.size());
-    ctx.experts.acquire(layer, used, mats);
-
     std::fill(out, out + n * d, 0.0f);
     if (n == 1) {
+        std::vector<expert_matrices> mats(used.size());
+        ctx.experts.acquire(layer, used, mats);
         decode_experts(h, mats, weight_of, used, ctx.mm, out);
         return;
     }
-    std::vector<float> x, g, u, y;
+    // A batch may route to more experts than the source holds at once (a streaming cache
+    // under a small budget): ask in turns. Each expert's rows are computed independently,
+    // so the turns change nothing in the result.
+    const size_t                 turn = std::max(1, ctx.experts.max_acquire(layer));
+    std::vector<expert_matrices> mats(std::min(turn, used.size()));
+    std::vector<float>           x, g, u, y;
     for (size_t i = 0; i < used.size(); ++i) {
-        const expert_matrices &      m  = mats[i];
+        if (i % turn == 0) {
+            const size_t count = std::min(turn, used.size() - i);
+            ctx.experts.acquire(layer, std::span<const int32_t>(used).subspan(i, count),
+                                std::span<expert_matrices>(mats).first(count));
+        }
+        const expert_matrices &      m  = mats[i % turn];
         const std::vector<int64_t> & ts = tokens_of[used[i]];
         const auto                   nt = static_cast<int64_t>(ts.size());
         const int64_t                ff = m.gate.rows;

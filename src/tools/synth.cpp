@@ -77,6 +77,9 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         fail("synth: cannot write weights of type {}", type_name(opt.type));
     }
     synth_geometry g = find_geometry(opt.like);
+    if (opt.n_vocab > 0) {
+        g.n_vocab = opt.n_vocab;
+    }
     if (opt.n_layer > 0) {
         g.n_layer = opt.n_layer;
     }

@@ -28,6 +28,7 @@ struct synth_options {
     std::string arch = "qwen3moe";
     std::string like = "qwen3-30b-a3b";
     int64_t     n_layer = 0;  // 0: the real model's count
+    int64_t     n_vocab = 0;  // 0: the real model's vocabulary (smaller: tests that need little RAM)
     ggml_type   type    = ggml_type::Q4_K;  // every weight matrix (routers and norms stay F32)
     uint64_t    seed    = 1;
 };
