@@ -26,10 +26,24 @@ struct moe_options {
     int                   n_expert_used = 0;
     bool                  normalize     = true;     // renormalise the top-k weights to sum to 1
     const shared_expert * shared        = nullptr;  // added to the routed output when set
+
+    // gpt-oss: top-k of the (biased) router logits, then softmax over those k
+    // (route_top_k_softmax) instead of softmax over all, then top-k.
+    bool          top_k_then_softmax = false;
+    const float * router_bias        = nullptr;  // [n_expert] added to the router logits
+    // Per-expert biases added after each projection, views indexed by expert id:
+    // gate/up [n_expert][ff], down [n_expert][d]. nullptr: none.
+    const float * gate_exps_bias = nullptr;
+    const float * up_exps_bias   = nullptr;
+    const float * down_exps_bias = nullptr;
+    // > 0: the experts use swiglu_clamped(alpha, limit) (gpt-oss) instead of swiglu.
+    float swiglu_limit = 0.0f;
+    float swiglu_alpha = 1.0f;
 };
 
 // out[t] = sum over the chosen experts e of w_e * down_e(silu(gate_e h[t]) * up_e h[t])
-//          (+ the shared expert's output when opt.shared),
+//          (+ the shared expert's output when opt.shared; with the biases and activation
+//          opt names),
 // for h: [n][d] holding the tokens at positions pos0..pos0+n-1; out: [n][d] (overwritten).
 // Tokens are grouped by expert so each expert's matrices are read once per batch (matrix x
 // matrix in prefill, matrix x vector in decode).
