@@ -35,13 +35,13 @@ std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
         const block_tensors t(f, l);
         block_weights &     w = m->add_block();
         read_standard_block(t, hp, w, "post_attention_norm");
-        w.bq          = t.vector("attn_q", q_dim, "bias");
-        w.bk          = t.vector("attn_k", kv_dim, "bias");
-        w.bv          = t.vector("attn_v", kv_dim, "bias");
-        w.bo          = t.vector("attn_output", d, "bias");
-        w.sinks       = t.vector("attn_sinks", hp.n_head);
-        w.window      = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
-        w.router_bias = t.vector("ffn_gate_inp", E, "bias");
+        w.bq             = t.vector("attn_q", q_dim, "bias");
+        w.bk             = t.vector("attn_k", kv_dim, "bias");
+        w.bv             = t.vector("attn_v", kv_dim, "bias");
+        w.bo             = t.vector("attn_output", d, "bias");
+        w.sinks          = t.vector("attn_sinks", hp.n_head);
+        w.window         = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
+        w.router_bias    = t.vector("ffn_gate_inp", E, "bias");
         w.gate_exps_bias = t.f32_view("ffn_gate_exps", "bias", ff, E);
         w.up_exps_bias   = t.f32_view("ffn_up_exps", "bias", ff, E);
         w.down_exps_bias = t.f32_view("ffn_down_exps", "bias", d, E);

@@ -14,9 +14,10 @@ namespace sluice {
 
 std::unique_ptr<model> build_llama(const gguf_file & f) {
     if (!f.get_u32("llama.expert_count")) {
-        fail("{}: metadata 'llama.expert_count' is missing: dense llama models are not supported, only the Mixtral "
-             "layout with experts",
-             f.path());
+        fail(
+            "{}: metadata 'llama.expert_count' is missing: dense llama models are not supported, only the Mixtral "
+            "layout with experts",
+            f.path());
     }
     model_hparams hp = read_moe_hparams(f, "llama");
     if (hp.n_ff_expert == 0) {  // the usual case: the expert width is the FFN width

@@ -35,8 +35,8 @@ moe_transformer::moe_transformer(const gguf_file & f, model_hparams hp, const tr
     const int64_t d = hp_.n_embd;
     token_embd_     = &f.require_tensor("token_embd.weight");
     if (token_embd_->n_dims != 2 || token_embd_->ne[0] != d) {
-        fail("{}: tensor 'token_embd.weight' has row length {}, expected {} (offset {})", f.path(), token_embd_->ne[0], d,
-             token_embd_->info_offset);
+        fail("{}: tensor 'token_embd.weight' has row length {}, expected {} (offset {})", f.path(), token_embd_->ne[0],
+             d, token_embd_->info_offset);
     }
     if (!traits(token_embd_->type).computable) {
         fail("{}: tensor 'token_embd.weight' has type {}, which sluice cannot compute with", f.path(),
@@ -69,8 +69,8 @@ void moe_transformer::finish() {
             o.shared           = &*w.shared;
         }
         moe_.push_back(o);
-        gates_.push_back(moe_gate{.norm = w.ffn_norm.data(), .eps = hp_.rms_eps, .router = w.router,
-                                  .router_bias = o.router_bias});
+        gates_.push_back(
+            moe_gate{.norm = w.ffn_norm.data(), .eps = hp_.rms_eps, .router = w.router, .router_bias = o.router_bias});
     }
     experts_.emplace(file_, std::move(stacked), hp_.n_embd, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
 }
@@ -78,8 +78,8 @@ void moe_transformer::finish() {
 void moe_transformer::embed(std::span<const int32_t> tokens, float * x) const {
     const uint64_t rb = token_embd_->row_bytes();
     for (size_t t = 0; t < tokens.size(); ++t) {
-        dequantize_row(token_embd_->type, token_embd_->data + rb * static_cast<uint64_t>(tokens[t]),
-                       x + t * hp_.n_embd, hp_.n_embd);
+        dequantize_row(token_embd_->type, token_embd_->data + rb * static_cast<uint64_t>(tokens[t]), x + t * hp_.n_embd,
+                       hp_.n_embd);
     }
 }
 
@@ -87,8 +87,8 @@ void moe_transformer::embed(std::span<const int32_t> tokens, float * x) const {
 // storing this batch's keys and values in the cache first.
 void moe_transformer::attend(const block_weights & w, int64_t l, model_state & state, const float * h, int64_t n,
                              const forward_context & ctx, float * out) const {
-    const int64_t hd = hp_.head_dim, pos0 = state.n_past;
-    const int64_t q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
+    const int64_t      hd = hp_.head_dim, pos0 = state.n_past;
+    const int64_t      q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
     std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim);
     if (n == 1) {  // one pass over the pool for all three
         const matvec_job qkv[3] = {{&w.wq, h, q.data()}, {&w.wk, h, k.data()}, {&w.wv, h, v.data()}};

@@ -5,15 +5,15 @@
 // present decides the rest (biases, sinks, a shared expert). The forward pass lives here once.
 #pragma once
 
-#include "experts/expert_store.h"
-#include "model/layers.h"
-#include "model/moe.h"
-#include "model/weights.h"
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "experts/expert_store.h"
+#include "model/layers.h"
+#include "model/moe.h"
+#include "model/weights.h"
 
 namespace sluice {
 
@@ -21,29 +21,29 @@ class gguf_file;
 
 // What differs between architectures and is not a tensor.
 struct transformer_variant {
-    rope_style rope         = rope_style::NEOX;
-    bool       qk_norm_full = false;  // q/k norms span the whole projection (OLMoE), not one head
-    moe_options moe{};                // routing and expert activation; per-block pointers are set by finish()
+    rope_style  rope         = rope_style::NEOX;
+    bool        qk_norm_full = false;  // q/k norms span the whole projection (OLMoE), not one head
+    moe_options moe{};                 // routing and expert activation; per-block pointers are set by finish()
 };
 
 // One block's weights. Vectors are F32 copies (small); an empty one is an absent tensor.
 struct block_weights {
-    std::vector<float> attn_norm;       // [d]
-    weight_matrix      wq{}, wk{}, wv{}; // q_dim x d, kv_dim x d, kv_dim x d
-    weight_matrix      wo{};            // d x q_dim
-    std::vector<float> bq, bk, bv, bo;  // projection biases (Qwen2-MoE q/k/v, gpt-oss all four)
-    std::vector<float> q_norm, k_norm;  // [head_dim] per head, or [q_dim] / [kv_dim] (qk_norm_full)
-    std::vector<float> sinks;           // [n_head] attention-sink logits (gpt-oss)
-    int64_t            window = 0;      // sliding-window attention: keys per query; 0: all previous
+    std::vector<float> attn_norm;         // [d]
+    weight_matrix      wq{}, wk{}, wv{};  // q_dim x d, kv_dim x d, kv_dim x d
+    weight_matrix      wo{};              // d x q_dim
+    std::vector<float> bq, bk, bv, bo;    // projection biases (Qwen2-MoE q/k/v, gpt-oss all four)
+    std::vector<float> q_norm, k_norm;    // [head_dim] per head, or [q_dim] / [kv_dim] (qk_norm_full)
+    std::vector<float> sinks;             // [n_head] attention-sink logits (gpt-oss)
+    int64_t            window = 0;        // sliding-window attention: keys per query; 0: all previous
 
-    std::vector<float>   ffn_norm;       // [d] applied before the router (and the experts)
-    weight_matrix        router{};       // n_expert x d
-    std::vector<float>   router_bias;    // [n_expert] added to the router logits (gpt-oss)
-    expert_layer_tensors experts;        // stacked ffn_{gate,up,down}_exps, handed to the expert store
-    const float *        gate_exps_bias = nullptr;  // [n_expert][ff] views into the mapping (gpt-oss)
-    const float *        up_exps_bias   = nullptr;  // [n_expert][ff]
-    const float *        down_exps_bias = nullptr;  // [n_expert][d]
-    std::optional<shared_expert> shared;  // Qwen2-MoE; gate_inp points into shared_gate_inp
+    std::vector<float>           ffn_norm;     // [d] applied before the router (and the experts)
+    weight_matrix                router{};     // n_expert x d
+    std::vector<float>           router_bias;  // [n_expert] added to the router logits (gpt-oss)
+    expert_layer_tensors         experts;      // stacked ffn_{gate,up,down}_exps, handed to the expert store
+    const float *                gate_exps_bias = nullptr;  // [n_expert][ff] views into the mapping (gpt-oss)
+    const float *                up_exps_bias   = nullptr;  // [n_expert][ff]
+    const float *                down_exps_bias = nullptr;  // [n_expert][d]
+    std::optional<shared_expert> shared;                    // Qwen2-MoE; gate_inp points into shared_gate_inp
     std::vector<float>           shared_gate_inp;
 };
 

@@ -15,18 +15,17 @@
 // below 0.005 (log-probability), that noise can legitimately swap an expert (gpt-oss
 // bos_plus_40, position 17, layer 1: margin 0.002, logits off by 2.7); when the first position
 // beyond tolerance is such a tie, the positions from it on are not compared.
-#include "golden.h"
-
-#include "gguf/gguf.h"
-#include "util/error.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+
+#include "gguf/gguf.h"
+#include "golden.h"
+#include "util/error.h"
 
 namespace sluice::test {
 namespace {
@@ -37,10 +36,16 @@ struct arch_spec {
     const char * key;     // a required key the error test removes
 };
 
-void PrintTo(const arch_spec & s, std::ostream * os) { *os << s.arch; }
+void PrintTo(const arch_spec & s, std::ostream * os) {
+    *os << s.arch;
+}
 
-std::string model_of(const arch_spec & s) { return data_path(fmt::format("archs/tiny-{}-f32.gguf", s.arch)); }
-std::string golden_of(const arch_spec & s) { return data_path(fmt::format("archs/tiny-{}-f32.json", s.arch)); }
+std::string model_of(const arch_spec & s) {
+    return data_path(fmt::format("archs/tiny-{}-f32.gguf", s.arch));
+}
+std::string golden_of(const arch_spec & s) {
+    return data_path(fmt::format("archs/tiny-{}-f32.json", s.arch));
+}
 
 engine open_engine(const std::string & path, std::optional<isa> force = std::nullopt) {
     engine_options o;
@@ -62,19 +67,19 @@ class arch_test : public ::testing::TestWithParam<arch_spec> {};
 
 constexpr double k_tolerance   = 2.5e-2;
 constexpr double k_tie_margin  = 0.005;  // log-probability gap between the last chosen and the next expert
-constexpr double k_argmax_from = 0.05;  // argmax compared where the reference's top-2 gap exceeds this
+constexpr double k_argmax_from = 0.05;   // argmax compared where the reference's top-2 gap exceeds this
 
 // The smallest router margin per position over all layers: log p(k-th) - log p(k+1-th).
 struct margin_recorder final : forward_observer {
     std::vector<double> margin;
-    void on_routing(int, int64_t position, std::span<const int32_t> ids, std::span<const float>,
-                    std::span<const float> probs) override {
+    void                on_routing(int, int64_t position, std::span<const int32_t> ids, std::span<const float>,
+                                   std::span<const float> probs) override {
         std::vector<float> p(probs.begin(), probs.end());
         std::sort(p.rbegin(), p.rend());
         const size_t k = ids.size();
         const double m = k < p.size() ? std::log(p[k - 1]) - std::log(std::max(p[k], 1e-30f)) : 1e9;
         if (margin.size() <= static_cast<size_t>(position)) {
-            margin.resize(position + 1, 1e9);
+                           margin.resize(position + 1, 1e9);
         }
         margin[position] = std::min(margin[position], m);
     }
@@ -86,9 +91,9 @@ void check_logits(const arch_spec & spec, std::optional<isa> force) {
     const int64_t        V = e.hparams().n_vocab;
     ASSERT_EQ(e.hparams().arch, spec.arch);
     for (const auto & c : g["cases"]) {
-        const auto      ids = c["ids"].get<std::vector<int32_t>>();
-        session         s(e, f32_context(static_cast<int64_t>(ids.size())));
-        margin_recorder rec;
+        const auto               ids = c["ids"].get<std::vector<int32_t>>();
+        session                  s(e, f32_context(static_cast<int64_t>(ids.size())));
+        margin_recorder          rec;
         const std::vector<float> l = s.eval_all(ids, &rec);
         // Every position is compared until one exceeds the tolerance at a router near-tie:
         // from there on an expert may legitimately differ (see above).
@@ -123,9 +128,13 @@ void check_logits(const arch_spec & spec, std::optional<isa> force) {
     }
 }
 
-TEST_P(arch_test, logits_match_llama_cpp_at_every_position) { check_logits(GetParam(), std::nullopt); }
+TEST_P(arch_test, logits_match_llama_cpp_at_every_position) {
+    check_logits(GetParam(), std::nullopt);
+}
 
-TEST_P(arch_test, scalar_kernels_match_llama_cpp) { check_logits(GetParam(), isa::SCALAR); }
+TEST_P(arch_test, scalar_kernels_match_llama_cpp) {
+    check_logits(GetParam(), isa::SCALAR);
+}
 
 TEST_P(arch_test, token_by_token_equals_one_batch) {
     engine                     e   = open_engine(model_of(GetParam()));
@@ -193,7 +202,8 @@ INSTANTIATE_TEST_SUITE_P(
     archs, arch_test,
     ::testing::Values(arch_spec{"llama", "blk.1.ffn_gate_exps.weight", "llama.feed_forward_length"},
                       arch_spec{"olmoe", "blk.0.attn_q_norm.weight", "olmoe.feed_forward_length"},
-                      arch_spec{"qwen2moe", "blk.2.ffn_gate_inp_shexp.weight", "qwen2moe.expert_shared_feed_forward_length"},
+                      arch_spec{"qwen2moe", "blk.2.ffn_gate_inp_shexp.weight",
+                                "qwen2moe.expert_shared_feed_forward_length"},
                       arch_spec{"gpt-oss", "blk.1.attn_sinks.weight", "gpt-oss.attention.sliding_window"}),
     [](const auto & info) {
         std::string n = info.param.arch;
