@@ -159,6 +159,20 @@ TEST_P(arch_test, token_by_token_equals_one_batch) {
     }
 }
 
+TEST_P(arch_test, every_block_describes_its_gate) {
+    // Predictors apply these to the residual stream; gpt-oss's router has a bias.
+    engine                          e     = open_engine(model_of(GetParam()));
+    const std::span<const moe_gate> gates = e.net().gates();
+    ASSERT_EQ(static_cast<int64_t>(gates.size()), e.hparams().n_layer);
+    for (const moe_gate & g : gates) {
+        EXPECT_TRUE(g.routed());
+        EXPECT_NE(g.norm, nullptr);
+        EXPECT_EQ(g.router.rows, e.hparams().n_expert);
+        EXPECT_EQ(g.router_bias != nullptr, std::string_view(GetParam().arch) == "gpt-oss");
+        EXPECT_EQ(g.eps, e.hparams().rms_eps);
+    }
+}
+
 // A copy of the fixture without one key or tensor; returns the error loading it gives.
 std::string load_error_without(const arch_spec & spec, std::string_view key, std::string_view tensor) {
     const gguf_file in = gguf_file::open(model_of(spec));
