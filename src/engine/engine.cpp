@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "experts/budget.h"
+#include "gguf/summary.h"
 #include "model/registry.h"
 #include "util/error.h"
 
@@ -68,7 +69,7 @@ uint64_t engine::active_bytes_per_token() const {
     uint64_t            bytes    = 0;
     const bool          tied     = file_.find_tensor("output.weight") == nullptr;
     for (const gguf_tensor & t : file_.tensors()) {
-        if (t.name.find("_exps.") != std::string_view::npos) {
+        if (is_routed_expert_tensor(t.name)) {
             continue;  // counted below, k experts per layer
         }
         if (t.name == "token_embd.weight" && !tied) {
