@@ -23,6 +23,10 @@ class expert_source {
     // a MoE block that needs more, as prefill may, asks in turns.
     virtual int max_acquire(int /*layer*/) const { return 1 << 30; }
 
+    // A hint that experts `ids` of `layer` will be acquired next: a streaming source starts
+    // reading them into slots the forward pass does not hold. The default ignores it.
+    virtual void prefetch(int /*layer*/, std::span<const int32_t> /*ids*/) {}
+
     // Called by the forward pass with the residual stream entering block `layer`'s FFN
     // (after its attention), n rows of n_embd, before the layer's own acquire(). A streaming
     // source predicts the experts of later layers from it and starts reading them while

@@ -335,6 +335,19 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n
     }
 }
 
+void streaming_expert_source::prefetch(int layer, std::span<const int32_t> ids) {
+    for (int32_t e : ids) {
+        if (index_->find(layer, e) >= 0) {
+            continue;
+        }
+        const int slot = claim(layer, e, true);
+        if (slot < 0) {
+            break;
+        }
+        start_read(layer, slot, e, true);
+    }
+}
+
 stream_stats streaming_expert_source::stats() const {
     stream_stats s = stats_;
     for (int l = 0; l < index_->n_layer(); ++l) {

@@ -46,6 +46,7 @@ class streaming_expert_source final : public expert_source {
 
     void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) override;
     void on_ffn_input(int layer, const float * x, int64_t n) override;
+    void prefetch(int layer, std::span<const int32_t> ids) override;
     int  max_acquire(int layer) const override;
 
     // Bytes of slot memory one expert of each layer takes (0 for dense blocks).

@@ -121,14 +121,21 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
     // A batch may route to more experts than the source holds at once (a streaming cache
     // under a small budget): ask in turns. Each expert's rows are computed independently,
     // so the turns change nothing in the result.
-    const size_t                 turn = std::max(1, ctx.experts.max_acquire(layer));
+    // Then half the source's room computes while the other half is being read.
+    size_t turn = std::max(1, ctx.experts.max_acquire(layer));
+    if (used.size() > turn) {
+        turn = std::max<size_t>(1, turn / 2);
+    }
     std::vector<expert_matrices> mats(std::min(turn, used.size()));
     std::vector<float>           x, g, u, y;
+    const std::span<const int32_t> all(used);
     for (size_t i = 0; i < used.size(); ++i) {
         if (i % turn == 0) {
             const size_t count = std::min(turn, used.size() - i);
-            ctx.experts.acquire(layer, std::span<const int32_t>(used).subspan(i, count),
-                                std::span<expert_matrices>(mats).first(count));
+            ctx.experts.acquire(layer, all.subspan(i, count), std::span<expert_matrices>(mats).first(count));
+            if (i + count < used.size()) {
+                ctx.experts.prefetch(layer, all.subspan(i + count, std::min(turn, used.size() - i - count)));
+            }
         }
         const expert_matrices &      m  = mats[i % turn];
         const std::vector<int64_t> & ts = tokens_of[used[i]];
