@@ -4,6 +4,7 @@
 #include "model/layers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace sluice {
@@ -82,6 +83,9 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
     std::fill(out, out + n * d, 0.0f);
     if (n == 1) {
         decode_experts(h, mats, weight_of, used, ctx.mm, out);
+        if (opt.shared != nullptr) {
+            add_shared_expert(h, n, *opt.shared, ctx.mm, out);
+        }
         return;
     }
     std::vector<float> x, g, u, y;
@@ -108,6 +112,37 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
             for (int64_t c = 0; c < d; ++c) {
                 o[c] += w * src[c];
             }
+        }
+    }
+    if (opt.shared != nullptr) {
+        add_shared_expert(h, n, *opt.shared, ctx.mm, out);
+    }
+}
+
+void add_shared_expert(const float * h, int64_t n, const shared_expert & se, matmul_runner & mm, float * out) {
+    const int64_t      ff = se.gate.rows, d = se.down.rows;
+    std::vector<float> g(n * ff), u(n * ff), y(n * d);
+    if (n == 1) {  // one pass over the pool for gate and up
+        const matvec_job gu[2] = {{&se.gate, h, g.data()}, {&se.up, h, u.data()}};
+        mm.matvec_many(gu);
+    } else {
+        mm.matmul(se.gate, h, n, g.data());
+        mm.matmul(se.up, h, n, u.data());
+    }
+    swiglu(g.data(), u.data(), n * ff);
+    mm.matmul(se.down, g.data(), n, y.data());
+    for (int64_t t = 0; t < n; ++t) {
+        float s = 1.0f;
+        if (se.gate_inp != nullptr) {
+            // The same loop for every batch size: decode and prefill stay bit-identical.
+            float dot = 0.0f;
+            for (int64_t c = 0; c < d; ++c) {
+                dot += se.gate_inp[c] * h[t * d + c];
+            }
+            s = 1.0f / (1.0f + std::exp(-dot));
+        }
+        for (int64_t c = 0; c < d; ++c) {
+            out[t * d + c] += s * y[t * d + c];
         }
     }
 }
