@@ -10,5 +10,7 @@ namespace sluice {
 class gguf_file;
 
 std::unique_ptr<model> build_qwen3moe(const gguf_file & file);
+std::unique_ptr<model> build_deepseek2(const gguf_file & file);
+std::unique_ptr<model> build_qwen3next(const gguf_file & file);
 
 }  // namespace sluice

@@ -49,6 +49,32 @@ void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head
     }
 }
 
+void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_stride, int64_t rope_dim,
+                 double base) {
+    const int64_t       half = rope_dim / 2;
+    std::vector<double> inv_freq(half);
+    for (int64_t i = 0; i < half; ++i) {
+        inv_freq[i] = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(rope_dim));
+    }
+    std::vector<float> cs(half), sn(half);
+    for (int64_t t = 0; t < n; ++t) {
+        const double pos = static_cast<double>(pos0 + t);
+        for (int64_t i = 0; i < half; ++i) {
+            const double angle = pos * inv_freq[i];
+            cs[i]              = static_cast<float>(std::cos(angle));
+            sn[i]              = static_cast<float>(std::sin(angle));
+        }
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float * v = x + (t * n_heads + h) * head_stride;
+            for (int64_t i = 0; i < half; ++i) {
+                const float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i]      = a * cs[i] - b * sn[i];
+                v[2 * i + 1]  = a * sn[i] + b * cs[i];
+            }
+        }
+    }
+}
+
 void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, int64_t pos0, int64_t n_head,
                int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out) {
     // Scores come from the matrix kernels: the keys of one kv head over positions 0..p are

@@ -54,8 +54,13 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
     std::vector<int32_t> ids(static_cast<size_t>(n) * k);
     std::vector<float>   weights(static_cast<size_t>(n) * k);
     for (int64_t t = 0; t < n; ++t) {
-        route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
-                            weights.data() + t * k);
+        if (opt.routing == moe_routing::GROUP_LIMITED) {
+            route_group_limited_top_k(logits.data() + t * E, E, k, opt.group, probs.data(), ids.data() + t * k,
+                                      weights.data() + t * k);
+        } else {
+            route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
+                                weights.data() + t * k);
+        }
         if (ctx.observer != nullptr) {
             ctx.observer->on_routing(layer, pos0 + t, {ids.data() + t * k, static_cast<size_t>(k)},
                                      {weights.data() + t * k, static_cast<size_t>(k)}, probs);

@@ -4,6 +4,7 @@
 // source; this code never knows where their bytes live.
 #pragma once
 
+#include "experts/routing.h"
 #include "model/model.h"
 
 #include <cstdint>
@@ -21,11 +22,18 @@ struct shared_expert {
     const float * gate_inp = nullptr;  // d floats (ffn_gate_inp_shexp), or nullptr: weight 1
 };
 
+enum class moe_routing {
+    SOFTMAX_TOP_K,  // route_softmax_top_k (Qwen3-MoE, OLMoE, ...)
+    GROUP_LIMITED,  // route_group_limited_top_k with `group` (DeepSeek-V2/V3)
+};
+
 struct moe_options {
     int                   n_expert      = 0;
     int                   n_expert_used = 0;
     bool                  normalize     = true;     // renormalise the top-k weights to sum to 1
     const shared_expert * shared        = nullptr;  // added to the routed output when set
+    moe_routing           routing       = moe_routing::SOFTMAX_TOP_K;
+    group_routing         group{};                  // GROUP_LIMITED's scores, bias, groups and scale
 };
 
 // out[t] = sum over the chosen experts e of w_e * down_e(silu(gate_e h[t]) * up_e h[t])

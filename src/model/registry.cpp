@@ -16,6 +16,8 @@ struct entry {
 
 constexpr entry k_architectures[] = {
     {"qwen3moe", &build_qwen3moe},
+    {"deepseek2", &build_deepseek2},
+    {"qwen3next", &build_qwen3next},
 };
 
 }  // namespace
