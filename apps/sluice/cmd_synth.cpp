@@ -1,4 +1,4 @@
-// `sluice synth --arch qwen3moe --like qwen3-30b-a3b [--layers N] [--type q4_k] -o F`:
+// `sluice synth --like qwen3-30b-a3b [--layers N] [--type q4_k] -o F`:
 // a random-weight model with a real model's geometry, for benchmarks.
 
 #include "cli_common.h"
@@ -27,8 +27,8 @@ void run(synth_cli & o) {
     o.opt.type = *t;
     thread_pool    pool(o.threads);
     const uint64_t bytes = write_synthetic_model(o.opt, o.output, pool);
-    fmt::print("{}: synthetic {} shaped like {} ({}), {}\n", o.output, o.opt.arch, o.opt.like, type_name(*t),
-               human_bytes(bytes));
+    fmt::print("{}: synthetic {} shaped like {} ({}), {}\n", o.output, find_geometry(o.opt.like).arch, o.opt.like,
+               type_name(*t), human_bytes(bytes));
 }
 
 }  // namespace
@@ -36,7 +36,7 @@ void run(synth_cli & o) {
 void add_synth_command(CLI::App & app) {
     auto   o   = std::make_shared<synth_cli>();
     auto * cmd = app.add_subcommand("synth", "write a random-weight model with a real model's geometry");
-    cmd->add_option("--arch", o->opt.arch, "architecture")->default_val("qwen3moe");
+    cmd->add_option("--arch", o->opt.arch, "architecture (default: the geometry's)");
     cmd->add_option("--like", o->opt.like, fmt::format("geometry: {}", fmt::join(geometry_names(), ", ")))
         ->default_val("qwen3-30b-a3b");
     cmd->add_option("--layers", o->opt.n_layer, "number of layers (default: the real model's)");

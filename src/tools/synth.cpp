@@ -19,6 +19,18 @@ const synth_geometry k_geometries[] = {
     {"qwen3-30b-a3b", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6},
     {"qwen3-235b-a22b", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6},
     {"olmoe-1b-7b", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304, 4096, 1e4},
+    // DeepSeek-V2-Lite: MLA (no q compression, kv_lora 512, heads of 128 + 64 RoPE, values
+    // 128), one leading dense block, 2 shared experts, softmax routing. YaRN is left out.
+    {.name = "deepseek-v2-lite", .n_layer = 27, .n_embd = 2048, .n_head = 16, .n_head_kv = 1, .head_dim = 576,
+     .n_expert = 64, .n_expert_used = 6, .n_ff_expert = 1408, .n_vocab = 102400, .n_ctx = 163840, .rope_base = 1e4,
+     .arch = "deepseek2", .n_expert_shared = 2, .n_ff_shared = 2816, .n_layer_dense = 1, .n_ff_dense = 10944,
+     .q_lora = 0, .kv_lora = 512, .qk_nope = 128, .qk_rope = 64, .v_head = 128},
+    // Qwen3-Next-80B-A3B: every 4th block gated attention (heads of 256, 64 RoPE dims), the
+    // others gated DeltaNet (16 key heads, 32 value heads of 128); 512 experts, a shared one.
+    {.name = "qwen3-next-80b-a3b", .n_layer = 48, .n_embd = 2048, .n_head = 16, .n_head_kv = 2, .head_dim = 256,
+     .n_expert = 512, .n_expert_used = 10, .n_ff_expert = 512, .n_vocab = 151936, .n_ctx = 262144, .rope_base = 1e7,
+     .arch = "qwen3next", .n_expert_shared = 1, .n_ff_shared = 512, .rope_dim = 64, .full_attention_interval = 4,
+     .ssm_k_heads = 16, .ssm_v_heads = 32, .ssm_head_dim = 128, .ssm_conv_kernel = 4},
 };
 
 // Random matrices are made from a pool of quantized random rows: each output row is a pool
@@ -70,39 +82,66 @@ synth_geometry find_geometry(std::string_view name) {
 }
 
 uint64_t write_synthetic_model(const synth_options & opt, const std::string & path, thread_pool & pool) {
-    if (opt.arch != "qwen3moe") {
-        fail("synth: architecture '{}' is not supported (supported: qwen3moe)", opt.arch);
-    }
     if (!can_quantize(opt.type)) {
         fail("synth: cannot write weights of type {}", type_name(opt.type));
     }
     synth_geometry g = find_geometry(opt.like);
+    if (!opt.arch.empty() && opt.arch != g.arch) {
+        fail("synth: geometry '{}' is a {} model, not {}", g.name, g.arch, opt.arch);
+    }
     if (opt.n_layer > 0) {
         g.n_layer = opt.n_layer;
     }
-    const std::string a = opt.arch;
+    const std::string a = g.arch;
     gguf_writer       w;
+    const auto        u32 = [&](const std::string & k, int64_t v) { w.set_u32(a + "." + k, static_cast<uint32_t>(v)); };
     w.set_string("general.architecture", a);
     w.set_string("general.name", fmt::format("synthetic {} ({} layers, {})", g.name, g.n_layer, type_name(opt.type)));
-    w.set_u32(a + ".block_count", static_cast<uint32_t>(g.n_layer));
-    w.set_u32(a + ".context_length", static_cast<uint32_t>(g.n_ctx));
-    w.set_u32(a + ".embedding_length", static_cast<uint32_t>(g.n_embd));
-    w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
-    w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
-    w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(g.n_head));
-    w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(g.n_head_kv));
-    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(g.head_dim));
-    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(g.head_dim));
+    u32("block_count", g.n_layer);
+    u32("context_length", g.n_ctx);
+    u32("embedding_length", g.n_embd);
+    u32("feed_forward_length", g.n_ff_dense > 0 ? g.n_ff_dense : g.n_ff_expert);
+    u32("expert_feed_forward_length", g.n_ff_expert);
+    u32("attention.head_count", g.n_head);
+    u32("attention.head_count_kv", g.n_head_kv);
+    u32("attention.key_length", g.head_dim);
+    u32("attention.value_length", a == "deepseek2" ? g.kv_lora : g.head_dim);
     w.set_f32(a + ".rope.freq_base", static_cast<float>(g.rope_base));
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
-    w.set_u32(a + ".expert_count", static_cast<uint32_t>(g.n_expert));
-    w.set_u32(a + ".expert_used_count", static_cast<uint32_t>(g.n_expert_used));
+    u32("expert_count", g.n_expert);
+    u32("expert_used_count", g.n_expert_used);
+    if (a == "deepseek2") {
+        u32("leading_dense_block_count", g.n_layer_dense);
+        u32("attention.kv_lora_rank", g.kv_lora);
+        if (g.q_lora > 0) {
+            u32("attention.q_lora_rank", g.q_lora);
+        }
+        u32("attention.key_length_mla", g.qk_nope + g.qk_rope);
+        u32("attention.value_length_mla", g.v_head);
+        u32("rope.dimension_count", g.qk_rope);
+        u32("expert_shared_count", g.n_expert_shared);
+        u32("expert_gating_func", 1);  // softmax (V2); V3's sigmoid + groups are tested on the tiny fixture
+        w.set_f32(a + ".expert_weights_scale", 1.0f);
+    } else if (a == "qwen3next") {
+        u32("rope.dimension_count", g.rope_dim);
+        u32("expert_shared_feed_forward_length", g.n_ff_shared);
+        u32("full_attention_interval", g.full_attention_interval);
+        u32("ssm.conv_kernel", g.ssm_conv_kernel);
+        u32("ssm.state_size", g.ssm_head_dim);
+        u32("ssm.group_count", g.ssm_k_heads);
+        u32("ssm.time_step_rank", g.ssm_v_heads);
+        u32("ssm.inner_size", g.ssm_v_heads * g.ssm_head_dim);
+    }
 
     std::mt19937_64                  rng(opt.seed);
     std::deque<std::vector<uint8_t>> buffers;  // must outlive write()
     uint64_t                         seed = opt.seed;
-    // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool.
+    // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool. Rows
+    // the type's blocks do not divide fall back to Q8_0 or F16, as quantizers do.
     auto matrix = [&](const std::string & name, ggml_type t, int64_t cols, int64_t rows, int64_t stack) {
+        if (cols % traits(t).block_size != 0) {
+            t = cols % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
+        }
         const row_pool   rp(t, cols, rng, 0.02f);
         const uint64_t   rb    = row_bytes(t, cols);
         const int64_t    total = rows * stack;
@@ -119,33 +158,78 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         }
         w.add_tensor(name, t, dims, buf.data(), buf.size());
     };
-    auto ones = [&](const std::string & name, int64_t n) {
+    auto filled = [&](const std::string & name, int64_t n, float value) {
         std::vector<uint8_t> & buf = buffers.emplace_back(n * sizeof(float));
-        const float            one = 1.0f;
         for (int64_t i = 0; i < n; ++i) {
-            std::memcpy(buf.data() + i * sizeof(float), &one, sizeof one);
+            std::memcpy(buf.data() + i * sizeof(float), &value, sizeof value);
         }
         w.add_tensor(name, ggml_type::F32, {n}, buf.data(), buf.size());
     };
+    auto ones = [&](const std::string & name, int64_t n) { filled(name, n, 1.0f); };
 
     const ggml_type t = opt.type;
     matrix("token_embd.weight", t, g.n_embd, g.n_vocab, 1);
     ones("output_norm.weight", g.n_embd);
     matrix("output.weight", t, g.n_embd, g.n_vocab, 1);
+    const int64_t d = g.n_embd;
     for (int64_t l = 0; l < g.n_layer; ++l) {
         const auto n = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
-        ones(n("attn_norm"), g.n_embd);
-        matrix(n("attn_q"), t, g.n_embd, g.n_head * g.head_dim, 1);
-        matrix(n("attn_k"), t, g.n_embd, g.n_head_kv * g.head_dim, 1);
-        matrix(n("attn_v"), t, g.n_embd, g.n_head_kv * g.head_dim, 1);
-        matrix(n("attn_output"), t, g.n_head * g.head_dim, g.n_embd, 1);
-        ones(n("attn_q_norm"), g.head_dim);
-        ones(n("attn_k_norm"), g.head_dim);
-        ones(n("ffn_norm"), g.n_embd);
-        matrix(n("ffn_gate_inp"), ggml_type::F32, g.n_embd, g.n_expert, 1);
-        matrix(n("ffn_gate_exps"), t, g.n_embd, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_up_exps"), t, g.n_embd, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_down_exps"), t, g.n_ff_expert, g.n_embd, g.n_expert);
+        ones(n("attn_norm"), d);
+        const bool dense = l < g.n_layer_dense;
+        if (a == "deepseek2") {
+            const int64_t qh = g.qk_nope + g.qk_rope;
+            if (g.q_lora > 0) {
+                matrix(n("attn_q_a"), t, d, g.q_lora, 1);
+                ones(n("attn_q_a_norm"), g.q_lora);
+                matrix(n("attn_q_b"), t, g.q_lora, g.n_head * qh, 1);
+            } else {
+                matrix(n("attn_q"), t, d, g.n_head * qh, 1);
+            }
+            matrix(n("attn_kv_a_mqa"), t, d, g.kv_lora + g.qk_rope, 1);
+            ones(n("attn_kv_a_norm"), g.kv_lora);
+            matrix(n("attn_k_b"), t, g.qk_nope, g.kv_lora, g.n_head);
+            matrix(n("attn_v_b"), t, g.kv_lora, g.v_head, g.n_head);
+            matrix(n("attn_output"), t, g.n_head * g.v_head, d, 1);
+            ones(n("ffn_norm"), d);
+        } else if (a == "qwen3next" && (l + 1) % g.full_attention_interval != 0) {
+            const int64_t key = g.ssm_k_heads * g.ssm_head_dim, value = g.ssm_v_heads * g.ssm_head_dim;
+            matrix(n("attn_qkv"), t, d, 2 * key + value, 1);
+            matrix(n("attn_gate"), t, d, value, 1);
+            matrix(n("ssm_conv1d"), ggml_type::F32, g.ssm_conv_kernel, 2 * key + value, 1);
+            filled(fmt::format("blk.{}.ssm_dt.bias", l), g.ssm_v_heads, 0.0f);
+            filled(fmt::format("blk.{}.ssm_a", l), g.ssm_v_heads, -1.0f);
+            matrix(n("ssm_ba"), ggml_type::F32, d, 2 * g.ssm_v_heads, 1);
+            ones(n("ssm_norm"), g.ssm_head_dim);
+            matrix(n("ssm_out"), t, value, d, 1);
+            ones(n("post_attention_norm"), d);
+        } else {
+            const int64_t q_rows = (a == "qwen3next" ? 2 : 1) * g.n_head * g.head_dim;  // qwen3next: + output gate
+            matrix(n("attn_q"), t, d, q_rows, 1);
+            matrix(n("attn_k"), t, d, g.n_head_kv * g.head_dim, 1);
+            matrix(n("attn_v"), t, d, g.n_head_kv * g.head_dim, 1);
+            matrix(n("attn_output"), t, g.n_head * g.head_dim, d, 1);
+            ones(n("attn_q_norm"), g.head_dim);
+            ones(n("attn_k_norm"), g.head_dim);
+            ones(n(a == "qwen3next" ? "post_attention_norm" : "ffn_norm"), d);
+        }
+        if (dense) {
+            matrix(n("ffn_gate"), t, d, g.n_ff_dense, 1);
+            matrix(n("ffn_up"), t, d, g.n_ff_dense, 1);
+            matrix(n("ffn_down"), t, g.n_ff_dense, d, 1);
+            continue;
+        }
+        matrix(n("ffn_gate_inp"), ggml_type::F32, d, g.n_expert, 1);
+        matrix(n("ffn_gate_exps"), t, d, g.n_ff_expert, g.n_expert);
+        matrix(n("ffn_up_exps"), t, d, g.n_ff_expert, g.n_expert);
+        matrix(n("ffn_down_exps"), t, g.n_ff_expert, d, g.n_expert);
+        if (g.n_ff_shared > 0) {
+            if (a == "qwen3next") {
+                filled(n("ffn_gate_inp_shexp"), d, 0.0f);  // sigmoid(0): the shared expert at half weight
+            }
+            matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_down_shexp"), t, g.n_ff_shared, d, 1);
+        }
     }
     w.write(path);
     uint64_t total = 0;

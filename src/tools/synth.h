@@ -17,7 +17,16 @@ struct synth_geometry {
     std::string name;
     int64_t     n_layer, n_embd, n_head, n_head_kv, head_dim, n_expert, n_expert_used, n_ff_expert, n_vocab,
         n_ctx;
-    double rope_base;
+    double      rope_base;
+    std::string arch = "qwen3moe";
+
+    // Shared experts (deepseek2, qwen3next) and deepseek2's leading dense blocks.
+    int64_t n_expert_shared = 0, n_ff_shared = 0, n_layer_dense = 0, n_ff_dense = 0;
+    // deepseek2's multi-head latent attention.
+    int64_t q_lora = 0, kv_lora = 0, qk_nope = 0, qk_rope = 0, v_head = 0;
+    // qwen3next: partial RoPE, gated DeltaNet blocks between full-attention ones.
+    int64_t rope_dim = 0, full_attention_interval = 0, ssm_k_heads = 0, ssm_v_heads = 0, ssm_head_dim = 0,
+            ssm_conv_kernel = 0;
 };
 
 // Known real geometries (qwen3-30b-a3b, qwen3-235b-a22b, ...); throws listing them.
@@ -25,7 +34,7 @@ synth_geometry find_geometry(std::string_view name);
 std::vector<std::string_view> geometry_names();
 
 struct synth_options {
-    std::string arch = "qwen3moe";
+    std::string arch;  // empty: the geometry's; else must equal it
     std::string like = "qwen3-30b-a3b";
     int64_t     n_layer = 0;  // 0: the real model's count
     ggml_type   type    = ggml_type::Q4_K;  // every weight matrix (routers and norms stay F32)
