@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what sluice needs to build and test on Debian 12 (bookworm). Idempotent.
-#   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json, PCRE2 (tokenizer regexes)
+#   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json, PCRE2 (tokenizer regexes),
+#           liburing (expert streaming)
 #   tests:  GoogleTest, Google Benchmark, clang-14 + compiler-rt (libFuzzer, sanitizers)
 set -euo pipefail
 packages=(
     g++ cmake ninja-build pkg-config
-    libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev
+    libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev liburing-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev
 )

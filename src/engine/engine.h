@@ -8,6 +8,7 @@
 #pragma once
 
 #include "experts/expert_source.h"
+#include "experts/streaming_source.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
@@ -30,6 +31,10 @@ struct engine_options {
     std::string        model_path;
     int                n_threads = 0;  // <= 0: every hardware thread
     std::optional<isa> force_isa;      // default: detect_isa() (CPUID or SLUICE_ISA)
+    // Routed experts stream from disk into a cache of at most this much ("2G", "25%" of the
+    // expert bytes); empty: they stay mapped with the rest of the file.
+    std::string       expert_budget;
+    streaming_options streaming;  // how they stream (budget is set from expert_budget)
 };
 
 class engine {
@@ -59,8 +64,13 @@ class engine {
     // bandwidth it bounds decode speed.
     uint64_t active_bytes_per_token() const;
 
-    // Replaces where experts come from (the streaming cache); the engine keeps it alive.
-    void set_expert_source(std::unique_ptr<expert_source> source) { experts_ = std::move(source); }
+    // Replaces where experts come from; the engine keeps it alive.
+    void set_expert_source(std::unique_ptr<expert_source> source) {
+        experts_   = std::move(source);
+        streaming_ = nullptr;
+    }
+    // The streaming cache when --expert-budget is in force, else nullptr.
+    const streaming_expert_source * streaming() const { return streaming_; }
 
   private:
     // First member: load_ms() covers mapping and validating the file too.
@@ -70,6 +80,7 @@ class engine {
     thread_pool                    pool_;
     matmul_runner                  runner_;
     std::unique_ptr<expert_source> experts_;
+    streaming_expert_source *      streaming_ = nullptr;  // experts_, when it streams
     std::unique_ptr<tokenizer>     tok_;
     double                         load_ms_ = 0.0;
 };

@@ -16,8 +16,12 @@ class expert_source {
     virtual ~expert_source() = default;
 
     // Makes experts `ids` of `layer` available and writes their matrices to out[i]. The
-    // views stay valid until the next acquire() for the same layer.
+    // views stay valid until the next call into the source.
     virtual void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) = 0;
+
+    // The most experts of `layer` one acquire() may ask for (the cache's slots for the layer);
+    // a MoE block that needs more, as prefill may, asks in turns.
+    virtual int max_acquire(int /*layer*/) const { return 1 << 30; }
 
     // Called by the forward pass with the residual stream entering block `layer`'s FFN
     // (after its attention), n rows of n_embd, before the layer's own acquire(). A streaming

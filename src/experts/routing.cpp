@@ -59,6 +59,27 @@ void route_softmax_top_k(const float * logits, int n_expert, int k, bool normali
     }
 }
 
+void route_top_k_softmax(const float * logits, int n_expert, int k, float * probs, int32_t * ids, float * weights) {
+    top_k(logits, n_expert, k, ids);
+    // ids[0] holds the largest logit: subtracting it keeps every exponent <= 0.
+    float sum = 0.0f;
+    for (int j = 0; j < k; ++j) {
+        weights[j] = std::exp(logits[ids[j]] - logits[ids[0]]);
+        sum += weights[j];
+    }
+    for (int j = 0; j < k; ++j) {
+        weights[j] /= sum;
+    }
+    float all = 0.0f;
+    for (int e = 0; e < n_expert; ++e) {
+        probs[e] = std::exp(logits[e] - logits[ids[0]]);
+        all += probs[e];
+    }
+    for (int e = 0; e < n_expert; ++e) {
+        probs[e] /= all;
+    }
+}
+
 void route_group_limited_top_k(const float * logits, int n_expert, int k, const group_routing & opt, float * probs,
                                int32_t * ids, float * weights) {
     if (opt.sigmoid) {

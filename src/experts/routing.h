@@ -12,6 +12,11 @@ namespace sluice {
 void route_softmax_top_k(const float * logits, int n_expert, int k, bool normalize, float * probs, int32_t * ids,
                          float * weights);
 
+// gpt-oss: the k largest router logits (ties to the lower id), their weights a softmax over
+// those k alone. probs (n_expert floats) receives the softmax over all logits, for observers;
+// it orders experts as the logits do.
+void route_top_k_softmax(const float * logits, int n_expert, int k, float * probs, int32_t * ids, float * weights);
+
 // DeepSeek-V2/V3 routing. Scores are sigmoid(logit) (V3) or softmax(logits) (V2). Selection
 // ranks score + selection_bias (V3's exp_probs_b, nullptr: none), restricted to the
 // n_group_used expert groups (n_expert / n_group consecutive experts each) whose two best

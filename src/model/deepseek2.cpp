@@ -24,11 +24,12 @@
 namespace sluice {
 namespace {
 
-struct block_weights {
+struct deepseek2_block {
     std::vector<float> attn_norm, ffn_norm, selection_bias;
     mla_weights        attn;
     shared_expert      ffn{};     // the dense FFN of a leading block, else the shared experts
     weight_matrix      router{};  // data == nullptr: a dense block
+    moe_options        moe{};     // a routed block's routing, selection bias and shared experts
 };
 
 class deepseek2 final : public model {
@@ -48,13 +49,12 @@ class deepseek2 final : public model {
                  bool all_logits) const override;
 
   private:
-    model_hparams               hp_;
-    mla_geometry                geo_;
-    token_io                    io_;
-    std::vector<block_weights>  blocks_;
-    std::optional<expert_store> experts_;
-    std::vector<moe_gate>       gates_;
-    moe_options                 moe_;
+    model_hparams                hp_;
+    mla_geometry                 geo_;
+    token_io                     io_;
+    std::vector<deepseek2_block> blocks_;
+    std::optional<expert_store>  experts_;
+    std::vector<moe_gate>        gates_;
 };
 
 int64_t require_key(const gguf_file & f, const model_hparams & hp, int64_t value, const char * key) {
@@ -88,49 +88,51 @@ deepseek2::deepseek2(const gguf_file & f) : hp_(read_moe_hparams(f, "deepseek2")
     io_                     = token_io::load(f, d);
     hp_.n_vocab             = io_.n_vocab;
 
+    const bool          sigmoid = hp_.expert_gating_func == 2;
+    const group_routing routing{.sigmoid      = sigmoid,
+                                .n_group      = static_cast<int>(std::max<int64_t>(hp_.n_expert_group, 1)),
+                                .n_group_used = static_cast<int>(std::max<int64_t>(hp_.n_expert_group_used, 1)),
+                                .normalize    = hp_.expert_weights_norm,
+                                .scale        = hp_.expert_weights_scale};
+
     std::vector<expert_layer_tensors> expert_tensors;
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
-        const auto    name = [&](const char * t) { return fmt::format("blk.{}.{}.weight", l, t); };
-        block_weights w;
-        w.attn_norm = require_vector(f, name("attn_norm"), d);
-        w.ffn_norm  = require_vector(f, name("ffn_norm"), d);
+        const block_tensors t(f, l);
+        deepseek2_block     w;
+        w.attn_norm = t.vector("attn_norm", d);
+        w.ffn_norm  = t.vector("ffn_norm", d);
         w.attn      = load_mla_weights(f, l, geo_);
         if (l < hp_.n_layer_dense_lead) {
-            w.ffn = {require_matrix(f, name("ffn_gate"), d, hp_.n_ff), require_matrix(f, name("ffn_up"), d, hp_.n_ff),
-                     require_matrix(f, name("ffn_down"), hp_.n_ff, d), nullptr};
+            w.ffn = {t.matrix("ffn_gate", d, hp_.n_ff), t.matrix("ffn_up", d, hp_.n_ff),
+                     t.matrix("ffn_down", hp_.n_ff, d), nullptr};
             expert_tensors.push_back({});
         } else {
-            w.router = require_matrix(f, name("ffn_gate_inp"), d, hp_.n_expert);
-            if (f.find_tensor(fmt::format("blk.{}.exp_probs_b.bias", l)) != nullptr) {
-                w.selection_bias = require_vector(f, fmt::format("blk.{}.exp_probs_b.bias", l), hp_.n_expert);
+            w.router = t.matrix("ffn_gate_inp", d, hp_.n_expert);
+            if (f.find_tensor(t.name("exp_probs_b", "bias")) != nullptr) {
+                w.selection_bias = t.vector("exp_probs_b", hp_.n_expert, "bias");
             }
             if (ff_shared > 0) {
-                w.ffn = {require_matrix(f, name("ffn_gate_shexp"), d, ff_shared),
-                         require_matrix(f, name("ffn_up_shexp"), d, ff_shared),
-                         require_matrix(f, name("ffn_down_shexp"), ff_shared, d), nullptr};
+                w.ffn = {t.matrix("ffn_gate_shexp", d, ff_shared), t.matrix("ffn_up_shexp", d, ff_shared),
+                         t.matrix("ffn_down_shexp", ff_shared, d), nullptr};
             }
-            expert_tensors.push_back({&f.require_tensor(name("ffn_gate_exps")), &f.require_tensor(name("ffn_up_exps")),
-                                      &f.require_tensor(name("ffn_down_exps"))});
+            expert_tensors.push_back(t.experts());
         }
         blocks_.push_back(std::move(w));
     }
     experts_.emplace(f, std::move(expert_tensors), d, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
 
-    const bool sigmoid = hp_.expert_gating_func == 2;
-    moe_               = moe_options{.n_expert      = static_cast<int>(hp_.n_expert),
-                                     .n_expert_used = static_cast<int>(hp_.n_expert_used),
-                                     .normalize     = hp_.expert_weights_norm,
-                                     .routing       = moe_routing::GROUP_LIMITED,
-                                     .group         = {.sigmoid      = sigmoid,
-                                                       .n_group      = static_cast<int>(std::max<int64_t>(hp_.n_expert_group, 1)),
-                                                       .n_group_used = static_cast<int>(std::max<int64_t>(hp_.n_expert_group_used, 1)),
-                                                       .normalize    = hp_.expert_weights_norm,
-                                                       .scale        = hp_.expert_weights_scale}};
-    for (const block_weights & w : blocks_) {  // blocks_ no longer grows: the pointers stay valid
+    for (deepseek2_block & w : blocks_) {  // blocks_ no longer grows: the pointers stay valid
+        const float * bias         = w.selection_bias.empty() ? nullptr : w.selection_bias.data();
+        w.moe                      = moe_options{.n_expert      = static_cast<int>(hp_.n_expert),
+                                                 .n_expert_used = static_cast<int>(hp_.n_expert_used),
+                                                 .shared        = w.ffn.gate.data != nullptr ? &w.ffn : nullptr,
+                                                 .routing       = moe_routing::GROUP_LIMITED,
+                                                 .group         = routing};
+        w.moe.group.selection_bias = bias;
         gates_.push_back(moe_gate{.norm           = w.ffn_norm.data(),
                                   .eps            = hp_.rms_eps,
                                   .router         = w.router,
-                                  .selection_bias = w.selection_bias.empty() ? nullptr : w.selection_bias.data(),
+                                  .selection_bias = bias,
                                   .sigmoid_scores = sigmoid});
     }
 }
@@ -148,12 +150,10 @@ void deepseek2::forward(model_state & state, std::span<const int32_t> tokens, co
     io_.embed(tokens, x.data());
 
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
-        const block_weights & w = blocks_[l];
+        const deepseek2_block & w = blocks_[l];
         rms_norm(x.data(), w.attn_norm.data(), h.data(), n, d, hp_.rms_eps);
         mla_attention(w.attn, geo_, h.data(), n, pos0, state.kv, l, ctx.mm, o.data());
-        for (int64_t i = 0; i < n * d; ++i) {
-            x[i] += o[i];
-        }
+        add_residual(x.data(), o.data(), n * d);
 
         ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
@@ -161,14 +161,9 @@ void deepseek2::forward(model_state & state, std::span<const int32_t> tokens, co
             std::fill(o.begin(), o.end(), 0.0f);
             add_shared_expert(h.data(), n, w.ffn, ctx.mm, o.data());
         } else {
-            moe_options opt          = moe_;
-            opt.group.selection_bias = w.selection_bias.empty() ? nullptr : w.selection_bias.data();
-            opt.shared               = w.ffn.gate.data != nullptr ? &w.ffn : nullptr;
-            moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, opt, ctx, o.data());
+            moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, w.moe, ctx, o.data());
         }
-        for (int64_t i = 0; i < n * d; ++i) {
-            x[i] += o[i];
-        }
+        add_residual(x.data(), o.data(), n * d);
     }
     state.n_past = pos0 + n;
     io_.logits(x.data(), n, all_logits, hp_.rms_eps, h.data(), ctx.mm, logits);

@@ -57,6 +57,7 @@ model_hparams read_moe_hparams(const gguf_file & f, const std::string & arch) {
     hp.ssm_time_step_rank = u32_or_0("ssm.time_step_rank");
     hp.ssm_inner_size     = u32_or_0("ssm.inner_size");
     hp.full_attention_interval = u32_or_0("full_attention_interval");
+    hp.sliding_window          = u32_or_0("attention.sliding_window");
 
     if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
         fail("{}: {} attention heads cannot be shared by {} kv heads", f.path(), hp.n_head, hp.n_head_kv);

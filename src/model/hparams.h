@@ -24,11 +24,12 @@ struct model_hparams {
     int64_t     n_expert      = 0;
     int64_t     n_expert_used = 0;
     int64_t     n_ff_expert   = 0;
-    int64_t     n_ff          = 0;  // dense FFN width (feed_forward_length; deepseek2's leading blocks)
+    int64_t     n_ff           = 0;  // dense FFN width (feed_forward_length; deepseek2's leading blocks)
+    int64_t     sliding_window = 0;  // attention.sliding_window (gpt-oss), 0: none
 
-    // Shared experts and routing variants (deepseek2, qwen3next).
+    // Shared experts and routing variants (qwen2moe, deepseek2, qwen3next).
     int64_t n_expert_shared      = 0;     // expert_shared_count
-    int64_t n_ff_shared          = 0;     // expert_shared_feed_forward_length (0: n_ff_expert)
+    int64_t n_ff_shared          = 0;     // expert_shared_feed_forward_length, 0: absent (the arch's default)
     int64_t n_layer_dense_lead   = 0;     // leading_dense_block_count: blocks with a dense FFN
     float   expert_weights_scale = 1.0f;  // routed weights multiplied by this (0 in a file means 1)
     bool    expert_weights_norm  = false;
@@ -54,7 +55,9 @@ struct model_hparams {
 };
 
 // Reads the keys every MoE transformer has (block_count, embedding_length, head counts,
-// context_length, rope base, rms epsilon, expert counts). Missing required keys or
+// context_length, rope base, rms epsilon, expert counts) and the optional ones some have
+// (expert widths, sliding window, shared experts, expert groups, MLA and DeltaNet sizes).
+// Missing required keys or
 // inconsistent values (heads not dividing, k > experts, ...) throw naming key and file.
 model_hparams read_moe_hparams(const gguf_file & file, const std::string & arch);
 

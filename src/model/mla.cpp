@@ -116,20 +116,20 @@ void latent_attention(const kv_cache & cache, int64_t layer, const float * q, in
 }  // namespace
 
 mla_weights load_mla_weights(const gguf_file & f, int64_t layer, const mla_geometry & g) {
-    const auto  name = [&](const char * t) { return fmt::format("blk.{}.{}.weight", layer, t); };
-    mla_weights w;
+    const block_tensors t(f, layer);
+    mla_weights         w;
     if (g.q_lora > 0) {
-        w.wq_a     = require_matrix(f, name("attn_q_a"), g.n_embd, g.q_lora);
-        w.q_a_norm = require_vector(f, name("attn_q_a_norm"), g.q_lora);
-        w.wq       = require_matrix(f, name("attn_q_b"), g.q_lora, g.n_head * g.q_head());
+        w.wq_a     = t.matrix("attn_q_a", g.n_embd, g.q_lora);
+        w.q_a_norm = t.vector("attn_q_a_norm", g.q_lora);
+        w.wq       = t.matrix("attn_q_b", g.q_lora, g.n_head * g.q_head());
     } else {
-        w.wq = require_matrix(f, name("attn_q"), g.n_embd, g.n_head * g.q_head());
+        w.wq = t.matrix("attn_q", g.n_embd, g.n_head * g.q_head());
     }
-    w.wkv_a     = require_matrix(f, name("attn_kv_a_mqa"), g.n_embd, g.cache_row());
-    w.kv_a_norm = require_vector(f, name("attn_kv_a_norm"), g.kv_lora);
-    w.k_b       = per_head(f, name("attn_k_b"), g.nope, g.kv_lora, g.n_head);
-    w.v_b       = per_head(f, name("attn_v_b"), g.kv_lora, g.v_head, g.n_head);
-    w.wo        = require_matrix(f, name("attn_output"), g.n_head * g.v_head, g.n_embd);
+    w.wkv_a     = t.matrix("attn_kv_a_mqa", g.n_embd, g.cache_row());
+    w.kv_a_norm = t.vector("attn_kv_a_norm", g.kv_lora);
+    w.k_b       = per_head(f, t.name("attn_k_b"), g.nope, g.kv_lora, g.n_head);
+    w.v_b       = per_head(f, t.name("attn_v_b"), g.kv_lora, g.v_head, g.n_head);
+    w.wo        = t.matrix("attn_output", g.n_head * g.v_head, g.n_embd);
     return w;
 }
 

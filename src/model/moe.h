@@ -22,8 +22,10 @@ struct shared_expert {
     const float * gate_inp = nullptr;  // d floats (ffn_gate_inp_shexp), or nullptr: weight 1
 };
 
+// How router logits become the chosen experts and their weights (experts/routing.h).
 enum class moe_routing {
-    SOFTMAX_TOP_K,  // route_softmax_top_k (Qwen3-MoE, OLMoE, ...)
+    SOFTMAX_TOP_K,  // route_softmax_top_k: softmax over all, then top-k (Qwen*-MoE, OLMoE, Mixtral)
+    TOP_K_SOFTMAX,  // route_top_k_softmax: top-k of the (biased) logits, softmax over those k (gpt-oss)
     GROUP_LIMITED,  // route_group_limited_top_k with `group` (DeepSeek-V2/V3)
 };
 
@@ -33,11 +35,24 @@ struct moe_options {
     bool                  normalize     = true;     // renormalise the top-k weights to sum to 1
     const shared_expert * shared        = nullptr;  // added to the routed output when set
     moe_routing           routing       = moe_routing::SOFTMAX_TOP_K;
-    group_routing         group{};                  // GROUP_LIMITED's scores, bias, groups and scale
+    // GROUP_LIMITED's score function, selection bias, groups and scale. Its own `normalize`
+    // decides renormalisation there; the field above serves SOFTMAX_TOP_K.
+    group_routing group{};
+
+    const float * router_bias = nullptr;  // [n_expert] added to the router logits (gpt-oss)
+    // Per-expert biases added after each projection, views indexed by expert id:
+    // gate/up [n_expert][ff], down [n_expert][d]. nullptr: none.
+    const float * gate_exps_bias = nullptr;
+    const float * up_exps_bias   = nullptr;
+    const float * down_exps_bias = nullptr;
+    // > 0: the experts use swiglu_clamped(alpha, limit) (gpt-oss) instead of swiglu.
+    float swiglu_limit = 0.0f;
+    float swiglu_alpha = 1.0f;
 };
 
 // out[t] = sum over the chosen experts e of w_e * down_e(silu(gate_e h[t]) * up_e h[t])
-//          (+ the shared expert's output when opt.shared),
+//          (+ the shared expert's output when opt.shared; with the biases and activation
+//          opt names),
 // for h: [n][d] holding the tokens at positions pos0..pos0+n-1; out: [n][d] (overwritten).
 // Tokens are grouped by expert so each expert's matrices are read once per batch (matrix x
 // matrix in prefill, matrix x vector in decode).

@@ -31,13 +31,14 @@ struct attn_weights {
     std::vector<float> q_norm, k_norm;
 };
 
-struct block_weights {
+struct qwen3next_block {
     bool               recurrent = false;
     std::vector<float> attn_norm, post_norm, shared_gate;
     attn_weights       attn;
     delta_net_weights  delta;
     weight_matrix      router{};
     shared_expert      shared{};
+    moe_options        moe{};  // routing and the shared expert
 };
 
 // The KV cache covers the attention blocks only (numbered among themselves); the DeltaNet
@@ -76,12 +77,12 @@ class qwen3next final : public model {
     void gated_attention(const attn_weights & w, const float * h, int64_t n, int64_t pos0, kv_cache & kv,
                          int64_t kv_layer, matmul_runner & mm, float * out) const;
 
-    model_hparams               hp_;
-    delta_net_geometry          geo_;
-    token_io                    io_;
-    std::vector<block_weights>  blocks_;
-    std::optional<expert_store> experts_;
-    std::vector<moe_gate>       gates_;
+    model_hparams                hp_;
+    delta_net_geometry           geo_;
+    token_io                     io_;
+    std::vector<qwen3next_block> blocks_;
+    std::optional<expert_store>  experts_;
+    std::vector<moe_gate>        gates_;
 };
 
 int64_t require_key(const gguf_file & f, int64_t value, const char * key) {
@@ -116,33 +117,35 @@ qwen3next::qwen3next(const gguf_file & f) : hp_(read_moe_hparams(f, "qwen3next")
 
     std::vector<expert_layer_tensors> expert_tensors;
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
-        const auto    name = [&](const char * t) { return fmt::format("blk.{}.{}.weight", l, t); };
-        block_weights w;
+        const block_tensors t(f, l);
+        qwen3next_block     w;
         w.recurrent = is_recurrent(l);
-        w.attn_norm = require_vector(f, name("attn_norm"), d);
-        w.post_norm = require_vector(f, name("post_attention_norm"), d);
+        w.attn_norm = t.vector("attn_norm", d);
+        w.post_norm = t.vector("post_attention_norm", d);
         if (w.recurrent) {
             w.delta = load_delta_net_weights(f, l, geo_);
         } else {
-            w.attn.wq     = require_matrix(f, name("attn_q"), d, hp_.n_head * 2 * hd);
-            w.attn.wk     = require_matrix(f, name("attn_k"), d, hp_.n_head_kv * hd);
-            w.attn.wv     = require_matrix(f, name("attn_v"), d, hp_.n_head_kv * hd);
-            w.attn.wo     = require_matrix(f, name("attn_output"), hp_.n_head * hd, d);
-            w.attn.q_norm = require_vector(f, name("attn_q_norm"), hd);
-            w.attn.k_norm = require_vector(f, name("attn_k_norm"), hd);
+            w.attn.wq     = t.matrix("attn_q", d, hp_.n_head * 2 * hd);
+            w.attn.wk     = t.matrix("attn_k", d, hp_.n_head_kv * hd);
+            w.attn.wv     = t.matrix("attn_v", d, hp_.n_head_kv * hd);
+            w.attn.wo     = t.matrix("attn_output", hp_.n_head * hd, d);
+            w.attn.q_norm = t.vector("attn_q_norm", hd);
+            w.attn.k_norm = t.vector("attn_k_norm", hd);
         }
-        w.router      = require_matrix(f, name("ffn_gate_inp"), d, hp_.n_expert);
-        w.shared_gate = require_vector(f, name("ffn_gate_inp_shexp"), d);
-        w.shared      = {require_matrix(f, name("ffn_gate_shexp"), d, ff_shared),
-                         require_matrix(f, name("ffn_up_shexp"), d, ff_shared),
-                         require_matrix(f, name("ffn_down_shexp"), ff_shared, d), nullptr};
-        expert_tensors.push_back({&f.require_tensor(name("ffn_gate_exps")), &f.require_tensor(name("ffn_up_exps")),
-                                  &f.require_tensor(name("ffn_down_exps"))});
+        w.router      = t.matrix("ffn_gate_inp", d, hp_.n_expert);
+        w.shared_gate = t.vector("ffn_gate_inp_shexp", d);
+        w.shared      = {t.matrix("ffn_gate_shexp", d, ff_shared), t.matrix("ffn_up_shexp", d, ff_shared),
+                         t.matrix("ffn_down_shexp", ff_shared, d), nullptr};
+        expert_tensors.push_back(t.experts());
         blocks_.push_back(std::move(w));
     }
     experts_.emplace(f, std::move(expert_tensors), d, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
-    for (block_weights & w : blocks_) {  // blocks_ no longer grows: the pointers stay valid
+    for (qwen3next_block & w : blocks_) {  // blocks_ no longer grows: the pointers stay valid
         w.shared.gate_inp = w.shared_gate.data();
+        w.moe             = moe_options{.n_expert      = static_cast<int>(hp_.n_expert),
+                                        .n_expert_used = static_cast<int>(hp_.n_expert_used),
+                                        .normalize     = true,
+                                        .shared        = &w.shared};
         gates_.push_back(moe_gate{.norm = w.post_norm.data(), .eps = hp_.rms_eps, .router = w.router});
     }
 }
@@ -194,27 +197,20 @@ void qwen3next::forward(model_state & state, std::span<const int32_t> tokens, co
     std::vector<float> x(n * d), h(n * d), o(n * d);
     io_.embed(tokens, x.data());
 
-    const moe_options moe{static_cast<int>(hp_.n_expert), static_cast<int>(hp_.n_expert_used), true};
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
-        const block_weights & w = blocks_[l];
+        const qwen3next_block & w = blocks_[l];
         rms_norm(x.data(), w.attn_norm.data(), h.data(), n, d, hp_.rms_eps);
         if (w.recurrent) {
             delta_net(w.delta, geo_, h.data(), n, st.rec[rec_index(l)], ctx.mm, o.data());
         } else {
             gated_attention(w.attn, h.data(), n, pos0, st.kv, attn_index(l), ctx.mm, o.data());
         }
-        for (int64_t i = 0; i < n * d; ++i) {
-            x[i] += o[i];
-        }
+        add_residual(x.data(), o.data(), n * d);
 
         ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
         rms_norm(x.data(), w.post_norm.data(), h.data(), n, d, hp_.rms_eps);
-        moe_options opt = moe;
-        opt.shared      = &w.shared;
-        moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, opt, ctx, o.data());
-        for (int64_t i = 0; i < n * d; ++i) {
-            x[i] += o[i];
-        }
+        moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, w.moe, ctx, o.data());
+        add_residual(x.data(), o.data(), n * d);
     }
     state.n_past = pos0 + n;
     io_.logits(x.data(), n, all_logits, hp_.rms_eps, h.data(), ctx.mm, logits);

@@ -1,6 +1,7 @@
 #include "tools/synth.h"
 
 #include "gguf/gguf.h"
+#include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -15,21 +16,25 @@ namespace sluice {
 namespace {
 
 const synth_geometry k_geometries[] = {
-    // name, layers, d, heads, kv heads, head dim, experts, used, expert ff, vocab, ctx, rope base
-    {"qwen3-30b-a3b", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6},
-    {"qwen3-235b-a22b", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6},
-    {"olmoe-1b-7b", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304, 4096, 1e4},
+    // name, arch, layers, d, heads, kv heads, head dim, experts, used, expert ff, vocab, ctx, rope base
+    // [, shared expert ff, sliding window]
+    {"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6},
+    {"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6},
+    {"olmoe-1b-7b", "olmoe", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304, 4096, 1e4},
+    {"mixtral-8x7b", "llama", 32, 4096, 32, 8, 128, 8, 2, 14336, 32000, 32768, 1e6},
+    {"qwen1.5-moe-a2.7b", "qwen2moe", 24, 2048, 16, 16, 128, 60, 4, 1408, 151936, 8192, 1e6, 5632},
+    {"gpt-oss-20b", "gpt-oss", 24, 2880, 64, 8, 64, 32, 4, 2880, 201088, 131072, 150000, 0, 128},
     // DeepSeek-V2-Lite: MLA (no q compression, kv_lora 512, heads of 128 + 64 RoPE, values
     // 128), one leading dense block, 2 shared experts, softmax routing. YaRN is left out.
-    {.name = "deepseek-v2-lite", .n_layer = 27, .n_embd = 2048, .n_head = 16, .n_head_kv = 1, .head_dim = 576,
-     .n_expert = 64, .n_expert_used = 6, .n_ff_expert = 1408, .n_vocab = 102400, .n_ctx = 163840, .rope_base = 1e4,
-     .arch = "deepseek2", .n_expert_shared = 2, .n_ff_shared = 2816, .n_layer_dense = 1, .n_ff_dense = 10944,
+    {.name = "deepseek-v2-lite", .arch = "deepseek2", .n_layer = 27, .n_embd = 2048, .n_head = 16, .n_head_kv = 1,
+     .head_dim = 576, .n_expert = 64, .n_expert_used = 6, .n_ff_expert = 1408, .n_vocab = 102400, .n_ctx = 163840,
+     .rope_base = 1e4, .n_ff_shared = 2816, .n_expert_shared = 2, .n_layer_dense = 1, .n_ff_dense = 10944,
      .q_lora = 0, .kv_lora = 512, .qk_nope = 128, .qk_rope = 64, .v_head = 128},
     // Qwen3-Next-80B-A3B: every 4th block gated attention (heads of 256, 64 RoPE dims), the
     // others gated DeltaNet (16 key heads, 32 value heads of 128); 512 experts, a shared one.
-    {.name = "qwen3-next-80b-a3b", .n_layer = 48, .n_embd = 2048, .n_head = 16, .n_head_kv = 2, .head_dim = 256,
-     .n_expert = 512, .n_expert_used = 10, .n_ff_expert = 512, .n_vocab = 151936, .n_ctx = 262144, .rope_base = 1e7,
-     .arch = "qwen3next", .n_expert_shared = 1, .n_ff_shared = 512, .rope_dim = 64, .full_attention_interval = 4,
+    {.name = "qwen3-next-80b-a3b", .arch = "qwen3next", .n_layer = 48, .n_embd = 2048, .n_head = 16, .n_head_kv = 2,
+     .head_dim = 256, .n_expert = 512, .n_expert_used = 10, .n_ff_expert = 512, .n_vocab = 151936, .n_ctx = 262144,
+     .rope_base = 1e7, .n_ff_shared = 512, .n_expert_shared = 1, .rope_dim = 64, .full_attention_interval = 4,
      .ssm_k_heads = 16, .ssm_v_heads = 32, .ssm_head_dim = 128, .ssm_conv_kernel = 4},
 };
 
@@ -42,6 +47,12 @@ class row_pool {
         std::normal_distribution<float> dist(0.0f, stddev);
         std::vector<float>              row(cols);
         data_.resize(k_rows * rb_);
+        if (type == ggml_type::MXFP4) {  // no quantizer: random E2M1 nibbles, scale 2^-9 (|x| <= 0.023)
+            for (uint64_t i = 0; i < data_.size(); ++i) {
+                data_[i] = i % sizeof(block_mxfp4) == 0 ? 119 : static_cast<uint8_t>(rng());
+            }
+            return;
+        }
         for (int r = 0; r < k_rows; ++r) {
             for (float & v : row) {
                 v = dist(rng);
@@ -89,10 +100,14 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     if (!opt.arch.empty() && opt.arch != g.arch) {
         fail("synth: geometry '{}' is a {} model, not {}", g.name, g.arch, opt.arch);
     }
+    if (opt.n_vocab > 0) {
+        g.n_vocab = opt.n_vocab;
+    }
     if (opt.n_layer > 0) {
         g.n_layer = opt.n_layer;
     }
-    const std::string a = g.arch;
+    const std::string a       = g.arch;
+    const bool        gpt_oss = a == "gpt-oss";
     gguf_writer       w;
     const auto        u32 = [&](const std::string & k, int64_t v) { w.set_u32(a + "." + k, static_cast<uint32_t>(v)); };
     w.set_string("general.architecture", a);
@@ -102,10 +117,17 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     u32("embedding_length", g.n_embd);
     u32("feed_forward_length", g.n_ff_dense > 0 ? g.n_ff_dense : g.n_ff_expert);
     u32("expert_feed_forward_length", g.n_ff_expert);
+    if (g.n_ff_shared > 0) {
+        u32("expert_shared_feed_forward_length", g.n_ff_shared);
+    }
+    if (g.sliding_window > 0) {
+        u32("attention.sliding_window", g.sliding_window);
+    }
     u32("attention.head_count", g.n_head);
     u32("attention.head_count_kv", g.n_head_kv);
     u32("attention.key_length", g.head_dim);
-    u32("attention.value_length", a == "deepseek2" ? g.kv_lora : g.head_dim);
+    u32("attention.value_length", a == "deepseek2" ? g.kv_lora : g.head_dim);  // MLA: the latent's sizes
+    u32("rope.dimension_count", a == "deepseek2" ? g.qk_rope : g.rope_dim > 0 ? g.rope_dim : g.head_dim);
     w.set_f32(a + ".rope.freq_base", static_cast<float>(g.rope_base));
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
     u32("expert_count", g.n_expert);
@@ -118,13 +140,10 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         }
         u32("attention.key_length_mla", g.qk_nope + g.qk_rope);
         u32("attention.value_length_mla", g.v_head);
-        u32("rope.dimension_count", g.qk_rope);
         u32("expert_shared_count", g.n_expert_shared);
         u32("expert_gating_func", 1);  // softmax (V2); V3's sigmoid + groups are tested on the tiny fixture
         w.set_f32(a + ".expert_weights_scale", 1.0f);
     } else if (a == "qwen3next") {
-        u32("rope.dimension_count", g.rope_dim);
-        u32("expert_shared_feed_forward_length", g.n_ff_shared);
         u32("full_attention_interval", g.full_attention_interval);
         u32("ssm.conv_kernel", g.ssm_conv_kernel);
         u32("ssm.state_size", g.ssm_head_dim);
@@ -158,73 +177,108 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         }
         w.add_tensor(name, t, dims, buf.data(), buf.size());
     };
-    auto filled = [&](const std::string & name, int64_t n, float value) {
+    // An F32 tensor of `dims` filled with `value` (norms 1, biases and sinks 0).
+    auto constant = [&](const std::string & name, std::vector<int64_t> dims, float value) {
+        int64_t n = 1;
+        for (int64_t d : dims) {
+            n *= d;
+        }
         std::vector<uint8_t> & buf = buffers.emplace_back(n * sizeof(float));
         for (int64_t i = 0; i < n; ++i) {
             std::memcpy(buf.data() + i * sizeof(float), &value, sizeof value);
         }
-        w.add_tensor(name, ggml_type::F32, {n}, buf.data(), buf.size());
+        w.add_tensor(name, ggml_type::F32, dims, buf.data(), buf.size());
     };
-    auto ones = [&](const std::string & name, int64_t n) { filled(name, n, 1.0f); };
 
-    const ggml_type t = opt.type;
-    matrix("token_embd.weight", t, g.n_embd, g.n_vocab, 1);
-    ones("output_norm.weight", g.n_embd);
-    matrix("output.weight", t, g.n_embd, g.n_vocab, 1);
-    const int64_t d = g.n_embd;
-    for (int64_t l = 0; l < g.n_layer; ++l) {
-        const auto n = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
-        ones(n("attn_norm"), d);
-        const bool dense = l < g.n_layer_dense;
-        if (a == "deepseek2") {
-            const int64_t qh = g.qk_nope + g.qk_rope;
-            if (g.q_lora > 0) {
-                matrix(n("attn_q_a"), t, d, g.q_lora, 1);
-                ones(n("attn_q_a_norm"), g.q_lora);
-                matrix(n("attn_q_b"), t, g.q_lora, g.n_head * qh, 1);
-            } else {
-                matrix(n("attn_q"), t, d, g.n_head * qh, 1);
-            }
-            matrix(n("attn_kv_a_mqa"), t, d, g.kv_lora + g.qk_rope, 1);
-            ones(n("attn_kv_a_norm"), g.kv_lora);
-            matrix(n("attn_k_b"), t, g.qk_nope, g.kv_lora, g.n_head);
-            matrix(n("attn_v_b"), t, g.kv_lora, g.v_head, g.n_head);
-            matrix(n("attn_output"), t, g.n_head * g.v_head, d, 1);
-            ones(n("ffn_norm"), d);
-        } else if (a == "qwen3next" && (l + 1) % g.full_attention_interval != 0) {
-            const int64_t key = g.ssm_k_heads * g.ssm_head_dim, value = g.ssm_v_heads * g.ssm_head_dim;
-            matrix(n("attn_qkv"), t, d, 2 * key + value, 1);
-            matrix(n("attn_gate"), t, d, value, 1);
-            matrix(n("ssm_conv1d"), ggml_type::F32, g.ssm_conv_kernel, 2 * key + value, 1);
-            filled(fmt::format("blk.{}.ssm_dt.bias", l), g.ssm_v_heads, 0.0f);
-            filled(fmt::format("blk.{}.ssm_a", l), g.ssm_v_heads, -1.0f);
-            matrix(n("ssm_ba"), ggml_type::F32, d, 2 * g.ssm_v_heads, 1);
-            ones(n("ssm_norm"), g.ssm_head_dim);
-            matrix(n("ssm_out"), t, value, d, 1);
-            ones(n("post_attention_norm"), d);
+    const ggml_type t   = opt.type;
+    const ggml_type t_x = gpt_oss ? ggml_type::MXFP4 : t;  // routed experts
+    const int64_t   d = g.n_embd, q_dim = g.n_head * g.head_dim, kv_dim = g.n_head_kv * g.head_dim;
+    const int64_t   ff = g.n_ff_expert, E = g.n_expert;
+    matrix("token_embd.weight", t, d, g.n_vocab, 1);
+    constant("output_norm.weight", {d}, 1.0f);
+    matrix("output.weight", t, d, g.n_vocab, 1);
+    // deepseek2's multi-head latent attention (mla.h).
+    const auto mla_block = [&](int64_t l) {
+        const auto    n  = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
+        const int64_t qh = g.qk_nope + g.qk_rope;
+        if (g.q_lora > 0) {
+            matrix(n("attn_q_a"), t, d, g.q_lora, 1);
+            constant(n("attn_q_a_norm"), {g.q_lora}, 1.0f);
+            matrix(n("attn_q_b"), t, g.q_lora, g.n_head * qh, 1);
         } else {
-            const int64_t q_rows = (a == "qwen3next" ? 2 : 1) * g.n_head * g.head_dim;  // qwen3next: + output gate
-            matrix(n("attn_q"), t, d, q_rows, 1);
-            matrix(n("attn_k"), t, d, g.n_head_kv * g.head_dim, 1);
-            matrix(n("attn_v"), t, d, g.n_head_kv * g.head_dim, 1);
-            matrix(n("attn_output"), t, g.n_head * g.head_dim, d, 1);
-            ones(n("attn_q_norm"), g.head_dim);
-            ones(n("attn_k_norm"), g.head_dim);
-            ones(n(a == "qwen3next" ? "post_attention_norm" : "ffn_norm"), d);
+            matrix(n("attn_q"), t, d, g.n_head * qh, 1);
         }
-        if (dense) {
+        matrix(n("attn_kv_a_mqa"), t, d, g.kv_lora + g.qk_rope, 1);
+        constant(n("attn_kv_a_norm"), {g.kv_lora}, 1.0f);
+        matrix(n("attn_k_b"), t, g.qk_nope, g.kv_lora, g.n_head);
+        matrix(n("attn_v_b"), t, g.kv_lora, g.v_head, g.n_head);
+        matrix(n("attn_output"), t, g.n_head * g.v_head, d, 1);
+    };
+    // qwen3next's gated DeltaNet (delta_net.h).
+    const auto delta_net_block = [&](int64_t l) {
+        const auto    n   = [&](const char * s) { return fmt::format("blk.{}.{}", l, s); };
+        const int64_t key = g.ssm_k_heads * g.ssm_head_dim, value = g.ssm_v_heads * g.ssm_head_dim;
+        matrix(n("attn_qkv.weight"), t, d, 2 * key + value, 1);
+        matrix(n("attn_gate.weight"), t, d, value, 1);
+        matrix(n("ssm_conv1d.weight"), ggml_type::F32, g.ssm_conv_kernel, 2 * key + value, 1);
+        constant(n("ssm_dt.bias"), {g.ssm_v_heads}, 0.0f);
+        constant(n("ssm_a"), {g.ssm_v_heads}, -1.0f);
+        matrix(n("ssm_ba.weight"), ggml_type::F32, d, 2 * g.ssm_v_heads, 1);
+        constant(n("ssm_norm.weight"), {g.ssm_head_dim}, 1.0f);
+        matrix(n("ssm_out.weight"), t, value, d, 1);
+    };
+    for (int64_t l = 0; l < g.n_layer; ++l) {
+        const auto n = [&](const char * s, const char * suffix = "weight") {
+            return fmt::format("blk.{}.{}.{}", l, s, suffix);
+        };
+        const bool delta_net = a == "qwen3next" && (l + 1) % g.full_attention_interval != 0;
+        constant(n("attn_norm"), {d}, 1.0f);
+        if (a == "deepseek2") {
+            mla_block(l);
+        } else if (delta_net) {
+            delta_net_block(l);
+        } else {
+            // qwen3next: every head's query is followed by its output gate.
+            matrix(n("attn_q"), t, d, (a == "qwen3next" ? 2 : 1) * q_dim, 1);
+            matrix(n("attn_k"), t, d, kv_dim, 1);
+            matrix(n("attn_v"), t, d, kv_dim, 1);
+            matrix(n("attn_output"), t, q_dim, d, 1);
+        }
+        constant(n(gpt_oss || a == "qwen3next" ? "post_attention_norm" : "ffn_norm"), {d}, 1.0f);
+        if (l < g.n_layer_dense) {  // deepseek2's leading blocks: a dense FFN, no experts
             matrix(n("ffn_gate"), t, d, g.n_ff_dense, 1);
             matrix(n("ffn_up"), t, d, g.n_ff_dense, 1);
             matrix(n("ffn_down"), t, g.n_ff_dense, d, 1);
             continue;
         }
-        matrix(n("ffn_gate_inp"), ggml_type::F32, d, g.n_expert, 1);
-        matrix(n("ffn_gate_exps"), t, d, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_up_exps"), t, d, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_down_exps"), t, g.n_ff_expert, d, g.n_expert);
+        matrix(n("ffn_gate_inp"), ggml_type::F32, d, E, 1);
+        matrix(n("ffn_gate_exps"), t_x, d, ff, E);
+        matrix(n("ffn_up_exps"), t_x, d, ff, E);
+        matrix(n("ffn_down_exps"), t_x, ff, d, E);
+        if (a == "qwen3moe" || (a == "qwen3next" && !delta_net)) {
+            constant(n("attn_q_norm"), {g.head_dim}, 1.0f);
+            constant(n("attn_k_norm"), {g.head_dim}, 1.0f);
+        } else if (a == "olmoe") {
+            constant(n("attn_q_norm"), {q_dim}, 1.0f);
+            constant(n("attn_k_norm"), {kv_dim}, 1.0f);
+        } else if (a == "qwen2moe") {
+            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
+            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
+        } else if (gpt_oss) {
+            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
+            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_output", "bias"), {d}, 0.0f);
+            constant(n("attn_sinks"), {g.n_head}, 0.0f);
+            constant(n("ffn_gate_inp", "bias"), {E}, 0.0f);
+            constant(n("ffn_gate_exps", "bias"), {ff, E}, 0.0f);
+            constant(n("ffn_up_exps", "bias"), {ff, E}, 0.0f);
+            constant(n("ffn_down_exps", "bias"), {d, E}, 0.0f);
+        }
         if (g.n_ff_shared > 0) {
-            if (a == "qwen3next") {
-                filled(n("ffn_gate_inp_shexp"), d, 0.0f);  // sigmoid(0): the shared expert at half weight
+            if (a != "deepseek2") {  // sigmoid(0): the shared expert at half weight; DeepSeek's has no gate
+                constant(n("ffn_gate_inp_shexp"), {d}, 0.0f);
             }
             matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
             matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);

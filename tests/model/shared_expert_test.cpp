@@ -1,14 +1,14 @@
 // The shared expert of moe_block: its output is added to the routed experts', scaled by
 // sigmoid(gate_inp . h) when there is a gate input, and decoding one token at a time gives
 // what one batch gives.
-#include "model/moe.h"
-#include "util/thread_pool.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include "model/moe.h"
+#include "util/thread_pool.h"
 
 namespace sluice {
 namespace {
@@ -35,8 +35,8 @@ class array_source final : public expert_source {
     void acquire(int, std::span<const int32_t> ids, std::span<expert_matrices> out) override {
         for (size_t i = 0; i < ids.size(); ++i) {
             const auto e = static_cast<size_t>(ids[i]);
-            out[i] = {f32_matrix(g_.data() + e * ff * d, ff, d), f32_matrix(u_.data() + e * ff * d, ff, d),
-                      f32_matrix(d_.data() + e * d * ff, d, ff)};
+            out[i]       = {f32_matrix(g_.data() + e * ff * d, ff, d), f32_matrix(u_.data() + e * ff * d, ff, d),
+                            f32_matrix(d_.data() + e * d * ff, d, ff)};
         }
     }
 
@@ -51,16 +51,16 @@ TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
     const std::vector<float> sg = randn(ffs * d, rng), su = randn(ffs * d, rng), sd = randn(d * ffs, rng);
     const std::vector<float> gate_inp = randn(d, rng);
 
-    thread_pool      pool(2);
-    matmul_runner    mm(pool, isa::SCALAR);
-    array_source     src(eg, eu, ed);
-    forward_context  ctx{mm, src, nullptr};
-    const auto       r = f32_matrix(router.data(), E, d);
-    shared_expert    se{f32_matrix(sg.data(), ffs, d), f32_matrix(su.data(), ffs, d), f32_matrix(sd.data(), d, ffs),
+    thread_pool     pool(2);
+    matmul_runner   mm(pool, isa::SCALAR);
+    array_source    src(eg, eu, ed);
+    forward_context ctx{mm, src, nullptr};
+    const auto      r = f32_matrix(router.data(), E, d);
+    shared_expert   se{f32_matrix(sg.data(), ffs, d), f32_matrix(su.data(), ffs, d), f32_matrix(sd.data(), d, ffs),
                      gate_inp.data()};
-    moe_options      plain{E, 2, true, nullptr};
-    moe_options      with = plain;
-    with.shared           = &se;
+    moe_options     plain{E, 2, true, nullptr};
+    moe_options     with = plain;
+    with.shared          = &se;
 
     std::vector<float> routed(n * d), both(n * d);
     moe_block(h.data(), n, 0, 0, r, plain, ctx, routed.data());
@@ -68,7 +68,7 @@ TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
     for (int64_t t = 0; t < n; ++t) {
         double dot = 0.0;
         for (int64_t c = 0; c < d; ++c) dot += gate_inp[c] * h[t * d + c];
-        const double s = 1.0 / (1.0 + std::exp(-dot));
+        const double        s = 1.0 / (1.0 + std::exp(-dot));
         std::vector<double> a(ffs);
         for (int64_t i = 0; i < ffs; ++i) {
             double gv = 0.0, uv = 0.0;
