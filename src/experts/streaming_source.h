@@ -68,7 +68,9 @@ class streaming_expert_source final : public expert_source {
 
     void            start_read(int layer, int slot, int32_t expert, bool prefetch);
     void            finish_read(int layer, int slot);
-    int             make_room(int layer, int32_t expert, std::span<const int32_t> keep);
+    // A slot for the expert by the eviction policy (waiting out a read still filling it),
+    // or -1 when every slot is held, pinned or, for a prefetch, predicted.
+    int             claim(int layer, int32_t expert, bool prefetch);
     expert_matrices view(int layer, int slot, int32_t expert) const;
     int             next_moe_layer(int after) const;
 
@@ -85,6 +87,7 @@ class streaming_expert_source final : public expert_source {
     std::unique_ptr<async_reader>     reader_;  // after mem_: destroyed first, reaping reads
     stream_stats                      stats_;
     std::vector<std::vector<uint8_t>> predicted_;  // [layer][expert]: named for the coming pass
+    std::vector<uint8_t>              foreseen_;   // [layer]: has been predicted at all
     int64_t                           pos_ = 0;     // rows seen, for the oracle
     std::vector<int32_t>              scratch_;
 };

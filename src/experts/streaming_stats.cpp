@@ -14,6 +14,7 @@ layer_stream_stats stream_stats::total() const {
         t.misses += l.misses;
         t.predicted += l.predicted;
         t.predicted_used += l.predicted_used;
+        t.foreseen += l.foreseen;
         t.reads += l.reads;
         t.prefetches += l.prefetches;
         t.bytes_read += l.bytes_read;
@@ -70,6 +71,7 @@ std::string stream_stats_json(const stream_stats & s) {
         return nlohmann::json{{"requests", l.requests},     {"hits", l.hits},
                               {"late", l.late},             {"misses", l.misses},
                               {"predicted", l.predicted},   {"predicted_used", l.predicted_used},
+                              {"foreseen", l.foreseen},
                               {"reads", l.reads},           {"prefetches", l.prefetches},
                               {"bytes_read", l.bytes_read}, {"wasted_reads", l.wasted_reads},
                               {"wasted_bytes", l.wasted_bytes}, {"io_wait_ms", l.io_wait_ms},

@@ -14,6 +14,7 @@ struct layer_stream_stats {
     uint64_t misses         = 0;  // read on demand
     uint64_t predicted      = 0;  // experts the predictor named for this layer
     uint64_t predicted_used = 0;  // ... that the router then chose
+    uint64_t foreseen       = 0;  // requests for which a prediction had been made (recall's base)
     uint64_t reads          = 0;  // experts read (demand + prefetch)
     uint64_t prefetches     = 0;  // ... of which on a prediction
     uint64_t bytes_read     = 0;
@@ -22,7 +23,7 @@ struct layer_stream_stats {
     double   io_wait_ms     = 0;  // time the forward pass waited for this layer's reads
 
     double hit_rate() const { return requests ? double(hits) / double(requests) : 0.0; }
-    double recall() const { return requests ? double(predicted_used) / double(requests) : 0.0; }
+    double recall() const { return foreseen ? double(predicted_used) / double(foreseen) : 0.0; }
     double precision() const { return predicted ? double(predicted_used) / double(predicted) : 0.0; }
 };
 

@@ -24,6 +24,18 @@ struct trace_token {
     int64_t                  pos   = 0;
     int32_t                  token = -1;
     std::vector<trace_layer> layers;  // MoE layers only, in order
+
+    // The entry of block `layer` (which must be a MoE layer of the trace).
+    trace_layer & layers_by_block(int layer) {
+        for (trace_layer & l : layers) {
+            if (l.layer == layer) {
+                return l;
+            }
+        }
+        trace_layer fresh;
+        fresh.layer = layer;
+        return layers.emplace_back(std::move(fresh));
+    }
 };
 
 struct routing_trace {
