@@ -23,12 +23,12 @@ std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
         fail("{}: metadata 'gpt-oss.attention.sliding_window' is missing", f.path());
     }
     transformer_variant v;
-    v.rope                   = rope_style::NEOX;
-    v.moe.normalize          = false;
-    v.moe.top_k_then_softmax = true;
-    v.moe.swiglu_alpha       = 1.702f;
-    v.moe.swiglu_limit       = 7.0f;
-    auto          m          = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope             = rope_style::NEOX;
+    v.moe.normalize    = false;
+    v.moe.routing      = moe_routing::TOP_K_SOFTMAX;
+    v.moe.swiglu_alpha = 1.702f;
+    v.moe.swiglu_limit = 7.0f;
+    auto          m    = std::make_unique<moe_transformer>(f, hp, v);
     const int64_t d = hp.n_embd, ff = hp.n_ff_expert, E = hp.n_expert;
     const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
     for (int64_t l = 0; l < hp.n_layer; ++l) {

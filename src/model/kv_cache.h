@@ -1,6 +1,7 @@
 // Keys and values of every past position, per layer: [n_ctx][n_head_kv * head_dim] each,
 // stored as F32 or F16 (--kv-type). F16 halves the memory and the bytes attention reads
-// per token; F32 is exact.
+// per token; F32 is exact. A keys-only cache (with_values = false) holds one row per
+// position: multi-head latent attention caches its latent there and reads values from it.
 #pragma once
 
 #include "tensor/types.h"
@@ -12,7 +13,7 @@ namespace sluice {
 
 class kv_cache {
   public:
-    kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type type);
+    kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type type, bool with_values = true);
 
     int64_t   n_ctx() const { return n_ctx_; }
     int64_t   row_len() const { return row_len_; }
@@ -21,7 +22,8 @@ class kv_cache {
     uint64_t  element_bytes() const { return type_ == ggml_type::F32 ? 4 : 2; }
     uint64_t  row_stride() const { return row_bytes_; }  // bytes from one position to the next
 
-    // Stores n rows of keys and values (row_len floats each) at positions pos..pos+n-1.
+    // Stores n rows of keys and values (row_len floats each) at positions pos..pos+n-1; v is
+    // ignored (may be null) in a keys-only cache.
     void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v);
 
     // Row `pos` of layer `layer`, in the cache's type.
@@ -30,16 +32,17 @@ class kv_cache {
 
   private:
     const void * row(int64_t layer, int which, int64_t pos) const {
-        return data_.data() + ((static_cast<uint64_t>(layer) * 2 + which) * n_ctx_ + pos) * row_bytes_;
+        return data_.data() + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_ctx_ + pos) * row_bytes_;
     }
     void * row(int64_t layer, int which, int64_t pos) {
-        return data_.data() + ((static_cast<uint64_t>(layer) * 2 + which) * n_ctx_ + pos) * row_bytes_;
+        return data_.data() + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_ctx_ + pos) * row_bytes_;
     }
 
     int64_t              n_ctx_;
     int64_t              row_len_;
     ggml_type            type_;
     uint64_t             row_bytes_;
+    uint64_t             n_arrays_;  // 2: keys and values; 1: keys only
     std::vector<uint8_t> data_;
 };
 

@@ -93,6 +93,12 @@ void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads,
     }
 }
 
+void add_residual(float * x, const float * o, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) {
+        x[i] += o[i];
+    }
+}
+
 void add_bias(float * x, std::span<const float> b, int64_t n) {
     const auto w = static_cast<int64_t>(b.size());
     for (int64_t t = 0; t < n && w > 0; ++t) {

@@ -24,7 +24,9 @@ void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head
                double base);
 
 // Normal (GPT-J / Llama) rotary embedding: the adjacent pairs (2i, 2i + 1) for
-// i < rope_dim/2 rotate by pos * base^(-2i/rope_dim); otherwise as rope_neox.
+// i < rope_dim/2 rotate by pos * base^(-2i/rope_dim); otherwise as rope_neox. Heads are
+// head_dim floats apart, so a head whose rotated part is not in front (MLA's q_pe after
+// q_nope) is rotated by passing a pointer to that part.
 void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
                  double base);
 
@@ -33,6 +35,9 @@ enum class rope_style { NEOX, NORMAL };
 // rope_neox or rope_normal.
 void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
           double base);
+
+// x[i] += o[i] for count values: a sub-block's output joins the residual stream.
+void add_residual(float * x, const float * o, int64_t count);
 
 // x[t][i] += b[i] for n rows of b.size(); nothing when b is empty (no bias).
 void add_bias(float * x, std::span<const float> b, int64_t n);

@@ -33,11 +33,16 @@ struct forward_context {
     forward_observer * observer = nullptr;
 };
 
-// Per-sequence state: the KV cache and how many positions it holds.
+// Per-sequence state: the KV cache and how many positions it holds. Architectures with more
+// per-sequence state (recurrent layers) subclass it; their forward() starts that state afresh
+// whenever n_past is 0, so session::reset() (n_past = 0) resets every kind of state.
 class model_state {
   public:
     model_state(const model_hparams & hp, int64_t n_ctx, ggml_type kv_type)
         : kv(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim, kv_type) {}
+    // A cache of `kv_layers` layers of `kv_row_len` (keys only: one latent row per position).
+    model_state(int64_t kv_layers, int64_t n_ctx, int64_t kv_row_len, ggml_type kv_type, bool kv_values)
+        : kv(kv_layers, n_ctx, kv_row_len, kv_type, kv_values) {}
     virtual ~model_state() = default;
 
     int64_t n_ctx() const { return kv.n_ctx(); }

@@ -81,11 +81,19 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
     std::vector<int32_t> ids(static_cast<size_t>(n) * k);
     std::vector<float>   weights(static_cast<size_t>(n) * k);
     for (int64_t t = 0; t < n; ++t) {
-        if (opt.top_k_then_softmax) {
-            route_top_k_softmax(logits.data() + t * E, E, k, probs.data(), ids.data() + t * k, weights.data() + t * k);
-        } else {
-            route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
-                                weights.data() + t * k);
+        const float * lg = logits.data() + t * E;
+        int32_t *     i  = ids.data() + t * k;
+        float *       w  = weights.data() + t * k;
+        switch (opt.routing) {
+            case moe_routing::SOFTMAX_TOP_K:
+                route_softmax_top_k(lg, E, k, opt.normalize, probs.data(), i, w);
+                break;
+            case moe_routing::TOP_K_SOFTMAX:
+                route_top_k_softmax(lg, E, k, probs.data(), i, w);
+                break;
+            case moe_routing::GROUP_LIMITED:
+                route_group_limited_top_k(lg, E, k, opt.group, probs.data(), i, w);
+                break;
         }
         if (ctx.observer != nullptr) {
             ctx.observer->on_routing(layer, pos0 + t, {ids.data() + t * k, static_cast<size_t>(k)},

@@ -4,6 +4,7 @@
 // source; this code never knows where their bytes live.
 #pragma once
 
+#include "experts/routing.h"
 #include "model/model.h"
 
 #include <cstdint>
@@ -21,16 +22,24 @@ struct shared_expert {
     const float * gate_inp = nullptr;  // d floats (ffn_gate_inp_shexp), or nullptr: weight 1
 };
 
+// How router logits become the chosen experts and their weights (experts/routing.h).
+enum class moe_routing {
+    SOFTMAX_TOP_K,  // route_softmax_top_k: softmax over all, then top-k (Qwen*-MoE, OLMoE, Mixtral)
+    TOP_K_SOFTMAX,  // route_top_k_softmax: top-k of the (biased) logits, softmax over those k (gpt-oss)
+    GROUP_LIMITED,  // route_group_limited_top_k with `group` (DeepSeek-V2/V3)
+};
+
 struct moe_options {
     int                   n_expert      = 0;
     int                   n_expert_used = 0;
     bool                  normalize     = true;     // renormalise the top-k weights to sum to 1
     const shared_expert * shared        = nullptr;  // added to the routed output when set
+    moe_routing           routing       = moe_routing::SOFTMAX_TOP_K;
+    // GROUP_LIMITED's score function, selection bias, groups and scale. Its own `normalize`
+    // decides renormalisation there; the field above serves SOFTMAX_TOP_K.
+    group_routing group{};
 
-    // gpt-oss: top-k of the (biased) router logits, then softmax over those k
-    // (route_top_k_softmax) instead of softmax over all, then top-k.
-    bool          top_k_then_softmax = false;
-    const float * router_bias        = nullptr;  // [n_expert] added to the router logits
+    const float * router_bias = nullptr;  // [n_expert] added to the router logits (gpt-oss)
     // Per-expert biases added after each projection, views indexed by expert id:
     // gate/up [n_expert][ff], down [n_expert][d]. nullptr: none.
     const float * gate_exps_bias = nullptr;

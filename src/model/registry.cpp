@@ -20,6 +20,8 @@ constexpr entry k_architectures[] = {
     {"olmoe", &build_olmoe},
     {"qwen2moe", &build_qwen2moe},
     {"gpt-oss", &build_gpt_oss},
+    {"deepseek2", &build_deepseek2},
+    {"qwen3next", &build_qwen3next},
 };
 
 }  // namespace

@@ -2,20 +2,10 @@
 
 #include "gguf/gguf.h"
 #include "model/weights.h"
-#include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace sluice {
-namespace {
-
-void add_residual(float * x, const float * o, int64_t count) {
-    for (int64_t i = 0; i < count; ++i) {
-        x[i] += o[i];
-    }
-}
-
-}  // namespace
 
 void read_standard_block(const block_tensors & t, const model_hparams & hp, block_weights & w,
                          std::string_view ffn_norm) {
@@ -32,22 +22,8 @@ void read_standard_block(const block_tensors & t, const model_hparams & hp, bloc
 
 moe_transformer::moe_transformer(const gguf_file & f, model_hparams hp, const transformer_variant & v)
     : file_(f), hp_(std::move(hp)), v_(v) {
-    const int64_t d = hp_.n_embd;
-    token_embd_     = &f.require_tensor("token_embd.weight");
-    if (token_embd_->n_dims != 2 || token_embd_->ne[0] != d) {
-        fail("{}: tensor 'token_embd.weight' has row length {}, expected {} (offset {})", f.path(), token_embd_->ne[0],
-             d, token_embd_->info_offset);
-    }
-    if (!traits(token_embd_->type).computable) {
-        fail("{}: tensor 'token_embd.weight' has type {}, which sluice cannot compute with", f.path(),
-             type_name(token_embd_->type));
-    }
-    hp_.n_vocab  = token_embd_->ne[1];
-    output_norm_ = require_vector(f, "output_norm.weight", d);
-    output_      = optional_matrix(f, "output.weight", d, hp_.n_vocab);
-    if (output_.data == nullptr) {  // tied embeddings
-        output_ = weight_matrix{token_embd_->type, hp_.n_vocab, d, token_embd_->row_bytes(), token_embd_->data};
-    }
+    io_                  = token_io::load(f, hp_.n_embd);
+    hp_.n_vocab          = io_.n_vocab;
     v_.moe.n_expert      = static_cast<int>(hp_.n_expert);
     v_.moe.n_expert_used = static_cast<int>(hp_.n_expert_used);
 }
@@ -73,14 +49,6 @@ void moe_transformer::finish() {
             moe_gate{.norm = w.ffn_norm.data(), .eps = hp_.rms_eps, .router = w.router, .router_bias = o.router_bias});
     }
     experts_.emplace(file_, std::move(stacked), hp_.n_embd, hp_.n_ff_expert, static_cast<int>(hp_.n_expert));
-}
-
-void moe_transformer::embed(std::span<const int32_t> tokens, float * x) const {
-    const uint64_t rb = token_embd_->row_bytes();
-    for (size_t t = 0; t < tokens.size(); ++t) {
-        dequantize_row(token_embd_->type, token_embd_->data + rb * static_cast<uint64_t>(tokens[t]), x + t * hp_.n_embd,
-                       hp_.n_embd);
-    }
 }
 
 // out = W_o attention(rope(norm(W_q h + b_q)), rope(norm(W_k h + b_k)), W_v h + b_v) + b_o,
@@ -123,17 +91,10 @@ void moe_transformer::forward(model_state & state, std::span<const int32_t> toke
     if (n == 0) {
         return;
     }
-    if (pos0 + n > state.n_ctx()) {
-        fail("context full: {} positions cached + {} new tokens exceed the context of {}", pos0, n, state.n_ctx());
-    }
-    for (int32_t id : tokens) {
-        if (id < 0 || id >= hp_.n_vocab) {
-            fail("token id {} is out of range (vocabulary of {})", id, hp_.n_vocab);
-        }
-    }
+    check_tokens(tokens, pos0, state.n_ctx(), hp_.n_vocab);
     const int64_t      d = hp_.n_embd;
     std::vector<float> x(n * d), h(n * d), o(n * d);
-    embed(tokens, x.data());
+    io_.embed(tokens, x.data());
 
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
         const block_weights & w = layers_[l];
@@ -147,11 +108,7 @@ void moe_transformer::forward(model_state & state, std::span<const int32_t> toke
         add_residual(x.data(), o.data(), n * d);
     }
     state.n_past = pos0 + n;
-
-    const int64_t first = all_logits ? 0 : n - 1;
-    const int64_t rows  = n - first;
-    rms_norm(x.data() + first * d, output_norm_.data(), h.data(), rows, d, hp_.rms_eps);
-    ctx.mm.matmul(output_, h.data(), rows, logits);
+    io_.logits(x.data(), n, all_logits, hp_.rms_eps, h.data(), ctx.mm, logits);
 }
 
 }  // namespace sluice

@@ -13,6 +13,7 @@
 #include "experts/expert_store.h"
 #include "model/layers.h"
 #include "model/moe.h"
+#include "model/token_io.h"
 #include "model/weights.h"
 
 namespace sluice {
@@ -71,16 +72,13 @@ class moe_transformer final : public model {
                  bool all_logits) const override;
 
   private:
-    void embed(std::span<const int32_t> tokens, float * x) const;
     void attend(const block_weights & w, int64_t l, model_state & state, const float * h, int64_t n,
                 const forward_context & ctx, float * out) const;
 
     const gguf_file &           file_;
     model_hparams               hp_;
     transformer_variant         v_;
-    const gguf_tensor *         token_embd_ = nullptr;
-    std::vector<float>          output_norm_;
-    weight_matrix               output_{};
+    token_io                    io_;
     std::vector<block_weights>  layers_;
     std::vector<moe_options>    moe_;  // per block: v_.moe with the block's biases and shared expert
     std::optional<expert_store> experts_;

@@ -24,6 +24,18 @@ const synth_geometry k_geometries[] = {
     {"mixtral-8x7b", "llama", 32, 4096, 32, 8, 128, 8, 2, 14336, 32000, 32768, 1e6},
     {"qwen1.5-moe-a2.7b", "qwen2moe", 24, 2048, 16, 16, 128, 60, 4, 1408, 151936, 8192, 1e6, 5632},
     {"gpt-oss-20b", "gpt-oss", 24, 2880, 64, 8, 64, 32, 4, 2880, 201088, 131072, 150000, 0, 128},
+    // DeepSeek-V2-Lite: MLA (no q compression, kv_lora 512, heads of 128 + 64 RoPE, values
+    // 128), one leading dense block, 2 shared experts, softmax routing. YaRN is left out.
+    {.name = "deepseek-v2-lite", .arch = "deepseek2", .n_layer = 27, .n_embd = 2048, .n_head = 16, .n_head_kv = 1,
+     .head_dim = 576, .n_expert = 64, .n_expert_used = 6, .n_ff_expert = 1408, .n_vocab = 102400, .n_ctx = 163840,
+     .rope_base = 1e4, .n_ff_shared = 2816, .n_expert_shared = 2, .n_layer_dense = 1, .n_ff_dense = 10944,
+     .q_lora = 0, .kv_lora = 512, .qk_nope = 128, .qk_rope = 64, .v_head = 128},
+    // Qwen3-Next-80B-A3B: every 4th block gated attention (heads of 256, 64 RoPE dims), the
+    // others gated DeltaNet (16 key heads, 32 value heads of 128); 512 experts, a shared one.
+    {.name = "qwen3-next-80b-a3b", .arch = "qwen3next", .n_layer = 48, .n_embd = 2048, .n_head = 16, .n_head_kv = 2,
+     .head_dim = 256, .n_expert = 512, .n_expert_used = 10, .n_ff_expert = 512, .n_vocab = 151936, .n_ctx = 262144,
+     .rope_base = 1e7, .n_ff_shared = 512, .n_expert_shared = 1, .rope_dim = 64, .full_attention_interval = 4,
+     .ssm_k_heads = 16, .ssm_v_heads = 32, .ssm_head_dim = 128, .ssm_conv_kernel = 4},
 };
 
 // Random matrices are made from a pool of quantized random rows: each output row is a pool
@@ -97,36 +109,57 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     const std::string a       = g.arch;
     const bool        gpt_oss = a == "gpt-oss";
     gguf_writer       w;
+    const auto        u32 = [&](const std::string & k, int64_t v) { w.set_u32(a + "." + k, static_cast<uint32_t>(v)); };
     w.set_string("general.architecture", a);
     w.set_string("general.name", fmt::format("synthetic {} ({} layers, {})", g.name, g.n_layer, type_name(opt.type)));
-    w.set_u32(a + ".block_count", static_cast<uint32_t>(g.n_layer));
-    w.set_u32(a + ".context_length", static_cast<uint32_t>(g.n_ctx));
-    w.set_u32(a + ".embedding_length", static_cast<uint32_t>(g.n_embd));
-    w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
-    w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
+    u32("block_count", g.n_layer);
+    u32("context_length", g.n_ctx);
+    u32("embedding_length", g.n_embd);
+    u32("feed_forward_length", g.n_ff_dense > 0 ? g.n_ff_dense : g.n_ff_expert);
+    u32("expert_feed_forward_length", g.n_ff_expert);
     if (g.n_ff_shared > 0) {
-        w.set_u32(a + ".expert_shared_feed_forward_length", static_cast<uint32_t>(g.n_ff_shared));
+        u32("expert_shared_feed_forward_length", g.n_ff_shared);
     }
     if (g.sliding_window > 0) {
-        w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(g.sliding_window));
+        u32("attention.sliding_window", g.sliding_window);
     }
-    w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(g.n_head));
-    w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(g.n_head_kv));
-    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(g.head_dim));
-    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(g.head_dim));
-    w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(g.head_dim));
+    u32("attention.head_count", g.n_head);
+    u32("attention.head_count_kv", g.n_head_kv);
+    u32("attention.key_length", g.head_dim);
+    u32("attention.value_length", a == "deepseek2" ? g.kv_lora : g.head_dim);  // MLA: the latent's sizes
+    u32("rope.dimension_count", a == "deepseek2" ? g.qk_rope : g.rope_dim > 0 ? g.rope_dim : g.head_dim);
     w.set_f32(a + ".rope.freq_base", static_cast<float>(g.rope_base));
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
-    w.set_u32(a + ".expert_count", static_cast<uint32_t>(g.n_expert));
-    w.set_u32(a + ".expert_used_count", static_cast<uint32_t>(g.n_expert_used));
+    u32("expert_count", g.n_expert);
+    u32("expert_used_count", g.n_expert_used);
+    if (a == "deepseek2") {
+        u32("leading_dense_block_count", g.n_layer_dense);
+        u32("attention.kv_lora_rank", g.kv_lora);
+        if (g.q_lora > 0) {
+            u32("attention.q_lora_rank", g.q_lora);
+        }
+        u32("attention.key_length_mla", g.qk_nope + g.qk_rope);
+        u32("attention.value_length_mla", g.v_head);
+        u32("expert_shared_count", g.n_expert_shared);
+        u32("expert_gating_func", 1);  // softmax (V2); V3's sigmoid + groups are tested on the tiny fixture
+        w.set_f32(a + ".expert_weights_scale", 1.0f);
+    } else if (a == "qwen3next") {
+        u32("full_attention_interval", g.full_attention_interval);
+        u32("ssm.conv_kernel", g.ssm_conv_kernel);
+        u32("ssm.state_size", g.ssm_head_dim);
+        u32("ssm.group_count", g.ssm_k_heads);
+        u32("ssm.time_step_rank", g.ssm_v_heads);
+        u32("ssm.inner_size", g.ssm_v_heads * g.ssm_head_dim);
+    }
 
     std::mt19937_64                  rng(opt.seed);
     std::deque<std::vector<uint8_t>> buffers;  // must outlive write()
     uint64_t                         seed = opt.seed;
-    // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool.
+    // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool. Rows
+    // the type's blocks do not divide fall back to Q8_0 or F16, as quantizers do.
     auto matrix = [&](const std::string & name, ggml_type t, int64_t cols, int64_t rows, int64_t stack) {
         if (cols % traits(t).block_size != 0) {
-            t = ggml_type::Q8_0;
+            t = cols % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
         }
         const row_pool   rp(t, cols, rng, 0.02f);
         const uint64_t   rb    = row_bytes(t, cols);
@@ -164,21 +197,65 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     matrix("token_embd.weight", t, d, g.n_vocab, 1);
     constant("output_norm.weight", {d}, 1.0f);
     matrix("output.weight", t, d, g.n_vocab, 1);
+    // deepseek2's multi-head latent attention (mla.h).
+    const auto mla_block = [&](int64_t l) {
+        const auto    n  = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
+        const int64_t qh = g.qk_nope + g.qk_rope;
+        if (g.q_lora > 0) {
+            matrix(n("attn_q_a"), t, d, g.q_lora, 1);
+            constant(n("attn_q_a_norm"), {g.q_lora}, 1.0f);
+            matrix(n("attn_q_b"), t, g.q_lora, g.n_head * qh, 1);
+        } else {
+            matrix(n("attn_q"), t, d, g.n_head * qh, 1);
+        }
+        matrix(n("attn_kv_a_mqa"), t, d, g.kv_lora + g.qk_rope, 1);
+        constant(n("attn_kv_a_norm"), {g.kv_lora}, 1.0f);
+        matrix(n("attn_k_b"), t, g.qk_nope, g.kv_lora, g.n_head);
+        matrix(n("attn_v_b"), t, g.kv_lora, g.v_head, g.n_head);
+        matrix(n("attn_output"), t, g.n_head * g.v_head, d, 1);
+    };
+    // qwen3next's gated DeltaNet (delta_net.h).
+    const auto delta_net_block = [&](int64_t l) {
+        const auto    n   = [&](const char * s) { return fmt::format("blk.{}.{}", l, s); };
+        const int64_t key = g.ssm_k_heads * g.ssm_head_dim, value = g.ssm_v_heads * g.ssm_head_dim;
+        matrix(n("attn_qkv.weight"), t, d, 2 * key + value, 1);
+        matrix(n("attn_gate.weight"), t, d, value, 1);
+        matrix(n("ssm_conv1d.weight"), ggml_type::F32, g.ssm_conv_kernel, 2 * key + value, 1);
+        constant(n("ssm_dt.bias"), {g.ssm_v_heads}, 0.0f);
+        constant(n("ssm_a"), {g.ssm_v_heads}, -1.0f);
+        matrix(n("ssm_ba.weight"), ggml_type::F32, d, 2 * g.ssm_v_heads, 1);
+        constant(n("ssm_norm.weight"), {g.ssm_head_dim}, 1.0f);
+        matrix(n("ssm_out.weight"), t, value, d, 1);
+    };
     for (int64_t l = 0; l < g.n_layer; ++l) {
         const auto n = [&](const char * s, const char * suffix = "weight") {
             return fmt::format("blk.{}.{}.{}", l, s, suffix);
         };
+        const bool delta_net = a == "qwen3next" && (l + 1) % g.full_attention_interval != 0;
         constant(n("attn_norm"), {d}, 1.0f);
-        matrix(n("attn_q"), t, d, q_dim, 1);
-        matrix(n("attn_k"), t, d, kv_dim, 1);
-        matrix(n("attn_v"), t, d, kv_dim, 1);
-        matrix(n("attn_output"), t, q_dim, d, 1);
-        constant(n(gpt_oss ? "post_attention_norm" : "ffn_norm"), {d}, 1.0f);
+        if (a == "deepseek2") {
+            mla_block(l);
+        } else if (delta_net) {
+            delta_net_block(l);
+        } else {
+            // qwen3next: every head's query is followed by its output gate.
+            matrix(n("attn_q"), t, d, (a == "qwen3next" ? 2 : 1) * q_dim, 1);
+            matrix(n("attn_k"), t, d, kv_dim, 1);
+            matrix(n("attn_v"), t, d, kv_dim, 1);
+            matrix(n("attn_output"), t, q_dim, d, 1);
+        }
+        constant(n(gpt_oss || a == "qwen3next" ? "post_attention_norm" : "ffn_norm"), {d}, 1.0f);
+        if (l < g.n_layer_dense) {  // deepseek2's leading blocks: a dense FFN, no experts
+            matrix(n("ffn_gate"), t, d, g.n_ff_dense, 1);
+            matrix(n("ffn_up"), t, d, g.n_ff_dense, 1);
+            matrix(n("ffn_down"), t, g.n_ff_dense, d, 1);
+            continue;
+        }
         matrix(n("ffn_gate_inp"), ggml_type::F32, d, E, 1);
         matrix(n("ffn_gate_exps"), t_x, d, ff, E);
         matrix(n("ffn_up_exps"), t_x, d, ff, E);
         matrix(n("ffn_down_exps"), t_x, ff, d, E);
-        if (a == "qwen3moe") {
+        if (a == "qwen3moe" || (a == "qwen3next" && !delta_net)) {
             constant(n("attn_q_norm"), {g.head_dim}, 1.0f);
             constant(n("attn_k_norm"), {g.head_dim}, 1.0f);
         } else if (a == "olmoe") {
@@ -188,10 +265,6 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
             constant(n("attn_q", "bias"), {q_dim}, 0.0f);
             constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
             constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
-            constant(n("ffn_gate_inp_shexp"), {d}, 0.0f);
-            matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
-            matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);
-            matrix(n("ffn_down_shexp"), t, g.n_ff_shared, d, 1);
         } else if (gpt_oss) {
             constant(n("attn_q", "bias"), {q_dim}, 0.0f);
             constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
@@ -202,6 +275,14 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
             constant(n("ffn_gate_exps", "bias"), {ff, E}, 0.0f);
             constant(n("ffn_up_exps", "bias"), {ff, E}, 0.0f);
             constant(n("ffn_down_exps", "bias"), {d, E}, 0.0f);
+        }
+        if (g.n_ff_shared > 0) {
+            if (a != "deepseek2") {  // sigmoid(0): the shared expert at half weight; DeepSeek's has no gate
+                constant(n("ffn_gate_inp_shexp"), {d}, 0.0f);
+            }
+            matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_down_shexp"), t, g.n_ff_shared, d, 1);
         }
     }
     w.write(path);

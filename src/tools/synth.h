@@ -19,11 +19,19 @@ struct synth_geometry {
     int64_t     n_layer, n_embd, n_head, n_head_kv, head_dim, n_expert, n_expert_used, n_ff_expert, n_vocab,
         n_ctx;
     double  rope_base;
-    int64_t n_ff_shared    = 0;  // shared expert width (qwen2moe)
+    int64_t n_ff_shared    = 0;  // shared expert width (qwen2moe, deepseek2, qwen3next)
     int64_t sliding_window = 0;  // gpt-oss
+
+    // deepseek2: shared expert count, leading dense blocks and multi-head latent attention.
+    int64_t n_expert_shared = 0, n_layer_dense = 0, n_ff_dense = 0;
+    int64_t q_lora = 0, kv_lora = 0, qk_nope = 0, qk_rope = 0, v_head = 0;
+    // qwen3next: partial RoPE, gated DeltaNet blocks between full-attention ones.
+    int64_t rope_dim = 0, full_attention_interval = 0, ssm_k_heads = 0, ssm_v_heads = 0, ssm_head_dim = 0,
+            ssm_conv_kernel = 0;
 };
 
-// Known real geometries (qwen3-30b-a3b, mixtral-8x7b, gpt-oss-20b, ...); throws listing them.
+// Known real geometries (qwen3-30b-a3b, mixtral-8x7b, gpt-oss-20b, deepseek-v2-lite, ...); throws
+// listing them.
 synth_geometry find_geometry(std::string_view name);
 std::vector<std::string_view> geometry_names();
 
