@@ -22,6 +22,11 @@ struct model_flags {
 // -m/--model, -t/--threads, -c/--ctx-size, --kv-type, -b/--batch-size
 void add_model_flags(CLI::App * cmd, model_flags & f);
 
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed: the
+// sampling flags of every generating subcommand (run, serve). Returns the --seed option, so a
+// caller can tell whether it was given.
+CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p);
+
 engine_options  make_engine_options(const model_flags & f);
 session_options make_session_options(const model_flags & f);
 

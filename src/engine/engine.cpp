@@ -153,4 +153,34 @@ generate_stats session::generate(std::span<const int32_t> prompt, const generate
     return st;
 }
 
+void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens) {
+    if (sessions.size() != tokens.size()) {
+        fail("decode_batch: {} tokens for {} sessions", tokens.size(), sessions.size());
+    }
+    if (sessions.empty()) {
+        return;
+    }
+    engine & e = sessions[0]->engine_;
+    std::vector<model_state *> states;
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        if (&sessions[i]->engine_ != &e) {
+            fail("decode_batch: the sessions belong to different engines");
+        }
+        if (std::find(sessions.begin(), sessions.begin() + static_cast<ptrdiff_t>(i), sessions[i]) !=
+            sessions.begin() + static_cast<ptrdiff_t>(i)) {
+            fail("decode_batch: session {} is given twice", i);
+        }
+        states.push_back(sessions[i]->state_.get());
+    }
+    const int64_t         n_vocab = e.hparams().n_vocab;
+    std::vector<float>    logits(sessions.size() * n_vocab);
+    const forward_context ctx{e.runner(), e.experts(), nullptr};
+    e.net().forward_batch(states, tokens, ctx, logits.data());
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        std::copy(logits.begin() + static_cast<ptrdiff_t>(i * n_vocab),
+                  logits.begin() + static_cast<ptrdiff_t>((i + 1) * n_vocab), sessions[i]->logits_.begin());
+        sessions[i]->history_.push_back(tokens[i]);
+    }
+}
+
 }  // namespace sluice

@@ -11,6 +11,14 @@
 
 namespace sluice {
 
+// Running totals of a source that caches experts, for metrics (GET /metrics). The mapped
+// source reads nothing itself and reports zeros; the page cache is the kernel's.
+struct expert_source_stats {
+    uint64_t cache_hits   = 0;  // experts acquired that were already resident
+    uint64_t cache_misses = 0;  // experts that had to be read
+    uint64_t bytes_read   = 0;  // bytes read from disk into the cache
+};
+
 class expert_source {
   public:
     virtual ~expert_source() = default;
@@ -24,6 +32,9 @@ class expert_source {
     // source predicts the experts of later layers from it and starts reading them while
     // this layer computes. Results must not depend on it; the default ignores it.
     virtual void on_ffn_input(int /*layer*/, const float * /*x*/, int64_t /*n*/) {}
+
+    // Totals since the source was made; sources without a cache keep the default zeros.
+    virtual expert_source_stats stats() const { return {}; }
 };
 
 // Everything is in the mapping: a view is a pointer into the file.

@@ -16,9 +16,12 @@ struct moe_options {
 };
 
 // out[t] = sum over the chosen experts e of w_e * down_e(silu(gate_e h[t]) * up_e h[t]),
-// for h: [n][d] holding the tokens at positions pos0..pos0+n-1; out: [n][d] (overwritten). Tokens are grouped by expert so each expert's
-// matrices are read once per batch (matrix x matrix in prefill, matrix x vector in decode).
+// for h: [n][d] holding the tokens at positions pos0..pos0+n-1; out: [n][d] (overwritten).
+// Tokens are grouped by expert so each expert's matrices are read once per batch (matrix x
+// matrix in prefill and batched decode, matrix x vector for one token). `positions`, when
+// given, holds each row's own position (rows of different sequences in a batched decode);
+// it only changes what the observer is told.
 void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router, const moe_options & opt,
-               const forward_context & ctx, float * out);
+               const forward_context & ctx, float * out, const int64_t * positions = nullptr);
 
 }  // namespace sluice

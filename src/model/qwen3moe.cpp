@@ -35,9 +35,24 @@ class qwen3moe final : public model {
 
     void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx, float * logits,
                  bool all_logits) const override;
+    void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
+                       const forward_context & ctx, float * logits) const override;
 
   private:
+    // Rows [row0, row0 + n) of a pass belong to one sequence at positions pos0.. of its state.
+    struct segment {
+        model_state * state;
+        int64_t       row0, n, pos0;
+    };
+
     void embed(std::span<const int32_t> tokens, float * x) const;
+    void check_tokens(std::span<const int32_t> tokens) const;
+    // The forward pass over rows from one or more sequences: dense products and the MoE block
+    // see all rows at once, RoPE / KV cache / attention go per segment. positions (nullptr:
+    // consecutive from segs[0].pos0) are for the routing observer. Writes logits of rows
+    // [first_logit_row, n).
+    void run(std::span<const segment> segs, std::span<const int32_t> tokens, const int64_t * positions,
+             const forward_context & ctx, float * logits, int64_t first_logit_row) const;
 
     model_hparams               hp_;
     const gguf_tensor *         token_embd_ = nullptr;
@@ -102,6 +117,14 @@ void qwen3moe::embed(std::span<const int32_t> tokens, float * x) const {
     }
 }
 
+void qwen3moe::check_tokens(std::span<const int32_t> tokens) const {
+    for (int32_t id : tokens) {
+        if (id < 0 || id >= hp_.n_vocab) {
+            fail("token id {} is out of range (vocabulary of {})", id, hp_.n_vocab);
+        }
+    }
+}
+
 void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
                        float * logits, bool all_logits) const {
     const auto    n    = static_cast<int64_t>(tokens.size());
@@ -112,11 +135,45 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
     if (pos0 + n > state.n_ctx()) {
         fail("context full: {} positions cached + {} new tokens exceed the context of {}", pos0, n, state.n_ctx());
     }
-    for (int32_t id : tokens) {
-        if (id < 0 || id >= hp_.n_vocab) {
-            fail("token id {} is out of range (vocabulary of {})", id, hp_.n_vocab);
-        }
+    check_tokens(tokens);
+    const segment one[1] = {{&state, 0, n, pos0}};
+    run(one, tokens, nullptr, ctx, logits, all_logits ? 0 : n - 1);
+}
+
+void qwen3moe::forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
+                             const forward_context & ctx, float * logits) const {
+    const auto n = static_cast<int64_t>(states.size());
+    if (tokens.size() != states.size()) {
+        fail("forward_batch: {} tokens for {} sequences", tokens.size(), states.size());
     }
+    if (n <= 1) {  // the single-sequence path is the reference; nothing to share
+        if (n == 1) {
+            forward(*states[0], tokens, ctx, logits, false);
+        }
+        return;
+    }
+    check_tokens(tokens);
+    std::vector<segment> segs;
+    std::vector<int64_t> positions;
+    for (int64_t i = 0; i < n; ++i) {
+        model_state * st = states[i];
+        if (st->n_past + 1 > st->n_ctx()) {
+            fail("context full: sequence {} has {} positions cached in a context of {}", i, st->n_past, st->n_ctx());
+        }
+        for (int64_t j = 0; j < i; ++j) {
+            if (states[j] == st) {
+                fail("forward_batch: sequence {} appears twice in one step", i);
+            }
+        }
+        segs.push_back({st, i, 1, st->n_past});
+        positions.push_back(st->n_past);
+    }
+    run(segs, tokens, positions.data(), ctx, logits, 0);
+}
+
+void qwen3moe::run(std::span<const segment> segs, std::span<const int32_t> tokens, const int64_t * positions,
+                   const forward_context & ctx, float * logits, int64_t first_logit_row) const {
+    const auto    n = static_cast<int64_t>(tokens.size());
     const int64_t d = hp_.n_embd, hd = hp_.head_dim;
     const int64_t q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
 
@@ -139,11 +196,16 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
         }
         rms_norm(q.data(), w.q_norm.data(), q.data(), n * hp_.n_head, hd, hp_.rms_eps);
         rms_norm(k.data(), w.k_norm.data(), k.data(), n * hp_.n_head_kv, hd, hp_.rms_eps);
-        rope_neox(q.data(), n, pos0, hp_.n_head, hd, hp_.rope_dim, hp_.rope_base);
-        rope_neox(k.data(), n, pos0, hp_.n_head_kv, hd, hp_.rope_dim, hp_.rope_base);
-        state.kv.store(l, pos0, n, k.data(), v.data());
-        attention(state.kv, l, q.data(), n, pos0, hp_.n_head, hp_.n_head_kv, hd, ctx.mm.target(), ctx.mm.pool(),
-                  att.data());
+        // Positions and the KV cache are per sequence: each segment is one sequence's rows.
+        for (const segment & s : segs) {
+            float * qs = q.data() + s.row0 * q_dim;
+            float * ks = k.data() + s.row0 * kv_dim;
+            rope_neox(qs, s.n, s.pos0, hp_.n_head, hd, hp_.rope_dim, hp_.rope_base);
+            rope_neox(ks, s.n, s.pos0, hp_.n_head_kv, hd, hp_.rope_dim, hp_.rope_base);
+            s.state->kv.store(l, s.pos0, s.n, ks, v.data() + s.row0 * kv_dim);
+            attention(s.state->kv, l, qs, s.n, s.pos0, hp_.n_head, hp_.n_head_kv, hd, ctx.mm.target(), ctx.mm.pool(),
+                      att.data() + s.row0 * q_dim);
+        }
         ctx.mm.matmul(w.wo, att.data(), n, o.data());
         for (int64_t i = 0; i < n * d; ++i) {
             x[i] += o[i];
@@ -151,16 +213,17 @@ void qwen3moe::forward(model_state & state, std::span<const int32_t> tokens, con
 
         ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
-        moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, moe, ctx, o.data());
+        moe_block(h.data(), n, segs[0].pos0, static_cast<int>(l), w.router, moe, ctx, o.data(), positions);
         for (int64_t i = 0; i < n * d; ++i) {
             x[i] += o[i];
         }
     }
-    state.n_past = pos0 + n;
+    for (const segment & s : segs) {
+        s.state->n_past = s.pos0 + s.n;
+    }
 
-    const int64_t first = all_logits ? 0 : n - 1;
-    const int64_t rows  = n - first;
-    rms_norm(x.data() + first * d, output_norm_.data(), h.data(), rows, d, hp_.rms_eps);
+    const int64_t rows = n - first_logit_row;
+    rms_norm(x.data() + first_logit_row * d, output_norm_.data(), h.data(), rows, d, hp_.rms_eps);
     ctx.mm.matmul(output_, h.data(), rows, logits);
 }
 
