@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what sluice needs to build and test on Debian 12 (bookworm). Idempotent.
 #   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json, PCRE2 (tokenizer regexes),
-#           cpp-httplib (the server)
+#           liburing (expert streaming), cpp-httplib (the server)
 #   tests:  GoogleTest, Google Benchmark, clang-14 + compiler-rt (libFuzzer, sanitizers),
 #           node + npm (the server's end-to-end tests with the openai npm client; ctest runs
 #           `npm ci` in tests/server itself)
 set -euo pipefail
 packages=(
     g++ cmake ninja-build pkg-config
-    libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
+    libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev liburing-dev libcpp-httplib-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev
 )

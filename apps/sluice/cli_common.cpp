@@ -16,6 +16,40 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_option("-c,--ctx-size", f.ctx, "context size in tokens (default: the model's training context)");
     cmd->add_option("--kv-type", f.kv_type, "KV cache element type: f16 or f32")->default_val("f16");
     cmd->add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass")->default_val(256);
+
+    const char * g = "Expert streaming";
+    cmd->add_option("--expert-budget", f.expert_budget,
+                    "stream routed experts from disk into a RAM cache of at most SIZE (512M, 2G) or PERCENT of "
+                    "the expert bytes (25%); default: keep the whole file mapped")
+        ->group(g);
+    cmd->add_option("--predictor", f.predictor,
+                    "what reads experts ahead: none (load on demand), cross-layer, history, frequency, pregate, oracle")
+        ->default_val("cross-layer")
+        ->group(g);
+    cmd->add_option("--cache-policy", f.cache_policy, "eviction: lru, lfu, predictive (spares predicted experts)")
+        ->default_val("predictive")
+        ->group(g);
+    cmd->add_option("--cache-quota", f.cache_quota,
+                    "budget per layer: uniform, shallow (early layers get more), popularity (needs --calibration)")
+        ->default_val("shallow")
+        ->group(g);
+    cmd->add_option("--predict-extra", f.predict_extra, "predict k + N experts per layer")->default_val(2)->group(g);
+    cmd->add_option("--predict-depth", f.predict_depth, "predict this many MoE layers ahead (1 or 2)")
+        ->default_val(1)
+        ->check(CLI::Range(1, 4))
+        ->group(g);
+    cmd->add_option("--pin-hot", f.pin_hot, "keep the N most popular experts of each layer (needs --calibration)")
+        ->default_val(0)
+        ->group(g);
+    cmd->add_option("--reader", f.reader, "disk reads: auto, io_uring, pread")->default_val("auto")->group(g);
+    cmd->add_flag("--no-direct", f.no_direct, "read through the page cache (dropping pages after) instead of O_DIRECT")
+        ->group(g);
+    cmd->add_option("--calibration", f.calibration, "calibration file from `sluice calibrate` (frequency, pregate)")
+        ->group(g);
+    cmd->add_option("--oracle-trace", f.oracle_trace, "routing trace of the same text from `sluice trace` (oracle)")
+        ->group(g);
+    cmd->add_flag("--stats", f.stats, "print the expert-cache counters per layer at the end")->group(g);
+    cmd->add_option("--stats-json", f.stats_json, "write the expert-cache counters as JSON to FILE")->group(g);
 }
 
 CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
@@ -30,9 +64,56 @@ CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
 
 engine_options make_engine_options(const model_flags & f) {
     engine_options o;
-    o.model_path = f.model;
-    o.n_threads  = f.threads;
+    o.model_path    = f.model;
+    o.n_threads     = f.threads;
+    o.expert_budget = f.expert_budget;
+    streaming_options & s = o.streaming;
+    s.predictor     = parse_predictor(f.predictor);
+    s.eviction      = parse_eviction_policy(f.cache_policy);
+    s.quota         = parse_quota_policy(f.cache_quota);
+    if (f.predict_extra < 0) {
+        fail("--predict-extra must be >= 0, not {}", f.predict_extra);
+    }
+    if (f.pin_hot < 0) {
+        fail("--pin-hot must be >= 0, not {}", f.pin_hot);
+    }
+    s.predict_extra = f.predict_extra;
+    s.predict_depth = f.predict_depth;
+    s.pin_hot       = f.pin_hot;
+    if (f.reader == "auto") {
+        s.reader.kind = reader_kind::automatic;
+    } else if (f.reader == "io_uring") {
+        s.reader.kind = reader_kind::io_uring;
+    } else if (f.reader == "pread") {
+        s.reader.kind = reader_kind::pread;
+    } else {
+        fail("--reader must be auto, io_uring or pread, not '{}'", f.reader);
+    }
+    s.reader.direct    = !f.no_direct;
+    s.calibration_path = f.calibration;
+    s.trace_path       = f.oracle_trace;
+    if (f.expert_budget.empty() && (f.stats || !f.stats_json.empty())) {
+        fail("--stats and --stats-json report the expert cache; they need --expert-budget");
+    }
     return o;
+}
+
+void report_streaming(const engine & e, const model_flags & f) {
+    const streaming_expert_source * s = e.streaming();
+    if (s == nullptr) {
+        return;
+    }
+    const stream_stats st = s->stats();
+    if (f.stats) {
+        fmt::print(stderr, "{}", format_stream_stats(st));
+    }
+    if (!f.stats_json.empty()) {
+        std::ofstream out(f.stats_json);
+        if (!out) {
+            fail("--stats-json: cannot write '{}'", f.stats_json);
+        }
+        out << stream_stats_json(st) << "\n";
+    }
 }
 
 session_options make_session_options(const model_flags & f) {

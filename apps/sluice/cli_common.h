@@ -17,15 +17,34 @@ struct model_flags {
     int64_t     ctx     = 0;
     std::string kv_type = "f16";
     int64_t     batch   = 256;
+    // Expert streaming (--expert-budget and what tunes it).
+    std::string expert_budget;
+    std::string predictor    = "cross-layer";
+    std::string cache_policy = "predictive";
+    std::string cache_quota  = "shallow";
+    int         predict_extra = 2;
+    int         predict_depth = 1;
+    int         pin_hot       = 0;
+    std::string reader        = "auto";
+    bool        no_direct     = false;
+    std::string calibration;
+    std::string oracle_trace;
+    bool        stats = false;
+    std::string stats_json;
 };
 
-// -m/--model, -t/--threads, -c/--ctx-size, --kv-type, -b/--batch-size
+// -m/--model, -t/--threads, -c/--ctx-size, --kv-type, -b/--batch-size, and the expert
+// streaming flags (--expert-budget, --predictor, ..., --stats, --stats-json).
 void add_model_flags(CLI::App * cmd, model_flags & f);
 
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed: the
 // sampling flags of every generating subcommand (run, serve). Returns the --seed option, so a
 // caller can tell whether it was given.
 CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p);
+
+// After a command ran: the streaming counters as a table on stderr (--stats) and as JSON
+// (--stats-json FILE). Nothing when experts were not streamed.
+void report_streaming(const engine & e, const model_flags & f);
 
 engine_options  make_engine_options(const model_flags & f);
 session_options make_session_options(const model_flags & f);

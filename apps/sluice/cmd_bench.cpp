@@ -74,6 +74,7 @@ void run(bench_options & o) {
     fmt::print("decode     {:4} tokens  {:8.1f} tok/s  = {:.0f}% of the bandwidth bound\n", o.n_gen, best_tg,
                100.0 * best_tg / bound);
     fmt::print("peak RSS   {} (model run, before the bandwidth probe)\n", human_bytes(rss));
+    report_streaming(e, o.model);
 }
 
 }  // namespace

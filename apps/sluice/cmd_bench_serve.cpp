@@ -4,20 +4,20 @@
 // port, driven by concurrent clients at each concurrency level: total tokens/s (prompt +
 // completion), completion tokens/s, and p50/p99 request latency. Markdown rows.
 
-#include "cli_common.h"
-#include "commands.h"
-#include "server/http_server.h"
-#include "util/error.h"
-
 #include <fmt/format.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "server/http_server.h"
+#include "util/error.h"
 
 namespace sluice::cli {
 namespace {
@@ -45,7 +45,7 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
     for (int i = 0; i < batch; ++i) {
         seqs.push_back(std::make_unique<session>(e, so));
     }
-    const int32_t V     = static_cast<int32_t>(e.hparams().n_vocab);
+    const int32_t V            = static_cast<int32_t>(e.hparams().n_vocab);
     double        best_batched = 0.0, best_single = 0.0;
     for (int rep = 0; rep < 3; ++rep) {
         std::vector<session *> group;
@@ -102,13 +102,14 @@ level_result drive(int port, const std::string & model, int concurrency, int req
             // Different prompts per request, as independent users would send.
             const nlohmann::json body = {
                 {"model", model},
-                {"prompt", fmt::format("def function_{}_{}(items):\n    \"\"\"Return the sorted items.\"\"\"\n", id, i)},
+                {"prompt",
+                 fmt::format("def function_{}_{}(items):\n    \"\"\"Return the sorted items.\"\"\"\n", id, i)},
                 {"max_tokens", n_gen},
                 {"temperature", 0.7},
                 {"seed", i}};
-            const auto q0  = clock_type::now();
-            auto       res = c.Post("/v1/completions", body.dump(), "application/json");
-            const double ms = seconds_since(q0) * 1000.0;
+            const auto      q0  = clock_type::now();
+            auto            res = c.Post("/v1/completions", body.dump(), "application/json");
+            const double    ms  = seconds_since(q0) * 1000.0;
             std::lock_guard lock(mu);
             if (!res || res->status != 200) {
                 ++r.failed;
@@ -147,8 +148,7 @@ void run(bench_serve_options & o) {
     }
     engine    e(make_engine_options(o.model));
     const int max_level = *std::max_element(o.levels.begin(), o.levels.end());
-    fmt::print("model {} | threads {} | {} completion tokens per request\n\n", o.model.model,
-               e.pool().size(), o.n_gen);
+    fmt::print("model {} | threads {} | {} completion tokens per request\n\n", o.model.model, e.pool().size(), o.n_gen);
 
     fmt::print("Batched decode vs one at a time (same engine, same run; tok/s over all sequences)\n\n");
     fmt::print("| batch | steps  | batched tok/s    | one-at-a-time tok/s | ratio  |\n");
@@ -158,11 +158,11 @@ void run(bench_serve_options & o) {
     }
 
     server::server_options so;
-    so.port                          = 0;
-    so.sched.n_slots                 = max_level;
-    so.sched.max_queue               = 1024;
-    so.sched.session                 = make_session_options(o.model);
-    so.defaults.ignore_eos           = true;  // every request generates exactly -n tokens
+    so.port                = 0;
+    so.sched.n_slots       = max_level;
+    so.sched.max_queue     = 1024;
+    so.sched.session       = make_session_options(o.model);
+    so.defaults.ignore_eos = true;  // every request generates exactly -n tokens
     server::http_server srv(e, so);
     const int           port = srv.bind();
     std::thread         serving([&] { srv.listen(); });

@@ -44,6 +44,7 @@ void run(const logits_options & o) {
     routing_recorder         log(static_cast<int>(e.hparams().n_layer));
     const std::vector<float> l = s.eval_all(ids, &log);
     const int64_t            V = e.hparams().n_vocab;
+    report_streaming(e, o.model);
 
     if (o.json) {
         nlohmann::json out;

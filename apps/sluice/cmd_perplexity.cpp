@@ -80,6 +80,7 @@ void run(perplexity_options & o) {
     fmt::print("Final estimate: PPL = {:.4f} (mean NLL {:.4f} nats over {} tokens)\n", std::exp(total / count),
                total / count, count);
     fmt::print(stderr, "{:.1f} s, {:.1f} tokens/s\n", secs, static_cast<double>(n_chunk * n_ctx) / secs);
+    report_streaming(e, o.model);
 }
 
 }  // namespace

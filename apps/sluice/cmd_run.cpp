@@ -26,11 +26,12 @@ struct run_options {
     sampler_params sampling;
 };
 
-void print_stats(const engine & e, const generate_stats & st) {
+void print_stats(const engine & e, const generate_stats & st, const model_flags & f) {
     std::fflush(stdout);
     fmt::print(stderr, "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
                e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
                st.generated_tokens / (st.generate_ms / 1000.0), human_bytes(peak_rss_bytes()));
+    report_streaming(e, f);
 }
 
 // --chat: with -p, one turn; without, a conversation on stdin (one line per user turn, an
@@ -54,7 +55,7 @@ void run_chat(const run_options & o) {
     if (!o.prompt.empty()) {
         chat.turn(o.prompt, g, pick, print, st);
         fmt::print("\n");
-        print_stats(e, st);
+        print_stats(e, st, o.model);
         return;
     }
     fmt::print(stderr, "chat template: {}. One message per line; an empty line ends.\n", chat.template_origin());
@@ -77,7 +78,7 @@ void run_chat(const run_options & o) {
         }
         chat.turn(line, g, pick, print, st);
         fmt::print("\n");
-        print_stats(e, st);
+        print_stats(e, st, o.model);
     }
 }
 
@@ -122,7 +123,7 @@ void run(const run_options & o) {
         fmt::print("{}", text->flush());
     }
     fmt::print("\n");
-    print_stats(e, st);
+    print_stats(e, st, o.model);
 }
 
 }  // namespace

@@ -1,17 +1,16 @@
 // `sluice serve`: the OpenAI-compatible HTTP server (src/server). This file only turns flags
 // into server_options, starts the server and stops it on SIGINT/SIGTERM.
 
-#include "cli_common.h"
-#include "commands.h"
-#include "server/http_server.h"
-
 #include <fmt/format.h>
-
 #include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <thread>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "server/http_server.h"
 
 namespace sluice::cli {
 namespace {
@@ -35,11 +34,11 @@ void serve(serve_options & o) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
     engine e(make_engine_options(o.model));
-    o.server.sched.session         = make_session_options(o.model);
-    o.server.defaults.sampling     = o.sampling;
-    o.server.defaults.max_tokens   = o.n_predict;
-    o.server.defaults.ignore_eos   = o.ignore_eos;
-    o.server.defaults.fixed_seed   = o.seed_given;
+    o.server.sched.session       = make_session_options(o.model);
+    o.server.defaults.sampling   = o.sampling;
+    o.server.defaults.max_tokens = o.n_predict;
+    o.server.defaults.ignore_eos = o.ignore_eos;
+    o.server.defaults.fixed_seed = o.seed_given;
     server::http_server srv(e, o.server);
     const int           port = srv.bind();
 
@@ -57,6 +56,7 @@ void serve(serve_options & o) {
     pthread_kill(waiter.native_handle(), SIGTERM);  // listen() may also end on its own
     waiter.join();
     fmt::print(stderr, "sluice: server stopped\n");
+    report_streaming(e, o.model);
 }
 
 }  // namespace
@@ -65,7 +65,8 @@ void add_serve_command(CLI::App & app) {
     auto   o   = std::make_shared<serve_options>();
     auto * cmd = app.add_subcommand("serve", "serve the OpenAI API (chat/completions, completions, models) over HTTP");
     add_model_flags(cmd, o->model);
-    cmd->add_option("--host", o->server.host, "address to listen on (default: loopback only)")->default_val("127.0.0.1");
+    cmd->add_option("--host", o->server.host, "address to listen on (default: loopback only)")
+        ->default_val("127.0.0.1");
     cmd->add_option("--port", o->server.port, "TCP port (0: any free port)")->default_val(8080);
     cmd->add_option("--parallel", o->server.sched.n_slots, "requests decoded together in one batch (slots)")
         ->default_val(4)
@@ -77,7 +78,8 @@ void add_serve_command(CLI::App & app) {
     cmd->add_option("--alias", o->server.model_id, "the model name clients use (default: the file name without .gguf)");
     cmd->add_option("--chat-template", o->server.chat_template,
                     "a built-in template instead of the file's: chatml, llama3, gemma, phi3, mistral");
-    cmd->add_option("-n,--n-predict", o->n_predict, "max_tokens for requests that give none (-1: until the context is full)")
+    cmd->add_option("-n,--n-predict", o->n_predict,
+                    "max_tokens for requests that give none (-1: until the context is full)")
         ->default_val(-1);
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     CLI::Option * seed = add_sampling_flags(cmd, o->sampling);

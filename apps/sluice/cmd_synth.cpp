@@ -1,4 +1,4 @@
-// `sluice synth --arch qwen3moe --like qwen3-30b-a3b [--layers N] [--type q4_k] -o F`:
+// `sluice synth --like qwen3-30b-a3b [--arch qwen3moe] [--layers N] [--type q4_k] -o F`:
 // a random-weight model with a real model's geometry, for benchmarks.
 
 #include "cli_common.h"
@@ -27,7 +27,8 @@ void run(synth_cli & o) {
     o.opt.type = *t;
     thread_pool    pool(o.threads);
     const uint64_t bytes = write_synthetic_model(o.opt, o.output, pool);
-    fmt::print("{}: synthetic {} shaped like {} ({}), {}\n", o.output, o.opt.arch, o.opt.like, type_name(*t),
+    fmt::print("{}: synthetic {} shaped like {} ({}), {}\n", o.output, find_geometry(o.opt.like).arch, o.opt.like,
+               type_name(*t),
                human_bytes(bytes));
 }
 
@@ -36,10 +37,11 @@ void run(synth_cli & o) {
 void add_synth_command(CLI::App & app) {
     auto   o   = std::make_shared<synth_cli>();
     auto * cmd = app.add_subcommand("synth", "write a random-weight model with a real model's geometry");
-    cmd->add_option("--arch", o->opt.arch, "architecture")->default_val("qwen3moe");
+    cmd->add_option("--arch", o->opt.arch, "architecture (default: the geometry's; must match it)");
     cmd->add_option("--like", o->opt.like, fmt::format("geometry: {}", fmt::join(geometry_names(), ", ")))
         ->default_val("qwen3-30b-a3b");
     cmd->add_option("--layers", o->opt.n_layer, "number of layers (default: the real model's)");
+    cmd->add_option("--vocab", o->opt.n_vocab, "vocabulary size (default: the real model's)");
     cmd->add_option("--type", o->type, "type of every weight matrix: q4_K, q6_K, q8_0, q4_0, f16")->default_val("q4_K");
     cmd->add_option("--seed", o->opt.seed, "random seed")->default_val(1);
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");

@@ -22,6 +22,9 @@ int main(int argc, char ** argv) {
     sluice::cli::add_tokenize_commands(app);
     sluice::cli::add_serve_command(app);
     sluice::cli::add_bench_serve_command(app);
+    sluice::cli::add_calibrate_command(app);
+    sluice::cli::add_trace_command(app);
+    sluice::cli::add_simulate_command(app);
 
     try {
         app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include "experts/budget.h"
+#include "gguf/summary.h"
 #include "model/registry.h"
 #include "util/error.h"
 
@@ -20,7 +22,16 @@ engine::engine(const engine_options & opt)
       pool_(opt.n_threads),
       runner_(pool_, opt.force_isa.value_or(detect_isa())) {
     model_        = load_model(file_);
-    experts_      = std::make_unique<mmap_expert_source>(model_->experts());
+    if (opt.expert_budget.empty()) {
+        experts_ = std::make_unique<mmap_expert_source>(model_->experts());
+    } else {
+        streaming_options so = opt.streaming;
+        so.budget            = parse_budget(opt.expert_budget, model_->experts().total_bytes());
+        auto source = std::make_unique<streaming_expert_source>(file_.path(), model_->experts(), model_->gates(),
+                                                                static_cast<int>(hparams().n_expert_used), runner_, so);
+        streaming_  = source.get();
+        experts_    = std::move(source);
+    }
     if (file_.find("tokenizer.ggml.model") != nullptr) {
         tok_ = tokenizer::from_gguf(file_);
         if (tok_->n_vocab() != model_->hparams().n_vocab) {
@@ -54,11 +65,19 @@ std::vector<int32_t> engine::end_of_generation_ids() const {
 
 engine::~engine() = default;
 
+expert_cache_counters engine::expert_stats() const {
+    if (streaming_ == nullptr) {
+        return {};
+    }
+    const layer_stream_stats t = streaming_->stats().total();
+    return {t.hits, t.late + t.misses, t.bytes_read};
+}
+
 uint64_t engine::active_bytes_per_token() const {
     uint64_t            bytes    = 0;
     const bool          tied     = file_.find_tensor("output.weight") == nullptr;
     for (const gguf_tensor & t : file_.tensors()) {
-        if (t.name.find("_exps.") != std::string_view::npos) {
+        if (is_routed_expert_tensor(t.name)) {
             continue;  // counted below, k experts per layer
         }
         if (t.name == "token_embd.weight" && !tied) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "experts/expert_source.h"
+#include "experts/streaming_source.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
@@ -26,10 +27,21 @@
 
 namespace sluice {
 
+// The few expert-cache totals a server exports (GET /metrics); --stats has the full table.
+struct expert_cache_counters {
+    uint64_t hits       = 0;  // experts ready in the cache when the router chose them
+    uint64_t misses     = 0;  // experts still being read or read on demand
+    uint64_t bytes_read = 0;  // bytes read from disk into the cache
+};
+
 struct engine_options {
     std::string        model_path;
     int                n_threads = 0;  // <= 0: every hardware thread
     std::optional<isa> force_isa;      // default: detect_isa() (CPUID or SLUICE_ISA)
+    // Routed experts stream from disk into a cache of at most this much ("2G", "25%" of the
+    // expert bytes); empty: they stay mapped with the rest of the file.
+    std::string       expert_budget;
+    streaming_options streaming;  // how they stream (budget is set from expert_budget)
 };
 
 class engine {
@@ -44,8 +56,9 @@ class engine {
     thread_pool &         pool() { return pool_; }
     matmul_runner &       runner() { return runner_; }
     expert_source &       experts() { return *experts_; }
-    // Expert-cache counters for metrics (zeros while experts come from the mapping).
-    expert_source_stats   expert_stats() const { return experts_->stats(); }
+    // Expert-cache totals for metrics (zeros while experts come from the mapping). Not
+    // thread-safe against a running forward pass: read it between passes.
+    expert_cache_counters expert_stats() const;
     double                load_ms() const { return load_ms_; }
 
     // The file's tokenizer, or nullptr when it has no tokenizer.ggml.* metadata (synthetic
@@ -61,8 +74,13 @@ class engine {
     // bandwidth it bounds decode speed.
     uint64_t active_bytes_per_token() const;
 
-    // Replaces where experts come from (the streaming cache); the engine keeps it alive.
-    void set_expert_source(std::unique_ptr<expert_source> source) { experts_ = std::move(source); }
+    // Replaces where experts come from; the engine keeps it alive.
+    void set_expert_source(std::unique_ptr<expert_source> source) {
+        experts_   = std::move(source);
+        streaming_ = nullptr;
+    }
+    // The streaming cache when --expert-budget is in force, else nullptr.
+    const streaming_expert_source * streaming() const { return streaming_; }
 
   private:
     // First member: load_ms() covers mapping and validating the file too.
@@ -72,6 +90,7 @@ class engine {
     thread_pool                    pool_;
     matmul_runner                  runner_;
     std::unique_ptr<expert_source> experts_;
+    streaming_expert_source *      streaming_ = nullptr;  // experts_, when it streams
     std::unique_ptr<tokenizer>     tok_;
     double                         load_ms_ = 0.0;
 };

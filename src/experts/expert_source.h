@@ -11,30 +11,23 @@
 
 namespace sluice {
 
-// Running totals of a source that caches experts, for metrics (GET /metrics). The mapped
-// source reads nothing itself and reports zeros; the page cache is the kernel's.
-struct expert_source_stats {
-    uint64_t cache_hits   = 0;  // experts acquired that were already resident
-    uint64_t cache_misses = 0;  // experts that had to be read
-    uint64_t bytes_read   = 0;  // bytes read from disk into the cache
-};
-
 class expert_source {
   public:
     virtual ~expert_source() = default;
 
     // Makes experts `ids` of `layer` available and writes their matrices to out[i]. The
-    // views stay valid until the next acquire() for the same layer.
+    // views stay valid until the next call into the source.
     virtual void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) = 0;
+
+    // The most experts of `layer` one acquire() may ask for (the cache's slots for the layer);
+    // a MoE block that needs more, as prefill may, asks in turns.
+    virtual int max_acquire(int /*layer*/) const { return 1 << 30; }
 
     // Called by the forward pass with the residual stream entering block `layer`'s FFN
     // (after its attention), n rows of n_embd, before the layer's own acquire(). A streaming
     // source predicts the experts of later layers from it and starts reading them while
     // this layer computes. Results must not depend on it; the default ignores it.
     virtual void on_ffn_input(int /*layer*/, const float * /*x*/, int64_t /*n*/) {}
-
-    // Totals since the source was made; sources without a cache keep the default zeros.
-    virtual expert_source_stats stats() const { return {}; }
 };
 
 // Everything is in the mapping: a view is a pointer into the file.

@@ -12,4 +12,9 @@ namespace sluice {
 void route_softmax_top_k(const float * logits, int n_expert, int k, bool normalize, float * probs, int32_t * ids,
                          float * weights);
 
+// gpt-oss: the k largest router logits (ties to the lower id), their weights a softmax over
+// those k alone. probs (n_expert floats) receives the softmax over all logits, for observers;
+// it orders experts as the logits do.
+void route_top_k_softmax(const float * logits, int n_expert, int k, float * probs, int32_t * ids, float * weights);
+
 }  // namespace sluice

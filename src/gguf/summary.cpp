@@ -5,7 +5,8 @@
 namespace sluice {
 
 bool is_routed_expert_tensor(std::string_view name) {
-    return name.find("_exps.") != std::string_view::npos || name.ends_with("_exps");
+    // Only the stacked matrices: gpt-oss's per-expert biases (_exps.bias) stay resident.
+    return name.ends_with("_exps.weight") || name.ends_with("_exps");
 }
 
 std::string render_value(const gguf_value & v, size_t max_items) {

@@ -10,5 +10,9 @@ namespace sluice {
 class gguf_file;
 
 std::unique_ptr<model> build_qwen3moe(const gguf_file & file);
+std::unique_ptr<model> build_llama(const gguf_file & file);  // Mixtral layout
+std::unique_ptr<model> build_olmoe(const gguf_file & file);
+std::unique_ptr<model> build_qwen2moe(const gguf_file & file);
+std::unique_ptr<model> build_gpt_oss(const gguf_file & file);
 
 }  // namespace sluice

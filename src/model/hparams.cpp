@@ -32,6 +32,8 @@ model_hparams read_moe_hparams(const gguf_file & f, const std::string & arch) {
     hp.n_expert      = require_positive(f, key("expert_count"));
     hp.n_expert_used = require_positive(f, key("expert_used_count"));
     hp.n_ff_expert   = f.get_u32(key("expert_feed_forward_length")).value_or(0);
+    hp.n_ff_shared    = f.get_u32(key("expert_shared_feed_forward_length")).value_or(0);
+    hp.sliding_window = f.get_u32(key("attention.sliding_window")).value_or(0);
 
     if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
         fail("{}: {} attention heads cannot be shared by {} kv heads", f.path(), hp.n_head, hp.n_head_kv);

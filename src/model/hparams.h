@@ -24,10 +24,13 @@ struct model_hparams {
     int64_t     n_expert      = 0;
     int64_t     n_expert_used = 0;
     int64_t     n_ff_expert   = 0;
+    int64_t     n_ff_shared    = 0;  // expert_shared_feed_forward_length (Qwen2-MoE), 0: none
+    int64_t     sliding_window = 0;  // attention.sliding_window (gpt-oss), 0: none
 };
 
 // Reads the keys every MoE transformer has (block_count, embedding_length, head counts,
-// context_length, rope base, rms epsilon, expert counts). Missing required keys or
+// context_length, rope base, rms epsilon, expert counts) and the optional ones some have
+// (expert widths, sliding window). Missing required keys or
 // inconsistent values (heads not dividing, k > experts, ...) throw naming key and file.
 model_hparams read_moe_hparams(const gguf_file & file, const std::string & arch);
 

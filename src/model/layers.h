@@ -1,12 +1,14 @@
-// Layers shared by the transformer architectures: RMSNorm, rotary embeddings, causal
-// grouped-query attention over the KV cache, SwiGLU. Activations are row-major
-// [n_tokens][width] F32 arrays.
+// Layers shared by the transformer architectures: RMSNorm, rotary embeddings (NeoX and
+// normal pairing), causal grouped-query attention over the KV cache (optionally windowed,
+// optionally with sinks), bias adds, SwiGLU and gpt-oss's clamped variant. Activations are
+// row-major [n_tokens][width] F32 arrays.
 #pragma once
 
 #include "kernels/kernels.h"
 #include "model/kv_cache.h"
 
 #include <cstdint>
+#include <span>
 
 namespace sluice {
 
@@ -21,13 +23,39 @@ void rms_norm(const float * x, const float * w, float * y, int64_t n, int64_t wi
 void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
                double base);
 
+// Normal (GPT-J / Llama) rotary embedding: the adjacent pairs (2i, 2i + 1) for
+// i < rope_dim/2 rotate by pos * base^(-2i/rope_dim); otherwise as rope_neox.
+void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
+                 double base);
+
+enum class rope_style { NEOX, NORMAL };
+
+// rope_neox or rope_normal.
+void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
+          double base);
+
+// x[t][i] += b[i] for n rows of b.size(); nothing when b is empty (no bias).
+void add_bias(float * x, std::span<const float> b, int64_t n);
+
+// Variants of attention(); the defaults are plain causal attention over every previous key.
+struct attention_options {
+    int64_t       window = 0;        // > 0: a query at position p sees keys p - window + 1 .. p only
+    const float * sinks  = nullptr;  // [n_head]: a logit per head that joins the softmax
+                                     // denominator and contributes no value (gpt-oss)
+};
+
 // out[t][h] = sum_j softmax_j(q[t][h] . K[j][g] * scale) V[j][g] over j <= pos0 + t, with
 // g = h / (n_head / n_head_kv): causal grouped-query attention. The keys and values of
 // positions [0, pos0 + n) must already be in `kv`. q, out: [n][n_head * head_dim].
 void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, int64_t pos0, int64_t n_head,
-               int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out);
+               int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out,
+               const attention_options & opt = {});
 
 // g[i] = silu(g[i]) * u[i] for n values.
 void swiglu(float * g, const float * u, int64_t n);
+
+// gpt-oss's clamped SwiGLU: g = min(g, limit), u = clamp(u, -limit, limit),
+// g[i] = g * sigmoid(alpha * g) * (u + 1), for n values.
+void swiglu_clamped(float * g, const float * u, int64_t n, float alpha, float limit);
 
 }  // namespace sluice

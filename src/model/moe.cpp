@@ -4,18 +4,40 @@
 #include "model/layers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace sluice {
 
 namespace {
 
+// g <- act(g + gate bias, u + up bias) for `rows` rows of ff values, all of expert e.
+void activate(float * g, float * u, int64_t rows, int64_t ff, int32_t e, const moe_options & opt) {
+    if (opt.gate_exps_bias != nullptr) {
+        add_bias(g, {opt.gate_exps_bias + e * ff, static_cast<size_t>(ff)}, rows);
+    }
+    if (opt.up_exps_bias != nullptr) {
+        add_bias(u, {opt.up_exps_bias + e * ff, static_cast<size_t>(ff)}, rows);
+    }
+    if (opt.swiglu_limit > 0.0f) {
+        swiglu_clamped(g, u, rows * ff, opt.swiglu_alpha, opt.swiglu_limit);
+    } else {
+        swiglu(g, u, rows * ff);
+    }
+}
+
+void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_options & opt) {
+    if (opt.down_exps_bias != nullptr) {
+        add_bias(y, {opt.down_exps_bias + e * d, static_cast<size_t>(d)}, rows);
+    }
+}
+
 // One token: the gate and up products of every chosen expert in one pass over the thread
 // pool, then every down product in a second, instead of three passes per expert. The
 // per-row arithmetic is the kernels' own, so the result equals the batched path's.
 void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
                     const std::vector<std::vector<float>> & weight_of, const std::vector<int32_t> & used,
-                    matmul_runner & mm, float * out) {
+                    const moe_options & opt, matmul_runner & mm, float * out) {
     const size_t  n_used = used.size();
     const int64_t ff     = mats.empty() ? 0 : mats[0].gate.rows;
     const int64_t d      = mats.empty() ? 0 : mats[0].down.rows;
@@ -26,13 +48,16 @@ void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
         jobs.push_back({&mats[i].up, h, u.data() + i * ff});
     }
     mm.matvec_many(jobs);
-    swiglu(g.data(), u.data(), static_cast<int64_t>(n_used) * ff);
+    for (size_t i = 0; i < n_used; ++i) {
+        activate(g.data() + i * ff, u.data() + i * ff, 1, ff, used[i], opt);
+    }
     jobs.clear();
     for (size_t i = 0; i < n_used; ++i) {
         jobs.push_back({&mats[i].down, g.data() + i * ff, y.data() + i * d});
     }
     mm.matvec_many(jobs);
     for (size_t i = 0; i < n_used; ++i) {
+        add_down_bias(y.data() + i * d, 1, d, used[i], opt);
         const float w = weight_of[used[i]][0];
         for (int64_t c = 0; c < d; ++c) {
             out[c] += w * y[i * d + c];
@@ -49,12 +74,19 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
 
     std::vector<float> logits(static_cast<size_t>(n) * E), probs(E);
     ctx.mm.matmul(router, h, n, logits.data());
+    if (opt.router_bias != nullptr) {
+        add_bias(logits.data(), {opt.router_bias, static_cast<size_t>(E)}, n);
+    }
 
     std::vector<int32_t> ids(static_cast<size_t>(n) * k);
     std::vector<float>   weights(static_cast<size_t>(n) * k);
     for (int64_t t = 0; t < n; ++t) {
-        route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
-                            weights.data() + t * k);
+        if (opt.top_k_then_softmax) {
+            route_top_k_softmax(logits.data() + t * E, E, k, probs.data(), ids.data() + t * k, weights.data() + t * k);
+        } else {
+            route_softmax_top_k(logits.data() + t * E, E, k, opt.normalize, probs.data(), ids.data() + t * k,
+                                weights.data() + t * k);
+        }
         if (ctx.observer != nullptr) {
             const int64_t pos = positions != nullptr ? positions[t] : pos0 + t;
             ctx.observer->on_routing(layer, pos, {ids.data() + t * k, static_cast<size_t>(k)},
@@ -77,17 +109,29 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
             used.push_back(e);
         }
     }
-    std::vector<expert_matrices> mats(used.size());
-    ctx.experts.acquire(layer, used, mats);
-
     std::fill(out, out + n * d, 0.0f);
     if (n == 1) {
-        decode_experts(h, mats, weight_of, used, ctx.mm, out);
+        std::vector<expert_matrices> mats(used.size());
+        ctx.experts.acquire(layer, used, mats);
+        decode_experts(h, mats, weight_of, used, opt, ctx.mm, out);
+        if (opt.shared != nullptr) {
+            add_shared_expert(h, n, *opt.shared, ctx.mm, out);
+        }
         return;
     }
-    std::vector<float> x, g, u, y;
+    // A batch may route to more experts than the source holds at once (a streaming cache
+    // under a small budget): ask in turns. Each expert's rows are computed independently,
+    // so the turns change nothing in the result.
+    const size_t                 turn = std::max(1, ctx.experts.max_acquire(layer));
+    std::vector<expert_matrices> mats(std::min(turn, used.size()));
+    std::vector<float>           x, g, u, y;
     for (size_t i = 0; i < used.size(); ++i) {
-        const expert_matrices &      m  = mats[i];
+        if (i % turn == 0) {
+            const size_t count = std::min(turn, used.size() - i);
+            ctx.experts.acquire(layer, std::span<const int32_t>(used).subspan(i, count),
+                                std::span<expert_matrices>(mats).first(count));
+        }
+        const expert_matrices &      m  = mats[i % turn];
         const std::vector<int64_t> & ts = tokens_of[used[i]];
         const auto                   nt = static_cast<int64_t>(ts.size());
         const int64_t                ff = m.gate.rows;
@@ -100,8 +144,9 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
         y.resize(nt * d);
         ctx.mm.matmul(m.gate, x.data(), nt, g.data());
         ctx.mm.matmul(m.up, x.data(), nt, u.data());
-        swiglu(g.data(), u.data(), nt * ff);
+        activate(g.data(), u.data(), nt, ff, used[i], opt);
         ctx.mm.matmul(m.down, g.data(), nt, y.data());
+        add_down_bias(y.data(), nt, d, used[i], opt);
         for (int64_t r = 0; r < nt; ++r) {
             const float   w   = weight_of[used[i]][r];
             float *       o   = out + ts[r] * d;
@@ -109,6 +154,37 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
             for (int64_t c = 0; c < d; ++c) {
                 o[c] += w * src[c];
             }
+        }
+    }
+    if (opt.shared != nullptr) {
+        add_shared_expert(h, n, *opt.shared, ctx.mm, out);
+    }
+}
+
+void add_shared_expert(const float * h, int64_t n, const shared_expert & se, matmul_runner & mm, float * out) {
+    const int64_t      ff = se.gate.rows, d = se.down.rows;
+    std::vector<float> g(n * ff), u(n * ff), y(n * d);
+    if (n == 1) {  // one pass over the pool for gate and up
+        const matvec_job gu[2] = {{&se.gate, h, g.data()}, {&se.up, h, u.data()}};
+        mm.matvec_many(gu);
+    } else {
+        mm.matmul(se.gate, h, n, g.data());
+        mm.matmul(se.up, h, n, u.data());
+    }
+    swiglu(g.data(), u.data(), n * ff);
+    mm.matmul(se.down, g.data(), n, y.data());
+    for (int64_t t = 0; t < n; ++t) {
+        float s = 1.0f;
+        if (se.gate_inp != nullptr) {
+            // The same loop for every batch size: decode and prefill stay bit-identical.
+            float dot = 0.0f;
+            for (int64_t c = 0; c < d; ++c) {
+                dot += se.gate_inp[c] * h[t * d + c];
+            }
+            s = 1.0f / (1.0f + std::exp(-dot));
+        }
+        for (int64_t c = 0; c < d; ++c) {
+            out[t * d + c] += s * y[t * d + c];
         }
     }
 }

@@ -58,4 +58,27 @@ std::vector<float> require_vector(const gguf_file & f, const std::string & name,
     return v;
 }
 
+const float * require_f32_view(const gguf_file & f, const std::string & name, int64_t ne0, int64_t ne1) {
+    const gguf_tensor & t = f.require_tensor(name);
+    const bool shape_ok = ne1 == 0 ? (t.n_dims == 1 && t.ne[0] == ne0) : (t.n_dims == 2 && t.ne[0] == ne0 && t.ne[1] == ne1);
+    if (!shape_ok) {
+        fail("{}: tensor '{}' has shape {}, expected [{}{}] (offset {})", f.path(), t.name, shape_of(t), ne0,
+             ne1 == 0 ? std::string() : fmt::format(", {}", ne1), t.info_offset);
+    }
+    if (t.type != ggml_type::F32) {
+        fail("{}: tensor '{}' has type {}, expected F32 (offset {})", f.path(), t.name, type_name(t.type),
+             t.info_offset);
+    }
+    return reinterpret_cast<const float *>(t.data);  // the data section is aligned to >= 32 bytes
+}
+
+std::string block_tensors::name(std::string_view t, std::string_view suffix) const {
+    return fmt::format("blk.{}.{}.{}", layer_, t, suffix);
+}
+
+expert_layer_tensors block_tensors::experts() const {
+    return {&f_.require_tensor(name("ffn_gate_exps")), &f_.require_tensor(name("ffn_up_exps")),
+            &f_.require_tensor(name("ffn_down_exps"))};
+}
+
 }  // namespace sluice

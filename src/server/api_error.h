@@ -5,7 +5,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <stdexcept>
 #include <string>
 
@@ -15,7 +14,10 @@ class api_error : public std::runtime_error {
   public:
     api_error(int status, std::string message, std::string type = "invalid_request_error", std::string param = "",
               std::string code = "")
-        : std::runtime_error(message), status_(status), type_(std::move(type)), param_(std::move(param)),
+        : std::runtime_error(message),
+          status_(status),
+          type_(std::move(type)),
+          param_(std::move(param)),
           code_(std::move(code)) {}
 
     int                 status() const { return status_; }

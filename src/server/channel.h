@@ -4,9 +4,6 @@
 // and the scheduler frees the request's slot at its next step.
 #pragma once
 
-#include "server/api_error.h"
-#include "server/logprobs.h"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +13,9 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "server/api_error.h"
+#include "server/logprobs.h"
 
 namespace sluice::server {
 

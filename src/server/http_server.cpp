@@ -1,10 +1,5 @@
 #include "server/http_server.h"
 
-#include "server/request.h"
-#include "server/response.h"
-#include "server/sse.h"
-#include "util/error.h"
-
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -12,6 +7,11 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+
+#include "server/request.h"
+#include "server/response.h"
+#include "server/sse.h"
+#include "util/error.h"
 
 namespace sluice::server {
 namespace {
@@ -54,18 +54,22 @@ bool same_secret(const std::string & a, const std::string & b) {  // no early ex
     return diff == 0;
 }
 
-std::string default_model_id(const engine & e) { return std::filesystem::path(e.file().path()).stem().string(); }
+std::string default_model_id(const engine & e) {
+    return std::filesystem::path(e.file().path()).stem().string();
+}
 
 }  // namespace
 
 struct http_server::impl {
     impl(engine & e, const server_options & o)
-        : eng(e), opt(o), prompts(e, o.chat_template), sched(e, o.sched, metrics),
+        : eng(e),
+          opt(o),
+          prompts(e, o.chat_template),
+          sched(e, o.sched, metrics),
           model_id(o.model_id.empty() ? default_model_id(e) : o.model_id),
-          created(std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
+          created(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
                       .count()) {
-        const int threads = opt.http_threads > 0 ? opt.http_threads : opt.sched.n_slots + opt.sched.max_queue + 4;
+        const int threads  = opt.http_threads > 0 ? opt.http_threads : opt.sched.n_slots + opt.sched.max_queue + 4;
         srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
         srv.set_payload_max_length(opt.max_body);
         srv.set_tcp_nodelay(true);  // one small write per token: Nagle + delayed ACKs would add ~40 ms to each
@@ -111,16 +115,18 @@ void http_server::impl::routes() {
     });
     // Anything that ends in an error without a body (no route: 404, body too large: 413, ...)
     // still answers in OpenAI's shape.
-    srv.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request & req, httplib::Response & res) {
-        if (!res.body.empty() || res.is_chunked_content_provider_) {
-            return httplib::Server::HandlerResponse::Unhandled;
-        }
-        const std::string msg = res.status == 404 ? fmt::format("Unknown request URL: {} {}.", req.method, req.path)
-                                                  : res.status == 413 ? std::string("The request body is too large.")
-                                                  : fmt::format("The request failed with HTTP status {}.", res.status);
-        send_error(res, api_error(res.status, msg, res.status >= 500 ? "server_error" : "invalid_request_error"));
-        return httplib::Server::HandlerResponse::Handled;
-    }));
+    srv.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request & req, httplib::Response & res) {
+            if (!res.body.empty() || res.is_chunked_content_provider_) {
+                return httplib::Server::HandlerResponse::Unhandled;
+            }
+            const std::string msg = res.status == 404 ? fmt::format("Unknown request URL: {} {}.", req.method, req.path)
+                                    : res.status == 413
+                                        ? std::string("The request body is too large.")
+                                        : fmt::format("The request failed with HTTP status {}.", res.status);
+            send_error(res, api_error(res.status, msg, res.status >= 500 ? "server_error" : "invalid_request_error"));
+            return httplib::Server::HandlerResponse::Handled;
+        }));
     srv.set_exception_handler([](const httplib::Request &, httplib::Response & res, std::exception_ptr ep) {
         std::string what = "unknown error";
         try {
@@ -153,9 +159,8 @@ void http_server::impl::routes() {
             send_error(res, e);
         }
     });
-    srv.Post("/v1/chat/completions", [this](const httplib::Request & req, httplib::Response & res) {
-        generate(req, res, endpoint::CHAT);
-    });
+    srv.Post("/v1/chat/completions",
+             [this](const httplib::Request & req, httplib::Response & res) { generate(req, res, endpoint::CHAT); });
     srv.Post("/v1/completions", [this](const httplib::Request & req, httplib::Response & res) {
         generate(req, res, endpoint::COMPLETION);
     });
@@ -218,8 +223,8 @@ bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink)
         }
         return true;
     };
-    if (st.chat && !write(sse_event(chat_chunk(st.meta, {{"role", "assistant"}, {"content", ""}}, std::nullopt,
-                                               nullptr, st.include_usage)))) {
+    if (st.chat && !write(sse_event(chat_chunk(st.meta, {{"role", "assistant"}, {"content", ""}}, std::nullopt, nullptr,
+                                               st.include_usage)))) {
         return false;
     }
     if (!st.chat && !st.text.empty()) {  // echo
@@ -244,12 +249,12 @@ bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink)
             if (!ev.text.empty() || !ev.logprobs.empty()) {
                 ojson lp = nullptr;
                 if (st.top_logprobs >= 0) {
-                    lp = st.chat ? chat_logprobs(tok, ev.logprobs) : completion_logprobs(tok, ev.logprobs, st.text_bytes);
+                    lp = st.chat ? chat_logprobs(tok, ev.logprobs)
+                                 : completion_logprobs(tok, ev.logprobs, st.text_bytes);
                 }
-                const std::string chunk = st.chat ? sse_event(chat_chunk(st.meta, {{"content", ev.text}}, std::nullopt,
-                                                                         lp, st.include_usage))
-                                                  : sse_event(completion_chunk(st.meta, ev.text, std::nullopt, lp,
-                                                                               st.include_usage));
+                const std::string chunk =
+                    st.chat ? sse_event(chat_chunk(st.meta, {{"content", ev.text}}, std::nullopt, lp, st.include_usage))
+                            : sse_event(completion_chunk(st.meta, ev.text, std::nullopt, lp, st.include_usage));
                 for (const token_logprob & l : ev.logprobs) {
                     st.text_bytes += static_cast<int64_t>(tok.token_bytes(l.id).size());
                 }
@@ -259,8 +264,9 @@ bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink)
             }
             if (ev.done) {
                 const std::string last =
-                    st.chat ? sse_event(chat_chunk(st.meta, ojson::object(), ev.finish_reason, nullptr, st.include_usage))
-                            : sse_event(completion_chunk(st.meta, "", ev.finish_reason, nullptr, st.include_usage));
+                    st.chat
+                        ? sse_event(chat_chunk(st.meta, ojson::object(), ev.finish_reason, nullptr, st.include_usage))
+                        : sse_event(completion_chunk(st.meta, "", ev.finish_reason, nullptr, st.include_usage));
                 if (!write(last) || (st.include_usage && !write(sse_event(usage_chunk(st.meta, st.chat, ev.usage)))) ||
                     !write(sse_done())) {
                     return false;
@@ -329,14 +335,20 @@ int http_server::bind() {
     return port;
 }
 
-void http_server::listen() { impl_->srv.listen_after_bind(); }
+void http_server::listen() {
+    impl_->srv.listen_after_bind();
+}
 
 void http_server::stop() {
     impl_->stopping.store(true);
     impl_->srv.stop();
 }
 
-const std::string & http_server::model_id() const { return impl_->model_id; }
-const std::string & http_server::template_origin() const { return impl_->prompts.template_origin(); }
+const std::string & http_server::model_id() const {
+    return impl_->model_id;
+}
+const std::string & http_server::template_origin() const {
+    return impl_->prompts.template_origin();
+}
 
 }  // namespace sluice::server

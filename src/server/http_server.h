@@ -8,12 +8,12 @@
 // or as server-sent events. See docs/architecture.md, "The path of a request".
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "engine/engine.h"
 #include "server/prompt.h"
 #include "server/scheduler.h"
-
-#include <memory>
-#include <string>
 
 namespace sluice::server {
 
@@ -25,7 +25,7 @@ struct server_options {
     std::string         chat_template;       // a built-in template name; empty: the file's (else chatml)
     scheduler_options   sched;
     generation_defaults defaults;
-    int                 http_threads = 0;  // 0: slots + queue + 4, so a waiting client never blocks a refusal
+    int                 http_threads = 0;         // 0: slots + queue + 4, so a waiting client never blocks a refusal
     size_t              max_body     = 8u << 20;  // bytes of a request body (larger: 413)
 };
 

@@ -10,8 +10,8 @@
 namespace sluice::server {
 
 struct token_logprob {
-    int32_t                               id      = 0;
-    float                                 logprob = 0.0f;
+    int32_t                                id      = 0;
+    float                                  logprob = 0.0f;
     std::vector<std::pair<int32_t, float>> top;  // (id, logprob), most likely first
 };
 

@@ -48,7 +48,7 @@ void server_metrics::on_request_cancelled() {
     ++requests_cancelled_;
 }
 
-void server_metrics::set_expert_stats(const expert_source_stats & s) {
+void server_metrics::set_expert_stats(const expert_cache_counters & s) {
     std::lock_guard lock(mu_);
     experts_ = s;
 }
@@ -74,9 +74,11 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     metric("sluice_prefill_seconds_total", "counter", "Time spent evaluating prompts.");
     o += fmt::format("sluice_prefill_seconds_total {:.6f}\n", prefill_seconds_);
 
-    metric("sluice_time_to_first_token_seconds", "histogram", "From the request entering the queue to its first token.");
+    metric("sluice_time_to_first_token_seconds", "histogram",
+           "From the request entering the queue to its first token.");
     for (size_t i = 0; i < ttft_bounds.size(); ++i) {
-        o += fmt::format("sluice_time_to_first_token_seconds_bucket{{le=\"{}\"}} {}\n", ttft_bounds[i], ttft_buckets_[i]);
+        o += fmt::format("sluice_time_to_first_token_seconds_bucket{{le=\"{}\"}} {}\n", ttft_bounds[i],
+                         ttft_buckets_[i]);
     }
     o += fmt::format("sluice_time_to_first_token_seconds_bucket{{le=\"+Inf\"}} {}\n", ttft_count_);
     o += fmt::format("sluice_time_to_first_token_seconds_sum {:.6f}\n", ttft_sum_);
@@ -99,14 +101,14 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     metric("sluice_slots_total", "gauge", "Slots (--parallel).");
     o += fmt::format("sluice_slots_total {}\n", g.n_slots);
 
-    const uint64_t lookups = experts_.cache_hits + experts_.cache_misses;
+    const uint64_t lookups = experts_.hits + experts_.misses;
     metric("sluice_expert_cache_hits_total", "counter", "Experts found resident in the expert cache.");
-    o += fmt::format("sluice_expert_cache_hits_total {}\n", experts_.cache_hits);
+    o += fmt::format("sluice_expert_cache_hits_total {}\n", experts_.hits);
     metric("sluice_expert_cache_misses_total", "counter", "Experts read into the expert cache.");
-    o += fmt::format("sluice_expert_cache_misses_total {}\n", experts_.cache_misses);
+    o += fmt::format("sluice_expert_cache_misses_total {}\n", experts_.misses);
     metric("sluice_expert_cache_hit_rate", "gauge", "Hits / (hits + misses); 1 when every expert is mapped.");
     o += fmt::format("sluice_expert_cache_hit_rate {:.6f}\n",
-                     lookups > 0 ? static_cast<double>(experts_.cache_hits) / static_cast<double>(lookups) : 1.0);
+                     lookups > 0 ? static_cast<double>(experts_.hits) / static_cast<double>(lookups) : 1.0);
     metric("sluice_disk_read_bytes_total", "counter", "Bytes of experts read from disk by the expert cache.");
     o += fmt::format("sluice_disk_read_bytes_total {}\n", experts_.bytes_read);
     return o;

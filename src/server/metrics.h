@@ -3,14 +3,14 @@
 // a few per token, far below a forward pass).
 #pragma once
 
-#include "experts/expert_source.h"
-
 #include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <utility>
+
+#include "engine/engine.h"
 
 namespace sluice::server {
 
@@ -30,7 +30,7 @@ class server_metrics {
     void on_decode_step(int64_t rows, double seconds);  // one batched forward pass of `rows` sequences
     void on_request_done(bool ok);
     void on_request_cancelled();  // the client went away
-    void set_expert_stats(const expert_source_stats & s);
+    void set_expert_stats(const expert_cache_counters & s);
 
     std::string render(const scheduler_gauges & g) const;
 
@@ -38,17 +38,17 @@ class server_metrics {
     // Upper bounds of the time-to-first-token histogram, seconds.
     static constexpr std::array<double, 11> ttft_bounds = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
-    mutable std::mutex                       mu_;
+    mutable std::mutex                              mu_;
     std::map<std::pair<std::string, int>, uint64_t> http_;  // (path, status) -> responses
-    uint64_t                                 requests_ok_ = 0, requests_failed_ = 0, requests_cancelled_ = 0;
-    uint64_t                                 tokens_in_ = 0, tokens_out_ = 0;
-    double                                   prefill_seconds_ = 0.0;
-    std::array<uint64_t, ttft_bounds.size()> ttft_buckets_{};
-    uint64_t                                 ttft_count_ = 0;
-    double                                   ttft_sum_   = 0.0;
-    uint64_t                                 decode_steps_ = 0, decode_rows_ = 0;
-    double                                   decode_seconds_ = 0.0;
-    expert_source_stats                      experts_;
+    uint64_t                                        requests_ok_ = 0, requests_failed_ = 0, requests_cancelled_ = 0;
+    uint64_t                                        tokens_in_ = 0, tokens_out_ = 0;
+    double                                          prefill_seconds_ = 0.0;
+    std::array<uint64_t, ttft_bounds.size()>        ttft_buckets_{};
+    uint64_t                                        ttft_count_   = 0;
+    double                                          ttft_sum_     = 0.0;
+    uint64_t                                        decode_steps_ = 0, decode_rows_ = 0;
+    double                                          decode_seconds_ = 0.0;
+    expert_cache_counters                           experts_;
 };
 
 }  // namespace sluice::server

@@ -1,12 +1,12 @@
 #include "server/prompt.h"
 
-#include "util/error.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <mutex>
 #include <random>
+
+#include "util/error.h"
 
 namespace sluice::server {
 namespace {
@@ -69,9 +69,10 @@ std::vector<int32_t> prompt_builder::completion(const completion_request & r) co
     }
     for (int32_t id : r.prompt_ids) {
         if (id >= tok_.n_vocab()) {
-            throw bad_param("prompt", fmt::format("Invalid 'prompt': token id {} is outside the vocabulary of {}.", id,
-                                                  tok_.n_vocab()),
-                            "invalid_value");
+            throw bad_param(
+                "prompt",
+                fmt::format("Invalid 'prompt': token id {} is outside the vocabulary of {}.", id, tok_.n_vocab()),
+                "invalid_value");
         }
     }
     return r.prompt_ids;
@@ -90,12 +91,13 @@ job make_job(const generation_request & g, std::vector<int32_t> prompt, int64_t 
                         "invalid_request_error", "messages", "context_length_exceeded");
     }
     if (g.max_tokens && n + *g.max_tokens > n_ctx) {
-        throw api_error(400,
-                        fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
-                                    "({} in the prompt, {} in the completion). Please reduce the prompt or the "
-                                    "completion length.",
-                                    n_ctx, n + *g.max_tokens, n, *g.max_tokens),
-                        "invalid_request_error", "max_tokens", "context_length_exceeded");
+        throw api_error(
+            400,
+            fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
+                        "({} in the prompt, {} in the completion). Please reduce the prompt or the "
+                        "completion length.",
+                        n_ctx, n + *g.max_tokens, n, *g.max_tokens),
+            "invalid_request_error", "max_tokens", "context_length_exceeded");
     }
     job j;
     j.prompt     = std::move(prompt);
@@ -113,10 +115,10 @@ job make_job(const generation_request & g, std::vector<int32_t> prompt, int64_t 
     if (g.top_k) {
         j.sampling.top_k = *g.top_k;
     }
-    j.sampling.seed   = g.seed ? *g.seed : d.fixed_seed ? d.sampling.seed : fresh_seed();
-    j.stop            = g.stop;
-    j.top_logprobs    = g.top_logprobs;
-    j.ignore_eos      = d.ignore_eos;
+    j.sampling.seed = g.seed ? *g.seed : d.fixed_seed ? d.sampling.seed : fresh_seed();
+    j.stop          = g.stop;
+    j.top_logprobs  = g.top_logprobs;
+    j.ignore_eos    = d.ignore_eos;
     return j;
 }
 

@@ -18,8 +18,7 @@ ojson parse_object(std::string_view body) {
     try {
         j = ojson::parse(body);
     } catch (const nlohmann::json::parse_error & e) {
-        throw api_error(400,
-                        fmt::format("We could not parse the JSON body of your request. ({})", e.what()),
+        throw api_error(400, fmt::format("We could not parse the JSON body of your request. ({})", e.what()),
                         "invalid_request_error", "", "invalid_json");
     }
     if (!j.is_object()) {
@@ -98,7 +97,7 @@ std::optional<int64_t> get_int(const ojson & j, const char * name, int64_t lo, i
     if (v->is_number_unsigned()) {
         const uint64_t u = v->get<uint64_t>();
         x = u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
-                                                                            : static_cast<int64_t>(u);
+                                                                           : static_cast<int64_t>(u);
     } else if (v->is_number_integer()) {
         x = v->get<int64_t>();
     } else if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
@@ -210,8 +209,8 @@ std::string content_text(const ojson & content, size_t i) {
         }
         const ojson * type = field(part, "type");
         if (type == nullptr || !type->is_string() || type->get<std::string>() != "text") {
-            throw bad_param(name, fmt::format("Invalid content part in '{}': only parts of type 'text' are supported.",
-                                              name),
+            throw bad_param(name,
+                            fmt::format("Invalid content part in '{}': only parts of type 'text' are supported.", name),
                             "invalid_value");
         }
         const ojson * t = field(part, "text");
@@ -255,7 +254,7 @@ ojson parse_messages(const ojson & j) {
                                         i, r),
                             "invalid_value");
         }
-        ojson copy = m;
+        ojson copy      = m;
         copy["role"]    = r == "developer" ? "system" : r;
         copy["content"] = content_text(m.contains("content") ? m["content"] : ojson(nullptr), i);
         out.push_back(std::move(copy));
@@ -268,7 +267,8 @@ std::vector<int32_t> prompt_ids(const ojson & arr) {
     std::vector<int32_t> ids;
     for (const ojson & v : arr) {
         if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
-            throw bad_param("prompt", "Invalid 'prompt': an array prompt must hold strings or token ids (integers >= 0).",
+            throw bad_param("prompt",
+                            "Invalid 'prompt': an array prompt must hold strings or token ids (integers >= 0).",
                             "invalid_type");
         }
         ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
@@ -281,8 +281,8 @@ std::vector<int32_t> prompt_ids(const ojson & arr) {
 chat_request parse_chat_request(std::string_view body) {
     const ojson  j = parse_object(body);
     chat_request r;
-    r.messages = parse_messages(j);
-    r.gen      = parse_generation(j);
+    r.messages          = parse_messages(j);
+    r.gen               = parse_generation(j);
     const bool logprobs = get_bool(j, "logprobs").value_or(false);
     const auto top      = get_int(j, "top_logprobs", 0, 20);
     if (top && !logprobs) {

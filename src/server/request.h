@@ -4,15 +4,14 @@
 // here knows the model; prompt length and model name are checked later (api.h).
 #pragma once
 
-#include "server/api_error.h"
-
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "server/api_error.h"
 
 namespace sluice::server {
 
@@ -26,7 +25,7 @@ struct generation_request {
     std::optional<float>     min_p;                  // llama.cpp-style extensions
     std::optional<int32_t>   top_k;
     std::optional<uint64_t>  seed;
-    std::vector<std::string> stop;             // at most 4, none empty
+    std::vector<std::string> stop;               // at most 4, none empty
     int                      top_logprobs = -1;  // < 0: no logprobs; else alternatives per token
 };
 

@@ -17,7 +17,9 @@ ojson bytes_of(const std::string & s) {
     return b;
 }
 
-ojson finish_json(const std::optional<std::string> & f) { return f ? ojson(*f) : ojson(nullptr); }
+ojson finish_json(const std::optional<std::string> & f) {
+    return f ? ojson(*f) : ojson(nullptr);
+}
 
 }  // namespace
 
@@ -69,24 +71,26 @@ ojson completion_logprobs(const tokenizer & tok, const std::vector<token_logprob
     return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
-ojson chat_response(const response_meta & m, const std::string & text, const std::string & finish,
-                    const job_usage & u, const ojson & logprobs) {
+ojson chat_response(const response_meta & m, const std::string & text, const std::string & finish, const job_usage & u,
+                    const ojson & logprobs) {
     ojson choice = {{"index", 0},
                     {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
                     {"logprobs", logprobs},
                     {"finish_reason", finish}};
-    return {{"id", m.id},         {"object", "chat.completion"},
-            {"created", m.created}, {"model", m.model},
-            {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})},
+    return {{"id", m.id},
+            {"object", "chat.completion"},
+            {"created", m.created},
+            {"model", m.model},
+            {"system_fingerprint", fingerprint},
+            {"choices", ojson::array({choice})},
             {"usage", usage_json(u)}};
 }
 
 ojson chat_chunk(const response_meta & m, const ojson & delta, const std::optional<std::string> & finish,
                  const ojson & logprobs, bool usage_null) {
     ojson choice = {{"index", 0}, {"delta", delta}, {"logprobs", logprobs}, {"finish_reason", finish_json(finish)}};
-    ojson c      = {{"id", m.id},         {"object", "chat.completion.chunk"},
-                    {"created", m.created}, {"model", m.model},
-                    {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})}};
+    ojson c      = {{"id", m.id},       {"object", "chat.completion.chunk"}, {"created", m.created},
+                    {"model", m.model}, {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})}};
     if (usage_null) {
         c["usage"] = nullptr;
     }
@@ -96,18 +100,20 @@ ojson chat_chunk(const response_meta & m, const ojson & delta, const std::option
 ojson completion_response(const response_meta & m, const std::string & text, const std::string & finish,
                           const job_usage & u, const ojson & logprobs) {
     ojson choice = {{"text", text}, {"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish}};
-    return {{"id", m.id},         {"object", "text_completion"},
-            {"created", m.created}, {"model", m.model},
-            {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})},
+    return {{"id", m.id},
+            {"object", "text_completion"},
+            {"created", m.created},
+            {"model", m.model},
+            {"system_fingerprint", fingerprint},
+            {"choices", ojson::array({choice})},
             {"usage", usage_json(u)}};
 }
 
 ojson completion_chunk(const response_meta & m, const std::string & text, const std::optional<std::string> & finish,
                        const ojson & logprobs, bool usage_null) {
     ojson choice = {{"text", text}, {"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish_json(finish)}};
-    ojson c      = {{"id", m.id},         {"object", "text_completion"},
-                    {"created", m.created}, {"model", m.model},
-                    {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})}};
+    ojson c      = {{"id", m.id},       {"object", "text_completion"},       {"created", m.created},
+                    {"model", m.model}, {"system_fingerprint", fingerprint}, {"choices", ojson::array({choice})}};
     if (usage_null) {
         c["usage"] = nullptr;
     }

@@ -3,15 +3,14 @@
 // per-token objects, the legacy completions arrays).
 #pragma once
 
-#include "server/channel.h"
-#include "tokenizer/tokenizer.h"
-
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "server/channel.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sluice::server {
 
@@ -34,8 +33,8 @@ ojson chat_logprobs(const tokenizer & tok, const std::vector<token_logprob> & lp
 // text_offset counts bytes from the start of the returned text (offset0 for the first token).
 ojson completion_logprobs(const tokenizer & tok, const std::vector<token_logprob> & lps, int64_t offset0);
 
-ojson chat_response(const response_meta & m, const std::string & text, const std::string & finish,
-                    const job_usage & u, const ojson & logprobs);
+ojson chat_response(const response_meta & m, const std::string & text, const std::string & finish, const job_usage & u,
+                    const ojson & logprobs);
 // delta: {"role": "assistant", "content": ""} first, then {"content": text}, then {} with the
 // finish reason. usage is sent as null on every chunk when the client asked for it at the end.
 ojson chat_chunk(const response_meta & m, const ojson & delta, const std::optional<std::string> & finish,

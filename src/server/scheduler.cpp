@@ -1,8 +1,8 @@
 #include "server/scheduler.h"
 
-#include "util/error.h"
-
 #include <algorithm>
+
+#include "util/error.h"
 
 namespace sluice::server {
 namespace {
@@ -71,7 +71,9 @@ scheduler_gauges scheduler::gauges() const {
     return {static_cast<int64_t>(queue_.size()), busy_.load(), opt_.n_slots};
 }
 
-bool scheduler::has_work() const { return stop_ || !queue_.empty() || busy_.load() > 0; }
+bool scheduler::has_work() const {
+    return stop_ || !queue_.empty() || busy_.load() > 0;
+}
 
 void scheduler::loop() {
     for (;;) {
@@ -86,7 +88,11 @@ void scheduler::loop() {
         admit();
         prefill_one();
         decode_step();
-        metrics_.set_expert_stats(engine_.expert_stats());
+        // Between passes, and not every step: the streaming cache sums its layers to answer.
+        if (clock::now() - stats_read_ > std::chrono::milliseconds(250)) {
+            metrics_.set_expert_stats(engine_.expert_stats());
+            stats_read_ = clock::now();
+        }
     }
 }
 
@@ -140,10 +146,10 @@ void scheduler::prefill_one() {
     if (pick == nullptr) {
         return;
     }
-    slot &                     s      = *pick;
+    slot &                       s      = *pick;
     const std::vector<int32_t> & prompt = s.req->j.prompt;
-    const size_t               n      = std::min<size_t>(static_cast<size_t>(opt_.session.n_batch), prompt.size() - s.prefilled);
-    const auto                 t0     = std::chrono::steady_clock::now();
+    const size_t n  = std::min<size_t>(static_cast<size_t>(opt_.session.n_batch), prompt.size() - s.prefilled);
+    const auto   t0 = std::chrono::steady_clock::now();
     try {
         s.s->eval(std::span<const int32_t>(prompt).subspan(s.prefilled, n));
     } catch (const std::exception & e) {

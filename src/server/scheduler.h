@@ -4,11 +4,7 @@
 // finishes or its client goes away. Requests beyond N wait in a bounded queue.
 #pragma once
 
-#include "engine/engine.h"
-#include "server/channel.h"
-#include "server/metrics.h"
-#include "server/text_stream.h"
-
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -19,6 +15,11 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "engine/engine.h"
+#include "server/channel.h"
+#include "server/metrics.h"
+#include "server/text_stream.h"
 
 namespace sluice::server {
 
@@ -59,39 +60,41 @@ class scheduler {
         std::chrono::steady_clock::time_point submitted;
     };
     struct slot {
-        std::unique_ptr<session>     s;
-        std::optional<queued>        req;  // empty: free
-        std::optional<sampler>       pick;
-        std::optional<text_stream>   text;
-        size_t                       prefilled  = 0;   // prompt tokens evaluated so far
-        int32_t                      next_token = -1;  // sampled, to be fed in the next step
-        int64_t                      generated  = 0;
-        double                       prefill_ms = 0.0;
+        std::unique_ptr<session>   s;
+        std::optional<queued>      req;  // empty: free
+        std::optional<sampler>     pick;
+        std::optional<text_stream> text;
+        size_t                     prefilled  = 0;   // prompt tokens evaluated so far
+        int32_t                    next_token = -1;  // sampled, to be fed in the next step
+        int64_t                    generated  = 0;
+        double                     prefill_ms = 0.0;
     };
 
     void loop();
-    void admit();              // queue -> free slots
-    void prefill_one();        // one chunk of one slot's prompt
-    void decode_step();        // one batched step over the slots with a token to feed
+    void admit();        // queue -> free slots
+    void prefill_one();  // one chunk of one slot's prompt
+    void decode_step();  // one batched step over the slots with a token to feed
     void after_logits(slot & s);
     void finish(slot & s, const char * reason, job_event & ev);
     void fail_slot(slot & s, const std::string & message);
     void drop_cancelled();
-    bool has_work() const;     // with mu_ held
+    bool has_work() const;  // with mu_ held
 
-    engine &                   engine_;
-    scheduler_options          opt_;
-    server_metrics &           metrics_;
-    int64_t                    n_ctx_ = 0;
-    std::vector<int32_t>       eog_;
-    std::vector<slot>          slots_;
+    engine &             engine_;
+    scheduler_options    opt_;
+    server_metrics &     metrics_;
+    int64_t              n_ctx_ = 0;
+    std::vector<int32_t> eog_;
+    std::vector<slot>    slots_;
 
-    mutable std::mutex         mu_;  // guards queue_, stop_
-    std::condition_variable    cv_;
-    std::deque<queued>         queue_;
-    bool                       stop_ = false;
-    std::atomic<int64_t>       busy_{0};
-    std::thread                thread_;
+    mutable std::mutex      mu_;  // guards queue_, stop_
+    std::condition_variable cv_;
+    std::deque<queued>      queue_;
+    bool                    stop_ = false;
+    std::atomic<int64_t>    busy_{0};
+    using clock = std::chrono::steady_clock;
+    clock::time_point stats_read_{};
+    std::thread       thread_;
 };
 
 }  // namespace sluice::server

@@ -1,6 +1,7 @@
 #include "tools/synth.h"
 
 #include "gguf/gguf.h"
+#include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -15,10 +16,14 @@ namespace sluice {
 namespace {
 
 const synth_geometry k_geometries[] = {
-    // name, layers, d, heads, kv heads, head dim, experts, used, expert ff, vocab, ctx, rope base
-    {"qwen3-30b-a3b", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6},
-    {"qwen3-235b-a22b", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6},
-    {"olmoe-1b-7b", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304, 4096, 1e4},
+    // name, arch, layers, d, heads, kv heads, head dim, experts, used, expert ff, vocab, ctx, rope base
+    // [, shared expert ff, sliding window]
+    {"qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 128, 8, 768, 151936, 40960, 1e6},
+    {"qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936, 40960, 1e6},
+    {"olmoe-1b-7b", "olmoe", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304, 4096, 1e4},
+    {"mixtral-8x7b", "llama", 32, 4096, 32, 8, 128, 8, 2, 14336, 32000, 32768, 1e6},
+    {"qwen1.5-moe-a2.7b", "qwen2moe", 24, 2048, 16, 16, 128, 60, 4, 1408, 151936, 8192, 1e6, 5632},
+    {"gpt-oss-20b", "gpt-oss", 24, 2880, 64, 8, 64, 32, 4, 2880, 201088, 131072, 150000, 0, 128},
 };
 
 // Random matrices are made from a pool of quantized random rows: each output row is a pool
@@ -30,6 +35,12 @@ class row_pool {
         std::normal_distribution<float> dist(0.0f, stddev);
         std::vector<float>              row(cols);
         data_.resize(k_rows * rb_);
+        if (type == ggml_type::MXFP4) {  // no quantizer: random E2M1 nibbles, scale 2^-9 (|x| <= 0.023)
+            for (uint64_t i = 0; i < data_.size(); ++i) {
+                data_[i] = i % sizeof(block_mxfp4) == 0 ? 119 : static_cast<uint8_t>(rng());
+            }
+            return;
+        }
         for (int r = 0; r < k_rows; ++r) {
             for (float & v : row) {
                 v = dist(rng);
@@ -70,17 +81,21 @@ synth_geometry find_geometry(std::string_view name) {
 }
 
 uint64_t write_synthetic_model(const synth_options & opt, const std::string & path, thread_pool & pool) {
-    if (opt.arch != "qwen3moe") {
-        fail("synth: architecture '{}' is not supported (supported: qwen3moe)", opt.arch);
-    }
     if (!can_quantize(opt.type)) {
         fail("synth: cannot write weights of type {}", type_name(opt.type));
     }
     synth_geometry g = find_geometry(opt.like);
+    if (!opt.arch.empty() && opt.arch != g.arch) {
+        fail("synth: geometry '{}' is a {} model, not {}", g.name, g.arch, opt.arch);
+    }
+    if (opt.n_vocab > 0) {
+        g.n_vocab = opt.n_vocab;
+    }
     if (opt.n_layer > 0) {
         g.n_layer = opt.n_layer;
     }
-    const std::string a = opt.arch;
+    const std::string a       = g.arch;
+    const bool        gpt_oss = a == "gpt-oss";
     gguf_writer       w;
     w.set_string("general.architecture", a);
     w.set_string("general.name", fmt::format("synthetic {} ({} layers, {})", g.name, g.n_layer, type_name(opt.type)));
@@ -89,10 +104,17 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     w.set_u32(a + ".embedding_length", static_cast<uint32_t>(g.n_embd));
     w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
     w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(g.n_ff_expert));
+    if (g.n_ff_shared > 0) {
+        w.set_u32(a + ".expert_shared_feed_forward_length", static_cast<uint32_t>(g.n_ff_shared));
+    }
+    if (g.sliding_window > 0) {
+        w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(g.sliding_window));
+    }
     w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(g.n_head));
     w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(g.n_head_kv));
     w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(g.head_dim));
     w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(g.head_dim));
+    w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(g.head_dim));
     w.set_f32(a + ".rope.freq_base", static_cast<float>(g.rope_base));
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
     w.set_u32(a + ".expert_count", static_cast<uint32_t>(g.n_expert));
@@ -103,6 +125,9 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     uint64_t                         seed = opt.seed;
     // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool.
     auto matrix = [&](const std::string & name, ggml_type t, int64_t cols, int64_t rows, int64_t stack) {
+        if (cols % traits(t).block_size != 0) {
+            t = ggml_type::Q8_0;
+        }
         const row_pool   rp(t, cols, rng, 0.02f);
         const uint64_t   rb    = row_bytes(t, cols);
         const int64_t    total = rows * stack;
@@ -119,33 +144,65 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         }
         w.add_tensor(name, t, dims, buf.data(), buf.size());
     };
-    auto ones = [&](const std::string & name, int64_t n) {
-        std::vector<uint8_t> & buf = buffers.emplace_back(n * sizeof(float));
-        const float            one = 1.0f;
-        for (int64_t i = 0; i < n; ++i) {
-            std::memcpy(buf.data() + i * sizeof(float), &one, sizeof one);
+    // An F32 tensor of `dims` filled with `value` (norms 1, biases and sinks 0).
+    auto constant = [&](const std::string & name, std::vector<int64_t> dims, float value) {
+        int64_t n = 1;
+        for (int64_t d : dims) {
+            n *= d;
         }
-        w.add_tensor(name, ggml_type::F32, {n}, buf.data(), buf.size());
+        std::vector<uint8_t> & buf = buffers.emplace_back(n * sizeof(float));
+        for (int64_t i = 0; i < n; ++i) {
+            std::memcpy(buf.data() + i * sizeof(float), &value, sizeof value);
+        }
+        w.add_tensor(name, ggml_type::F32, dims, buf.data(), buf.size());
     };
 
-    const ggml_type t = opt.type;
-    matrix("token_embd.weight", t, g.n_embd, g.n_vocab, 1);
-    ones("output_norm.weight", g.n_embd);
-    matrix("output.weight", t, g.n_embd, g.n_vocab, 1);
+    const ggml_type t   = opt.type;
+    const ggml_type t_x = gpt_oss ? ggml_type::MXFP4 : t;  // routed experts
+    const int64_t   d = g.n_embd, q_dim = g.n_head * g.head_dim, kv_dim = g.n_head_kv * g.head_dim;
+    const int64_t   ff = g.n_ff_expert, E = g.n_expert;
+    matrix("token_embd.weight", t, d, g.n_vocab, 1);
+    constant("output_norm.weight", {d}, 1.0f);
+    matrix("output.weight", t, d, g.n_vocab, 1);
     for (int64_t l = 0; l < g.n_layer; ++l) {
-        const auto n = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
-        ones(n("attn_norm"), g.n_embd);
-        matrix(n("attn_q"), t, g.n_embd, g.n_head * g.head_dim, 1);
-        matrix(n("attn_k"), t, g.n_embd, g.n_head_kv * g.head_dim, 1);
-        matrix(n("attn_v"), t, g.n_embd, g.n_head_kv * g.head_dim, 1);
-        matrix(n("attn_output"), t, g.n_head * g.head_dim, g.n_embd, 1);
-        ones(n("attn_q_norm"), g.head_dim);
-        ones(n("attn_k_norm"), g.head_dim);
-        ones(n("ffn_norm"), g.n_embd);
-        matrix(n("ffn_gate_inp"), ggml_type::F32, g.n_embd, g.n_expert, 1);
-        matrix(n("ffn_gate_exps"), t, g.n_embd, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_up_exps"), t, g.n_embd, g.n_ff_expert, g.n_expert);
-        matrix(n("ffn_down_exps"), t, g.n_ff_expert, g.n_embd, g.n_expert);
+        const auto n = [&](const char * s, const char * suffix = "weight") {
+            return fmt::format("blk.{}.{}.{}", l, s, suffix);
+        };
+        constant(n("attn_norm"), {d}, 1.0f);
+        matrix(n("attn_q"), t, d, q_dim, 1);
+        matrix(n("attn_k"), t, d, kv_dim, 1);
+        matrix(n("attn_v"), t, d, kv_dim, 1);
+        matrix(n("attn_output"), t, q_dim, d, 1);
+        constant(n(gpt_oss ? "post_attention_norm" : "ffn_norm"), {d}, 1.0f);
+        matrix(n("ffn_gate_inp"), ggml_type::F32, d, E, 1);
+        matrix(n("ffn_gate_exps"), t_x, d, ff, E);
+        matrix(n("ffn_up_exps"), t_x, d, ff, E);
+        matrix(n("ffn_down_exps"), t_x, ff, d, E);
+        if (a == "qwen3moe") {
+            constant(n("attn_q_norm"), {g.head_dim}, 1.0f);
+            constant(n("attn_k_norm"), {g.head_dim}, 1.0f);
+        } else if (a == "olmoe") {
+            constant(n("attn_q_norm"), {q_dim}, 1.0f);
+            constant(n("attn_k_norm"), {kv_dim}, 1.0f);
+        } else if (a == "qwen2moe") {
+            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
+            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
+            constant(n("ffn_gate_inp_shexp"), {d}, 0.0f);
+            matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);
+            matrix(n("ffn_down_shexp"), t, g.n_ff_shared, d, 1);
+        } else if (gpt_oss) {
+            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
+            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
+            constant(n("attn_output", "bias"), {d}, 0.0f);
+            constant(n("attn_sinks"), {g.n_head}, 0.0f);
+            constant(n("ffn_gate_inp", "bias"), {E}, 0.0f);
+            constant(n("ffn_gate_exps", "bias"), {ff, E}, 0.0f);
+            constant(n("ffn_up_exps", "bias"), {ff, E}, 0.0f);
+            constant(n("ffn_down_exps", "bias"), {d, E}, 0.0f);
+        }
     }
     w.write(path);
     uint64_t total = 0;

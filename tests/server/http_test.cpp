@@ -1,14 +1,13 @@
 // The HTTP API end to end over loopback with the tiny model: response shapes, SSE framing,
 // exact usage, and every error case with its status and OpenAI's error body.
-#include "server/http_server.h"
-#include "server_test_util.h"
-
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
-
 #include <thread>
+
+#include "server/http_server.h"
+#include "server_test_util.h"
 
 namespace sluice::server {
 namespace {
@@ -25,9 +24,9 @@ class http_test : public ::testing::Test {
         o.sched.max_queue               = 4;
         o.sched.session.n_ctx           = 64;
         o.defaults.sampling.temperature = 0.0f;
-        server_ = new http_server(test::tiny_engine(), o);
-        port_   = server_->bind();
-        thread_ = new std::thread([] { server_->listen(); });
+        server_                         = new http_server(test::tiny_engine(), o);
+        port_                           = server_->bind();
+        thread_                         = new std::thread([] { server_->listen(); });
     }
     static void TearDownTestSuite() {
         server_->stop();
@@ -101,8 +100,9 @@ TEST_F(http_test, completion_with_ids_counts_usage_exactly) {
 }
 
 TEST_F(http_test, streaming_sends_sse_ending_in_done) {
-    auto r = post("/v1/chat/completions", R"({"model":"tiny",)" + hello +
-                                              R"(,"max_tokens":6,"stream":true,"stream_options":{"include_usage":true}})");
+    auto r =
+        post("/v1/chat/completions", R"({"model":"tiny",)" + hello +
+                                         R"(,"max_tokens":6,"stream":true,"stream_options":{"include_usage":true}})");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200);
     EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
@@ -161,13 +161,15 @@ TEST_F(http_test, models_health_metrics) {
 TEST_F(http_test, errors) {
     expect_error(post("/v1/chat/completions", "{not json"), 400, "", "invalid_json");
     expect_error(post("/v1/chat/completions", "[]"), 400, "", "invalid_json");
-    expect_error(post("/v1/chat/completions", "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"\xFF\"}]}"),
-                 400, "", "invalid_utf8");
+    expect_error(
+        post("/v1/chat/completions", "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"\xFF\"}]}"),
+        400, "", "invalid_utf8");
     expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"temperature":"hot"})"), 400,
                  "temperature", "invalid_type");
     expect_error(post("/v1/chat/completions", R"({"model":"tiny","messages":"hi"})"), 400, "messages");
     expect_error(post("/v1/chat/completions", R"({"model":"gpt-9",)" + hello + "}"), 404, "model", "model_not_found");
-    expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"max_tokens":0})"), 400, "max_tokens");
+    expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"max_tokens":0})"), 400,
+                 "max_tokens");
     expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"max_tokens":60})"), 400,
                  "max_tokens", "context_length_exceeded");
     expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"n":3})"), 400, "n");
@@ -189,9 +191,9 @@ TEST(http_auth, api_key_is_required) {
     o.port                = 0;
     o.api_key             = "sekrit";
     o.sched.session.n_ctx = 32;
-    http_server srv(test::tiny_engine(), o);
-    const int   port = srv.bind();
-    std::thread t([&] { srv.listen(); });
+    http_server     srv(test::tiny_engine(), o);
+    const int       port = srv.bind();
+    std::thread     t([&] { srv.listen(); });
     httplib::Client c("127.0.0.1", port);
     auto            none = c.Get("/v1/models");
     ASSERT_TRUE(none);

@@ -1,9 +1,10 @@
 // Request validation: every malformed body is a 400 naming the parameter, in OpenAI's error
 // shape; null means absent; unknown fields are ignored.
 #include "server/request.h"
-#include "server/sse.h"
 
 #include <gtest/gtest.h>
+
+#include "server/sse.h"
 
 namespace sluice::server {
 namespace {
@@ -133,10 +134,10 @@ TEST(request, completion_prompts) {
 TEST(request, utf8_validation) {
     EXPECT_TRUE(is_valid_utf8("plain"));
     EXPECT_TRUE(is_valid_utf8("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"));  // é € 😀
-    EXPECT_FALSE(is_valid_utf8("\xC3"));                                  // truncated
-    EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));                              // overlong
-    EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));                          // surrogate
-    EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));                      // past U+10FFFF
+    EXPECT_FALSE(is_valid_utf8("\xC3"));                                 // truncated
+    EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));                             // overlong
+    EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));                         // surrogate
+    EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));                     // past U+10FFFF
     EXPECT_FALSE(is_valid_utf8("\xFF"));
 }
 

@@ -2,11 +2,12 @@
 // the tokens each produces alone; the queue is bounded; a cancelled request frees its slot;
 // a request that fails reports an error and the scheduler keeps serving.
 #include "server/scheduler.h"
-#include "server_test_util.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
+
+#include "server_test_util.h"
 
 namespace sluice::server {
 namespace {
@@ -15,9 +16,9 @@ using namespace std::chrono_literals;
 
 scheduler_options options(int slots, int queue) {
     scheduler_options o;
-    o.n_slots       = slots;
-    o.max_queue     = queue;
-    o.session.n_ctx = 96;
+    o.n_slots         = slots;
+    o.max_queue       = queue;
+    o.session.n_ctx   = 96;
     o.session.n_batch = 8;  // prompts take several chunks, interleaved with decode steps
     o.session.kv_type = ggml_type::F32;
     return o;
@@ -25,11 +26,11 @@ scheduler_options options(int slots, int queue) {
 
 job greedy_job(std::vector<int32_t> prompt, int64_t max_tokens) {
     job j;
-    j.prompt                 = std::move(prompt);
-    j.max_tokens             = max_tokens;
-    j.sampling.temperature   = 0.0f;
-    j.top_logprobs           = 0;  // the events then carry the token ids
-    j.ignore_eos             = true;
+    j.prompt               = std::move(prompt);
+    j.max_tokens           = max_tokens;
+    j.sampling.temperature = 0.0f;
+    j.top_logprobs         = 0;  // the events then carry the token ids
+    j.ignore_eos           = true;
     return j;
 }
 
@@ -62,8 +63,8 @@ std::vector<int32_t> alone(const std::vector<int32_t> & prompt, int64_t n) {
     session_options so;
     so.n_ctx   = 96;
     so.kv_type = ggml_type::F32;
-    session s(test::tiny_engine(), so);
-    sampler pick({.temperature = 0.0f});
+    session              s(test::tiny_engine(), so);
+    sampler              pick({.temperature = 0.0f});
     std::vector<int32_t> out;
     generate_options     g;
     g.n_predict  = static_cast<int32_t>(n);
@@ -76,11 +77,12 @@ std::vector<int32_t> alone(const std::vector<int32_t> & prompt, int64_t n) {
 }
 
 TEST(scheduler, batched_requests_equal_each_alone) {
-    server_metrics m;
-    scheduler      s(test::tiny_engine(), options(3, 8), m);
+    server_metrics                          m;
+    scheduler                               s(test::tiny_engine(), options(3, 8), m);
     const std::vector<std::vector<int32_t>> prompts = {
-        {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13}, {1, 629}, {1, 500, 13, 319, 4054, 950, 333, 270,
-                                                                                  894, 894, 1089, 4017, 13, 319, 4054, 13, 319}};
+        {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13},
+        {1, 629},
+        {1, 500, 13, 319, 4054, 950, 333, 270, 894, 894, 1089, 4017, 13, 319, 4054, 13, 319}};
     const int64_t n[3] = {20, 31, 9};
     // Five requests on three slots: two wait in the queue and join as others leave.
     std::vector<std::shared_ptr<job_channel>> chans;
@@ -142,14 +144,14 @@ TEST(scheduler, a_failing_request_reports_an_error_and_the_rest_go_on) {
 }
 
 TEST(scheduler, stop_strings_and_end_of_generation) {
-    server_metrics m;
-    scheduler      s(test::tiny_engine(), options(1, 4), m);
+    server_metrics             m;
+    scheduler                  s(test::tiny_engine(), options(1, 4), m);
     const std::vector<int32_t> prompt = {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13};
     auto                       full   = s.submit(greedy_job(prompt, 12));
     const outcome              all    = collect(*full);
     ASSERT_GE(all.text.size(), 4u);
-    job j = greedy_job(prompt, 12);
-    j.stop = {all.text.substr(2, 2)};
+    job j             = greedy_job(prompt, 12);
+    j.stop            = {all.text.substr(2, 2)};
     auto          cut = s.submit(std::move(j));
     const outcome o   = collect(*cut);
     EXPECT_EQ(o.finish, "stop");

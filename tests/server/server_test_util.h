@@ -1,13 +1,15 @@
 // The tiny qwen3moe fixture (sp4096 vocabulary) as an engine for the server tests.
 #pragma once
 
-#include "engine/engine.h"
-
 #include <string>
+
+#include "engine/engine.h"
 
 namespace sluice::server::test {
 
-inline std::string data_path(const std::string & rel) { return std::string(SLUICE_TEST_DATA) + "/" + rel; }
+inline std::string data_path(const std::string & rel) {
+    return std::string(SLUICE_TEST_DATA) + "/" + rel;
+}
 
 inline engine & tiny_engine() {
     static engine e([] {

@@ -1,9 +1,10 @@
 // Streamed text: the pieces join to the decoded text, stop strings cut it (wherever token
 // boundaries fall) and no prefix of a stop string is sent before it is known not to be one.
 #include "server/text_stream.h"
-#include "server_test_util.h"
 
 #include <gtest/gtest.h>
+
+#include "server_test_util.h"
 
 namespace sluice::server {
 namespace {

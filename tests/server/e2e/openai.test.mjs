@@ -192,7 +192,10 @@ test('a client that disconnects frees its slot at once', async () => {
     let chunks = 0;
     try {
       for await (const _ of stream) {
-        if (++chunks === 3) ctl.abort(); // the client closes the connection
+        if (++chunks === 3) {
+          ctl.abort(); // the client closes the connection
+          break;
+        }
       }
     } catch {
       // the aborted read may end the loop with an AbortError

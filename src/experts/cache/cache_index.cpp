@@ -1,0 +1,116 @@
+#include "experts/cache/cache_index.h"
+
+#include "util/error.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace sluice {
+
+eviction_policy parse_eviction_policy(std::string_view name) {
+    if (name == "lru") {
+        return eviction_policy::lru;
+    }
+    if (name == "lfu") {
+        return eviction_policy::lfu;
+    }
+    if (name == "predictive") {
+        return eviction_policy::predictive;
+    }
+    fail("unknown cache policy '{}' (expected lru, lfu or predictive)", name);
+}
+
+std::string_view name_of(eviction_policy p) {
+    switch (p) {
+        case eviction_policy::lru: return "lru";
+        case eviction_policy::lfu: return "lfu";
+        case eviction_policy::predictive: return "predictive";
+    }
+    return "?";
+}
+
+cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, eviction_policy policy)
+    : n_expert_(n_expert), policy_(policy) {
+    for (int n : slots_per_layer) {
+        slots_.emplace_back(static_cast<size_t>(n));
+        where_.emplace_back(static_cast<size_t>(n_expert), -1);
+        uses_.emplace_back(static_cast<size_t>(n_expert), 0);
+        predicted_.emplace_back(static_cast<size_t>(n_expert), 0);
+    }
+}
+
+eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
+    std::vector<cache_slot> & slots = slots_[layer];
+    int                       best  = -1;
+    // Lower rank: evicted first. Empty slots come before anything.
+    auto rank = [&](const cache_slot & s) -> std::tuple<int, uint64_t, uint64_t> {
+        if (s.status == slot_status::empty) {
+            return {0, 0, 0};
+        }
+        const int guarded = policy_ == eviction_policy::predictive && predicted(layer, s.expert) ? 1 : 0;
+        const uint64_t uses = policy_ == eviction_policy::lfu ? uses_[layer][s.expert] : 0;
+        return {1 + guarded, uses, s.last_use};
+    };
+    for (int i = 0; i < static_cast<int>(slots.size()); ++i) {
+        const cache_slot & s = slots[i];
+        if (s.status == slot_status::loading || s.held || s.pinned) {
+            continue;
+        }
+        if (prefetch && s.status == slot_status::ready && predicted(layer, s.expert)) {
+            continue;  // a prediction never pushes out another prediction
+        }
+        if (best < 0 || rank(s) < rank(slots[best])) {
+            best = i;
+        }
+    }
+    eviction out;
+    if (best < 0) {
+        return out;
+    }
+    cache_slot & s = slots[best];
+    out.slot       = best;
+    if (s.status != slot_status::empty) {
+        out.evicted            = s.expert;
+        out.wasted             = !s.used;
+        where_[layer][s.expert] = -1;
+    }
+    s                      = cache_slot{};
+    s.expert               = expert;
+    s.status               = slot_status::loading;
+    s.prefetch             = prefetch;
+    s.last_use             = ++clock_;
+    where_[layer][expert]  = best;
+    return out;
+}
+
+void cache_index::touch(int layer, int s) {
+    cache_slot & c = slots_[layer][s];
+    c.last_use     = ++clock_;
+    c.used         = true;
+    ++uses_[layer][c.expert];
+}
+
+void cache_index::set_predicted(int layer, const std::vector<int32_t> & experts) {
+    std::fill(predicted_[layer].begin(), predicted_[layer].end(), 0);
+    for (int32_t e : experts) {
+        predicted_[layer][e] = 1;
+    }
+}
+
+void cache_index::forget(int layer, int s) {
+    cache_slot & c = slots_[layer][s];
+    if (c.expert >= 0 && where_[layer][c.expert] == s) {
+        where_[layer][c.expert] = -1;
+    }
+    c = cache_slot{};
+}
+
+void cache_index::release_all() {
+    for (auto & layer : slots_) {
+        for (cache_slot & s : layer) {
+            s.held = false;
+        }
+    }
+}
+
+}  // namespace sluice

@@ -1,0 +1,84 @@
+// The bookkeeping of the expert cache, without memory or IO: which expert of a layer sits
+// in which slot, what is loading, what the forward pass holds, and which slot to give up
+// next. The streaming source drives it with real reads; `sluice simulate` drives it with a
+// trace, so both use the same policies.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+// Which cached expert of a layer makes room for a new one.
+enum class eviction_policy {
+    lru,         // least recently used
+    lfu,         // least often used over the whole run (ties: least recently)
+    predictive,  // least recently used among those the predictor did not ask for
+};
+
+eviction_policy parse_eviction_policy(std::string_view name);  // throws listing the names
+std::string_view name_of(eviction_policy p);
+
+enum class slot_status : uint8_t { empty, loading, ready };
+
+struct cache_slot {
+    int32_t     expert   = -1;
+    slot_status status   = slot_status::empty;
+    bool        held     = false;  // in use by the forward pass until it moves on
+    bool        pinned   = false;  // never evicted (the hottest experts, when asked)
+    bool        used     = false;  // used since it was loaded (else its read was wasted)
+    bool        prefetch = false;  // loaded on a prediction rather than on demand
+    uint64_t    last_use = 0;
+};
+
+struct eviction {
+    int     slot    = -1;  // -1: no slot can be given up now
+    int32_t evicted = -1;  // the expert that was there, or -1 for an empty slot
+    bool    wasted  = false;  // it was loaded and never used
+};
+
+class cache_index {
+  public:
+    cache_index(std::vector<int> slots_per_layer, int n_expert, eviction_policy policy);
+
+    int  n_layer() const { return static_cast<int>(slots_.size()); }
+    int  n_slots(int layer) const { return static_cast<int>(slots_[layer].size()); }
+    int  n_expert() const { return n_expert_; }
+    eviction_policy policy() const { return policy_; }
+
+    // The slot holding (or loading) the expert, or -1.
+    int find(int layer, int32_t expert) const { return where_[layer][expert]; }
+    cache_slot &       slot(int layer, int s) { return slots_[layer][s]; }
+    const cache_slot & slot(int layer, int s) const { return slots_[layer][s]; }
+
+    // Gives a slot to `expert` (not cached): an empty slot if there is one, else the policy's
+    // victim among ready slots that are neither held nor pinned. A prefetch never evicts an
+    // expert the predictor asked for. The slot is marked loading.
+    eviction claim(int layer, int32_t expert, bool prefetch);
+
+    // Records a use of the slot's expert (for LRU/LFU) and marks it used.
+    void touch(int layer, int s);
+
+    // Experts the predictor expects `layer` to use next; replaces the previous set.
+    void set_predicted(int layer, const std::vector<int32_t> & experts);
+    bool predicted(int layer, int32_t expert) const { return predicted_[layer][expert] != 0; }
+
+    // Empties a slot whose read failed.
+    void forget(int layer, int s);
+
+    // Ends the forward pass's hold on every slot.
+    void release_all();
+
+  private:
+    std::vector<std::vector<cache_slot>> slots_;
+    std::vector<std::vector<int>>        where_;      // [layer][expert] -> slot or -1
+    std::vector<std::vector<uint64_t>>   uses_;       // [layer][expert] -> uses over the run (LFU)
+    std::vector<std::vector<uint8_t>>    predicted_;  // [layer][expert]
+    int                                  n_expert_;
+    eviction_policy                      policy_;
+    uint64_t                             clock_ = 0;
+};
+
+}  // namespace sluice

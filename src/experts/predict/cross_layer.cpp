@@ -1,0 +1,69 @@
+// Cross-layer gate prediction (Fate): the residual stream changes little from one block to
+// the next, so the next layer's own router, applied to this layer's stream normalised as
+// the next layer would, ranks its experts nearly as it will. Costs one router product
+// (n_expert x n_embd) per predicted layer.
+#include "experts/predict/predictor.h"
+#include "experts/predict/predictors.h"
+
+#include "util/error.h"
+
+#include <cmath>
+
+namespace sluice {
+namespace {
+
+class cross_layer_predictor final : public expert_predictor {
+  public:
+    explicit cross_layer_predictor(const predictor_context & ctx) : ctx_(ctx) {
+        if (ctx_.mm == nullptr) {
+            fail("the cross-layer predictor needs the matrix runner");
+        }
+    }
+
+    predictor_kind kind() const override { return predictor_kind::cross_layer; }
+
+    void predict(int /*layer*/, const float * x, int64_t n, int64_t /*pos0*/, int target, int count,
+                 std::vector<int32_t> & out) override {
+        const moe_gate & g = ctx_.gates[target];
+        const int64_t    d = ctx_.n_embd;
+        const int        E = ctx_.n_expert;
+        h_.resize(static_cast<size_t>(n * d));
+        scores_.resize(static_cast<size_t>(n * E));
+        rms_normalize(x, h_.data(), n, d, g.eps);
+        if (g.norm != nullptr) {
+            for (int64_t t = 0; t < n; ++t) {
+                for (int64_t i = 0; i < d; ++i) {
+                    h_[t * d + i] *= g.norm[i];
+                }
+            }
+        }
+        ctx_.mm->matmul(g.router, h_.data(), n, scores_.data());
+        score_logits(g, scores_.data(), n, E);
+        vote_top(scores_.data(), n, E, count, out);
+    }
+
+  private:
+    predictor_context         ctx_;
+    std::vector<float>        h_, scores_;
+};
+
+}  // namespace
+
+void score_logits(const moe_gate & g, float * logits, int64_t n, int n_expert) {
+    for (int64_t t = 0; t < n; ++t) {
+        float * s = logits + t * n_expert;
+        for (int e = 0; e < n_expert; ++e) {
+            float v = s[e] + (g.router_bias != nullptr ? g.router_bias[e] : 0.0f);
+            if (g.sigmoid_scores) {
+                v = 1.0f / (1.0f + std::exp(-v));
+            }
+            s[e] = v + (g.selection_bias != nullptr ? g.selection_bias[e] : 0.0f);
+        }
+    }
+}
+
+std::unique_ptr<expert_predictor> make_cross_layer_predictor(const predictor_context & ctx) {
+    return std::make_unique<cross_layer_predictor>(ctx);
+}
+
+}  // namespace sluice

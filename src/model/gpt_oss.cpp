@@ -1,0 +1,53 @@
+// gpt-oss: gpt-oss-20b, gpt-oss-120b.
+//
+// Per layer: RMSNorm -> Q/K/V with biases (q width n_head * 64, not n_embd) -> NeoX RoPE ->
+// causal GQA whose softmax also holds a learned per-head sink logit, over a sliding window
+// of attention.sliding_window keys on even layers and over everything on odd ones ->
+// output projection with bias -> residual; RMSNorm (post_attention_norm) -> router logits
+// plus bias -> top-k of the logits, softmax over those k -> experts with per-expert biases
+// and the clamped SwiGLU (alpha 1.702, limit 7, up + 1) -> weighted sum -> residual.
+// Experts are MXFP4 in the released files.
+#include "gguf/gguf.h"
+#include "model/architectures.h"
+#include "model/transformer.h"
+#include "util/error.h"
+
+namespace sluice {
+
+std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
+    const model_hparams hp = read_moe_hparams(f, "gpt-oss");
+    if (hp.n_ff_expert == 0) {
+        fail("{}: metadata 'gpt-oss.expert_feed_forward_length' is missing", f.path());
+    }
+    if (hp.sliding_window == 0) {
+        fail("{}: metadata 'gpt-oss.attention.sliding_window' is missing", f.path());
+    }
+    transformer_variant v;
+    v.rope                   = rope_style::NEOX;
+    v.moe.normalize          = false;
+    v.moe.top_k_then_softmax = true;
+    v.moe.swiglu_alpha       = 1.702f;
+    v.moe.swiglu_limit       = 7.0f;
+    auto          m          = std::make_unique<moe_transformer>(f, hp, v);
+    const int64_t d = hp.n_embd, ff = hp.n_ff_expert, E = hp.n_expert;
+    const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const block_tensors t(f, l);
+        block_weights &     w = m->add_block();
+        read_standard_block(t, hp, w, "post_attention_norm");
+        w.bq             = t.vector("attn_q", q_dim, "bias");
+        w.bk             = t.vector("attn_k", kv_dim, "bias");
+        w.bv             = t.vector("attn_v", kv_dim, "bias");
+        w.bo             = t.vector("attn_output", d, "bias");
+        w.sinks          = t.vector("attn_sinks", hp.n_head);
+        w.window         = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
+        w.router_bias    = t.vector("ffn_gate_inp", E, "bias");
+        w.gate_exps_bias = t.f32_view("ffn_gate_exps", "bias", ff, E);
+        w.up_exps_bias   = t.f32_view("ffn_up_exps", "bias", ff, E);
+        w.down_exps_bias = t.f32_view("ffn_down_exps", "bias", d, E);
+    }
+    m->finish();
+    return m;
+}
+
+}  // namespace sluice

@@ -1,0 +1,86 @@
+#include "tools/route_trace.h"
+
+#include "experts/predict/predictor.h"
+#include "tools/residual_tap.h"
+
+#include <algorithm>
+
+namespace sluice {
+namespace {
+
+struct trace_observer final : forward_observer {
+    explicit trace_observer(std::vector<trace_token> & t) : tokens(t) {}
+    void on_routing(int layer, int64_t position, std::span<const int32_t> experts, std::span<const float> weights,
+                    std::span<const float>) override {
+        trace_layer & l = tokens[base + position].layers_by_block(layer);
+        l.experts.assign(experts.begin(), experts.end());
+        l.weights.assign(weights.begin(), weights.end());
+    }
+    std::vector<trace_token> & tokens;
+    int64_t                    base = 0;  // the chunk's first token
+};
+
+}  // namespace
+
+std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> tokens, const trace_options & opt) {
+    const expert_store & store = e.net().experts();
+    const int            L     = store.n_layer();
+    const int count = opt.guess_count > 0 ? opt.guess_count : 2 * static_cast<int>(e.hparams().n_expert_used);
+
+    std::vector<trace_token> out(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        out[i].pos   = static_cast<int64_t>(i);
+        out[i].token = tokens[i];
+        for (int l = 0; l < L; ++l) {
+            if (store.has_experts(l)) {
+                out[i].layers_by_block(l);
+            }
+        }
+    }
+
+    predictor_context pc;
+    pc.gates    = e.net().gates();
+    pc.mm       = &e.runner();
+    pc.calib    = opt.calib;
+    pc.n_expert = store.n_expert();
+    pc.n_embd   = store.n_embd();
+    std::vector<std::unique_ptr<expert_predictor>> guessers;
+    guessers.push_back(make_predictor(predictor_kind::cross_layer, pc));
+    if (opt.calib != nullptr) {
+        guessers.push_back(make_predictor(predictor_kind::pregate, pc));
+    }
+
+    trace_observer observer(out);
+    int64_t        chunk0 = 0;
+    residual_tap   tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t pos0) {
+        int target = layer + 1;
+        while (target < L && !store.has_experts(target)) {
+            ++target;
+        }
+        if (target >= L) {
+            return;
+        }
+        std::vector<int32_t> guess;
+        for (int64_t t = 0; t < n; ++t) {
+            trace_layer & tl = out[chunk0 + pos0 + t].layers_by_block(target);
+            for (auto & g : guessers) {
+                guess.clear();
+                g->predict(layer, x + t * store.n_embd(), 1, pos0 + t, target, count, guess);
+                tl.guess[std::string(name_of(g->kind()))] = guess;
+            }
+        }
+    });
+    const forward_context ctx{e.runner(), tap, &observer};
+    std::vector<float>    logits(static_cast<size_t>(e.hparams().n_vocab));
+    for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
+        const auto n    = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
+        auto       st   = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
+        chunk0          = static_cast<int64_t>(at);
+        observer.base   = chunk0;
+        tap.restart();
+        e.net().forward(*st, tokens.subspan(at, n), ctx, logits.data(), false);
+    }
+    return out;
+}
+
+}  // namespace sluice

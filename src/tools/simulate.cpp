@@ -1,0 +1,155 @@
+#include "tools/simulate.h"
+
+#include "util/error.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sluice {
+
+stream_stats simulate(const routing_trace & trace, const simulate_options & opt) {
+    if (trace.tokens.empty()) {
+        fail("simulate: the trace is empty");
+    }
+    int n_layer = 0, n_expert = opt.n_expert, k = 0;
+    for (const trace_token & t : trace.tokens) {
+        for (const trace_layer & l : t.layers) {
+            n_layer = std::max(n_layer, l.layer + 1);
+            k       = std::max(k, static_cast<int>(l.experts.size()));
+            for (int32_t e : l.experts) {
+                if (opt.n_expert == 0) {
+                    n_expert = std::max(n_expert, e + 1);
+                } else if (e < 0 || e >= n_expert) {
+                    fail("simulate: the trace names expert {} of layer {}, but the model has {}", e, l.layer, n_expert);
+                }
+            }
+        }
+    }
+    // Which layers are MoE layers, and popularity when no calibration is given.
+    calibration own;
+    own.n_expert = n_expert;
+    own.counts.assign(static_cast<size_t>(n_layer), {});
+    for (const trace_token & t : trace.tokens) {
+        for (const trace_layer & l : t.layers) {
+            own.counts[l.layer].resize(static_cast<size_t>(n_expert), 0.0);
+            for (int32_t e : l.experts) {
+                own.counts[l.layer][e] += 1.0;
+            }
+        }
+    }
+    const calibration & calib = opt.calib != nullptr ? *opt.calib : own;
+
+    // Budget in experts: the same share of every MoE layer, spread by the quota policy.
+    std::vector<uint64_t> slot_bytes(static_cast<size_t>(n_layer), 0);
+    uint64_t              total = 0;
+    for (int l = 0; l < n_layer; ++l) {
+        if (!own.counts[l].empty()) {
+            slot_bytes[l] = 1;
+            total += static_cast<uint64_t>(n_expert);
+        }
+    }
+    const auto budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
+    const cache_plan plan =
+        plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
+                   opt.quota == quota_policy::popularity ? calib.spread() : std::vector<double>{});
+    cache_index index(plan.slots, n_expert, opt.eviction);
+
+    // Predictors that need no hidden state run as they do live; cross-layer and pregate
+    // replay the guesses the trace recorded.
+    std::vector<moe_gate> no_gates(static_cast<size_t>(n_layer));
+    predictor_context     pc;
+    pc.gates    = no_gates;
+    pc.calib    = &calib;
+    pc.trace    = &trace;
+    pc.n_expert = n_expert;
+    std::unique_ptr<expert_predictor> live;
+    if (opt.predictor == predictor_kind::history || opt.predictor == predictor_kind::frequency ||
+        opt.predictor == predictor_kind::oracle) {
+        live = make_predictor(opt.predictor, pc);
+    }
+    const std::string recorded(name_of(opt.predictor));
+
+    stream_stats st;
+    st.reader    = "simulated";
+    st.predictor = recorded;
+    st.eviction  = std::string(name_of(opt.eviction));
+    st.quota     = std::string(name_of(opt.quota));
+    st.budget    = budget;
+    st.cache_bytes = plan.bytes;
+    st.slots     = plan.slots;
+    st.layers.resize(static_cast<size_t>(n_layer));
+    const int            count = k + opt.predict_extra;
+    std::vector<int32_t> guess;
+    for (const trace_token & t : trace.tokens) {
+        ++st.tokens;
+        for (const trace_layer & l : t.layers) {
+            layer_stream_stats & ls = st.layers[l.layer];
+            guess.clear();
+            // The first MoE layer has no block before it to predict from, live or here.
+            const bool first = l.layer == t.layers.front().layer;
+            if (first) {
+            } else if (live) {
+                live->predict(l.layer - 1, nullptr, 1, t.pos, l.layer, count, guess);
+            } else if (opt.predictor != predictor_kind::none) {
+                auto it = l.guess.find(recorded);
+                if (it == l.guess.end()) {
+                    fail("simulate: the trace has no '{}' guesses (record it with{} `sluice trace`)", recorded,
+                         opt.predictor == predictor_kind::pregate ? " --calibration in" : "");
+                } else {
+                    guess.assign(it->second.begin(),
+                                 it->second.begin() + std::min<size_t>(it->second.size(), static_cast<size_t>(count)));
+                }
+            }
+            if (static_cast<int>(guess.size()) > index.n_slots(l.layer)) {
+                guess.resize(static_cast<size_t>(index.n_slots(l.layer)));
+            }
+            index.release_all();
+            index.set_predicted(l.layer, guess);
+            ls.predicted += guess.size();
+            for (int32_t e : guess) {
+                if (index.find(l.layer, e) >= 0) {
+                    continue;
+                }
+                const eviction ev = index.claim(l.layer, e, true);
+                if (ev.slot < 0) {
+                    break;
+                }
+                ls.wasted_reads += ev.wasted ? 1 : 0;
+                index.slot(l.layer, ev.slot).status = slot_status::ready;  // reads finish in time
+                ++ls.reads;
+                ++ls.prefetches;
+            }
+            for (int32_t e : l.experts) {
+                ++ls.requests;
+                ls.predicted_used += std::find(guess.begin(), guess.end(), e) != guess.end() ? 1 : 0;
+                ls.foreseen += first || opt.predictor == predictor_kind::none ? 0 : 1;
+                int s = index.find(l.layer, e);
+                if (s >= 0) {
+                    ++ls.hits;
+                } else {
+                    ++ls.misses;
+                    const eviction ev = index.claim(l.layer, e, false);
+                    if (ev.slot < 0) {
+                        fail("simulate: layer {} has too few slots", l.layer);
+                    }
+                    ls.wasted_reads += ev.wasted ? 1 : 0;
+                    s = ev.slot;
+                    index.slot(l.layer, s).status = slot_status::ready;
+                    ++ls.reads;
+                }
+                index.slot(l.layer, s).held = true;
+                index.touch(l.layer, s);
+            }
+            if (live) {
+                live->observe(l.layer, l.experts);
+            }
+        }
+    }
+    for (layer_stream_stats & ls : st.layers) {
+        ls.bytes_read   = ls.reads;
+        ls.wasted_bytes = ls.wasted_reads;
+    }
+    return st;
+}
+
+}  // namespace sluice

@@ -1,0 +1,35 @@
+// `sluice simulate`: replay a routing trace through the expert cache's own bookkeeping
+// (cache_index, plan_cache) with a predictor and a policy, to compare them in seconds
+// without running the model. Reads are assumed to finish before they are needed, so the
+// hit rate is what prefetching could at best deliver; the live benchmark measures whether
+// it does.
+#pragma once
+
+#include "experts/cache/cache_index.h"
+#include "experts/cache/cache_plan.h"
+#include "experts/calibration.h"
+#include "experts/predict/predictor.h"
+#include "experts/streaming_stats.h"
+#include "experts/trace.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace sluice {
+
+struct simulate_options {
+    double          budget_share  = 0.25;  // of every layer's experts
+    predictor_kind  predictor     = predictor_kind::cross_layer;
+    eviction_policy eviction      = eviction_policy::predictive;
+    quota_policy    quota         = quota_policy::shallow;
+    int             predict_extra = 2;
+    int             n_expert      = 0;  // 0: the largest id in the trace + 1
+    // frequency and popularity: counts from here, else from the trace itself (optimistic:
+    // the same text it is tested on).
+    const calibration * calib = nullptr;
+};
+
+// Counters as the live cache reports them; bytes count experts (one expert = 1 byte).
+stream_stats simulate(const routing_trace & trace, const simulate_options & opt);
+
+}  // namespace sluice

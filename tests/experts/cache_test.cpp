@@ -1,0 +1,123 @@
+// The cache's bookkeeping and planning, checked against hand-worked cases.
+#include "experts/cache/cache_index.h"
+#include "experts/cache/cache_plan.h"
+#include "util/error.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice {
+namespace {
+
+// Loads `e` into layer 0 as the streaming source would: claim, mark ready, use.
+int load(cache_index & c, int32_t e, bool prefetch = false) {
+    const eviction ev = c.claim(0, e, prefetch);
+    if (ev.slot >= 0) {
+        c.slot(0, ev.slot).status = slot_status::ready;
+        if (!prefetch) {
+            c.touch(0, ev.slot);
+        }
+    }
+    return ev.slot;
+}
+
+TEST(cache_index, lru_evicts_the_least_recently_used) {
+    cache_index c({3}, 8, eviction_policy::lru);
+    load(c, 1);
+    load(c, 2);
+    load(c, 3);
+    c.touch(0, c.find(0, 1));  // 2 is now the oldest
+    const eviction ev = c.claim(0, 4, false);
+    EXPECT_EQ(ev.evicted, 2);
+    EXPECT_EQ(c.find(0, 2), -1);
+    EXPECT_EQ(c.find(0, 4), ev.slot);
+}
+
+TEST(cache_index, lfu_evicts_the_least_often_used_over_the_run) {
+    cache_index c({2}, 8, eviction_policy::lfu);
+    load(c, 1);
+    load(c, 2);
+    for (int i = 0; i < 3; ++i) {
+        c.touch(0, c.find(0, 1));
+    }
+    c.touch(0, c.find(0, 2));  // most recent, but used twice against 1's four times
+    EXPECT_EQ(c.claim(0, 3, false).evicted, 2);
+}
+
+TEST(cache_index, predictive_spares_what_the_predictor_named) {
+    cache_index c({2}, 8, eviction_policy::predictive);
+    load(c, 1);
+    load(c, 2);
+    c.set_predicted(0, {1});  // 1 is the older, but was predicted
+    EXPECT_EQ(c.claim(0, 3, false).evicted, 2);
+}
+
+TEST(cache_index, held_loading_and_pinned_slots_are_never_evicted) {
+    cache_index c({3}, 8, eviction_policy::lru);
+    const int a = load(c, 1);
+    const int b = load(c, 2);
+    c.claim(0, 3, true);  // still loading
+    c.slot(0, a).held   = true;
+    c.slot(0, b).pinned = true;
+    EXPECT_EQ(c.claim(0, 4, false).slot, -1);
+    c.release_all();
+    EXPECT_EQ(c.claim(0, 4, false).evicted, 1);
+}
+
+TEST(cache_index, prefetch_never_evicts_a_prediction_and_reports_waste) {
+    cache_index c({2}, 8, eviction_policy::lru);
+    load(c, 1, true);  // prefetched, never used
+    load(c, 2);
+    c.set_predicted(0, {1, 5});
+    const eviction ev = c.claim(0, 5, true);
+    EXPECT_EQ(ev.evicted, 2);  // 1 is older but predicted
+    EXPECT_FALSE(ev.wasted);
+    c.slot(0, ev.slot).status = slot_status::ready;
+    c.set_predicted(0, {});
+    const eviction ev2 = c.claim(0, 6, false);
+    EXPECT_EQ(ev2.evicted, 1);
+    EXPECT_TRUE(ev2.wasted);  // read on a guess and never used
+}
+
+TEST(cache_plan, every_layer_gets_k_and_the_budget_holds) {
+    const std::vector<uint64_t> bytes = {0, 100, 100, 100, 100};  // a dense block first
+    const cache_plan            p     = plan_cache(1600, bytes, 8, 2, quota_policy::uniform);
+    EXPECT_EQ(p.slots[0], 0);
+    for (int l = 1; l < 5; ++l) {
+        EXPECT_EQ(p.slots[l], 4) << l;
+    }
+    EXPECT_LE(p.bytes, 1600u);
+}
+
+TEST(cache_plan, shallow_layers_get_more) {
+    const std::vector<uint64_t> bytes(4, 100);
+    const cache_plan            p = plan_cache(2000, bytes, 16, 2, quota_policy::shallow);
+    EXPECT_GT(p.slots[0], p.slots[3]);
+    EXPECT_GE(p.slots[3], 2);
+    EXPECT_LE(p.bytes, 2000u);
+    EXPECT_GT(p.bytes, 2000u - 100u * 4);  // what rounding leaves is handed out
+}
+
+TEST(cache_plan, popularity_follows_the_spread) {
+    const std::vector<uint64_t> bytes(2, 100);
+    const cache_plan            p = plan_cache(1400, bytes, 16, 2, quota_policy::popularity, {9.0, 1.0});
+    EXPECT_GT(p.slots[0], p.slots[1]);
+    EXPECT_THROW(plan_cache(1400, bytes, 16, 2, quota_policy::popularity), error);
+}
+
+TEST(cache_plan, no_layer_gets_more_slots_than_experts) {
+    const cache_plan p = plan_cache(1u << 30, {100, 100}, 8, 2, quota_policy::shallow);
+    EXPECT_EQ(p.slots[0], 8);
+    EXPECT_EQ(p.slots[1], 8);
+}
+
+TEST(cache_plan, too_small_a_budget_says_how_much_is_needed) {
+    try {
+        plan_cache(399, {100, 100}, 8, 2, quota_policy::uniform);
+        FAIL();
+    } catch (const error & e) {
+        EXPECT_NE(std::string(e.what()).find("400 bytes"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace sluice
