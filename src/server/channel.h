@@ -36,12 +36,20 @@ struct job_event {
 class job_channel {
   public:
     void push(job_event e) {
+        const bool wake = e.done || !whole_only_.load();
         {
             std::lock_guard lock(mu_);
             events_.push_back(std::move(e));
         }
-        cv_.notify_one();
+        if (wake) {
+            cv_.notify_one();
+        }
     }
+
+    // A non-streamed response needs nothing before the end: wake the reader only then (its
+    // periodic timeout still checks for a client that went away). Saves a thread wake-up per
+    // token and request, which a loaded machine feels at high concurrency.
+    void wake_on_done_only() { whole_only_.store(true); }
 
     // Everything pushed so far, waiting up to `timeout` for at least one event.
     std::vector<job_event> wait(std::chrono::milliseconds timeout) {
@@ -60,6 +68,7 @@ class job_channel {
     std::condition_variable cv_;
     std::deque<job_event>   events_;
     std::atomic<bool>       cancelled_{false};
+    std::atomic<bool>       whole_only_{false};
 };
 
 }  // namespace sluice::server

@@ -199,6 +199,9 @@ void http_server::impl::generate(const httplib::Request & req, httplib::Response
         send_error(res, e);
         return;
     }
+    if (!st->stream) {
+        st->ch->wake_on_done_only();
+    }
     st->meta = make_meta(st->chat ? "chatcmpl-" : "cmpl-", model_id);
     // Both kinds are written by a content provider, which runs while the client is
     // connected and notices when it goes away (is_writable / a failed write): the request
