@@ -201,36 +201,30 @@ void streaming_expert_source::finish_read(int layer, int slot) {
     s.status = slot_status::ready;
 }
 
-int streaming_expert_source::make_room(int layer, int32_t expert, std::span<const int32_t> keep) {
-    for (;;) {
-        const eviction ev = index_->claim(layer, expert, false);
-        if (ev.slot >= 0) {
-            if (ev.wasted) {
-                ++stats_.layers[layer].wasted_reads;
-                stats_.layers[layer].wasted_bytes += store_.expert_bytes(layer);
-            }
-            return ev.slot;
-        }
-        // Every slot is held or loading: wait for a prefetch this pass does not need, then
-        // it can go.
-        int victim = -1;
-        for (int s = 0; s < index_->n_slots(layer); ++s) {
-            const cache_slot & c = index_->slot(layer, s);
-            if (c.status == slot_status::loading && !c.held &&
-                std::find(keep.begin(), keep.end(), c.expert) == keep.end()) {
-                victim = s;
-                break;
-            }
-        }
-        if (victim < 0) {
-            fail("expert cache of layer {} has {} slots, too few for {} experts at once", layer,
-                 index_->n_slots(layer), keep.size());
-        }
-        const auto t0 = clock_type::now();
-        finish_read(layer, victim);
-        stats_.layers[layer].io_wait_ms += ms_since(t0);
-        index_->slot(layer, victim).last_use = 0;  // the first to go
+int streaming_expert_source::claim(int layer, int32_t expert, bool prefetch) {
+    const eviction ev = index_->claim(layer, expert, prefetch);
+    if (ev.slot < 0) {
+        return -1;
     }
+    layer_stream_stats & st = stats_.layers[layer];
+    if (ev.wasted) {
+        ++st.wasted_reads;
+        st.wasted_bytes += store_.expert_bytes(layer);
+    }
+    if (ev.loading) {
+        // The evicted expert's read may still be writing into the slot: let it finish. Its
+        // outcome does not matter any more, so an error on it is not this pass's error.
+        const auto t0 = clock_type::now();
+        for (uint64_t & t : mem_[layer].tickets[ev.slot]) {
+            try {
+                reader_->wait(t);
+            } catch (const error &) {
+            }
+            t = 0;
+        }
+        st.io_wait_ms += ms_since(t0);
+    }
+    return ev.slot;
 }
 
 expert_matrices streaming_expert_source::view(int layer, int slot, int32_t expert) const {
@@ -272,7 +266,11 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
     for (size_t i = 0; i < ids.size(); ++i) {
         if (slots[i] < 0) {
             ++st.misses;
-            slots[i] = make_room(layer, ids[i], ids);
+            slots[i] = claim(layer, ids[i], false);
+            if (slots[i] < 0) {
+                fail("expert cache of layer {} has {} slots, too few for {} experts at once", layer,
+                     index_->n_slots(layer), ids.size());
+            }
             index_->slot(layer, slots[i]).held = true;
             start_read(layer, slots[i], ids[i], false);
         }
@@ -328,15 +326,11 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n
             if (index_->find(target, e) >= 0) {
                 continue;
             }
-            const eviction ev = index_->claim(target, e, true);
-            if (ev.slot < 0) {
+            const int slot = claim(target, e, true);
+            if (slot < 0) {
                 break;  // nothing more may go for a guess
             }
-            if (ev.wasted) {
-                ++stats_.layers[target].wasted_reads;
-                stats_.layers[target].wasted_bytes += store_.expert_bytes(target);
-            }
-            start_read(target, ev.slot, e, true);
+            start_read(target, slot, e, true);
         }
     }
 }

@@ -68,7 +68,9 @@ class streaming_expert_source final : public expert_source {
 
     void            start_read(int layer, int slot, int32_t expert, bool prefetch);
     void            finish_read(int layer, int slot);
-    int             make_room(int layer, int32_t expert, std::span<const int32_t> keep);
+    // A slot for the expert by the eviction policy (waiting out a read still filling it),
+    // or -1 when every slot is held, pinned or, for a prefetch, predicted.
+    int             claim(int layer, int32_t expert, bool prefetch);
     expert_matrices view(int layer, int slot, int32_t expert) const;
     int             next_moe_layer(int after) const;
 

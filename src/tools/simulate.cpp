@@ -119,25 +119,37 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                 ++ls.reads;
                 ++ls.prefetches;
             }
-            for (int32_t e : l.experts) {
+            // As the live cache sees them: the MoE block asks in expert-id order; what is
+            // cached is held first, then the misses take slots, then all are used.
+            std::vector<int32_t> ids = l.experts;
+            std::sort(ids.begin(), ids.end());
+            std::vector<int> slot_of(ids.size(), -1);
+            for (size_t i = 0; i < ids.size(); ++i) {
                 ++ls.requests;
-                ls.predicted_used += std::find(guess.begin(), guess.end(), e) != guess.end() ? 1 : 0;
+                ls.predicted_used += std::find(guess.begin(), guess.end(), ids[i]) != guess.end() ? 1 : 0;
                 ls.foreseen += first || opt.predictor == predictor_kind::none ? 0 : 1;
-                int s = index.find(l.layer, e);
-                if (s >= 0) {
+                slot_of[i] = index.find(l.layer, ids[i]);
+                if (slot_of[i] >= 0) {
                     ++ls.hits;
-                } else {
-                    ++ls.misses;
-                    const eviction ev = index.claim(l.layer, e, false);
-                    if (ev.slot < 0) {
-                        fail("simulate: layer {} has too few slots", l.layer);
-                    }
-                    ls.wasted_reads += ev.wasted ? 1 : 0;
-                    s = ev.slot;
-                    index.slot(l.layer, s).status = slot_status::ready;
-                    ++ls.reads;
+                    index.slot(l.layer, slot_of[i]).held = true;
                 }
-                index.slot(l.layer, s).held = true;
+            }
+            for (size_t i = 0; i < ids.size(); ++i) {
+                if (slot_of[i] >= 0) {
+                    continue;
+                }
+                ++ls.misses;
+                const eviction ev = index.claim(l.layer, ids[i], false);
+                if (ev.slot < 0) {
+                    fail("simulate: layer {} has too few slots", l.layer);
+                }
+                ls.wasted_reads += ev.wasted ? 1 : 0;
+                slot_of[i]                               = ev.slot;
+                index.slot(l.layer, ev.slot).status = slot_status::ready;
+                index.slot(l.layer, ev.slot).held   = true;
+                ++ls.reads;
+            }
+            for (int s : slot_of) {
                 index.touch(l.layer, s);
             }
             if (live) {

@@ -51,16 +51,20 @@ TEST(cache_index, predictive_spares_what_the_predictor_named) {
     EXPECT_EQ(c.claim(0, 3, false).evicted, 2);
 }
 
-TEST(cache_index, held_loading_and_pinned_slots_are_never_evicted) {
+TEST(cache_index, held_and_pinned_slots_are_never_evicted_loading_ones_say_so) {
     cache_index c({3}, 8, eviction_policy::lru);
     const int a = load(c, 1);
     const int b = load(c, 2);
     c.claim(0, 3, true);  // still loading
     c.slot(0, a).held   = true;
     c.slot(0, b).pinned = true;
-    EXPECT_EQ(c.claim(0, 4, false).slot, -1);
+    const eviction ev = c.claim(0, 4, false);
+    EXPECT_EQ(ev.evicted, 3);
+    EXPECT_TRUE(ev.loading);  // the caller must let its read finish first
+    c.slot(0, ev.slot).held = true;
+    EXPECT_EQ(c.claim(0, 5, false).slot, -1);
     c.release_all();
-    EXPECT_EQ(c.claim(0, 4, false).evicted, 1);
+    EXPECT_EQ(c.claim(0, 5, false).evicted, 1);
 }
 
 TEST(cache_index, prefetch_never_evicts_a_prediction_and_reports_waste) {

@@ -53,10 +53,10 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     };
     for (int i = 0; i < static_cast<int>(slots.size()); ++i) {
         const cache_slot & s = slots[i];
-        if (s.status == slot_status::loading || s.held || s.pinned) {
+        if (s.held || s.pinned) {
             continue;
         }
-        if (prefetch && s.status == slot_status::ready && predicted(layer, s.expert)) {
+        if (prefetch && s.status != slot_status::empty && predicted(layer, s.expert)) {
             continue;  // a prediction never pushes out another prediction
         }
         if (best < 0 || rank(s) < rank(slots[best])) {
@@ -72,6 +72,7 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     if (s.status != slot_status::empty) {
         out.evicted            = s.expert;
         out.wasted             = !s.used;
+        out.loading            = s.status == slot_status::loading;
         where_[layer][s.expert] = -1;
     }
     s                      = cache_slot{};

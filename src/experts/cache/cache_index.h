@@ -37,6 +37,7 @@ struct eviction {
     int     slot    = -1;  // -1: no slot can be given up now
     int32_t evicted = -1;  // the expert that was there, or -1 for an empty slot
     bool    wasted  = false;  // it was loaded and never used
+    bool    loading = false;  // its read may still be running: wait for it before reusing the slot
 };
 
 class cache_index {
@@ -54,8 +55,9 @@ class cache_index {
     const cache_slot & slot(int layer, int s) const { return slots_[layer][s]; }
 
     // Gives a slot to `expert` (not cached): an empty slot if there is one, else the policy's
-    // victim among ready slots that are neither held nor pinned. A prefetch never evicts an
-    // expert the predictor asked for. The slot is marked loading.
+    // victim among slots that are neither held nor pinned, whether their read has finished
+    // or not (so the choice does not depend on IO timing). A prefetch never evicts an expert
+    // the predictor asked for. The slot is marked loading.
     eviction claim(int layer, int32_t expert, bool prefetch);
 
     // Records a use of the slot's expert (for LRU/LFU) and marks it used.

@@ -1,0 +1,323 @@
+// Expert streaming, end to end, all in one run: in-RAM (the upper bound), then under each
+// budget every predictor (none = load on demand, history, frequency, cross-layer, pregate,
+// oracle), and plain mmap inside a memory cgroup of the same size where one can be made.
+// Prints prefill and decode tok/s, the ratios to load-on-demand and to in-RAM, hit rate,
+// recall, bytes read per token, and the IO bound: bytes read per token over the disk
+// bandwidth measured now, reading experts the way the cache does.
+//
+//   sluice_bench_streaming -m models/trained-qwen3moe-q8_0.gguf --budgets 25%,50%
+//   sluice_bench_streaming -m /tmp/synth/q30-8l-q4k.gguf --budgets 25%,50% -n 24
+#include "engine/engine.h"
+#include "experts/budget.h"
+#include "experts/io/disk_probe.h"
+#include "tools/calibrate.h"
+#include "tools/route_trace.h"
+#include "util/error.h"
+#include "util/memory_stats.h"
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+namespace sluice {
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+double secs_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+// Makes the kernel forget the file's cached pages, so no row is served from the page cache.
+void drop_page_cache(const std::string & path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd >= 0) {
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+    }
+}
+
+struct bench_args {
+    std::string              model, text, cal_text;
+    std::vector<std::string> budgets = {"25%", "50%"};
+    int                      n_prompt = 64, n_gen = 32, threads = 2;
+    bool                     no_cgroup = false;
+};
+
+struct row {
+    std::string name;
+    double      prefill = 0, decode = 0;  // tok/s
+    double      hit = 0, recall = 0, mib_per_tok = 0, wait_ms_per_tok = 0;
+    bool        streamed = false;
+    std::string note;
+};
+
+struct workload {
+    std::vector<int32_t> prompt, gen;
+};
+
+workload make_workload(const engine & e, const bench_args & a) {
+    workload             w;
+    std::vector<int32_t> ids;
+    if (e.tok() != nullptr && !a.text.empty()) {
+        std::ifstream     in(a.text);
+        const std::string t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ids = e.tok()->encode(t, true, false);
+    }
+    std::mt19937 rng(7);
+    while (ids.size() < static_cast<size_t>(a.n_prompt + a.n_gen)) {
+        ids.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(e.hparams().n_vocab)));
+    }
+    w.prompt.assign(ids.begin(), ids.begin() + a.n_prompt);
+    w.gen.assign(ids.begin() + a.n_prompt, ids.begin() + a.n_prompt + a.n_gen);
+    return w;
+}
+
+// Prefill the prompt, then decode the fixed continuation one token at a time (teacher
+// forcing: every row runs the same tokens, and the oracle's trace matches them).
+row run_row(const std::string & name, engine_options o, const workload & w) {
+    row r;
+    r.name = name;
+    if (!o.expert_budget.empty()) {
+        drop_page_cache(o.model_path);
+    }
+    engine  e(o);
+    session s(e, session_options{.n_ctx = static_cast<int64_t>(w.prompt.size() + w.gen.size()),
+                                 .kv_type = ggml_type::F32,
+                                 .n_batch = static_cast<int64_t>(w.prompt.size())});
+    auto    t0 = clk::now();
+    s.eval(w.prompt);
+    r.prefill = static_cast<double>(w.prompt.size()) / secs_since(t0);
+    const layer_stream_stats before =
+        e.streaming() ? e.streaming()->stats().total() : layer_stream_stats{};
+    t0 = clk::now();
+    for (int32_t id : w.gen) {
+        const int32_t one[1] = {id};
+        s.eval(one);
+    }
+    r.decode = static_cast<double>(w.gen.size()) / secs_since(t0);
+    if (e.streaming() != nullptr) {
+        const layer_stream_stats after = e.streaming()->stats().total();
+        const double             n     = static_cast<double>(w.gen.size());
+        const double             req   = static_cast<double>(after.requests - before.requests);
+        r.streamed        = true;
+        r.hit             = req > 0 ? static_cast<double>(after.hits - before.hits) / req : 0;
+        const double fore = static_cast<double>(after.foreseen - before.foreseen);
+        r.recall          = fore > 0 ? static_cast<double>(after.predicted_used - before.predicted_used) / fore : 0;
+        r.mib_per_tok     = static_cast<double>(after.bytes_read - before.bytes_read) / 1048576.0 / n;
+        r.wait_ms_per_tok = (after.io_wait_ms - before.io_wait_ms) / n;
+    }
+    return r;
+}
+
+// Plain mmap with every expert mapped, in a child confined to a memory cgroup of `limit`
+// bytes: the kernel's page cache decides what stays. Empty note when it could not be made.
+row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit) {
+    row r;
+    r.name = "mmap+cgroup";
+    const std::string v1  = fmt::format("/sys/fs/cgroup/memory/sluice-bench-{}", ::getpid());
+    const std::string v2  = fmt::format("/sys/fs/cgroup/sluice-bench-{}", ::getpid());
+    std::string       dir, limit_file;
+    if (::mkdir(v1.c_str(), 0755) == 0) {
+        dir        = v1;
+        limit_file = v1 + "/memory.limit_in_bytes";
+    } else if (::mkdir(v2.c_str(), 0755) == 0) {
+        dir        = v2;
+        limit_file = v2 + "/memory.max";
+    } else {
+        r.note = "skipped: no memory cgroup can be made here";
+        return r;
+    }
+    std::ofstream(limit_file) << limit;
+    int fds[2];
+    if (::pipe(fds) != 0) {
+        r.note = "skipped: pipe";
+        ::rmdir(dir.c_str());
+        return r;
+    }
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(fds[0]);
+        std::ofstream(dir + "/cgroup.procs") << ::getpid();
+        drop_page_cache(o.model_path);
+        double out[2] = {0, 0};
+        try {
+            engine_options in_ram = o;
+            in_ram.expert_budget.clear();
+            const row rr = run_row("mmap", in_ram, w);
+            out[0]       = rr.prefill;
+            out[1]       = rr.decode;
+        } catch (...) {
+        }
+        [[maybe_unused]] const ssize_t wr = ::write(fds[1], out, sizeof out);
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    double                         got[2] = {0, 0};
+    [[maybe_unused]] const ssize_t rd     = ::read(fds[0], got, sizeof got);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::rmdir(dir.c_str());
+    r.prefill = got[0];
+    r.decode  = got[1];
+    r.note    = fmt::format("limit {:.0f} MiB", static_cast<double>(limit) / 1048576.0);
+    if (r.decode == 0) {
+        r.note += ", failed (killed by the limit?)";
+    }
+    return r;
+}
+
+void print_row(const row & r, const row & none, const row & ram) {
+    const auto ratio = [](double a, double b) { return b > 0 ? fmt::format("{:6.2f}", a / b) : std::string("     -"); };
+    fmt::print("{:<13} {:>9.1f} {:>9.2f} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8} {}\n", r.name, r.prefill, r.decode,
+               ratio(r.decode, none.decode), ratio(r.decode, ram.decode),
+               r.streamed ? fmt::format("{:5.1f}", 100 * r.hit) : "    -",
+               r.streamed && r.recall > 0 ? fmt::format("{:.3f}", r.recall) : "      -",
+               r.streamed ? fmt::format("{:8.2f}", r.mib_per_tok) : "       -",
+               r.streamed ? fmt::format("{:7.1f}", r.wait_ms_per_tok) : "       -", r.note);
+}
+
+int run(const bench_args & a) {
+    engine_options base;
+    base.model_path = a.model;
+    base.n_threads  = a.threads;
+    // Calibration and tracing map the whole file; that engine goes before the rows run, so
+    // no mapping of it keeps expert pages in the page cache behind their back.
+    auto                  probe_engine = std::make_unique<engine>(base);
+    const workload        w            = make_workload(*probe_engine, a);
+    const expert_store &  store        = probe_engine->net().experts();
+    const model_hparams   hp           = probe_engine->hparams();
+
+    // Calibration (frequency, pregate) on other text; the oracle's trace on the run's tokens.
+    const auto       tmp = std::filesystem::temp_directory_path();
+    const std::string cal_path   = (tmp / fmt::format("sluice-bench-{}.calib", ::getpid())).string();
+    const std::string trace_path = (tmp / fmt::format("sluice-bench-{}.jsonl", ::getpid())).string();
+    {
+        bench_args ca = a;
+        ca.text       = a.cal_text;
+        ca.n_prompt   = 384;
+        ca.n_gen      = 0;
+        const workload cw = make_workload(*probe_engine, ca);
+        calibrate_report report;
+        calibrate(*probe_engine, cw.prompt, calibrate_options{}, report).save(cal_path);
+        std::vector<int32_t> all = w.prompt;
+        all.insert(all.end(), w.gen.begin(), w.gen.end());
+        std::ofstream out(trace_path);
+        trace_options to;
+        to.n_ctx = static_cast<int64_t>(all.size());
+        for (const trace_token & t : record_trace(*probe_engine, all, to)) {
+            out << to_json_line(t) << '\n';
+        }
+    }
+
+    reader_options ro;
+    const disk_probe disk = probe_expert_reads(a.model, store, ro, 48, 8, 8);
+    const uint64_t   expert_bytes = store.total_bytes();
+    const uint64_t   file_bytes   = probe_engine->file().file_size();
+    const double     expert_one   = static_cast<double>(store.expert_bytes(store.n_layer() - 1));
+    fmt::print("model      {}: {} layers, {} experts (k = {}), {:.1f} MiB of routed experts in {:.1f} MiB\n", a.model,
+               hp.n_layer, hp.n_expert, hp.n_expert_used, static_cast<double>(expert_bytes) / 1048576.0,
+               static_cast<double>(file_bytes) / 1048576.0);
+    fmt::print("disk       {:.2f} GB/s reading experts 8 at a time ({:.2f} MiB each), {:.2f} ms for one alone\n",
+               disk.gb_per_s, expert_one / 1048576.0, disk.ms_per_read);
+    fmt::print("workload   prefill {} tokens, decode {} tokens (teacher-forced), {} threads, F32 KV\n",
+               w.prompt.size(), w.gen.size(), a.threads);
+    const uint64_t min_budget = streaming_expert_source::minimum_budget(store, static_cast<int>(hp.n_expert_used));
+    fmt::print("smallest budget that runs: {:.1f} MiB ({} experts per layer)\n\n",
+               static_cast<double>(min_budget) / 1048576.0, hp.n_expert_used);
+    probe_engine.reset();
+    drop_page_cache(a.model);
+
+    // In RAM: warm the page cache once, then measure.
+    run_row("warm-up", base, w);
+    const row ram = run_row("in-RAM", base, w);
+
+    std::map<std::string, std::map<std::string, row>> results;
+    const std::vector<std::pair<std::string, predictor_kind>> preds = {
+        {"none", predictor_kind::none},           {"history", predictor_kind::history},
+        {"frequency", predictor_kind::frequency}, {"cross-layer", predictor_kind::cross_layer},
+        {"pregate", predictor_kind::pregate},     {"oracle", predictor_kind::oracle}};
+    for (const std::string & budget : a.budgets) {
+        fmt::print("budget {} of the routed experts\n", budget);
+        fmt::print("{:<13} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8}\n", "row", "prefill/s", "decode/s", "x none",
+                   "x RAM", "hit%", "recall", "MiB/token", "wait ms");
+        row none;
+        for (const auto & [name, kind] : preds) {
+            engine_options o               = base;
+            o.expert_budget                = budget;
+            o.streaming.predictor          = kind;
+            o.streaming.calibration_path   = cal_path;
+            o.streaming.trace_path         = trace_path;
+            row r                          = run_row(name, o, w);
+            // What the disk allows: bytes read per token over its bandwidth.
+            const double floor_ms = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
+            r.note = fmt::format("IO floor {:.1f} ms/token -> at most {:.1f} tok/s", floor_ms,
+                                 floor_ms > 0 ? 1e3 / floor_ms : 0.0);
+            if (kind == predictor_kind::none) {
+                none = r;
+            }
+            results[budget][name] = r;
+            print_row(r, none, ram);
+        }
+        if (!a.no_cgroup) {
+            // The same memory a streaming run may use: the non-expert weights, the budget,
+            // and room for the process itself.
+            engine_options o = base;
+            const uint64_t b = parse_budget(budget, expert_bytes);
+            const uint64_t limit = (file_bytes - expert_bytes) + b + (64ull << 20);
+            print_row(run_mmap_cgroup(o, w, limit), none, ram);
+        }
+        print_row(ram, none, ram);
+        fmt::print("\n");
+    }
+    // The goals.
+    for (const std::string & budget : a.budgets) {
+        const row & n = results[budget]["none"];
+        const row & c = results[budget]["cross-layer"];
+        fmt::print("at {}: cross-layer decodes {:.2f}x load-on-demand and {:.2f}x in-RAM", budget, c.decode / n.decode,
+                   c.decode / ram.decode);
+        if (budget == "25%") {
+            fmt::print(" (goal: >= 4x load-on-demand)");
+        } else if (budget == "50%") {
+            fmt::print(" (goal: >= 0.5x in-RAM)");
+        }
+        fmt::print("\n");
+    }
+    std::filesystem::remove(cal_path);
+    std::filesystem::remove(trace_path);
+    return 0;
+}
+
+}  // namespace
+}  // namespace sluice
+
+int main(int argc, char ** argv) {
+    sluice::bench_args a;
+    a.model    = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
+    a.text     = std::string(SLUICE_TEST_DATA) + "/corpus/python.txt";
+    a.cal_text = std::string(SLUICE_TEST_DATA) + "/corpus/c_headers.txt";
+    CLI::App app{"expert streaming benchmark: every predictor against load-on-demand, in-RAM and mmap"};
+    app.add_option("-m,--model", a.model, "model file");
+    app.add_option("--text", a.text, "text the workload runs (models with a tokenizer)");
+    app.add_option("--calibration-text", a.cal_text, "text to calibrate frequency and pregate on");
+    app.add_option("--budgets", a.budgets, "budgets to run")->delimiter(',');
+    app.add_option("-p,--prompt", a.n_prompt, "prompt tokens");
+    app.add_option("-n,--gen", a.n_gen, "decoded tokens");
+    app.add_option("-t,--threads", a.threads, "threads");
+    app.add_flag("--no-cgroup", a.no_cgroup, "skip the mmap-in-a-memory-cgroup row");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        return sluice::run(a);
+    } catch (const sluice::error & e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}

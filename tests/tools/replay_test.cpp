@@ -1,0 +1,215 @@
+// The offline tools against the live cache: a trace replayed by `simulate` must count the
+// same hits, misses and predictions as the streaming cache counted running the same tokens
+// one at a time (same plan, same policy, same guesses), and calibration must fit a map that
+// predicts at least as well as the guess it starts from on the text it was fitted on.
+#include "engine/engine.h"
+#include "tools/calibrate.h"
+#include "tools/route_trace.h"
+#include "tools/simulate.h"
+#include "util/error.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+namespace sluice {
+namespace {
+
+const std::string trained = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
+
+std::vector<int32_t> sample_tokens(const engine & e, size_t n) {
+    std::ifstream      in(std::string(SLUICE_TEST_DATA) + "/corpus/python.txt");
+    const std::string  text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<int32_t> ids = e.require_tokenizer().encode(text, true, false);
+    ids.resize(std::min(ids.size(), n));
+    return ids;
+}
+
+engine_options options(const std::string & budget, predictor_kind p, eviction_policy ev) {
+    engine_options o;
+    o.model_path          = trained;
+    o.n_threads           = 2;
+    o.expert_budget       = budget;
+    o.streaming.predictor = p;
+    o.streaming.eviction  = ev;
+    o.streaming.quota     = quota_policy::uniform;
+    return o;
+}
+
+class replay : public ::testing::TestWithParam<std::pair<predictor_kind, eviction_policy>> {};
+
+TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
+    const auto [pred, ev] = GetParam();
+    engine                     ram(options("", predictor_kind::none, ev));
+    const std::vector<int32_t> ids   = sample_tokens(ram, 96);
+    routing_trace              trace;
+    trace.tokens = record_trace(ram, ids, trace_options{});
+
+    // A budget of exactly `slots` experts per layer, in the live cache's slot bytes.
+    const expert_store & store = ram.net().experts();
+    const int            slots = 12;
+    uint64_t             bytes = 0;
+    for (uint64_t b : streaming_expert_source::slot_bytes(store)) {
+        bytes += b * slots;
+    }
+    engine live(options(std::to_string(bytes), pred, ev));
+    session s(live, session_options{.n_ctx = 128, .kv_type = ggml_type::F32});  // as the trace ran
+    for (int32_t id : ids) {  // one token per pass, as the trace is replayed
+        const int32_t one[1] = {id};
+        s.eval(one);
+    }
+    const stream_stats got = live.streaming()->stats();
+
+    simulate_options so;
+    so.budget_share = static_cast<double>(slots) / store.n_expert();
+    so.predictor    = pred;
+    so.eviction     = ev;
+    so.quota        = quota_policy::uniform;
+    const stream_stats want = simulate(trace, so);
+
+    ASSERT_EQ(got.slots, want.slots);
+    for (size_t l = 0; l < got.layers.size(); ++l) {
+        const layer_stream_stats &g = got.layers[l], &w = want.layers[l];
+        EXPECT_EQ(g.requests, w.requests) << "layer " << l;
+        EXPECT_EQ(g.hits + g.late, w.hits) << "layer " << l;  // the simulation's reads are never late
+        EXPECT_EQ(g.misses, w.misses) << "layer " << l;
+        EXPECT_EQ(g.predicted, w.predicted) << "layer " << l;
+        EXPECT_EQ(g.predicted_used, w.predicted_used) << "layer " << l;
+        EXPECT_EQ(g.reads, w.reads) << "layer " << l;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    policies, replay,
+    ::testing::Values(std::pair{predictor_kind::none, eviction_policy::lru},
+                      std::pair{predictor_kind::none, eviction_policy::lfu},
+                      std::pair{predictor_kind::cross_layer, eviction_policy::predictive},
+                      std::pair{predictor_kind::cross_layer, eviction_policy::lru},
+                      std::pair{predictor_kind::history, eviction_policy::predictive}),
+    [](const auto & info) {
+        std::string p(name_of(info.param.first));
+        std::replace(p.begin(), p.end(), '-', '_');
+        return p + "_" + std::string(name_of(info.param.second));
+    });
+
+TEST(calibrate, pregate_is_kept_only_where_it_beats_the_cross_layer_guess) {
+    engine_options o;
+    o.model_path = trained;
+    o.n_threads  = 2;
+    engine                     e(o);
+    const std::vector<int32_t> ids = sample_tokens(e, 400);
+    calibrate_report           report;
+    const calibration          cal = calibrate(e, ids, calibrate_options{}, report);
+    ASSERT_EQ(report.layers.size(), static_cast<size_t>(e.hparams().n_layer - 1));
+    double counted = 0;
+    for (const auto & row : cal.counts) {
+        for (double c : row) {
+            counted += c;
+        }
+    }
+    EXPECT_EQ(counted, static_cast<double>(ids.size() * e.hparams().n_layer * e.hparams().n_expert_used));
+    for (const calibrate_layer_report & r : report.layers) {
+        EXPECT_EQ(r.used, !cal.pregate[r.layer].empty());
+        EXPECT_EQ(r.used, r.pregate_recall >= r.cross_layer_recall);
+        EXPECT_GT(r.cross_layer_recall, 0.3) << r.layer;  // learned routing: far above chance
+    }
+    // A round trip through the file keeps everything.
+    const auto path = std::filesystem::temp_directory_path() / ("sluice-cal-" + std::to_string(::getpid()));
+    cal.save(path.string());
+    const calibration back = calibration::load(path.string(), static_cast<int>(e.hparams().n_layer),
+                                               static_cast<int>(e.hparams().n_expert), e.hparams().n_embd);
+    EXPECT_EQ(back.counts, cal.counts);
+    EXPECT_EQ(back.pregate, cal.pregate);
+    EXPECT_THROW(calibration::load(path.string(), 3, 8, 64), error);
+    std::filesystem::remove(path);
+}
+
+TEST(simulate, the_oracle_is_an_upper_bound) {
+    engine_options o;
+    o.model_path = trained;
+    engine        e(o);
+    routing_trace trace;
+    trace.tokens = record_trace(e, sample_tokens(e, 128), trace_options{});
+    simulate_options so;
+    so.budget_share = 0.25;
+    double best     = 0;
+    for (predictor_kind p : {predictor_kind::none, predictor_kind::history, predictor_kind::cross_layer}) {
+        so.predictor = p;
+        best         = std::max(best, simulate(trace, so).total().hit_rate());
+    }
+    so.predictor            = predictor_kind::oracle;
+    const layer_stream_stats oracle = simulate(trace, so).total();
+    EXPECT_GE(oracle.hit_rate(), best);
+    EXPECT_DOUBLE_EQ(oracle.recall(), 1.0);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// The predictors that need a calibration or a trace, with pinning and the popularity quota:
+// the logits stay those of the in-RAM run.
+TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_oracle) {
+    engine_options o;
+    o.model_path = trained;
+    o.n_threads  = 2;
+    engine                     ram(o);
+    const std::vector<int32_t> ids = sample_tokens(ram, 200);
+    const std::vector<int32_t> run(ids.end() - 40, ids.end());
+
+    const auto     dir   = std::filesystem::temp_directory_path();
+    const auto     cal   = dir / ("sluice-cal2-" + std::to_string(::getpid()));
+    const auto     trace = dir / ("sluice-trace-" + std::to_string(::getpid()));
+    calibrate_report report;
+    calibrate(ram, std::span(ids).first(160), calibrate_options{}, report).save(cal.string());
+    {
+        std::ofstream out(trace);
+        for (const trace_token & t : record_trace(ram, run, trace_options{})) {
+            out << to_json_line(t) << '\n';
+        }
+    }
+    const auto logits = [&](engine & e) {
+        session s(e, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 7});
+        return s.eval_all(run);
+    };
+    const std::vector<float> want = logits(ram);
+
+    struct variant {
+        predictor_kind p;
+        quota_policy   q;
+        int            pin;
+    };
+    for (const variant v : {variant{predictor_kind::frequency, quota_policy::popularity, 2},
+                            variant{predictor_kind::pregate, quota_policy::shallow, 0},
+                            variant{predictor_kind::oracle, quota_policy::uniform, 1}}) {
+        engine_options so               = o;
+        so.expert_budget                = "35%";
+        so.streaming.predictor          = v.p;
+        so.streaming.quota              = v.q;
+        so.streaming.pin_hot            = v.pin;
+        so.streaming.calibration_path   = cal.string();
+        so.streaming.trace_path         = trace.string();
+        engine                   e(so);
+        const std::vector<float> got = logits(e);
+        ASSERT_EQ(got, want) << name_of(v.p);
+        const layer_stream_stats t = e.streaming()->stats().total();
+        EXPECT_GT(t.predicted, 0u) << name_of(v.p);
+        if (v.p == predictor_kind::oracle) {
+            // It replays the truth: one token at a time it names every expert (in batches
+            // of 7 the union of guesses can exceed a layer's slots and is cut).
+            engine  one(so);
+            session s(one, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 1});
+            s.eval(run);
+            EXPECT_DOUBLE_EQ(one.streaming()->stats().total().recall(), 1.0);
+        }
+    }
+    std::filesystem::remove(cal);
+    std::filesystem::remove(trace);
+}
+
+}  // namespace
+}  // namespace sluice
