@@ -52,6 +52,16 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_option("--stats-json", f.stats_json, "write the expert-cache counters as JSON to FILE")->group(g);
 }
 
+CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
+    cmd->add_option("--temp", p.temperature, "temperature (0: greedy)")->default_val(0.8f);
+    cmd->add_option("--top-k", p.top_k, "keep the k most likely tokens (0: all)")->default_val(40);
+    cmd->add_option("--top-p", p.top_p, "nucleus sampling mass (1: off)")->default_val(0.95f);
+    cmd->add_option("--min-p", p.min_p, "drop tokens below min-p x the top probability (0: off)")->default_val(0.05f);
+    cmd->add_option("--repeat-penalty", p.repeat_penalty, "penalty for recent tokens (1: off)")->default_val(1.0f);
+    cmd->add_option("--repeat-last-n", p.repeat_last_n, "how many recent tokens are penalised")->default_val(64);
+    return cmd->add_option("-s,--seed", p.seed, "random seed (same seed, same text)")->default_val(0);
+}
+
 engine_options make_engine_options(const model_flags & f) {
     engine_options o;
     o.model_path    = f.model;

@@ -37,6 +37,11 @@ struct model_flags {
 // streaming flags (--expert-budget, --predictor, ..., --stats, --stats-json).
 void add_model_flags(CLI::App * cmd, model_flags & f);
 
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed: the
+// sampling flags of every generating subcommand (run, serve). Returns the --seed option, so a
+// caller can tell whether it was given.
+CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p);
+
 // After a command ran: the streaming counters as a table on stderr (--stats) and as JSON
 // (--stats-json FILE). Nothing when experts were not streamed.
 void report_streaming(const engine & e, const model_flags & f);

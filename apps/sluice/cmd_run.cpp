@@ -142,13 +142,7 @@ void add_run_command(CLI::App & app) {
                     "with --chat, a built-in template instead of the file's: chatml, llama3, gemma, phi3, mistral");
     cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until the context is full)")->default_val(128);
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
-    cmd->add_option("--temp", o->sampling.temperature, "temperature (0: greedy)")->default_val(0.8f);
-    cmd->add_option("--top-k", o->sampling.top_k, "keep the k most likely tokens (0: all)")->default_val(40);
-    cmd->add_option("--top-p", o->sampling.top_p, "nucleus sampling mass (1: off)")->default_val(0.95f);
-    cmd->add_option("--min-p", o->sampling.min_p, "drop tokens below min-p x the top probability (0: off)")->default_val(0.05f);
-    cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "penalty for recent tokens (1: off)")->default_val(1.0f);
-    cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "how many recent tokens are penalised")->default_val(64);
-    cmd->add_option("-s,--seed", o->sampling.seed, "random seed (same seed, same text)")->default_val(0);
+    add_sampling_flags(cmd, o->sampling);
     cmd->callback([o] { run(*o); });
 }
 

@@ -13,6 +13,8 @@ void add_synth_command(CLI::App & app);
 void add_bench_command(CLI::App & app);
 void add_perplexity_command(CLI::App & app);
 void add_tokenize_commands(CLI::App & app);  // tokenize, detokenize
+void add_serve_command(CLI::App & app);
+void add_bench_serve_command(CLI::App & app);
 void add_calibrate_command(CLI::App & app);
 void add_trace_command(CLI::App & app);
 void add_simulate_command(CLI::App & app);

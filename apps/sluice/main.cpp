@@ -20,6 +20,8 @@ int main(int argc, char ** argv) {
     sluice::cli::add_bench_command(app);
     sluice::cli::add_perplexity_command(app);
     sluice::cli::add_tokenize_commands(app);
+    sluice::cli::add_serve_command(app);
+    sluice::cli::add_bench_serve_command(app);
     sluice::cli::add_calibrate_command(app);
     sluice::cli::add_trace_command(app);
     sluice::cli::add_simulate_command(app);

@@ -65,6 +65,14 @@ std::vector<int32_t> engine::end_of_generation_ids() const {
 
 engine::~engine() = default;
 
+expert_cache_counters engine::expert_stats() const {
+    if (streaming_ == nullptr) {
+        return {};
+    }
+    const layer_stream_stats t = streaming_->stats().total();
+    return {t.hits, t.late + t.misses, t.bytes_read};
+}
+
 uint64_t engine::active_bytes_per_token() const {
     uint64_t            bytes    = 0;
     const bool          tied     = file_.find_tensor("output.weight") == nullptr;
@@ -162,6 +170,36 @@ generate_stats session::generate(std::span<const int32_t> prompt, const generate
     }
     st.generate_ms = ms_since(t0);
     return st;
+}
+
+void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens) {
+    if (sessions.size() != tokens.size()) {
+        fail("decode_batch: {} tokens for {} sessions", tokens.size(), sessions.size());
+    }
+    if (sessions.empty()) {
+        return;
+    }
+    engine & e = sessions[0]->engine_;
+    std::vector<model_state *> states;
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        if (&sessions[i]->engine_ != &e) {
+            fail("decode_batch: the sessions belong to different engines");
+        }
+        if (std::find(sessions.begin(), sessions.begin() + static_cast<ptrdiff_t>(i), sessions[i]) !=
+            sessions.begin() + static_cast<ptrdiff_t>(i)) {
+            fail("decode_batch: session {} is given twice", i);
+        }
+        states.push_back(sessions[i]->state_.get());
+    }
+    const int64_t         n_vocab = e.hparams().n_vocab;
+    std::vector<float>    logits(sessions.size() * n_vocab);
+    const forward_context ctx{e.runner(), e.experts(), nullptr};
+    e.net().forward_batch(states, tokens, ctx, logits.data());
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        std::copy(logits.begin() + static_cast<ptrdiff_t>(i * n_vocab),
+                  logits.begin() + static_cast<ptrdiff_t>((i + 1) * n_vocab), sessions[i]->logits_.begin());
+        sessions[i]->history_.push_back(tokens[i]);
+    }
 }
 
 }  // namespace sluice

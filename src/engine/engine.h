@@ -27,6 +27,13 @@
 
 namespace sluice {
 
+// The few expert-cache totals a server exports (GET /metrics); --stats has the full table.
+struct expert_cache_counters {
+    uint64_t hits       = 0;  // experts ready in the cache when the router chose them
+    uint64_t misses     = 0;  // experts still being read or read on demand
+    uint64_t bytes_read = 0;  // bytes read from disk into the cache
+};
+
 struct engine_options {
     std::string        model_path;
     int                n_threads = 0;  // <= 0: every hardware thread
@@ -49,6 +56,9 @@ class engine {
     thread_pool &         pool() { return pool_; }
     matmul_runner &       runner() { return runner_; }
     expert_source &       experts() { return *experts_; }
+    // Expert-cache totals for metrics (zeros while experts come from the mapping). Not
+    // thread-safe against a running forward pass: read it between passes.
+    expert_cache_counters expert_stats() const;
     double                load_ms() const { return load_ms_; }
 
     // The file's tokenizer, or nullptr when it has no tokenizer.ggml.* metadata (synthetic
@@ -128,7 +138,12 @@ class session {
     generate_stats generate(std::span<const int32_t> prompt, const generate_options & opt, sampler & pick,
                             const std::function<bool(int32_t)> & on_token);
 
+    // The logits after the last token fed (by eval or decode_batch): n_vocab floats.
+    std::span<const float> logits() const { return logits_; }
+
   private:
+    friend void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens);
+
     // Runs tokens through the model in batches of n_batch; writes every token's logits to
     // all_logits when given, else the last token's to logits_.
     void feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits);
@@ -139,5 +154,12 @@ class session {
     std::vector<int32_t>         history_;
     std::vector<float>           logits_;
 };
+
+// One decode step for several sessions of the same engine in one forward pass (continuous
+// batching: the set may change from one step to the next). tokens[i] is appended to
+// sessions[i]; afterwards sessions[i]->logits() are those after it. The logits equal what
+// sessions[i]->eval({tokens[i]}) gives. Throws on a full context, a bad id, a session
+// given twice or sessions of different engines.
+void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens);
 
 }  // namespace sluice

@@ -72,6 +72,18 @@ class model {
     // the tokens do not fit in the context or an id is out of range.
     virtual void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
                          float * logits, bool all_logits) const = 0;
+
+    // One decode step for several sequences at once (continuous batching): tokens[i] goes to
+    // states[i] at its own position states[i]->n_past, which then advances; logits: [n][n_vocab].
+    // The states must be distinct. The default runs forward() per sequence, so every
+    // architecture is correct without an override; an override shares the weight reads of
+    // the step across the rows and must give the same logits.
+    virtual void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
+                               const forward_context & ctx, float * logits) const {
+        for (size_t i = 0; i < states.size(); ++i) {
+            forward(*states[i], tokens.subspan(i, 1), ctx, logits + i * hparams().n_vocab, false);
+        }
+    }
 };
 
 }  // namespace sluice

@@ -68,7 +68,7 @@ void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
 }  // namespace
 
 void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router, const moe_options & opt,
-               const forward_context & ctx, float * out) {
+               const forward_context & ctx, float * out, const int64_t * positions) {
     const int64_t d = router.cols;
     const int     E = opt.n_expert, k = opt.n_expert_used;
 
@@ -96,7 +96,8 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
                 break;
         }
         if (ctx.observer != nullptr) {
-            ctx.observer->on_routing(layer, pos0 + t, {ids.data() + t * k, static_cast<size_t>(k)},
+            const int64_t pos = positions != nullptr ? positions[t] : pos0 + t;
+            ctx.observer->on_routing(layer, pos, {ids.data() + t * k, static_cast<size_t>(k)},
                                      {weights.data() + t * k, static_cast<size_t>(k)}, probs);
         }
     }

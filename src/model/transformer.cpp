@@ -5,6 +5,8 @@
 #include "util/error.h"
 #include "util/thread_pool.h"
 
+#include <limits>
+
 namespace sluice {
 
 void read_standard_block(const block_tensors & t, const model_hparams & hp, block_weights & w,
@@ -53,9 +55,9 @@ void moe_transformer::finish() {
 
 // out = W_o attention(rope(norm(W_q h + b_q)), rope(norm(W_k h + b_k)), W_v h + b_v) + b_o,
 // storing this batch's keys and values in the cache first.
-void moe_transformer::attend(const block_weights & w, int64_t l, model_state & state, const float * h, int64_t n,
-                             const forward_context & ctx, float * out) const {
-    const int64_t      hd = hp_.head_dim, pos0 = state.n_past;
+void moe_transformer::attend(const block_weights & w, int64_t l, std::span<const segment> segs, const float * h,
+                             int64_t n, const forward_context & ctx, float * out) const {
+    const int64_t      hd = hp_.head_dim;
     const int64_t      q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
     std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim);
     if (n == 1) {  // one pass over the pool for all three
@@ -74,15 +76,20 @@ void moe_transformer::attend(const block_weights & w, int64_t l, model_state & s
         rms_norm(q.data(), w.q_norm.data(), q.data(), n * q_dim / qw, qw, hp_.rms_eps);
         rms_norm(k.data(), w.k_norm.data(), k.data(), n * kv_dim / kw, kw, hp_.rms_eps);
     }
-    rope(v_.rope, q.data(), n, pos0, hp_.n_head, hd, hp_.rope_dim, hp_.rope_base);
-    rope(v_.rope, k.data(), n, pos0, hp_.n_head_kv, hd, hp_.rope_dim, hp_.rope_base);
-    state.kv.store(l, pos0, n, k.data(), v.data());
     const attention_options ao{.window = w.window, .sinks = w.sinks.empty() ? nullptr : w.sinks.data()};
-    attention(state.kv, l, q.data(), n, pos0, hp_.n_head, hp_.n_head_kv, hd, ctx.mm.target(), ctx.mm.pool(), att.data(),
-              ao);
+    for (const segment & s : segs) {  // positions and the KV cache are per sequence
+        float * qs = q.data() + s.row0 * q_dim;
+        float * ks = k.data() + s.row0 * kv_dim;
+        rope(v_.rope, qs, s.n, s.pos0, hp_.n_head, hd, hp_.rope_dim, hp_.rope_base);
+        rope(v_.rope, ks, s.n, s.pos0, hp_.n_head_kv, hd, hp_.rope_dim, hp_.rope_base);
+        s.state->kv.store(l, s.pos0, s.n, ks, v.data() + s.row0 * kv_dim);
+        attention(s.state->kv, l, qs, s.n, s.pos0, hp_.n_head, hp_.n_head_kv, hd, ctx.mm.target(), ctx.mm.pool(),
+                  att.data() + s.row0 * q_dim, ao);
+    }
     ctx.mm.matmul(w.wo, att.data(), n, out);
     add_bias(out, w.bo, n);
 }
+
 
 void moe_transformer::forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
                               float * logits, bool all_logits) const {
@@ -92,6 +99,44 @@ void moe_transformer::forward(model_state & state, std::span<const int32_t> toke
         return;
     }
     check_tokens(tokens, pos0, state.n_ctx(), hp_.n_vocab);
+    const segment one[1] = {{&state, 0, n, pos0}};
+    run(one, tokens, nullptr, ctx, logits, all_logits ? 0 : n - 1);
+}
+
+void moe_transformer::forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
+                                    const forward_context & ctx, float * logits) const {
+    const auto n = static_cast<int64_t>(states.size());
+    if (tokens.size() != states.size()) {
+        fail("forward_batch: {} tokens for {} sequences", tokens.size(), states.size());
+    }
+    if (n <= 1) {  // the single-sequence path is the reference; nothing to share
+        if (n == 1) {
+            forward(*states[0], tokens, ctx, logits, false);
+        }
+        return;
+    }
+    check_tokens(tokens, 0, std::numeric_limits<int64_t>::max(), hp_.n_vocab);  // contexts: below
+    std::vector<segment> segs;
+    std::vector<int64_t> positions;
+    for (int64_t i = 0; i < n; ++i) {  // every check before anything changes
+        model_state * st = states[i];
+        if (st->n_past + 1 > st->n_ctx()) {
+            fail("context full: sequence {} has {} positions cached in a context of {}", i, st->n_past, st->n_ctx());
+        }
+        for (int64_t j = 0; j < i; ++j) {
+            if (states[j] == st) {
+                fail("forward_batch: sequence {} appears twice in one step", i);
+            }
+        }
+        segs.push_back({st, i, 1, st->n_past});
+        positions.push_back(st->n_past);
+    }
+    run(segs, tokens, positions.data(), ctx, logits, 0);
+}
+
+void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t> tokens, const int64_t * positions,
+                          const forward_context & ctx, float * logits, int64_t first_logit_row) const {
+    const auto         n = static_cast<int64_t>(tokens.size());
     const int64_t      d = hp_.n_embd;
     std::vector<float> x(n * d), h(n * d), o(n * d);
     io_.embed(tokens, x.data());
@@ -99,16 +144,18 @@ void moe_transformer::forward(model_state & state, std::span<const int32_t> toke
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
         const block_weights & w = layers_[l];
         rms_norm(x.data(), w.attn_norm.data(), h.data(), n, d, hp_.rms_eps);
-        attend(w, l, state, h.data(), n, ctx, o.data());
+        attend(w, l, segs, h.data(), n, ctx, o.data());
         add_residual(x.data(), o.data(), n * d);
 
         ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
-        moe_block(h.data(), n, pos0, static_cast<int>(l), w.router, moe_[l], ctx, o.data());
+        moe_block(h.data(), n, segs[0].pos0, static_cast<int>(l), w.router, moe_[l], ctx, o.data(), positions);
         add_residual(x.data(), o.data(), n * d);
     }
-    state.n_past = pos0 + n;
-    io_.logits(x.data(), n, all_logits, hp_.rms_eps, h.data(), ctx.mm, logits);
+    for (const segment & s : segs) {
+        s.state->n_past = s.pos0 + s.n;
+    }
+    io_.logits(x.data(), n, first_logit_row == 0, hp_.rms_eps, h.data(), ctx.mm, logits);
 }
 
 }  // namespace sluice

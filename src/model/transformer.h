@@ -70,10 +70,25 @@ class moe_transformer final : public model {
 
     void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx, float * logits,
                  bool all_logits) const override;
+    // Shares the dense products and each chosen expert's weights across the sequences of the
+    // step; RoPE, the KV cache and attention go per sequence. Same logits as forward().
+    void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
+                       const forward_context & ctx, float * logits) const override;
 
   private:
-    void attend(const block_weights & w, int64_t l, model_state & state, const float * h, int64_t n,
+    // Rows [row0, row0 + n) of a pass belong to one sequence, at positions pos0.. of its state.
+    struct segment {
+        model_state * state;
+        int64_t       row0, n, pos0;
+    };
+
+    void attend(const block_weights & w, int64_t l, std::span<const segment> segs, const float * h, int64_t n,
                 const forward_context & ctx, float * out) const;
+    // The pass over rows from one or more sequences (prefill: one segment of n rows; batched
+    // decode: n segments of one row). positions (nullptr: consecutive from segs[0].pos0) are
+    // for the routing observer. Writes the logits of rows [first_logit_row, n).
+    void run(std::span<const segment> segs, std::span<const int32_t> tokens, const int64_t * positions,
+             const forward_context & ctx, float * logits, int64_t first_logit_row) const;
 
     const gguf_file &           file_;
     model_hparams               hp_;

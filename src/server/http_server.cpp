@@ -1,0 +1,357 @@
+#include "server/http_server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+
+#include "server/request.h"
+#include "server/response.h"
+#include "server/sse.h"
+#include "util/error.h"
+
+namespace sluice::server {
+namespace {
+
+enum class endpoint { CHAT, COMPLETION };
+
+// What one response carries between calls of its content provider.
+struct reply_state {
+    std::shared_ptr<job_channel> ch;
+    response_meta                meta;
+    bool                         chat          = true;
+    bool                         stream        = false;
+    bool                         include_usage = false;
+    int                          top_logprobs  = -1;
+    std::string                  text;  // non-streamed: everything so far (after the echo)
+    std::vector<token_logprob>   logprobs;
+    int64_t                      text_bytes = 0;  // streamed completions: offset of the next token
+};
+
+void send_error(httplib::Response & res, const api_error & e) {
+    res.status = e.status();
+    res.set_content(dump_json(e.to_json()), "application/json");
+}
+
+// Paths with bounded cardinality for the metrics label.
+std::string path_label(const std::string & path) {
+    for (const char * p : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}) {
+        if (path == p) {
+            return p;
+        }
+    }
+    return path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : "other";
+}
+
+bool same_secret(const std::string & a, const std::string & b) {  // no early exit on the first difference
+    unsigned diff = static_cast<unsigned>(a.size() ^ b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    }
+    return diff == 0;
+}
+
+std::string default_model_id(const engine & e) {
+    return std::filesystem::path(e.file().path()).stem().string();
+}
+
+}  // namespace
+
+struct http_server::impl {
+    impl(engine & e, const server_options & o)
+        : eng(e),
+          opt(o),
+          prompts(e, o.chat_template),
+          sched(e, o.sched, metrics),
+          model_id(o.model_id.empty() ? default_model_id(e) : o.model_id),
+          created(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                      .count()) {
+        const int threads  = opt.http_threads > 0 ? opt.http_threads : opt.sched.n_slots + opt.sched.max_queue + 4;
+        srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+        srv.set_payload_max_length(opt.max_body);
+        srv.set_tcp_nodelay(true);  // one small write per token: Nagle + delayed ACKs would add ~40 ms to each
+        routes();
+    }
+
+    void routes();
+    void generate(const httplib::Request & req, httplib::Response & res, endpoint kind);
+    bool write_stream(reply_state & st, httplib::DataSink & sink);
+    bool write_whole(reply_state & st, httplib::DataSink & sink);
+    void check_model(const std::string & name) const {
+        if (name != model_id) {
+            throw api_error(404, fmt::format("The model '{}' does not exist. This server serves '{}'.", name, model_id),
+                            "invalid_request_error", "model", "model_not_found");
+        }
+    }
+    ojson model_card() const {
+        return {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "sluice"}};
+    }
+
+    engine &          eng;
+    server_options    opt;
+    server_metrics    metrics;
+    prompt_builder    prompts;
+    scheduler         sched;
+    std::string       model_id;
+    int64_t           created;
+    httplib::Server   srv;
+    std::atomic<bool> stopping{false};
+};
+
+void http_server::impl::routes() {
+    srv.set_pre_routing_handler([this](const httplib::Request & req, httplib::Response & res) {
+        if (opt.api_key.empty() || req.path == "/health") {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        if (!same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key)) {
+            send_error(res, api_error(401, "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.",
+                                      "invalid_request_error", "", "invalid_api_key"));
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Anything that ends in an error without a body (no route: 404, body too large: 413, ...)
+    // still answers in OpenAI's shape.
+    srv.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request & req, httplib::Response & res) {
+            if (!res.body.empty() || res.is_chunked_content_provider_) {
+                return httplib::Server::HandlerResponse::Unhandled;
+            }
+            const std::string msg = res.status == 404 ? fmt::format("Unknown request URL: {} {}.", req.method, req.path)
+                                    : res.status == 413
+                                        ? std::string("The request body is too large.")
+                                        : fmt::format("The request failed with HTTP status {}.", res.status);
+            send_error(res, api_error(res.status, msg, res.status >= 500 ? "server_error" : "invalid_request_error"));
+            return httplib::Server::HandlerResponse::Handled;
+        }));
+    srv.set_exception_handler([](const httplib::Request &, httplib::Response & res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception & e) {
+            what = e.what();
+        } catch (...) {
+        }
+        send_error(res, api_error(500, "Internal error: " + what, "server_error"));
+    });
+    srv.set_logger([this](const httplib::Request & req, const httplib::Response & res) {
+        metrics.on_http(path_label(req.path), res.status);
+    });
+
+    srv.Get("/health", [](const httplib::Request &, httplib::Response & res) {
+        res.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    srv.Get("/metrics", [this](const httplib::Request &, httplib::Response & res) {
+        res.set_content(metrics.render(sched.gauges()), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    srv.Get("/v1/models", [this](const httplib::Request &, httplib::Response & res) {
+        res.set_content(dump_json(ojson{{"object", "list"}, {"data", ojson::array({model_card()})}}),
+                        "application/json");
+    });
+    srv.Get(R"(/v1/models/(.+))", [this](const httplib::Request & req, httplib::Response & res) {
+        try {
+            check_model(req.matches[1].str());
+            res.set_content(dump_json(model_card()), "application/json");
+        } catch (const api_error & e) {
+            send_error(res, e);
+        }
+    });
+    srv.Post("/v1/chat/completions",
+             [this](const httplib::Request & req, httplib::Response & res) { generate(req, res, endpoint::CHAT); });
+    srv.Post("/v1/completions", [this](const httplib::Request & req, httplib::Response & res) {
+        generate(req, res, endpoint::COMPLETION);
+    });
+}
+
+void http_server::impl::generate(const httplib::Request & req, httplib::Response & res, endpoint kind) {
+    auto st  = std::make_shared<reply_state>();
+    st->chat = kind == endpoint::CHAT;
+    try {
+        generation_request   gen;
+        std::vector<int32_t> prompt;
+        if (st->chat) {
+            chat_request r = parse_chat_request(req.body);
+            check_model(r.gen.model);
+            prompt = prompts.chat(r.messages);
+            gen    = std::move(r.gen);
+        } else {
+            completion_request r = parse_completion_request(req.body);
+            check_model(r.gen.model);
+            prompt = prompts.completion(r);
+            gen    = std::move(r.gen);
+            if (r.echo) {
+                st->text = r.prompt_is_ids ? eng.require_tokenizer().decode(prompt) : r.prompt_text;
+            }
+        }
+        st->stream        = gen.stream;
+        st->include_usage = gen.include_usage;
+        st->top_logprobs  = gen.top_logprobs;
+        job j             = make_job(gen, std::move(prompt), sched.n_ctx(), opt.defaults);
+        st->ch            = sched.submit(std::move(j));
+        if (!st->ch) {
+            throw api_error(503, "The server is busy: every slot is taken and the queue is full. Retry later.",
+                            "server_error", "", "queue_full");
+        }
+    } catch (const api_error & e) {
+        send_error(res, e);
+        return;
+    }
+    if (!st->stream) {
+        st->ch->wake_on_done_only();
+    }
+    st->meta = make_meta(st->chat ? "chatcmpl-" : "cmpl-", model_id);
+    // Both kinds are written by a content provider, which runs while the client is
+    // connected and notices when it goes away (is_writable / a failed write): the request
+    // is then cancelled and its slot freed at the scheduler's next step.
+    const auto provider = [this, st](size_t, httplib::DataSink & sink) {
+        return st->stream ? write_stream(*st, sink) : write_whole(*st, sink);
+    };
+    const auto released = [st](bool) { st->ch->cancel(); };  // a no-op once the job is done
+    if (st->stream) {
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider("text/event-stream", provider, released);
+    } else {
+        res.set_chunked_content_provider("application/json", provider, released);
+    }
+}
+
+bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink) {
+    const auto write = [&](const std::string & s) {
+        if (!sink.write(s.data(), s.size())) {
+            st.ch->cancel();
+            return false;
+        }
+        return true;
+    };
+    if (st.chat && !write(sse_event(chat_chunk(st.meta, {{"role", "assistant"}, {"content", ""}}, std::nullopt, nullptr,
+                                               st.include_usage)))) {
+        return false;
+    }
+    if (!st.chat && !st.text.empty()) {  // echo
+        if (!write(sse_event(completion_chunk(st.meta, st.text, std::nullopt, nullptr, st.include_usage)))) {
+            return false;
+        }
+        st.text_bytes = static_cast<int64_t>(st.text.size());
+    }
+    const tokenizer & tok = eng.require_tokenizer();
+    for (;;) {
+        std::vector<job_event> events = st.ch->wait(std::chrono::milliseconds(100));
+        if (stopping.load() || !sink.is_writable()) {
+            st.ch->cancel();
+            return false;
+        }
+        for (job_event & ev : events) {
+            if (ev.error) {  // after the headers: the error travels as an event
+                write(sse_event(ev.error->to_json()));
+                sink.done();
+                return true;
+            }
+            if (!ev.text.empty() || !ev.logprobs.empty()) {
+                ojson lp = nullptr;
+                if (st.top_logprobs >= 0) {
+                    lp = st.chat ? chat_logprobs(tok, ev.logprobs)
+                                 : completion_logprobs(tok, ev.logprobs, st.text_bytes);
+                }
+                const std::string chunk =
+                    st.chat ? sse_event(chat_chunk(st.meta, {{"content", ev.text}}, std::nullopt, lp, st.include_usage))
+                            : sse_event(completion_chunk(st.meta, ev.text, std::nullopt, lp, st.include_usage));
+                for (const token_logprob & l : ev.logprobs) {
+                    st.text_bytes += static_cast<int64_t>(tok.token_bytes(l.id).size());
+                }
+                if (!write(chunk)) {
+                    return false;
+                }
+            }
+            if (ev.done) {
+                const std::string last =
+                    st.chat
+                        ? sse_event(chat_chunk(st.meta, ojson::object(), ev.finish_reason, nullptr, st.include_usage))
+                        : sse_event(completion_chunk(st.meta, "", ev.finish_reason, nullptr, st.include_usage));
+                if (!write(last) || (st.include_usage && !write(sse_event(usage_chunk(st.meta, st.chat, ev.usage)))) ||
+                    !write(sse_done())) {
+                    return false;
+                }
+                sink.done();
+                return true;
+            }
+        }
+    }
+}
+
+bool http_server::impl::write_whole(reply_state & st, httplib::DataSink & sink) {
+    const tokenizer & tok    = eng.require_tokenizer();
+    const int64_t     offset = static_cast<int64_t>(st.text.size());  // after the echo
+    for (;;) {
+        std::vector<job_event> events = st.ch->wait(std::chrono::milliseconds(100));
+        if (stopping.load() || !sink.is_writable()) {
+            st.ch->cancel();
+            return false;
+        }
+        for (job_event & ev : events) {
+            if (ev.error) {  // the status line is gone already; the body still says what happened
+                const std::string body = dump_json(ev.error->to_json());
+                sink.write(body.data(), body.size());
+                sink.done();
+                return true;
+            }
+            st.text += ev.text;
+            st.logprobs.insert(st.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
+            if (ev.done) {
+                ojson lp = nullptr;
+                if (st.top_logprobs >= 0) {
+                    lp = st.chat ? chat_logprobs(tok, st.logprobs) : completion_logprobs(tok, st.logprobs, offset);
+                }
+                const std::string body =
+                    dump_json(st.chat ? chat_response(st.meta, st.text, ev.finish_reason, ev.usage, lp)
+                                      : completion_response(st.meta, st.text, ev.finish_reason, ev.usage, lp));
+                if (!sink.write(body.data(), body.size())) {
+                    return false;
+                }
+                sink.done();
+                return true;
+            }
+        }
+    }
+}
+
+http_server::http_server(engine & e, const server_options & opt) {
+    std::signal(SIGPIPE, SIG_IGN);  // a client that vanished must not kill the server
+    impl_ = std::make_unique<impl>(e, opt);
+}
+
+http_server::~http_server() = default;
+
+int http_server::bind() {
+    const server_options & o = impl_->opt;
+    int                    port;
+    if (o.port == 0) {
+        port = impl_->srv.bind_to_any_port(o.host.c_str());
+    } else {
+        port = impl_->srv.bind_to_port(o.host.c_str(), o.port) ? o.port : -1;
+    }
+    if (port <= 0) {
+        fail("cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
+    }
+    return port;
+}
+
+void http_server::listen() {
+    impl_->srv.listen_after_bind();
+}
+
+void http_server::stop() {
+    impl_->stopping.store(true);
+    impl_->srv.stop();
+}
+
+const std::string & http_server::model_id() const {
+    return impl_->model_id;
+}
+const std::string & http_server::template_origin() const {
+    return impl_->prompts.template_origin();
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,125 @@
+#include "server/prompt.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+
+#include "util/error.h"
+
+namespace sluice::server {
+namespace {
+
+chat_template pick_template(const engine & e, const std::string & name, std::string & origin) {
+    if (!name.empty()) {
+        origin = "built-in '" + name + "'";
+        return chat_template::builtin(name);
+    }
+    if (auto src = e.file().get_string("tokenizer.chat_template")) {
+        origin = "the file's tokenizer.chat_template";
+        try {
+            return chat_template(std::string(*src));
+        } catch (const error & err) {
+            fail("{}: its chat template cannot be used ({}); pick a built-in one with --chat-template chatml",
+                 e.file().path(), err.what());
+        }
+    }
+    origin = "built-in 'chatml' (the file has no chat template)";
+    return chat_template::builtin("chatml");
+}
+
+// Requests without a seed still differ from one another, as OpenAI's do.
+uint64_t fresh_seed() {
+    static std::mutex      mu;
+    static std::mt19937_64 gen{std::random_device{}()};
+    std::lock_guard        lock(mu);
+    return gen();
+}
+
+}  // namespace
+
+prompt_builder::prompt_builder(const engine & e, const std::string & template_name)
+    : engine_(e), tok_(e.require_tokenizer()), template_(pick_template(e, template_name, origin_)) {}
+
+std::vector<int32_t> prompt_builder::chat(const nlohmann::ordered_json & messages) const {
+    chat_render_options ro;
+    ro.add_generation_prompt = true;
+    ro.bos_token             = tok_.bos() >= 0 ? std::string(tok_.piece(tok_.bos())) : "";
+    ro.eos_token             = tok_.eos() >= 0 ? std::string(tok_.piece(tok_.eos())) : "";
+    std::string text;
+    try {
+        text = template_.render_json(messages, ro);
+    } catch (const error & e) {  // raise_exception() in the template: the conversation is not valid for it
+        throw bad_param("messages", fmt::format("The chat template refused the messages: {}", e.what()),
+                        "invalid_value");
+    }
+    // As `run --chat`: control-token text in the rendering is meant as control tokens, and
+    // BOS is added only when the template did not write it.
+    std::vector<int32_t> ids = tok_.encode(text, false, true);
+    if (tok_.add_bos() && tok_.bos() >= 0 && (ids.empty() || ids.front() != tok_.bos())) {
+        ids.insert(ids.begin(), tok_.bos());
+    }
+    return ids;
+}
+
+std::vector<int32_t> prompt_builder::completion(const completion_request & r) const {
+    if (!r.prompt_is_ids) {
+        return tok_.encode(r.prompt_text, true, true);
+    }
+    for (int32_t id : r.prompt_ids) {
+        if (id >= tok_.n_vocab()) {
+            throw bad_param(
+                "prompt",
+                fmt::format("Invalid 'prompt': token id {} is outside the vocabulary of {}.", id, tok_.n_vocab()),
+                "invalid_value");
+        }
+    }
+    return r.prompt_ids;
+}
+
+job make_job(const generation_request & g, std::vector<int32_t> prompt, int64_t n_ctx, const generation_defaults & d) {
+    const auto n = static_cast<int64_t>(prompt.size());
+    if (n == 0) {
+        throw bad_param("prompt", "The prompt is empty.", "invalid_value");
+    }
+    if (n >= n_ctx) {
+        throw api_error(400,
+                        fmt::format("This model's maximum context length is {} tokens. However, your prompt is {} "
+                                    "tokens, which leaves no room for a completion. Please reduce its length.",
+                                    n_ctx, n),
+                        "invalid_request_error", "messages", "context_length_exceeded");
+    }
+    if (g.max_tokens && n + *g.max_tokens > n_ctx) {
+        throw api_error(
+            400,
+            fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens "
+                        "({} in the prompt, {} in the completion). Please reduce the prompt or the "
+                        "completion length.",
+                        n_ctx, n + *g.max_tokens, n, *g.max_tokens),
+            "invalid_request_error", "max_tokens", "context_length_exceeded");
+    }
+    job j;
+    j.prompt     = std::move(prompt);
+    j.max_tokens = g.max_tokens ? *g.max_tokens : d.max_tokens > 0 ? std::min(d.max_tokens, n_ctx - n) : n_ctx - n;
+    j.sampling   = d.sampling;
+    if (g.temperature) {
+        j.sampling.temperature = *g.temperature;
+    }
+    if (g.top_p) {
+        j.sampling.top_p = *g.top_p;
+    }
+    if (g.min_p) {
+        j.sampling.min_p = *g.min_p;
+    }
+    if (g.top_k) {
+        j.sampling.top_k = *g.top_k;
+    }
+    j.sampling.seed = g.seed ? *g.seed : d.fixed_seed ? d.sampling.seed : fresh_seed();
+    j.stop          = g.stop;
+    j.top_logprobs  = g.top_logprobs;
+    j.ignore_eos    = d.ignore_eos;
+    return j;
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,249 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace sluice::server {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+scheduler::scheduler(engine & e, const scheduler_options & opt, server_metrics & metrics)
+    : engine_(e), opt_(opt), metrics_(metrics), eog_(e.end_of_generation_ids()) {
+    e.require_tokenizer();
+    if (opt_.n_slots < 1) {
+        fail("--parallel must be at least 1");
+    }
+    if (opt_.session.n_batch <= 0) {
+        opt_.session.n_batch = 256;
+    }
+    slots_.resize(static_cast<size_t>(opt_.n_slots));
+    for (slot & s : slots_) {
+        s.s = std::make_unique<session>(e, opt_.session);
+    }
+    n_ctx_  = slots_[0].s->n_ctx();
+    thread_ = std::thread([this] { loop(); });
+}
+
+scheduler::~scheduler() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    job_event ev;
+    ev.done  = true;
+    ev.error = api_error(503, "The server is shutting down.", "server_error");
+    for (queued & q : queue_) {
+        q.ch->push(ev);
+    }
+    for (slot & s : slots_) {
+        if (s.req) {
+            s.req->ch->push(ev);
+        }
+    }
+}
+
+std::shared_ptr<job_channel> scheduler::submit(job j) {
+    auto ch = std::make_shared<job_channel>();
+    {
+        std::lock_guard lock(mu_);
+        // A request may take a free slot at once; the bound is on those that have to wait.
+        const int64_t waiting_after = static_cast<int64_t>(queue_.size()) + 1;
+        const int64_t free_slots    = opt_.n_slots - busy_.load();
+        if (stop_ || waiting_after - free_slots > opt_.max_queue) {
+            return nullptr;
+        }
+        queue_.push_back({std::move(j), ch, std::chrono::steady_clock::now()});
+    }
+    cv_.notify_one();
+    return ch;
+}
+
+scheduler_gauges scheduler::gauges() const {
+    std::lock_guard lock(mu_);
+    return {static_cast<int64_t>(queue_.size()), busy_.load(), opt_.n_slots};
+}
+
+bool scheduler::has_work() const {
+    return stop_ || !queue_.empty() || busy_.load() > 0;
+}
+
+void scheduler::loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return has_work(); });
+            if (stop_) {
+                return;
+            }
+        }
+        drop_cancelled();
+        admit();
+        prefill_one();
+        decode_step();
+        // Between passes, and not every step: the streaming cache sums its layers to answer.
+        if (clock::now() - stats_read_ > std::chrono::milliseconds(250)) {
+            metrics_.set_expert_stats(engine_.expert_stats());
+            stats_read_ = clock::now();
+        }
+    }
+}
+
+void scheduler::drop_cancelled() {
+    for (slot & s : slots_) {
+        if (s.req && s.req->ch->cancelled()) {
+            s.req.reset();
+            s.next_token = -1;
+            busy_.fetch_sub(1);
+            metrics_.on_request_cancelled();
+        }
+    }
+}
+
+void scheduler::admit() {
+    std::lock_guard lock(mu_);
+    for (slot & s : slots_) {
+        if (s.req) {
+            continue;
+        }
+        while (!queue_.empty() && queue_.front().ch->cancelled()) {
+            queue_.pop_front();
+            metrics_.on_request_cancelled();
+        }
+        if (queue_.empty()) {
+            return;
+        }
+        s.req = std::move(queue_.front());
+        queue_.pop_front();
+        busy_.fetch_add(1);
+        s.s->reset();
+        s.pick.emplace(s.req->j.sampling);
+        s.text.emplace(*engine_.tok(), s.req->j.stop);
+        s.prefilled  = 0;
+        s.next_token = -1;
+        s.generated  = 0;
+        s.prefill_ms = 0.0;
+    }
+}
+
+void scheduler::prefill_one() {
+    // The oldest request still evaluating its prompt gets one chunk; decode steps for the
+    // others run between chunks, so a long prompt delays them by one chunk at a time.
+    slot * pick = nullptr;
+    for (slot & s : slots_) {
+        if (s.req && s.prefilled < s.req->j.prompt.size() &&
+            (pick == nullptr || s.req->submitted < pick->req->submitted)) {
+            pick = &s;
+        }
+    }
+    if (pick == nullptr) {
+        return;
+    }
+    slot &                       s      = *pick;
+    const std::vector<int32_t> & prompt = s.req->j.prompt;
+    const size_t n  = std::min<size_t>(static_cast<size_t>(opt_.session.n_batch), prompt.size() - s.prefilled);
+    const auto   t0 = std::chrono::steady_clock::now();
+    try {
+        s.s->eval(std::span<const int32_t>(prompt).subspan(s.prefilled, n));
+    } catch (const std::exception & e) {
+        fail_slot(s, e.what());
+        return;
+    }
+    s.prefilled += n;
+    s.prefill_ms += seconds_since(t0) * 1000.0;
+    if (s.prefilled == prompt.size()) {
+        metrics_.on_prompt(static_cast<int64_t>(prompt.size()), s.prefill_ms / 1000.0);
+        after_logits(s);
+    }
+}
+
+void scheduler::decode_step() {
+    std::vector<session *> group;
+    std::vector<int32_t>   tokens;
+    std::vector<slot *>    members;
+    for (slot & s : slots_) {
+        if (s.req && s.next_token >= 0) {
+            group.push_back(s.s.get());
+            tokens.push_back(s.next_token);
+            members.push_back(&s);
+        }
+    }
+    if (group.empty()) {
+        return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        decode_batch(group, tokens);
+    } catch (const std::exception & e) {
+        for (slot * s : members) {
+            fail_slot(*s, e.what());
+        }
+        return;
+    }
+    metrics_.on_decode_step(static_cast<int64_t>(group.size()), seconds_since(t0));
+    for (slot * s : members) {
+        s->next_token = -1;
+        after_logits(*s);
+    }
+}
+
+void scheduler::after_logits(slot & s) {
+    const job &                  j      = s.req->j;
+    const std::span<const float> logits = s.s->logits();
+    const int32_t                id     = s.pick->sample(logits, s.s->history());
+    if (s.generated == 0) {
+        metrics_.on_first_token(seconds_since(s.req->submitted));
+    }
+    job_event  ev;
+    const bool eog = !j.ignore_eos && std::find(eog_.begin(), eog_.end(), id) != eog_.end();
+    if (eog) {  // the end token is not part of the reply and not counted
+        finish(s, "stop", ev);
+        return;
+    }
+    if (j.top_logprobs >= 0) {
+        ev.logprobs.push_back(compute_logprob(logits, id, j.top_logprobs));
+    }
+    ++s.generated;
+    metrics_.on_tokens_out(1);
+    ev.text = s.text->push(id);
+    if (s.text->stopped()) {
+        finish(s, "stop", ev);
+    } else if (s.generated >= j.max_tokens || s.s->n_past() >= n_ctx_) {
+        finish(s, "length", ev);  // a full context cannot take the token back in
+    } else {
+        s.next_token = id;
+        s.req->ch->push(std::move(ev));
+    }
+}
+
+void scheduler::finish(slot & s, const char * reason, job_event & ev) {
+    ev.text += s.text->finish();
+    ev.done                    = true;
+    ev.finish_reason           = reason;
+    ev.usage.prompt_tokens     = static_cast<int64_t>(s.req->j.prompt.size());
+    ev.usage.completion_tokens = s.generated;
+    s.req->ch->push(std::move(ev));
+    s.req.reset();
+    busy_.fetch_sub(1);
+    metrics_.on_request_done(true);
+}
+
+void scheduler::fail_slot(slot & s, const std::string & message) {
+    job_event ev;
+    ev.done  = true;
+    ev.error = api_error(500, "Generation failed: " + message, "server_error");
+    s.req->ch->push(std::move(ev));
+    s.req.reset();
+    s.next_token = -1;
+    busy_.fetch_sub(1);
+    metrics_.on_request_done(false);
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,100 @@
+// Continuous batching. One thread owns the engine and runs every forward pass: N slots (one
+// session each) decode together, one batched step at a time; a request joins a free slot
+// between steps (its prompt is evaluated in chunks between steps), and leaves when it
+// finishes or its client goes away. Requests beyond N wait in a bounded queue.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/channel.h"
+#include "server/metrics.h"
+#include "server/text_stream.h"
+
+namespace sluice::server {
+
+// One request, ready to run: prompt ids and how to generate.
+struct job {
+    std::vector<int32_t>     prompt;           // not empty, shorter than the slot's context
+    int64_t                  max_tokens = 16;  // > 0; a full context also ends generation
+    sampler_params           sampling;
+    std::vector<std::string> stop;
+    int                      top_logprobs = -1;  // < 0: no logprobs
+    bool                     ignore_eos   = false;
+};
+
+struct scheduler_options {
+    int             n_slots   = 1;
+    int             max_queue = 64;  // waiting requests beyond the slots; more get nullptr (503)
+    session_options session;         // per slot: context, KV type, prompt batch
+};
+
+class scheduler {
+  public:
+    scheduler(engine & e, const scheduler_options & opt, server_metrics & metrics);
+    ~scheduler();  // stops the thread; queued and running requests get an error event
+
+    scheduler(const scheduler &)             = delete;
+    scheduler & operator=(const scheduler &) = delete;
+
+    // Queues a request; nullptr when the queue is full.
+    std::shared_ptr<job_channel> submit(job j);
+
+    int64_t          n_ctx() const { return n_ctx_; }  // per slot
+    scheduler_gauges gauges() const;
+
+  private:
+    struct queued {
+        job                                   j;
+        std::shared_ptr<job_channel>          ch;
+        std::chrono::steady_clock::time_point submitted;
+    };
+    struct slot {
+        std::unique_ptr<session>   s;
+        std::optional<queued>      req;  // empty: free
+        std::optional<sampler>     pick;
+        std::optional<text_stream> text;
+        size_t                     prefilled  = 0;   // prompt tokens evaluated so far
+        int32_t                    next_token = -1;  // sampled, to be fed in the next step
+        int64_t                    generated  = 0;
+        double                     prefill_ms = 0.0;
+    };
+
+    void loop();
+    void admit();        // queue -> free slots
+    void prefill_one();  // one chunk of one slot's prompt
+    void decode_step();  // one batched step over the slots with a token to feed
+    void after_logits(slot & s);
+    void finish(slot & s, const char * reason, job_event & ev);
+    void fail_slot(slot & s, const std::string & message);
+    void drop_cancelled();
+    bool has_work() const;  // with mu_ held
+
+    engine &             engine_;
+    scheduler_options    opt_;
+    server_metrics &     metrics_;
+    int64_t              n_ctx_ = 0;
+    std::vector<int32_t> eog_;
+    std::vector<slot>    slots_;
+
+    mutable std::mutex      mu_;  // guards queue_, stop_
+    std::condition_variable cv_;
+    std::deque<queued>      queue_;
+    bool                    stop_ = false;
+    std::atomic<int64_t>    busy_{0};
+    using clock = std::chrono::steady_clock;
+    clock::time_point stats_read_{};
+    std::thread       thread_;
+};
+
+}  // namespace sluice::server

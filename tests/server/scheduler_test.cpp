@@ -1,0 +1,163 @@
+// The scheduler with the tiny model: requests decoded together in one batch produce exactly
+// the tokens each produces alone; the queue is bounded; a cancelled request frees its slot;
+// a request that fails reports an error and the scheduler keeps serving.
+#include "server/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "server_test_util.h"
+
+namespace sluice::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+scheduler_options options(int slots, int queue) {
+    scheduler_options o;
+    o.n_slots         = slots;
+    o.max_queue       = queue;
+    o.session.n_ctx   = 96;
+    o.session.n_batch = 8;  // prompts take several chunks, interleaved with decode steps
+    o.session.kv_type = ggml_type::F32;
+    return o;
+}
+
+job greedy_job(std::vector<int32_t> prompt, int64_t max_tokens) {
+    job j;
+    j.prompt               = std::move(prompt);
+    j.max_tokens           = max_tokens;
+    j.sampling.temperature = 0.0f;
+    j.top_logprobs         = 0;  // the events then carry the token ids
+    j.ignore_eos           = true;
+    return j;
+}
+
+struct outcome {
+    std::vector<int32_t> ids;
+    std::string          text, finish;
+    job_usage            usage;
+    bool                 error = false;
+};
+
+outcome collect(job_channel & ch) {
+    outcome o;
+    for (;;) {
+        for (job_event & ev : ch.wait(1000ms)) {
+            for (const token_logprob & lp : ev.logprobs) {
+                o.ids.push_back(lp.id);
+            }
+            o.text += ev.text;
+            if (ev.done) {
+                o.finish = ev.finish_reason;
+                o.usage  = ev.usage;
+                o.error  = ev.error.has_value();
+                return o;
+            }
+        }
+    }
+}
+
+std::vector<int32_t> alone(const std::vector<int32_t> & prompt, int64_t n) {
+    session_options so;
+    so.n_ctx   = 96;
+    so.kv_type = ggml_type::F32;
+    session              s(test::tiny_engine(), so);
+    sampler              pick({.temperature = 0.0f});
+    std::vector<int32_t> out;
+    generate_options     g;
+    g.n_predict  = static_cast<int32_t>(n);
+    g.ignore_eos = true;
+    s.generate(prompt, g, pick, [&](int32_t id) {
+        out.push_back(id);
+        return true;
+    });
+    return out;
+}
+
+TEST(scheduler, batched_requests_equal_each_alone) {
+    server_metrics                          m;
+    scheduler                               s(test::tiny_engine(), options(3, 8), m);
+    const std::vector<std::vector<int32_t>> prompts = {
+        {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13},
+        {1, 629},
+        {1, 500, 13, 319, 4054, 950, 333, 270, 894, 894, 1089, 4017, 13, 319, 4054, 13, 319}};
+    const int64_t n[3] = {20, 31, 9};
+    // Five requests on three slots: two wait in the queue and join as others leave.
+    std::vector<std::shared_ptr<job_channel>> chans;
+    for (int i = 0; i < 5; ++i) {
+        chans.push_back(s.submit(greedy_job(prompts[i % 3], n[i % 3])));
+        ASSERT_NE(chans.back(), nullptr);
+    }
+    std::vector<outcome> got;
+    for (int i = 0; i < 5; ++i) {
+        got.push_back(collect(*chans[i]));
+    }
+    // The engine runs one pass at a time: the solo runs start once the scheduler is idle.
+    for (int i = 0; i < 5; ++i) {
+        const outcome & o = got[i];
+        EXPECT_FALSE(o.error);
+        EXPECT_EQ(o.finish, "length");
+        EXPECT_EQ(o.usage.prompt_tokens, static_cast<int64_t>(prompts[i % 3].size()));
+        EXPECT_EQ(o.usage.completion_tokens, n[i % 3]);
+        EXPECT_EQ(o.ids, alone(prompts[i % 3], n[i % 3])) << "request " << i;
+    }
+    const std::string text = m.render(s.gauges());
+    EXPECT_NE(text.find("sluice_completion_tokens_total 111\n"), std::string::npos) << text;
+}
+
+TEST(scheduler, the_queue_is_bounded_and_cancelled_requests_free_their_slot) {
+    server_metrics m;
+    scheduler      s(test::tiny_engine(), options(1, 1), m);
+    // One slot and one place in the queue: a third request at once is refused (a and b take
+    // far longer than three submissions).
+    auto a = s.submit(greedy_job({1, 629}, 90));
+    auto b = s.submit(greedy_job({1, 629}, 90));
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(s.submit(greedy_job({1, 629}, 4)), nullptr);
+    a->cancel();
+    b->cancel();
+    for (int i = 0; i < 200 && s.gauges().busy_slots + s.gauges().queue_depth > 0; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(s.gauges().busy_slots, 0);
+    EXPECT_EQ(s.gauges().queue_depth, 0);
+    auto c = s.submit(greedy_job({1, 629}, 3));
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(collect(*c).usage.completion_tokens, 3);
+}
+
+TEST(scheduler, a_failing_request_reports_an_error_and_the_rest_go_on) {
+    server_metrics m;
+    scheduler      s(test::tiny_engine(), options(2, 4), m);
+    auto           bad  = s.submit(greedy_job({1, 999999}, 4));  // past the vocabulary: the forward pass refuses
+    auto           good = s.submit(greedy_job({1, 629}, 5));
+    EXPECT_TRUE(collect(*bad).error);
+    const outcome o = collect(*good);
+    while (s.gauges().busy_slots > 0) {
+        std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_FALSE(o.error);
+    EXPECT_EQ(o.ids, alone({1, 629}, 5));
+}
+
+TEST(scheduler, stop_strings_and_end_of_generation) {
+    server_metrics             m;
+    scheduler                  s(test::tiny_engine(), options(1, 4), m);
+    const std::vector<int32_t> prompt = {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13};
+    auto                       full   = s.submit(greedy_job(prompt, 12));
+    const outcome              all    = collect(*full);
+    ASSERT_GE(all.text.size(), 4u);
+    job j             = greedy_job(prompt, 12);
+    j.stop            = {all.text.substr(2, 2)};
+    auto          cut = s.submit(std::move(j));
+    const outcome o   = collect(*cut);
+    EXPECT_EQ(o.finish, "stop");
+    EXPECT_EQ(o.text, all.text.substr(0, all.text.find(all.text.substr(2, 2))));
+    EXPECT_LT(o.usage.completion_tokens, 12);
+}
+
+}  // namespace
+}  // namespace sluice::server
