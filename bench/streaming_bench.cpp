@@ -48,6 +48,8 @@ struct bench_args {
     std::string              model, text, cal_text;
     std::vector<std::string> budgets = {"25%", "50%"};
     int                      n_prompt = 64, n_gen = 32, threads = 2;
+    int                      predict_extra = 2;
+    std::string              policy        = "predictive";
     bool                     no_cgroup = false;
 };
 
@@ -254,6 +256,8 @@ int run(const bench_args & a) {
             engine_options o               = base;
             o.expert_budget                = budget;
             o.streaming.predictor          = kind;
+            o.streaming.predict_extra      = a.predict_extra;
+            o.streaming.eviction           = parse_eviction_policy(a.policy);
             o.streaming.calibration_path   = cal_path;
             o.streaming.trace_path         = trace_path;
             row r                          = run_row(name, o, w);
@@ -272,7 +276,9 @@ int run(const bench_args & a) {
             // and room for the process itself.
             engine_options o = base;
             const uint64_t b = parse_budget(budget, expert_bytes);
-            const uint64_t limit = (file_bytes - expert_bytes) + b + (64ull << 20);
+            // The process itself (binary, libraries, heap) gets the overhead the RSS test
+            // allows a streaming run.
+            const uint64_t limit = (file_bytes - expert_bytes) + b + (24ull << 20);
             print_row(run_mmap_cgroup(o, w, limit), none, ram);
         }
         print_row(ram, none, ram);
@@ -312,6 +318,8 @@ int main(int argc, char ** argv) {
     app.add_option("-p,--prompt", a.n_prompt, "prompt tokens");
     app.add_option("-n,--gen", a.n_gen, "decoded tokens");
     app.add_option("-t,--threads", a.threads, "threads");
+    app.add_option("--predict-extra", a.predict_extra, "predict k + N experts per layer")->default_val(2);
+    app.add_option("--cache-policy", a.policy, "eviction for every streaming row")->default_val("predictive");
     app.add_flag("--no-cgroup", a.no_cgroup, "skip the mmap-in-a-memory-cgroup row");
     CLI11_PARSE(app, argc, argv);
     try {
