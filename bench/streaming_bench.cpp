@@ -49,6 +49,7 @@ struct bench_args {
     std::vector<std::string> budgets = {"25%", "50%"};
     int                      n_prompt = 64, n_gen = 32, threads = 2;
     int                      predict_extra = 2;
+    int                      predict_depth = 1;
     std::string              policy        = "predictive";
     bool                     no_cgroup = false;
 };
@@ -257,6 +258,7 @@ int run(const bench_args & a) {
             o.expert_budget                = budget;
             o.streaming.predictor          = kind;
             o.streaming.predict_extra      = a.predict_extra;
+            o.streaming.predict_depth      = a.predict_depth;
             o.streaming.eviction           = parse_eviction_policy(a.policy);
             o.streaming.calibration_path   = cal_path;
             o.streaming.trace_path         = trace_path;
@@ -319,6 +321,7 @@ int main(int argc, char ** argv) {
     app.add_option("-n,--gen", a.n_gen, "decoded tokens");
     app.add_option("-t,--threads", a.threads, "threads");
     app.add_option("--predict-extra", a.predict_extra, "predict k + N experts per layer")->default_val(2);
+    app.add_option("--predict-depth", a.predict_depth, "predict this many MoE layers ahead")->default_val(1);
     app.add_option("--cache-policy", a.policy, "eviction for every streaming row")->default_val("predictive");
     app.add_flag("--no-cgroup", a.no_cgroup, "skip the mmap-in-a-memory-cgroup row");
     CLI11_PARSE(app, argc, argv);
