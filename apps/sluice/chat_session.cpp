@@ -1,34 +1,15 @@
 #include "chat_session.h"
 
-#include "util/error.h"
-
 #include <algorithm>
 
+#include "util/error.h"
+
 namespace sluice::cli {
-namespace {
-
-chat_template pick_template(const engine & e, const chat_options & co, std::string & origin) {
-    if (!co.template_name.empty()) {
-        origin = "built-in '" + co.template_name + "'";
-        return chat_template::builtin(co.template_name);
-    }
-    if (auto src = e.file().get_string("tokenizer.chat_template")) {
-        origin = "the file's tokenizer.chat_template";
-        try {
-            return chat_template(std::string(*src));
-        } catch (const error & err) {
-            fail("{}: its chat template cannot be used ({}); pick a built-in one with --chat-template chatml",
-                 e.file().path(), err.what());
-        }
-    }
-    origin = "built-in 'chatml' (the file has no chat template)";
-    return chat_template::builtin("chatml");
-}
-
-}  // namespace
-
 chat_session::chat_session(engine & e, const session_options & so, const chat_options & co)
-    : engine_(e), session_(e, so), template_(pick_template(e, co, origin_)) {
+    : engine_(e),
+      session_(e, so),
+      template_(pick_chat_template(co.template_name, e.file().get_string("tokenizer.chat_template"), e.file().path(),
+                                   origin_)) {
     e.require_tokenizer();
     if (!co.system.empty()) {
         messages_.push_back({"system", co.system});
@@ -61,7 +42,7 @@ std::string chat_session::turn(const std::string & user, const generate_options 
 
     detokenizer out(tok);
     std::string reply;
-    stats = session_.generate(fresh, g, pick, [&](int32_t id) {
+    stats                  = session_.generate(fresh, g, pick, [&](int32_t id) {
         if (tok.is_end_of_generation(id)) {
             return true;
         }

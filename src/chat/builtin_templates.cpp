@@ -88,4 +88,23 @@ std::vector<std::string_view> chat_template::builtin_names() {
     return names;
 }
 
+chat_template pick_chat_template(const std::string & name, std::optional<std::string_view> file_template,
+                                 const std::string & file_name, std::string & origin) {
+    if (!name.empty()) {
+        origin = "built-in '" + name + "'";
+        return chat_template::builtin(name);
+    }
+    if (file_template) {
+        origin = "the file's tokenizer.chat_template";
+        try {
+            return chat_template(std::string(*file_template));
+        } catch (const error & err) {
+            fail("{}: its chat template cannot be used ({}); pick a built-in one with --chat-template chatml",
+                 file_name, err.what());
+        }
+    }
+    origin = "built-in 'chatml' (the file has no chat template)";
+    return chat_template::builtin("chatml");
+}
+
 }  // namespace sluice

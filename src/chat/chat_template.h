@@ -56,4 +56,10 @@ class chat_template {
     std::shared_ptr<const jinja::program> prog_;
 };
 
+// The template a model is chatted with: the built-in `name` when given, else the file's own
+// (`file_template`, from tokenizer.chat_template), else chatml. `origin` says which, for the
+// user. A file template that does not parse is an error naming `file_name`.
+chat_template pick_chat_template(const std::string & name, std::optional<std::string_view> file_template,
+                                 const std::string & file_name, std::string & origin);
+
 }  // namespace sluice

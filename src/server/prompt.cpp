@@ -11,24 +11,6 @@
 namespace sluice::server {
 namespace {
 
-chat_template pick_template(const engine & e, const std::string & name, std::string & origin) {
-    if (!name.empty()) {
-        origin = "built-in '" + name + "'";
-        return chat_template::builtin(name);
-    }
-    if (auto src = e.file().get_string("tokenizer.chat_template")) {
-        origin = "the file's tokenizer.chat_template";
-        try {
-            return chat_template(std::string(*src));
-        } catch (const error & err) {
-            fail("{}: its chat template cannot be used ({}); pick a built-in one with --chat-template chatml",
-                 e.file().path(), err.what());
-        }
-    }
-    origin = "built-in 'chatml' (the file has no chat template)";
-    return chat_template::builtin("chatml");
-}
-
 // Requests without a seed still differ from one another, as OpenAI's do.
 uint64_t fresh_seed() {
     static std::mutex      mu;
@@ -40,7 +22,10 @@ uint64_t fresh_seed() {
 }  // namespace
 
 prompt_builder::prompt_builder(const engine & e, const std::string & template_name)
-    : engine_(e), tok_(e.require_tokenizer()), template_(pick_template(e, template_name, origin_)) {}
+    : engine_(e),
+      tok_(e.require_tokenizer()),
+      template_(pick_chat_template(template_name, e.file().get_string("tokenizer.chat_template"), e.file().path(),
+                                   origin_)) {}
 
 std::vector<int32_t> prompt_builder::chat(const nlohmann::ordered_json & messages) const {
     chat_render_options ro;
