@@ -1,10 +1,11 @@
 #include "chat_session.h"
 
-#include <algorithm>
-
 #include "util/error.h"
 
+#include <algorithm>
+
 namespace sluice::cli {
+
 chat_session::chat_session(engine & e, const session_options & so, const chat_options & co)
     : engine_(e),
       session_(e, so),
