@@ -1,12 +1,12 @@
 #include "server/prompt.h"
 
+#include "util/error.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <mutex>
 #include <random>
-
-#include "util/error.h"
 
 namespace sluice::server {
 namespace {
