@@ -48,6 +48,10 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
         ->group(g);
     cmd->add_option("--oracle-trace", f.oracle_trace, "routing trace of the same text from `sluice trace` (oracle)")
         ->group(g);
+    cmd->add_option("--cache-type", f.cache_type,
+                    "keep cached experts re-quantized to this type (q4_K, q4_0, q8_0, q6_K) so more fit; "
+                    "results then differ from the file's by that rounding")
+        ->group(g);
     cmd->add_flag("--stats", f.stats, "print the expert-cache counters per layer at the end")->group(g);
     cmd->add_option("--stats-json", f.stats_json, "write the expert-cache counters as JSON to FILE")->group(g);
 }
@@ -92,6 +96,12 @@ engine_options make_engine_options(const model_flags & f) {
     s.reader.direct    = !f.no_direct;
     s.calibration_path = f.calibration;
     s.trace_path       = f.oracle_trace;
+    if (!f.cache_type.empty()) {
+        s.cache_type = parse_type_name(f.cache_type);
+        if (!s.cache_type) {
+            fail("--cache-type: unknown type '{}'", f.cache_type);
+        }
+    }
     if (f.expert_budget.empty() && (f.stats || !f.stats_json.empty())) {
         fail("--stats and --stats-json report the expert cache; they need --expert-budget");
     }

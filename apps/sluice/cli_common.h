@@ -29,6 +29,7 @@ struct model_flags {
     bool        no_direct     = false;
     std::string calibration;
     std::string oracle_trace;
+    std::string cache_type;
     bool        stats = false;
     std::string stats_json;
 };

@@ -1,5 +1,6 @@
 #include "experts/streaming_source.h"
 
+#include "tensor/quantize.h"
 #include "util/error.h"
 
 #include <sys/mman.h>
@@ -48,8 +49,54 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
             mem_[l].down_span = span_for(store_.slab_down(l, 0).nbytes);
         }
     }
-    plan_ = plan_cache(opt_.budget, slot_bytes(store_), store_.n_expert(), k_, opt_.quota,
+    std::vector<uint64_t> bytes_per_slot = slot_bytes(store_);
+    uint64_t              budget         = opt_.budget;
+    if (next_moe_layer(-1) < 0) {
+        fail("{}: the model has no routed experts to stream", path);
+    }
+    if (opt_.cache_type && *opt_.cache_type != store_.slab_gate(next_moe_layer(-1), 0).type) {
+        // Slots hold the re-quantized matrices; reads land in staging buffers first, enough
+        // for a layer's demand and a layer's guesses in flight, paid from the budget.
+        const ggml_type ct = *opt_.cache_type;
+        if (!can_quantize(ct)) {
+            fail("--cache-type {}: sluice cannot write that type", type_name(ct));
+        }
+        const int64_t block = traits(ct).block_size;
+        if (store_.n_embd() % block != 0 || store_.n_ff() % block != 0) {
+            fail("--cache-type {}: expert rows of {} and {} values are not whole blocks of {}", type_name(ct),
+                 store_.n_embd(), store_.n_ff(), block);
+        }
+        convert_to_ = ct;
+        for (int l = 0; l < n_layer; ++l) {
+            if (store_.has_experts(l)) {
+                staging_span_     = std::max(staging_span_, bytes_per_slot[l]);
+                bytes_per_slot[l] = 2 * static_cast<uint64_t>(store_.n_ff()) * row_bytes(ct, store_.n_embd()) +
+                                    static_cast<uint64_t>(store_.n_embd()) * row_bytes(ct, store_.n_ff());
+            }
+        }
+        const int n_staging = 2 * (k_ + opt_.predict_extra);
+        staging_size_       = staging_span_ * static_cast<uint64_t>(n_staging);
+        if (budget <= staging_size_) {
+            fail("--expert-budget of {} bytes is too small for --cache-type: {} bytes go to reading experts "
+                 "before they are converted",
+                 budget, staging_size_);
+        }
+        budget -= staging_size_;
+        void * p = ::mmap(nullptr, staging_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            fail("cannot allocate {} bytes of staging for the expert cache", staging_size_);
+        }
+        staging_base_ = static_cast<std::byte *>(p);
+        for (int i = n_staging - 1; i >= 0; --i) {
+            free_staging_.push_back(i);
+        }
+    }
+    plan_ = plan_cache(budget, bytes_per_slot, store_.n_expert(), k_, opt_.quota,
                        calib_ ? calib_->spread() : std::vector<double>{});
+    staging_of_.resize(static_cast<size_t>(n_layer));
+    for (int l = 0; l < n_layer; ++l) {
+        staging_of_[l].assign(static_cast<size_t>(plan_.slots[l]), -1);
+    }
     index_.emplace(plan_.slots, store_.n_expert(), opt_.eviction);
     for (int l = 0; l < n_layer; ++l) {
         layer_memory & m = mem_[l];
@@ -83,7 +130,8 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
     stats_.eviction    = std::string(name_of(opt_.eviction));
     stats_.quota       = std::string(name_of(opt_.quota));
     stats_.budget      = opt_.budget;
-    stats_.cache_bytes = plan_.bytes;
+    stats_.cache_bytes = plan_.bytes + staging_size_;
+    stats_.cache_type  = convert_to_ ? std::string(type_name(*convert_to_)) : std::string("as in the file");
     stats_.slots       = plan_.slots;
     stats_.layers.resize(static_cast<size_t>(n_layer));
     predicted_.assign(static_cast<size_t>(n_layer), std::vector<uint8_t>(static_cast<size_t>(store_.n_expert()), 0));
@@ -129,6 +177,9 @@ uint64_t streaming_expert_source::minimum_budget(const expert_store & store, int
 
 streaming_expert_source::~streaming_expert_source() {
     reader_.reset();  // reaps reads in flight before their buffers go
+    if (staging_base_ != nullptr) {
+        ::munmap(staging_base_, staging_size_);
+    }
     for (layer_memory & m : mem_) {
         if (m.base != nullptr) {
             ::munmap(m.base, m.size);
@@ -153,9 +204,25 @@ int streaming_expert_source::next_moe_layer(int after) const {
     return -1;
 }
 
-void streaming_expert_source::start_read(int layer, int slot, int32_t expert, bool prefetch) {
-    layer_memory &    m    = mem_[layer];
-    std::byte *       base = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
+bool streaming_expert_source::start_read(int layer, int slot, int32_t expert, bool prefetch) {
+    layer_memory & m    = mem_[layer];
+    std::byte *    base = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
+    if (convert_to_) {
+        while (free_staging_.empty() && !prefetch && !staged_.empty()) {
+            const auto [l, sl] = staged_.front();
+            const auto t0      = clock_type::now();
+            finish_read(l, sl);  // converts it and frees its staging
+            stats_.layers[layer].io_wait_ms += ms_since(t0);
+        }
+        if (free_staging_.empty()) {
+            return false;
+        }
+        const int buf = free_staging_.back();
+        free_staging_.pop_back();
+        staging_of_[layer][slot] = buf;
+        staged_.emplace_back(layer, slot);
+        base = staging_base_ + static_cast<uint64_t>(buf) * staging_span_;
+    }
     const expert_slab slabs[3]  = {store_.slab_gate(layer, expert), store_.slab_up(layer, expert),
                                    store_.slab_down(layer, expert)};
     const uint64_t    starts[3] = {0, m.gate_span, m.gate_span + m.up_span};
@@ -173,6 +240,52 @@ void streaming_expert_source::start_read(int layer, int slot, int32_t expert, bo
     ++st.reads;
     st.prefetches += prefetch ? 1 : 0;
     st.bytes_read += store_.expert_bytes(layer);
+    return true;
+}
+
+void streaming_expert_source::release_staging(int layer, int slot) {
+    int & buf = staging_of_[layer][slot];
+    if (buf < 0) {
+        return;
+    }
+    free_staging_.push_back(buf);
+    buf = -1;
+    std::erase(staged_, std::pair<int, int>(layer, slot));
+}
+
+void streaming_expert_source::abandon_read(int layer, int slot) {
+    for (uint64_t & t : mem_[layer].tickets[slot]) {
+        try {
+            reader_->wait(t);
+        } catch (const error &) {
+        }
+        t = 0;
+    }
+    release_staging(layer, slot);
+}
+
+// Staging (the file's bytes, as read) -> the slot, row by row through F32.
+void streaming_expert_source::convert(int layer, int slot) {
+    const layer_memory & m      = mem_[layer];
+    const std::byte *    from   = staging_base_ + static_cast<uint64_t>(staging_of_[layer][slot]) * staging_span_;
+    std::byte *          to     = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
+    const int32_t        expert = index_->slot(layer, slot).expert;
+    const ggml_type      ct     = *convert_to_;
+    const expert_slab    slabs[3]  = {store_.slab_gate(layer, expert), store_.slab_up(layer, expert),
+                                      store_.slab_down(layer, expert)};
+    const uint64_t       starts[3] = {0, m.gate_span, m.gate_span + m.up_span};
+    std::vector<float>   row;
+    for (int i = 0; i < 3; ++i) {
+        const expert_slab & sl  = slabs[i];
+        const std::byte *   src = from + starts[i] + sl.file_offset % direct_io_alignment;
+        const uint64_t      in  = row_bytes(sl.type, sl.cols), out = row_bytes(ct, sl.cols);
+        row.resize(static_cast<size_t>(sl.cols));
+        for (int64_t r = 0; r < sl.rows; ++r) {
+            dequantize_row(sl.type, src + static_cast<uint64_t>(r) * in, row.data(), sl.cols);
+            quantize_row(ct, row.data(), to + static_cast<uint64_t>(r) * out, sl.cols);
+        }
+        to += static_cast<uint64_t>(sl.rows) * out;
+    }
 }
 
 void streaming_expert_source::finish_read(int layer, int slot) {
@@ -194,9 +307,13 @@ void streaming_expert_source::finish_read(int layer, int slot) {
             }
             t = 0;
         }
-        s.status = slot_status::empty;
+        release_staging(layer, slot);
         index_->forget(layer, slot);
         throw;
+    }
+    if (convert_to_) {
+        convert(layer, slot);
+        release_staging(layer, slot);
     }
     s.status = slot_status::ready;
 }
@@ -215,13 +332,7 @@ int streaming_expert_source::claim(int layer, int32_t expert, bool prefetch) {
         // The evicted expert's read may still be writing into the slot: let it finish. Its
         // outcome does not matter any more, so an error on it is not this pass's error.
         const auto t0 = clock_type::now();
-        for (uint64_t & t : mem_[layer].tickets[ev.slot]) {
-            try {
-                reader_->wait(t);
-            } catch (const error &) {
-            }
-            t = 0;
-        }
+        abandon_read(layer, ev.slot);
         st.io_wait_ms += ms_since(t0);
     }
     return ev.slot;
@@ -230,6 +341,15 @@ int streaming_expert_source::claim(int layer, int32_t expert, bool prefetch) {
 expert_matrices streaming_expert_source::view(int layer, int slot, int32_t expert) const {
     const layer_memory & m    = mem_[layer];
     const std::byte *    base = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
+    if (convert_to_) {  // the converted matrices, back to back
+        const ggml_type ct  = *convert_to_;
+        const int64_t   d   = store_.n_embd(), ff = store_.n_ff();
+        const auto *    p   = reinterpret_cast<const uint8_t *>(base);
+        const uint64_t  g   = static_cast<uint64_t>(ff) * row_bytes(ct, d);
+        return expert_matrices{weight_matrix{ct, ff, d, row_bytes(ct, d), p},
+                               weight_matrix{ct, ff, d, row_bytes(ct, d), p + g},
+                               weight_matrix{ct, d, ff, row_bytes(ct, ff), p + 2 * g}};
+    }
     const auto           mat  = [&](const expert_slab & s, uint64_t start) {
         const uint64_t skew = s.file_offset % direct_io_alignment;
         return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols),
@@ -272,7 +392,9 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
                      index_->n_slots(layer), ids.size());
             }
             index_->slot(layer, slots[i]).held = true;
-            start_read(layer, slots[i], ids[i], false);
+            if (!start_read(layer, slots[i], ids[i], false)) {
+                fail("expert cache: no staging buffer for a demand read of layer {}", layer);
+            }
         }
     }
     const auto t0 = clock_type::now();
@@ -330,7 +452,10 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n
             if (slot < 0) {
                 break;  // nothing more may go for a guess
             }
-            start_read(target, slot, e, true);
+            if (!start_read(target, slot, e, true)) {
+                index_->forget(target, slot);  // no staging free: the guess waits for another pass
+                break;
+            }
         }
     }
 }
@@ -344,7 +469,10 @@ void streaming_expert_source::prefetch(int layer, std::span<const int32_t> ids) 
         if (slot < 0) {
             break;
         }
-        start_read(layer, slot, e, true);
+        if (!start_read(layer, slot, e, true)) {
+            index_->forget(layer, slot);
+            break;
+        }
     }
 }
 

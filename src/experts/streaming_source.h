@@ -16,6 +16,7 @@
 #include "experts/trace.h"
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct streaming_options {
     reader_options  reader;
     std::string     calibration_path;  // frequency, pregate, popularity quota, pinning
     std::string     trace_path;        // oracle
+    // Hold cached experts in this type (re-quantized as they load, so more fit); results then
+    // differ from the file's by that quantization. nullopt: the file's bytes, bit-exact.
+    std::optional<ggml_type> cache_type;
 };
 
 class streaming_expert_source final : public expert_source {
@@ -67,7 +71,14 @@ class streaming_expert_source final : public expert_source {
         std::vector<std::array<uint64_t, 3>> tickets;  // per slot, while loading
     };
 
-    void            start_read(int layer, int slot, int32_t expert, bool prefetch);
+    // Submits the expert's three reads. Re-quantizing, the bytes go to a staging buffer
+    // first: a prefetch that finds none free returns false (and starts nothing); a demand
+    // read finishes older loads until one is free.
+    bool            start_read(int layer, int slot, int32_t expert, bool prefetch);
+    // Waits for a slot's reads, without using the bytes (its expert was evicted).
+    void            abandon_read(int layer, int slot);
+    void            release_staging(int layer, int slot);
+    void            convert(int layer, int slot);
     void            finish_read(int layer, int slot);
     // A slot for the expert by the eviction policy (waiting out a read still filling it),
     // or -1 when every slot is held, pinned or, for a prefetch, predicted.
@@ -85,6 +96,13 @@ class streaming_expert_source final : public expert_source {
     std::optional<calibration>        calib_;
     std::optional<routing_trace>      trace_;
     std::unique_ptr<expert_predictor> predictor_;
+    // Re-quantizing (cache_type): where reads land before conversion.
+    std::optional<ggml_type>          convert_to_;
+    std::byte *                       staging_base_ = nullptr;
+    uint64_t                          staging_span_ = 0, staging_size_ = 0;
+    std::vector<int>                  free_staging_;
+    std::vector<std::vector<int>>     staging_of_;  // [layer][slot] -> staging buffer or -1
+    std::deque<std::pair<int, int>>   staged_;      // (layer, slot) loads holding staging, oldest first
     std::unique_ptr<async_reader>     reader_;  // after mem_: destroyed first, reaping reads
     stream_stats                      stats_;
     std::vector<std::vector<uint8_t>> predicted_;  // [layer][expert]: named for the coming pass

@@ -28,9 +28,9 @@ layer_stream_stats stream_stats::total() const {
 std::string format_stream_stats(const stream_stats & s) {
     const double tokens = s.tokens > 0 ? double(s.tokens) : 1.0;
     std::string  out    = fmt::format(
-        "expert streaming: reader {}{}, predictor {}, eviction {}, quota {}, budget {:.1f} MiB ({:.1f} MiB in slots), "
-        "{} tokens\n",
-        s.reader, s.direct ? " (O_DIRECT)" : " (page cache dropped)", s.predictor, s.eviction, s.quota,
+        "expert streaming: reader {}{}, predictor {}, eviction {}, quota {}, experts {}, budget {:.1f} MiB ({:.1f} MiB "
+        "used), {} tokens\n",
+        s.reader, s.direct ? " (O_DIRECT)" : " (page cache dropped)", s.predictor, s.eviction, s.quota, s.cache_type,
         double(s.budget) / 1048576.0, double(s.cache_bytes) / 1048576.0, s.tokens);
     out += fmt::format("{:>5} {:>5} {:>8} {:>6} {:>6} {:>7} {:>9} {:>10} {:>10} {:>9}\n", "layer", "slots", "requests",
                        "hit%", "late%", "recall", "precision", "MiB read", "MiB wasted", "wait ms");
@@ -63,6 +63,7 @@ std::string stream_stats_json(const stream_stats & s) {
     j["predictor"]   = s.predictor;
     j["eviction"]    = s.eviction;
     j["quota"]       = s.quota;
+    j["cache_type"]  = s.cache_type;
     j["budget"]      = s.budget;
     j["cache_bytes"] = s.cache_bytes;
     j["tokens"]      = s.tokens;

@@ -34,7 +34,7 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
 }
 
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type,
-                              thread_pool & pool) {
+                              thread_pool & pool, bool experts_only) {
     if (!can_quantize(type)) {
         fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", type_name(type));
     }
@@ -58,7 +58,8 @@ quantize_report quantize_file(const std::string & input, const std::string & out
         const gguf_tensor & t = in.tensors()[i];
         rep.bytes_in += t.nbytes;
         if (!traits(t.type).computable || t.type == type ||
-            !should_quantize(std::string(t.name), t.n_dims, t.ne[0], type)) {
+            !should_quantize(std::string(t.name), t.n_dims, t.ne[0], type) ||
+            (experts_only && std::string_view(t.name).find("_exps.weight") == std::string_view::npos)) {
             out.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
             rep.bytes_out += t.nbytes;
             ++rep.tensors_kept;

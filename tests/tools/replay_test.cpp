@@ -4,9 +4,11 @@
 // predicts at least as well as the guess it starts from on the text it was fitted on.
 #include "engine/engine.h"
 #include "tools/calibrate.h"
+#include "tools/quantize.h"
 #include "tools/route_trace.h"
 #include "tools/simulate.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -209,6 +211,49 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
     }
     std::filesystem::remove(cal);
     std::filesystem::remove(trace);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// --cache-type re-quantizes experts as they enter the cache. Its results must be exactly
+// those of the in-RAM run of a file whose expert tensors were re-quantized the same way
+// (sluice quantize's row conversion), and more experts must fit in the same budget.
+TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
+    const auto    copy = std::filesystem::temp_directory_path() / ("sluice-q40-" + std::to_string(::getpid()) + ".gguf");
+    thread_pool   pool(2);
+    quantize_file(trained, copy.string(), ggml_type::Q4_0, pool, /*experts_only=*/true);
+
+    engine_options o;
+    o.model_path = copy.string();
+    o.n_threads  = 2;
+    engine                     ref(o);
+    const std::vector<int32_t> ids = sample_tokens(ref, 48);
+    const auto                 run = [&](engine & e) {
+        session s(e, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 7});
+        return s.eval_all(ids);
+    };
+    const std::vector<float> want = run(ref);
+
+    engine_options so        = options("40%", predictor_kind::cross_layer, eviction_policy::predictive);
+    so.streaming.cache_type  = ggml_type::Q4_0;
+    engine                   e(so);
+    EXPECT_EQ(run(e), want);
+    const stream_stats st = e.streaming()->stats();
+    EXPECT_EQ(st.cache_type, "q4_0");
+    EXPECT_LE(st.cache_bytes, st.budget);
+
+    engine exact(options("40%", predictor_kind::cross_layer, eviction_policy::predictive));
+    int    slots_exact = 0, slots_q4 = 0;
+    for (size_t l = 0; l < st.slots.size(); ++l) {
+        slots_q4 += st.slots[l];
+        slots_exact += exact.streaming()->stats().slots[l];
+    }
+    EXPECT_GT(slots_q4, slots_exact) << "a smaller type must hold more experts in the same budget";
+    std::filesystem::remove(copy);
 }
 
 }  // namespace
