@@ -134,7 +134,6 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
     stats_.cache_type  = convert_to_ ? std::string(type_name(*convert_to_)) : std::string("as in the file");
     stats_.slots       = plan_.slots;
     stats_.layers.resize(static_cast<size_t>(n_layer));
-    predicted_.assign(static_cast<size_t>(n_layer), std::vector<uint8_t>(static_cast<size_t>(store_.n_expert()), 0));
     foreseen_.assign(static_cast<size_t>(n_layer), 0);
 
     // The hottest experts stay: read them now, never evict them.
@@ -370,7 +369,7 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
     // Hold what is there first, so that making room for the misses cannot evict it.
     for (size_t i = 0; i < ids.size(); ++i) {
         ++st.requests;
-        st.predicted_used += predicted_[layer][ids[i]];
+        st.predicted_used += index_->predicted(layer, ids[i]) ? 1 : 0;
         st.foreseen += foreseen_[layer] ? 1 : 0;
         const int s = index_->find(layer, ids[i]);
         if (s >= 0) {
@@ -432,15 +431,10 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n
         predictor_->predict(layer, x, n, pos0, target, k_ + opt_.predict_extra, scratch_);
         stats_.predict_ms += ms_since(t0);
 
-        foreseen_[target]            = 1;
-        std::vector<uint8_t> & named = predicted_[target];
-        std::fill(named.begin(), named.end(), 0);
-        const int room = index_->n_slots(target);
+        foreseen_[target] = 1;
+        const int room    = index_->n_slots(target);
         if (static_cast<int>(scratch_.size()) > room) {
             scratch_.resize(static_cast<size_t>(room));  // best first: keep what fits
-        }
-        for (int32_t e : scratch_) {
-            named[e] = 1;
         }
         index_->set_predicted(target, scratch_);
         stats_.layers[target].predicted += scratch_.size();

@@ -105,7 +105,6 @@ class streaming_expert_source final : public expert_source {
     std::deque<std::pair<int, int>>   staged_;      // (layer, slot) loads holding staging, oldest first
     std::unique_ptr<async_reader>     reader_;  // after mem_: destroyed first, reaping reads
     stream_stats                      stats_;
-    std::vector<std::vector<uint8_t>> predicted_;  // [layer][expert]: named for the coming pass
     std::vector<uint8_t>              foreseen_;   // [layer]: has been predicted at all
     int64_t                           pos_ = 0;     // rows seen, for the oracle
     std::vector<int32_t>              scratch_;
