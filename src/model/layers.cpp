@@ -48,10 +48,11 @@ class rope_angles {
     std::vector<float>  cs_, sn_;
 };
 
-}  // namespace
-
-void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-               double base) {
+// Rotates, within each head, the pairs (step * i, step * i + gap) for i < rope_dim / 2 by
+// pos * base^(-2i / rope_dim): NeoX pairs a dim with the one rope_dim / 2 further (step 1,
+// gap rope_dim / 2), the original layout adjacent dims (step 2, gap 1).
+void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
+                  double base, int64_t step, int64_t gap) {
     const int64_t half = rope_dim / 2;
     rope_angles   a(rope_dim, base);
     for (int64_t t = 0; t < n; ++t) {
@@ -59,29 +60,26 @@ void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head
         for (int64_t h = 0; h < n_heads; ++h) {
             float * v = x + (t * n_heads + h) * head_dim;
             for (int64_t i = 0; i < half; ++i) {
-                const float x0 = v[i], x1 = v[i + half];
-                v[i]           = x0 * a.cos(i) - x1 * a.sin(i);
-                v[i + half]    = x0 * a.sin(i) + x1 * a.cos(i);
+                float &     p0 = v[step * i];
+                float &     p1 = v[step * i + gap];
+                const float x0 = p0, x1 = p1;
+                p0             = x0 * a.cos(i) - x1 * a.sin(i);
+                p1             = x0 * a.sin(i) + x1 * a.cos(i);
             }
         }
     }
 }
 
+}  // namespace
+
+void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
+               double base) {
+    rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 1, rope_dim / 2);
+}
+
 void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
                  double base) {
-    const int64_t half = rope_dim / 2;
-    rope_angles   a(rope_dim, base);
-    for (int64_t t = 0; t < n; ++t) {
-        a.at(static_cast<double>(pos0 + t));
-        for (int64_t h = 0; h < n_heads; ++h) {
-            float * v = x + (t * n_heads + h) * head_dim;
-            for (int64_t i = 0; i < half; ++i) {
-                const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i]       = x0 * a.cos(i) - x1 * a.sin(i);
-                v[2 * i + 1]   = x0 * a.sin(i) + x1 * a.cos(i);
-            }
-        }
-    }
+    rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 2, 1);
 }
 
 void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
