@@ -5,9 +5,9 @@
 //
 //   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
 
-#include "util/bandwidth.h"
 #include "kernels/kernels.h"
 #include "tensor/quantize.h"
+#include "util/bandwidth.h"
 #include "util/half.h"
 #include "util/thread_pool.h"
 
@@ -24,11 +24,11 @@ namespace {
 
 using namespace sluice;
 
-constexpr size_t k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
-std::map<int, double> g_bandwidth;                    // threads -> GB/s, measured in main()
+constexpr size_t      k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
+std::map<int, double> g_bandwidth;                        // threads -> GB/s, measured in main()
 
 struct weight_set {
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t>       bytes;
     std::vector<weight_matrix> copies;
 };
 
@@ -37,10 +37,10 @@ struct weight_set {
 weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
     std::mt19937                    rng(42);
     std::normal_distribution<float> normal(0.0f, 0.02f);
-    const uint64_t row_size    = row_bytes(type, cols);
-    const uint64_t matrix_size = row_size * static_cast<uint64_t>(rows);
-    const size_t   n_copies    = std::max<size_t>(2, k_working_set / matrix_size);
-    weight_set     w;
+    const uint64_t                  row_size    = row_bytes(type, cols);
+    const uint64_t                  matrix_size = row_size * static_cast<uint64_t>(rows);
+    const size_t                    n_copies    = std::max<size_t>(2, k_working_set / matrix_size);
+    weight_set                      w;
     w.bytes.resize(matrix_size * n_copies);
     std::vector<float> row(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
@@ -66,22 +66,22 @@ weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
 }
 
 void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t cols) {
-    const int     threads = static_cast<int>(state.range(0));
-    thread_pool   pool(threads);
-    matmul_runner runner(pool, detect_isa());
-    weight_set    w = make_weights(type, rows, cols);
+    const int          threads = static_cast<int>(state.range(0));
+    thread_pool        pool(threads);
+    matmul_runner      runner(pool, detect_isa());
+    weight_set         w = make_weights(type, rows, cols);
     std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
-    size_t   next  = 0;
-    uint64_t bytes = 0;
-    const auto t0  = std::chrono::steady_clock::now();
+    size_t             next  = 0;
+    uint64_t           bytes = 0;
+    const auto         t0    = std::chrono::steady_clock::now();
     for (auto _ : state) {
         runner.matvec(w.copies[next], x.data(), y.data());
         benchmark::DoNotOptimize(y.data());
         bytes += w.copies[next].row_stride * static_cast<uint64_t>(rows);
         next = (next + 1) % w.copies.size();
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double gbs  = static_cast<double>(bytes) / secs / 1e9;
+    const double secs         = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double gbs          = static_cast<double>(bytes) / secs / 1e9;
     state.counters["GB/s"]    = gbs;
     state.counters["of_bw"]   = gbs / g_bandwidth[threads];
     state.counters["bw_GB/s"] = g_bandwidth[threads];
@@ -89,8 +89,8 @@ void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t c
 }
 
 void register_all() {
-    const ggml_type types[] = {ggml_type::Q4_K, ggml_type::Q6_K, ggml_type::Q8_0, ggml_type::F16,
-                               ggml_type::MXFP4, ggml_type::Q4_0};
+    const ggml_type                   types[]  = {ggml_type::Q4_K, ggml_type::Q6_K,  ggml_type::Q8_0,
+                                                  ggml_type::F16,  ggml_type::MXFP4, ggml_type::Q4_0};
     const std::pair<int64_t, int64_t> shapes[] = {{768, 2048}, {2048, 768}};  // rows x cols
     for (ggml_type t : types) {
         for (auto [rows, cols] : shapes) {

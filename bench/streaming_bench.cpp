@@ -33,7 +33,9 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 
-double secs_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+double secs_since(clk::time_point t0) {
+    return std::chrono::duration<double>(clk::now() - t0).count();
+}
 
 // Makes the kernel forget the file's cached pages, so no row is served from the page cache.
 void drop_page_cache(const std::string & path) {
@@ -46,12 +48,12 @@ void drop_page_cache(const std::string & path) {
 
 struct bench_args {
     std::string              model, text, cal_text;
-    std::vector<std::string> budgets = {"25%", "50%"};
+    std::vector<std::string> budgets  = {"25%", "50%"};
     int                      n_prompt = 64, n_gen = 32, threads = 2;
     int                      predict_extra = 2;
     int                      predict_depth = 1;
     std::string              policy        = "predictive";
-    bool                     no_cgroup = false;
+    bool                     no_cgroup     = false;
 };
 
 struct row {
@@ -92,15 +94,14 @@ row run_row(const std::string & name, engine_options o, const workload & w) {
         drop_page_cache(o.model_path);
     }
     engine  e(o);
-    session s(e, session_options{.n_ctx = static_cast<int64_t>(w.prompt.size() + w.gen.size()),
+    session s(e, session_options{.n_ctx   = static_cast<int64_t>(w.prompt.size() + w.gen.size()),
                                  .kv_type = ggml_type::F32,
                                  .n_batch = static_cast<int64_t>(w.prompt.size())});
     auto    t0 = clk::now();
     s.eval(w.prompt);
-    r.prefill = static_cast<double>(w.prompt.size()) / secs_since(t0);
-    const layer_stream_stats before =
-        e.streaming() ? e.streaming()->stats().total() : layer_stream_stats{};
-    t0 = clk::now();
+    r.prefill                       = static_cast<double>(w.prompt.size()) / secs_since(t0);
+    const layer_stream_stats before = e.streaming() ? e.streaming()->stats().total() : layer_stream_stats{};
+    t0                              = clk::now();
     for (int32_t id : w.gen) {
         const int32_t one[1] = {id};
         s.eval(one);
@@ -110,9 +111,9 @@ row run_row(const std::string & name, engine_options o, const workload & w) {
         const layer_stream_stats after = e.streaming()->stats().total();
         const double             n     = static_cast<double>(w.gen.size());
         const double             req   = static_cast<double>(after.requests - before.requests);
-        r.streamed        = true;
-        r.hit             = req > 0 ? static_cast<double>(after.hits - before.hits) / req : 0;
-        const double fore = static_cast<double>(after.foreseen - before.foreseen);
+        r.streamed                     = true;
+        r.hit                          = req > 0 ? static_cast<double>(after.hits - before.hits) / req : 0;
+        const double fore              = static_cast<double>(after.foreseen - before.foreseen);
         r.recall          = fore > 0 ? static_cast<double>(after.predicted_used - before.predicted_used) / fore : 0;
         r.mib_per_tok     = static_cast<double>(after.bytes_read - before.bytes_read) / 1048576.0 / n;
         r.wait_ms_per_tok = (after.io_wait_ms - before.io_wait_ms) / n;
@@ -124,9 +125,9 @@ row run_row(const std::string & name, engine_options o, const workload & w) {
 // bytes: the kernel's page cache decides what stays. Empty note when it could not be made.
 row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit) {
     row r;
-    r.name = "mmap+cgroup";
-    const std::string v1  = fmt::format("/sys/fs/cgroup/memory/sluice-bench-{}", ::getpid());
-    const std::string v2  = fmt::format("/sys/fs/cgroup/sluice-bench-{}", ::getpid());
+    r.name               = "mmap+cgroup";
+    const std::string v1 = fmt::format("/sys/fs/cgroup/memory/sluice-bench-{}", ::getpid());
+    const std::string v2 = fmt::format("/sys/fs/cgroup/sluice-bench-{}", ::getpid());
     std::string       dir, limit_file;
     if (::mkdir(v1.c_str(), 0755) == 0) {
         dir        = v1;
@@ -194,21 +195,21 @@ int run(const bench_args & a) {
     base.n_threads  = a.threads;
     // Calibration and tracing map the whole file; that engine goes before the rows run, so
     // no mapping of it keeps expert pages in the page cache behind their back.
-    auto                  probe_engine = std::make_unique<engine>(base);
-    const workload        w            = make_workload(*probe_engine, a);
-    const expert_store &  store        = probe_engine->net().experts();
-    const model_hparams   hp           = probe_engine->hparams();
+    auto                 probe_engine = std::make_unique<engine>(base);
+    const workload       w            = make_workload(*probe_engine, a);
+    const expert_store & store        = probe_engine->net().experts();
+    const model_hparams  hp           = probe_engine->hparams();
 
     // Calibration (frequency, pregate) on other text; the oracle's trace on the run's tokens.
-    const auto       tmp = std::filesystem::temp_directory_path();
+    const auto        tmp        = std::filesystem::temp_directory_path();
     const std::string cal_path   = (tmp / fmt::format("sluice-bench-{}.calib", ::getpid())).string();
     const std::string trace_path = (tmp / fmt::format("sluice-bench-{}.jsonl", ::getpid())).string();
     {
-        bench_args ca = a;
-        ca.text       = a.cal_text;
-        ca.n_prompt   = 384;
-        ca.n_gen      = 0;
-        const workload cw = make_workload(*probe_engine, ca);
+        bench_args ca       = a;
+        ca.text             = a.cal_text;
+        ca.n_prompt         = 384;
+        ca.n_gen            = 0;
+        const workload   cw = make_workload(*probe_engine, ca);
         calibrate_report report;
         calibrate(*probe_engine, cw.prompt, calibrate_options{}, report).save(cal_path);
         std::vector<int32_t> all = w.prompt;
@@ -221,8 +222,8 @@ int run(const bench_args & a) {
         }
     }
 
-    reader_options ro;
-    const disk_probe disk = probe_expert_reads(a.model, store, ro, 48, 8, 8);
+    reader_options   ro;
+    const disk_probe disk         = probe_expert_reads(a.model, store, ro, 48, 8, 8);
     const uint64_t   expert_bytes = store.total_bytes();
     const uint64_t   file_bytes   = probe_engine->file().file_size();
     const double     expert_one   = static_cast<double>(store.expert_bytes(store.n_layer() - 1));
@@ -231,8 +232,8 @@ int run(const bench_args & a) {
                static_cast<double>(file_bytes) / 1048576.0);
     fmt::print("disk       {:.2f} GB/s reading experts 8 at a time ({:.2f} MiB each), {:.2f} ms for one alone\n",
                disk.gb_per_s, expert_one / 1048576.0, disk.ms_per_read);
-    fmt::print("workload   prefill {} tokens, decode {} tokens (teacher-forced), {} threads, F32 KV\n",
-               w.prompt.size(), w.gen.size(), a.threads);
+    fmt::print("workload   prefill {} tokens, decode {} tokens (teacher-forced), {} threads, F32 KV\n", w.prompt.size(),
+               w.gen.size(), a.threads);
     const uint64_t min_budget = streaming_expert_source::minimum_budget(store, static_cast<int>(hp.n_expert_used));
     fmt::print("smallest budget that runs: {:.1f} MiB ({} experts per layer)\n\n",
                static_cast<double>(min_budget) / 1048576.0, hp.n_expert_used);
@@ -243,7 +244,7 @@ int run(const bench_args & a) {
     run_row("warm-up", base, w);
     const row ram = run_row("in-RAM", base, w);
 
-    std::map<std::string, std::map<std::string, row>> results;
+    std::map<std::string, std::map<std::string, row>>         results;
     const std::vector<std::pair<std::string, predictor_kind>> preds = {
         {"none", predictor_kind::none},           {"history", predictor_kind::history},
         {"frequency", predictor_kind::frequency}, {"cross-layer", predictor_kind::cross_layer},
@@ -254,18 +255,18 @@ int run(const bench_args & a) {
                    "x RAM", "hit%", "recall", "MiB/token", "wait ms");
         row none;
         for (const auto & [name, kind] : preds) {
-            engine_options o               = base;
-            o.expert_budget                = budget;
-            o.streaming.predictor          = kind;
-            o.streaming.predict_extra      = a.predict_extra;
-            o.streaming.predict_depth      = a.predict_depth;
-            o.streaming.eviction           = parse_eviction_policy(a.policy);
-            o.streaming.calibration_path   = cal_path;
-            o.streaming.trace_path         = trace_path;
-            row r                          = run_row(name, o, w);
+            engine_options o             = base;
+            o.expert_budget              = budget;
+            o.streaming.predictor        = kind;
+            o.streaming.predict_extra    = a.predict_extra;
+            o.streaming.predict_depth    = a.predict_depth;
+            o.streaming.eviction         = parse_eviction_policy(a.policy);
+            o.streaming.calibration_path = cal_path;
+            o.streaming.trace_path       = trace_path;
+            row r                        = run_row(name, o, w);
             // What the disk allows: bytes read per token over its bandwidth.
             const double floor_ms = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
-            r.note = fmt::format("IO floor {:.1f} ms/token -> at most {:.1f} tok/s", floor_ms,
+            r.note                = fmt::format("IO floor {:.1f} ms/token -> at most {:.1f} tok/s", floor_ms,
                                  floor_ms > 0 ? 1e3 / floor_ms : 0.0);
             if (kind == predictor_kind::none) {
                 none = r;

@@ -5,16 +5,16 @@
 //
 //   ./build/bench/sluice_bench_tokenizer [--benchmark_filter=bpe]
 
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+
 #include <benchmark/benchmark.h>
 
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
-
-#include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
-#include "tokenizer/unicode.h"
 
 namespace {
 

@@ -2,13 +2,13 @@
 // anything else (a sanitizer report, another exception, a trap) is a bug. After a successful
 // parse every view is read so ASan sees an out-of-range one, every accessor runs, and the
 // file is re-written and re-parsed, which must give the same metadata and tensors.
+#include "gguf/gguf.h"
+#include "util/error.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
-
-#include "gguf/gguf.h"
-#include "util/error.h"
 
 namespace {
 

@@ -3,6 +3,7 @@
 #   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json, PCRE2 (tokenizer regexes),
 #           liburing (expert streaming), cpp-httplib (the server)
 #   tests:  GoogleTest, Google Benchmark, clang-14 + compiler-rt (libFuzzer, sanitizers),
+#           clang-format-14 (the `format` test),
 #           node + npm (the server's end-to-end tests with the openai npm client; ctest runs
 #           `npm ci` in tests/server itself)
 set -euo pipefail
@@ -10,7 +11,7 @@ packages=(
     g++ cmake ninja-build pkg-config
     libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev liburing-dev libcpp-httplib-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    clang-14 libclang-rt-14-dev
+    clang-14 libclang-rt-14-dev clang-format-14
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -68,13 +68,13 @@ CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
 
 engine_options make_engine_options(const model_flags & f) {
     engine_options o;
-    o.model_path    = f.model;
-    o.n_threads     = f.threads;
-    o.expert_budget = f.expert_budget;
+    o.model_path          = f.model;
+    o.n_threads           = f.threads;
+    o.expert_budget       = f.expert_budget;
     streaming_options & s = o.streaming;
-    s.predictor     = parse_predictor(f.predictor);
-    s.eviction      = parse_eviction_policy(f.cache_policy);
-    s.quota         = parse_quota_policy(f.cache_quota);
+    s.predictor           = parse_predictor(f.predictor);
+    s.eviction            = parse_eviction_policy(f.cache_policy);
+    s.quota               = parse_quota_policy(f.cache_quota);
     if (f.predict_extra < 0) {
         fail("--predict-extra must be >= 0, not {}", f.predict_extra);
     }

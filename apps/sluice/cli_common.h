@@ -19,9 +19,9 @@ struct model_flags {
     int64_t     batch   = 256;
     // Expert streaming (--expert-budget and what tunes it).
     std::string expert_budget;
-    std::string predictor    = "cross-layer";
-    std::string cache_policy = "predictive";
-    std::string cache_quota  = "shallow";
+    std::string predictor     = "cross-layer";
+    std::string cache_policy  = "predictive";
+    std::string cache_quota   = "shallow";
     int         predict_extra = 2;
     int         predict_depth = 1;
     int         pin_hot       = 0;

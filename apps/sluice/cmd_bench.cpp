@@ -37,7 +37,7 @@ void run(bench_options & o) {
     if (o.model.ctx <= 0) {
         o.model.ctx = o.n_prompt + o.n_gen;
     }
-    engine               e(make_engine_options(o.model));
+    engine                e(make_engine_options(o.model));
     const model_hparams & hp = e.hparams();
     std::mt19937_64       rng(42);
     std::vector<int32_t>  prompt(o.n_prompt), gen(o.n_gen);
@@ -54,8 +54,8 @@ void run(bench_options & o) {
                 s.eval(one);
             }
         });
-        best_pp = std::max(best_pp, o.n_prompt / pp);
-        best_tg = std::max(best_tg, o.n_gen / tg);
+        best_pp         = std::max(best_pp, o.n_prompt / pp);
+        best_tg         = std::max(best_tg, o.n_gen / tg);
     }
     const uint64_t rss    = peak_rss_bytes();  // before the bandwidth probe's buffer
     const double   bw     = measure_read_bandwidth(e.pool(), size_t(512) << 20);

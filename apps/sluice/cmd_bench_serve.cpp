@@ -4,20 +4,20 @@
 // port, driven by concurrent clients at each concurrency level: total tokens/s (prompt +
 // completion), completion tokens/s, and p50/p99 request latency. Markdown rows.
 
+#include "cli_common.h"
+#include "commands.h"
+#include "server/http_server.h"
+#include "util/error.h"
+
 #include <fmt/format.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
-
-#include "cli_common.h"
-#include "commands.h"
-#include "server/http_server.h"
-#include "util/error.h"
 
 namespace sluice::cli {
 namespace {

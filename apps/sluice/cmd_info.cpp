@@ -9,7 +9,6 @@
 #include "util/progress.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -64,21 +63,23 @@ void check_tensor_values(const gguf_file & file) {
 
 nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
     nlohmann::json j;
-    j["path"]         = s.path;
-    j["file_size"]    = s.file_size;
-    j["version"]      = s.version;
-    j["alignment"]    = s.alignment;
-    j["architecture"] = s.architecture;
-    j["name"]         = s.name;
-    j["n_tensors"]    = s.n_tensors;
-    j["n_metadata"]   = s.n_metadata;
-    j["n_params"]     = s.n_params;
+    j["path"]           = s.path;
+    j["file_size"]      = s.file_size;
+    j["version"]        = s.version;
+    j["alignment"]      = s.alignment;
+    j["architecture"]   = s.architecture;
+    j["name"]           = s.name;
+    j["n_tensors"]      = s.n_tensors;
+    j["n_metadata"]     = s.n_metadata;
+    j["n_params"]       = s.n_params;
     j["context_length"] = s.context_length;
-    nlohmann::json hp = nlohmann::json::object();
+    nlohmann::json hp   = nlohmann::json::object();
     for (const auto & [k, v] : s.hparams) hp[k] = v;
-    j["hparams"]   = hp;
-    j["tokenizer"] = {{"model", s.tokenizer_model}, {"pre", s.tokenizer_pre}, {"vocab_size", s.vocab_size},
-                      {"chat_template", s.has_chat_template}};
+    j["hparams"]      = hp;
+    j["tokenizer"]    = {{"model", s.tokenizer_model},
+                         {"pre", s.tokenizer_pre},
+                         {"vocab_size", s.vocab_size},
+                         {"chat_template", s.has_chat_template}};
     nlohmann::json bt = nlohmann::json::object();
     for (const auto & [name, b] : s.by_type) bt[name] = {{"tensors", b.tensors}, {"bytes", b.bytes}};
     j["bytes_by_type"]       = bt;
@@ -158,7 +159,7 @@ void add_info_command(CLI::App & app) {
     cmd->add_flag("--metadata", opt->metadata, "List every metadata key and value");
     cmd->add_flag("--check", opt->check, "Also read every tensor and fail on NaN/Inf values (reads the whole file)");
     cmd->callback([opt] {
-        const gguf_file    file = gguf_file::open(opt->model);
+        const gguf_file file = gguf_file::open(opt->model);
         if (opt->check) {
             check_tensor_values(file);
         }

@@ -7,7 +7,6 @@
 #include "util/error.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

@@ -44,9 +44,9 @@ void run(perplexity_options & o) {
         fail("perplexity: -c must be at least 8");
     }
     engine                     e(make_engine_options(o.model));
-    const tokenizer &          tok    = e.require_tokenizer();
-    const std::vector<int32_t> tokens = tok.encode(read_text_file(o.file), true, false);
-    const int64_t              n_ctx  = o.model.ctx;
+    const tokenizer &          tok     = e.require_tokenizer();
+    const std::vector<int32_t> tokens  = tok.encode(read_text_file(o.file), true, false);
+    const int64_t              n_ctx   = o.model.ctx;
     int64_t                    n_chunk = static_cast<int64_t>(tokens.size()) / n_ctx;
     if (o.max_chunks > 0) {
         n_chunk = std::min(n_chunk, o.max_chunks);

@@ -28,7 +28,8 @@ struct run_options {
 
 void print_stats(const engine & e, const generate_stats & st, const model_flags & f) {
     std::fflush(stdout);
-    fmt::print(stderr, "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
+    fmt::print(stderr,
+               "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
                e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
                st.generated_tokens / (st.generate_ms / 1000.0), human_bytes(peak_rss_bytes()));
     report_streaming(e, f);
@@ -44,9 +45,9 @@ void run_chat(const run_options & o) {
     chat_session     chat(e, make_session_options(o.model), o.chat_opt);
     sampler          pick(o.sampling);
     generate_options g;
-    g.n_predict   = o.n_predict;
-    g.ignore_eos  = o.ignore_eos;
-    g.stop_tokens = e.end_of_generation_ids();
+    g.n_predict      = o.n_predict;
+    g.ignore_eos     = o.ignore_eos;
+    g.stop_tokens    = e.end_of_generation_ids();
     const auto print = [](const std::string & piece) {
         fmt::print("{}", piece);
         std::fflush(stdout);
@@ -87,16 +88,16 @@ void run(const run_options & o) {
         run_chat(o);
         return;
     }
-    engine  e(make_engine_options(o.model));
-    session s(e, make_session_options(o.model));
+    engine                     e(make_engine_options(o.model));
+    session                    s(e, make_session_options(o.model));
     const std::vector<int32_t> prompt = prompt_tokens(e, o.ids, o.prompt, o.file, o.special);
     if (prompt.empty()) {
         fail("run: the prompt is empty (give -p TEXT, -f FILE or --ids)");
     }
     sampler          pick(o.sampling);
     generate_options g;
-    g.n_predict  = o.n_predict;
-    g.ignore_eos = o.ignore_eos;
+    g.n_predict   = o.n_predict;
+    g.ignore_eos  = o.ignore_eos;
     g.stop_tokens = e.end_of_generation_ids();
 
     // Text streams through the detokenizer (never half a UTF-8 character); a model without
@@ -129,7 +130,7 @@ void run(const run_options & o) {
 }  // namespace
 
 void add_run_command(CLI::App & app) {
-    auto  o   = std::make_shared<run_options>();
+    auto   o   = std::make_shared<run_options>();
     auto * cmd = app.add_subcommand("run", "generate text from a prompt");
     add_model_flags(cmd, o->model);
     cmd->add_option("-p,--prompt", o->prompt, "prompt text");
@@ -140,7 +141,8 @@ void add_run_command(CLI::App & app) {
     cmd->add_option("--system", o->chat_opt.system, "with --chat, a system message");
     cmd->add_option("--chat-template", o->chat_opt.template_name,
                     "with --chat, a built-in template instead of the file's: chatml, llama3, gemma, phi3, mistral");
-    cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until the context is full)")->default_val(128);
+    cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until the context is full)")
+        ->default_val(128);
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     add_sampling_flags(cmd, o->sampling);
     cmd->callback([o] { run(*o); });

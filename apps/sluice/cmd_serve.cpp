@@ -1,16 +1,16 @@
 // `sluice serve`: the OpenAI-compatible HTTP server (src/server). This file only turns flags
 // into server_options, starts the server and stops it on SIGINT/SIGTERM.
 
+#include "cli_common.h"
+#include "commands.h"
+#include "server/http_server.h"
+
 #include <fmt/format.h>
 #include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <thread>
-
-#include "cli_common.h"
-#include "commands.h"
-#include "server/http_server.h"
 
 namespace sluice::cli {
 namespace {

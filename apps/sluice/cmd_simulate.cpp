@@ -43,13 +43,13 @@ void run(const simulate_cli & o) {
     opt.n_expert      = o.n_expert;
     std::optional<calibration> cal;
     if (!o.calibration_file.empty()) {
-        const trace_token & t0 = trace.tokens.at(0);
-        const int n_layer = t0.layers.empty() ? 0 : t0.layers.back().layer + 1;
-        const gguf_file f = gguf_file::open(o.calibration_file);
-        cal = calibration::load(o.calibration_file, n_layer,
-                                static_cast<int>(f.require_u32("sluice.calibration.expert_count")),
-                                static_cast<int64_t>(f.get_u64("sluice.calibration.embedding_length").value_or(0)));
-        opt.calib = &*cal;
+        const trace_token & t0      = trace.tokens.at(0);
+        const int           n_layer = t0.layers.empty() ? 0 : t0.layers.back().layer + 1;
+        const gguf_file     f       = gguf_file::open(o.calibration_file);
+        cal                         = calibration::load(o.calibration_file, n_layer,
+                                                        static_cast<int>(f.require_u32("sluice.calibration.expert_count")),
+                                                        static_cast<int64_t>(f.get_u64("sluice.calibration.embedding_length").value_or(0)));
+        opt.calib                   = &*cal;
     }
     const stream_stats st = simulate(trace, opt);
     fmt::print("simulated {} tokens: predictor {}, policy {}, quota {}, budget {} = {} expert slots\n", st.tokens,
@@ -59,8 +59,8 @@ void run(const simulate_cli & o) {
     const double n   = static_cast<double>(st.tokens);
     const auto   row = [&](const std::string & name, int slots, const layer_stream_stats & l) {
         fmt::print("{:>5} {:>5} {:>8} {:>6.1f} {:>7.3f} {:>9.3f} {:>12.3f} {:>12.3f}\n", name, slots, l.requests,
-                   100.0 * l.hit_rate(), l.recall(), l.precision(), static_cast<double>(l.reads) / n,
-                   static_cast<double>(l.wasted_reads) / n);
+                     100.0 * l.hit_rate(), l.recall(), l.precision(), static_cast<double>(l.reads) / n,
+                     static_cast<double>(l.wasted_reads) / n);
     };
     int slots = 0;
     for (size_t l = 0; l < st.layers.size(); ++l) {

@@ -28,8 +28,7 @@ void run(synth_cli & o) {
     thread_pool    pool(o.threads);
     const uint64_t bytes = write_synthetic_model(o.opt, o.output, pool);
     fmt::print("{}: synthetic {} shaped like {} ({}), {}\n", o.output, find_geometry(o.opt.like).arch, o.opt.like,
-               type_name(*t),
-               human_bytes(bytes));
+               type_name(*t), human_bytes(bytes));
 }
 
 }  // namespace

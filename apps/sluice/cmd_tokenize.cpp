@@ -1,19 +1,19 @@
 // `sluice tokenize -m M (-p TEXT | -f FILE) [--ids-only] [--no-bos] [--special]` and
 // `sluice detokenize -m M --ids 1,2,3 [--special]`: the model's tokenizer from the command line.
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-
-#include <cstdio>
-#include <memory>
-#include <string>
-
 #include "cli_common.h"
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
 
 namespace sluice::cli {
 namespace {

@@ -3,19 +3,20 @@
 // arguments are errors naming the function.
 #pragma once
 
+#include "chat/interp.h"
+
 #include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "chat/interp.h"
-
 namespace sluice::jinja {
 
 class bound_args {
   public:
-    bound_args(interpreter & in, const call_args & a, std::string_view fn, std::initializer_list<std::string_view> params)
+    bound_args(interpreter & in, const call_args & a, std::string_view fn,
+               std::initializer_list<std::string_view> params)
         : in_(in), at_(a.at), fn_(fn), params_(params), vals_(params.size()) {
         if (a.pos.size() > params_.size()) {
             in.error(a.at, fmt::format("{}() takes at most {} argument(s), got {}", fn, params_.size(), a.pos.size()));
@@ -58,7 +59,7 @@ class bound_args {
         }
         return vals_[k]->as_int();
     }
-    bool bool_or(size_t k, bool dflt) const { return vals_[k] ? truthy(*vals_[k]) : dflt; }
+    bool                       bool_or(size_t k, bool dflt) const { return vals_[k] ? truthy(*vals_[k]) : dflt; }
     std::optional<std::string> str_opt(size_t k) const {
         if (!vals_[k] || vals_[k]->is_none()) {
             return std::nullopt;

@@ -2,12 +2,12 @@
 // Every node keeps the byte offset of its first token for error messages.
 #pragma once
 
+#include "chat/value.h"
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "chat/value.h"
 
 namespace sluice::jinja {
 
@@ -37,13 +37,13 @@ struct expr;
 using expr_ptr = std::unique_ptr<expr>;
 
 struct expr {
-    ex                                             kind = ex::CONST;
-    size_t                                         at   = 0;
-    value                                          constant;
-    std::string                                    name;
-    std::vector<expr_ptr>                          args;
-    std::vector<std::pair<std::string, expr_ptr>>  kwargs;
-    std::vector<std::string>                       ops;
+    ex                                            kind = ex::CONST;
+    size_t                                        at   = 0;
+    value                                         constant;
+    std::string                                   name;
+    std::vector<expr_ptr>                         args;
+    std::vector<std::pair<std::string, expr_ptr>> kwargs;
+    std::vector<std::string>                      ops;
 };
 
 enum class st {

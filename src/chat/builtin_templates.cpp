@@ -1,12 +1,12 @@
 // Built-in chat templates for GGUF files that carry none (or one sluice cannot render). They
 // follow the turn formats the model families document; each is ordinary template source run
 // by the same interpreter.
+#include "chat/chat_template.h"
+#include "util/error.h"
+
 #include <array>
 #include <string>
 #include <utility>
-
-#include "chat/chat_template.h"
-#include "util/error.h"
 
 namespace sluice {
 

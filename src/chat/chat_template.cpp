@@ -30,7 +30,8 @@ std::string render_value(const jinja::program & prog, jinja::value messages, con
     return in.render(prog.tree, *vars.d, opt.now.value_or(std::time(nullptr)));
 }
 
-template <typename J> jinja::value messages_value(const J & messages) {
+template <typename J>
+jinja::value messages_value(const J & messages) {
     if (!messages.is_array()) {
         fail("chat template: messages must be a JSON array");
     }
@@ -63,8 +64,7 @@ std::string chat_template::render_json(const nlohmann::json & messages, const ch
     return render_value(*prog_, messages_value(messages), opt);
 }
 
-std::string chat_template::render_json(const nlohmann::ordered_json & messages,
-                                       const chat_render_options &    opt) const {
+std::string chat_template::render_json(const nlohmann::ordered_json & messages, const chat_render_options & opt) const {
     return render_value(*prog_, messages_value(messages), opt);
 }
 

@@ -6,9 +6,10 @@
 // subset is refused with a sluice::error naming the construct and its line:column.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <ctime>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

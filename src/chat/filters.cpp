@@ -1,12 +1,12 @@
 // jinja2's built-in filters that chat templates use, with jinja2 3.1's signatures and
 // defaults; tojson is the one Hugging Face installs (ensure_ascii=False, key order kept).
-#include <algorithm>
-#include <cmath>
-#include <unordered_map>
-
 #include "chat/args.h"
 #include "chat/interp.h"
 #include "chat/pystr.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
 
 namespace sluice::jinja {
 
@@ -21,7 +21,8 @@ std::string text_of(const value & v) {
 value attr_path(interpreter & in, const value & item, const std::string & path, size_t at) {
     value cur = item;
     for (const std::string & part : py_split(path, std::string("."), -1)) {
-        const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+        const bool digits =
+            !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (digits && part.size() < 18) {
             cur = in.get_item(cur, value::integer(std::stoll(part)), at);
         } else {
@@ -168,7 +169,7 @@ value f_int(interpreter & in, const value & v, const call_args & a) {
         return std::isfinite(v.f) && std::fabs(v.f) < 9.2e18 ? value::integer(static_cast<int64_t>(v.f)) : dflt;
     }
     if (v.is_string()) {
-        const std::string s = py_strip(v.s, std::nullopt, strip_side::BOTH);
+        const std::string s    = py_strip(v.s, std::nullopt, strip_side::BOTH);
         size_t            used = 0;
         try {
             const long long r = std::stoll(s, &used, static_cast<int>(b.int_or(1, 10)));
@@ -255,11 +256,11 @@ value sort_key(const value & v, bool case_sensitive) {
 }
 
 value f_sort(interpreter & in, const value & v, const call_args & a) {
-    const bound_args   b(in, a, "sort", {"reverse", "case_sensitive", "attribute"});
-    const bool         rev  = b.bool_or(0, false);
-    const bool         cs   = b.bool_or(1, false);
-    const auto         attr = b.str_opt(2);
-    std::vector<value> items = in.iterate(v, a.at);
+    const bound_args                     b(in, a, "sort", {"reverse", "case_sensitive", "attribute"});
+    const bool                           rev   = b.bool_or(0, false);
+    const bool                           cs    = b.bool_or(1, false);
+    const auto                           attr  = b.str_opt(2);
+    std::vector<value>                   items = in.iterate(v, a.at);
     std::vector<std::pair<value, value>> keyed;
     for (value & x : items) {
         keyed.emplace_back(sort_key(attr ? attr_path(in, x, *attr, a.at) : x, cs), std::move(x));
@@ -316,9 +317,9 @@ value f_unique(interpreter & in, const value & v, const call_args & a) {
 }
 
 value min_max(interpreter & in, const value & v, const call_args & a, bool want_max) {
-    const bound_args b(in, a, want_max ? "max" : "min", {"case_sensitive", "attribute"});
-    const bool       cs   = b.bool_or(0, false);
-    const auto       attr = b.str_opt(1);
+    const bound_args     b(in, a, want_max ? "max" : "min", {"case_sensitive", "attribute"});
+    const bool           cs   = b.bool_or(0, false);
+    const auto           attr = b.str_opt(1);
     std::optional<value> best;
     value                best_key;
     for (const value & x : in.iterate(v, a.at)) {
@@ -351,8 +352,8 @@ value f_sum(interpreter & in, const value & v, const call_args & a) {
 // named) gives `keep`.
 value select_items(interpreter & in, const value & v, const call_args & a, bool keep, bool by_attr) {
     call_args rest;
-    rest.at = a.at;
-    size_t k = 0;
+    rest.at                      = a.at;
+    size_t                     k = 0;
     std::optional<std::string> attr;
     if (by_attr) {
         if (a.pos.empty() || !a.pos[0].is_string()) {
@@ -394,9 +395,9 @@ value f_rejectattr(interpreter & in, const value & v, const call_args & a) {
 
 value f_map(interpreter & in, const value & v, const call_args & a) {
     std::vector<value> out;
-    const auto         attr = std::find_if(a.kw.begin(), a.kw.end(), [](const auto & kw) { return kw.first == "attribute"; });
+    const auto attr = std::find_if(a.kw.begin(), a.kw.end(), [](const auto & kw) { return kw.first == "attribute"; });
     if (a.pos.empty() && attr != a.kw.end()) {
-        const bound_args b(in, a, "map", {"attribute", "default"});
+        const bound_args  b(in, a, "map", {"attribute", "default"});
         const std::string path = b.str_or(0, "");
         for (const value & x : in.iterate(v, a.at)) {
             value r = attr_path(in, x, path, a.at);
@@ -459,8 +460,8 @@ value f_indent(interpreter & in, const value & v, const call_args & a) {
     } else {
         ind = std::string(static_cast<size_t>(std::clamp<int64_t>(b.int_or(0, 4), 0, 256)), ' ');
     }
-    const bool first = b.bool_or(1, false);
-    const bool blank = b.bool_or(2, false);
+    const bool           first = b.bool_or(1, false);
+    const bool           blank = b.bool_or(2, false);
     const std::u32string ind32 = to_u32(ind);
     // jinja2 appends a newline before splitting, so a trailing newline is not kept.
     std::vector<std::u32string> lines = split_lines(to_u32(text_of(v)) + U"\n");
@@ -519,19 +520,45 @@ value f_wordcount(interpreter & in, const value & v, const call_args & a) {
 
 const filter_fn * find_filter(std::string_view name) {
     static const std::unordered_map<std::string_view, filter_fn> filters = {
-        {"abs", f_abs},           {"attr", f_attr},         {"capitalize", f_capitalize},
-        {"count", f_length},      {"d", f_default},         {"default", f_default},
-        {"dictsort", f_dictsort}, {"e", f_escape},          {"escape", f_escape},
-        {"first", f_first},       {"float", f_float},       {"forceescape", f_escape},
-        {"indent", f_indent},     {"int", f_int},           {"items", f_items},
-        {"join", f_join},         {"last", f_last},         {"length", f_length},
-        {"list", f_list},         {"lower", f_lower},       {"map", f_map},
-        {"max", f_max},           {"min", f_min},           {"reject", f_reject},
-        {"rejectattr", f_rejectattr}, {"replace", f_replace}, {"reverse", f_reverse},
-        {"round", f_round},       {"safe", f_safe},         {"select", f_select},
-        {"selectattr", f_selectattr}, {"sort", f_sort},     {"string", f_string},
-        {"sum", f_sum},           {"title", f_title},       {"tojson", f_tojson},
-        {"trim", f_trim},         {"unique", f_unique},     {"upper", f_upper},
+        {"abs", f_abs},
+        {"attr", f_attr},
+        {"capitalize", f_capitalize},
+        {"count", f_length},
+        {"d", f_default},
+        {"default", f_default},
+        {"dictsort", f_dictsort},
+        {"e", f_escape},
+        {"escape", f_escape},
+        {"first", f_first},
+        {"float", f_float},
+        {"forceescape", f_escape},
+        {"indent", f_indent},
+        {"int", f_int},
+        {"items", f_items},
+        {"join", f_join},
+        {"last", f_last},
+        {"length", f_length},
+        {"list", f_list},
+        {"lower", f_lower},
+        {"map", f_map},
+        {"max", f_max},
+        {"min", f_min},
+        {"reject", f_reject},
+        {"rejectattr", f_rejectattr},
+        {"replace", f_replace},
+        {"reverse", f_reverse},
+        {"round", f_round},
+        {"safe", f_safe},
+        {"select", f_select},
+        {"selectattr", f_selectattr},
+        {"sort", f_sort},
+        {"string", f_string},
+        {"sum", f_sum},
+        {"title", f_title},
+        {"tojson", f_tojson},
+        {"trim", f_trim},
+        {"unique", f_unique},
+        {"upper", f_upper},
         {"wordcount", f_wordcount},
     };
     const auto it = filters.find(name);

@@ -1,11 +1,11 @@
 // The global functions a chat template can call (jinja2's range/namespace/dict, and the two
 // Hugging Face adds, raise_exception(msg) and strftime_now(format)), and the check, made once
 // when a template is parsed, that every filter and test it names exists.
-#include <ctime>
-
 #include "chat/args.h"
 #include "chat/interp.h"
 #include "chat/lexer.h"
+
+#include <ctime>
 
 namespace sluice::jinja {
 
@@ -66,15 +66,16 @@ value g_namespace(interpreter & in, const call_args & a, bool as_namespace) {
 }  // namespace
 
 void install_globals(interpreter & in, std::unordered_map<std::string, value> & vars, std::time_t now) {
-    (void) in;
-    vars["range"]     = make_callable("range", g_range);
-    vars["namespace"] = make_callable("namespace", [](interpreter & i, const call_args & a) { return g_namespace(i, a, true); });
-    vars["dict"]      = make_callable("dict", [](interpreter & i, const call_args & a) { return g_namespace(i, a, false); });
+    (void)in;
+    vars["range"] = make_callable("range", g_range);
+    vars["namespace"] =
+        make_callable("namespace", [](interpreter & i, const call_args & a) { return g_namespace(i, a, true); });
+    vars["dict"] = make_callable("dict", [](interpreter & i, const call_args & a) { return g_namespace(i, a, false); });
     vars["raise_exception"] = make_callable("raise_exception", [](interpreter & i, const call_args & a) -> value {
         const value & msg = bound_args(i, a, "raise_exception", {"message"}).required(0);
         i.error(a.at, "TemplateError: " + to_str(msg));
     });
-    vars["strftime_now"] = make_callable("strftime_now", [now](interpreter & i, const call_args & a) {
+    vars["strftime_now"]    = make_callable("strftime_now", [now](interpreter & i, const call_args & a) {
         const std::string fmt = bound_args(i, a, "strftime_now", {"format"}).str_or(0, "");
         if (fmt.size() > 256) {
             i.error(a.at, "strftime_now(): format longer than 256 bytes");

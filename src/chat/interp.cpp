@@ -3,9 +3,9 @@
 // filters.cpp / tests.cpp, methods in methods.cpp.
 #include "chat/interp.h"
 
-#include <algorithm>
-
 #include "chat/lexer.h"
+
+#include <algorithm>
 
 namespace sluice::jinja {
 
@@ -26,13 +26,13 @@ struct interpreter::nest {
             in_.error(at, "evaluation nested deeper than " + std::to_string(in_.lim_.max_nesting) + " levels");
         }
         if (++in_.steps_ > in_.lim_.max_steps) {
-            in_.error(at, "template ran for more than " + std::to_string(in_.lim_.max_steps) +
-                              " steps (runaway loop?)");
+            in_.error(at,
+                      "template ran for more than " + std::to_string(in_.lim_.max_steps) + " steps (runaway loop?)");
         }
     }
     ~nest() { --in_.nesting_; }
-    nest(const nest &)             = delete;
-    nest & operator=(const nest &) = delete;
+    nest(const nest &)                    = delete;
+    nest &        operator=(const nest &) = delete;
     interpreter & in_;
 };
 
@@ -164,8 +164,8 @@ interpreter::flow interpreter::exec(const stmt & s, std::string & out) {
             value m;
             m.k              = kind::CALLABLE;
             const stmt * def = &s;
-            m.c              = std::make_shared<callable>(callable{
-                s.text, [def](interpreter & in, const call_args & a) { return in.call_macro(*def, a); }});
+            m.c              = std::make_shared<callable>(
+                callable{s.text, [def](interpreter & in, const call_args & a) { return in.call_macro(*def, a); }});
             scope_->vars[s.text] = std::move(m);
             return flow::NORMAL;
         }
@@ -180,9 +180,9 @@ interpreter::flow interpreter::exec(const stmt & s, std::string & out) {
 void interpreter::exec_for(const stmt & s, std::string & out) {
     std::vector<value> items = iterate(eval(*s.exprs[0]), s.exprs[0]->at);
     frame              f;
-    f.parent        = scope_;
-    frame * outer   = scope_;
-    scope_          = &f;
+    f.parent      = scope_;
+    frame * outer = scope_;
+    scope_        = &f;
     // `for x in xs if cond`: the loop variables and `loop` count only the items kept.
     if (s.exprs[1]) {
         std::vector<value> kept;
@@ -224,13 +224,13 @@ void interpreter::exec_for(const stmt & s, std::string & out) {
     d.set("cycle", std::move(cycle));
     for (int64_t k = 0; k < n; ++k) {
         nest tick(*this, s.at);  // an iteration is a step even when the body is empty
-        *cursor = k;
-        d.items[0].second = value::integer(k);
-        d.items[1].second = value::integer(k + 1);
-        d.items[2].second = value::integer(n - k - 1);
-        d.items[3].second = value::integer(n - k);
-        d.items[4].second = value::boolean(k == 0);
-        d.items[5].second = value::boolean(k == n - 1);
+        *cursor            = k;
+        d.items[0].second  = value::integer(k);
+        d.items[1].second  = value::integer(k + 1);
+        d.items[2].second  = value::integer(n - k - 1);
+        d.items[3].second  = value::integer(n - k);
+        d.items[4].second  = value::boolean(k == 0);
+        d.items[5].second  = value::boolean(k == n - 1);
         d.items[9].second  = k > 0 ? items[static_cast<size_t>(k - 1)] : value::undefined("there is no previous item");
         d.items[10].second = k + 1 < n ? items[static_cast<size_t>(k + 1)] : value::undefined("there is no next item");
         f.vars.clear();  // each iteration starts from the enclosing scope's values
@@ -298,7 +298,8 @@ value interpreter::call(const value & fn, const call_args & args) {
         return fn.c->fn(*this, args);
     }
     if (fn.is_undefined()) {
-        error(args.at, fmt::format("UndefinedError: {} (called)", fn.s.empty() ? std::string_view("undefined value") : fn.s));
+        error(args.at,
+              fmt::format("UndefinedError: {} (called)", fn.s.empty() ? std::string_view("undefined value") : fn.s));
     }
     error(args.at, fmt::format("'{}' object is not callable", type_name(fn)));
 }
@@ -358,9 +359,9 @@ value interpreter::eval_filter(const expr & e) {
 value interpreter::eval_compare(const expr & e) {
     value left = eval(*e.args[0]);
     for (size_t k = 0; k < e.ops.size(); ++k) {
-        value              right = eval(*e.args[k + 1]);
-        const std::string & op   = e.ops[k];
-        bool                ok   = false;
+        value               right = eval(*e.args[k + 1]);
+        const std::string & op    = e.ops[k];
+        bool                ok    = false;
         if (op == "==") {
             ok = equals(left, right);
         } else if (op == "!=") {
@@ -422,8 +423,8 @@ value interpreter::eval_node(const expr & e) {
         case ex::FILTER:
             return eval_filter(e);
         case ex::TEST: {
-            const value   operand = eval(*e.args[0]);
-            const test_fn * t     = find_test(e.name);
+            const value     operand = eval(*e.args[0]);
+            const test_fn * t       = find_test(e.name);
             if (!t) {
                 error(e.at, "unknown test '" + e.name + "'");
             }

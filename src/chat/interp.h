@@ -7,15 +7,15 @@
 // overflow: evaluation steps, evaluation nesting, macro recursion, string and list sizes.
 #pragma once
 
+#include "chat/ast.h"
+#include "chat/value.h"
+#include "util/error.h"
+
 #include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include "chat/ast.h"
-#include "chat/value.h"
-#include "util/error.h"
 
 namespace sluice::jinja {
 
@@ -51,14 +51,14 @@ class interpreter {
     [[noreturn]] void error(size_t at, std::string_view what) const;
     const limits &    lim() const { return lim_; }
 
-    value call(const value & fn, const call_args & args);
-    value call_macro(const stmt & m, const call_args & args);
-    value get_attr(const value & obj, const std::string & name, size_t at);
-    value get_item(const value & obj, const value & key, size_t at);
-    bool  contains(const value & container, const value & item, size_t at);
+    value              call(const value & fn, const call_args & args);
+    value              call_macro(const stmt & m, const call_args & args);
+    value              get_attr(const value & obj, const std::string & name, size_t at);
+    value              get_item(const value & obj, const value & key, size_t at);
+    bool               contains(const value & container, const value & item, size_t at);
     std::vector<value> iterate(const value & v, size_t at);
-    void  check_size(const value & v, size_t at) const;  // a string or list within the limits
-    value binary(const std::string & op, const value & a, const value & b, size_t at);  // a op b
+    void               check_size(const value & v, size_t at) const;  // a string or list within the limits
+    value              binary(const std::string & op, const value & a, const value & b, size_t at);  // a op b
 
   private:
     struct frame {
@@ -71,10 +71,10 @@ class interpreter {
     limits              lim_;
     frame               builtins_;
     frame               globals_;
-    frame *             scope_ = nullptr;
-    uint64_t            steps_ = 0;
-    int                 nesting_ = 0;
-    int                 macro_depth_ = 0;
+    frame *             scope_        = nullptr;
+    uint64_t            steps_        = 0;
+    int                 nesting_      = 0;
+    int                 macro_depth_  = 0;
     const value *       filter_input_ = nullptr;  // the text a filter block / set block filters
 
     struct nest;
@@ -82,17 +82,17 @@ class interpreter {
     value lookup(const std::string & name) const;
     void  assign(const std::vector<std::string> & targets, const value & v, size_t at);
 
-    flow  exec_body(const body & b, std::string & out);
-    flow  exec(const stmt & s, std::string & out);
-    void  exec_for(const stmt & s, std::string & out);
-    value eval(const expr & e);
-    value eval_node(const expr & e);
-    value eval_call(const expr & e);
-    value eval_filter(const expr & e);
-    value eval_compare(const expr & e);
-    value eval_slice(const expr & e);
+    flow      exec_body(const body & b, std::string & out);
+    flow      exec(const stmt & s, std::string & out);
+    void      exec_for(const stmt & s, std::string & out);
+    value     eval(const expr & e);
+    value     eval_node(const expr & e);
+    value     eval_call(const expr & e);
+    value     eval_filter(const expr & e);
+    value     eval_compare(const expr & e);
+    value     eval_slice(const expr & e);
     call_args eval_args(const expr & e, size_t first);
-    void  emit(std::string & out, std::string_view text, size_t at) const;
+    void      emit(std::string & out, std::string_view text, size_t at) const;
 };
 
 }  // namespace sluice::jinja

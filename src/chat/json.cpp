@@ -1,11 +1,11 @@
 // Values to JSON text (Python's json.dumps as the tojson filter calls it) and JSON documents
 // to values.
+#include "chat/value.h"
+#include "util/error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include "chat/value.h"
-#include "util/error.h"
 
 namespace sluice::jinja {
 
@@ -156,7 +156,8 @@ void dump(std::string & out, const value & v, const json_style & st, int depth) 
     }
 }
 
-template <typename J> value convert(const J & j, int depth) {
+template <typename J>
+value convert(const J & j, int depth) {
     if (depth > k_max_depth) {
         fail("chat template input: JSON nested deeper than {} levels", k_max_depth);
     }
@@ -170,7 +171,7 @@ template <typename J> value convert(const J & j, int depth) {
         case J::value_t::number_unsigned: {
             const auto u = j.template get<uint64_t>();
             return u <= static_cast<uint64_t>(INT64_MAX) ? value::integer(static_cast<int64_t>(u))
-                                                          : value::number(static_cast<double>(u));
+                                                         : value::number(static_cast<double>(u));
         }
         case J::value_t::number_float:
             return value::number(j.template get<double>());

@@ -1,11 +1,11 @@
 // The template lexer (see lexer.h for the whitespace rules it reproduces).
 #include "chat/lexer.h"
 
-#include <cmath>
-#include <cstdlib>
-
 #include "chat/pystr.h"
 #include "util/error.h"
+
+#include <cmath>
+#include <cstdlib>
 
 namespace sluice::jinja {
 
@@ -216,7 +216,8 @@ class lexer {
     // Digits with optional '_' separators; returns the count consumed (0 if none).
     static size_t digits(std::string_view s, size_t k) {
         const size_t start = k;
-        while (k < s.size() && (is_digit(s[k]) || (s[k] == '_' && k > start && k + 1 < s.size() && is_digit(s[k + 1])))) {
+        while (k < s.size() &&
+               (is_digit(s[k]) || (s[k] == '_' && k > start && k + 1 < s.size() && is_digit(s[k + 1])))) {
             ++k;
         }
         return k - start;
@@ -235,7 +236,8 @@ class lexer {
                     if (d >= base) {
                         break;
                     }
-                    if (v > (static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(d)) / static_cast<uint64_t>(base)) {
+                    if (v >
+                        (static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(d)) / static_cast<uint64_t>(base)) {
                         error(at, "integer literal too large");
                     }
                     v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);

@@ -1,10 +1,10 @@
 // Methods of str, dict and list that chat templates call (`content.split('</think>')`,
 // `tool.items()`, `messages.append(m)`), bound to their receiver when looked up.
-#include <algorithm>
-
 #include "chat/args.h"
 #include "chat/interp.h"
 #include "chat/pystr.h"
+
+#include <algorithm>
 
 namespace sluice::jinja {
 
@@ -14,15 +14,15 @@ using method_fn = value (*)(interpreter & in, const value & self, const call_arg
 
 // startswith/endswith accept a string or a tuple of strings.
 bool affix(interpreter & in, const value & self, const call_args & a, const char * name, bool at_end) {
-    const value & what = bound_args(in, a, name, {"prefix"}).required(0);
+    const value &      what    = bound_args(in, a, name, {"prefix"}).required(0);
     std::vector<value> options = what.is_list() ? *what.l : std::vector<value>{what};
     for (const value & o : options) {
         if (!o.is_string()) {
             in.error(a.at, std::string(name) + "() arguments must be str or a tuple of str, not " + type_name(o));
         }
         const std::string & s = self.s;
-        if (o.s.size() <= s.size() && (at_end ? s.compare(s.size() - o.s.size(), o.s.size(), o.s) == 0
-                                              : s.compare(0, o.s.size(), o.s) == 0)) {
+        if (o.s.size() <= s.size() &&
+            (at_end ? s.compare(s.size() - o.s.size(), o.s.size(), o.s) == 0 : s.compare(0, o.s.size(), o.s) == 0)) {
             return true;
         }
     }
@@ -181,16 +181,24 @@ value l_count(interpreter & in, const value & self, const call_args & a) {
 
 const std::unordered_map<std::string_view, method_fn> & table(kind k) {
     static const std::unordered_map<std::string_view, method_fn> str = {
-        {"strip", s_strip},   {"lstrip", s_lstrip},   {"rstrip", s_rstrip},         {"split", s_split},
-        {"startswith", s_startswith},                 {"endswith", s_endswith},     {"upper", s_upper},
-        {"lower", s_lower},   {"title", s_title},     {"capitalize", s_capitalize}, {"replace", s_replace},
-        {"find", s_find},     {"count", s_count},     {"join", s_join},
+        {"strip", s_strip},           {"lstrip", s_lstrip},
+        {"rstrip", s_rstrip},         {"split", s_split},
+        {"startswith", s_startswith}, {"endswith", s_endswith},
+        {"upper", s_upper},           {"lower", s_lower},
+        {"title", s_title},           {"capitalize", s_capitalize},
+        {"replace", s_replace},       {"find", s_find},
+        {"count", s_count},           {"join", s_join},
     };
     static const std::unordered_map<std::string_view, method_fn> dict = {
-        {"items", d_items}, {"keys", d_keys}, {"values", d_values}, {"get", d_get},
+        {"items", d_items},
+        {"keys", d_keys},
+        {"values", d_values},
+        {"get", d_get},
     };
     static const std::unordered_map<std::string_view, method_fn> list = {
-        {"append", l_append}, {"index", l_index}, {"count", l_count},
+        {"append", l_append},
+        {"index", l_index},
+        {"count", l_count},
     };
     return k == kind::STRING ? str : k == kind::DICT ? dict : list;
 }

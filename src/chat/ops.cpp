@@ -1,10 +1,10 @@
 // Operators and element access with Python's semantics and jinja2's Undefined rules: an
 // Undefined prints as "", is false and iterates as empty, but any other use (an attribute, an
 // item, arithmetic, a call) is an UndefinedError, as with jinja2's default Undefined.
-#include <cmath>
-
 #include "chat/interp.h"
 #include "chat/pystr.h"
+
+#include <cmath>
 
 namespace sluice::jinja {
 
@@ -21,7 +21,7 @@ std::string object_name(const value & v) {
 // Integer + - * with Python's result, or an error where Python would grow past 64 bits.
 value checked_int(const interpreter & in, char op, int64_t x, int64_t y, size_t at) {
     int64_t    r        = 0;
-    const bool overflow = op == '+' ? __builtin_add_overflow(x, y, &r)
+    const bool overflow = op == '+'   ? __builtin_add_overflow(x, y, &r)
                           : op == '-' ? __builtin_sub_overflow(x, y, &r)
                                       : __builtin_mul_overflow(x, y, &r);
     if (overflow) {
@@ -36,8 +36,8 @@ int64_t floor_div(int64_t a, int64_t b) {
 }
 
 value repeat(const interpreter & in, const value & seq, int64_t times, size_t at) {
-    times           = std::max<int64_t>(times, 0);
-    const size_t n  = seq.is_string() ? seq.s.size() : seq.l->size();
+    times            = std::max<int64_t>(times, 0);
+    const size_t n   = seq.is_string() ? seq.s.size() : seq.l->size();
     const size_t cap = seq.is_string() ? in.lim().max_bytes : in.lim().max_items;
     if (n != 0 && static_cast<uint64_t>(times) > cap / n) {
         in.error(at, "repetition result too large");
@@ -69,11 +69,11 @@ value interpreter::binary(const std::string & op, const value & a, const value &
         undefined_error(*this, b, at);
     }
     if (a.is_number() && b.is_number()) {
-        const bool ints = a.is_int_like() && b.is_int_like();
-        const int64_t x = a.as_int();
-        const int64_t y = b.as_int();
-        const double  fx = a.as_double();
-        const double  fy = b.as_double();
+        const bool    ints = a.is_int_like() && b.is_int_like();
+        const int64_t x    = a.as_int();
+        const int64_t y    = b.as_int();
+        const double  fx   = a.as_double();
+        const double  fy   = b.as_double();
         if (op == "+") {
             return ints ? checked_int(*this, '+', x, y, at) : value::number(fx + fy);
         }
@@ -142,8 +142,8 @@ value interpreter::binary(const std::string & op, const value & a, const value &
     if (op == "%" && a.is_string()) {
         error(at, "unsupported printf-style string formatting ('%' on a string)");
     }
-    error(at, "TypeError: unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) +
-                  "'");
+    error(at,
+          "TypeError: unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
 }
 
 value interpreter::get_attr(const value & obj, const std::string & name, size_t at) {
@@ -175,7 +175,7 @@ value interpreter::get_item(const value & obj, const value & key, size_t at) {
         }
     } else if ((obj.is_list() || obj.is_string()) && key.is_int_like()) {
         if (obj.is_list()) {
-            const auto n = static_cast<int64_t>(obj.l->size());
+            const auto    n = static_cast<int64_t>(obj.l->size());
             const int64_t k = key.as_int() < 0 ? key.as_int() + n : key.as_int();
             if (k >= 0 && k < n) {
                 return (*obj.l)[static_cast<size_t>(k)];
@@ -183,7 +183,7 @@ value interpreter::get_item(const value & obj, const value & key, size_t at) {
         } else {
             const std::u32string u = to_u32(obj.s);
             const auto           n = static_cast<int64_t>(u.size());
-            const int64_t k = key.as_int() < 0 ? key.as_int() + n : key.as_int();
+            const int64_t        k = key.as_int() < 0 ? key.as_int() + n : key.as_int();
             if (k >= 0 && k < n) {
                 std::string out;
                 append_utf8(out, u[static_cast<size_t>(k)]);

@@ -4,9 +4,9 @@
 // loopcontrols break/continue. Other tags are refused by name.
 #include "chat/parser.h"
 
-#include <initializer_list>
-
 #include "util/error.h"
+
+#include <initializer_list>
 
 namespace sluice::jinja {
 
@@ -28,11 +28,11 @@ class parser {
     }
 
   private:
-    const std::string &  src_;
-    std::vector<token>   toks_;
-    size_t               k_          = 0;
-    int                  depth_      = 0;
-    int                  loop_depth_ = 0;
+    const std::string & src_;
+    std::vector<token>  toks_;
+    size_t              k_          = 0;
+    int                 depth_      = 0;
+    int                 loop_depth_ = 0;
 
     struct nest {
         explicit nest(parser & p) : p_(p) {
@@ -41,8 +41,8 @@ class parser {
             }
         }
         ~nest() { --p_.depth_; }
-        nest(const nest &)             = delete;
-        nest & operator=(const nest &) = delete;
+        nest(const nest &)               = delete;
+        nest &   operator=(const nest &) = delete;
         parser & p_;
     };
 
@@ -129,8 +129,8 @@ class parser {
     // Statements until a `{% name %}` whose name is in `ends` (left as the current token, after
     // its `{%`) or the end of the template when `ends` is empty.
     body subparse(std::initializer_list<std::string_view> ends) {
-        nest  guard(*this);
-        body  out;
+        nest guard(*this);
+        body out;
         for (;;) {
             const token & t = cur();
             if (t.type == tok::END) {
@@ -263,9 +263,9 @@ class parser {
     }
 
     stmt_ptr for_stmt() {
-        auto s  = std::make_unique<stmt>();
-        s->kind = st::FOR;
-        s->at   = next().at;
+        auto s     = std::make_unique<stmt>();
+        s->kind    = st::FOR;
+        s->at      = next().at;
         s->targets = assign_targets();
         if (!skip_name("in")) {
             error(cur().at, "expected 'in' in for loop, got " + describe(cur()));
@@ -390,7 +390,7 @@ class parser {
     }
 
     expr_ptr parse_condexpr() {
-        const size_t at   = cur().at;
+        const size_t at    = cur().at;
         expr_ptr     expr1 = parse_or();
         while (skip_name("if")) {
             expr_ptr expr2 = parse_or();
@@ -439,9 +439,8 @@ class parser {
         expr_ptr     cmp;
         for (;;) {
             std::string op;
-            if (cur().type == tok::OP &&
-                (cur().text == "==" || cur().text == "!=" || cur().text == "<" || cur().text == ">" ||
-                 cur().text == "<=" || cur().text == ">=")) {
+            if (cur().type == tok::OP && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
+                                          cur().text == ">" || cur().text == "<=" || cur().text == ">=")) {
                 op = next().text;
             } else if (skip_name("in")) {
                 op = "in";

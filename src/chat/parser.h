@@ -3,11 +3,11 @@
 // ~, * / // %, **, unary - +, then postfix . [] () and filters | / tests `is`).
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include "chat/ast.h"
 #include "chat/lexer.h"
+
+#include <string>
+#include <vector>
 
 namespace sluice::jinja {
 

@@ -93,9 +93,9 @@ bool py_isspace(char32_t c) {
 std::string py_strip(std::string_view s, const std::optional<std::string> & chars, strip_side side) {
     const std::u32string u   = to_u32(s);
     const std::u32string set = chars ? to_u32(*chars) : std::u32string();
-    auto strip_it = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : py_isspace(c); };
-    size_t b = 0;
-    size_t e = u.size();
+    auto   strip_it          = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : py_isspace(c); };
+    size_t b                 = 0;
+    size_t e                 = u.size();
     if (side != strip_side::RIGHT) {
         while (b < e && strip_it(u[b])) {
             ++b;
@@ -239,8 +239,7 @@ std::string py_capitalize(std::string_view s) {
     return out;
 }
 
-std::vector<int64_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop,
-                                   int64_t step) {
+std::vector<int64_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) {
     // CPython's PySlice_AdjustIndices. A step longer than the sequence visits one item, so
     // clamping it keeps the index arithmetic below from overflowing.
     step = std::clamp<int64_t>(step, -n - 1, n + 1);

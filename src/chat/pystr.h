@@ -32,7 +32,6 @@ std::string              py_capitalize(std::string_view s);  // str.capitalize()
 
 // Python's slice resolution: fills the indices that s[start:stop:step] visits over a
 // sequence of n items. step must not be 0.
-std::vector<int64_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop,
-                                   int64_t step);
+std::vector<int64_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step);
 
 }  // namespace sluice::jinja

@@ -1,10 +1,10 @@
 // jinja2's built-in tests (`x is defined`, `x is equalto y`, ...). Type tests follow the
 // Python checks jinja2 makes: a str is iterable and a sequence, a dict is a sequence too
 // (it has len and []), and Undefined is iterable and a sequence (it iterates as empty).
-#include <unordered_map>
-
 #include "chat/args.h"
 #include "chat/interp.h"
+
+#include <unordered_map>
 
 namespace sluice::jinja {
 
@@ -72,11 +72,13 @@ bool t_escaped(interpreter & in, const value &, const call_args & a) {
     return !no_args(in, a, "escaped");  // nothing is Markup: autoescape is off
 }
 bool t_lower(interpreter & in, const value & v, const call_args & a) {
-    return no_args(in, a, "lower") && v.is_string() && v.s.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos &&
+    return no_args(in, a, "lower") && v.is_string() &&
+           v.s.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos &&
            v.s.find_first_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos;
 }
 bool t_upper(interpreter & in, const value & v, const call_args & a) {
-    return no_args(in, a, "upper") && v.is_string() && v.s.find_first_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos &&
+    return no_args(in, a, "upper") && v.is_string() &&
+           v.s.find_first_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos &&
            v.s.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos;
 }
 bool t_odd(interpreter & in, const value & v, const call_args & a) {
@@ -146,19 +148,44 @@ bool t_test(interpreter & in, const value & v, const call_args & a) {
 
 const test_fn * find_test(std::string_view name) {
     static const std::unordered_map<std::string_view, test_fn> tests = {
-        {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},
-        {"boolean", t_boolean},   {"false", t_false},         {"true", t_true},
-        {"integer", t_integer},   {"float", t_float},         {"number", t_number},
-        {"string", t_string},     {"mapping", t_mapping},     {"iterable", t_iterable},
-        {"sequence", t_sequence}, {"callable", t_callable},   {"escaped", t_escaped},
-        {"lower", t_lower},       {"upper", t_upper},         {"odd", t_odd},
-        {"even", t_even},         {"divisibleby", t_divisibleby},
-        {"eq", t_eq},             {"equalto", t_eq},          {"==", t_eq},
-        {"ne", t_ne},             {"!=", t_ne},               {"lt", t_lt},
-        {"lessthan", t_lt},       {"<", t_lt},                {"le", t_le},
-        {"<=", t_le},             {"gt", t_gt},               {"greaterthan", t_gt},
-        {">", t_gt},              {"ge", t_ge},               {">=", t_ge},
-        {"in", t_in},             {"sameas", t_sameas},       {"filter", t_filter},
+        {"defined", t_defined},
+        {"undefined", t_undefined},
+        {"none", t_none},
+        {"boolean", t_boolean},
+        {"false", t_false},
+        {"true", t_true},
+        {"integer", t_integer},
+        {"float", t_float},
+        {"number", t_number},
+        {"string", t_string},
+        {"mapping", t_mapping},
+        {"iterable", t_iterable},
+        {"sequence", t_sequence},
+        {"callable", t_callable},
+        {"escaped", t_escaped},
+        {"lower", t_lower},
+        {"upper", t_upper},
+        {"odd", t_odd},
+        {"even", t_even},
+        {"divisibleby", t_divisibleby},
+        {"eq", t_eq},
+        {"equalto", t_eq},
+        {"==", t_eq},
+        {"ne", t_ne},
+        {"!=", t_ne},
+        {"lt", t_lt},
+        {"lessthan", t_lt},
+        {"<", t_lt},
+        {"le", t_le},
+        {"<=", t_le},
+        {"gt", t_gt},
+        {"greaterthan", t_gt},
+        {">", t_gt},
+        {"ge", t_ge},
+        {">=", t_ge},
+        {"in", t_in},
+        {"sameas", t_sameas},
+        {"filter", t_filter},
         {"test", t_test},
     };
     const auto it = tests.find(name);

@@ -1,13 +1,13 @@
 // Python semantics of values: truthiness, str/repr, equality, ordering, len, json.dumps.
 #include "chat/value.h"
 
+#include "chat/pystr.h"
+#include "util/error.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include "chat/pystr.h"
-#include "util/error.h"
 
 namespace sluice::jinja {
 
@@ -172,9 +172,9 @@ std::string py_float_repr(double v) {
     }
     // Shortest round-trip digits and exponent, then Python's layout: positional for
     // 1e-4 <= |v| < 1e16, otherwise d.ddde+XX.
-    char       buf[64];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-    std::string sci(buf, r.ptr);
+    char         buf[64];
+    const auto   r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    std::string  sci(buf, r.ptr);
     const size_t epos = sci.find('e');
     std::string  mant = sci.substr(0, epos);
     const int    exp  = std::stoi(sci.substr(epos + 1));
@@ -255,7 +255,7 @@ std::string repr_at(const value & v, int depth) {
             return out + (v.tuple ? ")" : "]");
         }
         case kind::DICT: {
-            std::string out = "{";
+            std::string out   = "{";
             bool        first = true;
             for (const auto & [k, x] : v.d->items) {
                 out += (first ? "" : ", ") + repr_at(k, depth + 1) + ": " + repr_at(x, depth + 1);

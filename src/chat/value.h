@@ -4,11 +4,12 @@
 // `ns.x = ...` and `list.append(...)` are seen through every name bound to the object.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,11 +28,11 @@ using dict_ptr     = std::shared_ptr<dict>;
 using callable_ptr = std::shared_ptr<const callable>;
 
 struct value {
-    kind         k = kind::UNDEFINED;
-    bool         b = false;
+    kind         k     = kind::UNDEFINED;
+    bool         b     = false;
     bool         tuple = false;  // a LIST that Python would hold as a tuple (only repr differs)
-    int64_t      i = 0;
-    double       f = 0;
+    int64_t      i     = 0;
+    double       f     = 0;
     std::string  s;  // STRING: the UTF-8 text; UNDEFINED: what was looked up, for messages
     list_ptr     l;
     dict_ptr     d;  // DICT and NAMESPACE
@@ -47,14 +48,14 @@ struct value {
     static value new_dict();
     static value new_namespace();
 
-    bool is_undefined() const { return k == kind::UNDEFINED; }
-    bool is_none() const { return k == kind::NONE; }
-    bool is_string() const { return k == kind::STRING; }
-    bool is_list() const { return k == kind::LIST; }
-    bool is_dict() const { return k == kind::DICT; }
-    bool is_number() const { return k == kind::INT || k == kind::FLOAT || k == kind::BOOL; }
-    bool is_int_like() const { return k == kind::INT || k == kind::BOOL; }
-    double as_double() const { return k == kind::FLOAT ? f : static_cast<double>(k == kind::BOOL ? b : i); }
+    bool    is_undefined() const { return k == kind::UNDEFINED; }
+    bool    is_none() const { return k == kind::NONE; }
+    bool    is_string() const { return k == kind::STRING; }
+    bool    is_list() const { return k == kind::LIST; }
+    bool    is_dict() const { return k == kind::DICT; }
+    bool    is_number() const { return k == kind::INT || k == kind::FLOAT || k == kind::BOOL; }
+    bool    is_int_like() const { return k == kind::INT || k == kind::BOOL; }
+    double  as_double() const { return k == kind::FLOAT ? f : static_cast<double>(k == kind::BOOL ? b : i); }
     int64_t as_int() const { return k == kind::BOOL ? static_cast<int64_t>(b) : i; }
 };
 
@@ -88,10 +89,10 @@ struct callable {
 // contains itself (possible through append) ends in an error rather than a stack overflow;
 // they throw sluice::error without a position, callers add it.
 bool        truthy(const value & v);
-std::string type_name(const value & v);      // Python's type name ("str", "dict", "Undefined")
-std::string to_str(const value & v);         // str(v); Undefined prints as ""
-std::string to_repr(const value & v);        // repr(v)
-std::string py_float_repr(double v);         // repr(float): shortest round-trip text
+std::string type_name(const value & v);  // Python's type name ("str", "dict", "Undefined")
+std::string to_str(const value & v);     // str(v); Undefined prints as ""
+std::string to_repr(const value & v);    // repr(v)
+std::string py_float_repr(double v);     // repr(float): shortest round-trip text
 bool        equals(const value & a, const value & b, int depth = 0);
 bool        less(const value & a, const value & b);  // a < b, or an error for unordered types
 size_t      length(const value & v);                 // len(v); an error for non-sized values
@@ -100,8 +101,8 @@ size_t      length(const value & v);                 // len(v); an error for non
 // Face's tojson filter calls it; indent unset is Python's None (everything on one line).
 struct json_style {
     std::optional<std::string> indent;
-    std::string                item_sep = ", ";
-    std::string                key_sep  = ": ";
+    std::string                item_sep  = ", ";
+    std::string                key_sep   = ": ";
     bool                       sort_keys = false;
 };
 std::string to_json(const value & v, const json_style & style);

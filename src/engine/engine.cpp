@@ -21,7 +21,7 @@ engine::engine(const engine_options & opt)
     : file_(gguf_file::open(opt.model_path)),
       pool_(opt.n_threads),
       runner_(pool_, opt.force_isa.value_or(detect_isa())) {
-    model_        = load_model(file_);
+    model_ = load_model(file_);
     if (opt.expert_budget.empty()) {
         experts_ = std::make_unique<mmap_expert_source>(model_->experts());
     } else {
@@ -74,8 +74,8 @@ expert_cache_counters engine::expert_stats() const {
 }
 
 uint64_t engine::active_bytes_per_token() const {
-    uint64_t            bytes    = 0;
-    const bool          tied     = file_.find_tensor("output.weight") == nullptr;
+    uint64_t   bytes = 0;
+    const bool tied  = file_.find_tensor("output.weight") == nullptr;
     for (const gguf_tensor & t : file_.tensors()) {
         if (is_routed_expert_tensor(t.name)) {
             continue;  // counted below, k experts per layer
@@ -179,7 +179,7 @@ void decode_batch(std::span<session * const> sessions, std::span<const int32_t> 
     if (sessions.empty()) {
         return;
     }
-    engine & e = sessions[0]->engine_;
+    engine &                   e = sessions[0]->engine_;
     std::vector<model_state *> states;
     for (size_t i = 0; i < sessions.size(); ++i) {
         if (&sessions[i]->engine_ != &e) {

@@ -85,14 +85,14 @@ class engine {
   private:
     // First member: load_ms() covers mapping and validating the file too.
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-    gguf_file                      file_;
-    std::unique_ptr<model>         model_;
-    thread_pool                    pool_;
-    matmul_runner                  runner_;
-    std::unique_ptr<expert_source> experts_;
-    streaming_expert_source *      streaming_ = nullptr;  // experts_, when it streams
-    std::unique_ptr<tokenizer>     tok_;
-    double                         load_ms_ = 0.0;
+    gguf_file                             file_;
+    std::unique_ptr<model>                model_;
+    thread_pool                           pool_;
+    matmul_runner                         runner_;
+    std::unique_ptr<expert_source>        experts_;
+    streaming_expert_source *             streaming_ = nullptr;  // experts_, when it streams
+    std::unique_ptr<tokenizer>            tok_;
+    double                                load_ms_ = 0.0;
 };
 
 struct session_options {
@@ -104,7 +104,7 @@ struct session_options {
 struct generate_options {
     int32_t              n_predict  = 128;  // < 0: until the context is full
     bool                 ignore_eos = false;
-    std::vector<int32_t> stop_tokens;       // end-of-generation ids (eos, eot, ...)
+    std::vector<int32_t> stop_tokens;  // end-of-generation ids (eos, eot, ...)
 };
 
 struct generate_stats {

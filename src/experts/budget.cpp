@@ -11,9 +11,9 @@ namespace sluice {
 
 uint64_t parse_budget(std::string_view text, uint64_t total_bytes, std::string_view flag) {
     const std::string s(text);
-    const auto bad = [&]() {
+    const auto        bad = [&]() {
         fail("{} '{}': expected a size (512M, 2G, 1.5GiB, bytes) or a percentage of the routed-expert bytes (25%)",
-             flag, s);
+                    flag, s);
     };
     size_t i = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
@@ -22,7 +22,7 @@ uint64_t parse_budget(std::string_view text, uint64_t total_bytes, std::string_v
     if (i == 0) {
         bad();
     }
-    double value = 0.0;
+    double value         = 0.0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + i, value);
     if (ec != std::errc() || end != s.data() + i || !std::isfinite(value)) {
         bad();

@@ -3,8 +3,9 @@
 #include "gguf/gguf.h"
 #include "util/error.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <numeric>
 
 namespace sluice {

@@ -7,8 +7,8 @@ namespace {
 
 void check_stacked(const gguf_file & file, const gguf_tensor * t, int64_t cols, int64_t rows, int64_t n_expert) {
     if (t->n_dims != 3 || t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != n_expert) {
-        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", file.path(), t->name, t->ne[0],
-             t->ne[1], t->ne[2], cols, rows, n_expert, t->info_offset);
+        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", file.path(), t->name,
+             t->ne[0], t->ne[1], t->ne[2], cols, rows, n_expert, t->info_offset);
     }
     if (!traits(t->type).computable) {
         fail("{}: tensor '{}' has type {}, which sluice cannot compute with", file.path(), t->name, type_name(t->type));

@@ -11,7 +11,7 @@ namespace sluice {
 struct moe_gate {
     const float * norm = nullptr;  // RMSNorm weights (n_embd) applied before the router
     float         eps  = 1e-6f;
-    weight_matrix router{};        // n_expert rows x n_embd cols; data == nullptr: a dense block
+    weight_matrix router{};                  // n_expert rows x n_embd cols; data == nullptr: a dense block
     const float * router_bias    = nullptr;  // added to the router logits (gpt-oss)
     const float * selection_bias = nullptr;  // added to the scores for selection only (deepseek2)
     bool          sigmoid_scores = false;    // experts ranked by sigmoid(logit) (+ selection_bias)

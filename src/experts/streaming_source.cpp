@@ -17,17 +17,21 @@ double ms_since(clock_type::time_point t0) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
-uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t round_up(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
 // Room for one matrix read with O_DIRECT: the slab rounded to whole blocks, plus one block
 // because the slab need not start on a block boundary.
-uint64_t span_for(uint64_t nbytes) { return round_up(nbytes, direct_io_alignment) + direct_io_alignment; }
+uint64_t span_for(uint64_t nbytes) {
+    return round_up(nbytes, direct_io_alignment) + direct_io_alignment;
+}
 
 }  // namespace
 
 streaming_expert_source::streaming_expert_source(const std::string & path, const expert_store & store,
-                                                 std::span<const moe_gate> gates, int n_expert_used,
-                                                 matmul_runner & mm, const streaming_options & opt)
+                                                 std::span<const moe_gate> gates, int n_expert_used, matmul_runner & mm,
+                                                 const streaming_options & opt)
     : store_(store), gates_(gates.begin(), gates.end()), k_(n_expert_used), opt_(opt) {
     const int n_layer = store_.n_layer();
     if (static_cast<int>(gates_.size()) != n_layer) {
@@ -77,9 +81,10 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
         const int n_staging = 2 * (k_ + opt_.predict_extra);
         staging_size_       = staging_span_ * static_cast<uint64_t>(n_staging);
         if (budget <= staging_size_) {
-            fail("--expert-budget of {} bytes is too small for --cache-type: {} bytes go to reading experts "
-                 "before they are converted",
-                 budget, staging_size_);
+            fail(
+                "--expert-budget of {} bytes is too small for --cache-type: {} bytes go to reading experts "
+                "before they are converted",
+                budget, staging_size_);
         }
         budget -= staging_size_;
         void * p = ::mmap(nullptr, staging_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -142,8 +147,8 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
             fail("--pin-hot needs a calibration file (--calibration)");
         }
         for (int l = 0; l < n_layer; ++l) {
-            const int n_pin = std::min(opt_.pin_hot, plan_.slots[l] - k_);
-            const std::vector<int32_t> hot = calib_->by_popularity(l);
+            const int                  n_pin = std::min(opt_.pin_hot, plan_.slots[l] - k_);
+            const std::vector<int32_t> hot   = calib_->by_popularity(l);
             for (int i = 0; i < n_pin; ++i) {
                 const eviction ev = index_->claim(l, hot[i], false);
                 start_read(l, ev.slot, hot[i], false);
@@ -229,10 +234,10 @@ bool streaming_expert_source::start_read(int layer, int slot, int32_t expert, bo
         const uint64_t first = slabs[i].file_offset / direct_io_alignment * direct_io_alignment;
         const uint64_t last  = round_up(slabs[i].file_offset + slabs[i].nbytes, direct_io_alignment);
         read_request   r;
-        r.offset          = first;
-        r.length          = last - first;
-        r.required        = slabs[i].file_offset + slabs[i].nbytes - first;
-        r.dest            = base + starts[i];
+        r.offset           = first;
+        r.length           = last - first;
+        r.required         = slabs[i].file_offset + slabs[i].nbytes - first;
+        r.dest             = base + starts[i];
         m.tickets[slot][i] = reader_->submit(r);
     }
     layer_stream_stats & st = stats_.layers[layer];
@@ -265,11 +270,11 @@ void streaming_expert_source::abandon_read(int layer, int slot) {
 
 // Staging (the file's bytes, as read) -> the slot, row by row through F32.
 void streaming_expert_source::convert(int layer, int slot) {
-    const layer_memory & m      = mem_[layer];
-    const std::byte *    from   = staging_base_ + static_cast<uint64_t>(staging_of_[layer][slot]) * staging_span_;
-    std::byte *          to     = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
-    const int32_t        expert = index_->slot(layer, slot).expert;
-    const ggml_type      ct     = *convert_to_;
+    const layer_memory & m         = mem_[layer];
+    const std::byte *    from      = staging_base_ + static_cast<uint64_t>(staging_of_[layer][slot]) * staging_span_;
+    std::byte *          to        = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
+    const int32_t        expert    = index_->slot(layer, slot).expert;
+    const ggml_type      ct        = *convert_to_;
     const expert_slab    slabs[3]  = {store_.slab_gate(layer, expert), store_.slab_up(layer, expert),
                                       store_.slab_down(layer, expert)};
     const uint64_t       starts[3] = {0, m.gate_span, m.gate_span + m.up_span};
@@ -277,7 +282,7 @@ void streaming_expert_source::convert(int layer, int slot) {
     for (int i = 0; i < 3; ++i) {
         const expert_slab & sl  = slabs[i];
         const std::byte *   src = from + starts[i] + sl.file_offset % direct_io_alignment;
-        const uint64_t      in  = row_bytes(sl.type, sl.cols), out = row_bytes(ct, sl.cols);
+        const uint64_t      in = row_bytes(sl.type, sl.cols), out = row_bytes(ct, sl.cols);
         row.resize(static_cast<size_t>(sl.cols));
         for (int64_t r = 0; r < sl.rows; ++r) {
             dequantize_row(sl.type, src + static_cast<uint64_t>(r) * in, row.data(), sl.cols);
@@ -341,15 +346,15 @@ expert_matrices streaming_expert_source::view(int layer, int slot, int32_t exper
     const layer_memory & m    = mem_[layer];
     const std::byte *    base = m.base + static_cast<uint64_t>(slot) * plan_.slot_bytes[layer];
     if (convert_to_) {  // the converted matrices, back to back
-        const ggml_type ct  = *convert_to_;
-        const int64_t   d   = store_.n_embd(), ff = store_.n_ff();
-        const auto *    p   = reinterpret_cast<const uint8_t *>(base);
-        const uint64_t  g   = static_cast<uint64_t>(ff) * row_bytes(ct, d);
+        const ggml_type ct = *convert_to_;
+        const int64_t   d = store_.n_embd(), ff = store_.n_ff();
+        const auto *    p = reinterpret_cast<const uint8_t *>(base);
+        const uint64_t  g = static_cast<uint64_t>(ff) * row_bytes(ct, d);
         return expert_matrices{weight_matrix{ct, ff, d, row_bytes(ct, d), p},
                                weight_matrix{ct, ff, d, row_bytes(ct, d), p + g},
                                weight_matrix{ct, d, ff, row_bytes(ct, ff), p + 2 * g}};
     }
-    const auto           mat  = [&](const expert_slab & s, uint64_t start) {
+    const auto mat = [&](const expert_slab & s, uint64_t start) {
         const uint64_t skew = s.file_offset % direct_io_alignment;
         return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols),
                              reinterpret_cast<const uint8_t *>(base + start + skew)};
@@ -373,7 +378,7 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
         st.foreseen += foreseen_[layer] ? 1 : 0;
         const int s = index_->find(layer, ids[i]);
         if (s >= 0) {
-            slots[i]                  = s;
+            slots[i]                    = s;
             index_->slot(layer, s).held = true;
             if (index_->slot(layer, s).status == slot_status::ready) {
                 ++st.hits;

@@ -63,23 +63,23 @@ class streaming_expert_source final : public expert_source {
 
   private:
     struct layer_memory {
-        std::byte *             base       = nullptr;  // slots * slot_bytes, page-aligned
-        uint64_t                size       = 0;
-        uint64_t                gate_span  = 0;  // room for each matrix, with alignment slack
-        uint64_t                up_span    = 0;
-        uint64_t                down_span  = 0;
+        std::byte *                          base      = nullptr;  // slots * slot_bytes, page-aligned
+        uint64_t                             size      = 0;
+        uint64_t                             gate_span = 0;  // room for each matrix, with alignment slack
+        uint64_t                             up_span   = 0;
+        uint64_t                             down_span = 0;
         std::vector<std::array<uint64_t, 3>> tickets;  // per slot, while loading
     };
 
     // Submits the expert's three reads. Re-quantizing, the bytes go to a staging buffer
     // first: a prefetch that finds none free returns false (and starts nothing); a demand
     // read finishes older loads until one is free.
-    bool            start_read(int layer, int slot, int32_t expert, bool prefetch);
+    bool start_read(int layer, int slot, int32_t expert, bool prefetch);
     // Waits for a slot's reads, without using the bytes (its expert was evicted).
-    void            abandon_read(int layer, int slot);
-    void            release_staging(int layer, int slot);
-    void            convert(int layer, int slot);
-    void            finish_read(int layer, int slot);
+    void abandon_read(int layer, int slot);
+    void release_staging(int layer, int slot);
+    void convert(int layer, int slot);
+    void finish_read(int layer, int slot);
     // A slot for the expert by the eviction policy (waiting out a read still filling it),
     // or -1 when every slot is held, pinned or, for a prefetch, predicted.
     int             claim(int layer, int32_t expert, bool prefetch);
@@ -97,17 +97,17 @@ class streaming_expert_source final : public expert_source {
     std::optional<routing_trace>      trace_;
     std::unique_ptr<expert_predictor> predictor_;
     // Re-quantizing (cache_type): where reads land before conversion.
-    std::optional<ggml_type>          convert_to_;
-    std::byte *                       staging_base_ = nullptr;
-    uint64_t                          staging_span_ = 0, staging_size_ = 0;
-    std::vector<int>                  free_staging_;
-    std::vector<std::vector<int>>     staging_of_;  // [layer][slot] -> staging buffer or -1
-    std::deque<std::pair<int, int>>   staged_;      // (layer, slot) loads holding staging, oldest first
-    std::unique_ptr<async_reader>     reader_;  // after mem_: destroyed first, reaping reads
-    stream_stats                      stats_;
-    std::vector<uint8_t>              foreseen_;   // [layer]: has been predicted at all
-    int64_t                           pos_ = 0;     // rows seen, for the oracle
-    std::vector<int32_t>              scratch_;
+    std::optional<ggml_type>        convert_to_;
+    std::byte *                     staging_base_ = nullptr;
+    uint64_t                        staging_span_ = 0, staging_size_ = 0;
+    std::vector<int>                free_staging_;
+    std::vector<std::vector<int>>   staging_of_;  // [layer][slot] -> staging buffer or -1
+    std::deque<std::pair<int, int>> staged_;      // (layer, slot) loads holding staging, oldest first
+    std::unique_ptr<async_reader>   reader_;      // after mem_: destroyed first, reaping reads
+    stream_stats                    stats_;
+    std::vector<uint8_t>            foreseen_;  // [layer]: has been predicted at all
+    int64_t                         pos_ = 0;   // rows seen, for the oracle
+    std::vector<int32_t>            scratch_;
 };
 
 }  // namespace sluice

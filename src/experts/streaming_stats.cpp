@@ -28,10 +28,10 @@ layer_stream_stats stream_stats::total() const {
 std::string format_stream_stats(const stream_stats & s) {
     const double tokens = s.tokens > 0 ? double(s.tokens) : 1.0;
     std::string  out    = fmt::format(
-        "expert streaming: reader {}{}, predictor {}, eviction {}, quota {}, experts {}, budget {:.1f} MiB ({:.1f} MiB "
-        "used), {} tokens\n",
-        s.reader, s.direct ? " (O_DIRECT)" : " (page cache dropped)", s.predictor, s.eviction, s.quota, s.cache_type,
-        double(s.budget) / 1048576.0, double(s.cache_bytes) / 1048576.0, s.tokens);
+            "expert streaming: reader {}{}, predictor {}, eviction {}, quota {}, experts {}, budget {:.1f} MiB ({:.1f} MiB "
+                "used), {} tokens\n",
+            s.reader, s.direct ? " (O_DIRECT)" : " (page cache dropped)", s.predictor, s.eviction, s.quota, s.cache_type,
+            double(s.budget) / 1048576.0, double(s.cache_bytes) / 1048576.0, s.tokens);
     out += fmt::format("{:>5} {:>5} {:>8} {:>6} {:>6} {:>7} {:>9} {:>10} {:>10} {:>9}\n", "layer", "slots", "requests",
                        "hit%", "late%", "recall", "precision", "MiB read", "MiB wasted", "wait ms");
     const auto row = [&](const std::string & name, int slots, const layer_stream_stats & l) {
@@ -69,14 +69,21 @@ std::string stream_stats_json(const stream_stats & s) {
     j["tokens"]      = s.tokens;
     j["predict_ms"]  = s.predict_ms;
     const auto layer = [](const layer_stream_stats & l) {
-        return nlohmann::json{{"requests", l.requests},     {"hits", l.hits},
-                              {"late", l.late},             {"misses", l.misses},
-                              {"predicted", l.predicted},   {"predicted_used", l.predicted_used},
+        return nlohmann::json{{"requests", l.requests},
+                              {"hits", l.hits},
+                              {"late", l.late},
+                              {"misses", l.misses},
+                              {"predicted", l.predicted},
+                              {"predicted_used", l.predicted_used},
                               {"foreseen", l.foreseen},
-                              {"reads", l.reads},           {"prefetches", l.prefetches},
-                              {"bytes_read", l.bytes_read}, {"wasted_reads", l.wasted_reads},
-                              {"wasted_bytes", l.wasted_bytes}, {"io_wait_ms", l.io_wait_ms},
-                              {"hit_rate", l.hit_rate()},   {"recall", l.recall()},
+                              {"reads", l.reads},
+                              {"prefetches", l.prefetches},
+                              {"bytes_read", l.bytes_read},
+                              {"wasted_reads", l.wasted_reads},
+                              {"wasted_bytes", l.wasted_bytes},
+                              {"io_wait_ms", l.io_wait_ms},
+                              {"hit_rate", l.hit_rate()},
+                              {"recall", l.recall()},
                               {"precision", l.precision()}};
     };
     auto layers = nlohmann::json::array();

@@ -28,10 +28,10 @@ struct layer_stream_stats {
 };
 
 struct stream_stats {
-    std::string                     reader;       // "io_uring" or "pread"
+    std::string                     reader;          // "io_uring" or "pread"
     bool                            direct = false;  // O_DIRECT
     std::string                     predictor, eviction, quota;
-    std::string                     cache_type;       // "as in the file" or the re-quantized type
+    std::string                     cache_type;  // "as in the file" or the re-quantized type
     uint64_t                        budget      = 0;
     uint64_t                        cache_bytes = 0;  // slot (and staging) memory actually allocated
     int64_t                         tokens      = 0;  // rows the forward pass ran

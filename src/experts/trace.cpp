@@ -2,8 +2,9 @@
 
 #include "util/error.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include <fstream>
 
 namespace sluice {
 

@@ -83,12 +83,12 @@ struct gguf_kv {
 struct gguf_tensor {
     std::string_view name;
     ggml_type        type;
-    int              n_dims = 0;
-    int64_t          ne[4]  = {1, 1, 1, 1};
-    uint64_t         offset = 0;        // relative to the data section
-    uint64_t         nbytes = 0;
-    const uint8_t *  data   = nullptr;  // into the mapping
-    uint64_t         info_offset = 0;   // byte offset of the tensor info in the file
+    int              n_dims      = 0;
+    int64_t          ne[4]       = {1, 1, 1, 1};
+    uint64_t         offset      = 0;  // relative to the data section
+    uint64_t         nbytes      = 0;
+    const uint8_t *  data        = nullptr;  // into the mapping
+    uint64_t         info_offset = 0;        // byte offset of the tensor info in the file
 
     int64_t  n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     int64_t  n_rows() const { return ne[1] * ne[2] * ne[3]; }
@@ -106,11 +106,11 @@ class gguf_file {
     // A temporary buffer would die before the views into it.
     static gguf_file parse(std::vector<uint8_t> && bytes, const std::string & name) = delete;
 
-    const std::string & path() const { return name_; }
-    uint32_t            version() const { return version_; }
-    uint64_t            alignment() const { return alignment_; }
-    uint64_t            data_offset() const { return data_offset_; }
-    uint64_t            file_size() const { return bytes_.size(); }
+    const std::string &      path() const { return name_; }
+    uint32_t                 version() const { return version_; }
+    uint64_t                 alignment() const { return alignment_; }
+    uint64_t                 data_offset() const { return data_offset_; }
+    uint64_t                 file_size() const { return bytes_.size(); }
     std::span<const uint8_t> bytes() const { return bytes_; }
 
     const std::vector<gguf_kv> &     metadata() const { return kvs_; }
@@ -127,13 +127,16 @@ class gguf_file {
     std::optional<uint32_t>         get_u32(std::string_view key) const;
     std::optional<int64_t>          get_i64(std::string_view key) const;
     std::optional<double>           get_f64(std::string_view key) const;  // any float or integer
-    std::optional<float>            get_f32(std::string_view key) const { auto v = get_f64(key); return v ? std::optional<float>(float(*v)) : std::nullopt; }
-    std::optional<bool>             get_bool(std::string_view key) const;
-    const gguf_value *              get_array(std::string_view key) const;  // nullptr if absent
+    std::optional<float>            get_f32(std::string_view key) const {
+                   auto v = get_f64(key);
+                   return v ? std::optional<float>(float(*v)) : std::nullopt;
+    }
+    std::optional<bool> get_bool(std::string_view key) const;
+    const gguf_value *  get_array(std::string_view key) const;  // nullptr if absent
 
     // Required variants: throw naming the missing key.
-    std::string_view require_string(std::string_view key) const;
-    uint32_t         require_u32(std::string_view key) const;
+    std::string_view    require_string(std::string_view key) const;
+    uint32_t            require_u32(std::string_view key) const;
     const gguf_tensor & require_tensor(std::string_view name) const;
 
     // "general.architecture", or "" if absent.
@@ -142,14 +145,14 @@ class gguf_file {
   private:
     gguf_file() = default;
 
-    std::optional<mapped_file> map_;   // set by open(); parse() views caller-owned bytes
-    std::span<const uint8_t>   bytes_;
-    std::string                name_;
-    uint32_t                   version_     = 0;
-    uint64_t                   alignment_   = 32;
-    uint64_t                   data_offset_ = 0;
-    std::vector<gguf_kv>       kvs_;
-    std::vector<gguf_tensor>   tensors_;
+    std::optional<mapped_file>                   map_;  // set by open(); parse() views caller-owned bytes
+    std::span<const uint8_t>                     bytes_;
+    std::string                                  name_;
+    uint32_t                                     version_     = 0;
+    uint64_t                                     alignment_   = 32;
+    uint64_t                                     data_offset_ = 0;
+    std::vector<gguf_kv>                         kvs_;
+    std::vector<gguf_tensor>                     tensors_;
     std::unordered_map<std::string_view, size_t> kv_index_;
     std::unordered_map<std::string_view, size_t> tensor_index_;
 
@@ -182,7 +185,8 @@ class gguf_writer {
 
     // Adds a tensor; `data` must hold exactly the bytes the type and dims imply, and stay
     // valid until write(). dims are GGUF order (ne[0] first).
-    gguf_writer & add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data, uint64_t nbytes);
+    gguf_writer & add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
+                             uint64_t nbytes);
 
     // general.alignment (default 32); also written to the metadata when not 32.
     gguf_writer & set_alignment(uint32_t alignment);
@@ -203,7 +207,7 @@ class gguf_writer {
         const void *         data;
         uint64_t             nbytes;
     };
-    gguf_writer & put(std::string key, std::vector<uint8_t> encoded);
+    gguf_writer &        put(std::string key, std::vector<uint8_t> encoded);
     std::vector<uint8_t> encode_head() const;  // header, metadata, tensor infos, padding
 
     std::vector<kv>     kvs_;

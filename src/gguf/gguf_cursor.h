@@ -3,14 +3,14 @@
 // part being read ("metadata 'general.name'"), the field and the byte offset.
 #pragma once
 
+#include "util/error.h"
+
 #include <bit>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include "util/error.h"
 
 namespace sluice {
 

@@ -1,10 +1,10 @@
 // Lookups and typed accessors of a parsed gguf_file, and the decoding of array elements.
 // Values come from untrusted files, so a type mismatch is an error naming key, type and file.
-#include <cstring>
-#include <limits>
-
 #include "gguf/gguf.h"
 #include "util/error.h"
+
+#include <cstring>
+#include <limits>
 
 namespace sluice {
 

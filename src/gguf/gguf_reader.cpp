@@ -1,10 +1,10 @@
 // The GGUF parser: walks header, metadata and tensor infos through a gguf_cursor and checks
 // every count, length, type id, shape and offset against the file before it is used, so a
 // gguf_file that comes out of here only holds views that lie inside the image.
-#include <limits>
-
 #include "gguf/gguf.h"
 #include "gguf/gguf_cursor.h"
+
+#include <limits>
 
 namespace sluice {
 namespace {
@@ -24,7 +24,7 @@ constexpr uint64_t k_max_kvs           = uint64_t{1} << 20;
 constexpr uint64_t k_max_array_strings = uint64_t{1} << 26;  // per file, in all string arrays
 constexpr uint64_t k_max_nested_arrays = uint64_t{1} << 20;  // per file, in all arrays of arrays
 constexpr int      k_max_array_depth   = 8;
-constexpr uint32_t k_max_value_type  = static_cast<uint32_t>(gguf_value_type::FLOAT64);
+constexpr uint32_t k_max_value_type    = static_cast<uint32_t>(gguf_value_type::FLOAT64);
 
 constexpr const char * k_dim_fields[4] = {"dim 0", "dim 1", "dim 2", "dim 3"};
 

@@ -1,13 +1,13 @@
 // The GGUF v3 writer: metadata and tensor infos are encoded as they are added (so a bad input
 // fails at the call that supplied it), tensor bytes are only referenced and streamed at write.
+#include "gguf/gguf.h"
+#include "util/error.h"
+
 #include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <limits>
-
-#include "gguf/gguf.h"
-#include "util/error.h"
 
 namespace sluice {
 namespace {

@@ -12,7 +12,8 @@ bool is_routed_expert_tensor(std::string_view name) {
 std::string render_value(const gguf_value & v, size_t max_items) {
     switch (v.type) {
         case gguf_value_type::STRING:
-            return fmt::format("\"{}\"", v.str.size() > 60 ? std::string(v.str.substr(0, 57)) + "..." : std::string(v.str));
+            return fmt::format("\"{}\"",
+                               v.str.size() > 60 ? std::string(v.str.substr(0, 57)) + "..." : std::string(v.str));
         case gguf_value_type::BOOL:
             return v.u ? "true" : "false";
         case gguf_value_type::FLOAT32:  // shortest text that reads back as the same float
@@ -20,7 +21,7 @@ std::string render_value(const gguf_value & v, size_t max_items) {
         case gguf_value_type::FLOAT64:
             return fmt::format("{}", v.f);
         case gguf_value_type::ARRAY: {
-            std::string out = fmt::format("[{} x {}:", gguf_value_type_name(v.elem_type), v.count);
+            std::string  out   = fmt::format("[{} x {}:", gguf_value_type_name(v.elem_type), v.count);
             const size_t shown = static_cast<size_t>(std::min<uint64_t>(v.count, max_items));
             for (size_t k = 0; k < shown; ++k) {
                 if (v.elem_type == gguf_value_type::STRING) {

@@ -30,17 +30,17 @@ struct gguf_summary {
     // Hyper-parameters found under "<arch>.", in file order, rendered as text
     // (e.g. {"block_count", "48"}, {"rope.freq_base", "1000000"}).
     std::vector<std::pair<std::string, std::string>> hparams;
-    uint64_t context_length = 0;  // 0 if absent
+    uint64_t                                         context_length = 0;  // 0 if absent
 
-    std::string tokenizer_model;  // tokenizer.ggml.model ("llama", "gpt2", ...), "" if none
-    std::string tokenizer_pre;    // tokenizer.ggml.pre
-    uint64_t    vocab_size = 0;   // entries of tokenizer.ggml.tokens
+    std::string tokenizer_model;        // tokenizer.ggml.model ("llama", "gpt2", ...), "" if none
+    std::string tokenizer_pre;          // tokenizer.ggml.pre
+    uint64_t    vocab_size        = 0;  // entries of tokenizer.ggml.tokens
     bool        has_chat_template = false;
 
     std::map<std::string, type_bytes> by_type;  // keyed by type name
-    uint64_t tensor_bytes        = 0;
-    uint64_t routed_expert_bytes = 0;  // tensors holding stacked routed experts (*_exps.*)
-    uint64_t n_params            = 0;  // elements over all tensors
+    uint64_t                          tensor_bytes        = 0;
+    uint64_t                          routed_expert_bytes = 0;  // tensors holding stacked routed experts (*_exps.*)
+    uint64_t                          n_params            = 0;  // elements over all tensors
 };
 
 gguf_summary summarize(const gguf_file & file);

@@ -12,9 +12,12 @@ namespace sluice {
 
 std::string_view isa_name(isa i) {
     switch (i) {
-        case isa::SCALAR: return "scalar";
-        case isa::AVX2: return "avx2";
-        case isa::AVX512: return "avx512";
+        case isa::SCALAR:
+            return "scalar";
+        case isa::AVX2:
+            return "avx2";
+        case isa::AVX512:
+            return "avx512";
     }
     return "unknown";
 }
@@ -35,9 +38,8 @@ isa cpu_best_isa() {
     __builtin_cpu_init();
     // The AVX-512 files are compiled with F/BW/VL/DQ/VNNI (the compiler may use any of them),
     // the AVX2 files with AVX2/FMA/F16C; each table is used only where all of its set is present.
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
         return isa::AVX512;
     }
@@ -55,7 +57,9 @@ isa cached_cpu_isa() {
 
 }  // namespace
 
-bool isa_supported(isa i) { return static_cast<int>(i) <= static_cast<int>(cached_cpu_isa()); }
+bool isa_supported(isa i) {
+    return static_cast<int>(i) <= static_cast<int>(cached_cpu_isa());
+}
 
 isa detect_isa() {
     // Read on every call (it is cheap and called when a runner is built) so tests can vary it.
@@ -76,10 +80,14 @@ isa detect_isa() {
 uint64_t act_bytes(act_format f, int64_t n) {
     const auto un = static_cast<uint64_t>(n);
     switch (f) {
-        case act_format::F32: return un * sizeof(float);
-        case act_format::Q8_0: return un / QK8_0 * sizeof(block_q8_0);
-        case act_format::Q8_1: return un / QK8_1 * sizeof(block_q8_1);
-        case act_format::Q8_K: return un / QK_K * sizeof(block_q8_K);
+        case act_format::F32:
+            return un * sizeof(float);
+        case act_format::Q8_0:
+            return un / QK8_0 * sizeof(block_q8_0);
+        case act_format::Q8_1:
+            return un / QK8_1 * sizeof(block_q8_1);
+        case act_format::Q8_K:
+            return un / QK_K * sizeof(block_q8_K);
     }
     return 0;
 }
@@ -88,47 +96,66 @@ namespace kern {
 
 const type_kernels * lookup(const kernel_table & table, ggml_type t) {
     switch (t) {
-        case ggml_type::F32: return &table.f32;
-        case ggml_type::F16: return &table.f16;
-        case ggml_type::BF16: return &table.bf16;
-        case ggml_type::Q4_0: return &table.q4_0;
-        case ggml_type::Q4_1: return &table.q4_1;
-        case ggml_type::Q5_0: return &table.q5_0;
-        case ggml_type::Q5_1: return &table.q5_1;
-        case ggml_type::Q8_0: return &table.q8_0;
-        case ggml_type::MXFP4: return &table.mxfp4;
-        case ggml_type::Q2_K: return &table.q2_k;
-        case ggml_type::Q3_K: return &table.q3_k;
-        case ggml_type::Q4_K: return &table.q4_k;
-        case ggml_type::Q5_K: return &table.q5_k;
-        case ggml_type::Q6_K: return &table.q6_k;
-        default: return nullptr;
+        case ggml_type::F32:
+            return &table.f32;
+        case ggml_type::F16:
+            return &table.f16;
+        case ggml_type::BF16:
+            return &table.bf16;
+        case ggml_type::Q4_0:
+            return &table.q4_0;
+        case ggml_type::Q4_1:
+            return &table.q4_1;
+        case ggml_type::Q5_0:
+            return &table.q5_0;
+        case ggml_type::Q5_1:
+            return &table.q5_1;
+        case ggml_type::Q8_0:
+            return &table.q8_0;
+        case ggml_type::MXFP4:
+            return &table.mxfp4;
+        case ggml_type::Q2_K:
+            return &table.q2_k;
+        case ggml_type::Q3_K:
+            return &table.q3_k;
+        case ggml_type::Q4_K:
+            return &table.q4_k;
+        case ggml_type::Q5_K:
+            return &table.q5_k;
+        case ggml_type::Q6_K:
+            return &table.q6_k;
+        default:
+            return nullptr;
     }
 }
 
 const type_kernels * scalar_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32 = {act_format::F32, quantize_act_f32_ref, dot_f32_ref},
-        .f16 = {act_format::F32, quantize_act_f32_ref, dot_f16_ref},
-        .bf16 = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref},
-        .q4_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref},
-        .q4_1 = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref},
-        .q5_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref},
-        .q5_1 = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref},
-        .q8_0 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref},
+        .f32   = {act_format::F32, quantize_act_f32_ref, dot_f32_ref},
+        .f16   = {act_format::F32, quantize_act_f32_ref, dot_f16_ref},
+        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref},
+        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref},
+        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref},
         .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref},
-        .q2_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref},
-        .q3_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref},
-        .q4_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref},
-        .q5_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref},
-        .q6_k = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref},
+        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref},
+        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref},
+        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref},
+        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref},
+        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref},
     };
     return lookup(table, t);
 }
 
 #if !(defined(__x86_64__) || defined(__i386__))
-const type_kernels * avx2_kernels(ggml_type) { return nullptr; }
-const type_kernels * avx512_kernels(ggml_type) { return nullptr; }
+const type_kernels * avx2_kernels(ggml_type) {
+    return nullptr;
+}
+const type_kernels * avx512_kernels(ggml_type) {
+    return nullptr;
+}
 #endif
 
 }  // namespace kern

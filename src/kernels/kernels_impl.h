@@ -46,8 +46,8 @@ void dot_q6_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, co
 // ---- weighted row sums (row_sum.cpp, x86/avx2_row_sum.cpp) ----
 void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
                           float * out);
-void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w,
-                           int64_t n, float * out);
+void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
+                           float * out);
 
 // ---- per-ISA tables ----
 // Every ISA's kernels, one entry per computable type; `lookup` maps a type to its entry, so

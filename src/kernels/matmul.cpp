@@ -79,7 +79,7 @@ void matmul_runner::matvec_many(std::span<const matvec_job> jobs) {
     std::vector<prepared> prep(jobs.size());
     uint64_t              total_act = 0;
     for (size_t j = 0; j < jobs.size(); ++j) {
-        prep[j].k = &kernels_for(*jobs[j].w, isa_);
+        prep[j].k   = &kernels_for(*jobs[j].w, isa_);
         size_t same = j;
         for (size_t i = 0; i < j; ++i) {
             if (jobs[i].x == jobs[j].x && prep[i].k->act == prep[j].k->act && jobs[i].w->cols == jobs[j].w->cols) {
@@ -150,12 +150,12 @@ void matmul_runner::matmul(const weight_matrix & w, const float * x, int64_t n_t
     // Tiles of rows x tokens: a row tile (<= 128 KiB of weights, 4..64 rows) stays hot in L2
     // while the task runs it against every token of its token tile, so weights are read from
     // memory once per token tile instead of once per token.
-    const int64_t rows_fit  = static_cast<int64_t>((128 * 1024) / std::max<uint64_t>(w.row_stride, 1));
-    int64_t       row_tile  = std::clamp<int64_t>(rows_fit, 4, 64) / 4 * 4;
-    const int64_t tok_tile  = 64;
-    const int64_t n_rtiles  = (w.rows + row_tile - 1) / row_tile;
-    const int64_t n_ttiles  = (n_tokens + tok_tile - 1) / tok_tile;
-    const uint8_t * act_all = act_.data();
+    const int64_t   rows_fit = static_cast<int64_t>((128 * 1024) / std::max<uint64_t>(w.row_stride, 1));
+    int64_t         row_tile = std::clamp<int64_t>(rows_fit, 4, 64) / 4 * 4;
+    const int64_t   tok_tile = 64;
+    const int64_t   n_rtiles = (w.rows + row_tile - 1) / row_tile;
+    const int64_t   n_ttiles = (n_tokens + tok_tile - 1) / tok_tile;
+    const uint8_t * act_all  = act_.data();
 
     auto run_tile = [&](int64_t task, int) {
         const int64_t   rt = task % n_rtiles, tt = task / n_rtiles;
@@ -163,8 +163,7 @@ void matmul_runner::matmul(const weight_matrix & w, const float * x, int64_t n_t
         const int64_t   t0 = tt * tok_tile, nt = std::min(tok_tile, n_tokens - t0);
         const uint8_t * wr = w.data + static_cast<uint64_t>(r0) * w.row_stride;
         for (int64_t t = t0; t < t0 + nt; ++t) {
-            k.dot_rows(w.cols, wr, w.row_stride, nr, act_all + static_cast<uint64_t>(t) * act_row,
-                       y + t * w.rows + r0);
+            k.dot_rows(w.cols, wr, w.row_stride, nr, act_all + static_cast<uint64_t>(t) * act_row, y + t * w.rows + r0);
         }
     };
     const int64_t n_tasks = n_rtiles * n_ttiles;

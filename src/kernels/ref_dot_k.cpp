@@ -22,7 +22,7 @@ struct decoded_k {
 void decode_q2_k(const block_q2_K & x, decoded_k & o) {
     for (int e = 0; e < QK_K; ++e) {
         const int half = e / 128, shift = 2 * ((e % 128) / 32), l = e % 32;
-        o.q[e]         = static_cast<int8_t>((x.qs[32 * half + l] >> shift) & 3);
+        o.q[e] = static_cast<int8_t>((x.qs[32 * half + l] >> shift) & 3);
     }
     for (int s = 0; s < QK_K / 16; ++s) {
         o.sc[s] = x.scales[s] & 0xF;
@@ -75,7 +75,7 @@ void decode_q45_k(const uint8_t * qs, const uint8_t * qh, const uint8_t * scales
 
 void decode_q6_k(const block_q6_K & x, decoded_k & o) {
     for (int e = 0; e < QK_K; ++e) {
-        const int half = e / 128, k = (e % 128) / 32, l = e % 32;
+        const int     half = e / 128, k = (e % 128) / 32, l = e % 32;
         const uint8_t ql = x.ql[64 * half + l + 32 * (k & 1)];
         const int     lo = k < 2 ? (ql & 0xF) : (ql >> 4);
         const int     hi = (x.qh[32 * half + l] >> (2 * k)) & 3;
@@ -117,8 +117,12 @@ void dot_rows_k(int64_t n, const void * w, uint64_t stride, int64_t n_rows, cons
     }
 }
 
-void decode_q4_k(const block_q4_K & x, decoded_k & o) { decode_q45_k(x.qs, nullptr, x.scales, x.d, x.dmin, o); }
-void decode_q5_k(const block_q5_K & x, decoded_k & o) { decode_q45_k(x.qs, x.qh, x.scales, x.d, x.dmin, o); }
+void decode_q4_k(const block_q4_K & x, decoded_k & o) {
+    decode_q45_k(x.qs, nullptr, x.scales, x.d, x.dmin, o);
+}
+void decode_q5_k(const block_q5_K & x, decoded_k & o) {
+    decode_q45_k(x.qs, x.qh, x.scales, x.d, x.dmin, o);
+}
 
 }  // namespace
 

@@ -7,11 +7,6 @@
 // restricted to the best expert groups, weights renormalised (expert_weights_norm) and
 // scaled (expert_weights_scale); plus expert_shared_count always-on shared experts.
 // Not implemented: YaRN RoPE scaling (long-context files), MTP layers.
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <optional>
-
 #include "gguf/gguf.h"
 #include "model/architectures.h"
 #include "model/layers.h"
@@ -20,6 +15,11 @@
 #include "model/token_io.h"
 #include "model/weights.h"
 #include "util/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
 
 namespace sluice {
 namespace {

@@ -1,15 +1,15 @@
 #include "model/delta_net.h"
 
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <cmath>
-
 #include "model/layers.h"
 #include "model/weights.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
 
 namespace sluice {
 namespace {

@@ -7,11 +7,11 @@
 // inputs and S are the layer's per-sequence state (delta_net_state), like a KV cache.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+
+#include <cstdint>
+#include <vector>
 
 namespace sluice {
 

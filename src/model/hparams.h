@@ -11,19 +11,19 @@ class gguf_file;
 
 struct model_hparams {
     std::string arch;
-    int64_t     n_layer       = 0;
-    int64_t     n_embd        = 0;  // d
-    int64_t     n_head        = 0;
-    int64_t     n_head_kv     = 0;
-    int64_t     head_dim      = 0;  // key_length (== value_length for the archs so far)
-    int64_t     n_vocab       = 0;
-    int64_t     n_ctx_train   = 0;
-    double      rope_base     = 10000.0;
-    int64_t     rope_dim      = 0;  // rotated dims per head (rope.dimension_count, default head_dim)
-    float       rms_eps       = 1e-6f;
-    int64_t     n_expert      = 0;
-    int64_t     n_expert_used = 0;
-    int64_t     n_ff_expert   = 0;
+    int64_t     n_layer        = 0;
+    int64_t     n_embd         = 0;  // d
+    int64_t     n_head         = 0;
+    int64_t     n_head_kv      = 0;
+    int64_t     head_dim       = 0;  // key_length (== value_length for the archs so far)
+    int64_t     n_vocab        = 0;
+    int64_t     n_ctx_train    = 0;
+    double      rope_base      = 10000.0;
+    int64_t     rope_dim       = 0;  // rotated dims per head (rope.dimension_count, default head_dim)
+    float       rms_eps        = 1e-6f;
+    int64_t     n_expert       = 0;
+    int64_t     n_expert_used  = 0;
+    int64_t     n_ff_expert    = 0;
     int64_t     n_ff           = 0;  // dense FFN width (feed_forward_length; deepseek2's leading blocks)
     int64_t     sliding_window = 0;  // attention.sliding_window (gpt-oss), 0: none
 

@@ -10,9 +10,9 @@ namespace sluice {
 
 void rms_norm(const float * x, const float * w, float * y, int64_t n, int64_t width, float eps) {
     for (int64_t t = 0; t < n; ++t) {
-        const float * xr  = x + t * width;
-        float *       yr  = y + t * width;
-        double        ss  = 0.0;  // double: the mean square of a wide row loses digits in float
+        const float * xr = x + t * width;
+        float *       yr = y + t * width;
+        double        ss = 0.0;  // double: the mean square of a wide row loses digits in float
         for (int64_t i = 0; i < width; ++i) {
             ss += static_cast<double>(xr[i]) * xr[i];
         }
@@ -51,8 +51,8 @@ class rope_angles {
 // Rotates, within each head, the pairs (step * i, step * i + gap) for i < rope_dim / 2 by
 // pos * base^(-2i / rope_dim): NeoX pairs a dim with the one rope_dim / 2 further (step 1,
 // gap rope_dim / 2), the original layout adjacent dims (step 2, gap 1).
-void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-                  double base, int64_t step, int64_t gap) {
+void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base,
+                  int64_t step, int64_t gap) {
     const int64_t half = rope_dim / 2;
     rope_angles   a(rope_dim, base);
     for (int64_t t = 0; t < n; ++t) {
@@ -63,8 +63,8 @@ void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t h
                 float &     p0 = v[step * i];
                 float &     p1 = v[step * i + gap];
                 const float x0 = p0, x1 = p1;
-                p0             = x0 * a.cos(i) - x1 * a.sin(i);
-                p1             = x0 * a.sin(i) + x1 * a.cos(i);
+                p0 = x0 * a.cos(i) - x1 * a.sin(i);
+                p1 = x0 * a.sin(i) + x1 * a.cos(i);
             }
         }
     }
@@ -72,13 +72,11 @@ void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t h
 
 }  // namespace
 
-void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-               double base) {
+void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base) {
     rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 1, rope_dim / 2);
 }
 
-void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-                 double base) {
+void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base) {
     rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 2, 1);
 }
 
@@ -152,7 +150,8 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
             scores[j] *= inv_sum;
         }
         const auto * values = static_cast<const uint8_t *>(kv.value_row(layer, first)) + g * head_sz;
-        weighted_row_sum(kv.type(), values, stride, n_keys, scores, head_dim, out + (t * n_head + h) * head_dim, target);
+        weighted_row_sum(kv.type(), values, stride, n_keys, scores, head_dim, out + (t * n_head + h) * head_dim,
+                         target);
     };
     const int64_t n_tasks = n * n_head;
     if (pool.size() == 1 || n_tasks == 1) {

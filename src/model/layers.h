@@ -20,15 +20,13 @@ void rms_norm(const float * x, const float * w, float * y, int64_t n, int64_t wi
 // NeoX-style rotary embedding on n rows of `n_heads` heads of `head_dim`: within each head
 // the pairs (i, i + rope_dim/2) for i < rope_dim/2 rotate by pos * base^(-2i/rope_dim);
 // row t has position pos0 + t. Dims past rope_dim are left alone.
-void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-               double base);
+void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base);
 
 // Normal (GPT-J / Llama) rotary embedding: the adjacent pairs (2i, 2i + 1) for
 // i < rope_dim/2 rotate by pos * base^(-2i/rope_dim); otherwise as rope_neox. Heads are
 // head_dim floats apart, so a head whose rotated part is not in front (MLA's q_pe after
 // q_nope) is rotated by passing a pointer to that part.
-void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-                 double base);
+void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base);
 
 enum class rope_style { NEOX, NORMAL };
 

@@ -1,14 +1,14 @@
 #include "model/mla.h"
 
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <cmath>
-
 #include "model/layers.h"
 #include "model/weights.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
 
 namespace sluice {
 namespace {

@@ -5,13 +5,13 @@
 // cached row equals q_nope . k_nope + q_pe . k_pe; its output is v_b (softmax-weighted c).
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/kv_cache.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace sluice {
 

@@ -22,7 +22,7 @@ namespace sluice {
 // and the full router probabilities.
 class forward_observer {
   public:
-    virtual ~forward_observer() = default;
+    virtual ~forward_observer()                                                           = default;
     virtual void on_routing(int layer, int64_t position, std::span<const int32_t> experts,
                             std::span<const float> weights, std::span<const float> probs) = 0;
 };

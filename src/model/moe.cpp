@@ -38,9 +38,9 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
 void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
                     const std::vector<std::vector<float>> & weight_of, const std::vector<int32_t> & used,
                     const moe_options & opt, matmul_runner & mm, float * out) {
-    const size_t  n_used = used.size();
-    const int64_t ff     = mats.empty() ? 0 : mats[0].gate.rows;
-    const int64_t d      = mats.empty() ? 0 : mats[0].down.rows;
+    const size_t            n_used = used.size();
+    const int64_t           ff     = mats.empty() ? 0 : mats[0].gate.rows;
+    const int64_t           d      = mats.empty() ? 0 : mats[0].down.rows;
     std::vector<float>      g(n_used * ff), u(n_used * ff), y(n_used * d);
     std::vector<matvec_job> jobs;
     for (size_t i = 0; i < n_used; ++i) {
@@ -67,8 +67,8 @@ void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
 
 }  // namespace
 
-void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router, const moe_options & opt,
-               const forward_context & ctx, float * out, const int64_t * positions) {
+void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router,
+               const moe_options & opt, const forward_context & ctx, float * out, const int64_t * positions) {
     const int64_t d = router.cols;
     const int     E = opt.n_expert, k = opt.n_expert_used;
 
@@ -135,8 +135,8 @@ void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight
     if (used.size() > turn) {
         turn = std::max<size_t>(1, turn / 2);
     }
-    std::vector<expert_matrices> mats(std::min(turn, used.size()));
-    std::vector<float>           x, g, u, y;
+    std::vector<expert_matrices>   mats(std::min(turn, used.size()));
+    std::vector<float>             x, g, u, y;
     const std::span<const int32_t> all(used);
     for (size_t i = 0; i < used.size(); ++i) {
         if (i % turn == 0) {

@@ -58,8 +58,8 @@ struct moe_options {
 // matrix in prefill and batched decode, matrix x vector for one token). `positions`, when
 // given, holds each row's own position (rows of different sequences in a batched decode);
 // it only changes what the observer is told.
-void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router, const moe_options & opt,
-               const forward_context & ctx, float * out, const int64_t * positions = nullptr);
+void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router,
+               const moe_options & opt, const forward_context & ctx, float * out, const int64_t * positions = nullptr);
 
 // out[t] += s_t * down(silu(gate h[t]) * up h[t]) with s_t = sigmoid(se.gate_inp . h[t]), or 1
 // without gate_inp; h, out: [n][d]. moe_block calls it when opt.shared is set; a dense FFN

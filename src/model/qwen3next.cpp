@@ -8,12 +8,6 @@
 // output * sigmoid(gate), attn_output. MoE: softmax top-k renormalised, plus a shared
 // expert scaled by sigmoid(ffn_gate_inp_shexp . h). The session state holds the KV cache of
 // the attention blocks and the convolution + recurrent state of the DeltaNet blocks.
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <cmath>
-#include <optional>
-
 #include "gguf/gguf.h"
 #include "model/architectures.h"
 #include "model/delta_net.h"
@@ -22,6 +16,12 @@
 #include "model/token_io.h"
 #include "model/weights.h"
 #include "util/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
 
 namespace sluice {
 namespace {

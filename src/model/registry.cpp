@@ -15,12 +15,8 @@ struct entry {
 };
 
 constexpr entry k_architectures[] = {
-    {"qwen3moe", &build_qwen3moe},
-    {"llama", &build_llama},
-    {"olmoe", &build_olmoe},
-    {"qwen2moe", &build_qwen2moe},
-    {"gpt-oss", &build_gpt_oss},
-    {"deepseek2", &build_deepseek2},
+    {"qwen3moe", &build_qwen3moe},   {"llama", &build_llama},     {"olmoe", &build_olmoe},
+    {"qwen2moe", &build_qwen2moe},   {"gpt-oss", &build_gpt_oss}, {"deepseek2", &build_deepseek2},
     {"qwen3next", &build_qwen3next},
 };
 

@@ -3,12 +3,12 @@
 // batch of tokens before a forward pass.
 #pragma once
 
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+
 #include <cstdint>
 #include <span>
 #include <vector>
-
-#include "gguf/gguf.h"
-#include "kernels/kernels.h"
 
 namespace sluice {
 

@@ -57,7 +57,7 @@ void moe_transformer::finish() {
 // storing this batch's keys and values in the cache first.
 void moe_transformer::attend(const block_weights & w, int64_t l, std::span<const segment> segs, const float * h,
                              int64_t n, const forward_context & ctx, float * out) const {
-    const int64_t      hd = hp_.head_dim;
+    const int64_t      hd    = hp_.head_dim;
     const int64_t      q_dim = hp_.n_head * hd, kv_dim = hp_.n_head_kv * hd;
     std::vector<float> q(n * q_dim), k(n * kv_dim), v(n * kv_dim), att(n * q_dim);
     if (n == 1) {  // one pass over the pool for all three
@@ -89,7 +89,6 @@ void moe_transformer::attend(const block_weights & w, int64_t l, std::span<const
     ctx.mm.matmul(w.wo, att.data(), n, out);
     add_bias(out, w.bo, n);
 }
-
 
 void moe_transformer::forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
                               float * logits, bool all_logits) const {

@@ -5,16 +5,16 @@
 // present decides the rest (biases, sinks, a shared expert). The forward pass lives here once.
 #pragma once
 
-#include <optional>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include "experts/expert_store.h"
 #include "model/layers.h"
 #include "model/moe.h"
 #include "model/token_io.h"
 #include "model/weights.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice {
 

@@ -60,7 +60,8 @@ std::vector<float> require_vector(const gguf_file & f, const std::string & name,
 
 const float * require_f32_view(const gguf_file & f, const std::string & name, int64_t ne0, int64_t ne1) {
     const gguf_tensor & t = f.require_tensor(name);
-    const bool shape_ok = ne1 == 0 ? (t.n_dims == 1 && t.ne[0] == ne0) : (t.n_dims == 2 && t.ne[0] == ne0 && t.ne[1] == ne1);
+    const bool          shape_ok =
+        ne1 == 0 ? (t.n_dims == 1 && t.ne[0] == ne0) : (t.n_dims == 2 && t.ne[0] == ne0 && t.ne[1] == ne1);
     if (!shape_ok) {
         fail("{}: tensor '{}' has shape {}, expected [{}{}] (offset {})", f.path(), t.name, shape_of(t), ne0,
              ne1 == 0 ? std::string() : fmt::format(", {}", ne1), t.info_offset);

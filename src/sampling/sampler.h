@@ -11,12 +11,12 @@
 namespace sluice {
 
 struct sampler_params {
-    float    temperature    = 0.8f;  // <= 0: greedy
-    int32_t  top_k          = 40;    // <= 0: all
-    float    top_p          = 0.95f; // >= 1: off
-    float    min_p          = 0.05f; // <= 0: off; keeps p >= min_p * p_max
-    float    repeat_penalty = 1.0f;  // 1: off; llama.cpp's rule (divide positive logits, multiply negative)
-    int32_t  repeat_last_n  = 64;    // how many recent tokens the penalty looks at
+    float    temperature    = 0.8f;   // <= 0: greedy
+    int32_t  top_k          = 40;     // <= 0: all
+    float    top_p          = 0.95f;  // >= 1: off
+    float    min_p          = 0.05f;  // <= 0: off; keeps p >= min_p * p_max
+    float    repeat_penalty = 1.0f;   // 1: off; llama.cpp's rule (divide positive logits, multiply negative)
+    int32_t  repeat_last_n  = 64;     // how many recent tokens the penalty looks at
     uint64_t seed           = 0;
 };
 
@@ -31,8 +31,8 @@ class sampler {
     const sampler_params & params() const { return params_; }
 
   private:
-    sampler_params                  params_;
-    std::mt19937_64                 rng_;
+    sampler_params                         params_;
+    std::mt19937_64                        rng_;
     std::vector<std::pair<float, int32_t>> candidates_;  // (logit or probability, id)
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
 #include <stdexcept>
 #include <string>
 

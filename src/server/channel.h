@@ -4,6 +4,9 @@
 // and the scheduler frees the request's slot at its next step.
 #pragma once
 
+#include "server/api_error.h"
+#include "server/logprobs.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,9 +16,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "server/api_error.h"
-#include "server/logprobs.h"
 
 namespace sluice::server {
 

@@ -1,5 +1,10 @@
 #include "server/http_server.h"
 
+#include "server/request.h"
+#include "server/response.h"
+#include "server/sse.h"
+#include "util/error.h"
+
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -7,11 +12,6 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-
-#include "server/request.h"
-#include "server/response.h"
-#include "server/sse.h"
-#include "util/error.h"
 
 namespace sluice::server {
 namespace {

@@ -8,12 +8,12 @@
 // or as server-sent events. See docs/architecture.md, "The path of a request".
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include "engine/engine.h"
 #include "server/prompt.h"
 #include "server/scheduler.h"
+
+#include <memory>
+#include <string>
 
 namespace sluice::server {
 

@@ -3,14 +3,14 @@
 // a few per token, far below a forward pass).
 #pragma once
 
+#include "engine/engine.h"
+
 #include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <utility>
-
-#include "engine/engine.h"
 
 namespace sluice::server {
 

@@ -3,13 +3,13 @@
 // ids inside the vocabulary, the prompt shorter than the context, max_tokens fitting in it.
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include "chat/chat_template.h"
 #include "engine/engine.h"
 #include "server/request.h"
 #include "server/scheduler.h"
+
+#include <string>
+#include <vector>
 
 namespace sluice::server {
 

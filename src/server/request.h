@@ -4,14 +4,15 @@
 // here knows the model; prompt length and model name are checked later (api.h).
 #pragma once
 
-#include <cstdint>
+#include "server/api_error.h"
+
 #include <nlohmann/json.hpp>
+
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "server/api_error.h"
 
 namespace sluice::server {
 

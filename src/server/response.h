@@ -3,14 +3,15 @@
 // per-token objects, the legacy completions arrays).
 #pragma once
 
-#include <cstdint>
+#include "server/channel.h"
+#include "tokenizer/tokenizer.h"
+
 #include <nlohmann/json.hpp>
+
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "server/channel.h"
-#include "tokenizer/tokenizer.h"
 
 namespace sluice::server {
 

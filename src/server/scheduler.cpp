@@ -1,8 +1,8 @@
 #include "server/scheduler.h"
 
-#include <algorithm>
-
 #include "util/error.h"
+
+#include <algorithm>
 
 namespace sluice::server {
 namespace {

@@ -4,6 +4,11 @@
 // finishes or its client goes away. Requests beyond N wait in a bounded queue.
 #pragma once
 
+#include "engine/engine.h"
+#include "server/channel.h"
+#include "server/metrics.h"
+#include "server/text_stream.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,11 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "engine/engine.h"
-#include "server/channel.h"
-#include "server/metrics.h"
-#include "server/text_stream.h"
 
 namespace sluice::server {
 

@@ -3,11 +3,11 @@
 // tail that could still become a stop string so that no part of one is ever sent.
 #pragma once
 
+#include "tokenizer/tokenizer.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "tokenizer/tokenizer.h"
 
 namespace sluice::server {
 

@@ -6,54 +6,54 @@
 
 namespace sluice {
 
-constexpr int QK4_0 = 32;
-constexpr int QK4_1 = 32;
-constexpr int QK5_0 = 32;
-constexpr int QK5_1 = 32;
-constexpr int QK8_0 = 32;
-constexpr int QK8_1 = 32;
-constexpr int QK_MXFP4 = 32;
-constexpr int QK_K = 256;             // super-block of the K-quants
-constexpr int K_SCALE_SIZE = 12;      // packed 6-bit scales and mins of Q4_K / Q5_K
+constexpr int QK4_0        = 32;
+constexpr int QK4_1        = 32;
+constexpr int QK5_0        = 32;
+constexpr int QK5_1        = 32;
+constexpr int QK8_0        = 32;
+constexpr int QK8_1        = 32;
+constexpr int QK_MXFP4     = 32;
+constexpr int QK_K         = 256;  // super-block of the K-quants
+constexpr int K_SCALE_SIZE = 12;   // packed 6-bit scales and mins of Q4_K / Q5_K
 
-struct block_q4_0 {                   // x = (q - 8) * d
+struct block_q4_0 {  // x = (q - 8) * d
     uint16_t d;
-    uint8_t  qs[QK4_0 / 2];           // element j in the low nibble of qs[j], j+16 in the high one
+    uint8_t  qs[QK4_0 / 2];  // element j in the low nibble of qs[j], j+16 in the high one
 };
-struct block_q4_1 {                   // x = q * d + m
+struct block_q4_1 {  // x = q * d + m
     uint16_t d, m;
     uint8_t  qs[QK4_1 / 2];
 };
-struct block_q5_0 {                   // x = (q - 16) * d, bit 4 of element j is bit j of qh
+struct block_q5_0 {  // x = (q - 16) * d, bit 4 of element j is bit j of qh
     uint16_t d;
     uint8_t  qh[4];
     uint8_t  qs[QK5_0 / 2];
 };
-struct block_q5_1 {                   // x = q * d + m
+struct block_q5_1 {  // x = q * d + m
     uint16_t d, m;
     uint8_t  qh[4];
     uint8_t  qs[QK5_1 / 2];
 };
-struct block_q8_0 {                   // x = q * d
+struct block_q8_0 {  // x = q * d
     uint16_t d;
     int8_t   qs[QK8_0];
 };
-struct block_q8_1 {                   // activations for Q4_1 / Q5_1: s = d * sum(qs)
+struct block_q8_1 {  // activations for Q4_1 / Q5_1: s = d * sum(qs)
     uint16_t d, s;
     int8_t   qs[QK8_1];
 };
-struct block_q2_K {                   // 16 sub-blocks of 16: x = d * (sc & 15) * q - dmin * (sc >> 4)
+struct block_q2_K {  // 16 sub-blocks of 16: x = d * (sc & 15) * q - dmin * (sc >> 4)
     uint8_t  scales[QK_K / 16];
     uint8_t  qs[QK_K / 4];
     uint16_t d, dmin;
 };
-struct block_q3_K {                   // 16 sub-blocks of 16, 6-bit signed scales, high bit in hmask
+struct block_q3_K {  // 16 sub-blocks of 16, 6-bit signed scales, high bit in hmask
     uint8_t  hmask[QK_K / 8];
     uint8_t  qs[QK_K / 4];
     uint8_t  scales[12];
     uint16_t d;
 };
-struct block_q4_K {                   // 8 sub-blocks of 32: x = d * sc * q - dmin * m
+struct block_q4_K {  // 8 sub-blocks of 32: x = d * sc * q - dmin * m
     uint16_t d, dmin;
     uint8_t  scales[K_SCALE_SIZE];
     uint8_t  qs[QK_K / 2];
@@ -64,19 +64,19 @@ struct block_q5_K {
     uint8_t  qh[QK_K / 8];
     uint8_t  qs[QK_K / 2];
 };
-struct block_q6_K {                   // 16 sub-blocks of 16: x = d * sc * (q - 32)
+struct block_q6_K {  // 16 sub-blocks of 16: x = d * sc * (q - 32)
     uint8_t  ql[QK_K / 2];
     uint8_t  qh[QK_K / 4];
     int8_t   scales[QK_K / 16];
     uint16_t d;
 };
-struct block_q8_K {                   // activations for the K-quants (d is a float here)
+struct block_q8_K {  // activations for the K-quants (d is a float here)
     float   d;
     int8_t  qs[QK_K];
-    int16_t bsums[QK_K / 16];         // sums of each group of 16 qs
+    int16_t bsums[QK_K / 16];  // sums of each group of 16 qs
 };
-struct block_mxfp4 {                  // x = kvalues_mxfp4[nibble] * 2^(e - 128), OCP MX E2M1
-    uint8_t e;                        // E8M0 shared exponent
+struct block_mxfp4 {  // x = kvalues_mxfp4[nibble] * 2^(e - 128), OCP MX E2M1
+    uint8_t e;        // E8M0 shared exponent
     uint8_t qs[QK_MXFP4 / 2];
 };
 

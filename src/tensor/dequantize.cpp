@@ -2,9 +2,8 @@
 // against. Each routine repeats the float operations of llama.cpp's reference dequantizer in
 // the same order (ggml-quants.c), so results agree bit for bit; do not "simplify" the
 // arithmetic (e.g. fold d * sc * q differently) without re-running the fixture test.
-#include "tensor/quantize.h"
-
 #include "tensor/blocks.h"
+#include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/half.h"
 

@@ -58,7 +58,9 @@ std::optional<type_traits> find_type(uint32_t id);
 // Traits of a known type (never fails).
 const type_traits & traits(ggml_type t);
 
-inline std::string_view type_name(ggml_type t) { return traits(t).name; }
+inline std::string_view type_name(ggml_type t) {
+    return traits(t).name;
+}
 
 // Parses a name as written on the command line ("q4_k", "Q8_0", "f16"); nullopt if unknown.
 std::optional<ggml_type> parse_type_name(std::string_view name);

@@ -1,9 +1,9 @@
 // Cutting special tokens out of the input before the model's algorithm sees it. Each special
 // (longest first) splits every raw fragment that contains it, so a longer token wins over a
 // shorter one inside it, as in Hugging Face tokenizers and llama.cpp.
-#include <array>
-
 #include "tokenizer/vocab.h"
+
+#include <array>
 
 namespace sluice {
 

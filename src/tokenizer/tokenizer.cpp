@@ -27,10 +27,14 @@ std::string tokenizer::token_bytes(int32_t id, bool special) const {
     const std::string & p = v.pieces[size_t(id)];
     switch (v.type(id)) {
         case token_type::CONTROL:
-        case token_type::UNKNOWN: return special ? p : std::string();
-        case token_type::USER_DEFINED: return p;  // added tokens are stored as plain text
-        case token_type::BYTE: return piece_bytes(p, true);
-        default: return piece_bytes(p, false);
+        case token_type::UNKNOWN:
+            return special ? p : std::string();
+        case token_type::USER_DEFINED:
+            return p;  // added tokens are stored as plain text
+        case token_type::BYTE:
+            return piece_bytes(p, true);
+        default:
+            return piece_bytes(p, false);
     }
 }
 

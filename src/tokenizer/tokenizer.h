@@ -63,7 +63,7 @@ class tokenizer {
     explicit tokenizer(std::unique_ptr<vocab> v);
     // The bytes of a normal or byte token's vocab string `p`, the part of token_bytes() that
     // differs between kinds (control, unknown and user-defined tokens are handled above).
-    virtual std::string piece_bytes(const std::string & p, bool is_byte_token) const = 0;
+    virtual std::string    piece_bytes(const std::string & p, bool is_byte_token) const = 0;
     std::unique_ptr<vocab> vocab_;
 };
 

@@ -8,16 +8,16 @@
 // Symbols are ids, not strings: a merge "A B" is stored as (id(A), id(B)) -> (rank, id(AB)).
 // Strings a merge mentions that are not vocabulary pieces get ids past the vocabulary, so the
 // merge table behaves exactly like one keyed on strings.
-#include <array>
-#include <queue>
-#include <unordered_map>
-
 #include "gguf/gguf.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer_kinds.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
+
+#include <array>
+#include <queue>
+#include <unordered_map>
 
 namespace sluice {
 namespace {

@@ -5,14 +5,14 @@
 // concatenation is a vocabulary piece with the highest score is merged (leftmost on ties).
 // Pieces that are not in the vocabulary at the end become one <0xNN> byte token per byte.
 // This is the algorithm of llama.cpp's SPM tokenizer and of sentencepiece's BPE models.
-#include <array>
-#include <cstdio>
-#include <queue>
-
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer_kinds.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/vocab.h"
+
+#include <array>
+#include <cstdio>
+#include <queue>
 
 namespace sluice {
 namespace {

@@ -3,11 +3,11 @@
 // file and the key, while out-of-range special ids are ignored as llama.cpp does.
 #include "tokenizer/vocab.h"
 
-#include <algorithm>
-#include <array>
-
 #include "gguf/gguf.h"
 #include "util/error.h"
+
+#include <algorithm>
+#include <array>
 
 namespace sluice {
 namespace {

@@ -143,22 +143,22 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
 
     // Every block's FFN input, RMS-normalised, for every token: [layer][token][d].
     std::vector<std::vector<float>> xs(static_cast<size_t>(L));
-    residual_tap tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t) {
+    residual_tap                    tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t) {
         std::vector<float> & dst = xs[layer];
         const size_t         at  = dst.size();
         dst.resize(at + static_cast<size_t>(n * d));
         rms_normalize(x, dst.data() + at, n, d, gates[layer].eps);
     });
-    count_observer counts(cal);
-    const forward_context ctx{e.runner(), tap, &counts};
+    count_observer                  counts(cal);
+    const forward_context           ctx{e.runner(), tap, &counts};
     for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
-        const auto   n     = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
-        auto         state = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
+        const auto         n     = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
+        auto               state = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
         std::vector<float> logits(static_cast<size_t>(hp.n_vocab));
         e.net().forward(*state, tokens.subspan(at, n), ctx, logits.data(), false);
     }
-    const auto N     = static_cast<int64_t>(tokens.size());
-    const auto n_fit = std::max<int64_t>(8, static_cast<int64_t>(static_cast<double>(N) * (1.0 - opt.holdout)));
+    const auto N      = static_cast<int64_t>(tokens.size());
+    const auto n_fit  = std::max<int64_t>(8, static_cast<int64_t>(static_cast<double>(N) * (1.0 - opt.holdout)));
     report.tokens     = N;
     report.fit_tokens = n_fit;
     cal.tokens        = N;
@@ -208,7 +208,7 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
         std::vector<float> fitted(static_cast<size_t>(N * E));
         linear(w, bias.data(), xp, N, E, d, fitted.data());
 
-        const int64_t h0 = n_fit, nh = N - n_fit;
+        const int64_t          h0 = n_fit, nh = N - n_fit;
         calibrate_layer_report r;
         r.layer              = l;
         r.cross_layer_recall = recall(y.data() + h0 * E, guess.data() + h0 * E, nh, E, k, k + opt.extra);

@@ -15,22 +15,22 @@
 namespace sluice {
 
 struct calibrate_options {
-    int64_t n_ctx      = 256;   // tokens per forward pass (each chunk starts a fresh session)
-    double  holdout    = 0.2;   // share of tokens kept out of the fit to evaluate it
-    double  ridge      = 1e-2;  // regularisation, relative to the mean squared input norm
-    int     extra      = 2;     // the recall reported is of the top k + extra guesses
+    int64_t n_ctx   = 256;   // tokens per forward pass (each chunk starts a fresh session)
+    double  holdout = 0.2;   // share of tokens kept out of the fit to evaluate it
+    double  ridge   = 1e-2;  // regularisation, relative to the mean squared input norm
+    int     extra   = 2;     // the recall reported is of the top k + extra guesses
 };
 
 struct calibrate_layer_report {
     int    layer              = 0;
-    double cross_layer_recall = 0.0;  // held-out
-    double pregate_recall     = 0.0;  // held-out
+    double cross_layer_recall = 0.0;    // held-out
+    double pregate_recall     = 0.0;    // held-out
     bool   used               = false;  // the map was kept (it beat the cross-layer guess)
 };
 
 struct calibrate_report {
-    int64_t                             tokens      = 0;
-    int64_t                             fit_tokens  = 0;
+    int64_t                             tokens     = 0;
+    int64_t                             fit_tokens = 0;
     std::vector<calibrate_layer_report> layers;
 };
 

@@ -13,14 +13,22 @@ namespace {
 // llama.cpp's general.file_type ids (LLAMA_FTYPE_*) for files that are mostly one type.
 uint32_t file_type_id(ggml_type t) {
     switch (t) {
-        case ggml_type::F32: return 0;
-        case ggml_type::F16: return 1;
-        case ggml_type::Q4_0: return 2;
-        case ggml_type::Q8_0: return 7;
-        case ggml_type::Q4_K: return 15;  // Q4_K_M
-        case ggml_type::Q6_K: return 18;
-        case ggml_type::BF16: return 32;
-        default: return 0;
+        case ggml_type::F32:
+            return 0;
+        case ggml_type::F16:
+            return 1;
+        case ggml_type::Q4_0:
+            return 2;
+        case ggml_type::Q8_0:
+            return 7;
+        case ggml_type::Q4_K:
+            return 15;  // Q4_K_M
+        case ggml_type::Q6_K:
+            return 18;
+        case ggml_type::BF16:
+            return 32;
+        default:
+            return 0;
     }
 }
 
@@ -33,8 +41,8 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
     return row_len % traits(type).block_size == 0;
 }
 
-quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type,
-                              thread_pool & pool, bool experts_only) {
+quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
+                              bool experts_only) {
     if (!can_quantize(type)) {
         fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", type_name(type));
     }

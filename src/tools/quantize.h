@@ -21,8 +21,8 @@ struct quantize_report {
 // Reads `input`, writes `output` with the matrices in `type` (one of the types
 // quantize_row supports); only the routed experts' (*_exps) when `experts_only` (what a
 // re-quantizing expert cache holds). Throws naming the tensor on a problem.
-quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type,
-                              thread_pool & pool, bool experts_only = false);
+quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
+                              bool experts_only = false);
 
 // Whether quantize_file converts a tensor of this name and shape (n_dims >= 2, not a router,
 // rows a multiple of the block size).

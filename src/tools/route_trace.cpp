@@ -50,9 +50,9 @@ std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> token
         guessers.push_back(make_predictor(predictor_kind::pregate, pc));
     }
 
-    trace_observer observer(out);
-    int64_t        chunk0 = 0;
-    residual_tap   tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t pos0) {
+    trace_observer        observer(out);
+    int64_t               chunk0 = 0;
+    residual_tap          tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t pos0) {
         int target = layer + 1;
         while (target < L && !store.has_experts(target)) {
             ++target;
@@ -73,10 +73,10 @@ std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> token
     const forward_context ctx{e.runner(), tap, &observer};
     std::vector<float>    logits(static_cast<size_t>(e.hparams().n_vocab));
     for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
-        const auto n    = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
-        auto       st   = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
-        chunk0          = static_cast<int64_t>(at);
-        observer.base   = chunk0;
+        const auto n  = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
+        auto       st = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
+        chunk0        = static_cast<int64_t>(at);
+        observer.base = chunk0;
         tap.restart();
         e.net().forward(*st, tokens.subspan(at, n), ctx, logits.data(), false);
     }

@@ -48,11 +48,10 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
             total += static_cast<uint64_t>(n_expert);
         }
     }
-    const auto budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
-    const cache_plan plan =
-        plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
-                   opt.quota == quota_policy::popularity ? calib.spread() : std::vector<double>{});
-    cache_index index(plan.slots, n_expert, opt.eviction);
+    const auto       budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
+    const cache_plan plan   = plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
+                                       opt.quota == quota_policy::popularity ? calib.spread() : std::vector<double>{});
+    cache_index      index(plan.slots, n_expert, opt.eviction);
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
     // replay the guesses the trace recorded.
@@ -70,13 +69,13 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     const std::string recorded(name_of(opt.predictor));
 
     stream_stats st;
-    st.reader    = "simulated";
-    st.predictor = recorded;
-    st.eviction  = std::string(name_of(opt.eviction));
-    st.quota     = std::string(name_of(opt.quota));
-    st.budget    = budget;
+    st.reader      = "simulated";
+    st.predictor   = recorded;
+    st.eviction    = std::string(name_of(opt.eviction));
+    st.quota       = std::string(name_of(opt.quota));
+    st.budget      = budget;
     st.cache_bytes = plan.bytes;
-    st.slots     = plan.slots;
+    st.slots       = plan.slots;
     st.layers.resize(static_cast<size_t>(n_layer));
     const int            count = k + opt.predict_extra;
     std::vector<int32_t> guess;
@@ -144,7 +143,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                     fail("simulate: layer {} has too few slots", l.layer);
                 }
                 ls.wasted_reads += ev.wasted ? 1 : 0;
-                slot_of[i]                               = ev.slot;
+                slot_of[i]                          = ev.slot;
                 index.slot(l.layer, ev.slot).status = slot_status::ready;
                 index.slot(l.layer, ev.slot).held   = true;
                 ++ls.reads;

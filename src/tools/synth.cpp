@@ -26,16 +26,51 @@ const synth_geometry k_geometries[] = {
     {"gpt-oss-20b", "gpt-oss", 24, 2880, 64, 8, 64, 32, 4, 2880, 201088, 131072, 150000, 0, 128},
     // DeepSeek-V2-Lite: MLA (no q compression, kv_lora 512, heads of 128 + 64 RoPE, values
     // 128), one leading dense block, 2 shared experts, softmax routing. YaRN is left out.
-    {.name = "deepseek-v2-lite", .arch = "deepseek2", .n_layer = 27, .n_embd = 2048, .n_head = 16, .n_head_kv = 1,
-     .head_dim = 576, .n_expert = 64, .n_expert_used = 6, .n_ff_expert = 1408, .n_vocab = 102400, .n_ctx = 163840,
-     .rope_base = 1e4, .n_ff_shared = 2816, .n_expert_shared = 2, .n_layer_dense = 1, .n_ff_dense = 10944,
-     .q_lora = 0, .kv_lora = 512, .qk_nope = 128, .qk_rope = 64, .v_head = 128},
+    {.name            = "deepseek-v2-lite",
+     .arch            = "deepseek2",
+     .n_layer         = 27,
+     .n_embd          = 2048,
+     .n_head          = 16,
+     .n_head_kv       = 1,
+     .head_dim        = 576,
+     .n_expert        = 64,
+     .n_expert_used   = 6,
+     .n_ff_expert     = 1408,
+     .n_vocab         = 102400,
+     .n_ctx           = 163840,
+     .rope_base       = 1e4,
+     .n_ff_shared     = 2816,
+     .n_expert_shared = 2,
+     .n_layer_dense   = 1,
+     .n_ff_dense      = 10944,
+     .q_lora          = 0,
+     .kv_lora         = 512,
+     .qk_nope         = 128,
+     .qk_rope         = 64,
+     .v_head          = 128},
     // Qwen3-Next-80B-A3B: every 4th block gated attention (heads of 256, 64 RoPE dims), the
     // others gated DeltaNet (16 key heads, 32 value heads of 128); 512 experts, a shared one.
-    {.name = "qwen3-next-80b-a3b", .arch = "qwen3next", .n_layer = 48, .n_embd = 2048, .n_head = 16, .n_head_kv = 2,
-     .head_dim = 256, .n_expert = 512, .n_expert_used = 10, .n_ff_expert = 512, .n_vocab = 151936, .n_ctx = 262144,
-     .rope_base = 1e7, .n_ff_shared = 512, .n_expert_shared = 1, .rope_dim = 64, .full_attention_interval = 4,
-     .ssm_k_heads = 16, .ssm_v_heads = 32, .ssm_head_dim = 128, .ssm_conv_kernel = 4},
+    {.name                    = "qwen3-next-80b-a3b",
+     .arch                    = "qwen3next",
+     .n_layer                 = 48,
+     .n_embd                  = 2048,
+     .n_head                  = 16,
+     .n_head_kv               = 2,
+     .head_dim                = 256,
+     .n_expert                = 512,
+     .n_expert_used           = 10,
+     .n_ff_expert             = 512,
+     .n_vocab                 = 151936,
+     .n_ctx                   = 262144,
+     .rope_base               = 1e7,
+     .n_ff_shared             = 512,
+     .n_expert_shared         = 1,
+     .rope_dim                = 64,
+     .full_attention_interval = 4,
+     .ssm_k_heads             = 16,
+     .ssm_v_heads             = 32,
+     .ssm_head_dim            = 128,
+     .ssm_conv_kernel         = 4},
 };
 
 // Random matrices are made from a pool of quantized random rows: each output row is a pool
@@ -161,10 +196,10 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         if (cols % traits(t).block_size != 0) {
             t = cols % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
         }
-        const row_pool   rp(t, cols, rng, 0.02f);
-        const uint64_t   rb    = row_bytes(t, cols);
-        const int64_t    total = rows * stack;
-        std::vector<uint8_t> & buf = buffers.emplace_back(static_cast<uint64_t>(total) * rb);
+        const row_pool         rp(t, cols, rng, 0.02f);
+        const uint64_t         rb    = row_bytes(t, cols);
+        const int64_t          total = rows * stack;
+        std::vector<uint8_t> & buf   = buffers.emplace_back(static_cast<uint64_t>(total) * rb);
         const int64_t          chunk = 1024;
         pool.parallel_for((total + chunk - 1) / chunk, [&](int64_t task, int) {
             const int64_t r0 = task * chunk;

@@ -12,12 +12,12 @@
 namespace sluice {
 
 double measure_read_bandwidth(thread_pool & pool, size_t bytes, int repeats) {
-    const size_t n = bytes / sizeof(uint64_t);
+    const size_t                n = bytes / sizeof(uint64_t);
     std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
     std::memset(buf.get(), 1, n * sizeof(uint64_t));  // fault every page in before timing
-    const int           threads = pool.size();
+    const int             threads = pool.size();
     std::vector<uint64_t> sink(static_cast<size_t>(threads) * 8, 0);  // 64 B apart: no false sharing
-    double best = 0.0;
+    double                best = 0.0;
     for (int r = 0; r < repeats; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         pool.parallel_for(threads, [&](int64_t task, int thread) {
@@ -31,10 +31,11 @@ double measure_read_bandwidth(thread_pool & pool, size_t bytes, int repeats) {
                 for (int k = 0; k < 8; ++k) acc[k] ^= buf[i + k];
             }
             for (; i < end; ++i) acc[0] ^= buf[i];
-            sink[static_cast<size_t>(thread) * 8] ^= acc[0] ^ acc[1] ^ acc[2] ^ acc[3] ^ acc[4] ^ acc[5] ^ acc[6] ^ acc[7];
+            sink[static_cast<size_t>(thread) * 8] ^=
+                acc[0] ^ acc[1] ^ acc[2] ^ acc[3] ^ acc[4] ^ acc[5] ^ acc[6] ^ acc[7];
         });
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / secs / 1e9);
+        best              = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / secs / 1e9);
     }
     volatile uint64_t keep = sink[0];
     (void)keep;

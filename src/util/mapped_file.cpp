@@ -36,7 +36,9 @@ mapped_file::mapped_file(const std::string & path) : path_(path) {
     ::close(fd);  // the mapping keeps the file alive
 }
 
-mapped_file::~mapped_file() { release(); }
+mapped_file::~mapped_file() {
+    release();
+}
 
 mapped_file::mapped_file(mapped_file && other) noexcept
     : path_(std::move(other.path_)), data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}

@@ -7,7 +7,9 @@
 namespace sluice {
 
 progress_bar::progress_bar(std::string label, uint64_t total)
-    : label_(std::move(label)), total_(total), enabled_(::isatty(STDERR_FILENO) == 1),
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(::isatty(STDERR_FILENO) == 1),
       start_(std::chrono::steady_clock::now()) {}
 
 progress_bar::~progress_bar() {
@@ -25,7 +27,7 @@ void progress_bar::update(uint64_t done) {
     if (percent == last_percent_) {
         return;
     }
-    last_percent_      = percent;
+    last_percent_       = percent;
     constexpr int width = 30;
     const int     fill  = percent * width / 100;
     const double  secs  = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -41,9 +41,9 @@ class thread_pool {
     std::condition_variable wake_;
     std::atomic<uint64_t>   generation_{0};  // bumped (under mutex_) for every parallel_for
     std::atomic<bool>       stopping_{false};
-    std::atomic<int>        busy_{0};        // workers still inside the current generation
+    std::atomic<int>        busy_{0};  // workers still inside the current generation
 
-    const std::function<void(int64_t, int)> * job_ = nullptr;
+    const std::function<void(int64_t, int)> * job_     = nullptr;
     int64_t                                   n_tasks_ = 0;
     std::atomic<int64_t>                      next_task_{0};
 };

@@ -1,14 +1,15 @@
 // The public API around the interpreter: built-in templates (their turn formats written out
 // by hand), the variables a render sees, and the two message entry points.
-#include <gtest/gtest.h>
-
 #include "chat/chat_template.h"
 #include "util/error.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice {
 namespace {
 
-const std::vector<chat_message> k_conv = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
+const std::vector<chat_message> k_conv = {
+    {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
 
 chat_render_options opts(bool gen) {
     chat_render_options o;
@@ -60,21 +61,23 @@ TEST(chat_builtin, names_and_unknown) {
 }
 
 TEST(chat_api, variables_and_extra_context) {
-    const chat_template t("{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ messages | length }}|"
-                          "{{ tools | map(attribute='name') | join(',') }}|{{ enable_thinking }}");
+    const chat_template t(
+        "{{ bos_token }}|{{ eos_token }}|{{ add_generation_prompt }}|{{ messages | length }}|"
+        "{{ tools | map(attribute='name') | join(',') }}|{{ enable_thinking }}");
     chat_render_options o = opts(false);
-    o.extra_context       = {{"tools", {{{"name", "a"}}, {{"name", "b"}}}}, {"enable_thinking", false},
-                             {"bos_token", "ignored"}};
+    o.extra_context       = {
+              {"tools", {{{"name", "a"}}, {{"name", "b"}}}}, {"enable_thinking", false}, {"bos_token", "ignored"}};
     EXPECT_EQ(t.render(k_conv, o), "<s>|</s>|False|4|a,b|False");
 }
 
 TEST(chat_api, json_messages_keep_structure_and_order) {
     const chat_template t("{% for m in messages %}{{ m.content is none }} {{ m.tool_calls | tojson }};{% endfor %}");
-    const auto msgs = nlohmann::ordered_json::parse(
-        R"([{"role": "assistant", "content": null, "tool_calls": [{"name": "f", "arguments": {"z": 1, "a": "é"}}]}])");
+    const auto          msgs = nlohmann::ordered_json::parse(
+                 R"([{"role": "assistant", "content": null, "tool_calls": [{"name": "f", "arguments": {"z": 1, "a": "é"}}]}])");
     EXPECT_EQ(t.render_json(msgs, opts(false)), R"(True [{"name": "f", "arguments": {"z": 1, "a": "é"}}];)");
     // nlohmann::json sorts object keys; the ordered overload is the one that keeps them.
-    EXPECT_EQ(t.render_json(nlohmann::json(msgs), opts(false)), R"(True [{"arguments": {"a": "é", "z": 1}, "name": "f"}];)");
+    EXPECT_EQ(t.render_json(nlohmann::json(msgs), opts(false)),
+              R"(True [{"arguments": {"a": "é", "z": 1}, "name": "f"}];)");
 }
 
 TEST(chat_api, strftime_now_uses_the_pinned_instant_in_utc) {

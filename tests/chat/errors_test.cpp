@@ -2,10 +2,10 @@
 // and where it is (line:column), never a crash, a hang or unbounded memory. Parse errors come
 // from the constructor; runtime errors from render. The cases where jinja2 itself raises are
 // checked to raise here too.
-#include <gtest/gtest.h>
-
 #include "chat/chat_template.h"
 #include "util/error.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice {
 namespace {
@@ -18,7 +18,8 @@ std::string render(const std::string & source, const nlohmann::json & context = 
 }
 
 // The message of the sluice::error that fn throws ("" when it does not throw).
-template <typename F> std::string error_of(F fn) {
+template <typename F>
+std::string error_of(F fn) {
     try {
         fn();
     } catch (const sluice::error & e) {
@@ -129,12 +130,14 @@ TEST(chat_errors, runaway_work_is_bounded) {
     expect_render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
                         "steps (runaway loop?)");
     expect_render_error("{{ range(100000000) | length }}", "range() longer than");
-    expect_render_error("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-                        "larger than");
+    expect_render_error(
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "larger than");
     expect_render_error("{{ 'x' * 100000000000 }}", "repetition result too large");
     expect_render_error("{{ [1, 2] * 100000000000 }}", "repetition result too large");
-    expect_render_error("{% for i in range(1000) %}{% for j in range(1000) %}{{ 'abcdefghij' * 10 }}{% endfor %}{% endfor %}",
-                        "output larger than");
+    expect_render_error(
+        "{% for i in range(1000) %}{% for j in range(1000) %}{{ 'abcdefghij' * 10 }}{% endfor %}{% endfor %}",
+        "output larger than");
     expect_render_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recursed deeper than");
     expect_render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursed deeper than");
 }
@@ -156,7 +159,9 @@ TEST(chat_errors, bad_inputs_to_the_api) {
 
 TEST(chat_errors, malformed_utf8_does_not_crash) {
     const std::string bad = "\xff\xfe{{ 'a\xc3' | length }}\xe2\x82";
-    EXPECT_EQ(render(bad), "\xff\xfe" "2\xe2\x82");
+    EXPECT_EQ(render(bad),
+              "\xff\xfe"
+              "2\xe2\x82");
     EXPECT_EQ(render("{{ s[::-1] | length }}{{ s | trim }}", {{"s", "\xc3"}}).size(), 4u);
 }
 

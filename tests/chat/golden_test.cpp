@@ -3,15 +3,15 @@
 // Hugging Face's settings; the cases the template refuses must throw sluice::error carrying
 // the template's raise_exception message. The test finds the files itself, so a new
 // NAME.jinja + NAME.golden.json pair is covered without editing this file.
+#include "chat/chat_template.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include "chat/chat_template.h"
-#include "util/error.h"
 
 namespace sluice {
 namespace {
@@ -22,7 +22,7 @@ const std::string k_dir = std::string(SLUICE_TEST_DATA) + "/templates";
 constexpr std::time_t k_golden_now = 1767323045;
 
 std::string read_file(const std::string & path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream      in(path, std::ios::binary);
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -44,7 +44,8 @@ std::vector<std::string> golden_names() {
 class chat_golden : public testing::TestWithParam<std::string> {};
 
 TEST_P(chat_golden, renders_every_case) {
-    const nlohmann::ordered_json golden = nlohmann::ordered_json::parse(read_file(k_dir + "/" + GetParam() + ".golden.json"));
+    const nlohmann::ordered_json golden =
+        nlohmann::ordered_json::parse(read_file(k_dir + "/" + GetParam() + ".golden.json"));
     const chat_template tmpl(read_file(k_dir + "/" + golden["template"].get<std::string>()));
     ASSERT_FALSE(golden["cases"].empty());
     for (const auto & c : golden["cases"]) {
@@ -88,7 +89,8 @@ INSTANTIATE_TEST_SUITE_P(templates, chat_golden, testing::ValuesIn(golden_names(
 // A conversation with tools, a tool call and a tool result (chat-tools.golden.json, rendered
 // by jinja2 3.1.6 the same way) through every template: the tool paths of the templates.
 TEST(chat_golden_tools, every_template_renders_tool_calls_as_jinja2) {
-    const nlohmann::ordered_json g = nlohmann::ordered_json::parse(read_file(std::string(SLUICE_TEST_DATA) + "/chat-tools.golden.json"));
+    const nlohmann::ordered_json g =
+        nlohmann::ordered_json::parse(read_file(std::string(SLUICE_TEST_DATA) + "/chat-tools.golden.json"));
     chat_render_options opt;
     opt.bos_token     = "<s>";
     opt.eos_token     = "</s>";

@@ -1,4 +1,5 @@
 #include "experts/budget.h"
+
 #include "util/error.h"
 
 #include <gtest/gtest.h>

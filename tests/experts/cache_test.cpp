@@ -53,12 +53,12 @@ TEST(cache_index, predictive_spares_what_the_predictor_named) {
 
 TEST(cache_index, held_and_pinned_slots_are_never_evicted_loading_ones_say_so) {
     cache_index c({3}, 8, eviction_policy::lru);
-    const int a = load(c, 1);
-    const int b = load(c, 2);
+    const int   a = load(c, 1);
+    const int   b = load(c, 2);
     c.claim(0, 3, true);  // still loading
     c.slot(0, a).held   = true;
     c.slot(0, b).pinned = true;
-    const eviction ev = c.claim(0, 4, false);
+    const eviction ev   = c.claim(0, 4, false);
     EXPECT_EQ(ev.evicted, 3);
     EXPECT_TRUE(ev.loading);  // the caller must let its read finish first
     c.slot(0, ev.slot).held = true;

@@ -1,6 +1,7 @@
 // Both reader kinds read what pread reads, many reads in flight, and report short reads
 // and bad files as errors naming the file.
 #include "experts/io/loader.h"
+
 #include "util/error.h"
 
 #include <gtest/gtest.h>
@@ -56,9 +57,9 @@ TEST_P(loader_test, many_reads_in_flight_return_the_file_bytes) {
         if (!r) {
             GTEST_SKIP() << "io_uring unavailable";
         }
-        constexpr int            n = 16;
-        aligned_buffer           buf(n * 4 * 4096);
-        std::vector<uint64_t>    tickets;
+        constexpr int         n = 16;
+        aligned_buffer        buf(n * 4 * 4096);
+        std::vector<uint64_t> tickets;
         for (int i = 0; i < n; ++i) {
             read_request q;
             q.offset   = static_cast<uint64_t>(i) * 3 * 4096;
@@ -89,7 +90,7 @@ TEST_P(loader_test, a_read_past_the_end_is_fine_when_what_is_needed_is_there) {
     r->wait(r->submit(q));
     EXPECT_EQ(std::memcmp(buf.p, bytes_.data() + 64 * 4096, 1000), 0);
 
-    q.required = 1001;  // one byte more than the file has: a truncated file
+    q.required       = 1001;  // one byte more than the file has: a truncated file
     const uint64_t t = r->submit(q);
     try {
         r->wait(t);

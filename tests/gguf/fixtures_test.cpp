@@ -1,8 +1,8 @@
 // The committed fixtures (tests/data): tiny-qwen3moe-f16.gguf as llama.cpp's converter wrote
 // it, and quant-blocks.gguf with one tensor per quant type.
-#include <algorithm>
-
 #include "gguf_test_util.h"
+
+#include <algorithm>
 
 namespace sluice {
 namespace {

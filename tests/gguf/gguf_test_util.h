@@ -2,6 +2,9 @@
 // files, and checks on the sluice::error a parse throws.
 #pragma once
 
+#include "gguf/gguf.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -9,9 +12,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "gguf/gguf.h"
-#include "util/error.h"
 
 namespace sluice::test {
 

@@ -1,8 +1,8 @@
 // Malformed tensor infos and data sections, and truncation of a valid file at every length:
 // each must throw sluice::error naming the tensor (or section), the field and the offset.
-#include <numeric>
-
 #include "gguf_test_util.h"
+
+#include <numeric>
 
 namespace sluice {
 namespace {

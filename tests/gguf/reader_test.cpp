@@ -1,8 +1,8 @@
 // Reader behaviour on valid files: version 2, typed accessors and their conversions, lookups,
 // kv offsets.
-#include <limits>
-
 #include "gguf_test_util.h"
+
+#include <limits>
 
 namespace sluice {
 namespace {

@@ -1,5 +1,7 @@
 // Writer round trips: every value type and array element type, nested arrays, tensors of
 // several types and shapes, custom alignment; write -> parse -> compare every field and byte.
+#include "gguf_test_util.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,8 +10,6 @@
 #include <filesystem>
 #include <limits>
 #include <random>
-
-#include "gguf_test_util.h"
 
 namespace sluice {
 namespace {

@@ -34,7 +34,7 @@ struct case_data {
 };
 
 case_data make_case(ggml_type t, int64_t rows, int64_t n, std::mt19937 & rng, bool quantize, uint64_t pad) {
-    case_data c{test::make_weights(t, rows, n, rng, quantize, pad), test::random_activations(rng, n), {}};
+    case_data            c{test::make_weights(t, rows, n, rng, quantize, pad), test::random_activations(rng, n), {}};
     const type_kernels * ref = kern::scalar_kernels(t);
     c.act.resize(act_bytes(ref->act, n));
     ref->quantize_act(c.x.data(), c.act.data(), n);
@@ -68,15 +68,15 @@ TEST_P(dot_by_type, scalar_matches_exact_value) {
     const ggml_type t = GetParam();
     std::mt19937    rng(1234 + static_cast<uint32_t>(t));
     for (int iter = 0; iter < 12; ++iter) {
-        const int64_t n    = random_cols(t, rng);
-        const int64_t rows = 5;
-        case_data     c    = make_case(t, rows, n, rng, iter % 2 == 0, 0);
-        const auto *  ref  = kern::scalar_kernels(t);
-        const test::act_values av = test::activation_values(ref->act, c.act.data(), c.x.data(), n);
-        std::vector<float>       out(rows);
+        const int64_t          n    = random_cols(t, rng);
+        const int64_t          rows = 5;
+        case_data              c    = make_case(t, rows, n, rng, iter % 2 == 0, 0);
+        const auto *           ref  = kern::scalar_kernels(t);
+        const test::act_values av   = test::activation_values(ref->act, c.act.data(), c.x.data(), n);
+        std::vector<float>     out(rows);
         ref->dot_rows(n, c.w.data.data(), c.w.stride, rows, c.act.data(), out.data());
         for (int64_t r = 0; r < rows; ++r) {
-            const std::vector<double> w = test::dequantized(t, c.w.row(r), n);
+            const std::vector<double> w     = test::dequantized(t, c.w.row(r), n);
             double                    exact = test::q8_1_s_correction(t, c.w.row(r), c.act.data(), n);
             for (int64_t i = 0; i < n; ++i) {
                 exact += w[i] * av.a[i];
@@ -96,14 +96,14 @@ TEST_P(dot_by_type, simd_matches_scalar) {
         if (i == isa::SCALAR) {
             continue;
         }
-        const type_kernels * k       = find_kernels(t, i);
-        double               worst   = 0;  // max |diff| / bound, reported
+        const type_kernels * k        = find_kernels(t, i);
+        double               worst    = 0;  // max |diff| / bound, reported
         const int64_t        shapes[] = {1, 3, 17, 4, 8, 5};
         for (int iter = 0; iter < 18; ++iter) {
-            const int64_t rows = shapes[iter % 6];
-            const int64_t n    = random_cols(t, rng);
-            const uint64_t pad = (iter % 3 == 0) ? static_cast<uint64_t>(rng() % 17) : 0;
-            case_data      c   = make_case(t, rows, n, rng, iter % 2 == 1, pad);
+            const int64_t  rows = shapes[iter % 6];
+            const int64_t  n    = random_cols(t, rng);
+            const uint64_t pad  = (iter % 3 == 0) ? static_cast<uint64_t>(rng() % 17) : 0;
+            case_data      c    = make_case(t, rows, n, rng, iter % 2 == 1, pad);
             ASSERT_EQ(k->act, ref->act);
 
             std::vector<uint8_t> act(c.act.size());
@@ -116,14 +116,14 @@ TEST_P(dot_by_type, simd_matches_scalar) {
             const test::act_values av = test::activation_values(ref->act, c.act.data(), c.x.data(), n);
             for (int64_t r = 0; r < rows; ++r) {
                 k->dot_rows(n, c.w.row(r), c.w.stride, 1, act.data(), &one[r]);
-                EXPECT_EQ(one[r], got[r]) << isa_name(i) << " " << type_name(t) << ": row " << r
-                                          << " differs when computed alone";
-                const std::vector<double> w   = test::dequantized(t, c.w.row(r), n);
-                const double              tol = 2 * error_bound(t, c.w.row(r), w, av.a, n);
+                EXPECT_EQ(one[r], got[r])
+                    << isa_name(i) << " " << type_name(t) << ": row " << r << " differs when computed alone";
+                const std::vector<double> w    = test::dequantized(t, c.w.row(r), n);
+                const double              tol  = 2 * error_bound(t, c.w.row(r), w, av.a, n);
                 const double              diff = std::fabs(double(got[r]) - want[r]);
                 worst                          = std::max(worst, diff / tol);
-                EXPECT_LE(diff, tol) << isa_name(i) << " " << type_name(t) << " n=" << n << " rows=" << rows
-                                     << " row " << r << ": " << got[r] << " vs scalar " << want[r];
+                EXPECT_LE(diff, tol) << isa_name(i) << " " << type_name(t) << " n=" << n << " rows=" << rows << " row "
+                                     << r << ": " << got[r] << " vs scalar " << want[r];
             }
         }
         RecordProperty(std::string(isa_name(i)) + "_worst_diff_over_bound", std::to_string(worst));
@@ -140,8 +140,9 @@ TEST(quantize_act, formats_are_consistent) {
     const int64_t            n = 4 * QK_K;
     const std::vector<float> x = test::random_activations(rng, n);
     for (act_format f : {act_format::Q8_0, act_format::Q8_1, act_format::Q8_K}) {
-        const ggml_type      t = f == act_format::Q8_0 ? ggml_type::Q8_0 : f == act_format::Q8_1 ? ggml_type::Q4_1
-                                                                                                  : ggml_type::Q4_K;
+        const ggml_type      t = f == act_format::Q8_0   ? ggml_type::Q8_0
+                                 : f == act_format::Q8_1 ? ggml_type::Q4_1
+                                                         : ggml_type::Q4_K;
         const type_kernels * k = kern::scalar_kernels(t);
         ASSERT_EQ(k->act, f);
         std::vector<uint8_t> act(act_bytes(f, n));

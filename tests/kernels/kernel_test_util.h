@@ -19,8 +19,8 @@ constexpr double k_eps32 = 1.0 / (1 << 24);  // unit roundoff of float32
 
 inline const std::vector<ggml_type> & all_types() {
     static const std::vector<ggml_type> types = {
-        ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0, ggml_type::Q4_1,
-        ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0, ggml_type::Q2_K, ggml_type::Q3_K,
+        ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0,  ggml_type::Q4_1,
+        ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0, ggml_type::Q2_K,  ggml_type::Q3_K,
         ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K, ggml_type::MXFP4,
     };
     return types;
@@ -68,25 +68,34 @@ inline void random_block(ggml_type t, uint8_t * p, std::mt19937 & rng) {
     switch (t) {
         case ggml_type::Q4_0:
         case ggml_type::Q5_0:
-        case ggml_type::Q8_0: put_f16(p, sign * 0.05f * u(rng)); break;
+        case ggml_type::Q8_0:
+            put_f16(p, sign * 0.05f * u(rng));
+            break;
         case ggml_type::Q4_1:
         case ggml_type::Q5_1:
             put_f16(p, 0.05f * u(rng));
             put_f16(p + 2, -0.5f * u(rng));
             break;
-        case ggml_type::MXFP4: p[0] = static_cast<uint8_t>(118 + rng() % 16); break;
+        case ggml_type::MXFP4:
+            p[0] = static_cast<uint8_t>(118 + rng() % 16);
+            break;
         case ggml_type::Q2_K:
             put_f16(p + offsetof(block_q2_K, d), 0.02f * u(rng));
             put_f16(p + offsetof(block_q2_K, dmin), 0.02f * u(rng));
             break;
-        case ggml_type::Q3_K: put_f16(p + offsetof(block_q3_K, d), sign * 0.01f * u(rng)); break;
+        case ggml_type::Q3_K:
+            put_f16(p + offsetof(block_q3_K, d), sign * 0.01f * u(rng));
+            break;
         case ggml_type::Q4_K:
         case ggml_type::Q5_K:
             put_f16(p, 0.01f * u(rng));
             put_f16(p + 2, 0.01f * u(rng));
             break;
-        case ggml_type::Q6_K: put_f16(p + offsetof(block_q6_K, d), sign * 0.001f * u(rng)); break;
-        default: break;
+        case ggml_type::Q6_K:
+            put_f16(p + offsetof(block_q6_K, d), sign * 0.001f * u(rng));
+            break;
+        default:
+            break;
     }
 }
 
@@ -97,7 +106,7 @@ struct weights {
     uint64_t             stride;
     std::vector<uint8_t> data;
 
-    weight_matrix view() const { return {type, rows, cols, stride, data.data()}; }
+    weight_matrix   view() const { return {type, rows, cols, stride, data.data()}; }
     const uint8_t * row(int64_t r) const { return data.data() + static_cast<uint64_t>(r) * stride; }
 };
 
@@ -108,7 +117,7 @@ inline weights make_weights(ggml_type t, int64_t rows, int64_t cols, std::mt1993
                             uint64_t pad = 0) {
     weights w{t, rows, cols, row_bytes(t, cols) + pad, {}};
     w.data.assign(w.stride * static_cast<uint64_t>(rows), 0);
-    const bool is_float = t == ggml_type::F32 || t == ggml_type::F16 || t == ggml_type::BF16;
+    const bool                      is_float = t == ggml_type::F32 || t == ggml_type::F16 || t == ggml_type::BF16;
     std::normal_distribution<float> normal(0.0f, 0.5f);
     for (int64_t r = 0; r < rows; ++r) {
         uint8_t * dst = w.data.data() + static_cast<uint64_t>(r) * w.stride;
@@ -145,11 +154,15 @@ inline std::vector<double> min_parts(ggml_type t, const uint8_t * row, int64_t n
     };
     for (int64_t i = 0; i < n; ++i) {
         switch (t) {
-            case ggml_type::Q4_1: m[i] = std::fabs(f16(row + (i / 32) * 20 + 2)); break;
-            case ggml_type::Q5_1: m[i] = std::fabs(f16(row + (i / 32) * 24 + 2)); break;
+            case ggml_type::Q4_1:
+                m[i] = std::fabs(f16(row + (i / 32) * 20 + 2));
+                break;
+            case ggml_type::Q5_1:
+                m[i] = std::fabs(f16(row + (i / 32) * 24 + 2));
+                break;
             case ggml_type::Q2_K: {
                 const uint8_t * b = row + (i / 256) * sizeof(block_q2_K);
-                m[i] = std::fabs(f16(b + offsetof(block_q2_K, dmin))) * (b[(i % 256) / 16] >> 4);
+                m[i]              = std::fabs(f16(b + offsetof(block_q2_K, dmin))) * (b[(i % 256) / 16] >> 4);
                 break;
             }
             case ggml_type::Q4_K:
@@ -162,7 +175,8 @@ inline std::vector<double> min_parts(ggml_type t, const uint8_t * row, int64_t n
                 m[i]               = std::fabs(f16(b + 2)) * mj;
                 break;
             }
-            default: break;
+            default:
+                break;
         }
     }
     return m;
@@ -180,7 +194,9 @@ inline act_values activation_values(act_format f, const void * act, const float 
         double d = 0;
         int    q = 0;
         switch (f) {
-            case act_format::F32: v.a[i] = static_cast<const float *>(act)[i]; continue;
+            case act_format::F32:
+                v.a[i] = static_cast<const float *>(act)[i];
+                continue;
             case act_format::Q8_0: {
                 const auto & b = static_cast<const block_q8_0 *>(act)[i / 32];
                 d = f16_to_f32(b.d), q = b.qs[i % 32];
@@ -229,6 +245,8 @@ inline double q8_1_s_correction(ggml_type t, const uint8_t * row, const void * a
 }
 
 // Blocks of t in a row of n (floats count one element as a block).
-inline int64_t blocks_in(ggml_type t, int64_t n) { return n / traits(t).block_size; }
+inline int64_t blocks_in(ggml_type t, int64_t n) {
+    return n / traits(t).block_size;
+}
 
 }  // namespace sluice::test

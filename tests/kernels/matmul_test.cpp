@@ -66,7 +66,7 @@ TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
     // Large enough to be split across threads and into several row tiles; 70 tokens span two
     // token tiles.
     const int64_t       rows = 301, cols = 1024;
-    const test::weights w    = test::make_weights(t, rows, cols, rng, false, 3);
+    const test::weights w = test::make_weights(t, rows, cols, rng, false, 3);
     for (int64_t n_tokens : {int64_t{5}, int64_t{70}}) {
         std::vector<float> x(static_cast<size_t>(n_tokens * cols));
         for (int64_t tk = 0; tk < n_tokens; ++tk) {
@@ -93,19 +93,20 @@ TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
 TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
     // Three matrices of this type and one F16, two of them sharing an input (quantized once)
     // and one with its own: each output must equal the job's own matvec, bit for bit.
-    const ggml_type t = GetParam();
-    std::mt19937    rng(77 + static_cast<uint32_t>(t));
-    thread_pool     pool(2);
-    const int64_t   cols = 512;
-    const test::weights a = test::make_weights(t, 203, cols, rng, false, 3);
-    const test::weights b = test::make_weights(t, 64, cols, rng, false, 3);
-    const test::weights c = test::make_weights(ggml_type::F16, 96, cols, rng, false, 3);
+    const ggml_type          t = GetParam();
+    std::mt19937             rng(77 + static_cast<uint32_t>(t));
+    thread_pool              pool(2);
+    const int64_t            cols = 512;
+    const test::weights      a    = test::make_weights(t, 203, cols, rng, false, 3);
+    const test::weights      b    = test::make_weights(t, 64, cols, rng, false, 3);
+    const test::weights      c    = test::make_weights(ggml_type::F16, 96, cols, rng, false, 3);
     const std::vector<float> x1 = test::random_activations(rng, cols), x2 = test::random_activations(rng, cols);
     for (isa i : test::supported_isas()) {
-        matmul_runner      r(pool, i);
+        matmul_runner       r(pool, i);
         const weight_matrix wa = a.view(), wb = b.view(), wc = c.view();
-        std::vector<float> ya(203), yb(64), yc(96), want;
-        const matvec_job   jobs[3] = {{&wa, x1.data(), ya.data()}, {&wb, x2.data(), yb.data()}, {&wc, x1.data(), yc.data()}};
+        std::vector<float>  ya(203), yb(64), yc(96), want;
+        const matvec_job    jobs[3] = {
+               {&wa, x1.data(), ya.data()}, {&wb, x2.data(), yb.data()}, {&wc, x1.data(), yc.data()}};
         r.matvec_many(jobs);
         for (const matvec_job & j : jobs) {
             want.assign(j.w->rows, 0.0f);
@@ -124,8 +125,8 @@ TEST(matmul_runner, rejects_bad_matrices) {
     float         x[256] = {}, y[4] = {};
     uint8_t       data[4096] = {};
     EXPECT_THROW(runner.matvec({ggml_type::IQ2_XXS, 1, 256, 66, data}, x, y), error);
-    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 1, 48, 27, data}, x, y), error);   // not whole blocks
-    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 20, data}, x, y), error);   // stride < row bytes
+    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 1, 48, 27, data}, x, y), error);  // not whole blocks
+    EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 20, data}, x, y), error);  // stride < row bytes
     EXPECT_NO_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 36, data}, x, y));
     EXPECT_EQ(y[0], 0.0f);
 }

@@ -20,7 +20,7 @@ TEST(weighted_row_sum, matches_float64_on_every_isa) {
     for (ggml_type t : {ggml_type::F32, ggml_type::F16}) {
         for (int64_t n : {int64_t{64}, int64_t{128}, int64_t{40}}) {
             const int64_t        n_rows = 37, stride_elems = n + 8;  // rows with a gap, like a KV cache
-            const size_t         esz    = t == ggml_type::F32 ? 4 : 2;
+            const size_t         esz = t == ggml_type::F32 ? 4 : 2;
             std::vector<uint8_t> rows(n_rows * stride_elems * esz);
             std::vector<double>  vals(n_rows * n);
             for (int64_t j = 0; j < n_rows; ++j) {
@@ -28,11 +28,11 @@ TEST(weighted_row_sum, matches_float64_on_every_isa) {
                     const float v = dist(rng);
                     if (t == ggml_type::F32) {
                         reinterpret_cast<float *>(rows.data())[j * stride_elems + i] = v;
-                        vals[j * n + i]                                             = v;
+                        vals[j * n + i]                                              = v;
                     } else {
-                        const uint16_t h = f32_to_f16(v);
+                        const uint16_t h                                                = f32_to_f16(v);
                         reinterpret_cast<uint16_t *>(rows.data())[j * stride_elems + i] = h;
-                        vals[j * n + i]                                                = f16_to_f32(h);
+                        vals[j * n + i]                                                 = f16_to_f32(h);
                     }
                 }
             }

@@ -4,6 +4,10 @@
 // key or tensor removed.
 #pragma once
 
+#include "gguf/gguf.h"
+#include "golden.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,10 +15,6 @@
 #include <filesystem>
 #include <functional>
 #include <string>
-
-#include "gguf/gguf.h"
-#include "golden.h"
-#include "util/error.h"
 
 namespace sluice::test {
 

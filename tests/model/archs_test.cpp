@@ -15,6 +15,10 @@
 // below 0.005 (log-probability), that noise can legitimately swap an expert (gpt-oss
 // bos_plus_40, position 17, layer 1: margin 0.002, logits off by 2.7); when the first position
 // beyond tolerance is such a tie, the positions from it on are not compared.
+#include "gguf/gguf.h"
+#include "golden.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,10 +26,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-
-#include "gguf/gguf.h"
-#include "golden.h"
-#include "util/error.h"
 
 namespace sluice::test {
 namespace {

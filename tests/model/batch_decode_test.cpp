@@ -3,13 +3,13 @@
 // every architecture (qwen3moe and the tiny files of tests/data/archs: llama, olmoe, qwen2moe
 // with its shared expert, gpt-oss with biases, sinks and a sliding window). The server's
 // continuous batching rests on this, including sequences joining and leaving.
+#include "golden.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <tuple>
-
-#include "golden.h"
-#include "util/error.h"
 
 namespace sluice::test {
 namespace {

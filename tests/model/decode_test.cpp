@@ -44,7 +44,7 @@ TEST_P(decode_test, token_by_token_equals_one_batch) {
         }
     }
     // Uneven batches (7 tokens at a time) give the same last logits too.
-    session chunked(e, ctx_of(64, GetParam(), 7));
+    session                      chunked(e, ctx_of(64, GetParam(), 7));
     const std::span<const float> last = chunked.eval(ids);
     for (int64_t v = 0; v < V; ++v) {
         ASSERT_EQ(last[v], all[(ids.size() - 1) * V + v]);
@@ -57,9 +57,9 @@ INSTANTIATE_TEST_SUITE_P(kv, decode_test, ::testing::Values(ggml_type::F32, ggml
 TEST(routing_observer, positions_are_absolute_across_batches) {
     // The golden's routing for sample64, recorded through batches of 7 tokens: every
     // position must get its own experts (a batch-relative index would overwrite 0..6).
-    engine               e = open_engine(data_path("tiny-qwen3moe-f32.gguf"));
-    const nlohmann::json g = read_json(data_path("golden/tiny-qwen3moe-f32.json"));
-    const auto &         c = g["cases"][2];
+    engine               e   = open_engine(data_path("tiny-qwen3moe-f32.gguf"));
+    const nlohmann::json g   = read_json(data_path("golden/tiny-qwen3moe-f32.json"));
+    const auto &         c   = g["cases"][2];
     const auto           ids = c["ids"].get<std::vector<int32_t>>();
     session              s(e, ctx_of(64, ggml_type::F32, 7));
     routing_recorder     rec(static_cast<int>(e.hparams().n_layer));

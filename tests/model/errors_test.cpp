@@ -1,7 +1,6 @@
 // Bad models and bad requests are errors that name what is wrong, never crashes.
-#include "golden.h"
-
 #include "gguf/gguf.h"
+#include "golden.h"
 #include "util/error.h"
 
 #include <gtest/gtest.h>
@@ -56,7 +55,7 @@ TEST(model_errors, unknown_architecture_lists_the_supported_ones) {
         w.set_string("general.architecture", "llama9");
         copy_all(in, w, "general.architecture", "");
     });
-    const std::string msg = message_of([&] { engine e(opts(path)); });
+    const std::string msg  = message_of([&] { engine e(opts(path)); });
     EXPECT_NE(msg.find("'llama9' is not supported"), std::string::npos) << msg;
     EXPECT_NE(msg.find("qwen3moe"), std::string::npos) << msg;
     std::filesystem::remove(path);
@@ -66,7 +65,7 @@ TEST(model_errors, missing_tensor_is_named) {
     const std::string path = rewrite_tiny("sluice-missing.gguf", [](const gguf_file & in, gguf_writer & w) {
         copy_all(in, w, "", "blk.1.attn_k.weight");
     });
-    const std::string msg = message_of([&] { engine e(opts(path)); });
+    const std::string msg  = message_of([&] { engine e(opts(path)); });
     EXPECT_NE(msg.find("blk.1.attn_k.weight"), std::string::npos) << msg;
     std::filesystem::remove(path);
 }
@@ -77,7 +76,7 @@ TEST(model_errors, transposed_matrix_is_named_with_its_shape) {
         const gguf_tensor & k = in.require_tensor("blk.0.attn_k.weight");  // [256, 128]
         w.add_tensor("blk.0.attn_k.weight", k.type, {k.ne[1], k.ne[0]}, k.data, k.nbytes);
     });
-    const std::string msg = message_of([&] { engine e(opts(path)); });
+    const std::string msg  = message_of([&] { engine e(opts(path)); });
     EXPECT_NE(msg.find("blk.0.attn_k.weight"), std::string::npos) << msg;
     EXPECT_NE(msg.find("expected [256, 128]"), std::string::npos) << msg;
     std::filesystem::remove(path);
@@ -89,7 +88,7 @@ TEST(model_errors, expert_tensor_of_wrong_shape_is_named) {
         const gguf_tensor & t = in.require_tensor("blk.2.ffn_down_exps.weight");  // [256, 256, 8]
         w.add_tensor("blk.2.ffn_down_exps.weight", t.type, {t.ne[0], t.ne[1] * t.ne[2]}, t.data, t.nbytes);
     });
-    const std::string msg = message_of([&] { engine e(opts(path)); });
+    const std::string msg  = message_of([&] { engine e(opts(path)); });
     EXPECT_NE(msg.find("blk.2.ffn_down_exps.weight"), std::string::npos) << msg;
     EXPECT_NE(msg.find("expected [256, 256, 8]"), std::string::npos) << msg;
     std::filesystem::remove(path);
@@ -99,16 +98,16 @@ TEST(model_errors, missing_hyper_parameter_is_named) {
     const std::string path = rewrite_tiny("sluice-hparam.gguf", [](const gguf_file & in, gguf_writer & w) {
         copy_all(in, w, "qwen3moe.expert_used_count", "");
     });
-    const std::string msg = message_of([&] { engine e(opts(path)); });
+    const std::string msg  = message_of([&] { engine e(opts(path)); });
     EXPECT_NE(msg.find("qwen3moe.expert_used_count"), std::string::npos) << msg;
     std::filesystem::remove(path);
 }
 
 TEST(model_errors, bad_tokens_and_full_context_are_errors) {
-    engine  e(opts(data_path("tiny-qwen3moe-f32.gguf")));
+    engine          e(opts(data_path("tiny-qwen3moe-f32.gguf")));
     session_options so;
     so.n_ctx = 4;
-    session s(e, so);
+    session       s(e, so);
     const int32_t bad[1] = {4096};
     EXPECT_NE(message_of([&] { s.eval(bad); }).find("out of range"), std::string::npos);
     const int32_t five[5] = {1, 2, 3, 4, 5};

@@ -15,7 +15,9 @@
 
 namespace sluice::test {
 
-inline std::string data_path(const std::string & rel) { return std::string(SLUICE_TEST_DATA) + "/" + rel; }
+inline std::string data_path(const std::string & rel) {
+    return std::string(SLUICE_TEST_DATA) + "/" + rel;
+}
 
 inline nlohmann::json read_json(const std::string & path) {
     std::ifstream in(path);
@@ -23,10 +25,10 @@ inline nlohmann::json read_json(const std::string & path) {
 }
 
 struct case_result {
-    int64_t first_flip  = -1;   // position of the first allowed routing flip, -1 if none
-    int     hard_flips  = 0;    // routing differences where the golden margin says they must not happen
-    double  max_abs_err = 0.0;  // over positions before first_flip
-    std::string worst;          // where max_abs_err happened
+    int64_t     first_flip  = -1;   // position of the first allowed routing flip, -1 if none
+    int         hard_flips  = 0;    // routing differences where the golden margin says they must not happen
+    double      max_abs_err = 0.0;  // over positions before first_flip
+    std::string worst;              // where max_abs_err happened
 };
 
 // Runs one golden case in one pass from an empty cache. A routing difference is allowed
@@ -37,8 +39,8 @@ inline case_result run_case(engine & e, const nlohmann::json & c, ggml_type kv, 
     session_options            so;
     so.n_ctx   = static_cast<int64_t>(ids.size());
     so.kv_type = kv;
-    session                    s(e, so);
-    routing_recorder           rec(static_cast<int>(e.hparams().n_layer));
+    session                  s(e, so);
+    routing_recorder         rec(static_cast<int>(e.hparams().n_layer));
     const std::vector<float> l    = s.eval_all(ids, &rec);
     const int64_t            V    = e.hparams().n_vocab;
     const auto &             gexp = c["routing"]["experts"];
@@ -47,8 +49,8 @@ inline case_result run_case(engine & e, const nlohmann::json & c, ggml_type kv, 
     case_result r;
     for (size_t p = 0; p < ids.size() && r.first_flip < 0; ++p) {
         for (int layer = 0; layer < rec.n_layer; ++layer) {
-            const auto                g = gexp[p][layer].get<std::set<int32_t>>();
-            const std::set<int32_t>   ours(rec.experts[p][layer].begin(), rec.experts[p][layer].end());
+            const auto              g = gexp[p][layer].get<std::set<int32_t>>();
+            const std::set<int32_t> ours(rec.experts[p][layer].begin(), rec.experts[p][layer].end());
             if (g != ours) {
                 if (gmar[p][layer].get<double>() < flip_margin) {
                     r.first_flip = static_cast<int64_t>(p);

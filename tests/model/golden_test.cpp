@@ -12,13 +12,15 @@ namespace sluice::test {
 namespace {
 
 struct golden_spec {
-    std::string model;   // path
-    std::string golden;  // path
-    double      tol;
+    std::string  model;   // path
+    std::string  golden;  // path
+    double       tol;
     const char * label;
 };
 
-void PrintTo(const golden_spec & s, std::ostream * os) { *os << s.label; }
+void PrintTo(const golden_spec & s, std::ostream * os) {
+    *os << s.label;
+}
 
 class golden_test : public ::testing::TestWithParam<golden_spec> {};
 
@@ -48,19 +50,23 @@ void check_against_golden(const golden_spec & spec, std::optional<isa> force) {
     }
 }
 
-TEST_P(golden_test, logits_routing_and_greedy_match_reference) { check_against_golden(GetParam(), std::nullopt); }
+TEST_P(golden_test, logits_routing_and_greedy_match_reference) {
+    check_against_golden(GetParam(), std::nullopt);
+}
 
-TEST_P(golden_test, scalar_kernels_match_reference) { check_against_golden(GetParam(), isa::SCALAR); }
+TEST_P(golden_test, scalar_kernels_match_reference) {
+    check_against_golden(GetParam(), isa::SCALAR);
+}
 
-INSTANTIATE_TEST_SUITE_P(
-    models, golden_test,
-    ::testing::Values(golden_spec{data_path("tiny-qwen3moe-f32.gguf"), data_path("golden/tiny-qwen3moe-f32.json"), 1e-4,
-                                  "tiny_f32"},
-                      golden_spec{data_path("tiny-qwen3moe-f16.gguf"), data_path("golden/tiny-qwen3moe-f16.json"), 1e-4,
-                                  "tiny_f16"},
-                      golden_spec{std::string(SLUICE_FIXTURES) + "/models/trained-qwen3moe-f16.gguf",
-                                  data_path("golden/trained-qwen3moe-f16.json"), 3e-4, "trained_f16"}),
-    [](const auto & info) { return std::string(info.param.label); });
+INSTANTIATE_TEST_SUITE_P(models, golden_test,
+                         ::testing::Values(golden_spec{data_path("tiny-qwen3moe-f32.gguf"),
+                                                       data_path("golden/tiny-qwen3moe-f32.json"), 1e-4, "tiny_f32"},
+                                           golden_spec{data_path("tiny-qwen3moe-f16.gguf"),
+                                                       data_path("golden/tiny-qwen3moe-f16.json"), 1e-4, "tiny_f16"},
+                                           golden_spec{
+                                               std::string(SLUICE_FIXTURES) + "/models/trained-qwen3moe-f16.gguf",
+                                               data_path("golden/trained-qwen3moe-f16.json"), 3e-4, "trained_f16"}),
+                         [](const auto & info) { return std::string(info.param.label); });
 
 }  // namespace
 }  // namespace sluice::test

@@ -1,14 +1,14 @@
 // The shared expert of moe_block: its output is added to the routed experts', scaled by
 // sigmoid(gate_inp . h) when there is a gate input, and decoding one token at a time gives
 // what one batch gives.
+#include "model/moe.h"
+#include "util/thread_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
-
-#include "model/moe.h"
-#include "util/thread_pool.h"
 
 namespace sluice {
 namespace {

@@ -128,16 +128,15 @@ TEST_P(streaming_identity, logits_are_bit_identical_to_in_ram) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    all, streaming_identity,
-    ::testing::Values(stream_case{predictor_kind::none, eviction_policy::lru, "min"},
-                      stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
-                      stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
-                      stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
-                      stream_case{predictor_kind::cross_layer, eviction_policy::lru, "100%"},
-                      stream_case{predictor_kind::history, eviction_policy::lfu, "50%"},
-                      stream_case{predictor_kind::history, eviction_policy::predictive, "min"}),
-    [](const auto & info) { return case_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(all, streaming_identity,
+                         ::testing::Values(stream_case{predictor_kind::none, eviction_policy::lru, "min"},
+                                           stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::lru, "100%"},
+                                           stream_case{predictor_kind::history, eviction_policy::lfu, "50%"},
+                                           stream_case{predictor_kind::history, eviction_policy::predictive, "min"}),
+                         [](const auto & info) { return case_name(info.param); });
 
 // The other architectures' fixtures (tests/data/archs), 41 tokens each, under the smallest
 // budget and 30% with each kind of predictor: deepseek2 (MLA, a dense leading block whose
@@ -186,8 +185,8 @@ TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing)
 TEST(streaming, a_budget_below_one_token_of_experts_is_a_clear_error) {
     const model_case m = model_cases()[0];
     engine           ram(options_for(m.path));
-    const uint64_t   min = streaming_expert_source::minimum_budget(ram.net().experts(),
-                                                                   static_cast<int>(ram.hparams().n_expert_used));
+    const uint64_t   min =
+        streaming_expert_source::minimum_budget(ram.net().experts(), static_cast<int>(ram.hparams().n_expert_used));
     try {
         engine e(options_for(m.path, std::to_string(min - 1)));
         FAIL() << "accepted a budget below the minimum";

@@ -61,8 +61,8 @@ TEST(sampler, top_k_top_p_min_p_cut_the_tail) {
     const auto l = logits_of({0.5, 0.3, 0.15, 0.05});
     auto       p = plain(1.0f);
     p.top_k      = 2;  // only ids 0 and 1 survive, renormalised 0.625 / 0.375
-    sampler    k(p);
-    auto       f = frequencies(k, l, 20000);
+    sampler k(p);
+    auto    f = frequencies(k, l, 20000);
     EXPECT_EQ(f[2] + f[3], 0.0);
     EXPECT_NEAR(f[0], 0.625, 0.02);
 
@@ -81,8 +81,8 @@ TEST(sampler, top_k_top_p_min_p_cut_the_tail) {
 }
 
 TEST(sampler, same_seed_same_tokens_other_seed_other_tokens) {
-    const auto l = logits_of({0.2, 0.2, 0.2, 0.2, 0.2});
-    sampler    a(plain(1.0f, 7)), b(plain(1.0f, 7)), c(plain(1.0f, 8));
+    const auto           l = logits_of({0.2, 0.2, 0.2, 0.2, 0.2});
+    sampler              a(plain(1.0f, 7)), b(plain(1.0f, 7)), c(plain(1.0f, 8));
     std::vector<int32_t> ta, tb, tc;
     for (int i = 0; i < 64; ++i) {
         ta.push_back(a.sample(l, {}));
@@ -97,9 +97,9 @@ TEST(sampler, repetition_penalty_divides_positive_and_multiplies_negative_logits
     // logits {2, 1.9, -1}; id 0 seen: 2 / 2 = 1 < 1.9, so greedy now picks id 1.
     sampler_params p = plain(0.0f);
     p.repeat_penalty = 2.0f;
-    sampler               s(p);
-    const std::vector<float> l = {2.0f, 1.9f, -1.0f};
-    const int32_t         seen[1] = {0};
+    sampler                  s(p);
+    const std::vector<float> l       = {2.0f, 1.9f, -1.0f};
+    const int32_t            seen[1] = {0};
     EXPECT_EQ(s.sample(l, seen), 1);
     // A negative logit gets more negative: {-1, -1.5}, id 0 seen -> -2 < -1.5.
     const std::vector<float> neg = {-1.0f, -1.5f};

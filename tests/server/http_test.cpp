@@ -1,13 +1,13 @@
 // The HTTP API end to end over loopback with the tiny model: response shapes, SSE framing,
 // exact usage, and every error case with its status and OpenAI's error body.
-#include <gtest/gtest.h>
-#include <httplib.h>
-
-#include <nlohmann/json.hpp>
-#include <thread>
-
 #include "server/http_server.h"
 #include "server_test_util.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <thread>
 
 namespace sluice::server {
 namespace {

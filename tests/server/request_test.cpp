@@ -2,9 +2,9 @@
 // shape; null means absent; unknown fields are ignored.
 #include "server/request.h"
 
-#include <gtest/gtest.h>
-
 #include "server/sse.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice::server {
 namespace {

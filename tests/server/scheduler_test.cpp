@@ -3,11 +3,11 @@
 // a request that fails reports an error and the scheduler keeps serving.
 #include "server/scheduler.h"
 
+#include "server_test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
-
-#include "server_test_util.h"
 
 namespace sluice::server {
 namespace {

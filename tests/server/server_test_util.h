@@ -1,9 +1,9 @@
 // The tiny qwen3moe fixture (sp4096 vocabulary) as an engine for the server tests.
 #pragma once
 
-#include <string>
-
 #include "engine/engine.h"
+
+#include <string>
 
 namespace sluice::server::test {
 

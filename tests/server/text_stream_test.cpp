@@ -2,9 +2,9 @@
 // boundaries fall) and no prefix of a stop string is sent before it is known not to be one.
 #include "server/text_stream.h"
 
-#include <gtest/gtest.h>
-
 #include "server_test_util.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice::server {
 namespace {

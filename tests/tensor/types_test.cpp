@@ -1,7 +1,8 @@
 // The type table against ggml's ids and block geometry (ggml.h / ggml-common.h), written out
 // again here so that a typo in one place is caught by the other.
-#include "tensor/blocks.h"
 #include "tensor/types.h"
+
+#include "tensor/blocks.h"
 
 #include <gtest/gtest.h>
 

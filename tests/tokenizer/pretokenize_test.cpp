@@ -3,11 +3,11 @@
 // by three; o200k/GPT-4o cuts at lower->upper case changes and keeps contractions attached).
 #include "tokenizer/pretokenize.h"
 
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "util/error.h"
 
 namespace sluice {
 namespace {

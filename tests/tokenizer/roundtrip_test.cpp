@@ -1,12 +1,12 @@
 // Properties over random input: encoding never fails or crashes on any bytes, every vocabulary
 // here (byte fallback or byte-level) gives the exact bytes back, and the streaming detokenizer
 // emits the repaired decode without ever splitting a UTF-8 character.
+#include "tokenizer/unicode.h"
+#include "tokenizer_test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "tokenizer/unicode.h"
-#include "tokenizer_test_util.h"
 
 namespace sluice::test {
 namespace {

@@ -1,12 +1,12 @@
 // Special tokens, BOS/EOS and end-of-generation against facts stated outside this code: the
 // fixture README (sp4096: unk 0, bos 1, eos 2; "def fibonacci(n):\n" with BOS), and the
 // published ids of GPT-2 (<|endoftext|> = 50256) and Phi-3 (<|end|> = 32007, eos 32000).
+#include "tokenizer_test_util.h"
+#include "util/error.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include "tokenizer_test_util.h"
-#include "util/error.h"
 
 namespace sluice::test {
 namespace {

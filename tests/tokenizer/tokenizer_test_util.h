@@ -3,6 +3,9 @@
 // X.out: one line of space-separated ids per string).
 #pragma once
 
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -10,9 +13,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
 
 namespace sluice::test {
 

@@ -1,9 +1,9 @@
 // The llama.cpp tokenizer test vectors (tests/data/tokenizer, copied from shared/fixtures):
 // encode without BOS and without parsing special text must give the expected ids exactly,
 // and decoding them must give the input back (every vocabulary here is lossless).
-#include <gtest/gtest.h>
-
 #include "tokenizer_test_util.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice::test {
 namespace {

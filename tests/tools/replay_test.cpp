@@ -22,8 +22,8 @@ namespace {
 const std::string trained = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
 
 std::vector<int32_t> sample_tokens(const engine & e, size_t n) {
-    std::ifstream      in(std::string(SLUICE_TEST_DATA) + "/corpus/python.txt");
-    const std::string  text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ifstream        in(std::string(SLUICE_TEST_DATA) + "/corpus/python.txt");
+    const std::string    text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::vector<int32_t> ids = e.require_tokenizer().encode(text, true, false);
     ids.resize(std::min(ids.size(), n));
     return ids;
@@ -45,7 +45,7 @@ class replay : public ::testing::TestWithParam<std::pair<predictor_kind, evictio
 TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     const auto [pred, ev] = GetParam();
     engine                     ram(options("", predictor_kind::none, ev));
-    const std::vector<int32_t> ids   = sample_tokens(ram, 96);
+    const std::vector<int32_t> ids = sample_tokens(ram, 96);
     routing_trace              trace;
     trace.tokens = record_trace(ram, ids, trace_options{});
 
@@ -56,7 +56,7 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     for (uint64_t b : streaming_expert_source::slot_bytes(store)) {
         bytes += b * slots;
     }
-    engine live(options(std::to_string(bytes), pred, ev));
+    engine  live(options(std::to_string(bytes), pred, ev));
     session s(live, session_options{.n_ctx = 128, .kv_type = ggml_type::F32});  // as the trace ran
     for (int32_t id : ids) {  // one token per pass, as the trace is replayed
         const int32_t one[1] = {id};
@@ -65,10 +65,10 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     const stream_stats got = live.streaming()->stats();
 
     simulate_options so;
-    so.budget_share = static_cast<double>(slots) / store.n_expert();
-    so.predictor    = pred;
-    so.eviction     = ev;
-    so.quota        = quota_policy::uniform;
+    so.budget_share         = static_cast<double>(slots) / store.n_expert();
+    so.predictor            = pred;
+    so.eviction             = ev;
+    so.quota                = quota_policy::uniform;
     const stream_stats want = simulate(trace, so);
 
     ASSERT_EQ(got.slots, want.slots);
@@ -83,18 +83,17 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    policies, replay,
-    ::testing::Values(std::pair{predictor_kind::none, eviction_policy::lru},
-                      std::pair{predictor_kind::none, eviction_policy::lfu},
-                      std::pair{predictor_kind::cross_layer, eviction_policy::predictive},
-                      std::pair{predictor_kind::cross_layer, eviction_policy::lru},
-                      std::pair{predictor_kind::history, eviction_policy::predictive}),
-    [](const auto & info) {
-        std::string p(name_of(info.param.first));
-        std::replace(p.begin(), p.end(), '-', '_');
-        return p + "_" + std::string(name_of(info.param.second));
-    });
+INSTANTIATE_TEST_SUITE_P(policies, replay,
+                         ::testing::Values(std::pair{predictor_kind::none, eviction_policy::lru},
+                                           std::pair{predictor_kind::none, eviction_policy::lfu},
+                                           std::pair{predictor_kind::cross_layer, eviction_policy::predictive},
+                                           std::pair{predictor_kind::cross_layer, eviction_policy::lru},
+                                           std::pair{predictor_kind::history, eviction_policy::predictive}),
+                         [](const auto & info) {
+                             std::string p(name_of(info.param.first));
+                             std::replace(p.begin(), p.end(), '-', '_');
+                             return p + "_" + std::string(name_of(info.param.second));
+                         });
 
 TEST(calibrate, pregate_is_kept_only_where_it_beats_the_cross_layer_guess) {
     engine_options o;
@@ -141,7 +140,7 @@ TEST(simulate, the_oracle_is_an_upper_bound) {
         so.predictor = p;
         best         = std::max(best, simulate(trace, so).total().hit_rate());
     }
-    so.predictor            = predictor_kind::oracle;
+    so.predictor                    = predictor_kind::oracle;
     const layer_stream_stats oracle = simulate(trace, so).total();
     EXPECT_GE(oracle.hit_rate(), best);
     EXPECT_DOUBLE_EQ(oracle.recall(), 1.0);
@@ -163,9 +162,9 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
     const std::vector<int32_t> ids = sample_tokens(ram, 200);
     const std::vector<int32_t> run(ids.end() - 40, ids.end());
 
-    const auto     dir   = std::filesystem::temp_directory_path();
-    const auto     cal   = dir / ("sluice-cal2-" + std::to_string(::getpid()));
-    const auto     trace = dir / ("sluice-trace-" + std::to_string(::getpid()));
+    const auto       dir   = std::filesystem::temp_directory_path();
+    const auto       cal   = dir / ("sluice-cal2-" + std::to_string(::getpid()));
+    const auto       trace = dir / ("sluice-trace-" + std::to_string(::getpid()));
     calibrate_report report;
     calibrate(ram, std::span(ids).first(160), calibrate_options{}, report).save(cal.string());
     {
@@ -188,13 +187,13 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
     for (const variant v : {variant{predictor_kind::frequency, quota_policy::popularity, 2},
                             variant{predictor_kind::pregate, quota_policy::shallow, 0},
                             variant{predictor_kind::oracle, quota_policy::uniform, 1}}) {
-        engine_options so               = o;
-        so.expert_budget                = "35%";
-        so.streaming.predictor          = v.p;
-        so.streaming.quota              = v.q;
-        so.streaming.pin_hot            = v.pin;
-        so.streaming.calibration_path   = cal.string();
-        so.streaming.trace_path         = trace.string();
+        engine_options so             = o;
+        so.expert_budget              = "35%";
+        so.streaming.predictor        = v.p;
+        so.streaming.quota            = v.q;
+        so.streaming.pin_hot          = v.pin;
+        so.streaming.calibration_path = cal.string();
+        so.streaming.trace_path       = trace.string();
         engine                   e(so);
         const std::vector<float> got = logits(e);
         ASSERT_EQ(got, want) << name_of(v.p);
@@ -223,8 +222,8 @@ namespace {
 // those of the in-RAM run of a file whose expert tensors were re-quantized the same way
 // (sluice quantize's row conversion), and more experts must fit in the same budget.
 TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
-    const auto    copy = std::filesystem::temp_directory_path() / ("sluice-q40-" + std::to_string(::getpid()) + ".gguf");
-    thread_pool   pool(2);
+    const auto  copy = std::filesystem::temp_directory_path() / ("sluice-q40-" + std::to_string(::getpid()) + ".gguf");
+    thread_pool pool(2);
     quantize_file(trained, copy.string(), ggml_type::Q4_0, pool, /*experts_only=*/true);
 
     engine_options o;
@@ -238,9 +237,9 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     };
     const std::vector<float> want = run(ref);
 
-    engine_options so        = options("40%", predictor_kind::cross_layer, eviction_policy::predictive);
-    so.streaming.cache_type  = ggml_type::Q4_0;
-    engine                   e(so);
+    engine_options so       = options("40%", predictor_kind::cross_layer, eviction_policy::predictive);
+    so.streaming.cache_type = ggml_type::Q4_0;
+    engine e(so);
     EXPECT_EQ(run(e), want);
     const stream_stats st = e.streaming()->stats();
     EXPECT_EQ(st.cache_type, "q4_0");

@@ -8,7 +8,6 @@
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +48,7 @@ TEST(budget, peak_rss_stays_within_weights_kv_and_budget) {
     ::waitpid(child, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-    const std::vector<int32_t> ids = {1, 17, 300, 2000, 4000, 5, 77, 1024, 3, 9, 11, 2047, 99, 512, 640, 8};
+    const std::vector<int32_t> ids     = {1, 17, 300, 2000, 4000, 5, 77, 1024, 3, 9, 11, 2047, 99, 512, 640, 8};
     const auto                 measure = [&](const std::string & budget, uint64_t & cache, uint64_t & read) {
         if (!reset_peak()) {
             return uint64_t{0};
@@ -72,9 +71,9 @@ TEST(budget, peak_rss_stays_within_weights_kv_and_budget) {
         return peak_rss_bytes() - before;
     };
 
-    const gguf_file  f        = gguf_file::open(path.string());
-    uint64_t         experts  = 0;
-    uint64_t         resident = 0;
+    const gguf_file f        = gguf_file::open(path.string());
+    uint64_t        experts  = 0;
+    uint64_t        resident = 0;
     for (const gguf_tensor & t : f.tensors()) {
         (std::string_view(t.name).find("_exps.") != std::string_view::npos ? experts : resident) += t.nbytes;
     }
@@ -95,11 +94,12 @@ TEST(budget, peak_rss_stays_within_weights_kv_and_budget) {
 
     uint64_t       unused = 0;
     const uint64_t mapped = measure("", unused, unused);
-    std::printf("streaming: peak RSS +%.1f MiB (bound %.1f = %.1f weights + %.2f KV + %.1f cache + %.1f overhead; "
-                "experts %.1f MiB, read %.1f MiB); all mapped: +%.1f MiB\n",
-                double(grown) / 1048576, double(bound) / 1048576, double(resident) / 1048576, double(kv) / 1048576,
-                double(cache) / 1048576, double(overhead) / 1048576, double(experts) / 1048576, double(read) / 1048576,
-                double(mapped) / 1048576);
+    std::printf(
+        "streaming: peak RSS +%.1f MiB (bound %.1f = %.1f weights + %.2f KV + %.1f cache + %.1f overhead; "
+        "experts %.1f MiB, read %.1f MiB); all mapped: +%.1f MiB\n",
+        double(grown) / 1048576, double(bound) / 1048576, double(resident) / 1048576, double(kv) / 1048576,
+        double(cache) / 1048576, double(overhead) / 1048576, double(experts) / 1048576, double(read) / 1048576,
+        double(mapped) / 1048576);
     EXPECT_GT(mapped, bound) << "with every expert mapped the bound should not hold (" << (mapped >> 20) << " MiB)";
     std::filesystem::remove(path);
 }

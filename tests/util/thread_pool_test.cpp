@@ -12,9 +12,9 @@ namespace {
 
 TEST(thread_pool, runs_every_task_once) {
     for (int threads : {1, 2, 3, 8}) {
-        thread_pool        pool(threads);
-        std::vector<int>   hits(1000, 0);
-        std::atomic<int>   bad_thread{0};
+        thread_pool      pool(threads);
+        std::vector<int> hits(1000, 0);
+        std::atomic<int> bad_thread{0};
         pool.parallel_for(static_cast<int64_t>(hits.size()), [&](int64_t task, int thread) {
             hits[static_cast<size_t>(task)] += 1;  // each index is written by one task only
             if (thread < 0 || thread >= threads) bad_thread++;

@@ -22,9 +22,12 @@ eviction_policy parse_eviction_policy(std::string_view name) {
 
 std::string_view name_of(eviction_policy p) {
     switch (p) {
-        case eviction_policy::lru: return "lru";
-        case eviction_policy::lfu: return "lfu";
-        case eviction_policy::predictive: return "predictive";
+        case eviction_policy::lru:
+            return "lru";
+        case eviction_policy::lfu:
+            return "lfu";
+        case eviction_policy::predictive:
+            return "predictive";
     }
     return "?";
 }
@@ -47,8 +50,8 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
         if (s.status == slot_status::empty) {
             return {0, 0, 0};
         }
-        const int guarded = policy_ == eviction_policy::predictive && predicted(layer, s.expert) ? 1 : 0;
-        const uint64_t uses = policy_ == eviction_policy::lfu ? uses_[layer][s.expert] : 0;
+        const int      guarded = policy_ == eviction_policy::predictive && predicted(layer, s.expert) ? 1 : 0;
+        const uint64_t uses    = policy_ == eviction_policy::lfu ? uses_[layer][s.expert] : 0;
         return {1 + guarded, uses, s.last_use};
     };
     for (int i = 0; i < static_cast<int>(slots.size()); ++i) {
@@ -70,17 +73,17 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     cache_slot & s = slots[best];
     out.slot       = best;
     if (s.status != slot_status::empty) {
-        out.evicted            = s.expert;
-        out.wasted             = !s.used;
-        out.loading            = s.status == slot_status::loading;
+        out.evicted             = s.expert;
+        out.wasted              = !s.used;
+        out.loading             = s.status == slot_status::loading;
         where_[layer][s.expert] = -1;
     }
-    s                      = cache_slot{};
-    s.expert               = expert;
-    s.status               = slot_status::loading;
-    s.prefetch             = prefetch;
-    s.last_use             = ++clock_;
-    where_[layer][expert]  = best;
+    s                     = cache_slot{};
+    s.expert              = expert;
+    s.status              = slot_status::loading;
+    s.prefetch            = prefetch;
+    s.last_use            = ++clock_;
+    where_[layer][expert] = best;
     return out;
 }
 

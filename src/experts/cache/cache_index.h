@@ -18,7 +18,7 @@ enum class eviction_policy {
     predictive,  // least recently used among those the predictor did not ask for
 };
 
-eviction_policy parse_eviction_policy(std::string_view name);  // throws listing the names
+eviction_policy  parse_eviction_policy(std::string_view name);  // throws listing the names
 std::string_view name_of(eviction_policy p);
 
 enum class slot_status : uint8_t { empty, loading, ready };
@@ -34,8 +34,8 @@ struct cache_slot {
 };
 
 struct eviction {
-    int     slot    = -1;  // -1: no slot can be given up now
-    int32_t evicted = -1;  // the expert that was there, or -1 for an empty slot
+    int     slot    = -1;     // -1: no slot can be given up now
+    int32_t evicted = -1;     // the expert that was there, or -1 for an empty slot
     bool    wasted  = false;  // it was loaded and never used
     bool    loading = false;  // its read may still be running: wait for it before reusing the slot
 };
@@ -44,13 +44,13 @@ class cache_index {
   public:
     cache_index(std::vector<int> slots_per_layer, int n_expert, eviction_policy policy);
 
-    int  n_layer() const { return static_cast<int>(slots_.size()); }
-    int  n_slots(int layer) const { return static_cast<int>(slots_[layer].size()); }
-    int  n_expert() const { return n_expert_; }
+    int             n_layer() const { return static_cast<int>(slots_.size()); }
+    int             n_slots(int layer) const { return static_cast<int>(slots_[layer].size()); }
+    int             n_expert() const { return n_expert_; }
     eviction_policy policy() const { return policy_; }
 
     // The slot holding (or loading) the expert, or -1.
-    int find(int layer, int32_t expert) const { return where_[layer][expert]; }
+    int                find(int layer, int32_t expert) const { return where_[layer][expert]; }
     cache_slot &       slot(int layer, int s) { return slots_[layer][s]; }
     const cache_slot & slot(int layer, int s) const { return slots_[layer][s]; }
 

@@ -22,9 +22,12 @@ quota_policy parse_quota_policy(std::string_view name) {
 
 std::string_view name_of(quota_policy p) {
     switch (p) {
-        case quota_policy::uniform: return "uniform";
-        case quota_policy::shallow: return "shallow";
-        case quota_policy::popularity: return "popularity";
+        case quota_policy::uniform:
+            return "uniform";
+        case quota_policy::shallow:
+            return "shallow";
+        case quota_policy::popularity:
+            return "popularity";
     }
     return "?";
 }
@@ -45,9 +48,10 @@ cache_plan plan_cache(uint64_t budget, const std::vector<uint64_t> & slot_bytes,
         }
     }
     if (budget < needed) {
-        fail("--expert-budget of {} bytes is too small: every MoE layer must hold the {} experts a token selects "
-             "at once, {} bytes over {} layers (and more for prefetching)",
-             budget, k_min, needed, moe.size());
+        fail(
+            "--expert-budget of {} bytes is too small: every MoE layer must hold the {} experts a token selects "
+            "at once, {} bytes over {} layers (and more for prefetching)",
+            budget, k_min, needed, moe.size());
     }
     if (policy == quota_policy::popularity && spread.size() != slot_bytes.size()) {
         fail("the popularity cache quota needs a calibration file (--calibration) measured on this model");
@@ -58,11 +62,15 @@ cache_plan plan_cache(uint64_t budget, const std::vector<uint64_t> & slot_bytes,
     for (size_t i = 0; i < moe.size(); ++i) {
         const int l = moe[i];
         switch (policy) {
-            case quota_policy::uniform: w[l] = 1.0; break;
+            case quota_policy::uniform:
+                w[l] = 1.0;
+                break;
             case quota_policy::shallow:  // 2 for the first MoE layer falling to 1 for the last
                 w[l] = moe.size() > 1 ? 2.0 - static_cast<double>(i) / static_cast<double>(moe.size() - 1) : 1.0;
                 break;
-            case quota_policy::popularity: w[l] = std::max(spread[l], 1.0); break;
+            case quota_policy::popularity:
+                w[l] = std::max(spread[l], 1.0);
+                break;
         }
     }
     for (int l : moe) {
@@ -72,8 +80,8 @@ cache_plan plan_cache(uint64_t budget, const std::vector<uint64_t> & slot_bytes,
     const double w_sum = std::accumulate(w.begin(), w.end(), 0.0);
     for (int l : moe) {
         const double share = static_cast<double>(left) * w[l] / w_sum;
-        const auto   extra = std::min<uint64_t>(static_cast<uint64_t>(share) / slot_bytes[l],
-                                                static_cast<uint64_t>(n_expert - k_min));
+        const auto   extra =
+            std::min<uint64_t>(static_cast<uint64_t>(share) / slot_bytes[l], static_cast<uint64_t>(n_expert - k_min));
         plan.slots[l] += static_cast<int>(extra);
     }
     for (int l : moe) {

@@ -16,8 +16,8 @@ struct free_deleter {
 
 }  // namespace
 
-disk_probe probe_expert_reads(const std::string & path, const expert_store & store, const reader_options & opt,
-                              int n, int in_flight, int n_serial) {
+disk_probe probe_expert_reads(const std::string & path, const expert_store & store, const reader_options & opt, int n,
+                              int in_flight, int n_serial) {
     std::vector<int> layers;
     for (int l = 0; l < store.n_layer(); ++l) {
         if (store.has_experts(l)) {
@@ -35,7 +35,7 @@ disk_probe probe_expert_reads(const std::string & path, const expert_store & sto
             span = std::max(span, (s.nbytes / direct_io_alignment + 2) * direct_io_alignment);
         }
     }
-    const int slots = 3 * std::max(1, in_flight);
+    const int                                slots = 3 * std::max(1, in_flight);
     std::unique_ptr<std::byte, free_deleter> buf(
         static_cast<std::byte *>(std::aligned_alloc(direct_io_alignment, span * static_cast<uint64_t>(slots))));
     std::mt19937 rng(1234);
@@ -45,9 +45,10 @@ disk_probe probe_expert_reads(const std::string & path, const expert_store & sto
         int       i = 0;
         for (const expert_slab & s : {store.slab_gate(l, e), store.slab_up(l, e), store.slab_down(l, e)}) {
             read_request r;
-            r.offset   = s.file_offset / direct_io_alignment * direct_io_alignment;
-            r.length   = (s.file_offset + s.nbytes + direct_io_alignment - 1) / direct_io_alignment * direct_io_alignment -
-                       r.offset;
+            r.offset = s.file_offset / direct_io_alignment * direct_io_alignment;
+            r.length =
+                (s.file_offset + s.nbytes + direct_io_alignment - 1) / direct_io_alignment * direct_io_alignment -
+                r.offset;
             r.required = s.file_offset + s.nbytes - r.offset;
             r.dest     = buf.get() + span * static_cast<uint64_t>(slot0 + i++);
             tickets.push_back(reader->submit(r));
@@ -56,7 +57,7 @@ disk_probe probe_expert_reads(const std::string & path, const expert_store & sto
     };
     using clk = std::chrono::steady_clock;
     // Throughput: keep `in_flight` experts in flight.
-    const auto                       t0 = clk::now();
+    const auto                        t0 = clk::now();
     std::deque<std::vector<uint64_t>> queue;
     for (int i = 0; i < n; ++i) {
         if (static_cast<int>(queue.size()) == in_flight) {

@@ -19,9 +19,9 @@ namespace sluice {
 inline constexpr uint64_t direct_io_alignment = 4096;
 
 struct read_request {
-    uint64_t    offset   = 0;  // aligned to direct_io_alignment
-    uint64_t    length   = 0;  // aligned; may run past the end of the file
-    uint64_t    required = 0;  // bytes that must be read (a short read before this is an error)
+    uint64_t    offset   = 0;        // aligned to direct_io_alignment
+    uint64_t    length   = 0;        // aligned; may run past the end of the file
+    uint64_t    required = 0;        // bytes that must be read (a short read before this is an error)
     std::byte * dest     = nullptr;  // aligned buffer of `length` bytes
 };
 

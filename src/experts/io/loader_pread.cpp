@@ -2,7 +2,6 @@
 // (old kernels, seccomp-restricted containers) or asked for with --reader pread.
 #include "experts/io/loader.h"
 #include "experts/io/loader_impl.h"
-
 #include "util/error.h"
 
 #include <fcntl.h>

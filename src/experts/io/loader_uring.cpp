@@ -4,7 +4,6 @@
 // large requests) is resubmitted for the rest.
 #include "experts/io/loader.h"
 #include "experts/io/loader_impl.h"
-
 #include "util/error.h"
 
 #include <liburing.h>
@@ -104,8 +103,9 @@ class uring_reader final : public async_reader {
         const int rc = io_uring_submit(&ring_);
         if (rc < 0) {
             --in_flight_;
-            o.done  = true;
-            o.error = fmt::format("{}: io_uring submit for offset {} failed: {}", path_, o.req.offset, std::strerror(-rc));
+            o.done = true;
+            o.error =
+                fmt::format("{}: io_uring submit for offset {} failed: {}", path_, o.req.offset, std::strerror(-rc));
         }
     }
 

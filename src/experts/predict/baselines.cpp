@@ -2,7 +2,6 @@
 // MoE-Infinity's expert activation matrix), static popularity, and the oracle. History counts
 // decay per token so that a new request's pattern takes over within a few dozen tokens.
 #include "experts/predict/predictors.h"
-
 #include "util/error.h"
 
 #include <algorithm>
@@ -109,12 +108,18 @@ std::unique_ptr<expert_predictor> make_oracle_predictor(const predictor_context 
 
 std::unique_ptr<expert_predictor> make_predictor(predictor_kind kind, const predictor_context & ctx) {
     switch (kind) {
-        case predictor_kind::none: return nullptr;
-        case predictor_kind::cross_layer: return make_cross_layer_predictor(ctx);
-        case predictor_kind::history: return make_history_predictor(ctx);
-        case predictor_kind::frequency: return make_frequency_predictor(ctx);
-        case predictor_kind::pregate: return make_pregate_predictor(ctx);
-        case predictor_kind::oracle: return make_oracle_predictor(ctx);
+        case predictor_kind::none:
+            return nullptr;
+        case predictor_kind::cross_layer:
+            return make_cross_layer_predictor(ctx);
+        case predictor_kind::history:
+            return make_history_predictor(ctx);
+        case predictor_kind::frequency:
+            return make_frequency_predictor(ctx);
+        case predictor_kind::pregate:
+            return make_pregate_predictor(ctx);
+        case predictor_kind::oracle:
+            return make_oracle_predictor(ctx);
     }
     return nullptr;
 }

@@ -4,7 +4,6 @@
 // (n_expert x n_embd) per predicted layer.
 #include "experts/predict/predictor.h"
 #include "experts/predict/predictors.h"
-
 #include "util/error.h"
 
 #include <cmath>
@@ -43,8 +42,8 @@ class cross_layer_predictor final : public expert_predictor {
     }
 
   private:
-    predictor_context         ctx_;
-    std::vector<float>        h_, scores_;
+    predictor_context  ctx_;
+    std::vector<float> h_, scores_;
 };
 
 }  // namespace

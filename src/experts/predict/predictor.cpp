@@ -20,20 +20,26 @@ predictor_kind parse_predictor(std::string_view name) {
 
 std::string_view name_of(predictor_kind k) {
     switch (k) {
-        case predictor_kind::none: return "none";
-        case predictor_kind::cross_layer: return "cross-layer";
-        case predictor_kind::history: return "history";
-        case predictor_kind::frequency: return "frequency";
-        case predictor_kind::pregate: return "pregate";
-        case predictor_kind::oracle: return "oracle";
+        case predictor_kind::none:
+            return "none";
+        case predictor_kind::cross_layer:
+            return "cross-layer";
+        case predictor_kind::history:
+            return "history";
+        case predictor_kind::frequency:
+            return "frequency";
+        case predictor_kind::pregate:
+            return "pregate";
+        case predictor_kind::oracle:
+            return "oracle";
     }
     return "?";
 }
 
 void vote_top(const float * scores, int64_t n, int n_expert, int count, std::vector<int32_t> & out) {
     count = std::min(count, n_expert);
-    std::vector<int>    votes(static_cast<size_t>(n_expert), 0);
-    std::vector<double> sum(static_cast<size_t>(n_expert), 0.0);
+    std::vector<int>     votes(static_cast<size_t>(n_expert), 0);
+    std::vector<double>  sum(static_cast<size_t>(n_expert), 0.0);
     std::vector<int32_t> order(static_cast<size_t>(n_expert));
     for (int64_t t = 0; t < n; ++t) {
         const float * s = scores + t * n_expert;

@@ -4,7 +4,6 @@
 // learns how the stream drifts across the block between. Deeper targets than the next MoE
 // layer fall back to the cross-layer guess.
 #include "experts/predict/predictors.h"
-
 #include "util/error.h"
 
 namespace sluice {
@@ -12,8 +11,7 @@ namespace {
 
 class pregate_predictor final : public expert_predictor {
   public:
-    explicit pregate_predictor(const predictor_context & ctx)
-        : ctx_(ctx), fallback_(make_cross_layer_predictor(ctx)) {
+    explicit pregate_predictor(const predictor_context & ctx) : ctx_(ctx), fallback_(make_cross_layer_predictor(ctx)) {
         if (ctx_.calib == nullptr) {
             fail("the pregate predictor needs a calibration file (--calibration; make one with `sluice calibrate`)");
         }
@@ -40,8 +38,8 @@ class pregate_predictor final : public expert_predictor {
                 scores_[t * E + e] += b[e];
             }
         }
-        moe_gate g     = ctx_.gates[target];
-        g.router_bias  = nullptr;  // the fitted bias already holds it
+        moe_gate g    = ctx_.gates[target];
+        g.router_bias = nullptr;  // the fitted bias already holds it
         score_logits(g, scores_.data(), n, E);
         vote_top(scores_.data(), n, E, count, out);
     }

@@ -25,9 +25,13 @@ inline int hsum8_epi32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-inline uint16_t to_f16(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
+inline uint16_t to_f16(float f) {
+    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
 
-inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+inline __m256 abs8(__m256 v) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
 
 // Max |x| over n (a multiple of 32) values.
 inline float amax_of(const float * x, int n) {
@@ -40,10 +44,10 @@ inline float amax_of(const float * x, int n) {
 
 // Quantizes 32 values with the inverse scale id into q[32]; returns the sum of the codes.
 inline int quantize32(const float * x, __m256 id, int8_t * q) {
-    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 0), id));
-    const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
-    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
-    const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    const __m256i i0  = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 0), id));
+    const __m256i i1  = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    const __m256i i2  = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+    const __m256i i3  = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
     const int     sum = hsum8_epi32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
     // packs works within 128-bit lanes; the dword permute restores element order.
     const __m256i p01 = _mm256_packs_epi32(i0, i1);
@@ -54,7 +58,9 @@ inline int quantize32(const float * x, __m256 id, int8_t * q) {
     return sum;
 }
 
-inline float inverse(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+inline float inverse(float d) {
+    return d != 0.0f ? 1.0f / d : 0.0f;
+}
 
 }  // namespace
 

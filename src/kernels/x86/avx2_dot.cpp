@@ -14,7 +14,9 @@ inline __m256i dot_u8(__m256i w, __m256i a) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
 }
 
-inline __m256i dot_s8(__m256i w, __m256i a) { return dot_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)); }
+inline __m256i dot_s8(__m256i w, __m256i a) {
+    return dot_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
 inline __m256i unpack_nibbles(const uint8_t * qs) {
@@ -25,9 +27,9 @@ inline __m256i unpack_nibbles(const uint8_t * qs) {
 
 // Bit j of the 32-bit word at p -> byte j = 0x10 where set (bit 4 of the Q5 codes).
 inline __m256i high_bits_q5(const uint8_t * p) {
-    const __m256i rep  = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(load_u32(p))),
-                                             _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
-                                                                0x0202020202020202, 0x0303030303030303));
+    const __m256i rep = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(load_u32(p))),
+        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
     const __m256i bits = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
     const __m256i set  = _mm256_cmpeq_epi8(_mm256_or_si256(rep, bits), _mm256_set1_epi64x(-1));
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
@@ -35,29 +37,48 @@ inline __m256i high_bits_q5(const uint8_t * p) {
 
 // ---- per-type decoding of one block into 32 signed (or unsigned) int8 codes ----
 
-inline __m256i codes_q4_0(const block_q4_0 & x) { return _mm256_sub_epi8(unpack_nibbles(x.qs), _mm256_set1_epi8(8)); }
+inline __m256i codes_q4_0(const block_q4_0 & x) {
+    return _mm256_sub_epi8(unpack_nibbles(x.qs), _mm256_set1_epi8(8));
+}
 inline __m256i codes_q5_0(const block_q5_0 & x) {
     const __m256i q = _mm256_or_si256(unpack_nibbles(x.qs), high_bits_q5(x.qh));
     return _mm256_sub_epi8(q, _mm256_set1_epi8(16));
 }
-inline __m256i codes_q8_0(const block_q8_0 & x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs)); }
+inline __m256i codes_q8_0(const block_q8_0 & x) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs));
+}
 inline __m256i codes_mxfp4(const block_mxfp4 & x) {
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_mxfp4)));
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_mxfp4)));
     return _mm256_shuffle_epi8(table, unpack_nibbles(x.qs));
 }
-inline __m256i codes_q4_1(const block_q4_1 & x) { return unpack_nibbles(x.qs); }
-inline __m256i codes_q5_1(const block_q5_1 & x) { return _mm256_or_si256(unpack_nibbles(x.qs), high_bits_q5(x.qh)); }
+inline __m256i codes_q4_1(const block_q4_1 & x) {
+    return unpack_nibbles(x.qs);
+}
+inline __m256i codes_q5_1(const block_q5_1 & x) {
+    return _mm256_or_si256(unpack_nibbles(x.qs), high_bits_q5(x.qh));
+}
 
-inline float scale_f16(uint16_t d) { return f16_to_f32_x86(d); }
-inline float scale_q4_0(const block_q4_0 & x) { return scale_f16(x.d); }
-inline float scale_q5_0(const block_q5_0 & x) { return scale_f16(x.d); }
-inline float scale_q8_0(const block_q8_0 & x) { return scale_f16(x.d); }
-inline float scale_mxfp4(const block_mxfp4 & x) { return e8m0_half_x86(x.e); }
+inline float scale_f16(uint16_t d) {
+    return f16_to_f32_x86(d);
+}
+inline float scale_q4_0(const block_q4_0 & x) {
+    return scale_f16(x.d);
+}
+inline float scale_q5_0(const block_q5_0 & x) {
+    return scale_f16(x.d);
+}
+inline float scale_q8_0(const block_q8_0 & x) {
+    return scale_f16(x.d);
+}
+inline float scale_mxfp4(const block_mxfp4 & x) {
+    return e8m0_half_x86(x.e);
+}
 
 // Signed-code types with Q8_0 activations: acc += (dw * da) * sum(w * a) per block.
 template <typename block, __m256i (*codes)(const block &), float (*scale)(const block &), int R>
 void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    const auto * y = static_cast<const block_q8_0 *>(act);
+    const auto *  y = static_cast<const block_q8_0 *>(act);
     const block * x[R];
     __m256        acc[R];
     for (int r = 0; r < R; ++r) {
@@ -69,7 +90,7 @@ void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act,
         const float   da = scale_f16(y[b].d);
         for (int r = 0; r < R; ++r) {
             const __m256i p = dot_s8(codes(x[r][b]), a);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale(x[r][b]) * da), acc[r]);
+            acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale(x[r][b]) * da), acc[r]);
         }
     }
     for (int r = 0; r < R; ++r) {
@@ -80,7 +101,7 @@ void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act,
 // Unsigned-code types with a min and Q8_1 activations: + m * s per block, summed apart.
 template <typename block, __m256i (*codes)(const block &), int R>
 void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    const auto * y = static_cast<const block_q8_1 *>(act);
+    const auto *  y = static_cast<const block_q8_1 *>(act);
     const block * x[R];
     __m256        acc[R];
     float         ms[R];
@@ -94,7 +115,7 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
         const float   da = scale_f16(y[b].d), sa = scale_f16(y[b].s);
         for (int r = 0; r < R; ++r) {
             const __m256i p = dot_u8(codes(x[r][b]), a);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale_f16(x[r][b].d) * da), acc[r]);
+            acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale_f16(x[r][b].d) * da), acc[r]);
             ms[r] += scale_f16(x[r][b].m) * sa;
         }
     }
@@ -105,7 +126,9 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
 
 // ---- float weights with F32 activations: two 8-lane accumulators per row, scalar tail ----
 
-inline __m256 load8_f32(const uint8_t * p) { return _mm256_loadu_ps(reinterpret_cast<const float *>(p)); }
+inline __m256 load8_f32(const uint8_t * p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float *>(p));
+}
 inline __m256 load8_f16(const uint8_t * p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
 }
@@ -164,12 +187,12 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
     for_row_groups<K<k_row_group>::run, K<1>::run>(n, w, stride, n_rows, act, out);
 }
 
-#define SLUICE_Q8_0_KERNEL(name, block)                                                                  \
-    template <int R>                                                                                     \
-    struct k_##name {                                                                                    \
-        static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {              \
-            rows_q8_0_act<block, codes_##name, scale_##name, R>(n, w, s, a, o);                          \
-        }                                                                                                \
+#define SLUICE_Q8_0_KERNEL(name, block)                                                     \
+    template <int R>                                                                        \
+    struct k_##name {                                                                       \
+        static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { \
+            rows_q8_0_act<block, codes_##name, scale_##name, R>(n, w, s, a, o);             \
+        }                                                                                   \
     };
 SLUICE_Q8_0_KERNEL(q4_0, block_q4_0)
 SLUICE_Q8_0_KERNEL(q5_0, block_q5_0)
@@ -219,20 +242,20 @@ void dot_q6_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float
 
 const type_kernels * avx2_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
-        .f16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
-        .bf16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
-        .q4_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
-        .q4_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
-        .q5_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
-        .q5_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
-        .q8_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
+        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
+        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
+        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
+        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
+        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
         .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
-        .q2_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
-        .q3_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
-        .q4_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
-        .q5_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2},
-        .q6_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2},
+        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
+        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
+        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
+        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2},
+        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2},
     };
     return lookup(table, t);
 }

@@ -10,7 +10,9 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+inline __m256i load256(const void * p) {
+    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
+}
 
 // Scale vector for 32 codes spanning two 16-element sub-blocks: s0 on lanes 0..7, s1 on 8..15.
 inline __m256i scale_pair(int s0, int s1) {
@@ -28,9 +30,13 @@ inline __m256i bit_to(__m256i h, int bit, int val) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, b), b), _mm256_set1_epi8(static_cast<char>(val)));
 }
 
-inline __m256i bsums_of(const block_q8_K & y) { return load256(y.bsums); }
+inline __m256i bsums_of(const block_q8_K & y) {
+    return load256(y.bsums);
+}
 
-inline float finish(__m256 acc) { return hsum_ps256(acc); }
+inline float finish(__m256 acc) {
+    return hsum_ps256(acc);
+}
 
 // acc += (da * d) * isum + (da * dmin_neg) * msum, both int32 vectors of 8 lanes.
 inline __m256 accumulate(__m256 acc, __m256i isum, float dd, __m256i msum, float dm) {
@@ -42,7 +48,7 @@ float row_q2_k(int64_t nb, const block_q2_K * x, const block_q8_K * y) {
     const __m256i m3  = _mm256_set1_epi8(3);
     __m256        acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(x[b].scales));
+        const __m128i sc8  = _mm_loadu_si128(reinterpret_cast<const __m128i *>(x[b].scales));
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_and_si128(sc8, _mm_set1_epi8(-16)), 4));
         __m256i       isum = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
@@ -51,7 +57,7 @@ float row_q2_k(int64_t nb, const block_q2_K * x, const block_q8_K * y) {
                 const int     s  = 8 * half + 2 * j;
                 const __m256i qj = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
                 const __m256i sp = scale_pair(x[b].scales[s] & 0xF, x[b].scales[s + 1] & 0xF);
-                isum = _mm256_add_epi32(isum, scaled_dot(qj, y[b].qs + 128 * half + 32 * j, sp));
+                isum             = _mm256_add_epi32(isum, scaled_dot(qj, y[b].qs + 128 * half + 32 * j, sp));
             }
         }
         const __m256i msum = _mm256_madd_epi16(mins, bsums_of(y[b]));
@@ -73,11 +79,12 @@ float row_q3_k(int64_t nb, const block_q3_K * x, const block_q8_K * y) {
         for (int half = 0; half < 2; ++half) {
             const __m256i q = load256(x[b].qs + 32 * half);
             for (int j = 0; j < 4; ++j) {
-                const int     s  = 8 * half + 2 * j;
+                const int s = 8 * half + 2 * j;
                 // Codes + 4 (0..7): the high bit set means "no -4"; the -4 returns via bsums.
                 const __m256i qj = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3),
                                                    bit_to(hm, 1 << (4 * half + j), 4));
-                isum = _mm256_add_epi32(isum, scaled_dot(qj, y[b].qs + 128 * half + 32 * j, scale_pair(sc[s], sc[s + 1])));
+                isum =
+                    _mm256_add_epi32(isum, scaled_dot(qj, y[b].qs + 128 * half + 32 * j, scale_pair(sc[s], sc[s + 1])));
             }
         }
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums_of(y[b])), 2);
@@ -99,8 +106,8 @@ inline __m256 q45_k_block(__m256 acc, const uint8_t * qs, const uint8_t * qh, co
     const __m128i mdup = _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
     const __m256i msum = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mdup), bsums_of(y));
 
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i h  = qh != nullptr ? load256(qh) : _mm256_setzero_si256();
+    const __m256i m4   = _mm256_set1_epi8(0x0F);
+    const __m256i h    = qh != nullptr ? load256(qh) : _mm256_setzero_si256();
     __m256i       isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
         const __m256i q  = load256(qs + 32 * c);
@@ -155,7 +162,8 @@ float row_q6_k(int64_t nb, const block_q6_K * x, const block_q8_K * y) {
             };
             for (int k = 0; k < 4; ++k) {
                 const int s = 8 * half + 2 * k;
-                isum = _mm256_add_epi32(isum, scaled_dot(q[k], y[b].qs + 128 * half + 32 * k, scale_pair(sc[s], sc[s + 1])));
+                isum        = _mm256_add_epi32(isum,
+                                               scaled_dot(q[k], y[b].qs + 128 * half + 32 * k, scale_pair(sc[s], sc[s + 1])));
             }
         }
         // The codes are q + 32: take 32 * sum_sub sc * bsum back out.

@@ -8,11 +8,11 @@
 
 namespace sluice::kern {
 
-void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w,
-                           int64_t n, float * out) {
+void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
+                           float * out) {
     const auto * base = static_cast<const uint8_t *>(rows);
     for (int64_t i0 = 0; i0 < n; i0 += 32) {
-        const int64_t width = std::min<int64_t>(32, n - i0);  // a multiple of 8
+        const int64_t width  = std::min<int64_t>(32, n - i0);  // a multiple of 8
         __m256        acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t j = 0; j < n_rows; ++j) {
             const __m256 wj = _mm256_set1_ps(w[j]);

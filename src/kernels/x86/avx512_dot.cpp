@@ -14,14 +14,22 @@ namespace {
 
 using namespace x86;
 
-inline __m128i load128(const void * p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
-inline __m256i load256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+inline __m128i load128(const void * p) {
+    return _mm_loadu_si128(static_cast<const __m128i *>(p));
+}
+inline __m256i load256(const void * p) {
+    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
+}
 
 // Two 32-byte halves into one zmm.
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m512i join(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
 // Four F16 values (missing ones 0) -> four floats.
-inline __m128 f16x4(uint64_t bits) { return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits))); }
+inline __m128 f16x4(uint64_t bits) {
+    return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
+}
 
 // Four floats -> 16 lanes, lanes 4k..4k+3 taking s_k (the int32 lanes of block k below).
 inline __m512 spread4(__m128 s) {
@@ -186,8 +194,8 @@ inline void step_q8_0_act(const typename T::block * const * x, uint64_t stride, 
 
 template <typename T, int R>
 void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    using block    = typename T::block;
-    const auto * y = static_cast<const block_q8_0 *>(act);
+    using block     = typename T::block;
+    const auto *  y = static_cast<const block_q8_0 *>(act);
     const block * x[R];
     __m512        acc[R];
     for (int r = 0; r < R; ++r) {
@@ -200,10 +208,17 @@ void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act,
         step_q8_0_act<T, R, 4>(x, stride, y, b, acc);
     }
     switch (nb - b) {
-        case 3: step_q8_0_act<T, R, 3>(x, stride, y, b, acc); break;
-        case 2: step_q8_0_act<T, R, 2>(x, stride, y, b, acc); break;
-        case 1: step_q8_0_act<T, R, 1>(x, stride, y, b, acc); break;
-        default: break;
+        case 3:
+            step_q8_0_act<T, R, 3>(x, stride, y, b, acc);
+            break;
+        case 2:
+            step_q8_0_act<T, R, 2>(x, stride, y, b, acc);
+            break;
+        case 1:
+            step_q8_0_act<T, R, 1>(x, stride, y, b, acc);
+            break;
+        default:
+            break;
     }
     for (int r = 0; r < R; ++r) {
         out[r] = _mm512_reduce_add_ps(acc[r]);
@@ -252,10 +267,17 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
         step_q8_1_act<fifth_bit, block, R, 4>(x, stride, y, b, acc, ms);
     }
     switch (nb - b) {
-        case 3: step_q8_1_act<fifth_bit, block, R, 3>(x, stride, y, b, acc, ms); break;
-        case 2: step_q8_1_act<fifth_bit, block, R, 2>(x, stride, y, b, acc, ms); break;
-        case 1: step_q8_1_act<fifth_bit, block, R, 1>(x, stride, y, b, acc, ms); break;
-        default: break;
+        case 3:
+            step_q8_1_act<fifth_bit, block, R, 3>(x, stride, y, b, acc, ms);
+            break;
+        case 2:
+            step_q8_1_act<fifth_bit, block, R, 2>(x, stride, y, b, acc, ms);
+            break;
+        case 1:
+            step_q8_1_act<fifth_bit, block, R, 1>(x, stride, y, b, acc, ms);
+            break;
+        default:
+            break;
     }
     for (int r = 0; r < R; ++r) {
         out[r] = _mm512_reduce_add_ps(acc[r]) + ms[r];
@@ -279,10 +301,11 @@ void rows_q8_0(int64_t n, const void * w, uint64_t stride, const void * act, flo
         const bool    two = b + 1 < nb;  // an odd last block pairs with zeros
         const __m512i a   = join(load256(y[b].qs), two ? load256(y[b + 1].qs) : _mm256_setzero_si256());
         const __m128  da  = f16x4(y[b].d | (two ? static_cast<uint64_t>(y[b + 1].d) << 16 : 0));
-        const __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, a));
+        const __m512i neg =
+            _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, a));
         for (int r = 0; r < R; ++r) {
             prefetch_ahead<2 * sizeof(block_q8_0)>(x[r] + b, R * stride);
-            const __m512i q = join(load256(x[r][b].qs), two ? load256(x[r][b + 1].qs) : _mm256_setzero_si256());
+            const __m512i q    = join(load256(x[r][b].qs), two ? load256(x[r][b + 1].qs) : _mm256_setzero_si256());
             const __m512i isum = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(q, flip), a);
             const __m128  dw   = f16x4(x[r][b].d | (two ? static_cast<uint64_t>(x[r][b + 1].d) << 16 : 0));
             const __m512  s    = _mm512_permutexvar_ps(idx, _mm512_zextps128_ps512(_mm_mul_ps(dw, da)));
@@ -297,7 +320,7 @@ void rows_q8_0(int64_t n, const void * w, uint64_t stride, const void * act, flo
 // ---- float weights with F32 activations: two 16-lane accumulators per row, masked tail ----
 
 struct f_f32 {
-    static __m512 load(const uint8_t * p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+    static __m512        load(const uint8_t * p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
     static constexpr int bytes = 4;
 };
 struct f_f16 {
@@ -342,7 +365,9 @@ void rows_float(int64_t n, const void * w, uint64_t stride, const void * act, fl
 
 template <typename T, int R>
 struct k_q8_0_act {
-    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { rows_q8_0_act<T, R>(n, w, s, a, o); }
+    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
+        rows_q8_0_act<T, R>(n, w, s, a, o);
+    }
 };
 template <typename T, int R>
 struct k_q8_1_act {
@@ -356,7 +381,9 @@ struct k_q8_0_weights {
 };
 template <typename F, int R>
 struct k_float {
-    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { rows_float<F, R>(n, w, s, a, o); }
+    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
+        rows_float<F, R>(n, w, s, a, o);
+    }
 };
 
 template <template <typename, int> class K, typename T>
@@ -375,20 +402,20 @@ void dot_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, flo
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
-        .f16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
-        .bf16 = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
-        .q4_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
-        .q4_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
-        .q5_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
-        .q5_1 = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
+        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
+        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
+        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
+        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
+        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
         .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
-        .q2_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
-        .q3_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
-        .q5_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
-        .q6_k = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
+        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
+        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
+        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
+        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
+        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
     };
     return lookup(table, t);
 }

@@ -12,10 +12,18 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
-inline __m512i load512(const void * p) { return _mm512_loadu_si512(p); }
-inline __m512i dup256(const void * p) { return _mm512_broadcast_i64x4(load256(p)); }
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m256i load256(const void * p) {
+    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
+}
+inline __m512i load512(const void * p) {
+    return _mm512_loadu_si512(p);
+}
+inline __m512i dup256(const void * p) {
+    return _mm512_broadcast_i64x4(load256(p));
+}
+inline __m512i join(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
 // Index vector for vpermw: int16 lanes 8k..8k+7 take element s_k (one scale per 16 codes).
 inline __m512i scale_idx(int s0, int s1, int s2, int s3) {
@@ -28,9 +36,13 @@ inline __m512i scaled_dot(__m512i isum, __m512i q, __m512i a, __m512i scales) {
     return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, a), scales);
 }
 
-inline __m512i spread(__m512i sc16, __m512i idx) { return _mm512_permutexvar_epi16(idx, sc16); }
+inline __m512i spread(__m512i sc16, __m512i idx) {
+    return _mm512_permutexvar_epi16(idx, sc16);
+}
 
-inline float finish(__m512 acc, __m256 accm) { return _mm512_reduce_add_ps(acc) + hsum_ps256(accm); }
+inline float finish(__m512 acc, __m256 accm) {
+    return _mm512_reduce_add_ps(acc) + hsum_ps256(accm);
+}
 
 // ---- Q4_K / Q5_K ----
 // 64 bytes of qs hold chunks 2cc and 2cc+1: low nibbles are sub-blocks 4cc and 4cc+2, high
@@ -42,8 +54,8 @@ struct act_q45 {
     explicit act_q45(const block_q8_K & y) {
         for (int cc = 0; cc < 2; ++cc) {
             const __m512i a0 = load512(y.qs + 128 * cc), a1 = load512(y.qs + 128 * cc + 64);
-            lo[cc]           = _mm512_shuffle_i64x2(a0, a1, 0x44);
-            hi[cc]           = _mm512_shuffle_i64x2(a0, a1, 0xEE);
+            lo[cc] = _mm512_shuffle_i64x2(a0, a1, 0x44);
+            hi[cc] = _mm512_shuffle_i64x2(a0, a1, 0xEE);
         }
         bsums = load256(y.bsums);
         d     = y.d;
@@ -82,8 +94,8 @@ inline void q45_k_block(__m512 & acc, __m256 & accm, const uint8_t * qs, const u
         }
         // 32-code sub-blocks: each scale covers two 8-lane groups.
         const int s = 4 * cc;
-        isum = scaled_dot(isum, lo, a.lo[cc], spread(sc16, scale_idx(s, s, s + 2, s + 2)));
-        isum = scaled_dot(isum, hi, a.hi[cc], spread(sc16, scale_idx(s + 1, s + 1, s + 3, s + 3)));
+        isum        = scaled_dot(isum, lo, a.lo[cc], spread(sc16, scale_idx(s, s, s + 2, s + 2)));
+        isum        = scaled_dot(isum, hi, a.hi[cc], spread(sc16, scale_idx(s + 1, s + 1, s + 3, s + 3)));
     }
     acc  = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a.d * f16_to_f32_x86(d)), acc);
     accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a.d * f16_to_f32_x86(dmin))), accm);
@@ -149,11 +161,12 @@ void rows_q6_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
             for (int h = 0; h < 2; ++h) {
                 const __m512i l  = load512(xb.ql + 64 * h);
                 const __m512i qh = dup256(xb.qh + 32 * h);
-                const __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi64(qh, sh_a), m30));
+                const __m512i qa =
+                    _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi64(qh, sh_a), m30));
                 const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
                                                    _mm512_and_si512(_mm512_srlv_epi64(qh, sh_b), m30));
                 const int     s  = 8 * h;
-                isum = scaled_dot(isum, qa, a[2 * h], spread(scz, scale_idx(s, s + 1, s + 2, s + 3)));
+                isum             = scaled_dot(isum, qa, a[2 * h], spread(scz, scale_idx(s, s + 1, s + 2, s + 3)));
                 isum = scaled_dot(isum, qb, a[2 * h + 1], spread(scz, scale_idx(s + 4, s + 5, s + 6, s + 7)));
             }
             // The codes are q + 32: take 32 * sum_sub sc * bsum back out (exact, in int32).
@@ -199,19 +212,20 @@ void rows_q2_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
         const act_q23 a(y[b]);
         for (int r = 0; r < R; ++r) {
             prefetch_ahead<sizeof(block_q2_K)>(x[r] + b, R * stride);
-            const block_q2_K & xb   = x[r][b];
-            const __m128i      sc8  = _mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales));
-            const __m512i      sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
-            const __m256i      m16  = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
-            const __m512i      q    = load512(xb.qs);
-            __m512i            isum = _mm512_setzero_si512();
+            const block_q2_K & xb  = x[r][b];
+            const __m128i      sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales));
+            const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
+            const __m256i m16  = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
+            const __m512i q    = load512(xb.qs);
+            __m512i       isum = _mm512_setzero_si512();
             for (int j = 0; j < 4; ++j) {
                 const __m512i qj = _mm512_and_si512(_mm512_srli_epi16(q, 2 * j), m3);
                 isum = scaled_dot(isum, qj, a.a[j], spread(sc16, scale_idx(2 * j, 2 * j + 1, 8 + 2 * j, 9 + 2 * j)));
             }
             const __m256i msum = _mm256_madd_epi16(m16, a.bsums);
-            acc[r]  = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a.d * f16_to_f32_x86(xb.d)), acc[r]);
-            accm[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a.d * f16_to_f32_x86(xb.dmin))), accm[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a.d * f16_to_f32_x86(xb.d)), acc[r]);
+            accm[r] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a.d * f16_to_f32_x86(xb.dmin))), accm[r]);
         }
     }
     for (int r = 0; r < R; ++r) {

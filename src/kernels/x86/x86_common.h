@@ -22,7 +22,9 @@ namespace sluice::kern::x86 {
 // Rows per group in the multi-row kernels: activations are loaded once per group.
 constexpr int k_row_group = 4;
 
-static inline float f16_to_f32_x86(uint16_t h) { return _cvtsh_ss(h); }
+static inline float f16_to_f32_x86(uint16_t h) {
+    return _cvtsh_ss(h);
+}
 
 static inline float e8m0_half_x86(uint8_t e) {
     const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
@@ -43,8 +45,8 @@ static inline void unpack_scales_k4_x86(const uint8_t * s, uint64_t & sc, uint64
     const uint32_t u0 = load_u32(s), u1 = load_u32(s + 4), u2 = load_u32(s + 8);
     const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
     const uint32_t m_hi  = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-    sc = (u0 & 0x3f3f3f3fu) | (static_cast<uint64_t>(sc_hi) << 32);
-    m  = (u1 & 0x3f3f3f3fu) | (static_cast<uint64_t>(m_hi) << 32);
+    sc                   = (u0 & 0x3f3f3f3fu) | (static_cast<uint64_t>(sc_hi) << 32);
+    m                    = (u1 & 0x3f3f3f3fu) | (static_cast<uint64_t>(m_hi) << 32);
 }
 
 // Q3_K scales: sixteen 6-bit values in 12 bytes -> 16 bytes, still offset by +32.
