@@ -30,12 +30,12 @@ uint64_t span_for(uint64_t nbytes) {
 }  // namespace
 
 streaming_expert_source::streaming_expert_source(const std::string & path, const expert_store & store,
-                                                 std::span<const moe_gate> gates, int n_expert_used, matmul_runner & mm,
+                                                 std::span<const router> routers, int n_expert_used, matmul_runner & mm,
                                                  const streaming_options & opt)
-    : store_(store), gates_(gates.begin(), gates.end()), k_(n_expert_used), opt_(opt) {
+    : store_(store), routers_(routers.begin(), routers.end()), k_(n_expert_used), opt_(opt) {
     const int n_layer = store_.n_layer();
-    if (static_cast<int>(gates_.size()) != n_layer) {
-        fail("{}: the model describes {} gates for {} layers", path, gates_.size(), n_layer);
+    if (static_cast<int>(routers_.size()) != n_layer) {
+        fail("{}: the model describes {} routers for {} layers", path, routers_.size(), n_layer);
     }
     if (!opt_.calibration_path.empty()) {
         calib_ = calibration::load(opt_.calibration_path, n_layer, store_.n_expert(), store_.n_embd());
@@ -121,7 +121,7 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
     reader_ = open_reader(path, opt_.reader);
 
     predictor_context pc;
-    pc.gates    = gates_;
+    pc.routers  = routers_;
     pc.mm       = &mm;
     pc.calib    = calib_ ? &*calib_ : nullptr;
     pc.trace    = trace_ ? &*trace_ : nullptr;

@@ -44,7 +44,7 @@ class streaming_expert_source final : public expert_source {
   public:
     // Plans the cache (throws when the budget cannot hold one token's experts per layer),
     // allocates its slots, opens the file for reading, builds the predictor.
-    streaming_expert_source(const std::string & path, const expert_store & store, std::span<const moe_gate> gates,
+    streaming_expert_source(const std::string & path, const expert_store & store, std::span<const router> routers,
                             int n_expert_used, matmul_runner & mm, const streaming_options & opt);
     ~streaming_expert_source() override;
 
@@ -87,7 +87,7 @@ class streaming_expert_source final : public expert_source {
     int             next_moe_layer(int after) const;
 
     const expert_store &              store_;
-    std::vector<moe_gate>             gates_;
+    std::vector<router>               routers_;
     int                               k_;
     streaming_options                 opt_;
     cache_plan                        plan_;

@@ -23,24 +23,24 @@ std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
         fail("{}: metadata 'gpt-oss.attention.sliding_window' is missing", f.path());
     }
     transformer_variant v;
-    v.rope             = rope_style::NEOX;
-    v.moe.normalize    = false;
-    v.moe.routing      = moe_routing::TOP_K_SOFTMAX;
-    v.moe.swiglu_alpha = 1.702f;
-    v.moe.swiglu_limit = 7.0f;
-    auto          m    = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope              = rope_style::NEOX;
+    v.routing.normalize = false;
+    v.routing.scoring   = router_scoring::SOFTMAX_OF_TOP_K;
+    v.moe.swiglu_alpha  = 1.702f;
+    v.moe.swiglu_limit  = 7.0f;
+    auto          m     = std::make_unique<moe_transformer>(f, hp, v);
     const int64_t d = hp.n_embd, ff = hp.n_ff_expert, E = hp.n_expert;
     const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const block_tensors t(f, l);
         block_weights &     w = m->add_block();
         read_standard_block(t, hp, w, "post_attention_norm");
-        w.bq             = t.vector("attn_q", q_dim, "bias");
-        w.bk             = t.vector("attn_k", kv_dim, "bias");
-        w.bv             = t.vector("attn_v", kv_dim, "bias");
-        w.bo             = t.vector("attn_output", d, "bias");
-        w.sinks          = t.vector("attn_sinks", hp.n_head);
-        w.window         = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
+        w.gqa().bq       = t.vector("attn_q", q_dim, "bias");
+        w.gqa().bk       = t.vector("attn_k", kv_dim, "bias");
+        w.gqa().bv       = t.vector("attn_v", kv_dim, "bias");
+        w.gqa().bo       = t.vector("attn_output", d, "bias");
+        w.gqa().sinks    = t.vector("attn_sinks", hp.n_head);
+        w.gqa().window   = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
         w.router_bias    = t.vector("ffn_gate_inp", E, "bias");
         w.gate_exps_bias = t.f32_view("ffn_gate_exps", "bias", ff, E);
         w.up_exps_bias   = t.f32_view("ffn_up_exps", "bias", ff, E);

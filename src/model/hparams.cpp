@@ -67,8 +67,8 @@ model_hparams read_moe_hparams(const gguf_file & f, const std::string & arch) {
         fail("{}: value_length {} differs from key_length {}, which only multi-head latent attention ('{}') allows",
              f.path(), hp.head_dim_v, hp.head_dim, key("attention.kv_lora_rank"));
     }
-    if (hp.n_expert_group > 1 && (hp.n_expert % hp.n_expert_group != 0 || hp.n_expert_group_used < 1 ||
-                                  hp.n_expert_group_used > hp.n_expert_group ||
+    if (hp.n_expert_group > 1 && (hp.n_expert_group > 64 || hp.n_expert % hp.n_expert_group != 0 ||
+                                  hp.n_expert_group_used < 1 || hp.n_expert_group_used > hp.n_expert_group ||
                                   hp.n_expert_used > hp.n_expert_group_used * (hp.n_expert / hp.n_expert_group))) {
         fail("{}: {} experts in {} groups ({} used) cannot route {} experts per token", f.path(), hp.n_expert,
              hp.n_expert_group, hp.n_expert_group_used, hp.n_expert_used);

@@ -24,9 +24,9 @@ std::unique_ptr<model> build_llama(const gguf_file & f) {
         hp.n_ff_expert = f.require_u32("llama.feed_forward_length");
     }
     transformer_variant v;
-    v.rope          = rope_style::NORMAL;
-    v.moe.normalize = true;
-    auto m          = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope              = rope_style::NORMAL;
+    v.routing.normalize = true;
+    auto m              = std::make_unique<moe_transformer>(f, hp, v);
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         read_standard_block(block_tensors(f, l), hp, m->add_block());
     }

@@ -5,8 +5,9 @@
 
 #include "experts/expert_source.h"
 #include "experts/expert_store.h"
-#include "experts/gate.h"
+#include "experts/router.h"
 #include "kernels/kernels.h"
+#include "model/delta_net.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
 
@@ -14,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -33,22 +35,37 @@ struct forward_context {
     forward_observer * observer = nullptr;
 };
 
-// Per-sequence state: the KV cache and how many positions it holds. Architectures with more
-// per-sequence state (recurrent layers) subclass it; their forward() starts that state afresh
-// whenever n_past is 0, so session::reset() (n_past = 0) resets every kind of state.
+// Per-sequence state, for every kind of block: the KV cache (attention: keys and values per
+// position; multi-head latent attention: one latent row per position, keys only) and the
+// recurrent state of each linear-attention block (gated DeltaNet). Blocks address it by
+// their own index among the blocks of their kind. A forward pass at n_past 0 starts the
+// recurrent states afresh, so session::reset() (n_past = 0) resets every kind of state.
 class model_state {
   public:
-    model_state(const model_hparams & hp, int64_t n_ctx, ggml_type kv_type)
-        : kv(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim, kv_type) {}
-    // A cache of `kv_layers` layers of `kv_row_len` (keys only: one latent row per position).
-    model_state(int64_t kv_layers, int64_t n_ctx, int64_t kv_row_len, ggml_type kv_type, bool kv_values)
-        : kv(kv_layers, n_ctx, kv_row_len, kv_type, kv_values) {}
-    virtual ~model_state() = default;
+    // A cache of `kv_layers` layers of `kv_row_len` floats per position (keys only unless
+    // kv_values), and `recurrent` DeltaNet states of geometry `g`.
+    model_state(int64_t kv_layers, int64_t n_ctx, int64_t kv_row_len, ggml_type kv_type, bool kv_values,
+                int64_t recurrent = 0, const delta_net_geometry & g = {})
+        : kv(kv_layers, n_ctx, kv_row_len, kv_type, kv_values), rec(recurrent, delta_net_state(g)) {}
 
     int64_t n_ctx() const { return kv.n_ctx(); }
+    // Zeroes the recurrent states (a new sequence at position 0).
+    void start_sequence() {
+        for (delta_net_state & r : rec) {
+            r.clear();
+        }
+    }
 
-    kv_cache kv;
-    int64_t  n_past = 0;  // positions [0, n_past) are in the cache
+    kv_cache                     kv;
+    std::vector<delta_net_state> rec;
+    int64_t                      n_past = 0;  // positions [0, n_past) are in the cache
+};
+
+// Rows [row0, row0 + n) of a forward pass belong to one sequence, at positions pos0.. of its
+// state: prefill is one segment of n rows, a batched decode step n segments of one row.
+struct segment {
+    model_state * state;
+    int64_t       row0, n, pos0;
 };
 
 class model {
@@ -58,12 +75,10 @@ class model {
     virtual const model_hparams & hparams() const = 0;
     // The routed experts of every MoE layer, in file order of layers.
     virtual const expert_store & experts() const = 0;
-    // One gate per block (layers numbered as in the file); a dense block's is not routed().
-    virtual std::span<const moe_gate> gates() const = 0;
+    // One router per block (layers numbered as in the file); a dense block's is not routed().
+    virtual std::span<const router> routers() const = 0;
 
-    virtual std::unique_ptr<model_state> new_state(int64_t n_ctx, ggml_type kv_type) const {
-        return std::make_unique<model_state>(hparams(), n_ctx, kv_type);
-    }
+    virtual std::unique_ptr<model_state> new_state(int64_t n_ctx, ggml_type kv_type) const = 0;
 
     // Runs `tokens` at positions state.n_past.. and advances n_past. Every block calls
     // ctx.experts.on_ffn_input() with its residual stream before its FFN, then gets its
@@ -75,15 +90,10 @@ class model {
 
     // One decode step for several sequences at once (continuous batching): tokens[i] goes to
     // states[i] at its own position states[i]->n_past, which then advances; logits: [n][n_vocab].
-    // The states must be distinct. The default runs forward() per sequence, so every
-    // architecture is correct without an override; an override shares the weight reads of
-    // the step across the rows and must give the same logits.
+    // The states must be distinct. Shares the step's weight reads across the rows and gives
+    // the logits forward() gives each sequence alone, bit for bit.
     virtual void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
-                               const forward_context & ctx, float * logits) const {
-        for (size_t i = 0; i < states.size(); ++i) {
-            forward(*states[i], tokens.subspan(i, 1), ctx, logits + i * hparams().n_vocab, false);
-        }
-    }
+                               const forward_context & ctx, float * logits) const = 0;
 };
 
 }  // namespace sluice

@@ -1,6 +1,5 @@
 #include "model/moe.h"
 
-#include "experts/routing.h"
 #include "model/layers.h"
 
 #include <algorithm>
@@ -67,37 +66,20 @@ void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
 
 }  // namespace
 
-void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router,
-               const moe_options & opt, const forward_context & ctx, float * out, const int64_t * positions) {
-    const int64_t d = router.cols;
-    const int     E = opt.n_expert, k = opt.n_expert_used;
+void moe_block(const float * h, int64_t n, int layer, const router & r, const moe_options & opt,
+               const forward_context & ctx, float * out, std::span<const int64_t> positions) {
+    const int64_t d = r.weight.cols;
+    const int     E = r.n_expert, k = r.k;
 
-    std::vector<float> logits(static_cast<size_t>(n) * E), probs(E);
-    ctx.mm.matmul(router, h, n, logits.data());
-    if (opt.router_bias != nullptr) {
-        add_bias(logits.data(), {opt.router_bias, static_cast<size_t>(E)}, n);
-    }
+    std::vector<float> logits(static_cast<size_t>(n) * E), probs(E), scratch(E);
+    r.logits(h, n, ctx.mm, logits.data());
 
     std::vector<int32_t> ids(static_cast<size_t>(n) * k);
     std::vector<float>   weights(static_cast<size_t>(n) * k);
     for (int64_t t = 0; t < n; ++t) {
-        const float * lg = logits.data() + t * E;
-        int32_t *     i  = ids.data() + t * k;
-        float *       w  = weights.data() + t * k;
-        switch (opt.routing) {
-            case moe_routing::SOFTMAX_TOP_K:
-                route_softmax_top_k(lg, E, k, opt.normalize, probs.data(), i, w);
-                break;
-            case moe_routing::TOP_K_SOFTMAX:
-                route_top_k_softmax(lg, E, k, probs.data(), i, w);
-                break;
-            case moe_routing::GROUP_LIMITED:
-                route_group_limited_top_k(lg, E, k, opt.group, probs.data(), i, w);
-                break;
-        }
+        r.route(logits.data() + t * E, probs.data(), scratch.data(), ids.data() + t * k, weights.data() + t * k);
         if (ctx.observer != nullptr) {
-            const int64_t pos = positions != nullptr ? positions[t] : pos0 + t;
-            ctx.observer->on_routing(layer, pos, {ids.data() + t * k, static_cast<size_t>(k)},
+            ctx.observer->on_routing(layer, positions[t], {ids.data() + t * k, static_cast<size_t>(k)},
                                      {weights.data() + t * k, static_cast<size_t>(k)}, probs);
         }
     }

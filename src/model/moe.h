@@ -4,10 +4,11 @@
 // source; this code never knows where their bytes live.
 #pragma once
 
-#include "experts/routing.h"
+#include "experts/router.h"
 #include "model/model.h"
 
 #include <cstdint>
+#include <span>
 
 namespace sluice {
 
@@ -22,24 +23,10 @@ struct shared_expert {
     const float * gate_inp = nullptr;  // d floats (ffn_gate_inp_shexp), or nullptr: weight 1
 };
 
-// How router logits become the chosen experts and their weights (experts/routing.h).
-enum class moe_routing {
-    SOFTMAX_TOP_K,  // route_softmax_top_k: softmax over all, then top-k (Qwen*-MoE, OLMoE, Mixtral)
-    TOP_K_SOFTMAX,  // route_top_k_softmax: top-k of the (biased) logits, softmax over those k (gpt-oss)
-    GROUP_LIMITED,  // route_group_limited_top_k with `group` (DeepSeek-V2/V3)
-};
-
+// How the chosen experts compute (the routing itself is the block's `router`).
 struct moe_options {
-    int                   n_expert      = 0;
-    int                   n_expert_used = 0;
-    bool                  normalize     = true;     // renormalise the top-k weights to sum to 1
-    const shared_expert * shared        = nullptr;  // added to the routed output when set
-    moe_routing           routing       = moe_routing::SOFTMAX_TOP_K;
-    // GROUP_LIMITED's score function, selection bias, groups and scale. Its own `normalize`
-    // decides renormalisation there; the field above serves SOFTMAX_TOP_K.
-    group_routing group{};
+    const shared_expert * shared = nullptr;  // added to the routed output when set
 
-    const float * router_bias = nullptr;  // [n_expert] added to the router logits (gpt-oss)
     // Per-expert biases added after each projection, views indexed by expert id:
     // gate/up [n_expert][ff], down [n_expert][d]. nullptr: none.
     const float * gate_exps_bias = nullptr;
@@ -50,16 +37,15 @@ struct moe_options {
     float swiglu_alpha = 1.0f;
 };
 
-// out[t] = sum over the chosen experts e of w_e * down_e(silu(gate_e h[t]) * up_e h[t])
+// out[t] = sum over the experts e the router chose of w_e * down_e(silu(gate_e h[t]) * up_e h[t])
 //          (+ the shared expert's output when opt.shared; with the biases and activation
 //          opt names),
-// for h: [n][d] holding the tokens at positions pos0..pos0+n-1; out: [n][d] (overwritten).
-// Tokens are grouped by expert so each expert's matrices are read once per batch (matrix x
-// matrix in prefill and batched decode, matrix x vector for one token). `positions`, when
-// given, holds each row's own position (rows of different sequences in a batched decode);
-// it only changes what the observer is told.
-void moe_block(const float * h, int64_t n, int64_t pos0, int layer, const weight_matrix & router,
-               const moe_options & opt, const forward_context & ctx, float * out, const int64_t * positions = nullptr);
+// for h: [n][d], the normed residual of rows at `positions` (n; rows of different sequences
+// in a batched decode); out: [n][d] (overwritten). Tokens are grouped by expert so each
+// expert's matrices are read once per batch (matrix x matrix in prefill and batched decode,
+// matrix x vector for one token).
+void moe_block(const float * h, int64_t n, int layer, const router & r, const moe_options & opt,
+               const forward_context & ctx, float * out, std::span<const int64_t> positions);
 
 // out[t] += s_t * down(silu(gate h[t]) * up h[t]) with s_t = sigmoid(se.gate_inp . h[t]), or 1
 // without gate_inp; h, out: [n][d]. moe_block calls it when opt.shared is set; a dense FFN

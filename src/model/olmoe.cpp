@@ -16,16 +16,16 @@ std::unique_ptr<model> build_olmoe(const gguf_file & f) {
         hp.n_ff_expert = f.require_u32("olmoe.feed_forward_length");
     }
     transformer_variant v;
-    v.rope          = rope_style::NEOX;
-    v.qk_norm_full  = true;
-    v.moe.normalize = false;
-    auto m          = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope              = rope_style::NEOX;
+    v.qk_norm_full      = true;
+    v.routing.normalize = false;
+    auto m              = std::make_unique<moe_transformer>(f, hp, v);
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const block_tensors t(f, l);
         block_weights &     w = m->add_block();
         read_standard_block(t, hp, w);
-        w.q_norm = t.vector("attn_q_norm", hp.n_head * hp.head_dim);
-        w.k_norm = t.vector("attn_k_norm", hp.n_head_kv * hp.head_dim);
+        w.gqa().q_norm = t.vector("attn_q_norm", hp.n_head * hp.head_dim);
+        w.gqa().k_norm = t.vector("attn_k_norm", hp.n_head_kv * hp.head_dim);
     }
     m->finish();
     return m;

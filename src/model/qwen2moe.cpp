@@ -20,17 +20,17 @@ std::unique_ptr<model> build_qwen2moe(const gguf_file & f) {
         fail("{}: metadata 'qwen2moe.expert_shared_feed_forward_length' is missing", f.path());
     }
     transformer_variant v;
-    v.rope          = rope_style::NEOX;
-    v.moe.normalize = false;
-    auto          m = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope              = rope_style::NEOX;
+    v.routing.normalize = false;
+    auto          m     = std::make_unique<moe_transformer>(f, hp, v);
     const int64_t d = hp.n_embd, ffs = hp.n_ff_shared;
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const block_tensors t(f, l);
         block_weights &     w = m->add_block();
         read_standard_block(t, hp, w);
-        w.bq = t.vector("attn_q", hp.n_head * hp.head_dim, "bias");
-        w.bk = t.vector("attn_k", hp.n_head_kv * hp.head_dim, "bias");
-        w.bv = t.vector("attn_v", hp.n_head_kv * hp.head_dim, "bias");
+        w.gqa().bq = t.vector("attn_q", hp.n_head * hp.head_dim, "bias");
+        w.gqa().bk = t.vector("attn_k", hp.n_head_kv * hp.head_dim, "bias");
+        w.gqa().bv = t.vector("attn_v", hp.n_head_kv * hp.head_dim, "bias");
         w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate_shexp", d, ffs),
                                        .up   = t.matrix("ffn_up_shexp", d, ffs),
                                        .down = t.matrix("ffn_down_shexp", ffs, d)});

@@ -15,15 +15,15 @@ std::unique_ptr<model> build_qwen3moe(const gguf_file & f) {
         fail("{}: metadata 'qwen3moe.expert_feed_forward_length' is missing", f.path());
     }
     transformer_variant v;
-    v.rope          = rope_style::NEOX;
-    v.moe.normalize = true;
-    auto m          = std::make_unique<moe_transformer>(f, hp, v);
+    v.rope              = rope_style::NEOX;
+    v.routing.normalize = true;
+    auto m              = std::make_unique<moe_transformer>(f, hp, v);
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const block_tensors t(f, l);
         block_weights &     w = m->add_block();
         read_standard_block(t, hp, w);
-        w.q_norm = t.vector("attn_q_norm", hp.head_dim);
-        w.k_norm = t.vector("attn_k_norm", hp.head_dim);
+        w.gqa().q_norm = t.vector("attn_q_norm", hp.head_dim);
+        w.gqa().k_norm = t.vector("attn_k_norm", hp.head_dim);
     }
     m->finish();
     return m;

@@ -25,10 +25,10 @@ struct count_observer final : forward_observer {
 
 // Router logits (+ router bias) of `g` for rows already RMS-normalised without weights:
 // the norm's weights are folded into the matrix (b0 = router * diag(norm)).
-std::vector<float> folded_router(const moe_gate & g, int n_expert, int64_t d) {
+std::vector<float> folded_router(const router & g, int n_expert, int64_t d) {
     std::vector<float> w(static_cast<size_t>(n_expert * d));
     for (int e = 0; e < n_expert; ++e) {
-        dequantize_row(g.router.type, g.router.data + g.router.row_stride * static_cast<uint64_t>(e), &w[e * d], d);
+        dequantize_row(g.weight.type, g.weight.data + g.weight.row_stride * static_cast<uint64_t>(e), &w[e * d], d);
         if (g.norm != nullptr) {
             for (int64_t i = 0; i < d; ++i) {
                 w[e * d + i] *= g.norm[i];
@@ -117,13 +117,13 @@ double recall(const float * truth, const float * guess, int64_t n, int n_expert,
 
 calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibrate_options & opt,
                       calibrate_report & report) {
-    const model_hparams &     hp    = e.hparams();
-    const expert_store &      store = e.net().experts();
-    std::span<const moe_gate> gates = e.net().gates();
-    const int                 L     = store.n_layer();
-    const int                 E     = store.n_expert();
-    const int64_t             d     = hp.n_embd;
-    const int                 k     = static_cast<int>(hp.n_expert_used);
+    const model_hparams &   hp      = e.hparams();
+    const expert_store &    store   = e.net().experts();
+    std::span<const router> routers = e.net().routers();
+    const int               L       = store.n_layer();
+    const int               E       = store.n_expert();
+    const int64_t           d       = hp.n_embd;
+    const int               k       = static_cast<int>(hp.n_expert_used);
     if (tokens.size() < 16) {
         fail("calibrate: {} tokens of text is too little (give at least a few hundred)", tokens.size());
     }
@@ -147,7 +147,7 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
         std::vector<float> & dst = xs[layer];
         const size_t         at  = dst.size();
         dst.resize(at + static_cast<size_t>(n * d));
-        rms_normalize(x, dst.data() + at, n, d, gates[layer].eps);
+        rms_normalize(x, dst.data() + at, n, d, routers[layer].eps);
     });
     count_observer                  counts(cal);
     const forward_context           ctx{e.runner(), tap, &counts};
@@ -164,12 +164,12 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
     cal.tokens        = N;
 
     for (int l = 1; l < L; ++l) {
-        if (!gates[l].routed()) {
+        if (!routers[l].routed()) {
             continue;
         }
         const float *            xp = xs[l - 1].data();  // the previous block's stream: the input
-        const std::vector<float> b0 = folded_router(gates[l], E, d);
-        const float *            rb = gates[l].router_bias;
+        const std::vector<float> b0 = folded_router(routers[l], E, d);
+        const float *            rb = routers[l].logit_bias;
         std::vector<float>       y(static_cast<size_t>(N * E)), guess(static_cast<size_t>(N * E));
         linear(b0, rb, xs[l].data(), N, E, d, y.data());  // what the router will say
         linear(b0, rb, xp, N, E, d, guess.data());        // the cross-layer guess

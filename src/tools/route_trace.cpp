@@ -39,7 +39,7 @@ std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> token
     }
 
     predictor_context pc;
-    pc.gates    = e.net().gates();
+    pc.routers  = e.net().routers();
     pc.mm       = &e.runner();
     pc.calib    = opt.calib;
     pc.n_expert = store.n_expert();

@@ -55,9 +55,9 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
     // replay the guesses the trace recorded.
-    std::vector<moe_gate> no_gates(static_cast<size_t>(n_layer));
-    predictor_context     pc;
-    pc.gates    = no_gates;
+    std::vector<router> no_routers(static_cast<size_t>(n_layer));
+    predictor_context   pc;
+    pc.routers  = no_routers;
     pc.calib    = &calib;
     pc.trace    = &trace;
     pc.n_expert = n_expert;

@@ -161,14 +161,17 @@ TEST_P(arch_test, token_by_token_equals_one_batch) {
 
 TEST_P(arch_test, every_block_describes_its_gate) {
     // Predictors apply these to the residual stream; gpt-oss's router has a bias.
-    engine                          e     = open_engine(model_of(GetParam()));
-    const std::span<const moe_gate> gates = e.net().gates();
-    ASSERT_EQ(static_cast<int64_t>(gates.size()), e.hparams().n_layer);
-    for (const moe_gate & g : gates) {
+    engine                        e       = open_engine(model_of(GetParam()));
+    const std::span<const router> routers = e.net().routers();
+    ASSERT_EQ(static_cast<int64_t>(routers.size()), e.hparams().n_layer);
+    for (const router & g : routers) {
         EXPECT_TRUE(g.routed());
         EXPECT_NE(g.norm, nullptr);
-        EXPECT_EQ(g.router.rows, e.hparams().n_expert);
-        EXPECT_EQ(g.router_bias != nullptr, std::string_view(GetParam().arch) == "gpt-oss");
+        EXPECT_EQ(g.weight.rows, e.hparams().n_expert);
+        EXPECT_EQ(g.n_expert, e.hparams().n_expert);
+        EXPECT_EQ(g.k, e.hparams().n_expert_used);
+        EXPECT_EQ(g.logit_bias != nullptr, std::string_view(GetParam().arch) == "gpt-oss");
+        EXPECT_EQ(g.scoring == router_scoring::SOFTMAX_OF_TOP_K, std::string_view(GetParam().arch) == "gpt-oss");
         EXPECT_EQ(g.eps, e.hparams().rms_eps);
     }
 }

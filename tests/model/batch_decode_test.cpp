@@ -74,19 +74,20 @@ TEST_P(batch_decode_test, batched_step_equals_each_sequence_alone) {
     EXPECT_EQ(batched[0]->history(), alone[0]->history());
 }
 
-INSTANTIATE_TEST_SUITE_P(models, batch_decode_test,
-                         ::testing::Combine(::testing::Values("tiny-qwen3moe-f32.gguf", "archs/tiny-llama-f32.gguf",
-                                                              "archs/tiny-olmoe-f32.gguf",
-                                                              "archs/tiny-qwen2moe-f32.gguf",
-                                                              "archs/tiny-gpt-oss-f32.gguf"),
-                                            ::testing::Values(ggml_type::F32, ggml_type::F16)),
-                         [](const auto & info) {
-                             std::string name = std::get<0>(info.param);
-                             name             = name.substr(name.rfind('/') + 1);
-                             name             = name.substr(0, name.find('.'));
-                             std::replace(name.begin(), name.end(), '-', '_');
-                             return name + "_" + std::string(type_name(std::get<1>(info.param)));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    models, batch_decode_test,
+    ::testing::Combine(::testing::Values("tiny-qwen3moe-f32.gguf", "archs/tiny-llama-f32.gguf",
+                                         "archs/tiny-olmoe-f32.gguf", "archs/tiny-qwen2moe-f32.gguf",
+                                         "archs/tiny-gpt-oss-f32.gguf", "archs/tiny-deepseek2-f32.gguf",
+                                         "archs/tiny-qwen3next-f32.gguf"),
+                       ::testing::Values(ggml_type::F32, ggml_type::F16)),
+    [](const auto & info) {
+        std::string name = std::get<0>(info.param);
+        name             = name.substr(name.rfind('/') + 1);
+        name             = name.substr(0, name.find('.'));
+        std::replace(name.begin(), name.end(), '-', '_');
+        return name + "_" + std::string(type_name(std::get<1>(info.param)));
+    });
 
 TEST(batch_decode, rejects_a_session_twice_and_a_full_context) {
     engine  e = open_engine(data_path("tiny-qwen3moe-f32.gguf"));

@@ -41,10 +41,13 @@ TEST(deepseek2, geometry_from_metadata) {
     EXPECT_FLOAT_EQ(hp.expert_weights_scale, 2.5f);
     EXPECT_FALSE(e.net().experts().has_experts(0));
     EXPECT_TRUE(e.net().experts().has_experts(1));
-    const auto gates = e.net().gates();
-    ASSERT_EQ(gates.size(), 3u);
-    EXPECT_FALSE(gates[0].routed());
-    EXPECT_TRUE(gates[1].routed() && gates[1].sigmoid_scores && gates[1].selection_bias != nullptr);
+    const auto routers = e.net().routers();
+    ASSERT_EQ(routers.size(), 3u);
+    EXPECT_FALSE(routers[0].routed());
+    EXPECT_TRUE(routers[1].routed() && routers[1].scoring == router_scoring::SIGMOID &&
+                routers[1].selection_bias != nullptr);
+    EXPECT_EQ(routers[1].n_group, 4);
+    EXPECT_FLOAT_EQ(routers[1].scale, 2.5f);
 }
 
 TEST(deepseek2, decode_equals_prefill) {

@@ -34,11 +34,12 @@ TEST(qwen3next, geometry_from_metadata) {
     EXPECT_EQ(hp.ssm_conv_kernel, 4);
     EXPECT_EQ(hp.ssm_inner_size, 128);
     EXPECT_EQ(hp.n_ff_shared, 128);
-    const auto gates = e.net().gates();
-    ASSERT_EQ(gates.size(), 4u);
-    for (const moe_gate & g : gates) {
+    const auto routers = e.net().routers();
+    ASSERT_EQ(routers.size(), 4u);
+    for (const router & g : routers) {
         EXPECT_TRUE(g.routed());
-        EXPECT_FALSE(g.sigmoid_scores);
+        EXPECT_EQ(g.scoring, router_scoring::SOFTMAX);
+        EXPECT_TRUE(g.normalize);
     }
     // The KV cache covers the two attention blocks only.
     const auto st = e.net().new_state(8, ggml_type::F32);

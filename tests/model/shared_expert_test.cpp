@@ -46,7 +46,7 @@ class array_source final : public expert_source {
 
 TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
     std::mt19937             rng(7);
-    const std::vector<float> h = randn(n * d, rng), router = randn(E * d, rng);
+    const std::vector<float> h = randn(n * d, rng), router_w = randn(E * d, rng);
     const std::vector<float> eg = randn(E * ff * d, rng), eu = randn(E * ff * d, rng), ed = randn(E * d * ff, rng);
     const std::vector<float> sg = randn(ffs * d, rng), su = randn(ffs * d, rng), sd = randn(d * ffs, rng);
     const std::vector<float> gate_inp = randn(d, rng);
@@ -55,16 +55,19 @@ TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
     matmul_runner   mm(pool, isa::SCALAR);
     array_source    src(eg, eu, ed);
     forward_context ctx{mm, src, nullptr};
-    const auto      r = f32_matrix(router.data(), E, d);
+    const auto      r = f32_matrix(router_w.data(), E, d);
     shared_expert   se{f32_matrix(sg.data(), ffs, d), f32_matrix(su.data(), ffs, d), f32_matrix(sd.data(), d, ffs),
                      gate_inp.data()};
-    moe_options     plain{E, 2, true, nullptr};
+    const router    rt{.weight = r, .n_expert = E, .k = 2, .normalize = true};
+    moe_options     plain{};
     moe_options     with = plain;
     with.shared          = &se;
 
-    std::vector<float> routed(n * d), both(n * d);
-    moe_block(h.data(), n, 0, 0, r, plain, ctx, routed.data());
-    moe_block(h.data(), n, 0, 0, r, with, ctx, both.data());
+    std::vector<float>   routed(n * d), both(n * d);
+    std::vector<int64_t> positions(n);
+    for (int64_t t = 0; t < n; ++t) positions[t] = t;
+    moe_block(h.data(), n, 0, rt, plain, ctx, routed.data(), positions);
+    moe_block(h.data(), n, 0, rt, with, ctx, both.data(), positions);
     for (int64_t t = 0; t < n; ++t) {
         double dot = 0.0;
         for (int64_t c = 0; c < d; ++c) dot += gate_inp[c] * h[t * d + c];
@@ -87,7 +90,7 @@ TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
     // One token at a time equals the batch.
     for (int64_t t = 0; t < n; ++t) {
         std::vector<float> one(d);
-        moe_block(h.data() + t * d, 1, t, 0, r, with, ctx, one.data());
+        moe_block(h.data() + t * d, 1, 0, rt, with, ctx, one.data(), std::span(positions).subspan(t, 1));
         for (int64_t c = 0; c < d; ++c) EXPECT_EQ(one[c], both[t * d + c]);
     }
 }

@@ -12,7 +12,7 @@ namespace {
 class history_predictor final : public expert_predictor {
   public:
     explicit history_predictor(const predictor_context & ctx)
-        : n_expert_(ctx.n_expert), counts_(ctx.gates.size(), std::vector<float>(static_cast<size_t>(ctx.n_expert))) {}
+        : n_expert_(ctx.n_expert), counts_(ctx.routers.size(), std::vector<float>(static_cast<size_t>(ctx.n_expert))) {}
 
     predictor_kind kind() const override { return predictor_kind::history; }
 
@@ -46,7 +46,7 @@ class frequency_predictor final : public expert_predictor {
         if (ctx.calib == nullptr) {
             fail("the frequency predictor needs a calibration file (--calibration; make one with `sluice calibrate`)");
         }
-        for (size_t l = 0; l < ctx.gates.size(); ++l) {
+        for (size_t l = 0; l < ctx.routers.size(); ++l) {
             ranked_.push_back(ctx.calib->by_popularity(static_cast<int>(l)));
         }
     }

@@ -6,8 +6,6 @@
 #include "experts/predict/predictors.h"
 #include "util/error.h"
 
-#include <cmath>
-
 namespace sluice {
 namespace {
 
@@ -23,21 +21,21 @@ class cross_layer_predictor final : public expert_predictor {
 
     void predict(int /*layer*/, const float * x, int64_t n, int64_t /*pos0*/, int target, int count,
                  std::vector<int32_t> & out) override {
-        const moe_gate & g = ctx_.gates[target];
-        const int64_t    d = ctx_.n_embd;
-        const int        E = ctx_.n_expert;
+        const router & r = ctx_.routers[target];
+        const int64_t  d = ctx_.n_embd;
+        const int      E = ctx_.n_expert;
         h_.resize(static_cast<size_t>(n * d));
         scores_.resize(static_cast<size_t>(n * E));
-        rms_normalize(x, h_.data(), n, d, g.eps);
-        if (g.norm != nullptr) {
+        rms_normalize(x, h_.data(), n, d, r.eps);
+        if (r.norm != nullptr) {
             for (int64_t t = 0; t < n; ++t) {
                 for (int64_t i = 0; i < d; ++i) {
-                    h_[t * d + i] *= g.norm[i];
+                    h_[t * d + i] *= r.norm[i];
                 }
             }
         }
-        ctx_.mm->matmul(g.router, h_.data(), n, scores_.data());
-        score_logits(g, scores_.data(), n, E);
+        r.logits(h_.data(), n, *ctx_.mm, scores_.data());
+        r.ranking_scores(scores_.data(), n);
         vote_top(scores_.data(), n, E, count, out);
     }
 
@@ -47,19 +45,6 @@ class cross_layer_predictor final : public expert_predictor {
 };
 
 }  // namespace
-
-void score_logits(const moe_gate & g, float * logits, int64_t n, int n_expert) {
-    for (int64_t t = 0; t < n; ++t) {
-        float * s = logits + t * n_expert;
-        for (int e = 0; e < n_expert; ++e) {
-            float v = s[e] + (g.router_bias != nullptr ? g.router_bias[e] : 0.0f);
-            if (g.sigmoid_scores) {
-                v = 1.0f / (1.0f + std::exp(-v));
-            }
-            s[e] = v + (g.selection_bias != nullptr ? g.selection_bias[e] : 0.0f);
-        }
-    }
-}
 
 std::unique_ptr<expert_predictor> make_cross_layer_predictor(const predictor_context & ctx) {
     return std::make_unique<cross_layer_predictor>(ctx);

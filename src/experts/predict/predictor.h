@@ -4,7 +4,7 @@
 #pragma once
 
 #include "experts/calibration.h"
-#include "experts/gate.h"
+#include "experts/router.h"
 #include "experts/trace.h"
 #include "kernels/kernels.h"
 
@@ -30,12 +30,12 @@ std::string_view name_of(predictor_kind k);
 
 // What predictors may use; each takes what it needs and checks it is there.
 struct predictor_context {
-    std::span<const moe_gate> gates;  // one per block
-    matmul_runner *           mm       = nullptr;
-    const calibration *       calib    = nullptr;  // frequency, pregate
-    const routing_trace *     trace    = nullptr;  // oracle
-    int                       n_expert = 0;
-    int64_t                   n_embd   = 0;
+    std::span<const router> routers;  // one per block
+    matmul_runner *         mm       = nullptr;
+    const calibration *     calib    = nullptr;  // frequency, pregate
+    const routing_trace *   trace    = nullptr;  // oracle
+    int                     n_expert = 0;
+    int64_t                 n_embd   = 0;
 };
 
 class expert_predictor {

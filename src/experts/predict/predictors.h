@@ -11,8 +11,4 @@ std::unique_ptr<expert_predictor> make_history_predictor(const predictor_context
 std::unique_ptr<expert_predictor> make_frequency_predictor(const predictor_context & ctx);
 std::unique_ptr<expert_predictor> make_oracle_predictor(const predictor_context & ctx);
 
-// Router logits -> the scores experts are ranked by: + router bias, sigmoid where the gate
-// uses it, + selection bias.
-void score_logits(const moe_gate & g, float * logits, int64_t n, int n_expert);
-
 }  // namespace sluice

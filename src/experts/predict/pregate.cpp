@@ -30,7 +30,7 @@ class pregate_predictor final : public expert_predictor {
         const int     E = ctx_.n_expert;
         h_.resize(static_cast<size_t>(n * d));
         scores_.resize(static_cast<size_t>(n * E));
-        rms_normalize(x, h_.data(), n, d, ctx_.gates[target].eps);
+        rms_normalize(x, h_.data(), n, d, ctx_.routers[target].eps);
         ctx_.mm->matmul(w, h_.data(), n, scores_.data());
         const std::vector<float> & b = ctx_.calib->pregate_bias[target];
         for (int64_t t = 0; t < n; ++t) {
@@ -38,9 +38,7 @@ class pregate_predictor final : public expert_predictor {
                 scores_[t * E + e] += b[e];
             }
         }
-        moe_gate g    = ctx_.gates[target];
-        g.router_bias = nullptr;  // the fitted bias already holds it
-        score_logits(g, scores_.data(), n, E);
+        ctx_.routers[target].ranking_scores(scores_.data(), n);  // the fitted bias holds the logit bias
         vote_top(scores_.data(), n, E, count, out);
     }
 
