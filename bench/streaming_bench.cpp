@@ -246,9 +246,9 @@ int run(const bench_args & a) {
 
     std::map<std::string, std::map<std::string, row>>         results;
     const std::vector<std::pair<std::string, predictor_kind>> preds = {
-        {"none", predictor_kind::none},           {"history", predictor_kind::history},
-        {"frequency", predictor_kind::frequency}, {"cross-layer", predictor_kind::cross_layer},
-        {"pregate", predictor_kind::pregate},     {"oracle", predictor_kind::oracle}};
+        {"none", predictor_kind::NONE},           {"history", predictor_kind::HISTORY},
+        {"frequency", predictor_kind::FREQUENCY}, {"cross-layer", predictor_kind::CROSS_LAYER},
+        {"pregate", predictor_kind::PREGATE},     {"oracle", predictor_kind::ORACLE}};
     for (const std::string & budget : a.budgets) {
         fmt::print("budget {} of the routed experts\n", budget);
         fmt::print("{:<13} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8}\n", "row", "prefill/s", "decode/s", "x none",
@@ -268,7 +268,7 @@ int run(const bench_args & a) {
             const double floor_ms = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
             r.note                = fmt::format("IO floor {:.1f} ms/token -> at most {:.1f} tok/s", floor_ms,
                                  floor_ms > 0 ? 1e3 / floor_ms : 0.0);
-            if (kind == predictor_kind::none) {
+            if (kind == predictor_kind::NONE) {
                 none = r;
             }
             results[budget][name] = r;

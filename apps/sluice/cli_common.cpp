@@ -13,6 +13,7 @@ namespace sluice::cli {
 void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_option("-m,--model", f.model, "GGUF model file")->required();
     cmd->add_option("-t,--threads", f.threads, "threads (default: all hardware threads)");
+    cmd->add_option("--isa", f.isa, "kernel path: scalar|avx2|avx512 (default: the best this CPU runs)");
     cmd->add_option("-c,--ctx-size", f.ctx, "context size in tokens (default: the model's training context)");
     cmd->add_option("--kv-type", f.kv_type, "KV cache element type: f16 or f32")->default_val("f16");
     cmd->add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass")->default_val(256);
@@ -68,8 +69,14 @@ CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
 
 engine_options make_engine_options(const model_flags & f) {
     engine_options o;
-    o.model_path          = f.model;
-    o.n_threads           = f.threads;
+    o.model_path = f.model;
+    o.n_threads  = f.threads;
+    if (!f.isa.empty()) {
+        o.force_isa = parse_isa_name(f.isa);
+        if (!o.force_isa) {
+            fail("--isa: unknown ISA '{}' (expected scalar, avx2 or avx512)", f.isa);
+        }
+    }
     o.expert_budget       = f.expert_budget;
     streaming_options & s = o.streaming;
     s.predictor           = parse_predictor(f.predictor);

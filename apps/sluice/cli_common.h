@@ -14,6 +14,7 @@ namespace sluice::cli {
 struct model_flags {
     std::string model;
     int         threads = 0;
+    std::string isa;  // empty: the best the CPU runs
     int64_t     ctx     = 0;
     std::string kv_type = "f16";
     int64_t     batch   = 256;

@@ -18,9 +18,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 engine::engine(const engine_options & opt)
-    : file_(gguf_file::open(opt.model_path)),
-      pool_(opt.n_threads),
-      runner_(pool_, opt.force_isa.value_or(detect_isa())) {
+    : file_(gguf_file::open(opt.model_path)), pool_(opt.n_threads), runner_(pool_, choose_isa(opt.force_isa)) {
     model_ = load_model(file_);
     if (opt.expert_budget.empty()) {
         experts_ = std::make_unique<mmap_expert_source>(model_->experts());

@@ -37,7 +37,7 @@ struct expert_cache_counters {
 struct engine_options {
     std::string        model_path;
     int                n_threads = 0;  // <= 0: every hardware thread
-    std::optional<isa> force_isa;      // default: detect_isa() (CPUID or SLUICE_ISA)
+    std::optional<isa> force_isa;      // default: the best this CPU runs (CPUID); else must be supported
     // Routed experts stream from disk into a cache of at most this much ("2G", "25%" of the
     // expert bytes); empty: they stay mapped with the rest of the file.
     std::string       expert_budget;

@@ -1,52 +1,55 @@
-// The seam between the forward pass and where expert bytes live. A MoE block asks its
-// source for the experts the router chose; the source returns their matrices, from the
-// mapped file (mmap_expert_source) or, with a RAM budget, from the streaming cache. The
-// forward pass never knows which.
+// The seam between the forward pass and where expert bytes live. A MoE block hands its
+// source the experts the router chose; the source yields their matrices, from the mapped
+// file (mmap_expert_source) or, with a RAM budget, from the streaming cache, and decides
+// which are computed when (a cache that cannot hold them all yields them in turns, reading
+// the next turn meanwhile). The forward pass never knows which.
 #pragma once
 
 #include "experts/expert_store.h"
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 namespace sluice {
 
 class expert_source {
   public:
+    // A group of consecutive experts: mats[j] holds expert ids[first + j]. The views are valid
+    // during the call only.
+    using group_fn = std::function<void(size_t first, std::span<const expert_matrices> mats)>;
+
     virtual ~expert_source() = default;
 
-    // Makes experts `ids` of `layer` available and writes their matrices to out[i]. The
-    // views stay valid until the next call into the source.
-    virtual void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) = 0;
+    // Calls fn for consecutive groups covering experts `ids` of `layer`, in the order given
+    // (so a result summed group by group does not depend on the grouping).
+    virtual void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) = 0;
 
-    // The most experts of `layer` one acquire() may ask for (the cache's slots for the layer);
-    // a MoE block that needs more, as prefill may, asks in turns.
-    virtual int max_acquire(int /*layer*/) const { return 1 << 30; }
-
-    // A hint that experts `ids` of `layer` will be acquired next: a streaming source starts
-    // reading them into slots the forward pass does not hold. The default ignores it.
-    virtual void prefetch(int /*layer*/, std::span<const int32_t> /*ids*/) {}
-
-    // Called by the forward pass with the residual stream entering block `layer`'s FFN
-    // (after its attention), n rows of n_embd, before the layer's own acquire(). A streaming
-    // source predicts the experts of later layers from it and starts reading them while
-    // this layer computes. Results must not depend on it; the default ignores it.
-    virtual void on_ffn_input(int /*layer*/, const float * /*x*/, int64_t /*n*/) {}
+    // Called by the forward pass with the residual stream entering block `layer`'s FFN (after
+    // its attention), one row of n_embd per entry of `positions` (each row's position in its
+    // own sequence; rows of a batched decode come from different sequences), before the
+    // layer's for_each_expert(). A streaming source predicts the experts of later layers from
+    // it and starts reading them while this layer computes. Results must not depend on it;
+    // the default ignores it.
+    virtual void on_ffn_input(int /*layer*/, const float * /*x*/, std::span<const int64_t> /*positions*/) {}
 };
 
-// Everything is in the mapping: a view is a pointer into the file.
+// Everything is in the mapping: a view is a pointer into the file, and one group holds all.
 class mmap_expert_source final : public expert_source {
   public:
     explicit mmap_expert_source(const expert_store & store) : store_(store) {}
 
-    void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) override {
+    void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) override {
+        mats_.resize(ids.size());
         for (size_t i = 0; i < ids.size(); ++i) {
-            out[i] = store_.view(layer, ids[i]);
+            mats_[i] = store_.view(layer, ids[i]);
         }
+        fn(0, mats_);
     }
 
   private:
-    const expert_store & store_;
+    const expert_store &         store_;
+    std::vector<expert_matrices> mats_;
 };
 
 }  // namespace sluice

@@ -413,14 +413,28 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
     }
 }
 
-void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n) {
+void streaming_expert_source::for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) {
+    // A batch may route to more experts than the layer's slots hold (prefill under a small
+    // budget): then half the slots compute while the other half is being read.
+    size_t turn = std::max(1, max_acquire(layer));
+    if (ids.size() > turn) {
+        turn = std::max<size_t>(1, turn / 2);
+    }
+    for (size_t i = 0; i < ids.size(); i += turn) {
+        const size_t count = std::min(turn, ids.size() - i);
+        turn_.resize(count);
+        acquire(layer, ids.subspan(i, count), turn_);
+        if (i + count < ids.size()) {
+            prefetch(layer, ids.subspan(i + count, std::min(turn, ids.size() - i - count)));
+        }
+        fn(i, turn_);
+    }
+}
+
+void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) {
     index_->release_all();
     if (layer == 0) {
-        stats_.tokens += n;
-    }
-    const int64_t pos0 = pos_;
-    if (layer == store_.n_layer() - 1) {
-        pos_ += n;  // the pass is ending: the next one starts at the following position
+        stats_.tokens += positions.size();
     }
     if (!predictor_) {
         return;
@@ -433,7 +447,7 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, int64_t n
         }
         const auto t0 = clock_type::now();
         scratch_.clear();
-        predictor_->predict(layer, x, n, pos0, target, k_ + opt_.predict_extra, scratch_);
+        predictor_->predict(layer, x, positions, target, k_ + opt_.predict_extra, scratch_);
         stats_.predict_ms += ms_since(t0);
 
         foreseen_[target] = 1;

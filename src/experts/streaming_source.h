@@ -26,7 +26,7 @@ namespace sluice {
 
 struct streaming_options {
     uint64_t        budget        = 0;  // bytes of expert slots
-    predictor_kind  predictor     = predictor_kind::cross_layer;
+    predictor_kind  predictor     = predictor_kind::CROSS_LAYER;
     eviction_policy eviction      = eviction_policy::predictive;
     quota_policy    quota         = quota_policy::shallow;
     int             predict_extra = 2;  // predict k + extra experts per layer
@@ -48,10 +48,18 @@ class streaming_expert_source final : public expert_source {
                             int n_expert_used, matmul_runner & mm, const streaming_options & opt);
     ~streaming_expert_source() override;
 
-    void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) override;
-    void on_ffn_input(int layer, const float * x, int64_t n) override;
-    void prefetch(int layer, std::span<const int32_t> ids) override;
-    int  max_acquire(int layer) const override;
+    // Yields the experts in turns of what the layer's slots hold: while one turn computes,
+    // the next is read (half the slots each when they do not all fit).
+    void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) override;
+    void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override;
+
+    // Makes experts `ids` of `layer` resident and writes their matrices to out[i]; the views
+    // stay valid until the next call into the source. At most max_acquire(layer) at once.
+    void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out);
+    // Starts reading experts `ids` of `layer` into slots the forward pass does not hold.
+    void prefetch(int layer, std::span<const int32_t> ids);
+    // The layer's slots: the most experts one acquire() may ask for.
+    int max_acquire(int layer) const;
 
     // Bytes of slot memory one expert of each layer takes (0 for dense blocks).
     static std::vector<uint64_t> slot_bytes(const expert_store & store);
@@ -106,8 +114,8 @@ class streaming_expert_source final : public expert_source {
     std::unique_ptr<async_reader>   reader_;      // after mem_: destroyed first, reaping reads
     stream_stats                    stats_;
     std::vector<uint8_t>            foreseen_;  // [layer]: has been predicted at all
-    int64_t                         pos_ = 0;   // rows seen, for the oracle
     std::vector<int32_t>            scratch_;
+    std::vector<expert_matrices>    turn_;  // for_each_expert's current group
 };
 
 }  // namespace sluice

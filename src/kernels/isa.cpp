@@ -1,11 +1,10 @@
-// ISA selection and the kernel registry: CPUID decides once what the CPU runs, SLUICE_ISA may
+// ISA selection and the kernel registry: CPUID decides once what the CPU runs, a caller may
 // force a lower (or equal) ISA, and find_kernels walks the per-ISA tables from the requested
 // ISA downwards so an ISA without its own kernel for a type falls back to the next one.
 #include "kernels/kernels_impl.h"
 #include "util/error.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 namespace sluice {
@@ -62,19 +61,18 @@ bool isa_supported(isa i) {
 }
 
 isa detect_isa() {
-    // Read on every call (it is cheap and called when a runner is built) so tests can vary it.
-    const char * forced = std::getenv("SLUICE_ISA");
-    if (forced == nullptr || *forced == '\0') {
+    return cached_cpu_isa();
+}
+
+isa choose_isa(std::optional<isa> requested) {
+    if (!requested) {
         return cached_cpu_isa();
     }
-    const std::optional<isa> i = parse_isa_name(forced);
-    if (!i) {
-        fail("SLUICE_ISA={}: unknown ISA (expected scalar, avx2 or avx512)", forced);
+    if (!isa_supported(*requested)) {
+        fail("ISA {} requested, but this CPU cannot run it (best is {})", isa_name(*requested),
+             isa_name(cached_cpu_isa()));
     }
-    if (!isa_supported(*i)) {
-        fail("SLUICE_ISA={}: this CPU cannot run it (best is {})", forced, isa_name(cached_cpu_isa()));
-    }
-    return *i;
+    return *requested;
 }
 
 uint64_t act_bytes(act_format f, int64_t n) {

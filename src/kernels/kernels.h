@@ -3,8 +3,8 @@
 // Like fast engines, activations are quantized per block to 8 bits (Q8_0 / Q8_1 for the
 // 32-element types, Q8_K for the K-quants) and dotted with integer arithmetic; F32, F16 and
 // BF16 weights take F32 activations. Each weight type has a scalar reference implementation
-// (the oracle in tests) and AVX2 / AVX-512 paths, chosen once from CPUID or forced with
-// SLUICE_ISA=scalar|avx2|avx512.
+// (the oracle in tests) and AVX2 / AVX-512 paths, chosen once from CPUID or forced by the
+// caller (engine_options::force_isa, the CLI's --isa).
 #pragma once
 
 #include "tensor/types.h"
@@ -26,11 +26,15 @@ std::string_view isa_name(isa i);
 // Parses "scalar", "avx2" or "avx512"; nullopt otherwise.
 std::optional<isa> parse_isa_name(std::string_view name);
 
-// Whether this CPU can run kernels of ISA i (CPUID, ignoring SLUICE_ISA).
+// Whether this CPU can run kernels of ISA i (CPUID).
 bool isa_supported(isa i);
 
-// The best ISA this CPU runs, or the one SLUICE_ISA names (throws if the CPU cannot run it).
+// The best ISA this CPU runs (CPUID, read once).
 isa detect_isa();
+
+// `requested` if this CPU can run it (throws naming the best it can otherwise), or
+// detect_isa() when nothing is requested.
+isa choose_isa(std::optional<isa> requested);
 
 // Activation formats a weight type consumes.
 enum class act_format { F32, Q8_0, Q8_1, Q8_K };

@@ -27,6 +27,10 @@ class forward_observer {
     virtual ~forward_observer()                                                           = default;
     virtual void on_routing(int layer, int64_t position, std::span<const int32_t> experts,
                             std::span<const float> weights, std::span<const float> probs) = 0;
+    // The residual stream entering block `layer`'s FFN, one row of n_embd per entry of
+    // `positions` (each row's position in its sequence): what predictors see. Calibration and
+    // traces use it; the default ignores it.
+    virtual void on_ffn_input(int /*layer*/, const float * /*x*/, std::span<const int64_t> /*positions*/) {}
 };
 
 struct forward_context {
@@ -80,9 +84,9 @@ class model {
 
     virtual std::unique_ptr<model_state> new_state(int64_t n_ctx, ggml_type kv_type) const = 0;
 
-    // Runs `tokens` at positions state.n_past.. and advances n_past. Every block calls
-    // ctx.experts.on_ffn_input() with its residual stream before its FFN, then gets its
-    // routed experts through ctx.experts.acquire() (moe_block does this). Writes n_vocab logits
+    // Runs `tokens` at positions state.n_past.. and advances n_past. Every block shows its
+    // residual stream before its FFN to ctx.experts.on_ffn_input() (and the observer's), then
+    // gets its routed experts through ctx.experts.for_each_expert() (moe_block does this). Writes n_vocab logits
     // per token to `logits` when all_logits, else only those of the last token. Throws if
     // the tokens do not fit in the context or an id is out of range.
     virtual void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,

@@ -34,8 +34,8 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
 // One token: the gate and up products of every chosen expert in one pass over the thread
 // pool, then every down product in a second, instead of three passes per expert. The
 // per-row arithmetic is the kernels' own, so the result equals the batched path's.
-void decode_experts(const float * h, const std::vector<expert_matrices> & mats,
-                    const std::vector<std::vector<float>> & weight_of, const std::vector<int32_t> & used,
+void decode_experts(const float * h, std::span<const expert_matrices> mats,
+                    const std::vector<std::vector<float>> & weight_of, std::span<const int32_t> used,
                     const moe_options & opt, matmul_runner & mm, float * out) {
     const size_t            n_used = used.size();
     const int64_t           ff     = mats.empty() ? 0 : mats[0].gate.rows;
@@ -100,59 +100,48 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
         }
     }
     std::fill(out, out + n * d, 0.0f);
+    const std::span<const int32_t> all(used);
     if (n == 1) {
-        std::vector<expert_matrices> mats(used.size());
-        ctx.experts.acquire(layer, used, mats);
-        decode_experts(h, mats, weight_of, used, opt, ctx.mm, out);
+        ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, out);
+        });
         if (opt.shared != nullptr) {
             add_shared_expert(h, n, *opt.shared, ctx.mm, out);
         }
         return;
     }
-    // A batch may route to more experts than the source holds at once (a streaming cache
-    // under a small budget): ask in turns. Each expert's rows are computed independently,
-    // so the turns change nothing in the result.
-    // Then half the source's room computes while the other half is being read.
-    size_t turn = std::max(1, ctx.experts.max_acquire(layer));
-    if (used.size() > turn) {
-        turn = std::max<size_t>(1, turn / 2);
-    }
-    std::vector<expert_matrices>   mats(std::min(turn, used.size()));
-    std::vector<float>             x, g, u, y;
-    const std::span<const int32_t> all(used);
-    for (size_t i = 0; i < used.size(); ++i) {
-        if (i % turn == 0) {
-            const size_t count = std::min(turn, used.size() - i);
-            ctx.experts.acquire(layer, all.subspan(i, count), std::span<expert_matrices>(mats).first(count));
-            if (i + count < used.size()) {
-                ctx.experts.prefetch(layer, all.subspan(i + count, std::min(turn, used.size() - i - count)));
+    // Each expert's rows are computed independently and summed in expert order, so the
+    // groups the source yields change nothing in the result.
+    std::vector<float> x, g, u, y;
+    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+        for (size_t j = 0; j < mats.size(); ++j) {
+            const int32_t                e  = used[first + j];
+            const expert_matrices &      m  = mats[j];
+            const std::vector<int64_t> & ts = tokens_of[e];
+            const auto                   nt = static_cast<int64_t>(ts.size());
+            const int64_t                ff = m.gate.rows;
+            x.resize(nt * d);
+            for (int64_t r = 0; r < nt; ++r) {
+                std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
+            }
+            g.resize(nt * ff);
+            u.resize(nt * ff);
+            y.resize(nt * d);
+            ctx.mm.matmul(m.gate, x.data(), nt, g.data());
+            ctx.mm.matmul(m.up, x.data(), nt, u.data());
+            activate(g.data(), u.data(), nt, ff, e, opt);
+            ctx.mm.matmul(m.down, g.data(), nt, y.data());
+            add_down_bias(y.data(), nt, d, e, opt);
+            for (int64_t r = 0; r < nt; ++r) {
+                const float   w   = weight_of[e][r];
+                float *       o   = out + ts[r] * d;
+                const float * src = y.data() + r * d;
+                for (int64_t c = 0; c < d; ++c) {
+                    o[c] += w * src[c];
+                }
             }
         }
-        const expert_matrices &      m  = mats[i % turn];
-        const std::vector<int64_t> & ts = tokens_of[used[i]];
-        const auto                   nt = static_cast<int64_t>(ts.size());
-        const int64_t                ff = m.gate.rows;
-        x.resize(nt * d);
-        for (int64_t r = 0; r < nt; ++r) {
-            std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
-        }
-        g.resize(nt * ff);
-        u.resize(nt * ff);
-        y.resize(nt * d);
-        ctx.mm.matmul(m.gate, x.data(), nt, g.data());
-        ctx.mm.matmul(m.up, x.data(), nt, u.data());
-        activate(g.data(), u.data(), nt, ff, used[i], opt);
-        ctx.mm.matmul(m.down, g.data(), nt, y.data());
-        add_down_bias(y.data(), nt, d, used[i], opt);
-        for (int64_t r = 0; r < nt; ++r) {
-            const float   w   = weight_of[used[i]][r];
-            float *       o   = out + ts[r] * d;
-            const float * src = y.data() + r * d;
-            for (int64_t c = 0; c < d; ++c) {
-                o[c] += w * src[c];
-            }
-        }
-    }
+    });
     if (opt.shared != nullptr) {
         add_shared_expert(h, n, *opt.shared, ctx.mm, out);
     }

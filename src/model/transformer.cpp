@@ -179,7 +179,10 @@ void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t
         attend(l, segs, h.data(), n, ctx, o.data());
         add_residual(x.data(), o.data(), n * d);
 
-        ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), n);
+        ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), positions);
+        if (ctx.observer != nullptr) {
+            ctx.observer->on_ffn_input(static_cast<int>(l), x.data(), positions);
+        }
         rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
         feed_forward(l, h.data(), n, positions, ctx, o.data());
         add_residual(x.data(), o.data(), n * d);

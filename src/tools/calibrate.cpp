@@ -2,7 +2,6 @@
 
 #include "experts/predict/predictor.h"
 #include "tensor/quantize.h"
-#include "tools/residual_tap.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -12,15 +11,30 @@
 namespace sluice {
 namespace {
 
-struct count_observer final : forward_observer {
-    explicit count_observer(calibration & c) : cal(c) {}
+// Counts each layer's chosen experts and keeps every block's FFN input, RMS-normalised
+// without weights, for every token: xs[layer] holds [token][d].
+struct calibration_observer final : forward_observer {
+    calibration_observer(calibration & c, std::span<const router> r, int64_t d)
+        : cal(c), routers(r), n_embd(d), xs(r.size()) {}
+
     void on_routing(int layer, int64_t, std::span<const int32_t> experts, std::span<const float>,
                     std::span<const float>) override {
         for (int32_t e : experts) {
             cal.counts[layer][e] += 1.0;
         }
     }
-    calibration & cal;
+    void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override {
+        std::vector<float> & dst = xs[layer];
+        const size_t         at  = dst.size();
+        const auto           n   = static_cast<int64_t>(positions.size());
+        dst.resize(at + static_cast<size_t>(n * n_embd));
+        rms_normalize(x, dst.data() + at, n, n_embd, routers[layer].eps);
+    }
+
+    calibration &                   cal;
+    std::span<const router>         routers;
+    int64_t                         n_embd;
+    std::vector<std::vector<float>> xs;
 };
 
 // Router logits (+ router bias) of `g` for rows already RMS-normalised without weights:
@@ -141,16 +155,8 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
     cal.pregate.assign(static_cast<size_t>(L), {});
     cal.pregate_bias.assign(static_cast<size_t>(L), {});
 
-    // Every block's FFN input, RMS-normalised, for every token: [layer][token][d].
-    std::vector<std::vector<float>> xs(static_cast<size_t>(L));
-    residual_tap                    tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t) {
-        std::vector<float> & dst = xs[layer];
-        const size_t         at  = dst.size();
-        dst.resize(at + static_cast<size_t>(n * d));
-        rms_normalize(x, dst.data() + at, n, d, routers[layer].eps);
-    });
-    count_observer                  counts(cal);
-    const forward_context           ctx{e.runner(), tap, &counts};
+    calibration_observer  seen(cal, routers, d);
+    const forward_context ctx{e.runner(), e.experts(), &seen};
     for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
         const auto         n     = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
         auto               state = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
@@ -167,12 +173,12 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
         if (!routers[l].routed()) {
             continue;
         }
-        const float *            xp = xs[l - 1].data();  // the previous block's stream: the input
+        const float *            xp = seen.xs[l - 1].data();  // the previous block's stream: the input
         const std::vector<float> b0 = folded_router(routers[l], E, d);
         const float *            rb = routers[l].logit_bias;
         std::vector<float>       y(static_cast<size_t>(N * E)), guess(static_cast<size_t>(N * E));
-        linear(b0, rb, xs[l].data(), N, E, d, y.data());  // what the router will say
-        linear(b0, rb, xp, N, E, d, guess.data());        // the cross-layer guess
+        linear(b0, rb, seen.xs[l].data(), N, E, d, y.data());  // what the router will say
+        linear(b0, rb, xp, N, E, d, guess.data());             // the cross-layer guess
 
         // Ridge regression of the guess's error, in dual form (fewer tokens than width):
         // A = (X X^T + lambda I)^-1 (Y - guess), W = b0 + A^T X.

@@ -1,23 +1,50 @@
 #include "tools/route_trace.h"
 
 #include "experts/predict/predictor.h"
-#include "tools/residual_tap.h"
 
 #include <algorithm>
 
 namespace sluice {
 namespace {
 
+// Records each token's routing and, from the residual stream entering each block's FFN, the
+// guesses of the predictors for the next MoE layer.
 struct trace_observer final : forward_observer {
-    explicit trace_observer(std::vector<trace_token> & t) : tokens(t) {}
+    trace_observer(std::vector<trace_token> & t, const expert_store & s,
+                   std::vector<std::unique_ptr<expert_predictor>> & g, int c)
+        : tokens(t), store(s), guessers(g), count(c) {}
+
     void on_routing(int layer, int64_t position, std::span<const int32_t> experts, std::span<const float> weights,
                     std::span<const float>) override {
         trace_layer & l = tokens[base + position].layers_by_block(layer);
         l.experts.assign(experts.begin(), experts.end());
         l.weights.assign(weights.begin(), weights.end());
     }
-    std::vector<trace_token> & tokens;
-    int64_t                    base = 0;  // the chunk's first token
+
+    void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override {
+        int target = layer + 1;
+        while (target < store.n_layer() && !store.has_experts(target)) {
+            ++target;
+        }
+        if (target >= store.n_layer()) {
+            return;
+        }
+        for (size_t t = 0; t < positions.size(); ++t) {
+            trace_layer & tl = tokens[base + positions[t]].layers_by_block(target);
+            for (auto & g : guessers) {
+                guess.clear();
+                g->predict(layer, x + t * store.n_embd(), positions.subspan(t, 1), target, count, guess);
+                tl.guess[std::string(name_of(g->kind()))] = guess;
+            }
+        }
+    }
+
+    std::vector<trace_token> &                       tokens;
+    const expert_store &                             store;
+    std::vector<std::unique_ptr<expert_predictor>> & guessers;
+    int                                              count;
+    int64_t                                          base = 0;  // the chunk's first token
+    std::vector<int32_t>                             guess;
 };
 
 }  // namespace
@@ -45,39 +72,18 @@ std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> token
     pc.n_expert = store.n_expert();
     pc.n_embd   = store.n_embd();
     std::vector<std::unique_ptr<expert_predictor>> guessers;
-    guessers.push_back(make_predictor(predictor_kind::cross_layer, pc));
+    guessers.push_back(make_predictor(predictor_kind::CROSS_LAYER, pc));
     if (opt.calib != nullptr) {
-        guessers.push_back(make_predictor(predictor_kind::pregate, pc));
+        guessers.push_back(make_predictor(predictor_kind::PREGATE, pc));
     }
 
-    trace_observer        observer(out);
-    int64_t               chunk0 = 0;
-    residual_tap          tap(e.experts(), [&](int layer, const float * x, int64_t n, int64_t pos0) {
-        int target = layer + 1;
-        while (target < L && !store.has_experts(target)) {
-            ++target;
-        }
-        if (target >= L) {
-            return;
-        }
-        std::vector<int32_t> guess;
-        for (int64_t t = 0; t < n; ++t) {
-            trace_layer & tl = out[chunk0 + pos0 + t].layers_by_block(target);
-            for (auto & g : guessers) {
-                guess.clear();
-                g->predict(layer, x + t * store.n_embd(), 1, pos0 + t, target, count, guess);
-                tl.guess[std::string(name_of(g->kind()))] = guess;
-            }
-        }
-    });
-    const forward_context ctx{e.runner(), tap, &observer};
+    trace_observer        observer(out, store, guessers, count);
+    const forward_context ctx{e.runner(), e.experts(), &observer};
     std::vector<float>    logits(static_cast<size_t>(e.hparams().n_vocab));
     for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
         const auto n  = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
         auto       st = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
-        chunk0        = static_cast<int64_t>(at);
-        observer.base = chunk0;
-        tap.restart();
+        observer.base = static_cast<int64_t>(at);  // positions count from 0 in each chunk
         e.net().forward(*st, tokens.subspan(at, n), ctx, logits.data(), false);
     }
     return out;

@@ -62,8 +62,8 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     pc.trace    = &trace;
     pc.n_expert = n_expert;
     std::unique_ptr<expert_predictor> live;
-    if (opt.predictor == predictor_kind::history || opt.predictor == predictor_kind::frequency ||
-        opt.predictor == predictor_kind::oracle) {
+    if (opt.predictor == predictor_kind::HISTORY || opt.predictor == predictor_kind::FREQUENCY ||
+        opt.predictor == predictor_kind::ORACLE) {
         live = make_predictor(opt.predictor, pc);
     }
     const std::string recorded(name_of(opt.predictor));
@@ -88,12 +88,12 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
             const bool first = l.layer == t.layers.front().layer;
             if (first) {
             } else if (live) {
-                live->predict(l.layer - 1, nullptr, 1, t.pos, l.layer, count, guess);
-            } else if (opt.predictor != predictor_kind::none) {
+                live->predict(l.layer - 1, nullptr, std::span(&t.pos, 1), l.layer, count, guess);
+            } else if (opt.predictor != predictor_kind::NONE) {
                 auto it = l.guess.find(recorded);
                 if (it == l.guess.end()) {
                     fail("simulate: the trace has no '{}' guesses (record it with{} `sluice trace`)", recorded,
-                         opt.predictor == predictor_kind::pregate ? " --calibration in" : "");
+                         opt.predictor == predictor_kind::PREGATE ? " --calibration in" : "");
                 } else {
                     guess.assign(it->second.begin(),
                                  it->second.begin() + std::min<size_t>(it->second.size(), static_cast<size_t>(count)));
@@ -126,7 +126,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
             for (size_t i = 0; i < ids.size(); ++i) {
                 ++ls.requests;
                 ls.predicted_used += std::find(guess.begin(), guess.end(), ids[i]) != guess.end() ? 1 : 0;
-                ls.foreseen += first || opt.predictor == predictor_kind::none ? 0 : 1;
+                ls.foreseen += first || opt.predictor == predictor_kind::NONE ? 0 : 1;
                 slot_of[i] = index.find(l.layer, ids[i]);
                 if (slot_of[i] >= 0) {
                     ++ls.hits;

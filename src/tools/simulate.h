@@ -19,7 +19,7 @@ namespace sluice {
 
 struct simulate_options {
     double          budget_share  = 0.25;  // of every layer's experts
-    predictor_kind  predictor     = predictor_kind::cross_layer;
+    predictor_kind  predictor     = predictor_kind::CROSS_LAYER;
     eviction_policy eviction      = eviction_policy::predictive;
     quota_policy    quota         = quota_policy::shallow;
     int             predict_extra = 2;

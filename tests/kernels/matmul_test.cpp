@@ -3,7 +3,7 @@
 //      the original F32 input, within what activation quantization implies;
 //  (d) matmul equals matvec token by token, bit for bit;
 //  (e) one thread and two threads give bit-identical results;
-//  (f) SLUICE_ISA parsing and the runner's argument checks.
+//  (f) ISA names, choose_isa and the runner's argument checks.
 #include "kernel_test_util.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -131,33 +131,6 @@ TEST(matmul_runner, rejects_bad_matrices) {
     EXPECT_EQ(y[0], 0.0f);
 }
 
-// Sets or clears SLUICE_ISA for one scope and restores what was there.
-class scoped_isa_env {
-  public:
-    explicit scoped_isa_env(const char * value) {
-        if (const char * old = std::getenv("SLUICE_ISA")) {
-            old_ = old;
-            had_ = true;
-        }
-        if (value != nullptr) {
-            setenv("SLUICE_ISA", value, 1);
-        } else {
-            unsetenv("SLUICE_ISA");
-        }
-    }
-    ~scoped_isa_env() {
-        if (had_) {
-            setenv("SLUICE_ISA", old_.c_str(), 1);
-        } else {
-            unsetenv("SLUICE_ISA");
-        }
-    }
-
-  private:
-    std::string old_;
-    bool        had_ = false;
-};
-
 TEST(isa, parse_names) {
     EXPECT_EQ(parse_isa_name("scalar"), isa::SCALAR);
     EXPECT_EQ(parse_isa_name("avx2"), isa::AVX2);
@@ -170,30 +143,19 @@ TEST(isa, parse_names) {
     }
 }
 
-TEST(isa, sluice_isa_env) {
+TEST(isa, choose_isa_takes_what_the_cpu_runs) {
     isa best = isa::SCALAR;
     for (isa i : test::supported_isas()) {
         best = i;
     }
-    {
-        scoped_isa_env env(nullptr);
-        EXPECT_EQ(detect_isa(), best);
-    }
-    {
-        scoped_isa_env env("");
-        EXPECT_EQ(detect_isa(), best);
-    }
+    EXPECT_EQ(detect_isa(), best);
+    EXPECT_EQ(choose_isa(std::nullopt), best);
     for (isa i : {isa::SCALAR, isa::AVX2, isa::AVX512}) {
-        scoped_isa_env env(std::string(isa_name(i)).c_str());
         if (isa_supported(i)) {
-            EXPECT_EQ(detect_isa(), i);
+            EXPECT_EQ(choose_isa(i), i);
         } else {
-            EXPECT_THROW(detect_isa(), error);
+            EXPECT_THROW(choose_isa(i), error);
         }
-    }
-    for (const char * bad : {"avx", "AVX2", "sse", "scalar ", "512"}) {
-        scoped_isa_env env(bad);
-        EXPECT_THROW(detect_isa(), error) << bad;
     }
     EXPECT_TRUE(isa_supported(isa::SCALAR));
 }

@@ -16,7 +16,7 @@ namespace sluice::test {
 namespace {
 
 engine_options options_for(const std::string & path, const std::string & budget = "",
-                           predictor_kind p = predictor_kind::none, eviction_policy ev = eviction_policy::lru) {
+                           predictor_kind p = predictor_kind::NONE, eviction_policy ev = eviction_policy::lru) {
     engine_options o;
     o.model_path          = path;
     o.n_threads           = 2;
@@ -73,7 +73,7 @@ std::string case_name(const stream_case & c) {
         b = b.substr(0, b.size() - 1) + "pct";
     }
     const std::string p =
-        c.predictor == predictor_kind::cross_layer ? "cross_layer" : std::string(name_of(c.predictor));
+        c.predictor == predictor_kind::CROSS_LAYER ? "cross_layer" : std::string(name_of(c.predictor));
     return p + "_" + std::string(name_of(c.eviction)) + "_" + b;
 }
 
@@ -99,7 +99,7 @@ void expect_identical(const model_case & m, const engine & ram, const std::vecto
     EXPECT_EQ(t.hits + t.late + t.misses, t.requests) << where;
     EXPECT_LE(st.cache_bytes, st.budget) << where;
     EXPECT_GT(t.bytes_read, 0u) << where;
-    if (c.predictor == predictor_kind::none) {
+    if (c.predictor == predictor_kind::NONE) {
         EXPECT_EQ(t.predicted, 0u) << where;  // its only prefetches are a batch's next turn
     } else {
         EXPECT_GT(t.predicted, 0u) << where;
@@ -109,7 +109,7 @@ void expect_identical(const model_case & m, const engine & ram, const std::vecto
         const layer_stream_stats & ls = st.layers[static_cast<size_t>(l)];
         if (!store.has_experts(l)) {
             EXPECT_EQ(ls.requests + ls.reads + ls.predicted, 0u) << where << " dense block " << l;
-        } else if (c.predictor == predictor_kind::cross_layer && l > 0) {
+        } else if (c.predictor == predictor_kind::CROSS_LAYER && l > 0) {
             // Every MoE block after the first block is predicted from the one before it,
             // dense or not.
             EXPECT_GT(ls.predicted, 0u) << where << " block " << l;
@@ -129,13 +129,13 @@ TEST_P(streaming_identity, logits_are_bit_identical_to_in_ram) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all, streaming_identity,
-                         ::testing::Values(stream_case{predictor_kind::none, eviction_policy::lru, "min"},
-                                           stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::lru, "100%"},
-                                           stream_case{predictor_kind::history, eviction_policy::lfu, "50%"},
-                                           stream_case{predictor_kind::history, eviction_policy::predictive, "min"}),
+                         ::testing::Values(stream_case{predictor_kind::NONE, eviction_policy::lru, "min"},
+                                           stream_case{predictor_kind::NONE, eviction_policy::lfu, "30%"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "min"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "30%"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::lru, "100%"},
+                                           stream_case{predictor_kind::HISTORY, eviction_policy::lfu, "50%"},
+                                           stream_case{predictor_kind::HISTORY, eviction_policy::predictive, "min"}),
                          [](const auto & info) { return case_name(info.param); });
 
 // The other architectures' fixtures (tests/data/archs), 41 tokens each, under the smallest
@@ -152,12 +152,12 @@ TEST_P(streaming_archs, logits_are_bit_identical_to_in_ram) {
                        g["cases"][1]["ids"].get<std::vector<int32_t>>()};
     engine                   ram(options_for(m.path));
     const std::vector<float> want = run_ids(ram, m.ids);
-    for (const stream_case & c : {stream_case{predictor_kind::none, eviction_policy::lru, "min"},
-                                  stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
-                                  stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
-                                  stream_case{predictor_kind::history, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::history, eviction_policy::lfu, "30%"}}) {
+    for (const stream_case & c : {stream_case{predictor_kind::NONE, eviction_policy::lru, "min"},
+                                  stream_case{predictor_kind::NONE, eviction_policy::lfu, "30%"},
+                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "min"},
+                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "30%"},
+                                  stream_case{predictor_kind::HISTORY, eviction_policy::predictive, "min"},
+                                  stream_case{predictor_kind::HISTORY, eviction_policy::lfu, "30%"}}) {
         expect_identical(m, ram, want, c);
     }
 }
@@ -174,7 +174,7 @@ TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing)
     // The trained model routes by what it learned; the next layer's gate on this layer's
     // stream should name most of the experts it then uses (k=2 of 8 by chance: 4/8 named).
     const model_case m = model_cases()[1];
-    engine           e(options_for(m.path, "30%", predictor_kind::cross_layer, eviction_policy::predictive));
+    engine           e(options_for(m.path, "30%", predictor_kind::CROSS_LAYER, eviction_policy::predictive));
     run_ids(e, m.ids);
     const layer_stream_stats t = e.streaming()->stats().total();
     const auto               k = static_cast<double>(e.hparams().n_expert_used);
@@ -210,7 +210,7 @@ TEST(streaming, a_file_truncated_under_the_reader_stops_with_a_clear_error) {
 
     streaming_options so;
     so.budget    = 1u << 30;
-    so.predictor = predictor_kind::none;
+    so.predictor = predictor_kind::NONE;
     e.set_expert_source(std::make_unique<streaming_expert_source>(
         copy.string(), store, e.net().routers(), static_cast<int>(e.hparams().n_expert_used), e.runner(), so));
     session s(e, session_options{.n_ctx = 64});

@@ -44,7 +44,7 @@ class replay : public ::testing::TestWithParam<std::pair<predictor_kind, evictio
 
 TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     const auto [pred, ev] = GetParam();
-    engine                     ram(options("", predictor_kind::none, ev));
+    engine                     ram(options("", predictor_kind::NONE, ev));
     const std::vector<int32_t> ids = sample_tokens(ram, 96);
     routing_trace              trace;
     trace.tokens = record_trace(ram, ids, trace_options{});
@@ -84,11 +84,11 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(policies, replay,
-                         ::testing::Values(std::pair{predictor_kind::none, eviction_policy::lru},
-                                           std::pair{predictor_kind::none, eviction_policy::lfu},
-                                           std::pair{predictor_kind::cross_layer, eviction_policy::predictive},
-                                           std::pair{predictor_kind::cross_layer, eviction_policy::lru},
-                                           std::pair{predictor_kind::history, eviction_policy::predictive}),
+                         ::testing::Values(std::pair{predictor_kind::NONE, eviction_policy::lru},
+                                           std::pair{predictor_kind::NONE, eviction_policy::lfu},
+                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::predictive},
+                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::lru},
+                                           std::pair{predictor_kind::HISTORY, eviction_policy::predictive}),
                          [](const auto & info) {
                              std::string p(name_of(info.param.first));
                              std::replace(p.begin(), p.end(), '-', '_');
@@ -136,11 +136,11 @@ TEST(simulate, the_oracle_is_an_upper_bound) {
     simulate_options so;
     so.budget_share = 0.25;
     double best     = 0;
-    for (predictor_kind p : {predictor_kind::none, predictor_kind::history, predictor_kind::cross_layer}) {
+    for (predictor_kind p : {predictor_kind::NONE, predictor_kind::HISTORY, predictor_kind::CROSS_LAYER}) {
         so.predictor = p;
         best         = std::max(best, simulate(trace, so).total().hit_rate());
     }
-    so.predictor                    = predictor_kind::oracle;
+    so.predictor                    = predictor_kind::ORACLE;
     const layer_stream_stats oracle = simulate(trace, so).total();
     EXPECT_GE(oracle.hit_rate(), best);
     EXPECT_DOUBLE_EQ(oracle.recall(), 1.0);
@@ -184,9 +184,9 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         quota_policy   q;
         int            pin;
     };
-    for (const variant v : {variant{predictor_kind::frequency, quota_policy::popularity, 2},
-                            variant{predictor_kind::pregate, quota_policy::shallow, 0},
-                            variant{predictor_kind::oracle, quota_policy::uniform, 1}}) {
+    for (const variant v : {variant{predictor_kind::FREQUENCY, quota_policy::popularity, 2},
+                            variant{predictor_kind::PREGATE, quota_policy::shallow, 0},
+                            variant{predictor_kind::ORACLE, quota_policy::uniform, 1}}) {
         engine_options so             = o;
         so.expert_budget              = "35%";
         so.streaming.predictor        = v.p;
@@ -199,7 +199,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         ASSERT_EQ(got, want) << name_of(v.p);
         const layer_stream_stats t = e.streaming()->stats().total();
         EXPECT_GT(t.predicted, 0u) << name_of(v.p);
-        if (v.p == predictor_kind::oracle) {
+        if (v.p == predictor_kind::ORACLE) {
             // It replays the truth: one token at a time it names every expert (in batches
             // of 7 the union of guesses can exceed a layer's slots and is cut).
             engine  one(so);
@@ -237,7 +237,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     };
     const std::vector<float> want = run(ref);
 
-    engine_options so       = options("40%", predictor_kind::cross_layer, eviction_policy::predictive);
+    engine_options so       = options("40%", predictor_kind::CROSS_LAYER, eviction_policy::predictive);
     so.streaming.cache_type = ggml_type::Q4_0;
     engine e(so);
     EXPECT_EQ(run(e), want);
@@ -245,7 +245,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     EXPECT_EQ(st.cache_type, "q4_0");
     EXPECT_LE(st.cache_bytes, st.budget);
 
-    engine exact(options("40%", predictor_kind::cross_layer, eviction_policy::predictive));
+    engine exact(options("40%", predictor_kind::CROSS_LAYER, eviction_policy::predictive));
     int    slots_exact = 0, slots_q4 = 0;
     for (size_t l = 0; l < st.slots.size(); ++l) {
         slots_q4 += st.slots[l];

@@ -14,9 +14,9 @@ class history_predictor final : public expert_predictor {
     explicit history_predictor(const predictor_context & ctx)
         : n_expert_(ctx.n_expert), counts_(ctx.routers.size(), std::vector<float>(static_cast<size_t>(ctx.n_expert))) {}
 
-    predictor_kind kind() const override { return predictor_kind::history; }
+    predictor_kind kind() const override { return predictor_kind::HISTORY; }
 
-    void predict(int /*layer*/, const float * /*x*/, int64_t /*n*/, int64_t /*pos0*/, int target, int count,
+    void predict(int /*layer*/, const float * /*x*/, std::span<const int64_t> /*positions*/, int target, int count,
                  std::vector<int32_t> & out) override {
         vote_top(counts_[target].data(), 1, n_expert_, count, out);
         // vote_top ranks every expert; drop the ones never seen.
@@ -51,9 +51,10 @@ class frequency_predictor final : public expert_predictor {
         }
     }
 
-    predictor_kind kind() const override { return predictor_kind::frequency; }
+    predictor_kind kind() const override { return predictor_kind::FREQUENCY; }
 
-    void predict(int, const float *, int64_t, int64_t, int target, int count, std::vector<int32_t> & out) override {
+    void predict(int, const float *, std::span<const int64_t>, int target, int count,
+                 std::vector<int32_t> & out) override {
         const std::vector<int32_t> & r = ranked_[target];
         out.insert(out.end(), r.begin(), r.begin() + std::min<size_t>(static_cast<size_t>(count), r.size()));
     }
@@ -71,13 +72,13 @@ class oracle_predictor final : public expert_predictor {
         }
     }
 
-    predictor_kind kind() const override { return predictor_kind::oracle; }
+    predictor_kind kind() const override { return predictor_kind::ORACLE; }
 
-    void predict(int, const float *, int64_t n, int64_t pos0, int target, int /*count*/,
+    void predict(int, const float *, std::span<const int64_t> positions, int target, int /*count*/,
                  std::vector<int32_t> & out) override {
         std::vector<float> votes(static_cast<size_t>(n_expert_), 0.0f);
-        for (int64_t t = 0; t < n; ++t) {
-            if (const std::vector<int32_t> * e = trace_->experts_at(pos0 + t, target)) {
+        for (int64_t pos : positions) {
+            if (const std::vector<int32_t> * e = trace_->experts_at(pos, target)) {
                 for (int32_t id : *e) {
                     if (id >= 0 && id < n_expert_) {
                         votes[id] += 1.0f;
@@ -108,17 +109,17 @@ std::unique_ptr<expert_predictor> make_oracle_predictor(const predictor_context 
 
 std::unique_ptr<expert_predictor> make_predictor(predictor_kind kind, const predictor_context & ctx) {
     switch (kind) {
-        case predictor_kind::none:
+        case predictor_kind::NONE:
             return nullptr;
-        case predictor_kind::cross_layer:
+        case predictor_kind::CROSS_LAYER:
             return make_cross_layer_predictor(ctx);
-        case predictor_kind::history:
+        case predictor_kind::HISTORY:
             return make_history_predictor(ctx);
-        case predictor_kind::frequency:
+        case predictor_kind::FREQUENCY:
             return make_frequency_predictor(ctx);
-        case predictor_kind::pregate:
+        case predictor_kind::PREGATE:
             return make_pregate_predictor(ctx);
-        case predictor_kind::oracle:
+        case predictor_kind::ORACLE:
             return make_oracle_predictor(ctx);
     }
     return nullptr;

@@ -17,10 +17,11 @@ class cross_layer_predictor final : public expert_predictor {
         }
     }
 
-    predictor_kind kind() const override { return predictor_kind::cross_layer; }
+    predictor_kind kind() const override { return predictor_kind::CROSS_LAYER; }
 
-    void predict(int /*layer*/, const float * x, int64_t n, int64_t /*pos0*/, int target, int count,
+    void predict(int /*layer*/, const float * x, std::span<const int64_t> positions, int target, int count,
                  std::vector<int32_t> & out) override {
+        const auto     n = static_cast<int64_t>(positions.size());
         const router & r = ctx_.routers[target];
         const int64_t  d = ctx_.n_embd;
         const int      E = ctx_.n_expert;

@@ -9,8 +9,8 @@
 namespace sluice {
 
 predictor_kind parse_predictor(std::string_view name) {
-    for (predictor_kind k : {predictor_kind::none, predictor_kind::cross_layer, predictor_kind::history,
-                             predictor_kind::frequency, predictor_kind::pregate, predictor_kind::oracle}) {
+    for (predictor_kind k : {predictor_kind::NONE, predictor_kind::CROSS_LAYER, predictor_kind::HISTORY,
+                             predictor_kind::FREQUENCY, predictor_kind::PREGATE, predictor_kind::ORACLE}) {
         if (name == name_of(k)) {
             return k;
         }
@@ -20,17 +20,17 @@ predictor_kind parse_predictor(std::string_view name) {
 
 std::string_view name_of(predictor_kind k) {
     switch (k) {
-        case predictor_kind::none:
+        case predictor_kind::NONE:
             return "none";
-        case predictor_kind::cross_layer:
+        case predictor_kind::CROSS_LAYER:
             return "cross-layer";
-        case predictor_kind::history:
+        case predictor_kind::HISTORY:
             return "history";
-        case predictor_kind::frequency:
+        case predictor_kind::FREQUENCY:
             return "frequency";
-        case predictor_kind::pregate:
+        case predictor_kind::PREGATE:
             return "pregate";
-        case predictor_kind::oracle:
+        case predictor_kind::ORACLE:
             return "oracle";
     }
     return "?";

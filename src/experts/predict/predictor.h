@@ -17,12 +17,12 @@
 namespace sluice {
 
 enum class predictor_kind {
-    none,         // load on demand: the baseline
-    cross_layer,  // Fate: the next layer's gate applied to this layer's residual stream
-    history,      // the experts this request used so far (MoE-Infinity's activation history)
-    frequency,    // static popularity from calibration
-    pregate,      // a calibrated linear map to the next layer's router logits
-    oracle,       // the true routing, replayed from a trace: the upper bound
+    NONE,         // load on demand: the baseline
+    CROSS_LAYER,  // Fate: the next layer's gate applied to this layer's residual stream
+    HISTORY,      // the experts this request used so far (MoE-Infinity's activation history)
+    FREQUENCY,    // static popularity from calibration
+    PREGATE,      // a calibrated linear map to the next layer's router logits
+    ORACLE,       // the true routing, replayed from a trace: the upper bound
 };
 
 predictor_kind   parse_predictor(std::string_view name);  // throws listing the names
@@ -44,11 +44,11 @@ class expert_predictor {
 
     virtual predictor_kind kind() const = 0;
 
-    // From the residual stream entering block `layer`'s FFN (n rows of n_embd; the first at
-    // position pos0 of the stream the source has seen), the experts MoE layer `target`
+    // From the residual stream entering block `layer`'s FFN (one row of n_embd per entry of
+    // `positions`, each row's position in its sequence), the experts MoE layer `target`
     // (> layer) will likely use, best first: the top `count` of each row, rows merged by
     // votes. Appends to `out`.
-    virtual void predict(int layer, const float * x, int64_t n, int64_t pos0, int target, int count,
+    virtual void predict(int layer, const float * x, std::span<const int64_t> positions, int target, int count,
                          std::vector<int32_t> & out) = 0;
 
     // The experts MoE layer `layer` used for the rows just run (for history).

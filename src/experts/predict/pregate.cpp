@@ -17,13 +17,14 @@ class pregate_predictor final : public expert_predictor {
         }
     }
 
-    predictor_kind kind() const override { return predictor_kind::pregate; }
+    predictor_kind kind() const override { return predictor_kind::PREGATE; }
 
-    void predict(int layer, const float * x, int64_t n, int64_t pos0, int target, int count,
+    void predict(int layer, const float * x, std::span<const int64_t> positions, int target, int count,
                  std::vector<int32_t> & out) override {
+        const auto          n = static_cast<int64_t>(positions.size());
         const weight_matrix w = ctx_.calib->pregate_matrix(target);
         if (w.data == nullptr || !adjacent(layer, target)) {
-            fallback_->predict(layer, x, n, pos0, target, count, out);
+            fallback_->predict(layer, x, positions, target, count, out);
             return;
         }
         const int64_t d = ctx_.n_embd;
