@@ -294,7 +294,7 @@ void streaming_expert_source::convert(int layer, int slot) {
 
 void streaming_expert_source::finish_read(int layer, int slot) {
     cache_slot & s = index_->slot(layer, slot);
-    if (s.status != slot_status::loading) {
+    if (s.status != slot_status::LOADING) {
         return;
     }
     try {
@@ -319,7 +319,7 @@ void streaming_expert_source::finish_read(int layer, int slot) {
         convert(layer, slot);
         release_staging(layer, slot);
     }
-    s.status = slot_status::ready;
+    s.status = slot_status::READY;
 }
 
 int streaming_expert_source::claim(int layer, int32_t expert, bool prefetch) {
@@ -380,7 +380,7 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
         if (s >= 0) {
             slots[i]                    = s;
             index_->slot(layer, s).held = true;
-            if (index_->slot(layer, s).status == slot_status::ready) {
+            if (index_->slot(layer, s).status == slot_status::READY) {
                 ++st.hits;
             } else {
                 ++st.late;
@@ -480,7 +480,7 @@ stream_stats streaming_expert_source::stats() const {
     for (int l = 0; l < index_->n_layer(); ++l) {
         for (int i = 0; i < index_->n_slots(l); ++i) {
             const cache_slot & c = index_->slot(l, i);
-            if (c.status != slot_status::empty && !c.used) {
+            if (c.status != slot_status::EMPTY && !c.used) {
                 ++s.layers[l].wasted_reads;
                 s.layers[l].wasted_bytes += store_.expert_bytes(l);
             }

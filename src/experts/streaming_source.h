@@ -27,8 +27,8 @@ namespace sluice {
 struct streaming_options {
     uint64_t        budget        = 0;  // bytes of expert slots
     predictor_kind  predictor     = predictor_kind::cross_layer;
-    eviction_policy eviction      = eviction_policy::predictive;
-    quota_policy    quota         = quota_policy::shallow;
+    eviction_policy eviction      = eviction_policy::PREDICTIVE;
+    quota_policy    quota         = quota_policy::SHALLOW;
     int             predict_extra = 2;  // predict k + extra experts per layer
     int             predict_depth = 1;  // how many MoE layers ahead
     int             pin_hot       = 0;  // per layer, keep this many of the most popular experts

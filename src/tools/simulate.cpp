@@ -50,7 +50,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     const auto       budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
     const cache_plan plan   = plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
-                                       opt.quota == quota_policy::popularity ? calib.spread() : std::vector<double>{});
+                                       opt.quota == quota_policy::POPULARITY ? calib.spread() : std::vector<double>{});
     cache_index      index(plan.slots, n_expert, opt.eviction);
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
@@ -114,7 +114,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                     break;
                 }
                 ls.wasted_reads += ev.wasted ? 1 : 0;
-                index.slot(l.layer, ev.slot).status = slot_status::ready;  // reads finish in time
+                index.slot(l.layer, ev.slot).status = slot_status::READY;  // reads finish in time
                 ++ls.reads;
                 ++ls.prefetches;
             }
@@ -144,7 +144,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                 }
                 ls.wasted_reads += ev.wasted ? 1 : 0;
                 slot_of[i]                          = ev.slot;
-                index.slot(l.layer, ev.slot).status = slot_status::ready;
+                index.slot(l.layer, ev.slot).status = slot_status::READY;
                 index.slot(l.layer, ev.slot).held   = true;
                 ++ls.reads;
             }

@@ -20,8 +20,8 @@ namespace sluice {
 struct simulate_options {
     double          budget_share  = 0.25;  // of every layer's experts
     predictor_kind  predictor     = predictor_kind::cross_layer;
-    eviction_policy eviction      = eviction_policy::predictive;
-    quota_policy    quota         = quota_policy::shallow;
+    eviction_policy eviction      = eviction_policy::PREDICTIVE;
+    quota_policy    quota         = quota_policy::SHALLOW;
     int             predict_extra = 2;
     int             n_expert      = 0;  // 0: the largest id in the trace + 1
     // frequency and popularity: counts from here, else from the trace itself (optimistic:

@@ -16,7 +16,7 @@ namespace sluice::test {
 namespace {
 
 engine_options options_for(const std::string & path, const std::string & budget = "",
-                           predictor_kind p = predictor_kind::none, eviction_policy ev = eviction_policy::lru) {
+                           predictor_kind p = predictor_kind::none, eviction_policy ev = eviction_policy::LRU) {
     engine_options o;
     o.model_path          = path;
     o.n_threads           = 2;
@@ -129,13 +129,13 @@ TEST_P(streaming_identity, logits_are_bit_identical_to_in_ram) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all, streaming_identity,
-                         ::testing::Values(stream_case{predictor_kind::none, eviction_policy::lru, "min"},
-                                           stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
-                                           stream_case{predictor_kind::cross_layer, eviction_policy::lru, "100%"},
-                                           stream_case{predictor_kind::history, eviction_policy::lfu, "50%"},
-                                           stream_case{predictor_kind::history, eviction_policy::predictive, "min"}),
+                         ::testing::Values(stream_case{predictor_kind::none, eviction_policy::LRU, "min"},
+                                           stream_case{predictor_kind::none, eviction_policy::LFU, "30%"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::PREDICTIVE, "min"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::PREDICTIVE, "30%"},
+                                           stream_case{predictor_kind::cross_layer, eviction_policy::LRU, "100%"},
+                                           stream_case{predictor_kind::history, eviction_policy::LFU, "50%"},
+                                           stream_case{predictor_kind::history, eviction_policy::PREDICTIVE, "min"}),
                          [](const auto & info) { return case_name(info.param); });
 
 // The other architectures' fixtures (tests/data/archs), 41 tokens each, under the smallest
@@ -152,12 +152,12 @@ TEST_P(streaming_archs, logits_are_bit_identical_to_in_ram) {
                        g["cases"][1]["ids"].get<std::vector<int32_t>>()};
     engine                   ram(options_for(m.path));
     const std::vector<float> want = run_ids(ram, m.ids);
-    for (const stream_case & c : {stream_case{predictor_kind::none, eviction_policy::lru, "min"},
-                                  stream_case{predictor_kind::none, eviction_policy::lfu, "30%"},
-                                  stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::cross_layer, eviction_policy::predictive, "30%"},
-                                  stream_case{predictor_kind::history, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::history, eviction_policy::lfu, "30%"}}) {
+    for (const stream_case & c : {stream_case{predictor_kind::none, eviction_policy::LRU, "min"},
+                                  stream_case{predictor_kind::none, eviction_policy::LFU, "30%"},
+                                  stream_case{predictor_kind::cross_layer, eviction_policy::PREDICTIVE, "min"},
+                                  stream_case{predictor_kind::cross_layer, eviction_policy::PREDICTIVE, "30%"},
+                                  stream_case{predictor_kind::history, eviction_policy::PREDICTIVE, "min"},
+                                  stream_case{predictor_kind::history, eviction_policy::LFU, "30%"}}) {
         expect_identical(m, ram, want, c);
     }
 }
@@ -174,7 +174,7 @@ TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing)
     // The trained model routes by what it learned; the next layer's gate on this layer's
     // stream should name most of the experts it then uses (k=2 of 8 by chance: 4/8 named).
     const model_case m = model_cases()[1];
-    engine           e(options_for(m.path, "30%", predictor_kind::cross_layer, eviction_policy::predictive));
+    engine           e(options_for(m.path, "30%", predictor_kind::cross_layer, eviction_policy::PREDICTIVE));
     run_ids(e, m.ids);
     const layer_stream_stats t = e.streaming()->stats().total();
     const auto               k = static_cast<double>(e.hparams().n_expert_used);

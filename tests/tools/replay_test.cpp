@@ -36,7 +36,7 @@ engine_options options(const std::string & budget, predictor_kind p, eviction_po
     o.expert_budget       = budget;
     o.streaming.predictor = p;
     o.streaming.eviction  = ev;
-    o.streaming.quota     = quota_policy::uniform;
+    o.streaming.quota     = quota_policy::UNIFORM;
     return o;
 }
 
@@ -68,7 +68,7 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     so.budget_share         = static_cast<double>(slots) / store.n_expert();
     so.predictor            = pred;
     so.eviction             = ev;
-    so.quota                = quota_policy::uniform;
+    so.quota                = quota_policy::UNIFORM;
     const stream_stats want = simulate(trace, so);
 
     ASSERT_EQ(got.slots, want.slots);
@@ -84,11 +84,11 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(policies, replay,
-                         ::testing::Values(std::pair{predictor_kind::none, eviction_policy::lru},
-                                           std::pair{predictor_kind::none, eviction_policy::lfu},
-                                           std::pair{predictor_kind::cross_layer, eviction_policy::predictive},
-                                           std::pair{predictor_kind::cross_layer, eviction_policy::lru},
-                                           std::pair{predictor_kind::history, eviction_policy::predictive}),
+                         ::testing::Values(std::pair{predictor_kind::none, eviction_policy::LRU},
+                                           std::pair{predictor_kind::none, eviction_policy::LFU},
+                                           std::pair{predictor_kind::cross_layer, eviction_policy::PREDICTIVE},
+                                           std::pair{predictor_kind::cross_layer, eviction_policy::LRU},
+                                           std::pair{predictor_kind::history, eviction_policy::PREDICTIVE}),
                          [](const auto & info) {
                              std::string p(name_of(info.param.first));
                              std::replace(p.begin(), p.end(), '-', '_');
@@ -184,9 +184,9 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         quota_policy   q;
         int            pin;
     };
-    for (const variant v : {variant{predictor_kind::frequency, quota_policy::popularity, 2},
-                            variant{predictor_kind::pregate, quota_policy::shallow, 0},
-                            variant{predictor_kind::oracle, quota_policy::uniform, 1}}) {
+    for (const variant v : {variant{predictor_kind::frequency, quota_policy::POPULARITY, 2},
+                            variant{predictor_kind::pregate, quota_policy::SHALLOW, 0},
+                            variant{predictor_kind::oracle, quota_policy::UNIFORM, 1}}) {
         engine_options so             = o;
         so.expert_budget              = "35%";
         so.streaming.predictor        = v.p;
@@ -237,7 +237,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     };
     const std::vector<float> want = run(ref);
 
-    engine_options so       = options("40%", predictor_kind::cross_layer, eviction_policy::predictive);
+    engine_options so       = options("40%", predictor_kind::cross_layer, eviction_policy::PREDICTIVE);
     so.streaming.cache_type = ggml_type::Q4_0;
     engine e(so);
     EXPECT_EQ(run(e), want);
@@ -245,7 +245,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     EXPECT_EQ(st.cache_type, "q4_0");
     EXPECT_LE(st.cache_bytes, st.budget);
 
-    engine exact(options("40%", predictor_kind::cross_layer, eviction_policy::predictive));
+    engine exact(options("40%", predictor_kind::cross_layer, eviction_policy::PREDICTIVE));
     int    slots_exact = 0, slots_q4 = 0;
     for (size_t l = 0; l < st.slots.size(); ++l) {
         slots_q4 += st.slots[l];
