@@ -1,8 +1,8 @@
 // `sluice simulate`: replay a routing trace through the expert cache's own bookkeeping
-// (cache_index, plan_cache) with a predictor and a policy, to compare them in seconds
-// without running the model. Reads are assumed to finish before they are needed, so the
-// hit rate is what prefetching could at best deliver; the live benchmark measures whether
-// it does.
+// (expert_cache, the very code the streaming source runs, and plan_cache) with a predictor
+// and a policy, to compare them in seconds without running the model. Reads are assumed to
+// finish before they are needed, so the hit rate is what prefetching could at best deliver;
+// the live benchmark measures whether it does.
 #pragma once
 
 #include "experts/cache/cache_index.h"
