@@ -109,11 +109,11 @@ engine_options make_engine_options(const model_flags & f) {
 }
 
 void report_streaming(const engine & e, const model_flags & f) {
-    const streaming_expert_source * s = e.streaming();
-    if (s == nullptr) {
+    const std::optional<stream_stats> s = e.streaming_stats();
+    if (!s) {
         return;
     }
-    const stream_stats st = s->stats();
+    const stream_stats & st = *s;
     if (f.stats) {
         fmt::print(stderr, "{}", format_stream_stats(st));
     }

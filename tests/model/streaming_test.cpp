@@ -3,6 +3,7 @@
 // in-RAM run, in batched prefill (where a batch routes to more experts than the cache
 // holds) and in token-by-token decode, for every architecture. Bad budgets and bad files
 // are clear errors.
+#include "experts/streaming_source.h"
 #include "golden.h"
 #include "util/error.h"
 
@@ -94,7 +95,7 @@ void expect_identical(const model_case & m, const engine & ram, const std::vecto
     for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i], want[i]) << where << " logit " << i;
     }
-    const stream_stats st = e.streaming()->stats();
+    const stream_stats st = *e.streaming_stats();
     const auto         t  = st.total();
     EXPECT_EQ(t.hits + t.late + t.misses, t.requests) << where;
     EXPECT_LE(st.cache_bytes, st.budget) << where;
@@ -176,7 +177,7 @@ TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing)
     const model_case m = model_cases()[1];
     engine           e(options_for(m.path, "30%", predictor_kind::cross_layer, eviction_policy::PREDICTIVE));
     run_ids(e, m.ids);
-    const layer_stream_stats t = e.streaming()->stats().total();
+    const layer_stream_stats t = e.streaming_stats()->total();
     const auto               k = static_cast<double>(e.hparams().n_expert_used);
     const auto               E = static_cast<double>(e.hparams().n_expert);
     EXPECT_GT(t.recall(), (k + 2) / E + 0.15) << "recall " << t.recall();

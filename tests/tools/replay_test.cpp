@@ -3,6 +3,7 @@
 // one at a time (same plan, same policy, same guesses), and calibration must fit a map that
 // predicts at least as well as the guess it starts from on the text it was fitted on.
 #include "engine/engine.h"
+#include "experts/streaming_source.h"
 #include "tools/calibrate.h"
 #include "tools/quantize.h"
 #include "tools/route_trace.h"
@@ -62,7 +63,7 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
         const int32_t one[1] = {id};
         s.eval(one);
     }
-    const stream_stats got = live.streaming()->stats();
+    const stream_stats got = *live.streaming_stats();
 
     simulate_options so;
     so.budget_share         = static_cast<double>(slots) / store.n_expert();
@@ -197,7 +198,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         engine                   e(so);
         const std::vector<float> got = logits(e);
         ASSERT_EQ(got, want) << name_of(v.p);
-        const layer_stream_stats t = e.streaming()->stats().total();
+        const layer_stream_stats t = e.streaming_stats()->total();
         EXPECT_GT(t.predicted, 0u) << name_of(v.p);
         if (v.p == predictor_kind::oracle) {
             // It replays the truth: one token at a time it names every expert (in batches
@@ -205,7 +206,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
             engine  one(so);
             session s(one, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 1});
             s.eval(run);
-            EXPECT_DOUBLE_EQ(one.streaming()->stats().total().recall(), 1.0);
+            EXPECT_DOUBLE_EQ(one.streaming_stats()->total().recall(), 1.0);
         }
     }
     std::filesystem::remove(cal);
@@ -241,7 +242,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     so.streaming.cache_type = ggml_type::Q4_0;
     engine e(so);
     EXPECT_EQ(run(e), want);
-    const stream_stats st = e.streaming()->stats();
+    const stream_stats st = *e.streaming_stats();
     EXPECT_EQ(st.cache_type, "q4_0");
     EXPECT_LE(st.cache_bytes, st.budget);
 
@@ -249,7 +250,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     int    slots_exact = 0, slots_q4 = 0;
     for (size_t l = 0; l < st.slots.size(); ++l) {
         slots_q4 += st.slots[l];
-        slots_exact += exact.streaming()->stats().slots[l];
+        slots_exact += exact.streaming_stats()->slots[l];
     }
     EXPECT_GT(slots_q4, slots_exact) << "a smaller type must hold more experts in the same budget";
     std::filesystem::remove(copy);
