@@ -66,7 +66,8 @@ class expert_cache {
     // the layer has too few free slots for them all.
     void acquire(int layer, std::span<const int32_t> ids, std::span<int> slots);
 
-    // Completes the slot's read if it is still pending (a staging buffer is needed back).
+    // Completes the slot's read if it is still pending. The streaming source calls it from
+    // inside start_read() to get a staging buffer back from the oldest load.
     void finish(int layer, int slot);
 
     // Reads `expert` into `layer` now and keeps it for good (--pin-hot).
