@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "experts/budget.h"
 #include "experts/io/disk_probe.h"
+#include "experts/streaming_source.h"
 #include "tools/calibrate.h"
 #include "tools/route_trace.h"
 #include "util/error.h"
@@ -100,15 +101,15 @@ row run_row(const std::string & name, engine_options o, const workload & w) {
     auto    t0 = clk::now();
     s.eval(w.prompt);
     r.prefill                       = static_cast<double>(w.prompt.size()) / secs_since(t0);
-    const layer_stream_stats before = e.streaming() ? e.streaming()->stats().total() : layer_stream_stats{};
+    const layer_stream_stats before = e.streaming_stats() ? e.streaming_stats()->total() : layer_stream_stats{};
     t0                              = clk::now();
     for (int32_t id : w.gen) {
         const int32_t one[1] = {id};
         s.eval(one);
     }
     r.decode = static_cast<double>(w.gen.size()) / secs_since(t0);
-    if (e.streaming() != nullptr) {
-        const layer_stream_stats after = e.streaming()->stats().total();
+    if (const std::optional<stream_stats> st = e.streaming_stats()) {
+        const layer_stream_stats after = st->total();
         const double             n     = static_cast<double>(w.gen.size());
         const double             req   = static_cast<double>(after.requests - before.requests);
         r.streamed                     = true;

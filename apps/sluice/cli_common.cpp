@@ -92,11 +92,11 @@ engine_options make_engine_options(const model_flags & f) {
     s.predict_depth = f.predict_depth;
     s.pin_hot       = f.pin_hot;
     if (f.reader == "auto") {
-        s.reader.kind = reader_kind::automatic;
+        s.reader.kind = reader_kind::AUTOMATIC;
     } else if (f.reader == "io_uring") {
-        s.reader.kind = reader_kind::io_uring;
+        s.reader.kind = reader_kind::IO_URING;
     } else if (f.reader == "pread") {
-        s.reader.kind = reader_kind::pread;
+        s.reader.kind = reader_kind::PREAD;
     } else {
         fail("--reader must be auto, io_uring or pread, not '{}'", f.reader);
     }
@@ -116,11 +116,11 @@ engine_options make_engine_options(const model_flags & f) {
 }
 
 void report_streaming(const engine & e, const model_flags & f) {
-    const streaming_expert_source * s = e.streaming();
-    if (s == nullptr) {
+    const std::optional<stream_stats> s = e.streaming_stats();
+    if (!s) {
         return;
     }
-    const stream_stats st = s->stats();
+    const stream_stats & st = *s;
     if (f.stats) {
         fmt::print(stderr, "{}", format_stream_stats(st));
     }

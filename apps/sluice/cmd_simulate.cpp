@@ -1,6 +1,6 @@
 // `sluice simulate --trace trace.jsonl --budget 25% --policy lru --predictor cross-layer`:
-// replay a routing trace through the expert cache's bookkeeping to compare cache policies
-// and predictors in seconds, without the model.
+// replay a routing trace through the expert cache's own bookkeeping (the code the streaming
+// source runs) to compare cache policies and predictors in seconds, without the model.
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "tools/simulate.h"

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "experts/budget.h"
+#include "experts/streaming_source.h"
 #include "gguf/summary.h"
 #include "model/registry.h"
 #include "util/error.h"
@@ -69,6 +70,13 @@ expert_cache_counters engine::expert_stats() const {
     }
     const layer_stream_stats t = streaming_->stats().total();
     return {t.hits, t.late + t.misses, t.bytes_read};
+}
+
+std::optional<stream_stats> engine::streaming_stats() const {
+    if (streaming_ == nullptr) {
+        return std::nullopt;
+    }
+    return streaming_->stats();
 }
 
 uint64_t engine::active_bytes_per_token() const {

@@ -8,7 +8,8 @@
 #pragma once
 
 #include "experts/expert_source.h"
-#include "experts/streaming_source.h"
+#include "experts/streaming_options.h"
+#include "experts/streaming_stats.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
@@ -26,6 +27,8 @@
 #include <vector>
 
 namespace sluice {
+
+class streaming_expert_source;  // experts/streaming_source.h
 
 // The few expert-cache totals a server exports (GET /metrics); --stats has the full table.
 struct expert_cache_counters {
@@ -79,8 +82,9 @@ class engine {
         experts_   = std::move(source);
         streaming_ = nullptr;
     }
-    // The streaming cache when --expert-budget is in force, else nullptr.
-    const streaming_expert_source * streaming() const { return streaming_; }
+    // The streaming cache's counters (--stats) when --expert-budget is in force, else nullopt.
+    // Not thread-safe against a running forward pass: read it between passes.
+    std::optional<stream_stats> streaming_stats() const;
 
   private:
     // First member: load_ms() covers mapping and validating the file too.

@@ -3,20 +3,26 @@
 // the experts of the next MoE layer(s) while this one computes, so their reads overlap
 // compute; what it misses is read on demand. Results are those of the in-RAM run, bit for
 // bit: the bytes are the file's, and the kernels see the same matrices.
+//
+// The pieces: expert_cache decides what to read and into which slot (and counts), this class
+// moves the bytes for it (cache_reads) with an async_reader into slot_memory, through
+// requant_staging under --cache-type.
 #pragma once
 
-#include "experts/cache/cache_index.h"
 #include "experts/cache/cache_plan.h"
+#include "experts/cache/expert_cache.h"
+#include "experts/cache/requant_staging.h"
+#include "experts/cache/slot_memory.h"
 #include "experts/calibration.h"
 #include "experts/expert_source.h"
 #include "experts/expert_store.h"
 #include "experts/io/loader.h"
 #include "experts/predict/predictor.h"
+#include "experts/streaming_options.h"
 #include "experts/streaming_stats.h"
 #include "experts/trace.h"
 
 #include <array>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,23 +30,7 @@
 
 namespace sluice {
 
-struct streaming_options {
-    uint64_t        budget        = 0;  // bytes of expert slots
-    predictor_kind  predictor     = predictor_kind::CROSS_LAYER;
-    eviction_policy eviction      = eviction_policy::predictive;
-    quota_policy    quota         = quota_policy::shallow;
-    int             predict_extra = 2;  // predict k + extra experts per layer
-    int             predict_depth = 1;  // how many MoE layers ahead
-    int             pin_hot       = 0;  // per layer, keep this many of the most popular experts
-    reader_options  reader;
-    std::string     calibration_path;  // frequency, pregate, popularity quota, pinning
-    std::string     trace_path;        // oracle
-    // Hold cached experts in this type (re-quantized as they load, so more fit); results then
-    // differ from the file's by that quantization. nullopt: the file's bytes, bit-exact.
-    std::optional<ggml_type> cache_type;
-};
-
-class streaming_expert_source final : public expert_source {
+class streaming_expert_source final : public expert_source, private cache_reads {
   public:
     // Plans the cache (throws when the budget cannot hold one token's experts per layer),
     // allocates its slots, opens the file for reading, builds the predictor.
@@ -59,7 +49,7 @@ class streaming_expert_source final : public expert_source {
     // Starts reading experts `ids` of `layer` into slots the forward pass does not hold.
     void prefetch(int layer, std::span<const int32_t> ids);
     // The layer's slots: the most experts one acquire() may ask for.
-    int max_acquire(int layer) const;
+    int max_acquire(int layer) const { return cache_->max_acquire(layer); }
 
     // Bytes of slot memory one expert of each layer takes (0 for dense blocks).
     static std::vector<uint64_t> slot_bytes(const expert_store & store);
@@ -67,55 +57,43 @@ class streaming_expert_source final : public expert_source {
     static uint64_t minimum_budget(const expert_store & store, int n_expert_used);
 
     // Counters so far (wasted reads include experts resident and never used).
-    stream_stats stats() const;
+    stream_stats stats() const { return cache_->stats_counting_residents(); }
 
   private:
-    struct layer_memory {
-        std::byte *                          base      = nullptr;  // slots * slot_bytes, page-aligned
-        uint64_t                             size      = 0;
-        uint64_t                             gate_span = 0;  // room for each matrix, with alignment slack
-        uint64_t                             up_span   = 0;
-        uint64_t                             down_span = 0;
-        std::vector<std::array<uint64_t, 3>> tickets;  // per slot, while loading
-    };
+    // The constructor's steps, in order.
+    void              load_side_files();                     // calibration, trace
+    cache_plan        plan_slots(const std::string & path);  // and the staging it needs
+    void              allocate(const cache_plan & p);        // slots, tickets, the cache
+    predictor_context predictor_inputs(matmul_runner & mm) const;
+    void              describe(const cache_plan & p);  // the stats' header
+    void              pin_hot();
 
-    // Submits the expert's three reads. Re-quantizing, the bytes go to a staging buffer
-    // first: a prefetch that finds none free returns false (and starts nothing); a demand
-    // read finishes older loads until one is free.
-    bool start_read(int layer, int slot, int32_t expert, bool prefetch);
-    // Waits for a slot's reads, without using the bytes (its expert was evicted).
-    void abandon_read(int layer, int slot);
-    void release_staging(int layer, int slot);
-    void convert(int layer, int slot);
-    void finish_read(int layer, int slot);
-    // A slot for the expert by the eviction policy (waiting out a read still filling it),
-    // or -1 when every slot is held, pinned or, for a prefetch, predicted.
-    int             claim(int layer, int32_t expert, bool prefetch);
-    expert_matrices view(int layer, int slot, int32_t expert) const;
-    int             next_moe_layer(int after) const;
+    // cache_reads: the three reads of an expert, into its slot or (re-quantizing) a staging
+    // buffer. A prefetch that finds no staging buffer free is refused; a demand read
+    // finishes older loads until one is free.
+    read_start start_read(int layer, int slot, int32_t expert, bool prefetch) override;
+    void       wait_read(int layer, int slot) override;
+    void       abandon_read(int layer, int slot) override;
+    // Waits for every read of the slot, ignoring errors.
+    void drain(int layer, int slot);
 
-    const expert_store &              store_;
-    std::vector<router>               routers_;
-    int                               k_;
-    streaming_options                 opt_;
-    cache_plan                        plan_;
-    std::optional<cache_index>        index_;
-    std::vector<layer_memory>         mem_;
-    std::optional<calibration>        calib_;
-    std::optional<routing_trace>      trace_;
-    std::unique_ptr<expert_predictor> predictor_;
-    // Re-quantizing (cache_type): where reads land before conversion.
-    std::optional<ggml_type>        convert_to_;
-    std::byte *                     staging_base_ = nullptr;
-    uint64_t                        staging_span_ = 0, staging_size_ = 0;
-    std::vector<int>                free_staging_;
-    std::vector<std::vector<int>>   staging_of_;  // [layer][slot] -> staging buffer or -1
-    std::deque<std::pair<int, int>> staged_;      // (layer, slot) loads holding staging, oldest first
-    std::unique_ptr<async_reader>   reader_;      // after mem_: destroyed first, reaping reads
-    stream_stats                    stats_;
-    std::vector<uint8_t>            foreseen_;  // [layer]: has been predicted at all
-    std::vector<int32_t>            scratch_;
-    std::vector<expert_matrices>    turn_;  // for_each_expert's current group
+    int next_moe_layer(int after) const;
+
+    const expert_store &                              store_;
+    std::vector<router>                               routers_;
+    int                                               k_;
+    streaming_options                                 opt_;
+    std::optional<calibration>                        calib_;
+    std::optional<routing_trace>                      trace_;
+    std::optional<requant_staging>                    staging_;  // --cache-type
+    slot_memory                                       memory_;
+    std::vector<std::vector<std::array<uint64_t, 3>>> tickets_;  // [layer][slot]: gate, up, down reads in flight
+    std::unique_ptr<async_reader>                     reader_;   // after the memory: destroyed first, reaping reads
+    std::unique_ptr<expert_predictor>                 predictor_;
+    std::optional<expert_cache>                       cache_;
+    std::vector<int32_t>                              scratch_;  // guesses
+    std::vector<int>                                  slots_;    // acquire's slots
+    std::vector<expert_matrices>                      turn_;     // for_each_expert's current group
 };
 
 }  // namespace sluice

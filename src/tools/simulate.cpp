@@ -1,11 +1,24 @@
 #include "tools/simulate.h"
 
+#include "experts/cache/expert_cache.h"
 #include "util/error.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace sluice {
+namespace {
+
+// A simulation's reads are done as they start: the hit rate is what prefetching could at
+// best deliver.
+class instant_reads final : public cache_reads {
+  public:
+    read_start start_read(int, int, int32_t, bool) override { return read_start::DONE; }
+    void       wait_read(int, int) override {}
+    void       abandon_read(int, int) override {}
+};
+
+}  // namespace
 
 stream_stats simulate(const routing_trace & trace, const simulate_options & opt) {
     if (trace.tokens.empty()) {
@@ -50,8 +63,9 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     const auto       budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
     const cache_plan plan   = plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
-                                       opt.quota == quota_policy::popularity ? calib.spread() : std::vector<double>{});
-    cache_index      index(plan.slots, n_expert, opt.eviction);
+                                       opt.quota == quota_policy::POPULARITY ? calib.spread() : std::vector<double>{});
+    instant_reads    reads;
+    expert_cache     cache(plan.slots, n_expert, opt.eviction, slot_bytes, reads);
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
     // replay the guesses the trace recorded.
@@ -68,99 +82,48 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     const std::string recorded(name_of(opt.predictor));
 
-    stream_stats st;
-    st.reader      = "simulated";
-    st.predictor   = recorded;
-    st.eviction    = std::string(name_of(opt.eviction));
-    st.quota       = std::string(name_of(opt.quota));
-    st.budget      = budget;
-    st.cache_bytes = plan.bytes;
-    st.slots       = plan.slots;
-    st.layers.resize(static_cast<size_t>(n_layer));
+    stream_stats & st          = cache.stats();
+    st.reader                  = "simulated";
+    st.predictor               = recorded;
+    st.eviction                = std::string(name_of(opt.eviction));
+    st.quota                   = std::string(name_of(opt.quota));
+    st.budget                  = budget;
+    st.cache_bytes             = plan.bytes;
     const int            count = k + opt.predict_extra;
-    std::vector<int32_t> guess;
+    std::vector<int32_t> guess, ids;
+    std::vector<int>     slots;
     for (const trace_token & t : trace.tokens) {
         ++st.tokens;
         for (const trace_layer & l : t.layers) {
-            layer_stream_stats & ls = st.layers[l.layer];
-            guess.clear();
             // The first MoE layer has no block before it to predict from, live or here.
             const bool first = l.layer == t.layers.front().layer;
-            if (first) {
-            } else if (live) {
-                live->predict(l.layer - 1, nullptr, std::span(&t.pos, 1), l.layer, count, guess);
-            } else if (opt.predictor != predictor_kind::NONE) {
-                auto it = l.guess.find(recorded);
-                if (it == l.guess.end()) {
-                    fail("simulate: the trace has no '{}' guesses (record it with{} `sluice trace`)", recorded,
-                         opt.predictor == predictor_kind::PREGATE ? " --calibration in" : "");
+            if (!first && opt.predictor != predictor_kind::NONE) {
+                guess.clear();
+                if (live) {
+                    live->predict(l.layer - 1, nullptr, std::span(&t.pos, 1), l.layer, count, guess);
                 } else {
+                    auto it = l.guess.find(recorded);
+                    if (it == l.guess.end()) {
+                        fail("simulate: the trace has no '{}' guesses (record it with{} `sluice trace`)", recorded,
+                             opt.predictor == predictor_kind::PREGATE ? " --calibration in" : "");
+                    }
                     guess.assign(it->second.begin(),
                                  it->second.begin() + std::min<size_t>(it->second.size(), static_cast<size_t>(count)));
                 }
+                cache.release_all();  // as the live source does when the residual stream arrives
+                cache.predict(l.layer, guess);
             }
-            if (static_cast<int>(guess.size()) > index.n_slots(l.layer)) {
-                guess.resize(static_cast<size_t>(index.n_slots(l.layer)));
-            }
-            index.release_all();
-            index.set_predicted(l.layer, guess);
-            ls.predicted += guess.size();
-            for (int32_t e : guess) {
-                if (index.find(l.layer, e) >= 0) {
-                    continue;
-                }
-                const eviction ev = index.claim(l.layer, e, true);
-                if (ev.slot < 0) {
-                    break;
-                }
-                ls.wasted_reads += ev.wasted ? 1 : 0;
-                index.slot(l.layer, ev.slot).status = slot_status::ready;  // reads finish in time
-                ++ls.reads;
-                ++ls.prefetches;
-            }
-            // As the live cache sees them: the MoE block asks in expert-id order; what is
-            // cached is held first, then the misses take slots, then all are used.
-            std::vector<int32_t> ids = l.experts;
+            // As the live cache sees them: the MoE block asks in expert-id order.
+            ids = l.experts;
             std::sort(ids.begin(), ids.end());
-            std::vector<int> slot_of(ids.size(), -1);
-            for (size_t i = 0; i < ids.size(); ++i) {
-                ++ls.requests;
-                ls.predicted_used += std::find(guess.begin(), guess.end(), ids[i]) != guess.end() ? 1 : 0;
-                ls.foreseen += first || opt.predictor == predictor_kind::NONE ? 0 : 1;
-                slot_of[i] = index.find(l.layer, ids[i]);
-                if (slot_of[i] >= 0) {
-                    ++ls.hits;
-                    index.slot(l.layer, slot_of[i]).held = true;
-                }
-            }
-            for (size_t i = 0; i < ids.size(); ++i) {
-                if (slot_of[i] >= 0) {
-                    continue;
-                }
-                ++ls.misses;
-                const eviction ev = index.claim(l.layer, ids[i], false);
-                if (ev.slot < 0) {
-                    fail("simulate: layer {} has too few slots", l.layer);
-                }
-                ls.wasted_reads += ev.wasted ? 1 : 0;
-                slot_of[i]                          = ev.slot;
-                index.slot(l.layer, ev.slot).status = slot_status::ready;
-                index.slot(l.layer, ev.slot).held   = true;
-                ++ls.reads;
-            }
-            for (int s : slot_of) {
-                index.touch(l.layer, s);
-            }
+            slots.resize(ids.size());
+            cache.acquire(l.layer, ids, slots);
             if (live) {
                 live->observe(l.layer, l.experts);
             }
         }
     }
-    for (layer_stream_stats & ls : st.layers) {
-        ls.bytes_read   = ls.reads;
-        ls.wasted_bytes = ls.wasted_reads;
-    }
-    return st;
+    return cache.stats();
 }
 
 }  // namespace sluice

@@ -1,8 +1,8 @@
 // `sluice simulate`: replay a routing trace through the expert cache's own bookkeeping
-// (cache_index, plan_cache) with a predictor and a policy, to compare them in seconds
-// without running the model. Reads are assumed to finish before they are needed, so the
-// hit rate is what prefetching could at best deliver; the live benchmark measures whether
-// it does.
+// (expert_cache, the very code the streaming source runs, and plan_cache) with a predictor
+// and a policy, to compare them in seconds without running the model. Reads are assumed to
+// finish before they are needed, so the hit rate is what prefetching could at best deliver;
+// the live benchmark measures whether it does.
 #pragma once
 
 #include "experts/cache/cache_index.h"
@@ -20,8 +20,8 @@ namespace sluice {
 struct simulate_options {
     double          budget_share  = 0.25;  // of every layer's experts
     predictor_kind  predictor     = predictor_kind::CROSS_LAYER;
-    eviction_policy eviction      = eviction_policy::predictive;
-    quota_policy    quota         = quota_policy::shallow;
+    eviction_policy eviction      = eviction_policy::PREDICTIVE;
+    quota_policy    quota         = quota_policy::SHALLOW;
     int             predict_extra = 2;
     int             n_expert      = 0;  // 0: the largest id in the trace + 1
     // frequency and popularity: counts from here, else from the trace itself (optimistic:

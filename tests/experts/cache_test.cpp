@@ -12,7 +12,7 @@ namespace {
 int load(cache_index & c, int32_t e, bool prefetch = false) {
     const eviction ev = c.claim(0, e, prefetch);
     if (ev.slot >= 0) {
-        c.slot(0, ev.slot).status = slot_status::ready;
+        c.slot(0, ev.slot).status = slot_status::READY;
         if (!prefetch) {
             c.touch(0, ev.slot);
         }
@@ -21,7 +21,7 @@ int load(cache_index & c, int32_t e, bool prefetch = false) {
 }
 
 TEST(cache_index, lru_evicts_the_least_recently_used) {
-    cache_index c({3}, 8, eviction_policy::lru);
+    cache_index c({3}, 8, eviction_policy::LRU);
     load(c, 1);
     load(c, 2);
     load(c, 3);
@@ -33,7 +33,7 @@ TEST(cache_index, lru_evicts_the_least_recently_used) {
 }
 
 TEST(cache_index, lfu_evicts_the_least_often_used_over_the_run) {
-    cache_index c({2}, 8, eviction_policy::lfu);
+    cache_index c({2}, 8, eviction_policy::LFU);
     load(c, 1);
     load(c, 2);
     for (int i = 0; i < 3; ++i) {
@@ -44,7 +44,7 @@ TEST(cache_index, lfu_evicts_the_least_often_used_over_the_run) {
 }
 
 TEST(cache_index, predictive_spares_what_the_predictor_named) {
-    cache_index c({2}, 8, eviction_policy::predictive);
+    cache_index c({2}, 8, eviction_policy::PREDICTIVE);
     load(c, 1);
     load(c, 2);
     c.set_predicted(0, {1});  // 1 is the older, but was predicted
@@ -52,7 +52,7 @@ TEST(cache_index, predictive_spares_what_the_predictor_named) {
 }
 
 TEST(cache_index, held_and_pinned_slots_are_never_evicted_loading_ones_say_so) {
-    cache_index c({3}, 8, eviction_policy::lru);
+    cache_index c({3}, 8, eviction_policy::LRU);
     const int   a = load(c, 1);
     const int   b = load(c, 2);
     c.claim(0, 3, true);  // still loading
@@ -68,14 +68,14 @@ TEST(cache_index, held_and_pinned_slots_are_never_evicted_loading_ones_say_so) {
 }
 
 TEST(cache_index, prefetch_never_evicts_a_prediction_and_reports_waste) {
-    cache_index c({2}, 8, eviction_policy::lru);
+    cache_index c({2}, 8, eviction_policy::LRU);
     load(c, 1, true);  // prefetched, never used
     load(c, 2);
     c.set_predicted(0, {1, 5});
     const eviction ev = c.claim(0, 5, true);
     EXPECT_EQ(ev.evicted, 2);  // 1 is older but predicted
     EXPECT_FALSE(ev.wasted);
-    c.slot(0, ev.slot).status = slot_status::ready;
+    c.slot(0, ev.slot).status = slot_status::READY;
     c.set_predicted(0, {});
     const eviction ev2 = c.claim(0, 6, false);
     EXPECT_EQ(ev2.evicted, 1);
@@ -84,7 +84,7 @@ TEST(cache_index, prefetch_never_evicts_a_prediction_and_reports_waste) {
 
 TEST(cache_plan, every_layer_gets_k_and_the_budget_holds) {
     const std::vector<uint64_t> bytes = {0, 100, 100, 100, 100};  // a dense block first
-    const cache_plan            p     = plan_cache(1600, bytes, 8, 2, quota_policy::uniform);
+    const cache_plan            p     = plan_cache(1600, bytes, 8, 2, quota_policy::UNIFORM);
     EXPECT_EQ(p.slots[0], 0);
     for (int l = 1; l < 5; ++l) {
         EXPECT_EQ(p.slots[l], 4) << l;
@@ -94,7 +94,7 @@ TEST(cache_plan, every_layer_gets_k_and_the_budget_holds) {
 
 TEST(cache_plan, shallow_layers_get_more) {
     const std::vector<uint64_t> bytes(4, 100);
-    const cache_plan            p = plan_cache(2000, bytes, 16, 2, quota_policy::shallow);
+    const cache_plan            p = plan_cache(2000, bytes, 16, 2, quota_policy::SHALLOW);
     EXPECT_GT(p.slots[0], p.slots[3]);
     EXPECT_GE(p.slots[3], 2);
     EXPECT_LE(p.bytes, 2000u);
@@ -103,20 +103,20 @@ TEST(cache_plan, shallow_layers_get_more) {
 
 TEST(cache_plan, popularity_follows_the_spread) {
     const std::vector<uint64_t> bytes(2, 100);
-    const cache_plan            p = plan_cache(1400, bytes, 16, 2, quota_policy::popularity, {9.0, 1.0});
+    const cache_plan            p = plan_cache(1400, bytes, 16, 2, quota_policy::POPULARITY, {9.0, 1.0});
     EXPECT_GT(p.slots[0], p.slots[1]);
-    EXPECT_THROW(plan_cache(1400, bytes, 16, 2, quota_policy::popularity), error);
+    EXPECT_THROW(plan_cache(1400, bytes, 16, 2, quota_policy::POPULARITY), error);
 }
 
 TEST(cache_plan, no_layer_gets_more_slots_than_experts) {
-    const cache_plan p = plan_cache(1u << 30, {100, 100}, 8, 2, quota_policy::shallow);
+    const cache_plan p = plan_cache(1u << 30, {100, 100}, 8, 2, quota_policy::SHALLOW);
     EXPECT_EQ(p.slots[0], 8);
     EXPECT_EQ(p.slots[1], 8);
 }
 
 TEST(cache_plan, too_small_a_budget_says_how_much_is_needed) {
     try {
-        plan_cache(399, {100, 100}, 8, 2, quota_policy::uniform);
+        plan_cache(399, {100, 100}, 8, 2, quota_policy::UNIFORM);
         FAIL();
     } catch (const error & e) {
         EXPECT_NE(std::string(e.what()).find("400 bytes"), std::string::npos) << e.what();

@@ -40,7 +40,7 @@ class loader_test : public ::testing::TestWithParam<reader_kind> {
         try {
             return open_reader(path_, o);
         } catch (const error & e) {
-            if (GetParam() == reader_kind::io_uring) {
+            if (GetParam() == reader_kind::IO_URING) {
                 return nullptr;  // refused by this kernel/sandbox: the automatic kind covers it
             }
             throw;
@@ -112,8 +112,8 @@ TEST_P(loader_test, a_missing_file_is_an_error_naming_it) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(kinds, loader_test, ::testing::Values(reader_kind::io_uring, reader_kind::pread),
-                         [](const auto & info) { return info.param == reader_kind::pread ? "pread" : "io_uring"; });
+INSTANTIATE_TEST_SUITE_P(kinds, loader_test, ::testing::Values(reader_kind::IO_URING, reader_kind::PREAD),
+                         [](const auto & info) { return info.param == reader_kind::PREAD ? "pread" : "io_uring"; });
 
 }  // namespace
 }  // namespace sluice

@@ -3,6 +3,7 @@
 // in-RAM run, in batched prefill (where a batch routes to more experts than the cache
 // holds) and in token-by-token decode, for every architecture. Bad budgets and bad files
 // are clear errors.
+#include "experts/streaming_source.h"
 #include "golden.h"
 #include "util/error.h"
 
@@ -16,7 +17,7 @@ namespace sluice::test {
 namespace {
 
 engine_options options_for(const std::string & path, const std::string & budget = "",
-                           predictor_kind p = predictor_kind::NONE, eviction_policy ev = eviction_policy::lru) {
+                           predictor_kind p = predictor_kind::NONE, eviction_policy ev = eviction_policy::LRU) {
     engine_options o;
     o.model_path          = path;
     o.n_threads           = 2;
@@ -94,7 +95,7 @@ void expect_identical(const model_case & m, const engine & ram, const std::vecto
     for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i], want[i]) << where << " logit " << i;
     }
-    const stream_stats st = e.streaming()->stats();
+    const stream_stats st = *e.streaming_stats();
     const auto         t  = st.total();
     EXPECT_EQ(t.hits + t.late + t.misses, t.requests) << where;
     EXPECT_LE(st.cache_bytes, st.budget) << where;
@@ -129,13 +130,13 @@ TEST_P(streaming_identity, logits_are_bit_identical_to_in_ram) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all, streaming_identity,
-                         ::testing::Values(stream_case{predictor_kind::NONE, eviction_policy::lru, "min"},
-                                           stream_case{predictor_kind::NONE, eviction_policy::lfu, "30%"},
-                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "min"},
-                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "30%"},
-                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::lru, "100%"},
-                                           stream_case{predictor_kind::HISTORY, eviction_policy::lfu, "50%"},
-                                           stream_case{predictor_kind::HISTORY, eviction_policy::predictive, "min"}),
+                         ::testing::Values(stream_case{predictor_kind::NONE, eviction_policy::LRU, "min"},
+                                           stream_case{predictor_kind::NONE, eviction_policy::LFU, "30%"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "min"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "30%"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::LRU, "100%"},
+                                           stream_case{predictor_kind::HISTORY, eviction_policy::LFU, "50%"},
+                                           stream_case{predictor_kind::HISTORY, eviction_policy::PREDICTIVE, "min"}),
                          [](const auto & info) { return case_name(info.param); });
 
 // The other architectures' fixtures (tests/data/archs), 41 tokens each, under the smallest
@@ -152,12 +153,12 @@ TEST_P(streaming_archs, logits_are_bit_identical_to_in_ram) {
                        g["cases"][1]["ids"].get<std::vector<int32_t>>()};
     engine                   ram(options_for(m.path));
     const std::vector<float> want = run_ids(ram, m.ids);
-    for (const stream_case & c : {stream_case{predictor_kind::NONE, eviction_policy::lru, "min"},
-                                  stream_case{predictor_kind::NONE, eviction_policy::lfu, "30%"},
-                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::predictive, "30%"},
-                                  stream_case{predictor_kind::HISTORY, eviction_policy::predictive, "min"},
-                                  stream_case{predictor_kind::HISTORY, eviction_policy::lfu, "30%"}}) {
+    for (const stream_case & c : {stream_case{predictor_kind::NONE, eviction_policy::LRU, "min"},
+                                  stream_case{predictor_kind::NONE, eviction_policy::LFU, "30%"},
+                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "min"},
+                                  stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "30%"},
+                                  stream_case{predictor_kind::HISTORY, eviction_policy::PREDICTIVE, "min"},
+                                  stream_case{predictor_kind::HISTORY, eviction_policy::LFU, "30%"}}) {
         expect_identical(m, ram, want, c);
     }
 }
@@ -174,9 +175,9 @@ TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing)
     // The trained model routes by what it learned; the next layer's gate on this layer's
     // stream should name most of the experts it then uses (k=2 of 8 by chance: 4/8 named).
     const model_case m = model_cases()[1];
-    engine           e(options_for(m.path, "30%", predictor_kind::CROSS_LAYER, eviction_policy::predictive));
+    engine           e(options_for(m.path, "30%", predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE));
     run_ids(e, m.ids);
-    const layer_stream_stats t = e.streaming()->stats().total();
+    const layer_stream_stats t = e.streaming_stats()->total();
     const auto               k = static_cast<double>(e.hparams().n_expert_used);
     const auto               E = static_cast<double>(e.hparams().n_expert);
     EXPECT_GT(t.recall(), (k + 2) / E + 0.15) << "recall " << t.recall();

@@ -3,6 +3,7 @@
 // one at a time (same plan, same policy, same guesses), and calibration must fit a map that
 // predicts at least as well as the guess it starts from on the text it was fitted on.
 #include "engine/engine.h"
+#include "experts/streaming_source.h"
 #include "tools/calibrate.h"
 #include "tools/quantize.h"
 #include "tools/route_trace.h"
@@ -36,7 +37,7 @@ engine_options options(const std::string & budget, predictor_kind p, eviction_po
     o.expert_budget       = budget;
     o.streaming.predictor = p;
     o.streaming.eviction  = ev;
-    o.streaming.quota     = quota_policy::uniform;
+    o.streaming.quota     = quota_policy::UNIFORM;
     return o;
 }
 
@@ -62,13 +63,13 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
         const int32_t one[1] = {id};
         s.eval(one);
     }
-    const stream_stats got = live.streaming()->stats();
+    const stream_stats got = *live.streaming_stats();
 
     simulate_options so;
     so.budget_share         = static_cast<double>(slots) / store.n_expert();
     so.predictor            = pred;
     so.eviction             = ev;
-    so.quota                = quota_policy::uniform;
+    so.quota                = quota_policy::UNIFORM;
     const stream_stats want = simulate(trace, so);
 
     ASSERT_EQ(got.slots, want.slots);
@@ -84,11 +85,11 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(policies, replay,
-                         ::testing::Values(std::pair{predictor_kind::NONE, eviction_policy::lru},
-                                           std::pair{predictor_kind::NONE, eviction_policy::lfu},
-                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::predictive},
-                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::lru},
-                                           std::pair{predictor_kind::HISTORY, eviction_policy::predictive}),
+                         ::testing::Values(std::pair{predictor_kind::NONE, eviction_policy::LRU},
+                                           std::pair{predictor_kind::NONE, eviction_policy::LFU},
+                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE},
+                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::LRU},
+                                           std::pair{predictor_kind::HISTORY, eviction_policy::PREDICTIVE}),
                          [](const auto & info) {
                              std::string p(name_of(info.param.first));
                              std::replace(p.begin(), p.end(), '-', '_');
@@ -184,9 +185,9 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         quota_policy   q;
         int            pin;
     };
-    for (const variant v : {variant{predictor_kind::FREQUENCY, quota_policy::popularity, 2},
-                            variant{predictor_kind::PREGATE, quota_policy::shallow, 0},
-                            variant{predictor_kind::ORACLE, quota_policy::uniform, 1}}) {
+    for (const variant v : {variant{predictor_kind::FREQUENCY, quota_policy::POPULARITY, 2},
+                            variant{predictor_kind::PREGATE, quota_policy::SHALLOW, 0},
+                            variant{predictor_kind::ORACLE, quota_policy::UNIFORM, 1}}) {
         engine_options so             = o;
         so.expert_budget              = "35%";
         so.streaming.predictor        = v.p;
@@ -197,7 +198,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
         engine                   e(so);
         const std::vector<float> got = logits(e);
         ASSERT_EQ(got, want) << name_of(v.p);
-        const layer_stream_stats t = e.streaming()->stats().total();
+        const layer_stream_stats t = e.streaming_stats()->total();
         EXPECT_GT(t.predicted, 0u) << name_of(v.p);
         if (v.p == predictor_kind::ORACLE) {
             // It replays the truth: one token at a time it names every expert (in batches
@@ -205,7 +206,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
             engine  one(so);
             session s(one, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 1});
             s.eval(run);
-            EXPECT_DOUBLE_EQ(one.streaming()->stats().total().recall(), 1.0);
+            EXPECT_DOUBLE_EQ(one.streaming_stats()->total().recall(), 1.0);
         }
     }
     std::filesystem::remove(cal);
@@ -237,19 +238,19 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     };
     const std::vector<float> want = run(ref);
 
-    engine_options so       = options("40%", predictor_kind::CROSS_LAYER, eviction_policy::predictive);
+    engine_options so       = options("40%", predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE);
     so.streaming.cache_type = ggml_type::Q4_0;
     engine e(so);
     EXPECT_EQ(run(e), want);
-    const stream_stats st = e.streaming()->stats();
+    const stream_stats st = *e.streaming_stats();
     EXPECT_EQ(st.cache_type, "q4_0");
     EXPECT_LE(st.cache_bytes, st.budget);
 
-    engine exact(options("40%", predictor_kind::CROSS_LAYER, eviction_policy::predictive));
+    engine exact(options("40%", predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE));
     int    slots_exact = 0, slots_q4 = 0;
     for (size_t l = 0; l < st.slots.size(); ++l) {
         slots_q4 += st.slots[l];
-        slots_exact += exact.streaming()->stats().slots[l];
+        slots_exact += exact.streaming_stats()->slots[l];
     }
     EXPECT_GT(slots_q4, slots_exact) << "a smaller type must hold more experts in the same budget";
     std::filesystem::remove(copy);

@@ -64,9 +64,9 @@ TEST(budget, peak_rss_stays_within_weights_kv_and_budget) {
             const int32_t one[1] = {id};
             s.eval(one);
         }
-        if (e.streaming() != nullptr) {
-            cache = e.streaming()->stats().cache_bytes;
-            read  = e.streaming()->stats().total().bytes_read;
+        if (const std::optional<stream_stats> st = e.streaming_stats()) {
+            cache = st->cache_bytes;
+            read  = st->total().bytes_read;
         }
         return peak_rss_bytes() - before;
     };

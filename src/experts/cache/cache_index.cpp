@@ -9,24 +9,24 @@ namespace sluice {
 
 eviction_policy parse_eviction_policy(std::string_view name) {
     if (name == "lru") {
-        return eviction_policy::lru;
+        return eviction_policy::LRU;
     }
     if (name == "lfu") {
-        return eviction_policy::lfu;
+        return eviction_policy::LFU;
     }
     if (name == "predictive") {
-        return eviction_policy::predictive;
+        return eviction_policy::PREDICTIVE;
     }
     fail("unknown cache policy '{}' (expected lru, lfu or predictive)", name);
 }
 
 std::string_view name_of(eviction_policy p) {
     switch (p) {
-        case eviction_policy::lru:
+        case eviction_policy::LRU:
             return "lru";
-        case eviction_policy::lfu:
+        case eviction_policy::LFU:
             return "lfu";
-        case eviction_policy::predictive:
+        case eviction_policy::PREDICTIVE:
             return "predictive";
     }
     return "?";
@@ -47,11 +47,11 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     int                       best  = -1;
     // Lower rank: evicted first. Empty slots come before anything.
     auto rank = [&](const cache_slot & s) -> std::tuple<int, uint64_t, uint64_t> {
-        if (s.status == slot_status::empty) {
+        if (s.status == slot_status::EMPTY) {
             return {0, 0, 0};
         }
-        const int      guarded = policy_ == eviction_policy::predictive && predicted(layer, s.expert) ? 1 : 0;
-        const uint64_t uses    = policy_ == eviction_policy::lfu ? uses_[layer][s.expert] : 0;
+        const int      guarded = policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert) ? 1 : 0;
+        const uint64_t uses    = policy_ == eviction_policy::LFU ? uses_[layer][s.expert] : 0;
         return {1 + guarded, uses, s.last_use};
     };
     for (int i = 0; i < static_cast<int>(slots.size()); ++i) {
@@ -59,7 +59,7 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
         if (s.held || s.pinned) {
             continue;
         }
-        if (prefetch && s.status != slot_status::empty && predicted(layer, s.expert)) {
+        if (prefetch && s.status != slot_status::EMPTY && predicted(layer, s.expert)) {
             continue;  // a prediction never pushes out another prediction
         }
         if (best < 0 || rank(s) < rank(slots[best])) {
@@ -72,15 +72,15 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     }
     cache_slot & s = slots[best];
     out.slot       = best;
-    if (s.status != slot_status::empty) {
+    if (s.status != slot_status::EMPTY) {
         out.evicted             = s.expert;
         out.wasted              = !s.used;
-        out.loading             = s.status == slot_status::loading;
+        out.loading             = s.status == slot_status::LOADING;
         where_[layer][s.expert] = -1;
     }
     s                     = cache_slot{};
     s.expert              = expert;
-    s.status              = slot_status::loading;
+    s.status              = slot_status::LOADING;
     s.prefetch            = prefetch;
     s.last_use            = ++clock_;
     where_[layer][expert] = best;

@@ -13,19 +13,19 @@ namespace sluice {
 
 // Which cached expert of a layer makes room for a new one.
 enum class eviction_policy {
-    lru,         // least recently used
-    lfu,         // least often used over the whole run (ties: least recently)
-    predictive,  // least recently used among those the predictor did not ask for
+    LRU,         // least recently used
+    LFU,         // least often used over the whole run (ties: least recently)
+    PREDICTIVE,  // least recently used among those the predictor did not ask for
 };
 
 eviction_policy  parse_eviction_policy(std::string_view name);  // throws listing the names
 std::string_view name_of(eviction_policy p);
 
-enum class slot_status : uint8_t { empty, loading, ready };
+enum class slot_status : uint8_t { EMPTY, LOADING, READY };
 
 struct cache_slot {
     int32_t     expert   = -1;
-    slot_status status   = slot_status::empty;
+    slot_status status   = slot_status::EMPTY;
     bool        held     = false;  // in use by the forward pass until it moves on
     bool        pinned   = false;  // never evicted (the hottest experts, when asked)
     bool        used     = false;  // used since it was loaded (else its read was wasted)

@@ -9,24 +9,24 @@ namespace sluice {
 
 quota_policy parse_quota_policy(std::string_view name) {
     if (name == "uniform") {
-        return quota_policy::uniform;
+        return quota_policy::UNIFORM;
     }
     if (name == "shallow") {
-        return quota_policy::shallow;
+        return quota_policy::SHALLOW;
     }
     if (name == "popularity") {
-        return quota_policy::popularity;
+        return quota_policy::POPULARITY;
     }
     fail("unknown cache quota '{}' (expected uniform, shallow or popularity)", name);
 }
 
 std::string_view name_of(quota_policy p) {
     switch (p) {
-        case quota_policy::uniform:
+        case quota_policy::UNIFORM:
             return "uniform";
-        case quota_policy::shallow:
+        case quota_policy::SHALLOW:
             return "shallow";
-        case quota_policy::popularity:
+        case quota_policy::POPULARITY:
             return "popularity";
     }
     return "?";
@@ -53,7 +53,7 @@ cache_plan plan_cache(uint64_t budget, const std::vector<uint64_t> & slot_bytes,
             "at once, {} bytes over {} layers (and more for prefetching)",
             budget, k_min, needed, moe.size());
     }
-    if (policy == quota_policy::popularity && spread.size() != slot_bytes.size()) {
+    if (policy == quota_policy::POPULARITY && spread.size() != slot_bytes.size()) {
         fail("the popularity cache quota needs a calibration file (--calibration) measured on this model");
     }
 
@@ -62,13 +62,13 @@ cache_plan plan_cache(uint64_t budget, const std::vector<uint64_t> & slot_bytes,
     for (size_t i = 0; i < moe.size(); ++i) {
         const int l = moe[i];
         switch (policy) {
-            case quota_policy::uniform:
+            case quota_policy::UNIFORM:
                 w[l] = 1.0;
                 break;
-            case quota_policy::shallow:  // 2 for the first MoE layer falling to 1 for the last
+            case quota_policy::SHALLOW:  // 2 for the first MoE layer falling to 1 for the last
                 w[l] = moe.size() > 1 ? 2.0 - static_cast<double>(i) / static_cast<double>(moe.size() - 1) : 1.0;
                 break;
-            case quota_policy::popularity:
+            case quota_policy::POPULARITY:
                 w[l] = std::max(spread[l], 1.0);
                 break;
         }

@@ -11,7 +11,7 @@
 
 namespace sluice {
 
-enum class quota_policy { uniform, shallow, popularity };
+enum class quota_policy { UNIFORM, SHALLOW, POPULARITY };
 
 quota_policy     parse_quota_policy(std::string_view name);  // throws listing the names
 std::string_view name_of(quota_policy p);

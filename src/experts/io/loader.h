@@ -25,10 +25,10 @@ struct read_request {
     std::byte * dest     = nullptr;  // aligned buffer of `length` bytes
 };
 
-enum class reader_kind { automatic, io_uring, pread };
+enum class reader_kind { AUTOMATIC, IO_URING, PREAD };
 
 struct reader_options {
-    reader_kind kind        = reader_kind::automatic;
+    reader_kind kind        = reader_kind::AUTOMATIC;
     bool        direct      = true;  // try O_DIRECT
     int         queue_depth = 64;    // io_uring entries
     int         threads     = 4;     // pread workers

@@ -176,11 +176,11 @@ std::unique_ptr<async_reader> make_uring_reader(const std::string & path, const 
 }
 
 std::unique_ptr<async_reader> open_reader(const std::string & path, const reader_options & opt) {
-    if (opt.kind != reader_kind::pread) {
+    if (opt.kind != reader_kind::PREAD) {
         if (auto r = make_uring_reader(path, opt)) {
             return r;
         }
-        if (opt.kind == reader_kind::io_uring) {
+        if (opt.kind == reader_kind::IO_URING) {
             fail("{}: io_uring is not available here (kernel or sandbox refuses it); use --reader pread", path);
         }
     }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "experts/calibration.h"
+#include "experts/predict/predictor_kind.h"
 #include "experts/router.h"
 #include "experts/trace.h"
 #include "kernels/kernels.h"
@@ -15,18 +16,6 @@
 #include <vector>
 
 namespace sluice {
-
-enum class predictor_kind {
-    NONE,         // load on demand: the baseline
-    CROSS_LAYER,  // Fate: the next layer's gate applied to this layer's residual stream
-    HISTORY,      // the experts this request used so far (MoE-Infinity's activation history)
-    FREQUENCY,    // static popularity from calibration
-    PREGATE,      // a calibrated linear map to the next layer's router logits
-    ORACLE,       // the true routing, replayed from a trace: the upper bound
-};
-
-predictor_kind   parse_predictor(std::string_view name);  // throws listing the names
-std::string_view name_of(predictor_kind k);
 
 // What predictors may use; each takes what it needs and checks it is there.
 struct predictor_context {

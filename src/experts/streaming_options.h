@@ -1,0 +1,33 @@
+// How routed experts stream from disk (--expert-budget and the flags that tune it), apart
+// from the source that does it, so that the engine's API needs no more than this.
+#pragma once
+
+#include "experts/cache/cache_index.h"
+#include "experts/cache/cache_plan.h"
+#include "experts/io/loader.h"
+#include "experts/predict/predictor_kind.h"
+#include "tensor/types.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sluice {
+
+struct streaming_options {
+    uint64_t        budget        = 0;  // bytes of expert slots
+    predictor_kind  predictor     = predictor_kind::CROSS_LAYER;
+    eviction_policy eviction      = eviction_policy::PREDICTIVE;
+    quota_policy    quota         = quota_policy::SHALLOW;
+    int             predict_extra = 2;  // predict k + extra experts per layer
+    int             predict_depth = 1;  // how many MoE layers ahead
+    int             pin_hot       = 0;  // per layer, keep this many of the most popular experts
+    reader_options  reader;
+    std::string     calibration_path;  // frequency, pregate, popularity quota, pinning
+    std::string     trace_path;        // oracle
+    // Hold cached experts in this type (re-quantized as they load, so more fit); results then
+    // differ from the file's by that quantization. nullopt: the file's bytes, bit-exact.
+    std::optional<ggml_type> cache_type;
+};
+
+}  // namespace sluice
