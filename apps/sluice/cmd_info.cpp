@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "gguf/summary.h"
+#include "model/tensor_table.h"
 #include "tensor/scan.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -87,14 +88,18 @@ nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const inf
     j["routed_expert_bytes"] = s.routed_expert_bytes;
     j["resident_bytes"]      = s.tensor_bytes - s.routed_expert_bytes;
     if (opt.tensors) {
-        nlohmann::json arr = nlohmann::json::array();
+        nlohmann::json                                arr   = nlohmann::json::array();
+        const std::vector<std::optional<tensor_role>> roles = tensor_roles(file);
+        size_t                                        i     = 0;
         for (const gguf_tensor & t : file.tensors()) {
             arr.push_back({{"name", t.name},
                            {"type", type_name(t.type)},
                            {"dims", std::vector<int64_t>(t.ne, t.ne + t.n_dims)},
                            {"offset", file.data_offset() + t.offset},
                            {"bytes", t.nbytes},
-                           {"routed_expert", is_routed_expert_tensor(t.name)}});
+                           {"role", roles[i] ? nlohmann::json(name_of(*roles[i])) : nlohmann::json(nullptr)},
+                           {"routed_expert", roles[i] == tensor_role::EXPERTS}});
+            ++i;
         }
         j["tensors"] = arr;
     }
@@ -140,10 +145,12 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
     }
     if (opt.tensors) {
         fmt::print("tensors\n");
+        const std::vector<std::optional<tensor_role>> roles = tensor_roles(file);
+        size_t                                        i     = 0;
         for (const gguf_tensor & t : file.tensors()) {
-            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}{}\n", t.name, type_name(t.type), dims_text(t),
-                       file.data_offset() + t.offset, human_bytes(t.nbytes),
-                       is_routed_expert_tensor(t.name) ? "  expert" : "");
+            const std::optional<tensor_role> r = roles[i++];
+            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}  {}\n", t.name, type_name(t.type), dims_text(t),
+                       file.data_offset() + t.offset, human_bytes(t.nbytes), r ? name_of(*r) : "?");
         }
     }
 }
@@ -163,7 +170,13 @@ void add_info_command(CLI::App & app) {
         if (opt->check) {
             check_tensor_values(file);
         }
-        const gguf_summary s = summarize(file);
+        gguf_summary                                  s     = summarize(file);
+        const std::vector<std::optional<tensor_role>> roles = tensor_roles(file);
+        for (size_t i = 0; i < roles.size(); ++i) {
+            if (roles[i] == tensor_role::EXPERTS) {
+                s.routed_expert_bytes += file.tensors()[i].nbytes;
+            }
+        }
         if (opt->json) {
             fmt::print("{}\n", to_json(file, s, *opt).dump(2));
         } else {

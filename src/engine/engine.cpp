@@ -4,6 +4,7 @@
 #include "experts/streaming_source.h"
 #include "gguf/summary.h"
 #include "model/registry.h"
+#include "model/tensor_table.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -80,10 +81,12 @@ std::optional<stream_stats> engine::streaming_stats() const {
 }
 
 uint64_t engine::active_bytes_per_token() const {
-    uint64_t   bytes = 0;
-    const bool tied  = file_.find_tensor("output.weight") == nullptr;
-    for (const gguf_tensor & t : file_.tensors()) {
-        if (is_routed_expert_tensor(t.name)) {
+    uint64_t                                      bytes = 0;
+    const bool                                    tied  = file_.find_tensor("output.weight") == nullptr;
+    const std::vector<std::optional<tensor_role>> roles = tensor_roles(file_);
+    for (size_t i = 0; i < roles.size(); ++i) {
+        const gguf_tensor & t = file_.tensors()[i];
+        if (roles[i] == tensor_role::EXPERTS) {
             continue;  // counted below, k experts per layer
         }
         if (t.name == "token_embd.weight" && !tied) {

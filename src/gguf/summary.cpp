@@ -4,11 +4,6 @@
 
 namespace sluice {
 
-bool is_routed_expert_tensor(std::string_view name) {
-    // Only the stacked matrices: gpt-oss's per-expert biases (_exps.bias) stay resident.
-    return name.ends_with("_exps.weight") || name.ends_with("_exps");
-}
-
 std::string render_value(const gguf_value & v, size_t max_items) {
     switch (v.type) {
         case gguf_value_type::STRING:
@@ -79,9 +74,6 @@ gguf_summary summarize(const gguf_file & file) {
         tb.bytes += t.nbytes;
         s.tensor_bytes += t.nbytes;
         s.n_params += static_cast<uint64_t>(t.n_elements());
-        if (is_routed_expert_tensor(t.name)) {
-            s.routed_expert_bytes += t.nbytes;
-        }
     }
     return s;
 }

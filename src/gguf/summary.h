@@ -38,16 +38,14 @@ struct gguf_summary {
     bool        has_chat_template = false;
 
     std::map<std::string, type_bytes> by_type;  // keyed by type name
-    uint64_t                          tensor_bytes        = 0;
-    uint64_t                          routed_expert_bytes = 0;  // tensors holding stacked routed experts (*_exps.*)
-    uint64_t                          n_params            = 0;  // elements over all tensors
+    uint64_t                          tensor_bytes = 0;
+    // Tensors holding stacked routed experts, by the architecture's tensor table (the model
+    // room knows it: the caller fills this in; see model/tensor_table.h's tensor_roles).
+    uint64_t routed_expert_bytes = 0;
+    uint64_t n_params            = 0;  // elements over all tensors
 };
 
 gguf_summary summarize(const gguf_file & file);
-
-// True for tensors that stack the routed experts of one layer (llama.cpp names them
-// blk.N.ffn_{gate,up,down,gate_up}_exps.weight); shared experts (_shexp) are not routed.
-bool is_routed_expert_tensor(std::string_view name);
 
 // Renders one metadata value for humans: scalars as text, strings quoted, arrays as
 // "[type x count]" with their first few items.

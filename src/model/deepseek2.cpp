@@ -26,6 +26,48 @@ int64_t require_key(const gguf_file & f, const model_hparams & hp, int64_t value
 
 }  // namespace
 
+std::span<const tensor_spec> deepseek2_tensors() {
+    using enum dim;
+    constexpr tensor_role    A = tensor_role::ATTENTION, S = tensor_role::SHARED_EXPERT, D = tensor_role::DENSE_FFN;
+    constexpr block_set      moe = block_set::MOE, dense = block_set::DENSE_LEAD;
+    std::vector<tensor_spec> t       = decoder_ends();
+    const tensor_spec        block[] = {
+               {.name = "attn_norm", .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
+               // Multi-head latent attention (mla.h); a compressed query or a plain one.
+               {.name = "attn_q_a", .shape = {EMBD, Q_LORA}, .role = A, .where = block_set::Q_LORA},
+               {.name = "attn_q_a_norm", .shape = {Q_LORA}, .role = tensor_role::NORM, .where = block_set::Q_LORA, .init = 1},
+               {.name = "attn_q_b", .shape = {Q_LORA, MLA_Q}, .role = A, .where = block_set::Q_LORA},
+               {.name = "attn_q", .shape = {EMBD, MLA_Q}, .role = A, .where = block_set::NO_Q_LORA},
+               {.name = "attn_kv_a_mqa", .shape = {EMBD, MLA_KV_A}, .role = A},
+               {.name = "attn_kv_a_norm", .shape = {KV_LORA}, .role = tensor_role::NORM, .init = 1},
+               {.name = "attn_k_b", .shape = {MLA_NOPE, KV_LORA, HEADS}, .role = A},
+               {.name = "attn_v_b", .shape = {KV_LORA, MLA_V_HEAD, HEADS}, .role = A},
+               {.name = "attn_output", .shape = {MLA_V, EMBD}, .role = A},
+               {.name = "ffn_norm", .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
+               // The leading dense blocks' FFN.
+               {.name = "ffn_gate", .shape = {EMBD, FF}, .role = D, .where = dense},
+               {.name = "ffn_up", .shape = {EMBD, FF}, .role = D, .where = dense},
+               {.name = "ffn_down", .shape = {FF, EMBD}, .role = D, .where = dense},
+               // The routed blocks: router (V3: a selection bias), experts, shared experts.
+               {.name = "ffn_gate_inp", .shape = {EMBD, EXPERTS}, .role = tensor_role::ROUTER, .where = moe, .f32 = true},
+               {.name     = "exp_probs_b",
+                .suffix   = "bias",
+                .shape    = {EXPERTS},
+                .role     = tensor_role::ROUTER,
+                .where    = moe,
+                .optional = true},
+               {.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
+               {.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
+               {.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
+               {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = S, .where = moe, .optional = true},
+               {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = S, .where = moe, .optional = true},
+               {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = S, .where = moe, .optional = true},
+    };
+    t.insert(t.end(), std::begin(block), std::end(block));
+    static const std::vector<tensor_spec> table = std::move(t);
+    return table;
+}
+
 std::unique_ptr<model> build_deepseek2(const gguf_file & f) {
     const model_hparams hp = read_moe_hparams(f, "deepseek2");
     const int64_t       d  = hp.n_embd;
@@ -48,34 +90,33 @@ std::unique_ptr<model> build_deepseek2(const gguf_file & f) {
     if (hp.n_layer_dense_lead > 0) {
         require_key(f, hp, hp.n_ff, "feed_forward_length");
     }
-    v.routing.scoring       = hp.expert_gating_func == 2 ? router_scoring::SIGMOID : router_scoring::SOFTMAX;
-    v.routing.n_group       = static_cast<int>(std::max<int64_t>(hp.n_expert_group, 1));
-    v.routing.n_group_used  = static_cast<int>(std::max<int64_t>(hp.n_expert_group_used, 1));
-    v.routing.normalize     = hp.expert_weights_norm;
-    v.routing.scale         = hp.expert_weights_scale;
-    const int64_t ff_shared = hp.n_ff_shared > 0 ? hp.n_ff_shared : hp.n_ff_expert * hp.n_expert_shared;
+    v.routing.scoring         = hp.expert_gating_func == 2 ? router_scoring::SIGMOID : router_scoring::SOFTMAX;
+    v.routing.n_group         = static_cast<int>(std::max<int64_t>(hp.n_expert_group, 1));
+    v.routing.n_group_used    = static_cast<int>(std::max<int64_t>(hp.n_expert_group_used, 1));
+    v.routing.normalize       = hp.expert_weights_norm;
+    v.routing.scale           = hp.expert_weights_scale;
+    const bool shared_experts = hp.n_ff_shared > 0 || hp.n_expert_shared > 0;
 
-    auto m = std::make_unique<moe_transformer>(f, hp, v);
+    auto m = std::make_unique<moe_transformer>(f, hp, v, deepseek2_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const block_tensors t(f, l);
+        const block_tensors t = m->tensors(l);
         block_weights &     w = m->add_block();
-        w.attn_norm           = t.vector("attn_norm", d);
-        w.ffn_norm            = t.vector("ffn_norm", d);
-        w.attn                = load_mla_weights(f, l, v.mla);
+        w.attn_norm           = t.vector("attn_norm");
+        w.ffn_norm            = t.vector("ffn_norm");
+        w.attn                = load_mla_weights(t, v.mla);
         if (l < hp.n_layer_dense_lead) {  // a dense SwiGLU FFN, no router
-            w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate", d, hp.n_ff),
-                                           .up   = t.matrix("ffn_up", d, hp.n_ff),
-                                           .down = t.matrix("ffn_down", hp.n_ff, d)});
+            w.shared.emplace(
+                shared_expert{.gate = t.matrix("ffn_gate"), .up = t.matrix("ffn_up"), .down = t.matrix("ffn_down")});
             continue;
         }
-        w.router_matrix = t.matrix("ffn_gate_inp", d, hp.n_expert);
-        if (f.find_tensor(t.name("exp_probs_b", "bias")) != nullptr) {
-            w.selection_bias = t.vector("exp_probs_b", hp.n_expert, "bias");
+        w.router_matrix = t.matrix("ffn_gate_inp");
+        if (t.has("exp_probs_b", "bias")) {
+            w.selection_bias = t.vector("exp_probs_b", "bias");
         }
-        if (ff_shared > 0) {  // always-on shared experts, unscaled
-            w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate_shexp", d, ff_shared),
-                                           .up   = t.matrix("ffn_up_shexp", d, ff_shared),
-                                           .down = t.matrix("ffn_down_shexp", ff_shared, d)});
+        if (shared_experts) {  // always-on shared experts, unscaled
+            w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate_shexp"),
+                                           .up   = t.matrix("ffn_up_shexp"),
+                                           .down = t.matrix("ffn_down_shexp")});
         }
         w.experts = t.experts();
     }

@@ -203,18 +203,17 @@ void delta_net_state::clear() {
     std::fill(s.begin(), s.end(), 0.0f);
 }
 
-delta_net_weights load_delta_net_weights(const gguf_file & f, int64_t layer, const delta_net_geometry & g) {
-    const auto        name = [&](const char * t) { return fmt::format("blk.{}.{}", layer, t); };
+delta_net_weights load_delta_net_weights(const block_tensors & t, const delta_net_geometry & g) {
     delta_net_weights w;
-    w.qkv     = require_matrix(f, name("attn_qkv.weight"), g.n_embd, g.conv_dim());
-    w.z       = require_matrix(f, name("attn_gate.weight"), g.n_embd, g.value_dim());
-    w.ba      = require_matrix(f, name("ssm_ba.weight"), g.n_embd, 2 * g.n_v_heads);
-    w.out     = require_matrix(f, name("ssm_out.weight"), g.value_dim(), g.n_embd);
-    w.dt_bias = require_vector(f, name("ssm_dt.bias"), g.n_v_heads);
-    w.a       = require_vector(f, name("ssm_a"), g.n_v_heads);
-    w.norm    = require_vector(f, name("ssm_norm.weight"), g.head_v);
+    w.qkv     = t.matrix("attn_qkv");
+    w.z       = t.matrix("attn_gate");
+    w.ba      = t.matrix("ssm_ba");
+    w.out     = t.matrix("ssm_out");
+    w.dt_bias = t.vector("ssm_dt", "bias");
+    w.a       = t.vector("ssm_a", "");
+    w.norm    = t.vector("ssm_norm");
     // [conv_kernel, conv_dim]: one row of taps per channel, read as a matrix.
-    const weight_matrix conv = require_matrix(f, name("ssm_conv1d.weight"), g.conv_kernel, g.conv_dim());
+    const weight_matrix conv = t.matrix("ssm_conv1d");
     w.conv.resize(g.conv_dim() * g.conv_kernel);
     for (int64_t c = 0; c < g.conv_dim(); ++c) {
         dequantize_row(conv.type, conv.data + conv.row_stride * c, w.conv.data() + c * g.conv_kernel, g.conv_kernel);

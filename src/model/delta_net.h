@@ -9,6 +9,7 @@
 
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+#include "model/weights.h"
 
 #include <cstdint>
 #include <vector>
@@ -50,8 +51,8 @@ struct delta_net_state {
     void clear();
 };
 
-// Reads block `layer`'s DeltaNet tensors, checking every shape.
-delta_net_weights load_delta_net_weights(const gguf_file & f, int64_t layer, const delta_net_geometry & g);
+// Reads a block's DeltaNet tensors, shapes checked against the architecture's table.
+delta_net_weights load_delta_net_weights(const block_tensors & t, const delta_net_geometry & g);
 
 // out = the layer's output (after ssm_out) for h: [n][d] (the normed residual), advancing
 // `st` over the n tokens. Prefill (n > 1) runs the chunked form, decode the recurrent one,

@@ -14,6 +14,22 @@
 
 namespace sluice {
 
+std::span<const tensor_spec> gpt_oss_tensors() {
+    using enum dim;
+    static const std::vector<tensor_spec> t = attention_moe_table(
+        "post_attention_norm",
+        {{.name = "attn_q", .suffix = "bias", .shape = {Q}},
+         {.name = "attn_k", .suffix = "bias", .shape = {KV}},
+         {.name = "attn_v", .suffix = "bias", .shape = {KV}},
+         {.name = "attn_output", .suffix = "bias", .shape = {EMBD}},
+         {.name = "attn_sinks", .shape = {HEADS}},
+         {.name = "ffn_gate_inp", .suffix = "bias", .shape = {EXPERTS}, .role = tensor_role::ROUTER},
+         {.name = "ffn_gate_exps", .suffix = "bias", .shape = {FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERT_BIAS},
+         {.name = "ffn_up_exps", .suffix = "bias", .shape = {FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERT_BIAS},
+         {.name = "ffn_down_exps", .suffix = "bias", .shape = {EMBD, EXPERTS}, .role = tensor_role::EXPERT_BIAS}});
+    return t;
+}
+
 std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
     const model_hparams hp = read_moe_hparams(f, "gpt-oss");
     if (hp.n_ff_expert == 0) {
@@ -28,23 +44,21 @@ std::unique_ptr<model> build_gpt_oss(const gguf_file & f) {
     v.routing.scoring   = router_scoring::SOFTMAX_OF_TOP_K;
     v.moe.swiglu_alpha  = 1.702f;
     v.moe.swiglu_limit  = 7.0f;
-    auto          m     = std::make_unique<moe_transformer>(f, hp, v);
-    const int64_t d = hp.n_embd, ff = hp.n_ff_expert, E = hp.n_expert;
-    const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
+    auto m              = std::make_unique<moe_transformer>(f, hp, v, gpt_oss_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const block_tensors t(f, l);
+        const block_tensors t = m->tensors(l);
         block_weights &     w = m->add_block();
-        read_standard_block(t, hp, w, "post_attention_norm");
-        w.gqa().bq       = t.vector("attn_q", q_dim, "bias");
-        w.gqa().bk       = t.vector("attn_k", kv_dim, "bias");
-        w.gqa().bv       = t.vector("attn_v", kv_dim, "bias");
-        w.gqa().bo       = t.vector("attn_output", d, "bias");
-        w.gqa().sinks    = t.vector("attn_sinks", hp.n_head);
+        read_standard_block(t, w, "post_attention_norm");
+        w.gqa().bq       = t.vector("attn_q", "bias");
+        w.gqa().bk       = t.vector("attn_k", "bias");
+        w.gqa().bv       = t.vector("attn_v", "bias");
+        w.gqa().bo       = t.vector("attn_output", "bias");
+        w.gqa().sinks    = t.vector("attn_sinks");
         w.gqa().window   = l % 2 == 0 ? hp.sliding_window : 0;  // llama.cpp's swa pattern 2: even layers
-        w.router_bias    = t.vector("ffn_gate_inp", E, "bias");
-        w.gate_exps_bias = t.f32_view("ffn_gate_exps", "bias", ff, E);
-        w.up_exps_bias   = t.f32_view("ffn_up_exps", "bias", ff, E);
-        w.down_exps_bias = t.f32_view("ffn_down_exps", "bias", d, E);
+        w.router_bias    = t.vector("ffn_gate_inp", "bias");
+        w.gate_exps_bias = t.f32_view("ffn_gate_exps", "bias");
+        w.up_exps_bias   = t.f32_view("ffn_up_exps", "bias");
+        w.down_exps_bias = t.f32_view("ffn_down_exps", "bias");
     }
     m->finish();
     return m;

@@ -12,6 +12,11 @@
 
 namespace sluice {
 
+std::span<const tensor_spec> llama_tensors() {
+    static const std::vector<tensor_spec> t = attention_moe_table("ffn_norm", {});
+    return t;
+}
+
 std::unique_ptr<model> build_llama(const gguf_file & f) {
     if (!f.get_u32("llama.expert_count")) {
         fail(
@@ -26,9 +31,9 @@ std::unique_ptr<model> build_llama(const gguf_file & f) {
     transformer_variant v;
     v.rope              = rope_style::NORMAL;
     v.routing.normalize = true;
-    auto m              = std::make_unique<moe_transformer>(f, hp, v);
+    auto m              = std::make_unique<moe_transformer>(f, hp, v, llama_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        read_standard_block(block_tensors(f, l), hp, m->add_block());
+        read_standard_block(m->tensors(l), m->add_block());
     }
     m->finish();
     return m;

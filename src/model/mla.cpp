@@ -13,21 +13,12 @@
 namespace sluice {
 namespace {
 
-// The per-head matrices of a [cols, rows, n_head] tensor.
-std::vector<weight_matrix> per_head(const gguf_file & f, const std::string & name, int64_t cols, int64_t rows,
-                                    int64_t n_head) {
-    const gguf_tensor & t = f.require_tensor(name);
-    if (t.n_dims != 3 || t.ne[0] != cols || t.ne[1] != rows || t.ne[2] != n_head) {
-        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", f.path(), name, t.ne[0],
-             t.n_dims > 1 ? t.ne[1] : 1, t.n_dims > 2 ? t.ne[2] : 1, cols, rows, n_head, t.info_offset);
-    }
-    if (!traits(t.type).computable) {
-        fail("{}: tensor '{}' has type {}, which sluice cannot compute with", f.path(), name, type_name(t.type));
-    }
+// The per-head matrices of a [cols, rows, n_head] tensor (shape and type already checked).
+std::vector<weight_matrix> per_head(const gguf_tensor & t, int64_t n_head) {
     std::vector<weight_matrix> m;
     const uint64_t             per = t.nbytes / static_cast<uint64_t>(n_head);
     for (int64_t h = 0; h < n_head; ++h) {
-        m.push_back(weight_matrix{t.type, rows, cols, t.row_bytes(), t.data + per * static_cast<uint64_t>(h)});
+        m.push_back(weight_matrix{t.type, t.ne[1], t.ne[0], t.row_bytes(), t.data + per * static_cast<uint64_t>(h)});
     }
     return m;
 }
@@ -115,21 +106,20 @@ void latent_attention(const kv_cache & cache, int64_t layer, const float * q, in
 
 }  // namespace
 
-mla_weights load_mla_weights(const gguf_file & f, int64_t layer, const mla_geometry & g) {
-    const block_tensors t(f, layer);
-    mla_weights         w;
+mla_weights load_mla_weights(const block_tensors & t, const mla_geometry & g) {
+    mla_weights w;
     if (g.q_lora > 0) {
-        w.wq_a     = t.matrix("attn_q_a", g.n_embd, g.q_lora);
-        w.q_a_norm = t.vector("attn_q_a_norm", g.q_lora);
-        w.wq       = t.matrix("attn_q_b", g.q_lora, g.n_head * g.q_head());
+        w.wq_a     = t.matrix("attn_q_a");
+        w.q_a_norm = t.vector("attn_q_a_norm");
+        w.wq       = t.matrix("attn_q_b");
     } else {
-        w.wq = t.matrix("attn_q", g.n_embd, g.n_head * g.q_head());
+        w.wq = t.matrix("attn_q");
     }
-    w.wkv_a     = t.matrix("attn_kv_a_mqa", g.n_embd, g.cache_row());
-    w.kv_a_norm = t.vector("attn_kv_a_norm", g.kv_lora);
-    w.k_b       = per_head(f, t.name("attn_k_b"), g.nope, g.kv_lora, g.n_head);
-    w.v_b       = per_head(f, t.name("attn_v_b"), g.kv_lora, g.v_head, g.n_head);
-    w.wo        = t.matrix("attn_output", g.n_head * g.v_head, g.n_embd);
+    w.wkv_a     = t.matrix("attn_kv_a_mqa");
+    w.kv_a_norm = t.vector("attn_kv_a_norm");
+    w.k_b       = per_head(t.tensor("attn_k_b"), g.n_head);
+    w.v_b       = per_head(t.tensor("attn_v_b"), g.n_head);
+    w.wo        = t.matrix("attn_output");
     return w;
 }
 

@@ -8,6 +8,7 @@
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "model/kv_cache.h"
+#include "model/weights.h"
 
 #include <cstdint>
 #include <string>
@@ -41,9 +42,10 @@ struct mla_weights {
     weight_matrix              wo{};       // d rows x n_head * v_head
 };
 
-// Reads block `layer`'s attention tensors (attn_q_a, attn_q_a_norm, attn_q_b or attn_q,
-// attn_kv_a_mqa, attn_kv_a_norm, attn_k_b, attn_v_b, attn_output), checking every shape.
-mla_weights load_mla_weights(const gguf_file & f, int64_t layer, const mla_geometry & g);
+// Reads a block's attention tensors (attn_q_a, attn_q_a_norm, attn_q_b or attn_q,
+// attn_kv_a_mqa, attn_kv_a_norm, attn_k_b, attn_v_b, attn_output), shapes checked against
+// the architecture's table.
+mla_weights load_mla_weights(const block_tensors & t, const mla_geometry & g);
 
 // out = attention output (after attn_output) for h: [n][d] (the normed residual) at
 // positions pos0..pos0+n-1. Stores the tokens' latent rows in `cache` (a keys-only cache of

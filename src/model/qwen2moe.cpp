@@ -11,6 +11,19 @@
 
 namespace sluice {
 
+std::span<const tensor_spec> qwen2moe_tensors() {
+    using enum dim;
+    static const std::vector<tensor_spec> t = attention_moe_table(
+        "ffn_norm", {{.name = "attn_q", .suffix = "bias", .shape = {Q}},
+                     {.name = "attn_k", .suffix = "bias", .shape = {KV}},
+                     {.name = "attn_v", .suffix = "bias", .shape = {KV}},
+                     {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = tensor_role::SHARED_EXPERT},
+                     {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = tensor_role::SHARED_EXPERT},
+                     {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = tensor_role::SHARED_EXPERT},
+                     {.name = "ffn_gate_inp_shexp", .shape = {EMBD}, .role = tensor_role::SHARED_EXPERT}});
+    return t;
+}
+
 std::unique_ptr<model> build_qwen2moe(const gguf_file & f) {
     const model_hparams hp = read_moe_hparams(f, "qwen2moe");
     if (hp.n_ff_expert == 0) {
@@ -22,19 +35,17 @@ std::unique_ptr<model> build_qwen2moe(const gguf_file & f) {
     transformer_variant v;
     v.rope              = rope_style::NEOX;
     v.routing.normalize = false;
-    auto          m     = std::make_unique<moe_transformer>(f, hp, v);
-    const int64_t d = hp.n_embd, ffs = hp.n_ff_shared;
+    auto m              = std::make_unique<moe_transformer>(f, hp, v, qwen2moe_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const block_tensors t(f, l);
+        const block_tensors t = m->tensors(l);
         block_weights &     w = m->add_block();
-        read_standard_block(t, hp, w);
-        w.gqa().bq = t.vector("attn_q", hp.n_head * hp.head_dim, "bias");
-        w.gqa().bk = t.vector("attn_k", hp.n_head_kv * hp.head_dim, "bias");
-        w.gqa().bv = t.vector("attn_v", hp.n_head_kv * hp.head_dim, "bias");
-        w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate_shexp", d, ffs),
-                                       .up   = t.matrix("ffn_up_shexp", d, ffs),
-                                       .down = t.matrix("ffn_down_shexp", ffs, d)});
-        w.shared_gate_inp = t.vector("ffn_gate_inp_shexp", d);
+        read_standard_block(t, w);
+        w.gqa().bq = t.vector("attn_q", "bias");
+        w.gqa().bk = t.vector("attn_k", "bias");
+        w.gqa().bv = t.vector("attn_v", "bias");
+        w.shared.emplace(shared_expert{
+            .gate = t.matrix("ffn_gate_shexp"), .up = t.matrix("ffn_up_shexp"), .down = t.matrix("ffn_down_shexp")});
+        w.shared_gate_inp = t.vector("ffn_gate_inp_shexp");
     }
     m->finish();
     return m;

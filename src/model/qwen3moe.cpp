@@ -9,6 +9,14 @@
 
 namespace sluice {
 
+std::span<const tensor_spec> qwen3moe_tensors() {
+    using enum dim;
+    static const std::vector<tensor_spec> t = attention_moe_table(
+        "ffn_norm", {{.name = "attn_q_norm", .shape = {HEAD}, .role = tensor_role::NORM, .init = 1},
+                     {.name = "attn_k_norm", .shape = {HEAD}, .role = tensor_role::NORM, .init = 1}});
+    return t;
+}
+
 std::unique_ptr<model> build_qwen3moe(const gguf_file & f) {
     const model_hparams hp = read_moe_hparams(f, "qwen3moe");
     if (hp.n_ff_expert == 0) {
@@ -17,13 +25,13 @@ std::unique_ptr<model> build_qwen3moe(const gguf_file & f) {
     transformer_variant v;
     v.rope              = rope_style::NEOX;
     v.routing.normalize = true;
-    auto m              = std::make_unique<moe_transformer>(f, hp, v);
+    auto m              = std::make_unique<moe_transformer>(f, hp, v, qwen3moe_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const block_tensors t(f, l);
+        const block_tensors t = m->tensors(l);
         block_weights &     w = m->add_block();
-        read_standard_block(t, hp, w);
-        w.gqa().q_norm = t.vector("attn_q_norm", hp.head_dim);
-        w.gqa().k_norm = t.vector("attn_k_norm", hp.head_dim);
+        read_standard_block(t, w);
+        w.gqa().q_norm = t.vector("attn_q_norm");
+        w.gqa().k_norm = t.vector("attn_k_norm");
     }
     m->finish();
     return m;

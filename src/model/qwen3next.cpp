@@ -25,9 +25,48 @@ int64_t require_key(const gguf_file & f, int64_t value, const char * key) {
 
 }  // namespace
 
+std::span<const tensor_spec> qwen3next_tensors() {
+    using enum dim;
+    constexpr tensor_role    R = tensor_role::RECURRENT, S = tensor_role::SHARED_EXPERT;
+    constexpr block_set      full = block_set::FULL_ATTENTION, rec = block_set::RECURRENT;
+    std::vector<tensor_spec> t       = decoder_ends();
+    const tensor_spec        block[] = {
+               {.name = "attn_norm", .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
+               // Full attention: per head a query, then its output gate.
+               {.name = "attn_q", .shape = {EMBD, Q_GATED}, .where = full},
+               {.name = "attn_k", .shape = {EMBD, KV}, .where = full},
+               {.name = "attn_v", .shape = {EMBD, KV}, .where = full},
+               {.name = "attn_output", .shape = {Q, EMBD}, .where = full},
+               {.name = "attn_q_norm", .shape = {HEAD}, .role = tensor_role::NORM, .where = full, .init = 1},
+               {.name = "attn_k_norm", .shape = {HEAD}, .role = tensor_role::NORM, .where = full, .init = 1},
+               // Gated DeltaNet (delta_net.h).
+               {.name = "attn_qkv", .shape = {EMBD, SSM_CONV}, .role = R, .where = rec},
+               {.name = "attn_gate", .shape = {EMBD, SSM_VALUE}, .role = R, .where = rec},
+               {.name = "ssm_ba", .shape = {EMBD, SSM_BA}, .role = R, .where = rec, .f32 = true},
+               {.name = "ssm_out", .shape = {SSM_VALUE, EMBD}, .role = R, .where = rec},
+               {.name = "ssm_conv1d", .shape = {SSM_CONV_KERNEL, SSM_CONV}, .role = R, .where = rec, .f32 = true},
+               {.name = "ssm_dt", .suffix = "bias", .shape = {SSM_V_HEADS}, .role = R, .where = rec},
+               {.name = "ssm_a", .suffix = "", .shape = {SSM_V_HEADS}, .role = R, .where = rec, .init = -1},
+               {.name = "ssm_norm", .shape = {SSM_HEAD_V}, .role = tensor_role::NORM, .where = rec, .init = 1},
+               // MoE with a sigmoid-gated shared expert.
+               {.name = "post_attention_norm", .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
+               {.name = "ffn_gate_inp", .shape = {EMBD, EXPERTS}, .role = tensor_role::ROUTER, .f32 = true},
+               {.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
+               {.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
+               {.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = tensor_role::EXPERTS},
+               {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = S},
+               {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = S},
+               {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = S},
+               {.name = "ffn_gate_inp_shexp", .shape = {EMBD}, .role = S},
+    };
+    t.insert(t.end(), std::begin(block), std::end(block));
+    static const std::vector<tensor_spec> table = std::move(t);
+    return table;
+}
+
 std::unique_ptr<model> build_qwen3next(const gguf_file & f) {
     model_hparams hp = read_moe_hparams(f, "qwen3next");
-    const int64_t d = hp.n_embd, hd = hp.head_dim;
+    const int64_t d  = hp.n_embd;
     require_key(f, hp.n_ff_expert, "expert_feed_forward_length");
     if (hp.full_attention_interval == 0) {
         hp.full_attention_interval = 4;  // llama.cpp's default when the key is absent
@@ -47,34 +86,32 @@ std::unique_ptr<model> build_qwen3next(const gguf_file & f) {
         fail("{}: {} DeltaNet value heads (inner size {}) cannot share {} key heads", f.path(), v.delta.n_v_heads,
              hp.ssm_inner_size, v.delta.n_k_heads);
     }
-    v.delta.head_v          = hp.ssm_inner_size / v.delta.n_v_heads;
-    const int64_t ff_shared = hp.n_ff_shared > 0 ? hp.n_ff_shared : hp.n_ff_expert;
+    v.delta.head_v = hp.ssm_inner_size / v.delta.n_v_heads;
 
-    auto m = std::make_unique<moe_transformer>(f, hp, v);
+    auto m = std::make_unique<moe_transformer>(f, hp, v, qwen3next_tensors());
     for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const block_tensors t(f, l);
+        const block_tensors t = m->tensors(l);
         block_weights &     w = m->add_block();
-        w.attn_norm           = t.vector("attn_norm", d);
-        w.ffn_norm            = t.vector("post_attention_norm", d);
+        w.attn_norm           = t.vector("attn_norm");
+        w.ffn_norm            = t.vector("post_attention_norm");
         if ((l + 1) % hp.full_attention_interval != 0) {
-            w.attn = load_delta_net_weights(f, l, v.delta);
+            w.attn = load_delta_net_weights(t, v.delta);
         } else {
             gqa_weights a{};
-            a.wq          = t.matrix("attn_q", d, hp.n_head * 2 * hd);
-            a.wk          = t.matrix("attn_k", d, hp.n_head_kv * hd);
-            a.wv          = t.matrix("attn_v", d, hp.n_head_kv * hd);
-            a.wo          = t.matrix("attn_output", hp.n_head * hd, d);
-            a.q_norm      = t.vector("attn_q_norm", hd);
-            a.k_norm      = t.vector("attn_k_norm", hd);
+            a.wq          = t.matrix("attn_q");
+            a.wk          = t.matrix("attn_k");
+            a.wv          = t.matrix("attn_v");
+            a.wo          = t.matrix("attn_output");
+            a.q_norm      = t.vector("attn_q_norm");
+            a.k_norm      = t.vector("attn_k_norm");
             a.output_gate = true;
             w.attn        = std::move(a);
         }
-        w.router_matrix   = t.matrix("ffn_gate_inp", d, hp.n_expert);
+        w.router_matrix   = t.matrix("ffn_gate_inp");
         w.experts         = t.experts();
-        w.shared_gate_inp = t.vector("ffn_gate_inp_shexp", d);
-        w.shared.emplace(shared_expert{.gate = t.matrix("ffn_gate_shexp", d, ff_shared),
-                                       .up   = t.matrix("ffn_up_shexp", d, ff_shared),
-                                       .down = t.matrix("ffn_down_shexp", ff_shared, d)});
+        w.shared_gate_inp = t.vector("ffn_gate_inp_shexp");
+        w.shared.emplace(shared_expert{
+            .gate = t.matrix("ffn_gate_shexp"), .up = t.matrix("ffn_up_shexp"), .down = t.matrix("ffn_down_shexp")});
     }
     m->finish();
     return m;

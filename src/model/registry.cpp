@@ -12,12 +12,17 @@ namespace {
 struct entry {
     std::string_view name;
     std::unique_ptr<model> (*build)(const gguf_file &);
+    std::span<const tensor_spec> (*tensors)();
 };
 
 constexpr entry k_architectures[] = {
-    {"qwen3moe", &build_qwen3moe},   {"llama", &build_llama},     {"olmoe", &build_olmoe},
-    {"qwen2moe", &build_qwen2moe},   {"gpt-oss", &build_gpt_oss}, {"deepseek2", &build_deepseek2},
-    {"qwen3next", &build_qwen3next},
+    {"qwen3moe", &build_qwen3moe, &qwen3moe_tensors},
+    {"llama", &build_llama, &llama_tensors},
+    {"olmoe", &build_olmoe, &olmoe_tensors},
+    {"qwen2moe", &build_qwen2moe, &qwen2moe_tensors},
+    {"gpt-oss", &build_gpt_oss, &gpt_oss_tensors},
+    {"deepseek2", &build_deepseek2, &deepseek2_tensors},
+    {"qwen3next", &build_qwen3next, &qwen3next_tensors},
 };
 
 }  // namespace
@@ -28,6 +33,15 @@ std::vector<std::string_view> supported_architectures() {
         names.push_back(e.name);
     }
     return names;
+}
+
+std::span<const tensor_spec> tensor_table(std::string_view arch) {
+    for (const entry & e : k_architectures) {
+        if (e.name == arch) {
+            return e.tensors();
+        }
+    }
+    return {};
 }
 
 std::unique_ptr<model> load_model(const gguf_file & file) {

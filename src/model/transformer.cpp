@@ -10,23 +10,22 @@
 
 namespace sluice {
 
-void read_standard_block(const block_tensors & t, const model_hparams & hp, block_weights & w,
-                         std::string_view ffn_norm) {
-    const int64_t d = hp.n_embd, q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
-    w.attn_norm     = t.vector("attn_norm", d);
+void read_standard_block(const block_tensors & t, block_weights & w, std::string_view ffn_norm) {
+    w.attn_norm     = t.vector("attn_norm");
     gqa_weights a   = {};
-    a.wq            = t.matrix("attn_q", d, q_dim);
-    a.wk            = t.matrix("attn_k", d, kv_dim);
-    a.wv            = t.matrix("attn_v", d, kv_dim);
-    a.wo            = t.matrix("attn_output", q_dim, d);
+    a.wq            = t.matrix("attn_q");
+    a.wk            = t.matrix("attn_k");
+    a.wv            = t.matrix("attn_v");
+    a.wo            = t.matrix("attn_output");
     w.attn          = std::move(a);
-    w.ffn_norm      = t.vector(ffn_norm, d);
-    w.router_matrix = t.matrix("ffn_gate_inp", d, hp.n_expert);
+    w.ffn_norm      = t.vector(ffn_norm);
+    w.router_matrix = t.matrix("ffn_gate_inp");
     w.experts       = t.experts();
 }
 
-moe_transformer::moe_transformer(const gguf_file & f, model_hparams hp, const transformer_variant & v)
-    : file_(f), hp_(std::move(hp)), v_(v) {
+moe_transformer::moe_transformer(const gguf_file & f, model_hparams hp, const transformer_variant & v,
+                                 std::span<const tensor_spec> table)
+    : file_(f), hp_(std::move(hp)), v_(v), table_(table) {
     io_         = token_io::load(f, hp_.n_embd);
     hp_.n_vocab = io_.n_vocab;
     gqa_        = gqa_shape{.n_head       = hp_.n_head,

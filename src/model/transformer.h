@@ -69,14 +69,18 @@ struct block_weights {
 // Reads the tensors every attention + MoE block has: attn_norm, attn_q/k/v/output, the norm
 // before the FFN (`ffn_norm`; gpt-oss and Qwen3-Next name it post_attention_norm),
 // ffn_gate_inp and the stacked experts.
-void read_standard_block(const block_tensors & t, const model_hparams & hp, block_weights & w,
-                         std::string_view ffn_norm = "ffn_norm");
+void read_standard_block(const block_tensors & t, block_weights & w, std::string_view ffn_norm = "ffn_norm");
 
 class moe_transformer final : public model {
   public:
     // Reads the embeddings, the final norm and the output matrix (tied to the embeddings
-    // when output.weight is absent); the architecture then adds its blocks.
-    moe_transformer(const gguf_file & f, model_hparams hp, const transformer_variant & v);
+    // when output.weight is absent); the architecture then adds its blocks, reading them
+    // through its tensor table.
+    moe_transformer(const gguf_file & f, model_hparams hp, const transformer_variant & v,
+                    std::span<const tensor_spec> table);
+
+    // Block l's tensors, as the table describes them.
+    block_tensors tensors(int64_t l) const { return block_tensors(file_, table_, hp_, l); }
 
     // Appends block number n_blocks(); call finish() after the last.
     block_weights & add_block() { return layers_.emplace_back(); }
@@ -105,18 +109,19 @@ class moe_transformer final : public model {
     void run(std::span<const segment> segs, std::span<const int32_t> tokens, std::span<const int64_t> positions,
              const forward_context & ctx, float * logits, int64_t first_logit_row) const;
 
-    const gguf_file &           file_;
-    model_hparams               hp_;
-    transformer_variant         v_;
-    gqa_shape                   gqa_{};
-    token_io                    io_;
-    std::vector<block_weights>  layers_;
-    std::vector<int64_t>        state_index_;  // per block: its layer in the KV cache or its recurrent state
-    int64_t                     n_kv_layers_ = 0, n_recurrent_ = 0;
-    bool                        latent_ = false;  // the KV cache holds MLA's latent rows
-    std::vector<moe_options>    moe_;             // per block: v_.moe with the block's biases and shared expert
-    std::vector<router>         routers_;         // per block
-    std::optional<expert_store> experts_;
+    const gguf_file &            file_;
+    model_hparams                hp_;
+    transformer_variant          v_;
+    std::span<const tensor_spec> table_;
+    gqa_shape                    gqa_{};
+    token_io                     io_;
+    std::vector<block_weights>   layers_;
+    std::vector<int64_t>         state_index_;  // per block: its layer in the KV cache or its recurrent state
+    int64_t                      n_kv_layers_ = 0, n_recurrent_ = 0;
+    bool                         latent_ = false;  // the KV cache holds MLA's latent rows
+    std::vector<moe_options>     moe_;             // per block: v_.moe with the block's biases and shared expert
+    std::vector<router>          routers_;         // per block
+    std::optional<expert_store>  experts_;
 };
 
 }  // namespace sluice

@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace sluice {
 namespace {
@@ -74,12 +75,66 @@ const float * require_f32_view(const gguf_file & f, const std::string & name, in
 }
 
 std::string block_tensors::name(std::string_view t, std::string_view suffix) const {
-    return fmt::format("blk.{}.{}.{}", layer_, t, suffix);
+    return spec(t, suffix).file_name(layer_);
+}
+
+const tensor_spec & block_tensors::spec(std::string_view t, std::string_view suffix) const {
+    for (const tensor_spec & s : table_) {
+        if (s.name == t && s.suffix == suffix && s.where != block_set::GLOBAL) {
+            if (!block_has(s, dims_.hp, layer_)) {
+                fail("{}: block {} has no tensor '{}' in the {} table", f_.path(), layer_, t, f_.architecture());
+            }
+            return s;
+        }
+    }
+    fail("{}: the {} tensor table has no '{}.{}'", f_.path(), f_.architecture(), t, suffix);
+}
+
+weight_matrix block_tensors::matrix(std::string_view t, std::string_view suffix) const {
+    const std::vector<int64_t> shape = dims_.shape(spec(t, suffix));
+    return require_matrix(f_, name(t, suffix), shape.at(0), shape.at(1));
+}
+
+std::vector<float> block_tensors::vector(std::string_view t, std::string_view suffix) const {
+    return require_vector(f_, name(t, suffix), dims_.shape(spec(t, suffix)).at(0));
+}
+
+const float * block_tensors::f32_view(std::string_view t, std::string_view suffix) const {
+    const std::vector<int64_t> shape = dims_.shape(spec(t, suffix));
+    return require_f32_view(f_, name(t, suffix), shape.at(0), shape.size() > 1 ? shape[1] : 0);
+}
+
+const gguf_tensor & block_tensors::tensor(std::string_view t, std::string_view suffix) const {
+    const std::vector<int64_t> shape = dims_.shape(spec(t, suffix));
+    const gguf_tensor &        g     = f_.require_tensor(name(t, suffix));
+    bool                       ok    = g.n_dims == static_cast<int>(shape.size());
+    for (size_t i = 0; ok && i < shape.size(); ++i) {
+        ok = g.ne[i] == shape[i];
+    }
+    if (!ok) {
+        fail("{}: tensor '{}' has shape {}, expected [{}] (offset {})", f_.path(), g.name, shape_of(g),
+             fmt::join(shape, ", "), g.info_offset);
+    }
+    check_computable(f_, g);
+    return g;
+}
+
+bool block_tensors::has(std::string_view t, std::string_view suffix) const {
+    return f_.find_tensor(name(t, suffix)) != nullptr;
 }
 
 expert_layer_tensors block_tensors::experts() const {
-    return {&f_.require_tensor(name("ffn_gate_exps")), &f_.require_tensor(name("ffn_up_exps")),
-            &f_.require_tensor(name("ffn_down_exps"))};
+    std::vector<const gguf_tensor *> found;
+    for (const tensor_spec & s : table_) {
+        if (s.role == tensor_role::EXPERTS && block_has(s, dims_.hp, layer_)) {
+            found.push_back(&f_.require_tensor(s.file_name(layer_)));
+        }
+    }
+    if (found.size() != 3) {
+        fail("{}: the {} tensor table names {} expert tensors for block {}, not gate, up and down", f_.path(),
+             f_.architecture(), found.size(), layer_);
+    }
+    return {found[0], found[1], found[2]};
 }
 
 }  // namespace sluice

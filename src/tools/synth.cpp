@@ -1,6 +1,7 @@
 #include "tools/synth.h"
 
 #include "gguf/gguf.h"
+#include "model/tensor_table.h"
 #include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
@@ -108,6 +109,37 @@ class row_pool {
     std::vector<uint8_t> data_;
 };
 
+// The hyper-parameters the written metadata gives (what read_moe_hparams will read).
+model_hparams hparams_of(const synth_geometry & g) {
+    model_hparams hp;
+    hp.arch                    = g.arch;
+    hp.n_layer                 = g.n_layer;
+    hp.n_embd                  = g.n_embd;
+    hp.n_vocab                 = g.n_vocab;
+    hp.n_head                  = g.n_head;
+    hp.n_head_kv               = g.n_head_kv;
+    hp.head_dim                = g.head_dim;
+    hp.n_expert                = g.n_expert;
+    hp.n_expert_used           = g.n_expert_used;
+    hp.n_ff_expert             = g.n_ff_expert;
+    hp.n_ff                    = g.n_ff_dense > 0 ? g.n_ff_dense : g.n_ff_expert;
+    hp.n_ff_shared             = g.n_ff_shared;
+    hp.n_expert_shared         = g.n_expert_shared;
+    hp.n_layer_dense_lead      = g.n_layer_dense;
+    hp.q_lora_rank             = g.q_lora;
+    hp.kv_lora_rank            = g.kv_lora;
+    hp.head_dim_mla            = g.qk_nope + g.qk_rope;
+    hp.v_head_dim_mla          = g.v_head;
+    hp.rope_dim                = g.arch == "deepseek2" ? g.qk_rope : g.rope_dim > 0 ? g.rope_dim : g.head_dim;
+    hp.full_attention_interval = g.full_attention_interval;
+    hp.ssm_conv_kernel         = g.ssm_conv_kernel;
+    hp.ssm_state_size          = g.ssm_head_dim;
+    hp.ssm_group_count         = g.ssm_k_heads;
+    hp.ssm_time_step_rank      = g.ssm_v_heads;
+    hp.ssm_inner_size          = g.ssm_v_heads * g.ssm_head_dim;
+    return hp;
+}
+
 }  // namespace
 
 std::vector<std::string_view> geometry_names() {
@@ -140,6 +172,17 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
     }
     if (opt.n_layer > 0) {
         g.n_layer = opt.n_layer;
+    }
+    return write_synthetic_model(g, opt, path, pool);
+}
+
+uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & opt, const std::string & path,
+                               thread_pool & pool) {
+    if (!can_quantize(opt.type)) {
+        fail("synth: cannot write weights of type {}", type_name(opt.type));
+    }
+    if (tensor_table(g.arch).empty()) {
+        fail("synth: architecture '{}' has no tensor table", g.arch);
     }
     const std::string a       = g.arch;
     const bool        gpt_oss = a == "gpt-oss";
@@ -225,99 +268,31 @@ uint64_t write_synthetic_model(const synth_options & opt, const std::string & pa
         w.add_tensor(name, ggml_type::F32, dims, buf.data(), buf.size());
     };
 
-    const ggml_type t   = opt.type;
-    const ggml_type t_x = gpt_oss ? ggml_type::MXFP4 : t;  // routed experts
-    const int64_t   d = g.n_embd, q_dim = g.n_head * g.head_dim, kv_dim = g.n_head_kv * g.head_dim;
-    const int64_t   ff = g.n_ff_expert, E = g.n_expert;
-    matrix("token_embd.weight", t, d, g.n_vocab, 1);
-    constant("output_norm.weight", {d}, 1.0f);
-    matrix("output.weight", t, d, g.n_vocab, 1);
-    // deepseek2's multi-head latent attention (mla.h).
-    const auto mla_block = [&](int64_t l) {
-        const auto    n  = [&](const char * s) { return fmt::format("blk.{}.{}.weight", l, s); };
-        const int64_t qh = g.qk_nope + g.qk_rope;
-        if (g.q_lora > 0) {
-            matrix(n("attn_q_a"), t, d, g.q_lora, 1);
-            constant(n("attn_q_a_norm"), {g.q_lora}, 1.0f);
-            matrix(n("attn_q_b"), t, g.q_lora, g.n_head * qh, 1);
-        } else {
-            matrix(n("attn_q"), t, d, g.n_head * qh, 1);
+    // The tensors come from the architecture's table: every tensor it names (optional ones
+    // too: a zero selection bias changes no choice), with the shapes its builder checks.
+    const model_hparams hp = hparams_of(g);
+    const tensor_dims   dims(hp);
+    const ggml_type     t_x  = gpt_oss ? ggml_type::MXFP4 : opt.type;  // routed experts, as released
+    const auto          emit = [&](const tensor_spec & s, int64_t layer) {
+        const std::vector<int64_t> shape = dims.shape(s);
+        if (shape.size() == 1 || s.role == tensor_role::EXPERT_BIAS) {  // norms 1, biases 0, DeltaNet's decay -1
+            constant(s.file_name(layer), shape, s.init);
+            return;
         }
-        matrix(n("attn_kv_a_mqa"), t, d, g.kv_lora + g.qk_rope, 1);
-        constant(n("attn_kv_a_norm"), {g.kv_lora}, 1.0f);
-        matrix(n("attn_k_b"), t, g.qk_nope, g.kv_lora, g.n_head);
-        matrix(n("attn_v_b"), t, g.kv_lora, g.v_head, g.n_head);
-        matrix(n("attn_output"), t, g.n_head * g.v_head, d, 1);
+        const ggml_type type = s.f32 ? ggml_type::F32 : s.role == tensor_role::EXPERTS ? t_x : opt.type;
+        matrix(s.file_name(layer), type, shape[0], shape[1], shape.size() > 2 ? shape[2] : 1);
     };
-    // qwen3next's gated DeltaNet (delta_net.h).
-    const auto delta_net_block = [&](int64_t l) {
-        const auto    n   = [&](const char * s) { return fmt::format("blk.{}.{}", l, s); };
-        const int64_t key = g.ssm_k_heads * g.ssm_head_dim, value = g.ssm_v_heads * g.ssm_head_dim;
-        matrix(n("attn_qkv.weight"), t, d, 2 * key + value, 1);
-        matrix(n("attn_gate.weight"), t, d, value, 1);
-        matrix(n("ssm_conv1d.weight"), ggml_type::F32, g.ssm_conv_kernel, 2 * key + value, 1);
-        constant(n("ssm_dt.bias"), {g.ssm_v_heads}, 0.0f);
-        constant(n("ssm_a"), {g.ssm_v_heads}, -1.0f);
-        matrix(n("ssm_ba.weight"), ggml_type::F32, d, 2 * g.ssm_v_heads, 1);
-        constant(n("ssm_norm.weight"), {g.ssm_head_dim}, 1.0f);
-        matrix(n("ssm_out.weight"), t, value, d, 1);
-    };
+    const std::span<const tensor_spec> table = tensor_table(a);
+    for (const tensor_spec & s : table) {
+        if (s.where == block_set::GLOBAL) {
+            emit(s, 0);
+        }
+    }
     for (int64_t l = 0; l < g.n_layer; ++l) {
-        const auto n = [&](const char * s, const char * suffix = "weight") {
-            return fmt::format("blk.{}.{}.{}", l, s, suffix);
-        };
-        const bool delta_net = a == "qwen3next" && (l + 1) % g.full_attention_interval != 0;
-        constant(n("attn_norm"), {d}, 1.0f);
-        if (a == "deepseek2") {
-            mla_block(l);
-        } else if (delta_net) {
-            delta_net_block(l);
-        } else {
-            // qwen3next: every head's query is followed by its output gate.
-            matrix(n("attn_q"), t, d, (a == "qwen3next" ? 2 : 1) * q_dim, 1);
-            matrix(n("attn_k"), t, d, kv_dim, 1);
-            matrix(n("attn_v"), t, d, kv_dim, 1);
-            matrix(n("attn_output"), t, q_dim, d, 1);
-        }
-        constant(n(gpt_oss || a == "qwen3next" ? "post_attention_norm" : "ffn_norm"), {d}, 1.0f);
-        if (l < g.n_layer_dense) {  // deepseek2's leading blocks: a dense FFN, no experts
-            matrix(n("ffn_gate"), t, d, g.n_ff_dense, 1);
-            matrix(n("ffn_up"), t, d, g.n_ff_dense, 1);
-            matrix(n("ffn_down"), t, g.n_ff_dense, d, 1);
-            continue;
-        }
-        matrix(n("ffn_gate_inp"), ggml_type::F32, d, E, 1);
-        matrix(n("ffn_gate_exps"), t_x, d, ff, E);
-        matrix(n("ffn_up_exps"), t_x, d, ff, E);
-        matrix(n("ffn_down_exps"), t_x, ff, d, E);
-        if (a == "qwen3moe" || (a == "qwen3next" && !delta_net)) {
-            constant(n("attn_q_norm"), {g.head_dim}, 1.0f);
-            constant(n("attn_k_norm"), {g.head_dim}, 1.0f);
-        } else if (a == "olmoe") {
-            constant(n("attn_q_norm"), {q_dim}, 1.0f);
-            constant(n("attn_k_norm"), {kv_dim}, 1.0f);
-        } else if (a == "qwen2moe") {
-            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
-            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
-            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
-        } else if (gpt_oss) {
-            constant(n("attn_q", "bias"), {q_dim}, 0.0f);
-            constant(n("attn_k", "bias"), {kv_dim}, 0.0f);
-            constant(n("attn_v", "bias"), {kv_dim}, 0.0f);
-            constant(n("attn_output", "bias"), {d}, 0.0f);
-            constant(n("attn_sinks"), {g.n_head}, 0.0f);
-            constant(n("ffn_gate_inp", "bias"), {E}, 0.0f);
-            constant(n("ffn_gate_exps", "bias"), {ff, E}, 0.0f);
-            constant(n("ffn_up_exps", "bias"), {ff, E}, 0.0f);
-            constant(n("ffn_down_exps", "bias"), {d, E}, 0.0f);
-        }
-        if (g.n_ff_shared > 0) {
-            if (a != "deepseek2") {  // sigmoid(0): the shared expert at half weight; DeepSeek's has no gate
-                constant(n("ffn_gate_inp_shexp"), {d}, 0.0f);
+        for (const tensor_spec & s : table) {
+            if (block_has(s, hp, l)) {
+                emit(s, l);
             }
-            matrix(n("ffn_gate_shexp"), t, d, g.n_ff_shared, 1);
-            matrix(n("ffn_up_shexp"), t, d, g.n_ff_shared, 1);
-            matrix(n("ffn_down_shexp"), t, g.n_ff_shared, d, 1);
         }
     }
     w.write(path);

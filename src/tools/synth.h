@@ -48,5 +48,9 @@ struct synth_options {
 
 // Writes the model; returns its size in bytes.
 uint64_t write_synthetic_model(const synth_options & opt, const std::string & path, thread_pool & pool);
+// The same for a geometry of the caller's (opt.like, arch, n_layer and n_vocab are ignored):
+// the tensors come from the architecture's table (model/tensor_table.h).
+uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & opt, const std::string & path,
+                               thread_pool & pool);
 
 }  // namespace sluice
