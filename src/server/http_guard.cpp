@@ -66,7 +66,9 @@ std::string lower(std::string_view s) {
 // another framing, or not a plain number), and whether the client waits for 100 Continue.
 struct head_info {
     int64_t content_length = -1;
-    bool    expect         = false;
+    bool    expect         = false;            // an Expect header, whatever it says
+    bool    continue_100   = false;            // it is the only one and says 100-continue
+    size_t  expect_begin = 0, expect_end = 0;  // its line, CRLF included
 };
 
 head_info read_head(std::string_view head) {
@@ -104,7 +106,10 @@ head_info read_head(std::string_view head) {
             } else if (name == "transfer-encoding") {
                 other_framing = true;
             } else if (name == "expect") {
-                h.expect = true;
+                h.continue_100 = !h.expect && lower(v) == "100-continue";
+                h.expect       = true;
+                h.expect_begin = start;
+                h.expect_end   = end + 2;
             }
         }
         pos = end;
@@ -223,8 +228,9 @@ struct guarded_server::state {
         std::string            buf;       // read so far
         clock_type::time_point deadline;  // for the head, then for a body the reactor reads
         size_t                 requests_left = 0;
-        size_t                 need          = 0;  // head + body bytes once the head is known; 0: head incomplete
-        size_t                 reserved      = 0;  // body bytes counted in `buffered`
+        size_t                 need          = 0;      // head + body bytes once the head is known; 0: head incomplete
+        size_t                 reserved      = 0;      // body bytes counted in `buffered`
+        bool                   blocked       = false;  // head in, waiting for room to buffer the body
     };
 
     state(guarded_server & s, const guard_limits & l) : srv(s), lim(l), workers(static_cast<size_t>(l.workers)) {
@@ -236,18 +242,14 @@ struct guarded_server::state {
     }
 
     void add(conn c) {
-        {
-            std::lock_guard lock(mu);
-            if (!stopped) {
-                incoming.push_back(std::move(c));
-                c.fd = -1;
-            }
-        }
-        if (c.fd >= 0) {
+        std::unique_lock lock(mu);
+        if (stopped) {
+            lock.unlock();
             close_socket(c.fd);
             return;
         }
-        const uint64_t                 one = 1;
+        incoming.push_back(std::move(c));
+        const uint64_t                 one = 1;  // under the lock: stop() closes `wake`
         [[maybe_unused]] const ssize_t n   = ::write(wake, &one, sizeof one);
     }
 
@@ -263,6 +265,7 @@ struct guarded_server::state {
         [[maybe_unused]] const ssize_t n   = ::write(wake, &one, sizeof one);
         reactor.join();
         workers.shutdown();  // runs what is queued: those see `stopped` and close
+        std::lock_guard lock(mu);
         ::close(wake);
     }
 
@@ -289,14 +292,36 @@ struct guarded_server::state {
                 }
                 return verdict::WAIT;
             }
-            c.need               = end + 4;
-            const head_info info = read_head(std::string_view(c.buf).substr(0, c.need));
+            const head_info info = read_head(std::string_view(c.buf).substr(0, end + 4));
             // The reactor also waits for a body it can hold, so that slow bodies hold no
-            // thread either; anything else (no length, chunked, too large, 100-continue, no
-            // room) goes to a worker now, where the pre-routing handler refuses it or
-            // httplib reads it under the worker's deadline and budget.
-            if (info.content_length > 0 && !info.expect && static_cast<size_t>(info.content_length) <= lim.max_body &&
-                buffered.load() + static_cast<size_t>(info.content_length) <= lim.max_buffered) {
+            // thread either: while max_buffered bytes of bodies are held, a connection waits
+            // unread (still under its head deadline). Anything else (no length, chunked, too
+            // large: refused by the pre-routing handler; Expect: 100-continue) goes to a
+            // worker now, where httplib reads under the worker's deadline and budget.
+            const bool fits = info.content_length > 0 && (!info.expect || info.continue_100) &&
+                              static_cast<size_t>(info.content_length) <= lim.max_body;
+            if (fits && buffered.load() + static_cast<size_t>(info.content_length) > lim.max_buffered) {
+                c.blocked = true;  // not polled; looked at again on each pass of the loop (<= 1 s)
+                if (now >= c.deadline) {
+                    refuse(c.fd, 408, "Request Timeout", "The server is too busy to receive the request in time.");
+                    return verdict::CLOSE;
+                }
+                return verdict::WAIT;
+            }
+            c.blocked = false;
+            c.need    = end + 4;
+            if (fits && info.continue_100) {
+                // The client waits for a go-ahead before sending the body: give it here and
+                // drop the header, so that httplib neither sends a second one nor waits.
+                const char    go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                const ssize_t n    = ::send(c.fd, go, sizeof go - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n != static_cast<ssize_t>(sizeof go - 1)) {
+                    return verdict::CLOSE;
+                }
+                c.buf.erase(info.expect_begin, info.expect_end - info.expect_begin);
+                c.need -= info.expect_end - info.expect_begin;
+            }
+            if (fits) {
                 c.reserved = static_cast<size_t>(info.content_length);
                 buffered += c.reserved;
                 c.need += c.reserved;
@@ -372,7 +397,7 @@ struct guarded_server::state {
             pfds.assign(1, pollfd{wake, POLLIN, 0});
             auto next = now + std::chrono::seconds(1);
             for (const conn & c : conns) {
-                pfds.push_back(pollfd{c.fd, POLLIN, 0});
+                pfds.push_back(pollfd{c.fd, static_cast<short>(c.blocked ? 0 : POLLIN), 0});
                 next = std::min(next, c.deadline);
             }
             const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;

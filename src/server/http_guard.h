@@ -8,11 +8,15 @@
 // around it:
 //
 //   accept (httplib) -> reactor thread: poll() every connection until its head (request line
-//       and headers) is complete, and, when it says Content-Length <= max_body, its body too;
+//       and headers) is complete, and, when it says Content-Length <= max_body, its body too
+//       (at most max_buffered bytes of bodies at once; beyond that a connection waits unread);
 //       no thread is held meanwhile. A head not complete within head_timeout gets 408, a head
-//       over max_head gets 431, and the connection is closed.
+//       over max_head gets 431, a body not complete within body_timeout gets 408, and the
+//       connection is closed.
+//       "Expect: 100-continue" is answered by the reactor, which then reads the body too.
 //   -> worker pool: process_request on a stream that replays those bytes; any further read
-//       (a body the reactor did not take) is bounded by a deadline and a byte budget.
+//       is bounded by a deadline (body_timeout) and a byte budget. Bodies are read by a worker
+//       only when they are refused unread (no length, chunked, over max_body).
 //   -> keep-alive: the connection goes back to the reactor, not to a waiting thread.
 //
 // Requests with Transfer-Encoding or without a length are refused by the server's

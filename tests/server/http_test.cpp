@@ -408,6 +408,24 @@ TEST_F(http_test, slow_headers_hold_no_thread) {
     trickle.join();
 }
 
+// A client that waits for 100 Continue gets it (once) and then its answer.
+TEST_F(http_test, expect_100_continue) {
+    raw_conn          c(port_);
+    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":2})";
+    ASSERT_TRUE(c.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
+    char   buf[64] = {};
+    pollfd p{c.fd, POLLIN, 0};
+    ASSERT_GT(::poll(&p, 1, 30000), 0);
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf - 1, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+    ASSERT_TRUE(c.send_all(body));
+    const std::string reply = c.read_all(std::chrono::seconds(30));
+    EXPECT_EQ(reply.substr(0, 15), "HTTP/1.1 200 OK") << reply;
+    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+}
+
 TEST(http_guard, a_head_not_complete_in_time_gets_408) {
     server_options o;
     o.port                = 0;
