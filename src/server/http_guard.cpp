@@ -481,6 +481,12 @@ void guarded_server::stop_guard() {
     st_->stop();
 }
 
+void guarded_server::widen_backlog() {
+    if (svr_sock_ != INVALID_SOCKET) {
+        ::listen(svr_sock_, SOMAXCONN);  // on a listening socket: only the backlog changes
+    }
+}
+
 bool guarded_server::process_and_close_socket(socket_t sock) {
     state::conn c;
     c.fd            = sock;

@@ -55,6 +55,9 @@ class guarded_server : public httplib::Server {
     // Stops the reactor and the workers (closing every connection); idempotent. Call after
     // httplib's stop().
     void stop_guard();
+    // After binding: httplib listens with a backlog of 5, so a burst of connections waits
+    // for SYN retransmits (1 s, 3 s, ...) before accept() even sees it.
+    void widen_backlog();
 
   private:
     // Called by httplib's accept loop on its task queue: hands the socket to the reactor.

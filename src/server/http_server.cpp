@@ -429,6 +429,7 @@ int http_server::bind() {
     if (port <= 0) {
         fail("cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
     }
+    impl_->srv.widen_backlog();
     return port;
 }
 
