@@ -4,6 +4,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "server/http_server.h"
+#include "util/error.h"
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -25,6 +26,10 @@ struct serve_options {
 };
 
 void serve(serve_options & o) {
+    // Before loading anything: 99999 must not quietly become some other port.
+    if (o.server.port < 0 || o.server.port > 65535) {
+        fail("--port {} is not a TCP port (1..65535, or 0 for any free port)", o.server.port);
+    }
     // Signals go to one thread that stops the server; every other thread (the pool, the
     // scheduler, httplib's workers) inherits the blocked mask.
     sigset_t sigs;

@@ -29,7 +29,9 @@ int main(int argc, char ** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {
-        return app.exit(e);
+        // --help and --version are 0; every bad flag or value is 1, like every other bad input
+        // (CLI11's own codes, 105 and up, would break that contract).
+        return app.exit(e) == 0 ? 0 : 1;
     } catch (const sluice::error & e) {
         std::fprintf(stderr, "sluice: error: %s\n", e.what());
         return 1;

@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include "server/http_guard.h"
 #include "server/request.h"
 #include "server/response.h"
 #include "server/sse.h"
@@ -54,6 +55,37 @@ bool same_secret(const std::string & a, const std::string & b) {  // no early ex
     return diff == 0;
 }
 
+// The methods a known path answers (for 405 and its Allow header); nullptr for unknown paths.
+const char * allowed_methods(const std::string & path) {
+    if (path == "/v1/chat/completions" || path == "/v1/completions") {
+        return "POST";
+    }
+    if (path == "/health" || path == "/metrics" || path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
+        return "GET, HEAD";
+    }
+    return nullptr;
+}
+
+// Content-Length as a number: -1 when absent, repeated or not plain decimal digits (httplib
+// would read "12abc" as 12).
+int64_t content_length(const httplib::Request & req) {
+    if (req.get_header_value_count("Content-Length") != 1) {
+        return -1;
+    }
+    const std::string v = req.get_header_value("Content-Length");
+    if (v.empty() || v.size() > 18) {
+        return -1;
+    }
+    int64_t n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') {
+            return -1;
+        }
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+
 std::string default_model_id(const engine & e) {
     return std::filesystem::path(e.file().path()).stem().string();
 }
@@ -68,9 +100,10 @@ struct http_server::impl {
           sched(e, o.sched, metrics),
           model_id(o.model_id.empty() ? default_model_id(e) : o.model_id),
           created(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                      .count()) {
-        const int threads  = opt.http_threads > 0 ? opt.http_threads : opt.sched.n_slots + opt.sched.max_queue + 4;
-        srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+                      .count()),
+          srv(limits(o)) {
+        // httplib's own queue only hands accepted sockets to the guard's reactor.
+        srv.new_task_queue = [] { return new httplib::ThreadPool(1); };
         srv.set_payload_max_length(opt.max_body);
         srv.set_tcp_nodelay(true);  // one small write per token: Nagle + delayed ACKs would add ~40 ms to each
         routes();
@@ -90,6 +123,15 @@ struct http_server::impl {
         return {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "sluice"}};
     }
 
+    static guard_limits limits(const server_options & o) {
+        guard_limits l;
+        l.max_body     = o.max_body;
+        l.head_timeout = o.head_timeout;
+        l.workers      = o.http_threads > 0 ? o.http_threads : o.sched.n_slots + o.sched.max_queue + 4;
+        return l;
+    }
+
+    std::atomic<bool> stopping{false};  // first: handlers read it until srv's workers are gone
     engine &          eng;
     server_options    opt;
     server_metrics    metrics;
@@ -97,21 +139,67 @@ struct http_server::impl {
     scheduler         sched;
     std::string       model_id;
     int64_t           created;
-    httplib::Server   srv;
-    std::atomic<bool> stopping{false};
+    guarded_server    srv;  // last: its workers run handlers that use everything above
 };
 
 void http_server::impl::routes() {
+    // Runs after the head is read and before httplib reads any body: framing and size are
+    // checked here so that no body is read that could not be bounded, then the method, then
+    // the API key. A refused request's body stays unread, so its connection is closed.
     srv.set_pre_routing_handler([this](const httplib::Request & req, httplib::Response & res) {
+        using hr              = httplib::Server::HandlerResponse;
+        const bool has_length = req.has_header("Content-Length");
+        const auto length     = content_length(req);
+        const bool has_body   = req.has_header("Transfer-Encoding") || (has_length && length != 0);
+        const bool reads_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                                req.method == "DELETE" || req.method == "PRI";
+        const auto refuse = [&](const api_error & e) {
+            send_error(res, e);
+            if (has_body || (reads_body && !has_length)) {  // what follows the head is unknown
+                res.set_header("Connection", "close");
+                close_after_response();
+            }
+            return hr::Handled;
+        };
+        if (has_body && !reads_body) {
+            close_after_response();  // httplib leaves a GET's body unread
+        }
+        if (req.has_header("Transfer-Encoding")) {
+            // cpp-httplib 0.11 would read a chunked body with no size limit.
+            return refuse(api_error(411,
+                                    "Chunked (Transfer-Encoding) request bodies are not accepted: send the body "
+                                    "with a Content-Length.",
+                                    "invalid_request_error", "", "length_required"));
+        }
+        if (reads_body && !has_length) {
+            return refuse(api_error(411, "A request body needs a Content-Length header.", "invalid_request_error", "",
+                                    "length_required"));
+        }
+        if (reads_body && length < 0) {
+            return refuse(api_error(400, "The Content-Length header is not a valid length.", "invalid_request_error",
+                                    "", "invalid_content_length"));
+        }
+        if (reads_body && static_cast<uint64_t>(length) > opt.max_body) {
+            return refuse(api_error(
+                413, fmt::format("The request body is too large ({} bytes; at most {}).", length, opt.max_body),
+                "invalid_request_error", "", "payload_too_large"));
+        }
+        if (const char * allowed = allowed_methods(req.path);
+            allowed != nullptr &&
+            fmt::format(", {},", allowed).find(fmt::format(", {},", req.method)) == std::string::npos) {
+            res.set_header("Allow", allowed);
+            return refuse(api_error(
+                405, fmt::format("Method {} is not allowed on {} (allowed: {}).", req.method, req.path, allowed),
+                "invalid_request_error", "", "method_not_allowed"));
+        }
         if (opt.api_key.empty() || req.path == "/health") {
-            return httplib::Server::HandlerResponse::Unhandled;
+            return hr::Unhandled;
         }
         if (!same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key)) {
-            send_error(res, api_error(401, "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.",
-                                      "invalid_request_error", "", "invalid_api_key"));
-            return httplib::Server::HandlerResponse::Handled;
+            return refuse(api_error(401, "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.",
+                                    "invalid_request_error", "", "invalid_api_key"));
         }
-        return httplib::Server::HandlerResponse::Unhandled;
+        return hr::Unhandled;
     });
     // Anything that ends in an error without a body (no route: 404, body too large: 413, ...)
     // still answers in OpenAI's shape.
@@ -175,12 +263,12 @@ void http_server::impl::generate(const httplib::Request & req, httplib::Response
         if (st->chat) {
             chat_request r = parse_chat_request(req.body);
             check_model(r.gen.model);
-            prompt = prompts.chat(r.messages);
+            prompt = prompts.chat(r.messages, sched.n_ctx());
             gen    = std::move(r.gen);
         } else {
             completion_request r = parse_completion_request(req.body);
             check_model(r.gen.model);
-            prompt = prompts.completion(r);
+            prompt = prompts.completion(r, sched.n_ctx());
             gen    = std::move(r.gen);
             if (r.echo) {
                 st->text = r.prompt_is_ids ? eng.require_tokenizer().decode(prompt) : r.prompt_text;
@@ -196,6 +284,9 @@ void http_server::impl::generate(const httplib::Request & req, httplib::Response
                             "server_error", "", "queue_full");
         }
     } catch (const api_error & e) {
+        if (e.status() == 503) {
+            res.set_header("Retry-After", "1");  // a slot frees when any request ends
+        }
         send_error(res, e);
         return;
     }
@@ -327,6 +418,9 @@ http_server::~http_server() = default;
 int http_server::bind() {
     const server_options & o = impl_->opt;
     int                    port;
+    if (o.port < 0 || o.port > 65535) {
+        fail("cannot listen on port {}: a TCP port is 1..65535 (0: any free port)", o.port);
+    }
     if (o.port == 0) {
         port = impl_->srv.bind_to_any_port(o.host.c_str());
     } else {
@@ -335,6 +429,7 @@ int http_server::bind() {
     if (port <= 0) {
         fail("cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
     }
+    impl_->srv.widen_backlog();
     return port;
 }
 
@@ -345,6 +440,7 @@ void http_server::listen() {
 void http_server::stop() {
     impl_->stopping.store(true);
     impl_->srv.stop();
+    impl_->srv.stop_guard();
 }
 
 const std::string & http_server::model_id() const {

@@ -12,6 +12,7 @@
 #include "server/prompt.h"
 #include "server/scheduler.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,10 @@ struct server_options {
     scheduler_options   sched;
     generation_defaults defaults;
     int                 http_threads = 0;         // 0: slots + queue + 4, so a waiting client never blocks a refusal
-    size_t              max_body     = 8u << 20;  // bytes of a request body (larger: 413)
+    size_t              max_body     = 8u << 20;  // bytes of a request body (larger: 413; chunked: 411)
+    // From accepting a connection (or the end of its last response) to a complete request
+    // line and headers; slower clients get 408 and are closed (they hold no thread meanwhile).
+    std::chrono::milliseconds head_timeout{10000};
 };
 
 class http_server {

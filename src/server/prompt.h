@@ -9,6 +9,9 @@
 #include "server/scheduler.h"
 
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace sluice::server {
@@ -27,16 +30,37 @@ class prompt_builder {
     // tokenizer.chat_template, else chatml). Throws sluice::error if the file's cannot be used.
     prompt_builder(const engine & e, const std::string & template_name);
 
-    std::vector<int32_t> chat(const nlohmann::ordered_json & messages) const;
-    std::vector<int32_t> completion(const completion_request & r) const;
+    // The prompt's ids. Both refuse (400, context_length_exceeded) a text so long in bytes
+    // that it cannot fit in n_ctx tokens, before tokenizing it: no token covers more than
+    // max_token_bytes() bytes.
+    //
+    // chat: the template's own markup may hold control tokens (<|im_start|>, </s>); the
+    // messages may not. What a client typed is tokenized as text (control-token text in it
+    // becomes the ids of those characters), the template's markup with control tokens on.
+    std::vector<int32_t> chat(const nlohmann::ordered_json & messages, int64_t n_ctx) const;
+    std::vector<int32_t> completion(const completion_request & r, int64_t n_ctx) const;
 
     const std::string & template_origin() const { return origin_; }
+    size_t              max_token_bytes() const { return max_token_bytes_; }
 
   private:
+    void check_bytes(size_t bytes, int64_t n_ctx, const char * param) const;
+    // Replaces control-token text (and the marker) in every string of v by placeholders.
+    void        defang(nlohmann::ordered_json & v, std::vector<std::string> & originals, int depth) const;
+    std::string defang(std::string_view s, std::vector<std::string> & originals) const;
+
     const engine &    engine_;
     const tokenizer & tok_;
     std::string       origin_;
     chat_template     template_;
+    size_t            max_token_bytes_ = 1;
+    // The tokens encode() cuts out of a text when asked to parse specials (control and
+    // unknown), longest text first as the tokenizer cuts them; their distinct lengths, longest
+    // first; and which bytes start one.
+    std::vector<std::pair<int32_t, std::string>>  specials_;
+    std::vector<size_t>                           special_lengths_;
+    std::unordered_map<std::string_view, int32_t> special_ids_;
+    bool                                          starts_special_[256] = {};
 };
 
 // Throws api_error (400) when the prompt does not fit in n_ctx or max_tokens is out of range.

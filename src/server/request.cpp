@@ -10,14 +10,52 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
+// Arrays and objects nested deeper than this are refused before parsing: copying,
+// comparing, printing or converting a JSON value recurses once per level, so an unbounded
+// depth (a 260 KB body can nest 130k levels) would overflow the stack. A request's own
+// structure is 4 levels deep (body, messages, a message, its content parts); the chat
+// template's converter allows 128 below the messages array.
+constexpr int k_max_json_depth = 64;
+
+// The deepest nesting of [ and { outside strings: a byte scan, no recursion, no allocation.
+// Run before parsing, so that nothing recursive ever sees a deeper document.
+void check_depth(std::string_view body) {
+    int  depth     = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < body.size(); ++i) {
+        const char c = body[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;  // the escaped character cannot end the string
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > k_max_json_depth) {
+                throw api_error(400,
+                                fmt::format("We could not parse the JSON body of your request: arrays and objects "
+                                            "nested deeper than {} levels are not accepted.",
+                                            k_max_json_depth),
+                                "invalid_request_error", "", "invalid_json");
+            }
+        } else if (c == ']' || c == '}') {
+            --depth;  // unbalanced brackets are the parser's to report
+        }
+    }
+}
+
 ojson parse_object(std::string_view body) {
     if (!is_valid_utf8(body)) {
         throw api_error(400, "The request body is not valid UTF-8.", "invalid_request_error", "", "invalid_utf8");
     }
+    check_depth(body);
     ojson j;
     try {
         j = ojson::parse(body);
-    } catch (const nlohmann::json::parse_error & e) {
+    } catch (const nlohmann::json::exception & e) {
+        // parse_error, and out_of_range for numbers no double holds (1e309, 400 digits).
         throw api_error(400, fmt::format("We could not parse the JSON body of your request. ({})", e.what()),
                         "invalid_request_error", "", "invalid_json");
     }
@@ -223,8 +261,9 @@ std::string content_text(const ojson & content, size_t i) {
     return text;
 }
 
-ojson parse_messages(const ojson & j) {
-    const ojson * msgs = field(j, "messages");
+// Moves the messages out of the parsed body (no copy of what the client sent).
+ojson parse_messages(ojson & j) {
+    ojson * msgs = j.contains("messages") && !j["messages"].is_null() ? &j["messages"] : nullptr;
     if (msgs == nullptr) {
         throw bad_param("messages", "Missing required parameter: 'messages'.", "missing_required_parameter");
     }
@@ -237,7 +276,7 @@ ojson parse_messages(const ojson & j) {
     }
     ojson out = ojson::array();
     for (size_t i = 0; i < msgs->size(); ++i) {
-        const ojson & m = (*msgs)[i];
+        ojson & m = (*msgs)[i];
         if (!m.is_object()) {
             throw wrong_type(fmt::format("messages[{}]", i), m, "an object");
         }
@@ -254,10 +293,11 @@ ojson parse_messages(const ojson & j) {
                                         i, r),
                             "invalid_value");
         }
-        ojson copy      = m;
-        copy["role"]    = r == "developer" ? "system" : r;
-        copy["content"] = content_text(m.contains("content") ? m["content"] : ojson(nullptr), i);
-        out.push_back(std::move(copy));
+        std::string content = content_text(m.contains("content") ? m["content"] : ojson(nullptr), i);
+        ojson       msg     = std::move(m);  // the other fields as given, for the template
+        msg["role"]         = r == "developer" ? "system" : r;
+        msg["content"]      = std::move(content);
+        out.push_back(std::move(msg));
     }
     return out;
 }
@@ -279,7 +319,7 @@ std::vector<int32_t> prompt_ids(const ojson & arr) {
 }  // namespace
 
 chat_request parse_chat_request(std::string_view body) {
-    const ojson  j = parse_object(body);
+    ojson        j = parse_object(body);
     chat_request r;
     r.messages          = parse_messages(j);
     r.gen               = parse_generation(j);
@@ -323,6 +363,14 @@ completion_request parse_completion_request(std::string_view body) {
     r.echo = get_bool(j, "echo").value_or(false);
     if (auto lp = get_int(j, "logprobs", 0, 5)) {
         r.gen.top_logprobs = static_cast<int>(*lp);
+    }
+    // OpenAI then scores the prompt tokens too; sluice evaluates a prompt without keeping
+    // its logits, so it says so rather than answer with the generated tokens only.
+    if (r.echo && r.gen.top_logprobs >= 0) {
+        throw bad_param("echo",
+                        "Invalid value for 'echo': sluice does not return logprobs of prompt tokens, so 'echo' "
+                        "cannot be combined with 'logprobs'. Send one of them.",
+                        "unsupported_value");
     }
     return r;
 }

@@ -4,7 +4,10 @@
 
 namespace sluice::server {
 
-text_stream::text_stream(const tokenizer & tok, std::vector<std::string> stop) : detok_(tok), stop_(std::move(stop)) {}
+// Generated text always follows a prompt: a leading space of the first token is part of the
+// answer ("The GNU" + " General"), not the dummy prefix of a text start.
+text_stream::text_stream(const tokenizer & tok, std::vector<std::string> stop)
+    : detok_(tok, false, true), stop_(std::move(stop)) {}
 
 std::string text_stream::push(int32_t id) {
     if (stopped_) {

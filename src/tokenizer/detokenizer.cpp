@@ -7,7 +7,8 @@
 
 namespace sluice {
 
-detokenizer::detokenizer(const tokenizer & tok, bool special) : tok_(tok), special_(special) {}
+detokenizer::detokenizer(const tokenizer & tok, bool special, bool continues)
+    : tok_(tok), special_(special), at_start_(!continues) {}
 
 std::string detokenizer::push(int32_t id) {
     std::string piece = tok_.token_bytes(id, special_);

@@ -70,9 +70,11 @@ class tokenizer {
 // Streams text for a sequence of ids without splitting UTF-8 characters: push() returns what
 // can be shown now, holding back an incomplete character; invalid bytes become U+FFFD.
 // The concatenation of all push() results and flush() equals the repaired decode().
+// continues: the ids follow text already shown (generated after a prompt), so the first
+// piece's leading space is a real space, not the spm dummy prefix, and is kept.
 class detokenizer {
   public:
-    explicit detokenizer(const tokenizer & tok, bool special = false);
+    explicit detokenizer(const tokenizer & tok, bool special = false, bool continues = false);
     std::string push(int32_t id);
     std::string flush();  // emits what is held back (an incomplete character -> U+FFFD)
 

@@ -2,17 +2,88 @@
 // exact usage, and every error case with its status and OpenAI's error body.
 #include "server/http_server.h"
 #include "server_test_util.h"
+#include "util/error.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <fstream>
 #include <thread>
 
 namespace sluice::server {
 namespace {
 
 using json = nlohmann::json;
+
+// A raw loopback connection, for what no HTTP client sends.
+struct raw_conn {
+    int fd = -1;
+    explicit raw_conn(int port) {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family      = AF_INET;
+        a.sin_port        = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ~raw_conn() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    bool send_all(const std::string & s) const {
+        size_t off = 0;
+        while (off < s.size()) {
+            const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) {
+                return false;
+            }
+            off += static_cast<size_t>(n);
+        }
+        return true;
+    }
+    // Everything until the peer closes, or until `limit` passes (a generous liveness bound).
+    std::string read_all(std::chrono::seconds limit) const {
+        std::string out;
+        const auto  end = std::chrono::steady_clock::now() + limit;
+        char        buf[4096];
+        for (;;) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+            pollfd p{fd, POLLIN, 0};
+            if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) {
+                return out;
+            }
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                return out;
+            }
+            out.append(buf, static_cast<size_t>(n));
+        }
+    }
+};
+
+int64_t rss_kib() {
+    std::ifstream in("/proc/self/status");
+    std::string   line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stoll(line.substr(6));
+        }
+    }
+    return -1;
+}
 
 class http_test : public ::testing::Test {
   protected:
@@ -179,7 +250,7 @@ TEST_F(http_test, errors) {
     expect_error(post("/v1/completions", R"({"model":"tiny","prompt":[1,5000]})"), 400, "prompt");
     expect_error(post("/v1/completions", R"({"model":"tiny","prompt":{}})"), 400, "prompt");
     expect_error(client().Get("/v1/nothing"), 404);
-    expect_error(client().Get("/v1/chat/completions"), 404);
+    expect_error(post("/v1/completions", R"({"model":"tiny","prompt":"x","echo":true,"logprobs":1})"), 400, "echo");
     // The server is still there and answers normally.
     auto ok = post("/v1/completions", R"({"model":"tiny","prompt":"def","max_tokens":2})");
     ASSERT_TRUE(ok);
@@ -210,6 +281,182 @@ TEST(http_auth, api_key_is_required) {
     EXPECT_EQ(health->status, 200);
     srv.stop();
     t.join();
+}
+
+// Issue 16 item 16: a known path with the wrong method is 405 with Allow, not 404.
+TEST_F(http_test, wrong_method_is_405_with_allow) {
+    auto g = client().Get("/v1/chat/completions");
+    expect_error(g, 405, "", "method_not_allowed");
+    EXPECT_EQ(g->get_header_value("Allow"), "POST");
+    auto p = post("/health", "{}");
+    expect_error(p, 405, "", "method_not_allowed");
+    EXPECT_EQ(p->get_header_value("Allow"), "GET, HEAD");
+    expect_error(client().Get("/v1/nothing"), 404);
+}
+
+// Issue 16 items 1 and 6 over HTTP: 400 in OpenAI's shape, and the server lives on.
+TEST_F(http_test, deep_nesting_and_huge_numbers_are_400) {
+    const std::string deep(130000, '[');
+    expect_error(post("/v1/chat/completions", R"({"model":"tiny","messages":[{"role":"user","content":"hi","x":)" +
+                                                  deep + std::string(130000, ']') + "}]}"),
+                 400, "", "invalid_json");
+    expect_error(post("/v1/chat/completions", R"({"model":"tiny",)" + hello + R"(,"temperature":1e309})"), 400, "",
+                 "invalid_json");
+    expect_error(post("/v1/completions", R"({"model":"tiny","prompt":"x","seed":)" + std::string(400, '7') + "}"), 400,
+                 "", "invalid_json");
+    auto h = client().Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+}
+
+// Issue 16 item 4: a prompt far too long for the context is refused by its byte count.
+TEST_F(http_test, a_prompt_too_long_in_bytes_is_refused_before_tokenizing) {
+    const std::string big(200000, 'x');
+    auto              r = post("/v1/completions", R"({"model":"tiny","prompt":")" + big + R"("})");
+    expect_error(r, 400, "prompt", "context_length_exceeded");
+    EXPECT_NE(r->body.find("bytes"), std::string::npos) << r->body;
+    auto c =
+        post("/v1/chat/completions", R"({"model":"tiny","messages":[{"role":"user","content":")" + big + R"("}]})");
+    expect_error(c, 400, "messages", "context_length_exceeded");
+    EXPECT_NE(c->body.find("bytes"), std::string::npos) << c->body;
+}
+
+// Issue 16 item 10: the text is the generated tokens' bytes, the first one's leading space
+// included (the logprobs list the same tokens, each with its bytes).
+TEST_F(http_test, completion_text_keeps_the_first_tokens_space) {
+    auto r = post("/v1/completions", R"({"model":"tiny","prompt":[1,629,282],"max_tokens":6,"logprobs":0})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json  j = json::parse(r->body);
+    std::string joined;
+    for (const auto & t : j["choices"][0]["logprobs"]["tokens"]) {
+        joined += t.get<std::string>();
+    }
+    EXPECT_EQ(j["choices"][0]["text"], joined);
+    // And with echo, the prompt's text then the generated text, nothing dropped between.
+    auto e = post("/v1/completions", R"({"model":"tiny","prompt":[1,629,282],"max_tokens":6,"echo":true})");
+    ASSERT_TRUE(e);
+    ASSERT_EQ(e->status, 200) << e->body;
+    EXPECT_EQ(json::parse(e->body)["choices"][0]["text"], "def f" + joined);
+}
+
+// Issue 16 item 2: cpp-httplib 0.11 read chunked bodies without the size limit (400 MB took
+// 2.1 GB). They are refused on their head, before any of the body is read.
+TEST_F(http_test, chunked_bodies_are_refused_unread) {
+    raw_conn c(port_);
+    ASSERT_GE(c.fd, 0);
+    const int64_t     rss0 = rss_kib();
+    std::atomic<int>  sent_mib{0};
+    std::thread       sender([&] {
+        std::string head =
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n";
+        if (!c.send_all(head)) {
+            return;
+        }
+        const std::string chunk = "100000\r\n" + std::string(0x100000, ' ') + "\r\n";  // 1 MiB
+        for (int i = 0; i < 48 && c.send_all(chunk); ++i) {
+            sent_mib = i + 1;
+        }
+    });
+    const std::string reply = c.read_all(std::chrono::seconds(30));
+    sender.join();
+    EXPECT_TRUE(reply.rfind("HTTP/1.1 411", 0) == 0 || reply.rfind("HTTP/1.1 413", 0) == 0) << reply.substr(0, 200);
+    EXPECT_NE(reply.find("\"error\""), std::string::npos);
+    EXPECT_LT(sent_mib.load(), 48) << "the server read the whole body";
+    EXPECT_LT(rss_kib() - rss0, 16 * 1024) << "RSS grew by the body";
+    // A body without any length is refused too; with a length over the limit, 413.
+    raw_conn n(port_);
+    ASSERT_TRUE(n.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n{}"));
+    EXPECT_EQ(n.read_all(std::chrono::seconds(30)).substr(0, 12), "HTTP/1.1 411");
+    raw_conn l(port_);
+    ASSERT_TRUE(l.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 900000000\r\n\r\n{}"));
+    EXPECT_EQ(l.read_all(std::chrono::seconds(30)).substr(0, 12), "HTTP/1.1 413");
+}
+
+// Issue 16 item 3: clients that send their headers a line at a time held every HTTP thread,
+// and /health stopped answering. Heads are now read without holding a thread.
+TEST_F(http_test, slow_headers_hold_no_thread) {
+    std::vector<std::unique_ptr<raw_conn>> slow;
+    for (int i = 0; i < 60; ++i) {  // the fixture has 10 HTTP threads
+        slow.push_back(std::make_unique<raw_conn>(port_));
+        ASSERT_GE(slow.back()->fd, 0);
+        ASSERT_TRUE(slow.back()->send_all("GET /health HTTP/1.1\r\n"));
+    }
+    std::atomic<bool> done{false};
+    std::thread       trickle([&] {
+        for (int line = 0; !done; ++line) {
+            for (auto & c : slow) {
+                c->send_all("X-Slow-" + std::to_string(line) + ": 1\r\n");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (int i = 0; i < 3; ++i) {
+        httplib::Client h("127.0.0.1", port_);
+        h.set_read_timeout(5, 0);
+        h.set_connection_timeout(5, 0);
+        auto r = h.Get("/health");
+        ASSERT_TRUE(r) << "no answer within 5 s";
+        EXPECT_EQ(r->status, 200);
+        auto m = post("/v1/completions", R"({"model":"tiny","prompt":"def","max_tokens":2})");
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->status, 200);
+    }
+    done = true;
+    trickle.join();
+}
+
+// A client that waits for 100 Continue gets it (once) and then its answer.
+TEST_F(http_test, expect_100_continue) {
+    raw_conn          c(port_);
+    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":2})";
+    ASSERT_TRUE(c.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
+    char   buf[64] = {};
+    pollfd p{c.fd, POLLIN, 0};
+    ASSERT_GT(::poll(&p, 1, 30000), 0);
+    const ssize_t n = ::recv(c.fd, buf, sizeof buf - 1, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+    ASSERT_TRUE(c.send_all(body));
+    const std::string reply = c.read_all(std::chrono::seconds(30));
+    EXPECT_EQ(reply.substr(0, 15), "HTTP/1.1 200 OK") << reply;
+    EXPECT_EQ(reply.find("100 Continue"), std::string::npos) << reply;
+}
+
+TEST(http_guard, a_head_not_complete_in_time_gets_408) {
+    server_options o;
+    o.port                = 0;
+    o.sched.session.n_ctx = 32;
+    o.head_timeout        = std::chrono::milliseconds(500);
+    http_server srv(test::tiny_engine(), o);
+    const int   port = srv.bind();
+    std::thread t([&] { srv.listen(); });
+    raw_conn    c(port);
+    ASSERT_TRUE(c.send_all("GET /health HTTP/1.1\r\nHost: x\r\n"));
+    const std::string reply = c.read_all(std::chrono::seconds(30));  // ends when the server closes
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+    raw_conn big(port);
+    ASSERT_TRUE(big.send_all("GET /health HTTP/1.1\r\nX: " + std::string(64 << 10, 'a')));
+    EXPECT_EQ(big.read_all(std::chrono::seconds(30)).substr(0, 12), "HTTP/1.1 431");
+    httplib::Client h("127.0.0.1", port);
+    auto            ok = h.Get("/health");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    srv.stop();
+    t.join();
+}
+
+TEST(http_guard, bad_ports_are_refused) {
+    for (int port : {99999, -1, 65536}) {
+        server_options o;
+        o.port                = port;
+        o.sched.session.n_ctx = 32;
+        http_server srv(test::tiny_engine(), o);
+        EXPECT_THROW(srv.bind(), error) << port;
+    }
 }
 
 }  // namespace

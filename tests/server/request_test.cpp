@@ -118,11 +118,11 @@ TEST(request, error_json_shape) {
 TEST(request, completion_prompts) {
     EXPECT_EQ(parse_completion_request(R"({"model":"m","prompt":"abc"})").prompt_text, "abc");
     EXPECT_EQ(parse_completion_request(R"({"model":"m","prompt":["abc"]})").prompt_text, "abc");
-    completion_request ids = parse_completion_request(R"({"model":"m","prompt":[1,2,3],"logprobs":2,"echo":true})");
+    completion_request ids = parse_completion_request(R"({"model":"m","prompt":[1,2,3],"logprobs":2})");
     EXPECT_TRUE(ids.prompt_is_ids);
     EXPECT_EQ(ids.prompt_ids, (std::vector<int32_t>{1, 2, 3}));
     EXPECT_EQ(ids.gen.top_logprobs, 2);
-    EXPECT_TRUE(ids.echo);
+    EXPECT_TRUE(parse_completion_request(R"({"model":"m","prompt":[1,2,3],"echo":true})").echo);
     EXPECT_EQ(parse_completion_request(R"({"model":"m","prompt":[[4,5]]})").prompt_ids, (std::vector<int32_t>{4, 5}));
     for (const char * body : {R"({"model":"m"})", R"({"model":"m","prompt":5})", R"({"model":"m","prompt":["a","b"]})",
                               R"({"model":"m","prompt":[1,"a"]})", R"({"model":"m","prompt":[-1]})",
@@ -147,6 +147,61 @@ TEST(sse, framing) {
     EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
     // A token's partial UTF-8 never breaks the JSON.
     EXPECT_EQ(dump_json(nlohmann::ordered_json("\xE2\x82")), "\"\xEF\xBF\xBD\"");
+}
+
+// Issue 16 item 1: a 260 KB body nesting 130k levels in an extra field of a message
+// overflowed the stack (the message was copied recursively before any depth check). The
+// depth is now checked on the bytes, before parsing.
+TEST(request, deep_nesting_is_refused_before_parsing) {
+    const size_t      depth = 130000;
+    const std::string deep  = std::string(depth, '[') + std::string(depth, ']');
+    const api_error e = chat_error(R"({"model":"m","messages":[{"role":"user","content":"hi","extra":)" + deep + "}]}");
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.code(), "invalid_json");
+    const api_error c = chat_error(R"({"model":"m","x":)" + std::string(depth, '{') + "}");
+    EXPECT_EQ(c.status(), 400);
+    // Within the limit, extra fields are kept for the template; brackets inside strings
+    // (escaped quotes too) are not nesting.
+    const std::string ok = std::string(40, '[') + std::string(40, ']');
+    chat_request      r =
+        parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"[[[\"{{{{","extra":)" + ok + "}]}");
+    EXPECT_EQ(r.messages[0]["content"], "[[[\"{{{{");
+    EXPECT_EQ(r.messages[0]["extra"].dump(), ok);
+    const std::string in_string = std::string(1000, '[');
+    EXPECT_NO_THROW(parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":")" + in_string + "\"}]}"));
+}
+
+// Issue 16 item 6: numbers no double holds were a 500 (nlohmann's out_of_range escaped).
+TEST(request, numbers_out_of_double_range_are_400) {
+    for (const std::string & n : {std::string("1e309"), std::string("-1e309"), std::string(400, '9')}) {
+        for (const std::string & body :
+             {R"({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":)" + n + "}",
+              R"({"model":"m","messages":[{"role":"user","content":"hi","extra":[)" + n + "]}]}"}) {
+            const api_error e = chat_error(body);
+            EXPECT_EQ(e.status(), 400) << body;
+            EXPECT_EQ(e.code(), "invalid_json") << body;
+        }
+        try {
+            parse_completion_request(R"({"model":"m","prompt":"x","max_tokens":)" + n + "}");
+            ADD_FAILURE() << "accepted " << n;
+        } catch (const api_error & e) {
+            EXPECT_EQ(e.status(), 400);
+        }
+    }
+}
+
+// Issue 16 item 16: echo with logprobs would need the prompt's logprobs, which sluice does
+// not compute: a clear 400 rather than a response without them.
+TEST(request, echo_with_logprobs_is_refused) {
+    try {
+        parse_completion_request(R"({"model":"m","prompt":"x","echo":true,"logprobs":1})");
+        ADD_FAILURE() << "accepted";
+    } catch (const api_error & e) {
+        EXPECT_EQ(e.status(), 400);
+        EXPECT_EQ(e.param(), "echo");
+    }
+    EXPECT_TRUE(parse_completion_request(R"({"model":"m","prompt":"x","echo":true})").echo);
+    EXPECT_EQ(parse_completion_request(R"({"model":"m","prompt":"x","logprobs":1})").gen.top_logprobs, 1);
 }
 
 }  // namespace

@@ -223,6 +223,7 @@ test('a full queue answers 503 and the server goes on', async () => {
     assert.ok(statuses.filter((s) => s === 200).length >= 2, statuses.join());
     const busy = results.find((r) => r.status === 503);
     assert.equal(busy.json.error.code, 'queue_full');
+    assert.equal(busy.headers.get('retry-after'), '1');
     const after = await post(small.url, '/v1/completions', body);
     assert.equal(after.status, 200);
   } finally {

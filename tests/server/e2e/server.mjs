@@ -51,7 +51,7 @@ export async function post(url, path, body, headers = {}) {
   try {
     json = JSON.parse(text);
   } catch {}
-  return { status: res.status, json, text };
+  return { status: res.status, json, text, headers: res.headers };
 }
 
 export async function metric(url, name) {
