@@ -3,18 +3,11 @@
 // scalar kernels; decoding token by token equals one batch; a file missing a required tensor
 // or key is an error naming it.
 //
-// Tolerance. The README suggests 1e-3 for an F32 implementation, but its reference ran
-// llama.cpp's CPU flash attention, which rounds q, k and v to F16 and accumulates the
-// weighted values in F16 (hence its remark that F16 and F32 caches gave identical logits).
-// Emulating exactly that in sluice's attention brought positions 1-4 of bos_plus_11 from
-// ~4e-3 to ~1e-5 for llama, and position 0 (attention = v0) agrees to 4e-5 with an F16 cache,
-// so the model itself matches; what remains is F16 attention arithmetic (2^-11 relative)
-// amplified by the output matrix: up to 1.5e-2 measured over all four architectures with
-// sluice's F32 attention. We compare at 2.5e-2 and keep sluice's more exact attention.
-// Routing near-ties: where our router's margin between its last chosen and the next expert is
-// below 0.005 (log-probability), that noise can legitimately swap an expert (gpt-oss
-// bos_plus_40, position 17, layer 1: margin 0.002, logits off by 2.7); when the first position
-// beyond tolerance is such a tie, the positions from it on are not compared.
+// Tolerance: the references were made with flash attention off, so llama.cpp ran plain F32
+// arithmetic; the fixture README expects an F32 implementation within about 1e-4 at every
+// position, with the same routing (an expert swapped at a router near-tie would move logits
+// by O(0.1), far past that). The references are rounded to 6 significant digits, which alone
+// is up to ~5e-5 on logits of magnitude ~10. Every position is compared.
 #include "gguf/gguf.h"
 #include "golden.h"
 #include "util/error.h"
@@ -65,25 +58,8 @@ session_options f32_context(int64_t n, int64_t batch = 256) {
 
 class arch_test : public ::testing::TestWithParam<arch_spec> {};
 
-constexpr double k_tolerance   = 2.5e-2;
-constexpr double k_tie_margin  = 0.005;  // log-probability gap between the last chosen and the next expert
-constexpr double k_argmax_from = 0.05;   // argmax compared where the reference's top-2 gap exceeds this
-
-// The smallest router margin per position over all layers: log p(k-th) - log p(k+1-th).
-struct margin_recorder final : forward_observer {
-    std::vector<double> margin;
-    void                on_routing(int, int64_t position, std::span<const int32_t> ids, std::span<const float>,
-                                   std::span<const float> probs) override {
-        std::vector<float> p(probs.begin(), probs.end());
-        std::sort(p.rbegin(), p.rend());
-        const size_t k = ids.size();
-        const double m = k < p.size() ? std::log(p[k - 1]) - std::log(std::max(p[k], 1e-30f)) : 1e9;
-        if (margin.size() <= static_cast<size_t>(position)) {
-                           margin.resize(position + 1, 1e9);
-        }
-        margin[position] = std::min(margin[position], m);
-    }
-};
+constexpr double k_tolerance   = 1e-4;
+constexpr double k_argmax_from = 2 * k_tolerance;  // argmax compared where the reference's top-2 gap exceeds this
 
 void check_logits(const arch_spec & spec, std::optional<isa> force) {
     engine               e = open_engine(model_of(spec), force);
@@ -93,12 +69,9 @@ void check_logits(const arch_spec & spec, std::optional<isa> force) {
     for (const auto & c : g["cases"]) {
         const auto               ids = c["ids"].get<std::vector<int32_t>>();
         session                  s(e, f32_context(static_cast<int64_t>(ids.size())));
-        margin_recorder          rec;
-        const std::vector<float> l = s.eval_all(ids, &rec);
-        // Every position is compared until one exceeds the tolerance at a router near-tie:
-        // from there on an expert may legitimately differ (see above).
-        double worst     = 0.0;
-        size_t worst_pos = 0, n_cmp = ids.size();
+        const std::vector<float> l         = s.eval_all(ids);
+        double                   worst     = 0.0;
+        size_t                   worst_pos = 0;
         for (size_t p = 0; p < ids.size(); ++p) {
             const auto gl = c["logits"][p].get<std::vector<float>>();
             ASSERT_EQ(static_cast<int64_t>(gl.size()), V);
@@ -106,10 +79,6 @@ void check_logits(const arch_spec & spec, std::optional<isa> force) {
             double        err  = 0.0;
             for (int64_t v = 0; v < V; ++v) {
                 err = std::max(err, std::abs(static_cast<double>(ours[v]) - gl[v]));
-            }
-            if (err > k_tolerance && rec.margin[p] < k_tie_margin) {
-                n_cmp = p;
-                break;
             }
             if (err > worst) {
                 worst     = err;
@@ -122,8 +91,8 @@ void check_logits(const arch_spec & spec, std::optional<isa> force) {
                     << c["name"] << " position " << p;
             }
         }
-        std::printf("  %s/%s: max |logit - llama.cpp| = %.3g at position %zu; %zu of %zu positions compared\n",
-                    spec.arch, c["name"].get<std::string>().c_str(), worst, worst_pos, n_cmp, ids.size());
+        std::printf("  %s/%s: max |logit - llama.cpp| = %.3g at position %zu of %zu\n", spec.arch,
+                    c["name"].get<std::string>().c_str(), worst, worst_pos, ids.size());
         EXPECT_LE(worst, k_tolerance) << c["name"] << " worst at position " << worst_pos;
     }
 }

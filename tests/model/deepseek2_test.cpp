@@ -7,15 +7,10 @@ namespace {
 
 const std::string k_model = data_path("archs/tiny-deepseek2-f32.gguf");
 
-// The reference ran llama.cpp's CPU flash attention, which casts K/V and Q to F16 and
-// accumulates the weighted values in F16 (the README's F16-vs-F32 KV runs were identical
-// for that reason). Against exact F32 attention that alone moves logits by up to ~2e-2
-// (mean ~2.5e-3); emulating the F16 accumulation here took the maximum to 3.5e-3 and
-// position 0 (one key, no accumulation) to 2e-5. So: the README's 1e-3 does not hold for an
-// F32 implementation; the bound below leaves ~1.5x room over the measured 2.2e-2, the mean
-// bound ~2x, and every position's argmax must agree.
-constexpr double k_max_abs  = 3e-2;
-constexpr double k_mean_abs = 5e-3;
+// The reference ran F32 attention (flash attention off): the fixture README expects about
+// 1e-4 at every position with the same routing; the 6-significant-digit rounding of the
+// references alone is up to ~5e-5.
+constexpr double k_max_abs = 1e-4;
 
 TEST(deepseek2, logits_match_llama_cpp_at_every_position) {
     engine               e = open_arch(k_model);
@@ -25,7 +20,6 @@ TEST(deepseek2, logits_match_llama_cpp_at_every_position) {
         std::printf("  deepseek2/%s: max %.3g (%s), mean %.3g\n", c["name"].get<std::string>().c_str(), d.max_abs,
                     d.worst.c_str(), d.mean_abs);
         EXPECT_LE(d.max_abs, k_max_abs) << c["name"] << " worst at " << d.worst;
-        EXPECT_LE(d.mean_abs, k_mean_abs) << c["name"];
         EXPECT_EQ(d.argmax_differences, 0) << c["name"];
     }
 }

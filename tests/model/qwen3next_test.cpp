@@ -7,11 +7,10 @@ namespace {
 
 const std::string k_model = data_path("archs/tiny-qwen3next-f32.gguf");
 
-// As for deepseek2 (see deepseek2_test.cpp): the reference's flash attention accumulates in
-// F16. Measured against exact F32 attention: max 1.5e-2, mean 1.4e-3; with the F16
-// accumulation emulated, max 3.3e-3, mean 3.6e-4, position 0 1e-5.
-constexpr double k_max_abs  = 2.5e-2;
-constexpr double k_mean_abs = 3e-3;
+// The reference ran F32 attention (flash attention off): the fixture README expects about
+// 1e-4 at every position with the same routing; the 6-significant-digit rounding of the
+// references alone is up to ~5e-5.
+constexpr double k_max_abs = 1e-4;
 
 TEST(qwen3next, logits_match_llama_cpp_at_every_position) {
     engine               e = open_arch(k_model);
@@ -21,7 +20,6 @@ TEST(qwen3next, logits_match_llama_cpp_at_every_position) {
         std::printf("  qwen3next/%s: max %.3g (%s), mean %.3g\n", c["name"].get<std::string>().c_str(), d.max_abs,
                     d.worst.c_str(), d.mean_abs);
         EXPECT_LE(d.max_abs, k_max_abs) << c["name"] << " worst at " << d.worst;
-        EXPECT_LE(d.mean_abs, k_mean_abs) << c["name"];
         EXPECT_EQ(d.argmax_differences, 0) << c["name"];
     }
 }
