@@ -28,7 +28,7 @@ int64_t require_key(const gguf_file & f, const model_hparams & hp, int64_t value
 
 std::span<const tensor_spec> deepseek2_tensors() {
     using enum dim;
-    constexpr tensor_role    A = tensor_role::ATTENTION, S = tensor_role::SHARED_EXPERT, D = tensor_role::DENSE_FFN;
+    constexpr tensor_role    A = tensor_role::ATTENTION, D = tensor_role::DENSE_FFN;
     constexpr block_set      moe = block_set::MOE, dense = block_set::DENSE_LEAD;
     std::vector<tensor_spec> t       = decoder_ends();
     const tensor_spec        block[] = {
@@ -56,14 +56,10 @@ std::span<const tensor_spec> deepseek2_tensors() {
                 .role     = tensor_role::ROUTER,
                 .where    = moe,
                 .optional = true},
-               {.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
-               {.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
-               {.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = tensor_role::EXPERTS, .where = moe},
-               {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = S, .where = moe, .optional = true},
-               {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = S, .where = moe, .optional = true},
-               {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = S, .where = moe, .optional = true},
     };
     t.insert(t.end(), std::begin(block), std::end(block));
+    append_routed_experts(t, moe);
+    append_shared_expert(t, moe, false, true);  // unscaled; absent when expert_shared_count is 0
     static const std::vector<tensor_spec> table = std::move(t);
     return table;
 }

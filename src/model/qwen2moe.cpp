@@ -13,14 +13,14 @@ namespace sluice {
 
 std::span<const tensor_spec> qwen2moe_tensors() {
     using enum dim;
-    static const std::vector<tensor_spec> t = attention_moe_table(
-        "ffn_norm", {{.name = "attn_q", .suffix = "bias", .shape = {Q}},
-                     {.name = "attn_k", .suffix = "bias", .shape = {KV}},
-                     {.name = "attn_v", .suffix = "bias", .shape = {KV}},
-                     {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = tensor_role::SHARED_EXPERT},
-                     {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = tensor_role::SHARED_EXPERT},
-                     {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = tensor_role::SHARED_EXPERT},
-                     {.name = "ffn_gate_inp_shexp", .shape = {EMBD}, .role = tensor_role::SHARED_EXPERT}});
+    static const std::vector<tensor_spec> t = [] {
+        std::vector<tensor_spec> rows =
+            attention_moe_table("ffn_norm", {{.name = "attn_q", .suffix = "bias", .shape = {Q}},
+                                             {.name = "attn_k", .suffix = "bias", .shape = {KV}},
+                                             {.name = "attn_v", .suffix = "bias", .shape = {KV}}});
+        append_shared_expert(rows, block_set::ALL, true, false);
+        return rows;
+    }();
     return t;
 }
 

@@ -27,7 +27,7 @@ int64_t require_key(const gguf_file & f, int64_t value, const char * key) {
 
 std::span<const tensor_spec> qwen3next_tensors() {
     using enum dim;
-    constexpr tensor_role    R = tensor_role::RECURRENT, S = tensor_role::SHARED_EXPERT;
+    constexpr tensor_role    R    = tensor_role::RECURRENT;
     constexpr block_set      full = block_set::FULL_ATTENTION, rec = block_set::RECURRENT;
     std::vector<tensor_spec> t       = decoder_ends();
     const tensor_spec        block[] = {
@@ -51,15 +51,10 @@ std::span<const tensor_spec> qwen3next_tensors() {
                // MoE with a sigmoid-gated shared expert.
                {.name = "post_attention_norm", .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
                {.name = "ffn_gate_inp", .shape = {EMBD, EXPERTS}, .role = tensor_role::ROUTER, .f32 = true},
-               {.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
-               {.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
-               {.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = tensor_role::EXPERTS},
-               {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = S},
-               {.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = S},
-               {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = S},
-               {.name = "ffn_gate_inp_shexp", .shape = {EMBD}, .role = S},
     };
     t.insert(t.end(), std::begin(block), std::end(block));
+    append_routed_experts(t, block_set::ALL);
+    append_shared_expert(t, block_set::ALL, true, false);
     static const std::vector<tensor_spec> table = std::move(t);
     return table;
 }

@@ -155,14 +155,32 @@ std::vector<tensor_spec> attention_moe_table(std::string_view ffn_norm, std::ini
                {.name = "attn_output", .shape = {Q, EMBD}},
                {.name = ffn_norm, .shape = {EMBD}, .role = tensor_role::NORM, .init = 1},
                {.name = "ffn_gate_inp", .shape = {EMBD, EXPERTS}, .role = tensor_role::ROUTER, .f32 = true},
-               // gate, up, down: block_tensors::experts() takes them in this order.
-               {.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
-               {.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = tensor_role::EXPERTS},
-               {.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = tensor_role::EXPERTS},
     };
     t.insert(t.end(), std::begin(block), std::end(block));
+    append_routed_experts(t, block_set::ALL);
     t.insert(t.end(), extra.begin(), extra.end());
     return t;
+}
+
+void append_routed_experts(std::vector<tensor_spec> & t, block_set where) {
+    using enum dim;
+    constexpr tensor_role x = tensor_role::EXPERTS;
+    t.push_back({.name = "ffn_gate_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = x, .where = where});
+    t.push_back({.name = "ffn_up_exps", .shape = {EMBD, FF_EXPERT, EXPERTS}, .role = x, .where = where});
+    t.push_back({.name = "ffn_down_exps", .shape = {FF_EXPERT, EMBD, EXPERTS}, .role = x, .where = where});
+}
+
+void append_shared_expert(std::vector<tensor_spec> & t, block_set where, bool gated, bool optional) {
+    using enum dim;
+    constexpr tensor_role s = tensor_role::SHARED_EXPERT;
+    t.push_back(
+        {.name = "ffn_gate_shexp", .shape = {EMBD, FF_SHARED}, .role = s, .where = where, .optional = optional});
+    t.push_back({.name = "ffn_up_shexp", .shape = {EMBD, FF_SHARED}, .role = s, .where = where, .optional = optional});
+    t.push_back(
+        {.name = "ffn_down_shexp", .shape = {FF_SHARED, EMBD}, .role = s, .where = where, .optional = optional});
+    if (gated) {
+        t.push_back({.name = "ffn_gate_inp_shexp", .shape = {EMBD}, .role = s, .where = where, .optional = optional});
+    }
 }
 
 std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {

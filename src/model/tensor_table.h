@@ -109,6 +109,13 @@ std::vector<tensor_spec> decoder_ends();
 // then `extra`.
 std::vector<tensor_spec> attention_moe_table(std::string_view ffn_norm, std::initializer_list<tensor_spec> extra);
 
+// Appends the stacked routed experts of the blocks in `where`: ffn_{gate,up,down}_exps, in the
+// order block_tensors::experts() takes them.
+void append_routed_experts(std::vector<tensor_spec> & t, block_set where);
+// Appends a SwiGLU shared expert (ffn_{gate,up,down}_shexp) of the blocks in `where`, with its
+// sigmoid gate ffn_gate_inp_shexp when `gated`.
+void append_shared_expert(std::vector<tensor_spec> & t, block_set where, bool gated, bool optional);
+
 // The table of an architecture (model/registry.cpp), or an empty span for an unknown one.
 std::span<const tensor_spec> tensor_table(std::string_view arch);
 

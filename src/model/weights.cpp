@@ -120,7 +120,12 @@ const gguf_tensor & block_tensors::tensor(std::string_view t, std::string_view s
 }
 
 bool block_tensors::has(std::string_view t, std::string_view suffix) const {
-    return f_.find_tensor(name(t, suffix)) != nullptr;
+    const tensor_spec & s = spec(t, suffix);
+    if (!s.optional) {  // a builder bug: the table says every file has it
+        fail("{}: the {} tensor table marks '{}' required; asking whether it is present is a mistake", f_.path(),
+             f_.architecture(), s.file_name(layer_));
+    }
+    return f_.find_tensor(s.file_name(layer_)) != nullptr;
 }
 
 expert_layer_tensors block_tensors::experts() const {

@@ -46,7 +46,7 @@ class block_tensors {
     const float * f32_view(std::string_view t, std::string_view suffix = "weight") const;
     // A tensor of any rank after its shape and type are checked (MLA's per-head k_b / v_b).
     const gguf_tensor & tensor(std::string_view t, std::string_view suffix = "weight") const;
-    // Whether an optional tensor is in the file.
+    // Whether an optional tensor (tensor_spec::optional) is in the file.
     bool has(std::string_view t, std::string_view suffix = "weight") const;
     // The tensors of the table's EXPERTS role (ffn_{gate,up,down}_exps); expert_store checks
     // their shapes.

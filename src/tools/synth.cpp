@@ -184,16 +184,17 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
     if (tensor_table(g.arch).empty()) {
         fail("synth: architecture '{}' has no tensor table", g.arch);
     }
-    const std::string a       = g.arch;
-    const bool        gpt_oss = a == "gpt-oss";
-    gguf_writer       w;
-    const auto        u32 = [&](const std::string & k, int64_t v) { w.set_u32(a + "." + k, static_cast<uint32_t>(v)); };
+    const std::string   a       = g.arch;
+    const bool          gpt_oss = a == "gpt-oss";
+    const model_hparams hp      = hparams_of(g);  // what the metadata below says
+    gguf_writer         w;
+    const auto u32 = [&](const std::string & k, int64_t v) { w.set_u32(a + "." + k, static_cast<uint32_t>(v)); };
     w.set_string("general.architecture", a);
     w.set_string("general.name", fmt::format("synthetic {} ({} layers, {})", g.name, g.n_layer, type_name(opt.type)));
     u32("block_count", g.n_layer);
     u32("context_length", g.n_ctx);
     u32("embedding_length", g.n_embd);
-    u32("feed_forward_length", g.n_ff_dense > 0 ? g.n_ff_dense : g.n_ff_expert);
+    u32("feed_forward_length", hp.n_ff);
     u32("expert_feed_forward_length", g.n_ff_expert);
     if (g.n_ff_shared > 0) {
         u32("expert_shared_feed_forward_length", g.n_ff_shared);
@@ -205,7 +206,7 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
     u32("attention.head_count_kv", g.n_head_kv);
     u32("attention.key_length", g.head_dim);
     u32("attention.value_length", a == "deepseek2" ? g.kv_lora : g.head_dim);  // MLA: the latent's sizes
-    u32("rope.dimension_count", a == "deepseek2" ? g.qk_rope : g.rope_dim > 0 ? g.rope_dim : g.head_dim);
+    u32("rope.dimension_count", hp.rope_dim);
     w.set_f32(a + ".rope.freq_base", static_cast<float>(g.rope_base));
     w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
     u32("expert_count", g.n_expert);
@@ -270,10 +271,9 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
 
     // The tensors come from the architecture's table: every tensor it names (optional ones
     // too: a zero selection bias changes no choice), with the shapes its builder checks.
-    const model_hparams hp = hparams_of(g);
-    const tensor_dims   dims(hp);
-    const ggml_type     t_x  = gpt_oss ? ggml_type::MXFP4 : opt.type;  // routed experts, as released
-    const auto          emit = [&](const tensor_spec & s, int64_t layer) {
+    const tensor_dims dims(hp);
+    const ggml_type   t_x  = gpt_oss ? ggml_type::MXFP4 : opt.type;  // routed experts, as released
+    const auto        emit = [&](const tensor_spec & s, int64_t layer) {
         const std::vector<int64_t> shape = dims.shape(s);
         if (shape.size() == 1 || s.role == tensor_role::EXPERT_BIAS) {  // norms 1, biases 0, DeltaNet's decay -1
             constant(s.file_name(layer), shape, s.init);
