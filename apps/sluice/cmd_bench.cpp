@@ -3,6 +3,7 @@
 // per token / read bandwidth measured in the same run).
 
 #include "cli_common.h"
+#include "cli_routing.h"
 #include "commands.h"
 #include "util/bandwidth.h"
 #include "util/error.h"
@@ -18,10 +19,11 @@ namespace sluice::cli {
 namespace {
 
 struct bench_options {
-    model_flags model;
-    int         n_prompt = 64;
-    int         n_gen    = 32;
-    int         reps     = 3;
+    model_flags     model;
+    routing_request routing;
+    int             n_prompt = 64;
+    int             n_gen    = 32;
+    int             reps     = 3;
 };
 
 double seconds_of(const std::function<void()> & f) {
@@ -44,9 +46,12 @@ void run(bench_options & o) {
     for (auto & t : prompt) t = static_cast<int32_t>(rng() % hp.n_vocab);
     for (auto & t : gen) t = static_cast<int32_t>(rng() % hp.n_vocab);
 
-    double best_pp = 0.0, best_tg = 0.0;
+    session_options so = make_session_options(o.model);
+    so.routing         = make_routing(e, o.routing);
+    routing_tally tally;
+    double        best_pp = 0.0, best_tg = 0.0;
     for (int r = 0; r < o.reps; ++r) {
-        session      s(e, make_session_options(o.model));
+        session      s(e, so);
         const double pp = seconds_of([&] { s.eval(prompt); });
         const double tg = seconds_of([&] {
             for (int32_t t : gen) {
@@ -56,6 +61,7 @@ void run(bench_options & o) {
         });
         best_pp         = std::max(best_pp, o.n_prompt / pp);
         best_tg         = std::max(best_tg, o.n_gen / tg);
+        tally           = s.routing_counts();
     }
     const uint64_t rss    = peak_rss_bytes();  // before the bandwidth probe's buffer
     const double   bw     = measure_read_bandwidth(e.pool(), size_t(512) << 20);
@@ -75,6 +81,7 @@ void run(bench_options & o) {
                100.0 * best_tg / bound);
     fmt::print("peak RSS   {} (model run, before the bandwidth probe)\n", human_bytes(rss));
     report_streaming(e, o.model);
+    report_routing(e, so.routing.get(), tally);
 }
 
 }  // namespace
@@ -83,6 +90,7 @@ void add_bench_command(CLI::App & app) {
     auto   o   = std::make_shared<bench_options>();
     auto * cmd = app.add_subcommand("bench", "prefill and decode speed against the memory-bandwidth bound");
     add_model_flags(cmd, o->model);
+    add_routing_flags(cmd, o->routing);
     cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (prefill)")->default_val(64);
     cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens (decode)")->default_val(32);
     cmd->add_option("-r,--repetitions", o->reps, "repetitions; the best is reported")->default_val(3);

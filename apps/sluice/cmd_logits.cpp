@@ -2,6 +2,7 @@
 // and the routing of every MoE layer (expert ids and weights), for tests and debugging.
 
 #include "cli_common.h"
+#include "cli_routing.h"
 #include "commands.h"
 #include "engine/routing_recorder.h"
 #include "util/error.h"
@@ -16,11 +17,12 @@ namespace sluice::cli {
 namespace {
 
 struct logits_options {
-    model_flags model;
-    std::string ids;
-    int         top  = 10;
-    bool        json = false;
-    bool        all  = false;
+    model_flags     model;
+    routing_request routing;
+    std::string     ids;
+    int             top  = 10;
+    bool            json = false;
+    bool            all  = false;
 };
 
 std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
@@ -34,8 +36,10 @@ std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
 }
 
 void run(const logits_options & o) {
-    engine                     e(make_engine_options(o.model));
-    session                    s(e, make_session_options(o.model));
+    engine          e(make_engine_options(o.model));
+    session_options so = make_session_options(o.model);
+    so.routing         = make_routing(e, o.routing);
+    session                    s(e, so);
     const std::vector<int32_t> ids = parse_ids(o.ids);
     if (ids.empty()) {
         fail("logits: --ids is empty");
@@ -44,6 +48,7 @@ void run(const logits_options & o) {
     const std::vector<float> l = s.eval_all(ids, &log);
     const int64_t            V = e.hparams().n_vocab;
     report_streaming(e, o.model);
+    report_routing(e, so.routing.get(), s.routing_counts());
 
     if (o.json) {
         nlohmann::json out;
@@ -90,6 +95,7 @@ void add_logits_command(CLI::App & app) {
     auto   o   = std::make_shared<logits_options>();
     auto * cmd = app.add_subcommand("logits", "logits and expert routing at every position of a token sequence");
     add_model_flags(cmd, o->model);
+    add_routing_flags(cmd, o->routing);
     cmd->add_option("--ids", o->ids, "token ids, e.g. 1,629,282")->required();
     cmd->add_option("--top", o->top, "how many of the largest logits to print per position")->default_val(10);
     cmd->add_flag("--json", o->json, "print JSON: per position the top logits and the routing per layer");

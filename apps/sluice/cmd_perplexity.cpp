@@ -3,9 +3,15 @@
 // one) and cut into chunks of n_ctx tokens; each chunk starts from an empty cache with its
 // first token replaced by BOS, and only the second half of each chunk is scored, so every
 // scored token sees at least n_ctx/2 tokens of context.
+//
+// --kl-base FILE saves the run's log-probabilities at the scored positions; with
+// --kl-divergence a later run (a lossy knob: routing controls, a pruned model, --cache-type)
+// compares its own against them: KL divergence, top-1 agreement, perplexity next to the base's.
 
 #include "cli_common.h"
+#include "cli_routing.h"
 #include "commands.h"
+#include "tools/kl_divergence.h"
 #include "util/error.h"
 
 #include <fmt/format.h>
@@ -13,14 +19,18 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 namespace sluice::cli {
 namespace {
 
 struct perplexity_options {
-    model_flags model;
-    std::string file;
-    int64_t     max_chunks = 0;
+    model_flags     model;
+    routing_request routing;
+    std::string     file;
+    int64_t         max_chunks = 0;
+    std::string     kl_base;
+    bool            kl_divergence = false;
 };
 
 // -log softmax(logits)[target], in double.
@@ -37,6 +47,9 @@ double nll(const float * logits, int64_t n_vocab, int32_t target) {
 }
 
 void run(perplexity_options & o) {
+    if (o.kl_divergence && o.kl_base.empty()) {
+        fail("--kl-divergence compares against a saved run: give --kl-base FILE");
+    }
     if (o.model.ctx <= 0) {
         o.model.ctx = 256;
     }
@@ -61,18 +74,41 @@ void run(perplexity_options & o) {
     const int64_t first = n_ctx / 2;
     double        total = 0.0;
     int64_t       count = 0;
-    const auto    t0    = std::chrono::steady_clock::now();
+    // The base: saved (without --kl-divergence) or compared against (with).
+    const std::span<const int32_t> scored_text(tokens.data(), static_cast<size_t>(n_chunk * n_ctx));
+    std::optional<kl_base>         base;
+    kl_stats                       kl;
+    std::vector<float>             saved, lp(V);
+    if (o.kl_divergence) {
+        base.emplace(o.kl_base, scored_text, n_ctx, V);
+    }
+    session_options so = make_session_options(o.model);
+    so.routing         = make_routing(e, o.routing);
+    routing_tally tally;
+    const auto    t0 = std::chrono::steady_clock::now();
     for (int64_t c = 0; c < n_chunk; ++c) {
         std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
         if (tok.add_bos() && tok.bos() >= 0) {
             chunk[0] = tok.bos();
         }
-        session                  s(e, make_session_options(o.model));
+        session                  s(e, so);
         const std::vector<float> logits = s.eval_all(chunk);
         for (int64_t j = first; j < n_ctx - 1; ++j) {
             total += nll(logits.data() + j * V, V, chunk[j + 1]);
+            if (!o.kl_base.empty()) {
+                log_softmax(logits.data() + j * V, V, lp.data());
+                if (base) {
+                    if (count >= base->size()) {
+                        fail("--kl-base: '{}' holds {} positions; this run scores more", o.kl_base, base->size());
+                    }
+                    kl.add(base->row(count), lp.data(), V, chunk[j + 1]);
+                } else {
+                    saved.insert(saved.end(), lp.begin(), lp.end());
+                }
+            }
             ++count;
         }
+        tally.add_all(s.routing_counts());
         fmt::print("[{}]{:.4f}{}", c + 1, std::exp(total / count), c + 1 == n_chunk ? "\n" : ",");
         std::fflush(stdout);
     }
@@ -80,7 +116,22 @@ void run(perplexity_options & o) {
     fmt::print("Final estimate: PPL = {:.4f} (mean NLL {:.4f} nats over {} tokens)\n", std::exp(total / count),
                total / count, count);
     fmt::print(stderr, "{:.1f} s, {:.1f} tokens/s\n", secs, static_cast<double>(n_chunk * n_ctx) / secs);
+    if (base) {
+        if (count != base->size()) {
+            fail("--kl-base: '{}' holds {} positions, this run scored {} (use the same --chunks)", o.kl_base,
+                 base->size(), count);
+        }
+        fmt::print(
+            "KL divergence vs {}: mean {:.6f}, p99 {:.6f} nats; top-1 agreement {:.2f}%; PPL {:.4f} vs "
+            "base {:.4f} ({:+.2f}%)\n",
+            o.kl_base, kl.mean_kl(), kl.p99_kl(), 100.0 * kl.top1_agree(), kl.ppl(), kl.base_ppl(),
+            100.0 * (kl.ppl() / kl.base_ppl() - 1.0));
+    } else if (!o.kl_base.empty()) {
+        save_kl_base(o.kl_base, scored_text, n_ctx, V, saved);
+        fmt::print(stderr, "saved the log-probabilities of {} positions to {}\n", count, o.kl_base);
+    }
     report_streaming(e, o.model);
+    report_routing(e, so.routing.get(), tally);
 }
 
 }  // namespace
@@ -91,6 +142,12 @@ void add_perplexity_command(CLI::App & app) {
     add_model_flags(cmd, o->model);
     cmd->add_option("-f,--file", o->file, "text file")->required();
     cmd->add_option("--chunks", o->max_chunks, "score at most this many chunks (0: all)");
+    cmd->add_option("--kl-base", o->kl_base,
+                    "save the log-probabilities of the scored positions to FILE (n_vocab x 4 bytes each); with "
+                    "--kl-divergence, compare against them instead");
+    cmd->add_flag("--kl-divergence", o->kl_divergence,
+                  "report the KL divergence from --kl-base's run (mean, p99), top-1 agreement and both perplexities");
+    add_routing_flags(cmd, o->routing);
     cmd->callback([o] { run(*o); });
 }
 

@@ -3,6 +3,7 @@
 
 #include "chat_session.h"
 #include "cli_common.h"
+#include "cli_routing.h"
 #include "commands.h"
 #include "util/error.h"
 #include "util/memory_stats.h"
@@ -16,14 +17,15 @@ namespace sluice::cli {
 namespace {
 
 struct run_options {
-    model_flags    model;
-    std::string    ids, prompt, file;
-    bool           special = false;
-    bool           chat    = false;
-    chat_options   chat_opt;
-    int32_t        n_predict  = 128;
-    bool           ignore_eos = false;
-    sampler_params sampling;
+    model_flags     model;
+    routing_request routing;
+    std::string     ids, prompt, file;
+    bool            special = false;
+    bool            chat    = false;
+    chat_options    chat_opt;
+    int32_t         n_predict  = 128;
+    bool            ignore_eos = false;
+    sampler_params  sampling;
 };
 
 void print_stats(const engine & e, const generate_stats & st, const model_flags & f) {
@@ -41,8 +43,10 @@ void run_chat(const run_options & o) {
     if (!o.ids.empty() || !o.file.empty()) {
         fail("run --chat takes its message from -p (or from standard input), not --ids or -f");
     }
-    engine           e(make_engine_options(o.model));
-    chat_session     chat(e, make_session_options(o.model), o.chat_opt);
+    engine          e(make_engine_options(o.model));
+    session_options so = make_session_options(o.model);
+    so.routing         = make_routing(e, o.routing);
+    chat_session     chat(e, so, o.chat_opt);
     sampler          pick(o.sampling);
     generate_options g;
     g.n_predict      = o.n_predict;
@@ -88,8 +92,10 @@ void run(const run_options & o) {
         run_chat(o);
         return;
     }
-    engine                     e(make_engine_options(o.model));
-    session                    s(e, make_session_options(o.model));
+    engine          e(make_engine_options(o.model));
+    session_options so = make_session_options(o.model);
+    so.routing         = make_routing(e, o.routing);
+    session                    s(e, so);
     const std::vector<int32_t> prompt = prompt_tokens(e, o.ids, o.prompt, o.file, o.special);
     if (prompt.empty()) {
         fail("run: the prompt is empty (give -p TEXT, -f FILE or --ids)");
@@ -125,6 +131,7 @@ void run(const run_options & o) {
     }
     fmt::print("\n");
     print_stats(e, st, o.model);
+    report_routing(e, so.routing.get(), s.routing_counts());
 }
 
 }  // namespace
@@ -133,6 +140,7 @@ void add_run_command(CLI::App & app) {
     auto   o   = std::make_shared<run_options>();
     auto * cmd = app.add_subcommand("run", "generate text from a prompt");
     add_model_flags(cmd, o->model);
+    add_routing_flags(cmd, o->routing);
     cmd->add_option("-p,--prompt", o->prompt, "prompt text");
     cmd->add_option("-f,--file", o->file, "read the prompt from a file");
     cmd->add_option("--ids", o->ids, "prompt as token ids, e.g. 1,629,282 (models without a tokenizer)");

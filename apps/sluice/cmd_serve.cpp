@@ -2,6 +2,7 @@
 // into server_options, starts the server and stops it on SIGINT/SIGTERM.
 
 #include "cli_common.h"
+#include "cli_routing.h"
 #include "commands.h"
 #include "server/http_server.h"
 #include "util/error.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct serve_options {
     model_flags            model;
+    routing_request        routing;
     server::server_options server;
     sampler_params         sampling;
     int64_t                n_predict  = -1;
@@ -39,11 +41,12 @@ void serve(serve_options & o) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
     engine e(make_engine_options(o.model));
-    o.server.sched.session       = make_session_options(o.model);
-    o.server.defaults.sampling   = o.sampling;
-    o.server.defaults.max_tokens = o.n_predict;
-    o.server.defaults.ignore_eos = o.ignore_eos;
-    o.server.defaults.fixed_seed = o.seed_given;
+    o.server.sched.session         = make_session_options(o.model);
+    o.server.sched.session.routing = make_routing(e, o.routing);
+    o.server.defaults.sampling     = o.sampling;
+    o.server.defaults.max_tokens   = o.n_predict;
+    o.server.defaults.ignore_eos   = o.ignore_eos;
+    o.server.defaults.fixed_seed   = o.seed_given;
     server::http_server srv(e, o.server);
     const int           port = srv.bind();
 
@@ -70,6 +73,7 @@ void add_serve_command(CLI::App & app) {
     auto   o   = std::make_shared<serve_options>();
     auto * cmd = app.add_subcommand("serve", "serve the OpenAI API (chat/completions, completions, models) over HTTP");
     add_model_flags(cmd, o->model);
+    add_routing_flags(cmd, o->routing);
     cmd->add_option("--host", o->server.host, "address to listen on (default: loopback only)")
         ->default_val("127.0.0.1");
     cmd->add_option("--port", o->server.port, "TCP port (0: any free port)")->default_val(8080);

@@ -18,5 +18,6 @@ void add_bench_serve_command(CLI::App & app);
 void add_calibrate_command(CLI::App & app);
 void add_trace_command(CLI::App & app);
 void add_simulate_command(CLI::App & app);
+void add_prune_command(CLI::App & app);
 
 }  // namespace sluice::cli

@@ -25,6 +25,7 @@ int main(int argc, char ** argv) {
     sluice::cli::add_calibrate_command(app);
     sluice::cli::add_trace_command(app);
     sluice::cli::add_simulate_command(app);
+    sluice::cli::add_prune_command(app);
 
     try {
         app.parse(argc, argv);

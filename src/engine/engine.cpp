@@ -102,6 +102,38 @@ uint64_t engine::active_bytes_per_token() const {
     return bytes;
 }
 
+routing_controls engine::make_routing(const routing_request & req) const {
+    const std::span<const router> rs = model_->routers();
+    std::vector<bool>             moe(rs.size());
+    for (size_t l = 0; l < rs.size(); ++l) {
+        moe[l] = rs[l].routed();
+    }
+    return make_routing_controls(req, static_cast<int>(rs.size()), static_cast<int>(hparams().n_expert),
+                                 static_cast<int>(hparams().n_expert_used), moe);
+}
+
+engine::routing_summary engine::summarize(const routing_tally & t) const {
+    routing_summary      s;
+    const expert_store & ex = model_->experts();
+    s.file_k                = static_cast<int>(hparams().n_expert_used);
+    int moe_layers          = 0;
+    for (size_t l = 0; l < t.uses.size(); ++l) {
+        if (t.tokens[l] == 0) {
+            continue;
+        }
+        const double per_token = static_cast<double>(t.uses[l]) / static_cast<double>(t.tokens[l]);
+        s.experts_per_layer += per_token;
+        const auto bytes = static_cast<double>(ex.expert_bytes(static_cast<int>(l)));
+        s.expert_bytes_per_token += per_token * bytes;
+        s.file_expert_bytes += s.file_k * bytes;
+        ++moe_layers;
+    }
+    if (moe_layers > 0) {
+        s.experts_per_layer /= moe_layers;
+    }
+    return s;
+}
+
 session::session(engine & e, const session_options & opt) : engine_(e), opt_(opt) {
     int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : e.hparams().n_ctx_train;
     if (n_ctx <= 0) {
@@ -121,7 +153,8 @@ void session::reset() {
 
 void session::feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits) {
     const int64_t         n_vocab = engine_.hparams().n_vocab;
-    const forward_context ctx{engine_.runner(), engine_.experts(), observer};
+    const row_routing     rr[1]   = {routing_row()};
+    const forward_context ctx{engine_.runner(), engine_.experts(), observer, rr};
     for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
         const size_t n   = std::min<size_t>(opt_.n_batch, tokens.size() - i);
         float *      out = all_logits != nullptr ? all_logits + i * n_vocab : logits_.data();
@@ -200,9 +233,13 @@ void decode_batch(std::span<session * const> sessions, std::span<const int32_t> 
         }
         states.push_back(sessions[i]->state_.get());
     }
-    const int64_t         n_vocab = e.hparams().n_vocab;
-    std::vector<float>    logits(sessions.size() * n_vocab);
-    const forward_context ctx{e.runner(), e.experts(), nullptr};
+    const int64_t            n_vocab = e.hparams().n_vocab;
+    std::vector<float>       logits(sessions.size() * n_vocab);
+    std::vector<row_routing> rows;
+    for (session * s : sessions) {
+        rows.push_back(s->routing_row());
+    }
+    const forward_context ctx{e.runner(), e.experts(), nullptr, rows};
     e.net().forward_batch(states, tokens, ctx, logits.data());
     for (size_t i = 0; i < sessions.size(); ++i) {
         std::copy(logits.begin() + static_cast<ptrdiff_t>(i * n_vocab),

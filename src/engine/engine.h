@@ -8,6 +8,7 @@
 #pragma once
 
 #include "experts/expert_source.h"
+#include "experts/routing_controls.h"
 #include "experts/streaming_options.h"
 #include "experts/streaming_stats.h"
 #include "gguf/gguf.h"
@@ -77,6 +78,18 @@ class engine {
     // bandwidth it bounds decode speed.
     uint64_t active_bytes_per_token() const;
 
+    // Routing controls for this model from flags or a request; throws naming the bad value.
+    routing_controls make_routing(const routing_request & req) const;
+    // Average experts per token and layer, and expert bytes per token, from a session's
+    // counters: what a routing control costs in compute and in bytes read.
+    struct routing_summary {
+        double experts_per_layer      = 0.0;  // chosen experts per token, averaged over MoE layers
+        int    file_k                 = 0;    // the file's experts per token
+        double expert_bytes_per_token = 0.0;  // summed over MoE layers
+        double file_expert_bytes      = 0.0;  // the same with the file's k
+    };
+    routing_summary summarize(const routing_tally & t) const;
+
     // Replaces where experts come from; the engine keeps it alive.
     void set_expert_source(std::unique_ptr<expert_source> source) {
         experts_   = std::move(source);
@@ -103,6 +116,10 @@ struct session_options {
     int64_t   n_ctx   = 0;               // <= 0: the model's training context
     ggml_type kv_type = ggml_type::F16;  // F16 or F32
     int64_t   n_batch = 256;             // prompt tokens per forward pass
+    // Routing controls (engine::make_routing), or nullptr: the file's routing.
+    std::shared_ptr<const routing_controls> routing = nullptr;
+    // Keep the routing of the last token of each forward pass (last_routing()).
+    bool record_routing = false;
 };
 
 struct generate_options {
@@ -145,18 +162,31 @@ class session {
     // The logits after the last token fed (by eval or decode_batch): n_vocab floats.
     std::span<const float> logits() const { return logits_; }
 
+    // Experts chosen per layer since the session began (reset() keeps them).
+    const routing_tally & routing_counts() const { return tally_; }
+    // With record_routing: the experts and weights that computed logits() (the last token fed).
+    const routed_token & last_routing() const { return record_; }
+    void set_routing(std::shared_ptr<const routing_controls> controls) { opt_.routing = std::move(controls); }
+    void set_record_routing(bool on) {
+        opt_.record_routing = on;
+        record_.layers.clear();
+    }
+
   private:
     friend void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens);
 
     // Runs tokens through the model in batches of n_batch; writes every token's logits to
     // all_logits when given, else the last token's to logits_.
-    void feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits);
+    void        feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits);
+    row_routing routing_row() { return {opt_.routing.get(), &tally_, opt_.record_routing ? &record_ : nullptr}; }
 
     engine &                     engine_;
     session_options              opt_;
     std::unique_ptr<model_state> state_;
     std::vector<int32_t>         history_;
     std::vector<float>           logits_;
+    routing_tally                tally_;
+    routed_token                 record_;
 };
 
 // One decode step for several sessions of the same engine in one forward pass (continuous

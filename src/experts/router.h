@@ -6,11 +6,20 @@
 // belong here, not in the architectures.
 #pragma once
 
+#include "experts/routing_controls.h"
 #include "kernels/kernels.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace sluice {
+
+// Working memory of route(), sized to the expert count on first use; one per thread.
+struct route_scratch {
+    std::vector<float>   logits;  // steered logits
+    std::vector<float>   ranked;  // what the choice ranks
+    std::vector<uint8_t> taken;   // all zero between calls
+};
 
 // How logits become scores and weights.
 enum class router_scoring {
@@ -47,10 +56,13 @@ struct router {
     // logits = weight . h (+ logit_bias) for n rows of n_embd: [n][n_expert].
     void logits(const float * h, int64_t n, matmul_runner & mm, float * out) const;
 
-    // One token: from its n_expert logits, the k chosen experts (best first; ties to the lower
-    // id) and their weights. probs (n_expert) receives the unbiased scores (for SOFTMAX_OF_TOP_K
-    // the softmax over all logits), which observers report; scratch holds n_expert floats.
-    void route(const float * logits, float * probs, float * scratch, int32_t * ids, float * weights) const;
+    // One token: from its n_expert logits, the experts it uses (best first; ties to the lower
+    // id) and their weights; returns how many. Without controls that is k; with them at most
+    // controls->max_experts(n_expert, k), the room ids and weights must have. probs (n_expert)
+    // receives the scores (for SOFTMAX_OF_TOP_K the softmax over all logits) after steering
+    // and masking, which observers report.
+    int route(const float * logits, float * probs, route_scratch & scratch, int32_t * ids, float * weights,
+              const routing_controls * controls = nullptr, int layer = 0) const;
 
     // n rows of logits -> in place, scores that rank experts as the choice does (before the
     // group restriction): what a predictor ranks a later layer's experts by.

@@ -31,12 +31,24 @@ class forward_observer {
     // `positions` (each row's position in its sequence): what predictors see. Calibration and
     // traces use it; the default ignores it.
     virtual void on_ffn_input(int /*layer*/, const float * /*x*/, std::span<const int64_t> /*positions*/) {}
+    // One routed expert's output before its routing weight: rows of n_embd (y), one per entry
+    // of `positions`, with the weight each row applies to it. `sluice prune` scores experts by
+    // weight x |y|; the default ignores it.
+    virtual void on_expert_output(int /*layer*/, int32_t /*expert*/, std::span<const int64_t> /*positions*/,
+                                  std::span<const float> /*weights*/, const float * /*y*/, int64_t /*n_embd*/) {}
 };
 
 struct forward_context {
     matmul_runner &    mm;
     expert_source &    experts;
     forward_observer * observer = nullptr;
+    // Routing controls, counters and records for the rows of the pass: empty, none; one entry,
+    // every row; else one entry per row (a batched decode of sequences with their own controls).
+    std::span<const row_routing> routing = {};
+
+    const row_routing * routing_of(int64_t row) const {
+        return routing.empty() ? nullptr : routing.size() == 1 ? &routing[0] : &routing[row];
+    }
 };
 
 // Per-sequence state, for every kind of block: the KV cache (attention: keys and values per

@@ -25,6 +25,18 @@ void activate(float * g, float * u, int64_t rows, int64_t ff, int32_t e, const m
     }
 }
 
+// Keeps a row's choice at `layer` in the record, replacing the previous row's.
+void record_routing(routed_token & rec, int layer, std::span<const int32_t> ids, std::span<const float> w) {
+    auto it = std::find_if(rec.layers.begin(), rec.layers.end(),
+                           [&](const routed_token::layer_choice & c) { return c.layer == layer; });
+    if (it == rec.layers.end()) {
+        rec.layers.push_back({layer, {}, {}});
+        it = rec.layers.end() - 1;
+    }
+    it->experts.assign(ids.begin(), ids.end());
+    it->weights.assign(w.begin(), w.end());
+}
+
 void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_options & opt) {
     if (opt.down_exps_bias != nullptr) {
         add_bias(y, {opt.down_exps_bias + e * d, static_cast<size_t>(d)}, rows);
@@ -36,7 +48,8 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
 // per-row arithmetic is the kernels' own, so the result equals the batched path's.
 void decode_experts(const float * h, std::span<const expert_matrices> mats,
                     const std::vector<std::vector<float>> & weight_of, std::span<const int32_t> used,
-                    const moe_options & opt, matmul_runner & mm, float * out) {
+                    const moe_options & opt, matmul_runner & mm, float * out, int layer, int64_t position,
+                    forward_observer * observer) {
     const size_t            n_used = used.size();
     const int64_t           ff     = mats.empty() ? 0 : mats[0].gate.rows;
     const int64_t           d      = mats.empty() ? 0 : mats[0].down.rows;
@@ -58,6 +71,9 @@ void decode_experts(const float * h, std::span<const expert_matrices> mats,
     for (size_t i = 0; i < n_used; ++i) {
         add_down_bias(y.data() + i * d, 1, d, used[i], opt);
         const float w = weight_of[used[i]][0];
+        if (observer != nullptr) {
+            observer->on_expert_output(layer, used[i], {&position, 1}, {&w, 1}, y.data() + i * d, d);
+        }
         for (int64_t c = 0; c < d; ++c) {
             out[c] += w * y[i * d + c];
         }
@@ -71,16 +87,36 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     const int64_t d = r.weight.cols;
     const int     E = r.n_expert, k = r.k;
 
-    std::vector<float> logits(static_cast<size_t>(n) * E), probs(E), scratch(E);
+    std::vector<float> logits(static_cast<size_t>(n) * E), probs(E);
+    route_scratch      scratch;
     r.logits(h, n, ctx.mm, logits.data());
 
-    std::vector<int32_t> ids(static_cast<size_t>(n) * k);
-    std::vector<float>   weights(static_cast<size_t>(n) * k);
+    // Room per token for the most experts the controls of any row allow.
+    int slots = k;
+    for (const row_routing & rr : ctx.routing) {
+        if (rr.controls != nullptr) {
+            slots = std::max(slots, rr.controls->max_experts(E, k));
+        }
+    }
+    std::vector<int32_t> ids(static_cast<size_t>(n) * slots);
+    std::vector<float>   weights(static_cast<size_t>(n) * slots);
+    std::vector<int>     count(n);
     for (int64_t t = 0; t < n; ++t) {
-        r.route(logits.data() + t * E, probs.data(), scratch.data(), ids.data() + t * k, weights.data() + t * k);
+        const row_routing * rr = ctx.routing_of(t);
+        int32_t *           id = ids.data() + t * slots;
+        float *             w  = weights.data() + t * slots;
+        count[t] =
+            r.route(logits.data() + t * E, probs.data(), scratch, id, w, rr != nullptr ? rr->controls : nullptr, layer);
+        const std::span<const int32_t> chosen(id, count[t]);
+        const std::span<const float>   chosen_w(w, count[t]);
         if (ctx.observer != nullptr) {
-            ctx.observer->on_routing(layer, positions[t], {ids.data() + t * k, static_cast<size_t>(k)},
-                                     {weights.data() + t * k, static_cast<size_t>(k)}, probs);
+            ctx.observer->on_routing(layer, positions[t], chosen, chosen_w, probs);
+        }
+        if (rr != nullptr && rr->tally != nullptr) {
+            rr->tally->add(layer, count[t]);
+        }
+        if (rr != nullptr && rr->record != nullptr) {
+            record_routing(*rr->record, layer, chosen, chosen_w);
         }
     }
 
@@ -88,9 +124,9 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     std::vector<std::vector<int64_t>> tokens_of(E);
     std::vector<std::vector<float>>   weight_of(E);
     for (int64_t t = 0; t < n; ++t) {
-        for (int j = 0; j < k; ++j) {
-            tokens_of[ids[t * k + j]].push_back(t);
-            weight_of[ids[t * k + j]].push_back(weights[t * k + j]);
+        for (int j = 0; j < count[t]; ++j) {
+            tokens_of[ids[t * slots + j]].push_back(t);
+            weight_of[ids[t * slots + j]].push_back(weights[t * slots + j]);
         }
     }
     std::vector<int32_t> used;
@@ -103,7 +139,8 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     const std::span<const int32_t> all(used);
     if (n == 1) {
         ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
-            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, out);
+            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, out, layer, positions[0],
+                           ctx.observer);
         });
         if (opt.shared != nullptr) {
             add_shared_expert(h, n, *opt.shared, ctx.mm, out);
@@ -112,7 +149,8 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     }
     // Each expert's rows are computed independently and summed in expert order, so the
     // groups the source yields change nothing in the result.
-    std::vector<float> x, g, u, y;
+    std::vector<float>   x, g, u, y;
+    std::vector<int64_t> pos;
     ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
         for (size_t j = 0; j < mats.size(); ++j) {
             const int32_t                e  = used[first + j];
@@ -132,6 +170,13 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
             activate(g.data(), u.data(), nt, ff, e, opt);
             ctx.mm.matmul(m.down, g.data(), nt, y.data());
             add_down_bias(y.data(), nt, d, e, opt);
+            if (ctx.observer != nullptr) {
+                pos.resize(nt);
+                for (int64_t r = 0; r < nt; ++r) {
+                    pos[r] = positions[ts[r]];
+                }
+                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], y.data(), d);
+            }
             for (int64_t r = 0; r < nt; ++r) {
                 const float   w   = weight_of[e][r];
                 float *       o   = out + ts[r] * d;

@@ -4,6 +4,7 @@
 // and the scheduler frees the request's slot at its next step.
 #pragma once
 
+#include "experts/routing_controls.h"
 #include "server/api_error.h"
 #include "server/logprobs.h"
 
@@ -27,6 +28,7 @@ struct job_usage {
 struct job_event {
     std::string                text;      // new text, whole UTF-8 characters
     std::vector<token_logprob> logprobs;  // one per token this event covers, when asked
+    std::vector<routed_token>  routed;    // one per token this event covers, when asked
     bool                       done = false;
     std::string                finish_reason;  // "stop" or "length", with done
     job_usage                  usage;          // with done

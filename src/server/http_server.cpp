@@ -29,8 +29,16 @@ struct reply_state {
     int                          top_logprobs  = -1;
     std::string                  text;  // non-streamed: everything so far (after the echo)
     std::vector<token_logprob>   logprobs;
-    int64_t                      text_bytes = 0;  // streamed completions: offset of the next token
+    int64_t                      text_bytes = 0;      // streamed completions: offset of the next token
+    bool                         routed     = false;  // "sluice": {"return_routed_experts": true}
+    std::vector<routed_token>    routed_tokens;       // non-streamed: every token's so far
 };
+
+// Adds choices[0].sluice.routed_experts to a response or chunk.
+ojson with_routed(ojson body, const std::vector<routed_token> & tokens) {
+    body["choices"][0]["sluice"] = {{"routed_experts", routed_experts_json(tokens)}};
+    return body;
+}
 
 void send_error(httplib::Response & res, const api_error & e) {
     res.status = e.status();
@@ -278,7 +286,16 @@ void http_server::impl::generate(const httplib::Request & req, httplib::Response
         st->include_usage = gen.include_usage;
         st->top_logprobs  = gen.top_logprobs;
         job j             = make_job(gen, std::move(prompt), sched.n_ctx(), opt.defaults);
-        st->ch            = sched.submit(std::move(j));
+        if (gen.routing) {
+            try {
+                j.routing = std::make_shared<const routing_controls>(eng.make_routing(*gen.routing));
+            } catch (const sluice::error & e) {
+                throw bad_param("sluice", fmt::format("Invalid routing control: {}", e.what()), "invalid_value");
+            }
+        }
+        j.return_routed_experts = gen.return_routed_experts;
+        st->routed              = gen.return_routed_experts;
+        st->ch                  = sched.submit(std::move(j));
         if (!st->ch) {
             throw api_error(503, "The server is busy: every slot is taken and the queue is full. Retry later.",
                             "server_error", "", "queue_full");
@@ -340,15 +357,18 @@ bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink)
                 sink.done();
                 return true;
             }
-            if (!ev.text.empty() || !ev.logprobs.empty()) {
+            if (!ev.text.empty() || !ev.logprobs.empty() || !ev.routed.empty()) {
                 ojson lp = nullptr;
                 if (st.top_logprobs >= 0) {
                     lp = st.chat ? chat_logprobs(tok, ev.logprobs)
                                  : completion_logprobs(tok, ev.logprobs, st.text_bytes);
                 }
-                const std::string chunk =
-                    st.chat ? sse_event(chat_chunk(st.meta, {{"content", ev.text}}, std::nullopt, lp, st.include_usage))
-                            : sse_event(completion_chunk(st.meta, ev.text, std::nullopt, lp, st.include_usage));
+                ojson c = st.chat ? chat_chunk(st.meta, {{"content", ev.text}}, std::nullopt, lp, st.include_usage)
+                                  : completion_chunk(st.meta, ev.text, std::nullopt, lp, st.include_usage);
+                if (st.routed) {
+                    c = with_routed(std::move(c), ev.routed);
+                }
+                const std::string chunk = sse_event(c);
                 for (const token_logprob & l : ev.logprobs) {
                     st.text_bytes += static_cast<int64_t>(tok.token_bytes(l.id).size());
                 }
@@ -390,14 +410,18 @@ bool http_server::impl::write_whole(reply_state & st, httplib::DataSink & sink) 
             }
             st.text += ev.text;
             st.logprobs.insert(st.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
+            st.routed_tokens.insert(st.routed_tokens.end(), ev.routed.begin(), ev.routed.end());
             if (ev.done) {
                 ojson lp = nullptr;
                 if (st.top_logprobs >= 0) {
                     lp = st.chat ? chat_logprobs(tok, st.logprobs) : completion_logprobs(tok, st.logprobs, offset);
                 }
-                const std::string body =
-                    dump_json(st.chat ? chat_response(st.meta, st.text, ev.finish_reason, ev.usage, lp)
-                                      : completion_response(st.meta, st.text, ev.finish_reason, ev.usage, lp));
+                ojson b = st.chat ? chat_response(st.meta, st.text, ev.finish_reason, ev.usage, lp)
+                                  : completion_response(st.meta, st.text, ev.finish_reason, ev.usage, lp);
+                if (st.routed) {
+                    b = with_routed(std::move(b), st.routed_tokens);
+                }
+                const std::string body = dump_json(b);
                 if (!sink.write(body.data(), body.size())) {
                     return false;
                 }

@@ -176,6 +176,84 @@ std::vector<std::string> get_stop(const ojson & j) {
     return out;
 }
 
+// "sluice": {"moe_top_k": 4, "moe_top_p": 0.7, "moe_min_k", "moe_max_k", "moe_skip",
+// "expert_mask": "3:17,*:2", "expert_force": "3:5=0.5", "expert_steer": [{"layer", "expert",
+// "offset"}], "return_routed_experts": true}. Types and plain ranges here; the model's
+// geometry (layer and expert counts) is checked when the job is made. Files are the
+// operator's business: a request cannot name one (no @FILE).
+void parse_sluice_extension(const ojson & j, generation_request & g) {
+    const ojson * sx = field(j, "sluice");
+    if (sx == nullptr) {
+        return;
+    }
+    if (!sx->is_object()) {
+        throw wrong_type("sluice", *sx, "an object");
+    }
+    g.return_routed_experts = get_bool(*sx, "return_routed_experts").value_or(false);
+    routing_request r;
+    bool            any = false;
+    if (auto k = get_int(*sx, "moe_top_k", 1, 1 << 16)) {
+        r.top_k = static_cast<int>(*k);
+        any     = true;
+    }
+    if (auto p = get_number(*sx, "moe_top_p", 0.0, 1.0)) {
+        if (*p <= 0.0) {
+            throw bad_param("moe_top_p", "Invalid value for 'moe_top_p': it must be in (0, 1].", "invalid_value");
+        }
+        r.top_p = static_cast<float>(*p);
+        any     = true;
+    }
+    if (auto k = get_int(*sx, "moe_min_k", 1, 1 << 16)) {
+        r.min_k = static_cast<int>(*k);
+        any     = true;
+    }
+    if (auto k = get_int(*sx, "moe_max_k", 1, 1 << 16)) {
+        r.max_k = static_cast<int>(*k);
+        any     = true;
+    }
+    if (auto t = get_number(*sx, "moe_skip", 0.0, 1e6)) {
+        r.skip = static_cast<float>(*t);
+        any    = true;
+    }
+    for (const char * key : {"expert_mask", "expert_force"}) {
+        if (const ojson * v = field(*sx, key)) {
+            if (!v->is_string()) {
+                throw wrong_type(key, *v, "a string like \"3:17,*:2\"");
+            }
+            const std::string spec = v->get<std::string>();
+            if (spec.empty() || spec.size() > 65536 || spec.find('@') != std::string::npos) {
+                throw bad_param(key,
+                                fmt::format("Invalid value for '{}': expected layer:expert,... (at most 64 KiB).", key),
+                                "invalid_value");
+            }
+            (std::string_view(key) == "expert_mask" ? r.mask : r.force) = spec;
+            any                                                         = true;
+        }
+    }
+    if (const ojson * v = field(*sx, "expert_steer")) {
+        if (!v->is_array() || v->size() > 65536) {
+            throw wrong_type("expert_steer", *v, "an array of at most 65536 {layer, expert, offset} objects");
+        }
+        for (const ojson & o : *v) {
+            if (!o.is_object()) {
+                throw wrong_type("expert_steer", o, "an object {layer, expert, offset}");
+            }
+            const auto l   = get_int(o, "layer", 0, 1 << 16);
+            const auto e   = get_int(o, "expert", 0, 1 << 16);
+            const auto off = get_number(o, "offset", -1e4, 1e4);
+            if (!l || !e || !off) {
+                throw bad_param("expert_steer", "Each 'expert_steer' entry needs 'layer', 'expert' and 'offset'.",
+                                "missing_required_parameter");
+            }
+            r.steer_offsets.push_back({static_cast<int>(*l), static_cast<int>(*e), static_cast<float>(*off)});
+        }
+        any = true;
+    }
+    if (any) {
+        g.routing = std::move(r);
+    }
+}
+
 generation_request parse_generation(const ojson & j) {
     generation_request g;
     const ojson *      model = field(j, "model");
@@ -225,6 +303,7 @@ generation_request parse_generation(const ojson & j) {
     get_number(j, "presence_penalty", -2.0, 2.0);
     get_number(j, "frequency_penalty", -2.0, 2.0);
     g.stop = get_stop(j);
+    parse_sluice_extension(j, g);
     return g;
 }
 

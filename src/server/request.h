@@ -4,6 +4,7 @@
 // here knows the model; prompt length and model name are checked later (api.h).
 #pragma once
 
+#include "experts/routing_controls.h"
 #include "server/api_error.h"
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,10 @@ struct generation_request {
     std::optional<uint64_t>  seed;
     std::vector<std::string> stop;               // at most 4, none empty
     int                      top_logprobs = -1;  // < 0: no logprobs; else alternatives per token
+    // The "sluice" extension object: routing controls for this request (replacing the
+    // server's when any is given) and whether to return each token's routed experts.
+    std::optional<routing_request> routing;
+    bool                           return_routed_experts = false;
 };
 
 struct chat_request {

@@ -120,6 +120,18 @@ ojson completion_chunk(const response_meta & m, const std::string & text, const 
     return c;
 }
 
+ojson routed_experts_json(const std::vector<routed_token> & tokens) {
+    ojson out = ojson::array();
+    for (const routed_token & t : tokens) {
+        ojson layers = ojson::array();
+        for (const routed_token::layer_choice & c : t.layers) {
+            layers.push_back({{"layer", c.layer}, {"experts", c.experts}, {"weights", c.weights}});
+        }
+        out.push_back(std::move(layers));
+    }
+    return out;
+}
+
 ojson usage_chunk(const response_meta & m, bool chat, const job_usage & u) {
     return {{"id", m.id},
             {"object", chat ? "chat.completion.chunk" : "text_completion"},

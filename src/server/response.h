@@ -44,6 +44,9 @@ ojson completion_response(const response_meta & m, const std::string & text, con
                           const job_usage & u, const ojson & logprobs);
 ojson completion_chunk(const response_meta & m, const std::string & text, const std::optional<std::string> & finish,
                        const ojson & logprobs, bool usage_null);
+// choices[].sluice.routed_experts: per token, per MoE layer {"layer", "experts", "weights"}.
+ojson routed_experts_json(const std::vector<routed_token> & tokens);
+
 // The last chunk with include_usage: no choices, only usage.
 ojson usage_chunk(const response_meta & m, bool chat, const job_usage & u);
 

@@ -124,6 +124,8 @@ void scheduler::admit() {
         queue_.pop_front();
         busy_.fetch_add(1);
         s.s->reset();
+        s.s->set_routing(s.req->j.routing ? s.req->j.routing : opt_.session.routing);
+        s.s->set_record_routing(s.req->j.return_routed_experts);
         s.pick.emplace(s.req->j.sampling);
         s.text.emplace(*engine_.tok(), s.req->j.stop);
         s.prefilled  = 0;
@@ -209,6 +211,9 @@ void scheduler::after_logits(slot & s) {
     }
     if (j.top_logprobs >= 0) {
         ev.logprobs.push_back(compute_logprob(logits, id, j.top_logprobs));
+    }
+    if (j.return_routed_experts) {  // the routing that computed the logits this token came from
+        ev.routed.push_back(s.s->last_routing());
     }
     ++s.generated;
     metrics_.on_tokens_out(1);

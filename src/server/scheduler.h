@@ -31,6 +31,9 @@ struct job {
     std::vector<std::string> stop;
     int                      top_logprobs = -1;  // < 0: no logprobs
     bool                     ignore_eos   = false;
+    // Routing controls for this request; nullptr: the server's (scheduler_options::session).
+    std::shared_ptr<const routing_controls> routing               = nullptr;
+    bool                                    return_routed_experts = false;
 };
 
 struct scheduler_options {

@@ -2,6 +2,7 @@
 // are chosen so that exp/sigmoid give round numbers).
 #include "experts/router.h"
 
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
@@ -17,10 +18,13 @@ struct routed {
     std::vector<float>   weights, probs;
 };
 
-routed route(const router & r, const std::vector<float> & logits) {
-    routed             out{std::vector<int32_t>(r.k), std::vector<float>(r.k), std::vector<float>(r.n_expert)};
-    std::vector<float> scratch(r.n_expert);
-    r.route(logits.data(), out.probs.data(), scratch.data(), out.ids.data(), out.weights.data());
+routed route(const router & r, const std::vector<float> & logits, const routing_controls * c = nullptr, int layer = 0) {
+    const int     slots = c != nullptr ? c->max_experts(r.n_expert, r.k) : r.k;
+    routed        out{std::vector<int32_t>(slots), std::vector<float>(slots), std::vector<float>(r.n_expert)};
+    route_scratch scratch;
+    const int     n = r.route(logits.data(), out.probs.data(), scratch, out.ids.data(), out.weights.data(), c, layer);
+    out.ids.resize(n);
+    out.weights.resize(n);
     return out;
 }
 
@@ -125,6 +129,108 @@ TEST(router, logits_add_the_bias_and_ranking_scores_follow_the_choice) {
     EXPECT_NEAR(t[0], 0.5f, 1e-6f);
     EXPECT_NEAR(t[1], 0.75f, 1e-6f);
     EXPECT_NEAR(t[2], 1.25f, 1e-6f);
+}
+
+// Routing controls (experts/routing_controls.h), by hand. exp(logits) = 1, 2, 4, 1 (sum 8):
+// probabilities 1/8, 1/4, 1/2, 1/8 in every test below.
+const std::vector<float> k_logits = {0.0f, ln2, ln4, 0.0f};
+
+TEST(router_controls, top_p_takes_the_fewest_experts_reaching_p) {
+    const router     r{.n_expert = 4, .k = 2, .normalize = true};
+    routing_controls c;
+    c.top_p = 0.5f;  // expert 2 alone holds 1/2
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2}));
+    EXPECT_NEAR(route(r, k_logits, &c).weights[0], 1.0f, 1e-6f);
+    c.top_p = 0.7f;  // 1/2 + 1/4 = 3/4 >= 0.7
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2, 1}));
+    c.top_p          = 0.8f;  // 3/4 < 0.8: a third expert (0, the lower id of the tie with 3)
+    const routed got = route(r, k_logits, &c);
+    EXPECT_EQ(got.ids, (std::vector<int32_t>{2, 1, 0}));
+    EXPECT_NEAR(got.weights[2], (1.0f / 8) / (7.0f / 8), 1e-6f);
+    c.max_k = 2;  // bounded
+    EXPECT_EQ(route(r, k_logits, &c).ids.size(), 2u);
+    c       = {};
+    c.top_p = 0.1f;
+    c.min_k = 3;  // at least 3
+    EXPECT_EQ(route(r, k_logits, &c).ids.size(), 3u);
+    c       = {};
+    c.top_p = 1.0f;  // every expert
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2, 1, 0, 3}));
+}
+
+TEST(router_controls, mask_removes_the_expert_from_the_softmax) {
+    // Masking expert 2: exp = 1, 2, -, 1 (sum 4): probabilities 1/4, 1/2, 0, 1/4.
+    const router     r{.n_expert = 4, .k = 2};
+    routing_controls c;
+    c.layers.resize(2);
+    c.layers[1].masked = {0, 0, 1, 0};
+    const routed got   = route(r, k_logits, &c, 1);
+    EXPECT_EQ(got.ids, (std::vector<int32_t>{1, 0}));
+    EXPECT_NEAR(got.weights[0], 0.5f, 1e-6f);
+    EXPECT_NEAR(got.weights[1], 0.25f, 1e-6f);
+    EXPECT_EQ(got.probs[2], 0.0f);
+    EXPECT_EQ(route(r, k_logits, &c, 0).ids, (std::vector<int32_t>{2, 1}));  // layer 0 untouched
+
+    // Sigmoid with a selection bias that would pick the masked expert: it is never chosen.
+    const std::vector<float> bias = {0.0f, 0.0f, 0.0f, 5.0f};
+    const router s{.scoring = router_scoring::SIGMOID, .selection_bias = bias.data(), .n_expert = 4, .k = 2};
+    c.layers[1].masked = {0, 0, 0, 1};
+    EXPECT_EQ(route(s, k_logits, &c, 1).ids, (std::vector<int32_t>{2, 1}));
+}
+
+TEST(router_controls, force_chooses_first_and_may_set_the_weight) {
+    const router     r{.n_expert = 4, .k = 2, .normalize = true};
+    routing_controls c;
+    c.layers.resize(1);
+    c.layers[0].force_weight = {NAN, NAN, NAN, -1.0f};  // expert 3, with its routed weight
+    routed got               = route(r, k_logits, &c);
+    EXPECT_EQ(got.ids, (std::vector<int32_t>{3, 2}));
+    EXPECT_NEAR(got.weights[0], (1.0f / 8) / (5.0f / 8), 1e-6f);  // renormalised over 1/8 + 1/2
+    EXPECT_NEAR(got.weights[1], (1.0f / 2) / (5.0f / 8), 1e-6f);
+    c.layers[0].force_weight[3] = 0.3f;  // a fixed weight, after renormalisation
+    got                         = route(r, k_logits, &c);
+    EXPECT_NEAR(got.weights[0], 0.3f, 1e-6f);
+    EXPECT_NEAR(got.weights[1], 0.8f, 1e-6f);
+}
+
+TEST(router_controls, steer_adds_offsets_to_the_logits) {
+    // +ln 8 on expert 0: exp = 8, 2, 4, 1 (sum 15).
+    const router     r{.n_expert = 4, .k = 2};
+    routing_controls c;
+    c.layers.resize(1);
+    c.layers[0].logit_offset = {std::log(8.0f), 0.0f, 0.0f, 0.0f};
+    const routed got         = route(r, k_logits, &c);
+    EXPECT_EQ(got.ids, (std::vector<int32_t>{0, 2}));
+    EXPECT_NEAR(got.weights[0], 8.0f / 15, 1e-6f);
+    EXPECT_NEAR(got.weights[1], 4.0f / 15, 1e-6f);
+}
+
+TEST(router_controls, skip_drops_small_weights_scaled_by_layer_importance) {
+    const router     r{.n_expert = 4, .k = 3};  // weights 1/2, 1/4, 1/8 (not renormalised)
+    routing_controls c;
+    c.skip_threshold = 0.2f;
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2, 1}));  // 1/8 < 0.2
+    c.layer_importance = {0.5f};                                          // 1/4 x 0.5 < 0.2 too
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2}));
+    c.skip_threshold = 10.0f;  // the best always stays
+    EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2}));
+}
+
+TEST(router_controls, spec_parsing) {
+    const auto refs = parse_expert_spec("3-4:2,9, *:0", "--expert-mask", 6, 16, false);
+    // 3:2, 4:2, 3:9, 4:9 (the bare 9 continues layers 3-4), then 0..5:0.
+    ASSERT_EQ(refs.size(), 10u);
+    EXPECT_EQ(refs[0].layer, 3);
+    EXPECT_EQ(refs[0].expert, 2);
+    EXPECT_EQ(refs[3].layer, 4);
+    EXPECT_EQ(refs[3].expert, 9);
+    EXPECT_EQ(refs[9].layer, 5);
+    EXPECT_EQ(refs[9].expert, 0);
+    const auto forced = parse_expert_spec("1:4=0.25", "--expert-force", 6, 16, true);
+    EXPECT_FLOAT_EQ(forced.at(0).weight, 0.25f);
+    for (const char * bad : {"", "7:0", "0:16", "x:1", "1:2=0.5", "1:-3", ",", "5"}) {
+        EXPECT_THROW(parse_expert_spec(bad, "--expert-mask", 6, 16, false), error) << bad;
+    }
 }
 
 }  // namespace

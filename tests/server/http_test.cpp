@@ -1,5 +1,6 @@
 // The HTTP API end to end over loopback with the tiny model: response shapes, SSE framing,
 // exact usage, and every error case with its status and OpenAI's error body.
+#include "engine/routing_recorder.h"
 #include "server/http_server.h"
 #include "server_test_util.h"
 #include "util/error.h"
@@ -255,6 +256,75 @@ TEST_F(http_test, errors) {
     auto ok = post("/v1/completions", R"({"model":"tiny","prompt":"def","max_tokens":2})");
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200);
+}
+
+// "sluice": {"return_routed_experts": true} returns, per generated token, the experts and
+// weights of the forward pass that produced it; they equal what an observer of the same
+// greedy generation in a session of its own records (a second engine on the same file).
+TEST_F(http_test, routed_experts_and_routing_controls_per_request) {
+    const std::vector<int32_t> prompt = {1, 629, 282};
+    auto r = post("/v1/completions", R"({"model":"tiny","prompt":[1,629,282],"max_tokens":4,"temperature":0,)"
+                                     R"("sluice":{"return_routed_experts":true}})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json routed = json::parse(r->body)["choices"][0]["sluice"]["routed_experts"];
+    ASSERT_EQ(routed.size(), 4u) << r->body;
+
+    engine_options eo;
+    eo.model_path = test::data_path("tiny-qwen3moe-f32.gguf");
+    eo.n_threads  = 1;
+    engine          e(eo);
+    session_options so;
+    so.n_ctx = 64;  // the server's F16 cache
+    session          s(e, so);
+    routing_recorder rec(static_cast<int>(e.hparams().n_layer));
+    s.eval(prompt, &rec);
+    sampler greedy({.temperature = 0.0f});
+    for (size_t t = 0; t < routed.size(); ++t) {
+        const size_t pos = prompt.size() - 1 + t;  // the position whose logits chose token t
+        ASSERT_EQ(routed[t].size(), static_cast<size_t>(e.hparams().n_layer));
+        for (size_t l = 0; l < routed[t].size(); ++l) {
+            EXPECT_EQ(routed[t][l]["layer"], l);
+            EXPECT_EQ(routed[t][l]["experts"].get<std::vector<int32_t>>(), rec.experts.at(pos).at(l)) << t << " " << l;
+            const auto w = routed[t][l]["weights"].get<std::vector<float>>();
+            ASSERT_EQ(w.size(), rec.weights[pos][l].size());
+            for (size_t j = 0; j < w.size(); ++j) {
+                EXPECT_NEAR(w[j], rec.weights[pos][l][j], 1e-6);
+            }
+        }
+        const int32_t next[1] = {greedy.sample(s.logits(), s.history())};
+        s.eval(next, &rec);
+    }
+
+    // A control for this request only: one expert per token, and the next request is exact again.
+    r = post("/v1/completions", R"({"model":"tiny","prompt":[1,629,282],"max_tokens":2,)"
+                                R"("sluice":{"moe_top_k":1,"expert_mask":"*:3","return_routed_experts":true}})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    for (const json & token : json::parse(r->body)["choices"][0]["sluice"]["routed_experts"]) {
+        for (const json & layer : token) {
+            ASSERT_EQ(layer["experts"].size(), 1u);
+            EXPECT_NE(layer["experts"][0], 3);
+        }
+    }
+    r = post("/v1/completions",
+             R"({"model":"tiny","prompt":[1,629,282],"max_tokens":1,"sluice":{"return_routed_experts":true}})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["choices"][0]["sluice"]["routed_experts"][0][0]["experts"].size(), 2u);
+
+    // Bad controls are 400s naming the field.
+    const auto with = [](const std::string & sx) {
+        return R"({"model":"tiny","prompt":[1,629],"max_tokens":1,"sluice":)" + sx + "}";
+    };
+    expect_error(post("/v1/completions", with(R"({"moe_top_p":1.5})")), 400, "moe_top_p");
+    expect_error(post("/v1/completions", with(R"({"moe_top_k":"two"})")), 400, "moe_top_k");
+    expect_error(post("/v1/completions", with(R"({"moe_top_k":9})")), 400, "sluice");  // 8 experts
+    expect_error(post("/v1/completions", with(R"({"expert_mask":"*:0-7"})")), 400, "sluice");
+    expect_error(post("/v1/completions", with(R"({"expert_mask":"@/etc/passwd"})")), 400, "expert_mask");
+    expect_error(post("/v1/completions", with(R"({"expert_steer":[{"layer":0}]})")), 400, "expert_steer");
+    expect_error(post("/v1/completions", with(R"({"expert_steer":[{"layer":7,"expert":0,"offset":1}]})")), 400,
+                 "sluice");
+    expect_error(post("/v1/completions", with("[]")), 400, "sluice");
 }
 
 TEST(http_auth, api_key_is_required) {
