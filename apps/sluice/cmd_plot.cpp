@@ -63,9 +63,10 @@ void add_plot_command(CLI::App & app) {
         "plot",
         "write a self-contained SVG plot. From a trace (--trace, `sluice trace` output): --kind heatmap (layer x "
         "expert, tokens that chose each expert), coactivation (experts i and j chosen for the same token, in "
-        "--layer), recall (per layer, the share of its chosen experts that the trace's predictor guesses, made one "
-        "block earlier from the previous layer's stream with this layer's router, named: top k and the whole "
-        "guess), layer-overlap (per layer, the share of its expert ids the previous MoE layer also chose: ids "
+        "--layer), recall (per layer, the share of its chosen experts that the trace's predictor guesses named; "
+        "the cross-layer guess is this layer's router applied to the previous MoE layer's stream; bars for the "
+        "guess cut to k and for the whole guess), layer-overlap (per layer, the share of its expert ids the previous "
+        "MoE layer also chose: ids "
         "only, not a prediction). From a profile (--profile, `sluice profile -o`): layer x expert heat map of the "
         "log-ratio. From --stats-json output (--stats): hits, late and misses per layer as stacked bars (totals "
         "of the run: the file has no time series).");
