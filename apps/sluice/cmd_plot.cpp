@@ -16,7 +16,8 @@ namespace {
 
 struct plot_cli {
     std::string trace, profile, stats, kind = "heatmap", output;
-    int         layer = -1;
+    int         layer      = -1;
+    bool        kind_given = false;
 };
 
 nlohmann::json read_json(const std::string & path) {
@@ -38,9 +39,15 @@ void run(const plot_cli & o) {
     if (given != 1) {
         fail("plot: give exactly one of --trace, --profile and --stats");
     }
+    if (o.kind_given && o.trace.empty()) {
+        fail("plot: --kind applies to --trace only");
+    }
     std::string svg;
     if (!o.trace.empty()) {
         const trace_plot kind = parse_trace_plot(o.kind);  // before the trace loads
+        if (o.layer != -1 && kind != trace_plot::COACTIVATION) {
+            fail("plot: --layer applies to --kind coactivation only");
+        }
         svg =
             plot_trace(routing_trace::load(o.trace), kind, o.layer, std::filesystem::path(o.trace).filename().string());
     } else if (!o.profile.empty()) {
@@ -76,7 +83,10 @@ void add_plot_command(CLI::App & app) {
     cmd->add_option("--kind", o->kind, "with --trace: heatmap (default), coactivation, recall or layer-overlap");
     cmd->add_option("--layer", o->layer, "with --kind coactivation: the MoE layer (default: the first)");
     cmd->add_option("-o,--output", o->output, "SVG file to write")->required();
-    cmd->callback([o] { run(*o); });
+    cmd->callback([o, cmd] {
+        o->kind_given = cmd->count("--kind") > 0;
+        run(*o);
+    });
 }
 
 }  // namespace sluice::cli
