@@ -26,6 +26,8 @@ int main(int argc, char ** argv) {
     sluice::cli::add_trace_command(app);
     sluice::cli::add_simulate_command(app);
     sluice::cli::add_prune_command(app);
+    sluice::cli::add_profile_command(app);
+    sluice::cli::add_plot_command(app);
 
     try {
         app.parse(argc, argv);

@@ -9,12 +9,14 @@ namespace sluice {
 
 class progress_bar {
   public:
-    progress_bar(std::string label, uint64_t total);
+    // `total` bytes (the rate is shown in MiB/s), or `total` of `unit` ("tokens": tokens/s).
+    progress_bar(std::string label, uint64_t total, std::string unit = "");
     ~progress_bar();  // clears the line
     void update(uint64_t done);
 
   private:
     std::string                           label_;
+    std::string                           unit_;
     uint64_t                              total_;
     bool                                  enabled_;
     int                                   last_percent_ = -1;
