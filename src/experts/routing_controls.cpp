@@ -184,9 +184,8 @@ std::vector<expert_ref> parse_expert_spec(const std::string & spec, const char *
     return out;
 }
 
-steer_file read_steer_file(const std::string & path, int n_layer, int n_expert) {
-    const char *         flag = "--expert-steer";
-    const nlohmann::json j    = parse_json(path, flag);
+steer_file read_steer_file(const std::string & path, int n_layer, int n_expert, const char * flag) {
+    const nlohmann::json j = parse_json(path, flag);
     if (!j.is_object()) {
         fail("{}: '{}' must be a JSON object with \"steer\", \"mask\" or \"force\"", flag, path);
     }
@@ -304,7 +303,7 @@ routing_controls make_routing_controls(const routing_request & req_in, int n_lay
         if (v.empty() || v[0] != '@') {
             return v;
         }
-        const steer_file    f = read_steer_file(v.substr(1), n_layer, n_expert);
+        const steer_file    f = read_steer_file(v.substr(1), n_layer, n_expert, flag);
         const std::string & s = is_mask ? f.mask : f.force;
         if (s.empty()) {
             fail("{}: '{}' has no \"{}\"", flag, v.substr(1), is_mask ? "mask" : "force");

@@ -128,7 +128,7 @@ struct steer_file {
     std::string             mask;
     std::string             force;
 };
-steer_file read_steer_file(const std::string & path, int n_layer, int n_expert);
+steer_file read_steer_file(const std::string & path, int n_layer, int n_expert, const char * flag = "--expert-steer");
 
 // The routing flags of the CLI and the server's "sluice" request fields, before they meet a
 // model. Empty strings / zeros: not given.
