@@ -462,6 +462,45 @@ TEST(http_guard, bad_ports_are_refused) {
     }
 }
 
+// A non-streamed request waits for its job before answering; a client that leaves meanwhile
+// cancels it, and its slot frees long before the generation would have ended.
+TEST(http_guard, a_client_that_leaves_a_whole_reply_frees_its_slot) {
+    server_options o;
+    o.port                = 0;
+    o.model_id            = "tiny";
+    o.sched.n_slots       = 1;
+    o.sched.session.n_ctx = 4096;
+    o.defaults.ignore_eos = true;
+    http_server       srv(test::tiny_engine(), o);
+    const int         port = srv.bind();
+    std::thread       t([&] { srv.listen(); });
+    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":1000})";
+    {
+        raw_conn c(port);
+        ASSERT_TRUE(
+            c.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }  // closed, 300 ms into a thousand tokens
+    httplib::Client h("127.0.0.1", port);
+    const auto      t0 = std::chrono::steady_clock::now();
+    std::string     m;
+    for (;;) {
+        auto r = h.Get("/metrics");
+        ASSERT_TRUE(r);
+        m = r->body;
+        if (m.find("\nsluice_slots_busy 0\n") != std::string::npos) {
+            break;
+        }
+        ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "slot still busy:\n" << m;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(m.find("sluice_requests_total{result=\"cancelled\"} 1\n"), std::string::npos) << m;
+    srv.stop();
+    t.join();
+}
+
 // A request that fails after it was accepted (here: every forward pass of a model with NaN
 // weights fails) answers an error status with OpenAI's error body, not 200 with an error in
 // it (issue 16 item 16); a stream, whose status line is out, ends with an error event.
