@@ -48,6 +48,10 @@ head -c $(((32 - size % 32) % 32 + 32)) /dev/zero >>"$corpus/seed-minimal.gguf"
 chat_corpus="$build/chat-corpus"
 mkdir -p "$chat_corpus"
 cp -f "$root"/tests/data/templates/*.jinja "$chat_corpus/"
+# Containers that would hold themselves (refused: a shared_ptr cycle would leak, which LSan
+# reports; issue 16 item 9).
+printf '%s' '{% set a = [] %}{% set _ = a.append(a) %}{{ a }}' >"$chat_corpus/seed-cycle-list"
+printf '%s' '{% set ns = namespace(l=[]) %}{% set _ = ns.l.append(ns) %}{% set ns.me = [ns] %}' >"$chat_corpus/seed-cycle-namespace"
 "$build/fuzz/sluice_chat_fuzz" "$chat_corpus" \
     -dict="$root/fuzz/chat.dict" \
     -max_total_time="$chat_seconds" \

@@ -1,8 +1,11 @@
 // A conversation over one session: each turn renders the whole conversation through the
-// model's chat template, feeds only the tokens the session has not seen yet, and generates
-// the assistant's reply.
+// model's chat template (chat_prompt: the user's text never becomes control tokens), feeds
+// only the tokens the session has not seen yet, and generates the assistant's reply. When
+// the conversation no longer fits in the context, the oldest turns are dropped (the system
+// message stays), said on stderr, and the rest is rendered and fed again.
 #pragma once
 
+#include "chat/chat_prompt.h"
 #include "chat/chat_template.h"
 #include "engine/engine.h"
 
@@ -29,10 +32,15 @@ class chat_session {
     const std::string & template_origin() const { return origin_; }
 
   private:
+    // The prompt ids of the conversation, dropping its oldest turns until they leave room
+    // for `reserve` generated tokens; throws when the last message alone does not fit.
+    std::vector<int32_t> fitting_prompt(int64_t reserve);
+
     engine &                  engine_;
     session                   session_;
     std::string               origin_;  // before template_: pick_template() fills it
     chat_template             template_;
+    chat_prompt               prompt_;
     std::vector<chat_message> messages_;
 };
 

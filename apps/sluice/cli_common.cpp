@@ -14,7 +14,8 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_option("-m,--model", f.model, "GGUF model file")->required();
     cmd->add_option("-t,--threads", f.threads, "threads (default: all hardware threads)");
     cmd->add_option("--isa", f.isa, "kernel path: scalar|avx2|avx512 (default: the best this CPU runs)");
-    cmd->add_option("-c,--ctx-size", f.ctx, "context size in tokens (default: the model's training context)");
+    cmd->add_option("-c,--ctx-size", f.ctx,
+                    "context size in tokens (default: 4096, or the model's training context if smaller)");
     cmd->add_option("--kv-type", f.kv_type, "KV cache element type: f16 or f32")->default_val("f16");
     cmd->add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass")->default_val(256);
 

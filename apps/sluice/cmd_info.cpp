@@ -2,8 +2,10 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "engine/engine.h"
 #include "gguf/gguf.h"
 #include "gguf/summary.h"
+#include "model/registry.h"
 #include "model/tensor_table.h"
 #include "tensor/scan.h"
 #include "util/error.h"
@@ -12,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -60,6 +63,35 @@ void check_tensor_values(const gguf_file & file) {
         done += t.nbytes;
         bar.update(done);
     }
+}
+
+// What `run` checks before it runs: the engine as run builds it (hyper-parameters, every
+// tensor of the architecture's table with its shape and a computable type, the experts,
+// the tokenizer and its agreement with the embedding table), without running it. A file
+// of an architecture sluice does not run is checked as GGUF only; the pass line says so.
+struct check_result {
+    bool        model_checked = false;
+    std::string line;
+};
+
+check_result check_as_model(const gguf_file & file) {
+    const std::string_view              arch  = file.architecture();
+    const std::vector<std::string_view> known = supported_architectures();
+    if (std::find(known.begin(), known.end(), arch) == known.end()) {
+        return {false,
+                fmt::format("check passed: {}: well-formed GGUF, {} tensors, no NaN/Inf; not checked as a "
+                            "model ({}: not an architecture sluice runs)",
+                            file.path(), file.tensors().size(),
+                            arch.empty() ? std::string("no general.architecture") : "'" + terminal_text(arch) + "'")};
+    }
+    engine_options o;
+    o.model_path = file.path();
+    o.n_threads  = 1;
+    const engine e(o);
+    return {true, fmt::format("check passed: {}: well-formed GGUF, {} tensors, no NaN/Inf; the {} model loads as "
+                              "`run` loads it ({} layers, {} experts, {} used; tokenizer: {})",
+                              file.path(), file.tensors().size(), arch, e.hparams().n_layer, e.hparams().n_expert,
+                              e.hparams().n_expert_used, e.tok() != nullptr ? "yes" : "none")};
 }
 
 nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
@@ -116,21 +148,21 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
     const auto     pct      = [&](uint64_t b) { return s.tensor_bytes ? 100.0 * b / s.tensor_bytes : 0.0; };
     fmt::print("file            {} ({}, GGUF v{}, alignment {})\n", s.path, human_bytes(s.file_size), s.version,
                s.alignment);
-    fmt::print("architecture    {}{}\n", s.architecture.empty() ? "(none)" : s.architecture,
-               s.name.empty() ? "" : fmt::format("  \"{}\"", s.name));
+    fmt::print("architecture    {}{}\n", s.architecture.empty() ? "(none)" : terminal_text(s.architecture),
+               s.name.empty() ? "" : fmt::format("  \"{}\"", terminal_text(s.name)));
     fmt::print("parameters      {} in {} tensors; {} metadata keys\n", human_count(s.n_params), s.n_tensors,
                s.n_metadata);
     fmt::print("context length  {}\n", s.context_length ? fmt::format("{}", s.context_length) : "(not set)");
     if (s.tokenizer_model.empty()) {
         fmt::print("tokenizer       (none)\n");
     } else {
-        fmt::print("tokenizer       {}{}, {} tokens, chat template: {}\n", s.tokenizer_model,
-                   s.tokenizer_pre.empty() ? "" : " (pre: " + s.tokenizer_pre + ")", s.vocab_size,
+        fmt::print("tokenizer       {}{}, {} tokens, chat template: {}\n", terminal_text(s.tokenizer_model),
+                   s.tokenizer_pre.empty() ? "" : " (pre: " + terminal_text(s.tokenizer_pre) + ")", s.vocab_size,
                    s.has_chat_template ? "yes" : "no");
     }
     if (!s.hparams.empty()) {
         fmt::print("hyper-parameters\n");
-        for (const auto & [k, v] : s.hparams) fmt::print("  {:<34} {}\n", k, v);
+        for (const auto & [k, v] : s.hparams) fmt::print("  {:<34} {}\n", terminal_text(k), v);
     }
     fmt::print("bytes by type\n");
     for (const auto & [name, b] : s.by_type) {
@@ -141,7 +173,9 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
     fmt::print("resident        {} (attention, norms, routers, embeddings, shared experts)\n", human_bytes(resident));
     if (opt.metadata) {
         fmt::print("metadata\n");
-        for (const gguf_kv & kv : file.metadata()) fmt::print("  {:<40} {}\n", kv.key, render_value(kv.value));
+        for (const gguf_kv & kv : file.metadata()) {
+            fmt::print("  {:<40} {}\n", terminal_text(kv.key), render_value(kv.value));
+        }
     }
     if (opt.tensors) {
         fmt::print("tensors\n");
@@ -149,8 +183,8 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
         size_t                                        i     = 0;
         for (const gguf_tensor & t : file.tensors()) {
             const std::optional<tensor_role> r = roles[i++];
-            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}  {}\n", t.name, type_name(t.type), dims_text(t),
-                       file.data_offset() + t.offset, human_bytes(t.nbytes), r ? name_of(*r) : "?");
+            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}  {}\n", terminal_text(t.name), type_name(t.type),
+                       dims_text(t), file.data_offset() + t.offset, human_bytes(t.nbytes), r ? name_of(*r) : "?");
         }
     }
 }
@@ -164,11 +198,15 @@ void add_info_command(CLI::App & app) {
     cmd->add_flag("--json", opt->json, "Print JSON instead of text");
     cmd->add_flag("--tensors", opt->tensors, "List every tensor (name, type, dims, file offset, bytes)");
     cmd->add_flag("--metadata", opt->metadata, "List every metadata key and value");
-    cmd->add_flag("--check", opt->check, "Also read every tensor and fail on NaN/Inf values (reads the whole file)");
+    cmd->add_flag("--check", opt->check,
+                  "Also read every tensor and fail on NaN/Inf values (reads the whole file), and build the model "
+                  "as `run` does; prints a pass line");
     cmd->callback([opt] {
         const gguf_file file = gguf_file::open(opt->model);
+        check_result    checked;
         if (opt->check) {
             check_tensor_values(file);
+            checked = check_as_model(file);
         }
         gguf_summary                                  s     = summarize(file);
         const std::vector<std::optional<tensor_role>> roles = tensor_roles(file);
@@ -178,9 +216,16 @@ void add_info_command(CLI::App & app) {
             }
         }
         if (opt->json) {
-            fmt::print("{}\n", to_json(file, s, *opt).dump(2));
+            nlohmann::json j = to_json(file, s, *opt);
+            if (opt->check) {
+                j["check"] = {{"passed", true}, {"model_checked", checked.model_checked}};
+            }
+            fmt::print("{}\n", j.dump(2));
         } else {
             print_text(file, s, *opt);
+            if (opt->check) {
+                fmt::print("{}\n", checked.line);
+            }
         }
     });
 }

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -57,7 +58,8 @@ void serve(serve_options & o) {
     });
     fmt::print(stderr, "sluice: serving '{}' on http://{}:{} ({} slots, context {} per slot; chat template: {})\n",
                srv.model_id(), o.server.host, port, o.server.sched.n_slots,
-               o.server.sched.session.n_ctx > 0 ? fmt::format("{}", o.server.sched.session.n_ctx) : "of the model",
+               o.server.sched.session.n_ctx > 0 ? o.server.sched.session.n_ctx
+                                                : std::min(default_n_ctx, e.hparams().n_ctx_train),
                srv.template_origin());
     std::fflush(stderr);
     srv.listen();

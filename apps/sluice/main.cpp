@@ -3,12 +3,15 @@
 
 #include "commands.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 #include <cstdio>
 #include <exception>
 #include <new>
 
 int main(int argc, char ** argv) {
+    // A model file that shrinks under a run or a server is an error, not a crash by SIGBUS.
+    sluice::report_mapping_faults();
     CLI::App app{"sluice: Mixture-of-Experts inference from GGUF files on CPU", "sluice"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "sluice 0.1.0");

@@ -138,6 +138,10 @@ interpreter::flow interpreter::exec(const stmt & s, std::string & out) {
             if (ns.k != kind::NAMESPACE) {
                 error(s.at, "cannot assign attribute '" + s.attr + "' on non-namespace object '" + s.targets[0] + "'");
             }
+            if (reaches(v, ns.d.get())) {
+                error(s.at,
+                      "a namespace cannot contain itself (sluice refuses the reference cycle Python would allow)");
+            }
             ns.d->set(s.attr, v);
             return flow::NORMAL;
         }

@@ -162,6 +162,9 @@ value l_append(interpreter & in, const value & self, const call_args & a) {
     if (self.l->size() >= in.lim().max_items) {
         in.error(a.at, "list longer than " + std::to_string(in.lim().max_items) + " items");
     }
+    if (reaches(x, self.l.get())) {
+        in.error(a.at, "a list cannot contain itself (sluice refuses the reference cycle Python would allow)");
+    }
     self.l->push_back(x);
     return value::none();
 }

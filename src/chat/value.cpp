@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <unordered_set>
 
 namespace sluice::jinja {
 
@@ -111,6 +112,36 @@ void dict::set(const value & key, value v) {
         }
     }
     items.emplace_back(key, std::move(v));
+}
+
+bool reaches(const value & from, const void * target) {
+    std::vector<const value *>       todo{&from};
+    std::unordered_set<const void *> seen;
+    while (!todo.empty()) {
+        const value * v = todo.back();
+        todo.pop_back();
+        if (v->k == kind::LIST && v->l) {
+            if (v->l.get() == target) {
+                return true;
+            }
+            if (seen.insert(v->l.get()).second) {
+                for (const value & x : *v->l) {
+                    todo.push_back(&x);
+                }
+            }
+        } else if ((v->k == kind::DICT || v->k == kind::NAMESPACE) && v->d) {
+            if (v->d.get() == target) {
+                return true;
+            }
+            if (seen.insert(v->d.get()).second) {
+                for (const auto & [key, x] : v->d->items) {
+                    todo.push_back(&key);
+                    todo.push_back(&x);
+                }
+            }
+        }
+    }
+    return false;
 }
 
 bool truthy(const value & v) {

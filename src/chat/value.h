@@ -85,9 +85,15 @@ struct callable {
     std::function<value(interpreter &, const call_args &)> fn;
 };
 
-// Python semantics of the basic operations. Each takes a nesting budget so that a list that
-// contains itself (possible through append) ends in an error rather than a stack overflow;
-// they throw sluice::error without a position, callers add it.
+// Whether `target` (a list's or dict's storage) is `from` or reachable from it through the
+// items of lists and the keys and values of dicts and namespaces. Containers are shared
+// pointers, so a container that holds itself would never be freed: the mutations that could
+// make one (list.append, setting a namespace attribute) refuse to (issue 16 item 9).
+bool reaches(const value & from, const void * target);
+
+// Python semantics of the basic operations. Each takes a nesting budget so that deeply
+// nested values end in an error rather than a stack overflow; they throw sluice::error
+// without a position, callers add it.
 bool        truthy(const value & v);
 std::string type_name(const value & v);  // Python's type name ("str", "dict", "Undefined")
 std::string to_str(const value & v);     // str(v); Undefined prints as ""

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace sluice {
 namespace {
@@ -102,6 +103,25 @@ uint64_t engine::active_bytes_per_token() const {
     return bytes;
 }
 
+namespace {
+
+// A forward pass over weights that hold NaN or Inf yields non-finite logits; sampling from
+// them would print garbage with a zero exit, so the pass is an error instead.
+// pos: the position of the first of the rows of n_vocab logits.
+void check_finite(const float * logits, size_t rows, int64_t n_vocab, int64_t pos) {
+    const size_t v = static_cast<size_t>(n_vocab);
+    for (size_t i = 0; i < rows * v; ++i) {
+        if (!std::isfinite(logits[i])) {
+            fail(
+                "the model computed a non-finite logit ({}) at position {}: its weights or activations hold NaN "
+                "or Inf (check the file with `sluice info --check`)",
+                logits[i], pos + static_cast<int64_t>(i / v));
+        }
+    }
+}
+
+}  // namespace
+
 routing_controls engine::make_routing(const routing_request & req) const {
     const std::span<const router> rs = model_->routers();
     std::vector<bool>             moe(rs.size());
@@ -135,7 +155,8 @@ engine::routing_summary engine::summarize(const routing_tally & t) const {
 }
 
 session::session(engine & e, const session_options & opt) : engine_(e), opt_(opt) {
-    int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : e.hparams().n_ctx_train;
+    // As llama.cpp: a file's training context (2^21 in some) is no default for one run.
+    int64_t n_ctx = opt.n_ctx > 0 ? opt.n_ctx : std::min<int64_t>(default_n_ctx, e.hparams().n_ctx_train);
     if (n_ctx <= 0) {
         fail("context size must be positive");
     }
@@ -159,6 +180,8 @@ void session::feed(std::span<const int32_t> tokens, forward_observer * observer,
         const size_t n   = std::min<size_t>(opt_.n_batch, tokens.size() - i);
         float *      out = all_logits != nullptr ? all_logits + i * n_vocab : logits_.data();
         engine_.net().forward(*state_, tokens.subspan(i, n), ctx, out, all_logits != nullptr);
+        const size_t rows = all_logits != nullptr ? n : 1;
+        check_finite(out, rows, n_vocab, state_->n_past - static_cast<int64_t>(rows));
         history_.insert(history_.end(), tokens.begin() + static_cast<ptrdiff_t>(i),
                         tokens.begin() + static_cast<ptrdiff_t>(i + n));
     }
@@ -241,6 +264,9 @@ void decode_batch(std::span<session * const> sessions, std::span<const int32_t> 
     }
     const forward_context ctx{e.runner(), e.experts(), nullptr, rows};
     e.net().forward_batch(states, tokens, ctx, logits.data());
+    for (size_t i = 0; i < sessions.size(); ++i) {
+        check_finite(logits.data() + i * static_cast<size_t>(n_vocab), 1, n_vocab, states[i]->n_past - 1);
+    }
     for (size_t i = 0; i < sessions.size(); ++i) {
         std::copy(logits.begin() + static_cast<ptrdiff_t>(i * n_vocab),
                   logits.begin() + static_cast<ptrdiff_t>((i + 1) * n_vocab), sessions[i]->logits_.begin());

@@ -112,8 +112,12 @@ class engine {
     double                                load_ms_ = 0.0;
 };
 
+// The context of a session that asks for none: this, or the model's training context when
+// that is smaller.
+inline constexpr int64_t default_n_ctx = 4096;
+
 struct session_options {
-    int64_t   n_ctx   = 0;               // <= 0: the model's training context
+    int64_t   n_ctx   = 0;               // <= 0: min(default_n_ctx, the model's training context)
     ggml_type kv_type = ggml_type::F16;  // F16 or F32
     int64_t   n_batch = 256;             // prompt tokens per forward pass
     // Routing controls (engine::make_routing), or nullptr: the file's routing.

@@ -4,6 +4,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_cursor.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace sluice {
@@ -397,6 +398,29 @@ void gguf_parser::place_data() {
                                      data_size - t.offset, t.info_offset));
         }
         t.data = f_.bytes_.data() + data_offset + t.offset;
+    }
+    // No two tensors may share bytes: a writer never does that, and a weight that is also
+    // another tensor's data is a corrupt or crafted file.
+    std::vector<size_t> order;
+    order.reserve(f_.tensors_.size());
+    for (size_t k = 0; k < f_.tensors_.size(); ++k) {
+        if (f_.tensors_[k].nbytes > 0) {
+            order.push_back(k);
+        }
+    }
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return f_.tensors_[a].offset < f_.tensors_[b].offset; });
+    for (size_t i = 1; i < order.size(); ++i) {
+        const gguf_tensor & prev = f_.tensors_[order[i - 1]];
+        const gguf_tensor & t    = f_.tensors_[order[i]];
+        // prev.offset + prev.nbytes <= data_size was checked above: no overflow.
+        if (prev.offset + prev.nbytes > t.offset) {
+            cur_.set_where(fmt::format("data section, tensor '{}'", gguf_printable(t.name)));
+            cur_.fail_at(
+                offset_at_[order[i]], "offset",
+                fmt::format("data bytes {}..{} overlap those of tensor '{}' ({}..{})", t.offset, t.offset + t.nbytes,
+                            gguf_printable(prev.name), prev.offset, prev.offset + prev.nbytes));
+        }
     }
 }
 

@@ -4,11 +4,34 @@
 
 namespace sluice {
 
+std::string terminal_text(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t k = 0; k < s.size(); ++k) {
+        const auto c = static_cast<unsigned char>(s[k]);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\\') {
+            out += "\\\\";
+        } else if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+        } else if (c == 0xc2 && k + 1 < s.size() && static_cast<unsigned char>(s[k + 1]) >= 0x80 &&
+                   static_cast<unsigned char>(s[k + 1]) <= 0x9f) {  // U+0080..U+009F, the C1 controls
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[++k]));
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 std::string render_value(const gguf_value & v, size_t max_items) {
     switch (v.type) {
         case gguf_value_type::STRING:
-            return fmt::format("\"{}\"",
-                               v.str.size() > 60 ? std::string(v.str.substr(0, 57)) + "..." : std::string(v.str));
+            return fmt::format("\"{}\"", terminal_text(v.str.size() > 60 ? std::string(v.str.substr(0, 57)) + "..."
+                                                                         : std::string(v.str)));
         case gguf_value_type::BOOL:
             return v.u ? "true" : "false";
         case gguf_value_type::FLOAT32:  // shortest text that reads back as the same float
@@ -20,7 +43,7 @@ std::string render_value(const gguf_value & v, size_t max_items) {
             const size_t shown = static_cast<size_t>(std::min<uint64_t>(v.count, max_items));
             for (size_t k = 0; k < shown; ++k) {
                 if (v.elem_type == gguf_value_type::STRING) {
-                    out += fmt::format(" \"{}\"", v.strings[k]);
+                    out += fmt::format(" \"{}\"", terminal_text(v.strings[k]));
                 } else if (v.elem_type == gguf_value_type::ARRAY) {
                     out += ' ';  // two appends: GCC 12 -O3 warns falsely (-Wrestrict) on `" " + string`
                     out += render_value(v.items[k], max_items);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -50,5 +51,10 @@ gguf_summary summarize(const gguf_file & file);
 // Renders one metadata value for humans: scalars as text, strings quoted, arrays as
 // "[type x count]" with their first few items.
 std::string render_value(const gguf_value & v, size_t max_items = 4);
+
+// Text from a file made safe for a terminal: C0 and C1 control characters and DEL become
+// escapes (\n, \t, \x1b, \u009b), so metadata cannot move the cursor, recolour or retitle
+// the terminal; other UTF-8 passes through, and a backslash is doubled.
+std::string terminal_text(std::string_view s);
 
 }  // namespace sluice

@@ -3,6 +3,9 @@
 #include "util/error.h"
 #include "util/half.h"
 
+#include <sys/mman.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace sluice {
@@ -12,8 +15,34 @@ kv_cache::kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type ty
     if (type != ggml_type::F32 && type != ggml_type::F16) {
         fail("kv cache type must be f32 or f16, not {}", type_name(type));
     }
-    row_bytes_ = static_cast<uint64_t>(row_len) * element_bytes();
-    data_.resize(static_cast<uint64_t>(n_layer) * n_arrays_ * static_cast<uint64_t>(n_ctx) * row_bytes_);
+    if (n_layer < 0 || n_ctx <= 0 || row_len < 0) {
+        fail("kv cache: bad geometry ({} layers, {} positions, rows of {})", n_layer, n_ctx, row_len);
+    }
+    row_bytes_                 = static_cast<uint64_t>(row_len) * element_bytes();
+    const uint64_t per_pos     = static_cast<uint64_t>(n_layer) * n_arrays_ * row_bytes_;
+    const uint64_t max_address = uint64_t{1} << 46;  // 64 TiB: more is no real context
+    if (per_pos != 0 && static_cast<uint64_t>(n_ctx) > max_address / per_pos) {
+        fail("kv cache: a context of {} positions needs more than {} bytes of address space ({} per position)", n_ctx,
+             max_address, per_pos);
+    }
+    bytes_ = per_pos * static_cast<uint64_t>(n_ctx);
+    if (bytes_ == 0) {
+        return;
+    }
+    // MAP_NORESERVE: only the pages written count against memory (the kernel zero-fills
+    // untouched ones), so the cache grows with the context actually used.
+    void * p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        fail("kv cache: cannot reserve {} bytes for a context of {} positions: {}", bytes_, n_ctx,
+             std::strerror(errno));
+    }
+    data_ = static_cast<uint8_t *>(p);
+}
+
+kv_cache::~kv_cache() {
+    if (data_ != nullptr) {
+        ::munmap(data_, bytes_);
+    }
 }
 
 void kv_cache::store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v) {

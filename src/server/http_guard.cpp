@@ -21,6 +21,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 thread_local bool t_close_after = false;
+thread_local int  t_fd          = -1;  // the connection this worker is answering
 
 void close_socket(int fd) {
     ::shutdown(fd, SHUT_RDWR);
@@ -221,6 +222,19 @@ void close_after_response() {
     t_close_after = true;
 }
 
+bool peer_closed() {
+    if (t_fd < 0) {
+        return false;
+    }
+    // Alive unless the peer closed: nothing to read, or something (a pipelined request).
+    pollfd p{t_fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) {
+        return false;
+    }
+    char c = 0;
+    return ::recv(t_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
 struct guarded_server::state {
     // One connection between requests: owned by the reactor, then by one worker.
     struct conn {
@@ -356,8 +370,10 @@ struct guarded_server::state {
         guarded_stream strm(c.fd, std::move(c.buf), clock_type::now() + lim.body_timeout,
                             lim.max_head + lim.max_body + (64u << 10), lim.write_timeout);
         t_close_after     = false;
+        t_fd              = c.fd;
         bool       closed = false;
         const bool ok     = srv.process_request(strm, c.requests_left <= 1, closed, nullptr);
+        t_fd              = -1;
         buffered -= c.reserved;
         c.reserved = 0;
         if (ok && !closed && !t_close_after && !strm.failed() && c.requests_left > 1) {

@@ -47,6 +47,10 @@ struct guard_limits {
 // response, because part of the request (its body) was left unread.
 void close_after_response();
 
+// From a handler running on a worker: whether the client closed the connection (a handler
+// that waits before answering uses it to give up on a client that left).
+bool peer_closed();
+
 class guarded_server : public httplib::Server {
   public:
     explicit guarded_server(const guard_limits & limits);

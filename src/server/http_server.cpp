@@ -120,7 +120,7 @@ struct http_server::impl {
     void routes();
     void generate(const httplib::Request & req, httplib::Response & res, endpoint kind);
     bool write_stream(reply_state & st, httplib::DataSink & sink);
-    bool write_whole(reply_state & st, httplib::DataSink & sink);
+    void answer_whole(reply_state & st, httplib::Response & res);
     void check_model(const std::string & name) const {
         if (name != model_id) {
             throw api_error(404, fmt::format("The model '{}' does not exist. This server serves '{}'.", name, model_id),
@@ -307,23 +307,23 @@ void http_server::impl::generate(const httplib::Request & req, httplib::Response
         send_error(res, e);
         return;
     }
-    if (!st->stream) {
-        st->ch->wake_on_done_only();
-    }
     st->meta = make_meta(st->chat ? "chatcmpl-" : "cmpl-", model_id);
-    // Both kinds are written by a content provider, which runs while the client is
-    // connected and notices when it goes away (is_writable / a failed write): the request
-    // is then cancelled and its slot freed at the scheduler's next step.
-    const auto provider = [this, st](size_t, httplib::DataSink & sink) {
-        return st->stream ? write_stream(*st, sink) : write_whole(*st, sink);
-    };
-    const auto released = [st](bool) { st->ch->cancel(); };  // a no-op once the job is done
-    if (st->stream) {
-        res.set_header("Cache-Control", "no-cache");
-        res.set_chunked_content_provider("text/event-stream", provider, released);
-    } else {
-        res.set_chunked_content_provider("application/json", provider, released);
+    if (!st->stream) {
+        try {
+            answer_whole(*st, res);
+        } catch (...) {
+            st->ch->cancel();  // the exception handler answers 500; the slot must not run on
+            throw;
+        }
+        return;
     }
+    // A stream is written by a content provider, which runs while the client is connected
+    // and notices when it goes away (is_writable / a failed write): the request is then
+    // cancelled and its slot freed at the scheduler's next step.
+    const auto provider = [this, st](size_t, httplib::DataSink & sink) { return write_stream(*st, sink); };
+    const auto released = [st](bool) { st->ch->cancel(); };  // a no-op once the job is done
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", provider, released);
 }
 
 bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink) {
@@ -392,21 +392,26 @@ bool http_server::impl::write_stream(reply_state & st, httplib::DataSink & sink)
     }
 }
 
-bool http_server::impl::write_whole(reply_state & st, httplib::DataSink & sink) {
+// A whole (non-streamed) reply waits for the job before the status line, so a job that
+// fails answers the error's status (500, or 503 when the server stops) with OpenAI's error
+// body, not 200. Meanwhile it checks that the client is still there; one that left cancels
+// the job, whose slot the scheduler frees at its next step.
+void http_server::impl::answer_whole(reply_state & st, httplib::Response & res) {
+    st.ch->wake_on_done_only();
     const tokenizer & tok    = eng.require_tokenizer();
     const int64_t     offset = static_cast<int64_t>(st.text.size());  // after the echo
     for (;;) {
         std::vector<job_event> events = st.ch->wait(std::chrono::milliseconds(100));
-        if (stopping.load() || !sink.is_writable()) {
+        if (stopping.load() || peer_closed()) {
             st.ch->cancel();
-            return false;
+            send_error(res, api_error(503, "The request was cancelled.", "server_error"));
+            close_after_response();
+            return;
         }
         for (job_event & ev : events) {
-            if (ev.error) {  // the status line is gone already; the body still says what happened
-                const std::string body = dump_json(ev.error->to_json());
-                sink.write(body.data(), body.size());
-                sink.done();
-                return true;
+            if (ev.error) {
+                send_error(res, *ev.error);
+                return;
             }
             st.text += ev.text;
             st.logprobs.insert(st.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
@@ -421,12 +426,8 @@ bool http_server::impl::write_whole(reply_state & st, httplib::DataSink & sink) 
                 if (st.routed) {
                     b = with_routed(std::move(b), st.routed_tokens);
                 }
-                const std::string body = dump_json(b);
-                if (!sink.write(body.data(), body.size())) {
-                    return false;
-                }
-                sink.done();
-                return true;
+                res.set_content(dump_json(b), "application/json");
+                return;
             }
         }
     }

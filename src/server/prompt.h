@@ -3,6 +3,7 @@
 // ids inside the vocabulary, the prompt shorter than the context, max_tokens fitting in it.
 #pragma once
 
+#include "chat/chat_prompt.h"
 #include "chat/chat_template.h"
 #include "engine/engine.h"
 #include "server/request.h"
@@ -41,26 +42,16 @@ class prompt_builder {
     std::vector<int32_t> completion(const completion_request & r, int64_t n_ctx) const;
 
     const std::string & template_origin() const { return origin_; }
-    size_t              max_token_bytes() const { return max_token_bytes_; }
+    size_t              max_token_bytes() const { return ids_.max_token_bytes(); }
 
   private:
     void check_bytes(size_t bytes, int64_t n_ctx, const char * param) const;
-    // Replaces control-token text (and the marker) in every string of v by placeholders.
-    void        defang(nlohmann::ordered_json & v, std::vector<std::string> & originals, int depth) const;
-    std::string defang(std::string_view s, std::vector<std::string> & originals) const;
 
     const engine &    engine_;
     const tokenizer & tok_;
     std::string       origin_;
     chat_template     template_;
-    size_t            max_token_bytes_ = 1;
-    // The tokens encode() cuts out of a text when asked to parse specials (control and
-    // unknown), longest text first as the tokenizer cuts them; their distinct lengths, longest
-    // first; and which bytes start one.
-    std::vector<std::pair<int32_t, std::string>>  specials_;
-    std::vector<size_t>                           special_lengths_;
-    std::unordered_map<std::string_view, int32_t> special_ids_;
-    bool                                          starts_special_[256] = {};
+    chat_prompt       ids_;
 };
 
 // Throws api_error (400) when the prompt does not fit in n_ctx or max_tokens is out of range.

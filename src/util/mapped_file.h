@@ -7,6 +7,13 @@
 
 namespace sluice {
 
+// Weights are read through the mapping, so a model file that shrinks while it is mapped (it
+// was truncated or rewritten in place) turns a read into SIGBUS. After this call, such a
+// fault inside any live mapped_file prints "sluice: error: FILE: ..." on stderr and exits
+// with status 1 (async-signal-safe: one write(2), then _exit); a SIGBUS anywhere else keeps
+// its default action. The CLI calls it at start (issue 16 item 7).
+void report_mapping_faults();
+
 class mapped_file {
   public:
     // Maps `path` read-only. Throws sluice::error naming the path on failure.

@@ -2,9 +2,11 @@
 #include "gguf/gguf.h"
 #include "golden.h"
 #include "util/error.h"
+#include "util/memory_stats.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -112,6 +114,63 @@ TEST(model_errors, bad_tokens_and_full_context_are_errors) {
     EXPECT_NE(message_of([&] { s.eval(bad); }).find("out of range"), std::string::npos);
     const int32_t five[5] = {1, 2, 3, 4, 5};
     EXPECT_NE(message_of([&] { s.eval(five); }).find("context full"), std::string::npos);
+}
+
+// A file whose context_length is 2^21 (issue 16 item 8): a session that asks for no context
+// gets 4096 positions, as llama.cpp's default, and even a context of 2^21 positions costs
+// memory only as it fills, not 2^21 positions of keys and values up front.
+TEST(model_errors, a_huge_training_context_is_no_default_and_costs_nothing_unused) {
+    const std::string path = rewrite_tiny("sluice-ctx.gguf", [](const gguf_file & in, gguf_writer & w) {
+        w.set_u32("qwen3moe.context_length", 1u << 21);
+        copy_all(in, w, "qwen3moe.context_length", "");
+    });
+    engine            e(opts(path));
+    ASSERT_EQ(e.hparams().n_ctx_train, 1 << 21);
+    {
+        session s(e, session_options{});
+        EXPECT_EQ(s.n_ctx(), 4096);
+    }
+    {
+        // The tiny file's own context (smaller than 4096) stays its default.
+        engine  small(opts(data_path("tiny-qwen3moe-f32.gguf")));
+        session s(small, session_options{});
+        EXPECT_EQ(s.n_ctx(), std::min<int64_t>(4096, small.hparams().n_ctx_train));
+    }
+    const model_hparams & hp = e.hparams();
+    // Keys and values of every layer at 2^21 positions in F16.
+    const uint64_t full = static_cast<uint64_t>(hp.n_layer) * 2 * static_cast<uint64_t>(hp.n_head_kv * hp.head_dim) *
+                          2 * (uint64_t{1} << 21);
+    ASSERT_GT(full, uint64_t{1} << 30);
+    const uint64_t rss0 = current_rss_bytes();
+    session        s(e, session_options{.n_ctx = 1 << 21});
+    const int32_t  four[4] = {1, 629, 282, 722};
+    s.eval(four);
+    const uint64_t grown = current_rss_bytes() - rss0;
+    EXPECT_LT(grown, full / 16) << "RSS grew by " << grown << " bytes for 4 tokens";
+    std::filesystem::remove(path);
+}
+
+// NaN weights (issue 16 item 9): the forward pass reports non-finite logits as an error
+// instead of sampling from them.
+TEST(model_errors, nan_weights_stop_with_an_error) {
+    std::vector<float> nan_norm;
+    const std::string  path = rewrite_tiny("sluice-nan.gguf", [&](const gguf_file & in, gguf_writer & w) {
+        copy_all(in, w, "", "output_norm.weight");
+        const gguf_tensor & t = in.require_tensor("output_norm.weight");
+        nan_norm.assign(static_cast<size_t>(t.ne[0]), std::nanf(""));
+        w.add_tensor("output_norm.weight", ggml_type::F32, {t.ne[0]}, nan_norm.data(), nan_norm.size() * 4);
+    });
+    engine             e(opts(path));
+    session            s(e, session_options{.n_ctx = 16});
+    const int32_t      two[2] = {1, 629};
+    const std::string  msg    = message_of([&] { s.eval(two); });
+    EXPECT_NE(msg.find("non-finite logit"), std::string::npos) << msg;
+    session           b(e, session_options{.n_ctx = 16});
+    session *         both[1] = {&b};
+    const int32_t     one[1]  = {1};
+    const std::string batch   = message_of([&] { decode_batch(both, one); });
+    EXPECT_NE(batch.find("non-finite logit"), std::string::npos) << batch;
+    std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The HTTP API end to end over loopback with the tiny model: response shapes, SSE framing,
 // exact usage, and every error case with its status and OpenAI's error body.
 #include "engine/routing_recorder.h"
+#include "gguf/gguf.h"
 #include "server/http_server.h"
 #include "server_test_util.h"
 #include "util/error.h"
@@ -16,6 +17,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -527,6 +530,105 @@ TEST(http_guard, bad_ports_are_refused) {
         http_server srv(test::tiny_engine(), o);
         EXPECT_THROW(srv.bind(), error) << port;
     }
+}
+
+// A non-streamed request waits for its job before answering; a client that leaves meanwhile
+// cancels it, and its slot frees long before the generation would have ended.
+TEST(http_guard, a_client_that_leaves_a_whole_reply_frees_its_slot) {
+    server_options o;
+    o.port                = 0;
+    o.model_id            = "tiny";
+    o.sched.n_slots       = 1;
+    o.sched.session.n_ctx = 4096;
+    o.defaults.ignore_eos = true;
+    http_server       srv(test::tiny_engine(), o);
+    const int         port = srv.bind();
+    std::thread       t([&] { srv.listen(); });
+    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":1000})";
+    {
+        raw_conn c(port);
+        ASSERT_TRUE(
+            c.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }  // closed, 300 ms into a thousand tokens
+    httplib::Client h("127.0.0.1", port);
+    const auto      t0 = std::chrono::steady_clock::now();
+    std::string     m;
+    for (;;) {
+        auto r = h.Get("/metrics");
+        ASSERT_TRUE(r);
+        m = r->body;
+        if (m.find("\nsluice_slots_busy 0\n") != std::string::npos) {
+            break;
+        }
+        ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "slot still busy:\n" << m;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(m.find("sluice_requests_total{result=\"cancelled\"} 1\n"), std::string::npos) << m;
+    srv.stop();
+    t.join();
+}
+
+// A request that fails after it was accepted (here: every forward pass of a model with NaN
+// weights fails) answers an error status with OpenAI's error body, not 200 with an error in
+// it (issue 16 item 16); a stream, whose status line is out, ends with an error event.
+TEST(http_errors, a_request_that_fails_midway_answers_500) {
+    const std::string path = (std::filesystem::temp_directory_path() / "sluice-http-nan.gguf").string();
+    {
+        const gguf_file    in = gguf_file::open(test::data_path("tiny-qwen3moe-f32.gguf"));
+        gguf_writer        w;
+        std::vector<float> nan_norm;
+        for (const gguf_kv & kv : in.metadata()) {
+            w.set_value(std::string(kv.key), kv.value);
+        }
+        for (const gguf_tensor & t : in.tensors()) {
+            if (t.name == "output_norm.weight") {
+                nan_norm.assign(static_cast<size_t>(t.ne[0]), std::nanf(""));
+                w.add_tensor(std::string(t.name), ggml_type::F32, {t.ne[0]}, nan_norm.data(), nan_norm.size() * 4);
+            } else {
+                w.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
+            }
+        }
+        w.write(path);
+    }
+    engine_options eo;
+    eo.model_path = path;
+    eo.n_threads  = 1;
+    engine         e(eo);
+    server_options o;
+    o.port                = 0;
+    o.model_id            = "tiny";
+    o.sched.session.n_ctx = 64;
+    http_server     srv(e, o);
+    const int       port = srv.bind();
+    std::thread     t([&] { srv.listen(); });
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    for (const char * route : {"/v1/completions", "/v1/chat/completions"}) {
+        const std::string body = std::string(route) == "/v1/completions"
+                                     ? R"({"model":"tiny","prompt":"def","max_tokens":4})"
+                                     : R"({"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
+        auto              r    = c.Post(route, body, "application/json");
+        ASSERT_TRUE(r) << route;
+        EXPECT_EQ(r->status, 500) << route << ": " << r->body;
+        const json j = json::parse(r->body, nullptr, false);
+        ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+        EXPECT_EQ(j["error"]["type"], "server_error") << r->body;
+        EXPECT_NE(j["error"]["message"].get<std::string>().find("non-finite"), std::string::npos) << r->body;
+    }
+    auto s = c.Post("/v1/completions", R"({"model":"tiny","prompt":"def","max_tokens":4,"stream":true})",
+                    "application/json");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->status, 200);
+    EXPECT_NE(s->body.find("non-finite"), std::string::npos) << s->body;
+    auto h = c.Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    srv.stop();
+    t.join();
+    std::filesystem::remove(path);
 }
 
 }  // namespace
