@@ -7,14 +7,17 @@
 
 namespace sluice {
 
+// `total` and update()'s `done` count bytes (the rate is shown in MiB/s) unless a unit is
+// given ("tok": the rate is shown in tok/s).
 class progress_bar {
   public:
-    progress_bar(std::string label, uint64_t total);
+    progress_bar(std::string label, uint64_t total, std::string unit = "");
     ~progress_bar();  // clears the line
     void update(uint64_t done);
 
   private:
     std::string                           label_;
+    std::string                           unit_;
     uint64_t                              total_;
     bool                                  enabled_;
     int                                   last_percent_ = -1;
