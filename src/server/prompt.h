@@ -49,7 +49,6 @@ class prompt_builder {
     void        defang(nlohmann::ordered_json & v, std::vector<std::string> & originals, int depth) const;
     std::string defang(std::string_view s, std::vector<std::string> & originals) const;
 
-    const engine &    engine_;
     const tokenizer & tok_;
     std::string       origin_;
     chat_template     template_;
