@@ -217,7 +217,8 @@ int run(const bench_args & a) {
         all.insert(all.end(), w.gen.begin(), w.gen.end());
         std::ofstream out(trace_path);
         trace_options to;
-        to.n_ctx = static_cast<int64_t>(all.size());
+        to.session.n_ctx   = static_cast<int64_t>(all.size());  // one chunk, as the run below
+        to.session.kv_type = ggml_type::F32;
         for (const trace_token & t : record_trace(*probe_engine, all, to)) {
             out << to_json_line(t) << '\n';
         }

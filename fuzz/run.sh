@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Builds the fuzzers (clang-14, libFuzzer + ASan + UBSan) into build-fuzz and runs them for
-# SLUICE_FUZZ_SECONDS in all (default 60): the GGUF reader for half of it, chat templates for
-# the other half. Exits non-zero on any crash, leak, timeout or sanitizer report; the
-# reproducer is left in fuzz-out/ (chat ones prefixed chat-).
+# SLUICE_FUZZ_SECONDS in all (default 60): the GGUF reader and chat templates a quarter each,
+# the model loader, the tokenizer loader and the HTTP request parser a sixth each. Exits
+# non-zero on any crash, leak, timeout or sanitizer report; the reproducer is left in
+# fuzz-out/ (prefixed with the target's name, except the GGUF reader's).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 out="$root/fuzz-out"
 seconds="${SLUICE_FUZZ_SECONDS:-60}"
-chat_seconds=$((seconds / 2))
-gguf_seconds=$((seconds - chat_seconds))
+chat_seconds=$((seconds / 4))
+model_seconds=$((seconds / 6))
+tokenizer_seconds=$((seconds / 6))
+request_seconds=$((seconds / 6))
+gguf_seconds=$((seconds - chat_seconds - model_seconds - tokenizer_seconds - request_seconds))
 
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_FUZZ=ON >/dev/null
-cmake --build "$build" --target sluice_gguf_fuzz sluice_chat_fuzz -j"${SLUICE_FUZZ_JOBS:-2}"
+cmake --build "$build" --target sluice_gguf_fuzz sluice_chat_fuzz sluice_model_fuzz sluice_tokenizer_fuzz \
+    sluice_request_fuzz sluice_fuzz_seeds -j"${SLUICE_FUZZ_JOBS:-2}"
 
 # Seeds: one complete small model, heads of a larger one (header and metadata, cut inside
 # the tensor infos), and a minimal hand-written file with one tensor.
@@ -60,3 +65,39 @@ printf '%s' '{% set ns = namespace(l=[]) %}{% set _ = ns.l.append(ns) %}{% set n
     -timeout=10 \
     -print_final_stats=1 \
     -artifact_prefix="$out/chat-"
+
+# The model loader: tiny models of five architectures (written by sluice_fuzz_seeds).
+"$build/fuzz/sluice_fuzz_seeds" "$build/seeds" "$root/tests/data/tiny-qwen3moe-f16.gguf" \
+    "$root/tests/data/tokenizer/ggml-vocab-deepseek-coder.gguf"
+"$build/fuzz/sluice_model_fuzz" "$build/seeds/model" \
+    -dict="$root/fuzz/gguf.dict" \
+    -max_total_time="$model_seconds" \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$out/model-"
+
+# The tokenizer loader: the vocabularies of the tiny model (spm) and of deepseek-coder (BPE).
+"$build/fuzz/sluice_tokenizer_fuzz" "$build/seeds/tokenizer" \
+    -dict="$root/fuzz/gguf.dict" \
+    -max_total_time="$tokenizer_seconds" \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$out/tokenizer-"
+
+# The HTTP request parser: seeded with request bodies of both endpoints.
+request_corpus="$build/request-corpus"
+mkdir -p "$request_corpus"
+printf '%s' '{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":8,"temperature":0.5,"top_p":0.9,"stop":["x"],"stream":true,"stream_options":{"include_usage":true},"logprobs":true,"top_logprobs":2,"seed":3}' \
+    >"$request_corpus/chat.json"
+printf '%s' '{"model":"m","prompt":[1,2,3],"echo":true,"logprobs":1,"max_tokens":4,"min_p":0.1,"top_k":5}' \
+    >"$request_corpus/completion-ids.json"
+printf '%s' '{"prompt":"The GNU","max_completion_tokens":null,"n":1,"stop":"\\n"}' >"$request_corpus/completion.json"
+"$build/fuzz/sluice_request_fuzz" "$request_corpus" \
+    -max_total_time="$request_seconds" \
+    -max_len=4096 \
+    -rss_limit_mb=2048 \
+    -timeout=10 \
+    -print_final_stats=1 \
+    -artifact_prefix="$out/request-"

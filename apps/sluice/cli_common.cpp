@@ -11,6 +11,7 @@
 namespace sluice::cli {
 
 void add_model_flags(CLI::App * cmd, model_flags & f) {
+    f.cmd = cmd;
     cmd->add_option("-m,--model", f.model, "GGUF model file")->required();
     cmd->add_option("-t,--threads", f.threads, "threads (default: all hardware threads)");
     cmd->add_option("--isa", f.isa, "kernel path: scalar|avx2|avx512 (default: the best this CPU runs)");
@@ -36,7 +37,7 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
         ->default_val("shallow")
         ->group(g);
     cmd->add_option("--predict-extra", f.predict_extra, "predict k + N experts per layer")->default_val(2)->group(g);
-    cmd->add_option("--predict-depth", f.predict_depth, "predict this many MoE layers ahead (1 or 2)")
+    cmd->add_option("--predict-depth", f.predict_depth, "predict this many MoE layers ahead (1 to 4)")
         ->default_val(1)
         ->check(CLI::Range(1, 4))
         ->group(g);
@@ -69,6 +70,19 @@ CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
 }
 
 engine_options make_engine_options(const model_flags & f) {
+    if (f.expert_budget.empty()) {
+        // Without a budget the experts stay mapped: these flags would be silently ignored.
+        if (f.stats || !f.stats_json.empty()) {
+            fail("--stats and --stats-json report the expert cache; they need --expert-budget");
+        }
+        for (const char * flag :
+             {"--predictor", "--cache-policy", "--cache-quota", "--predict-extra", "--predict-depth", "--pin-hot",
+              "--reader", "--no-direct", "--oracle-trace", "--cache-type"}) {
+            if (f.cmd != nullptr && f.cmd->count(flag) > 0) {
+                fail("{} tunes expert streaming; it needs --expert-budget", flag);
+            }
+        }
+    }
     engine_options o;
     o.model_path = f.model;
     o.n_threads  = f.threads;
@@ -109,9 +123,6 @@ engine_options make_engine_options(const model_flags & f) {
         if (!s.cache_type) {
             fail("--cache-type: unknown type '{}'", f.cache_type);
         }
-    }
-    if (f.expert_budget.empty() && (f.stats || !f.stats_json.empty())) {
-        fail("--stats and --stats-json report the expert cache; they need --expert-budget");
     }
     return o;
 }

@@ -33,10 +33,14 @@ struct model_flags {
     std::string cache_type;
     bool        stats = false;
     std::string stats_json;
+    // The command these flags were added to, so make_engine_options can tell which flags
+    // were given (the streaming ones need --expert-budget).
+    const CLI::App * cmd = nullptr;
 };
 
 // -m/--model, -t/--threads, -c/--ctx-size, --kv-type, -b/--batch-size, and the expert
-// streaming flags (--expert-budget, --predictor, ..., --stats, --stats-json).
+// streaming flags (--expert-budget, --predictor, ..., --stats, --stats-json). A streaming flag
+// given without --expert-budget is an error in make_engine_options (it would do nothing).
 void add_model_flags(CLI::App * cmd, model_flags & f);
 
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, -s/--seed: the

@@ -25,9 +25,7 @@ void run(calibrate_cli & o) {
     if (o.max_tokens > 0 && static_cast<int64_t>(tokens.size()) > o.max_tokens) {
         tokens.resize(static_cast<size_t>(o.max_tokens));
     }
-    if (o.model.ctx > 0) {
-        o.opt.n_ctx = o.model.ctx;
-    }
+    o.opt.session = make_session_options(o.model);  // the KV cache and batches of `run`
     fmt::print(stderr, "calibrating on {} tokens of {} ({}% held out)\n", tokens.size(), o.file,
                static_cast<int>(o.opt.holdout * 100));
     calibrate_report  report;

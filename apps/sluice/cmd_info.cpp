@@ -193,7 +193,7 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
 
 void add_info_command(CLI::App & app) {
     auto   opt = std::make_shared<info_options>();
-    auto * cmd = app.add_subcommand("info", "Validate a GGUF file and describe what it holds");
+    auto * cmd = app.add_subcommand("info", "validate a GGUF file and describe what it holds");
     cmd->add_option("-m,--model", opt->model, "GGUF file")->required();
     cmd->add_flag("--json", opt->json, "Print JSON instead of text");
     cmd->add_flag("--tensors", opt->tensors, "List every tensor (name, type, dims, file offset, bytes)");

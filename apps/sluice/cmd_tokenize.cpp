@@ -101,7 +101,7 @@ std::vector<int32_t> parse_ids(const std::string & text, int32_t n_vocab) {
 
 void add_tokenize_commands(CLI::App & app) {
     auto   topt = std::make_shared<tokenize_options>();
-    auto * tok  = app.add_subcommand("tokenize", "Print the token ids of a text");
+    auto * tok  = app.add_subcommand("tokenize", "print the token ids of a text");
     tok->add_option("-m,--model", topt->model, "GGUF file (a model or a vocab-only file)")->required();
     auto * p = tok->add_option("-p,--prompt", topt->prompt, "Text to tokenize");
     auto * f = tok->add_option("-f,--file", topt->file, "File whose bytes to tokenize");
@@ -122,7 +122,7 @@ void add_tokenize_commands(CLI::App & app) {
     });
 
     auto   dopt  = std::make_shared<detokenize_options>();
-    auto * detok = app.add_subcommand("detokenize", "Print the text of token ids");
+    auto * detok = app.add_subcommand("detokenize", "print the text of token ids");
     detok->add_option("-m,--model", dopt->model, "GGUF file (a model or a vocab-only file)")->required();
     detok->add_option("--ids", dopt->ids, "Token ids, e.g. 1,2,3 or \"[1, 2, 3]\"")->required();
     detok->add_flag("--special", dopt->special, "Also print the text of control tokens");

@@ -31,10 +31,8 @@ void run(trace_cli & o) {
                                 e.hparams().n_embd);
     }
     trace_options opt;
-    opt.calib = cal ? &*cal : nullptr;
-    if (o.model.ctx > 0) {
-        opt.n_ctx = o.model.ctx;
-    }
+    opt.calib                            = cal ? &*cal : nullptr;
+    opt.session                          = make_session_options(o.model);  // the KV cache and batches of `run`
     const std::vector<trace_token> trace = record_trace(e, tokens, opt);
     std::ofstream                  out(o.output);
     if (!out) {

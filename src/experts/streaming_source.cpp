@@ -110,10 +110,26 @@ void streaming_expert_source::pin_hot() {
     if (!calib_) {
         fail("--pin-hot needs a calibration file (--calibration)");
     }
+    // A layer's pinned experts must leave the k slots one token needs; asking for more is
+    // an error rather than a silently smaller number.
     for (int l = 0; l < store_.n_layer(); ++l) {
-        const int                  n_pin = std::min(opt_.pin_hot, cache_->index().n_slots(l) - k_);
-        const std::vector<int32_t> hot   = calib_->by_popularity(l);
-        for (int i = 0; i < n_pin; ++i) {
+        if (!store_.has_experts(l)) {
+            continue;
+        }
+        const int most = cache_->index().n_slots(l) - k_;
+        if (opt_.pin_hot > most) {
+            fail(
+                "--pin-hot {}: layer {}'s cache has {} slots and a token needs {} of them free, so at most {} "
+                "experts can be pinned there (raise --expert-budget or pin fewer)",
+                opt_.pin_hot, l, cache_->index().n_slots(l), k_, std::max(most, 0));
+        }
+    }
+    for (int l = 0; l < store_.n_layer(); ++l) {
+        if (!store_.has_experts(l)) {
+            continue;
+        }
+        const std::vector<int32_t> hot = calib_->by_popularity(l);
+        for (int i = 0; i < opt_.pin_hot && i < static_cast<int>(hot.size()); ++i) {
             cache_->pin(l, hot[i]);
         }
     }

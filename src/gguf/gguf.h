@@ -15,6 +15,7 @@
 #include "util/mapped_file.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -188,12 +189,24 @@ class gguf_writer {
     gguf_writer & add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
                              uint64_t nbytes);
 
+    // Declares a tensor whose bytes are produced while the file is written (write() with a
+    // producer): its size follows from type and dims, so the head can be written first.
+    gguf_writer & add_tensor_info(std::string name, ggml_type type, std::vector<int64_t> dims);
+
     // general.alignment (default 32); also written to the metadata when not 32.
     gguf_writer & set_alignment(uint32_t alignment);
 
     // Serialises to a file (written to path + ".tmp", then renamed) or to memory.
     void                 write(const std::string & path) const;
     std::vector<uint8_t> to_bytes() const;
+
+    // Streaming: writes the head (metadata, every tensor's info, padding), then each tensor's
+    // bytes in the order added, with alignment padding. A tensor added with data is copied
+    // from it; for one added with add_tensor_info, produce(i) is called (i: its index in the
+    // order added) and returns exactly its bytes, valid until the next call, so only one
+    // tensor need be in memory at a time. The same tensors give the same bytes as write().
+    using tensor_producer = std::function<std::span<const uint8_t>(size_t)>;
+    void write(const std::string & path, const tensor_producer & produce) const;
 
   private:
     struct kv {
@@ -206,8 +219,11 @@ class gguf_writer {
         std::vector<int64_t> dims;
         const void *         data;
         uint64_t             nbytes;
+        bool                 streamed;  // added with add_tensor_info: bytes come from a producer
     };
-    gguf_writer &        put(std::string key, std::vector<uint8_t> encoded);
+    gguf_writer & put(std::string key, std::vector<uint8_t> encoded);
+    gguf_writer & add(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data, uint64_t nbytes,
+                      bool streamed);
     std::vector<uint8_t> encode_head() const;  // header, metadata, tensor infos, padding
 
     std::vector<kv>     kvs_;

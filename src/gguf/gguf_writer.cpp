@@ -282,8 +282,8 @@ gguf_writer & gguf_writer::set_alignment(uint32_t alignment) {
     return *this;
 }
 
-gguf_writer & gguf_writer::add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
-                                      uint64_t nbytes) {
+gguf_writer & gguf_writer::add(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
+                               uint64_t nbytes, bool streamed) {
     if (name.empty()) {
         fail("gguf_writer: empty tensor name");
     }
@@ -322,11 +322,32 @@ gguf_writer & gguf_writer::add_tensor(std::string name, ggml_type type, std::vec
     if (nbytes != expected) {
         fail("gguf_writer: tensor '{}': {} bytes given, its {} shape needs {}", name, nbytes, tr->name, expected);
     }
-    if (nbytes > 0 && data == nullptr) {
+    if (nbytes > 0 && data == nullptr && !streamed) {
         fail("gguf_writer: tensor '{}': no data", name);
     }
-    tensors_.push_back(tensor{std::move(name), type, std::move(dims), data, nbytes});
+    tensors_.push_back(tensor{std::move(name), type, std::move(dims), data, nbytes, streamed});
     return *this;
+}
+
+gguf_writer & gguf_writer::add_tensor(std::string name, ggml_type type, std::vector<int64_t> dims, const void * data,
+                                      uint64_t nbytes) {
+    return add(std::move(name), type, std::move(dims), data, nbytes, false);
+}
+
+gguf_writer & gguf_writer::add_tensor_info(std::string name, ggml_type type, std::vector<int64_t> dims) {
+    uint64_t nbytes = 0;
+    if (const auto tr = find_type(static_cast<uint32_t>(type)); tr && !dims.empty() && dims.size() <= 4) {
+        // The size the shape implies; add() checks the shape (and its overflows) as for add_tensor.
+        uint64_t n_el = 1;
+        bool     ok   = true;
+        for (int64_t d : dims) {
+            ok = ok && d >= 0 && !__builtin_mul_overflow(n_el, static_cast<uint64_t>(d), &n_el);
+        }
+        if (ok && tr->block_size > 0) {
+            nbytes = n_el / static_cast<uint64_t>(tr->block_size) * static_cast<uint64_t>(tr->type_size);
+        }
+    }
+    return add(std::move(name), type, std::move(dims), nullptr, nbytes, true);
 }
 
 std::vector<uint8_t> gguf_writer::encode_head() const {
@@ -357,6 +378,9 @@ std::vector<uint8_t> gguf_writer::encode_head() const {
 std::vector<uint8_t> gguf_writer::to_bytes() const {
     std::vector<uint8_t> out = encode_head();
     for (const tensor & t : tensors_) {
+        if (t.streamed) {
+            fail("gguf_writer: tensor '{}' was declared without data; write it with a producer", t.name);
+        }
         append_bytes(out, t.data, t.nbytes);
         out.resize(out.size() + padding(t.nbytes, alignment_), 0);
     }
@@ -364,6 +388,15 @@ std::vector<uint8_t> gguf_writer::to_bytes() const {
 }
 
 void gguf_writer::write(const std::string & path) const {
+    write(path, tensor_producer{});
+}
+
+void gguf_writer::write(const std::string & path, const tensor_producer & produce) const {
+    for (const tensor & t : tensors_) {
+        if (t.streamed && !produce) {
+            fail("gguf_writer: tensor '{}' was declared without data; write it with a producer", t.name);
+        }
+    }
     const std::string tmp = path + ".tmp";
     std::FILE *       fp  = std::fopen(tmp.c_str(), "wb");
     if (fp == nullptr) {
@@ -371,20 +404,40 @@ void gguf_writer::write(const std::string & path) const {
     }
     // Streams tensor data straight from the caller's buffers: models are larger than memory.
     const std::vector<uint8_t> zeros(alignment_, 0);
-    uint64_t                   written   = 0;
-    auto                       put_bytes = [&](const void * p, uint64_t n) {
+    uint64_t                   written = 0;
+    const auto                 abandon = [&] {
+        std::fclose(fp);
+        std::remove(tmp.c_str());
+    };
+    auto put_bytes = [&](const void * p, uint64_t n) {
         if (n > 0 && std::fwrite(p, 1, n, fp) != n) {
             const int e = errno;
-            std::fclose(fp);
-            std::remove(tmp.c_str());
+            abandon();
             fail("{}: write failed at offset {}: {}", path, written, std::strerror(e));
         }
         written += n;
     };
     const std::vector<uint8_t> head = encode_head();
     put_bytes(head.data(), head.size());
-    for (const tensor & t : tensors_) {
-        put_bytes(t.data, t.nbytes);
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+        const tensor & t = tensors_[i];
+        if (t.streamed) {
+            std::span<const uint8_t> bytes;
+            try {
+                bytes = produce(i);
+            } catch (...) {
+                abandon();
+                throw;
+            }
+            if (bytes.size() != t.nbytes) {
+                abandon();
+                fail("gguf_writer: tensor '{}': the producer gave {} bytes, its shape needs {}", t.name, bytes.size(),
+                     t.nbytes);
+            }
+            put_bytes(bytes.data(), bytes.size());
+        } else {
+            put_bytes(t.data, t.nbytes);
+        }
         put_bytes(zeros.data(), padding(t.nbytes, alignment_));
     }
     if (std::fclose(fp) != 0) {

@@ -7,6 +7,10 @@
 #include <algorithm>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace sluice {
 
 std::string_view isa_name(isa i) {
@@ -32,6 +36,14 @@ std::optional<isa> parse_isa_name(std::string_view name) {
 
 namespace {
 
+#if defined(__x86_64__) || defined(__i386__)
+// F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports has no "f16c".
+bool cpu_has_f16c() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+}
+#endif
+
 isa cpu_best_isa() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -39,10 +51,10 @@ isa cpu_best_isa() {
     // the AVX2 files with AVX2/FMA/F16C; each table is used only where all of its set is present.
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        __builtin_cpu_supports("fma") && cpu_has_f16c()) {
         return isa::AVX512;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()) {
         return isa::AVX2;
     }
 #endif

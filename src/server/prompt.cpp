@@ -22,8 +22,7 @@ uint64_t fresh_seed() {
 }  // namespace
 
 prompt_builder::prompt_builder(const engine & e, const std::string & template_name)
-    : engine_(e),
-      tok_(e.require_tokenizer()),
+    : tok_(e.require_tokenizer()),
       template_(
           pick_chat_template(template_name, e.file().get_string("tokenizer.chat_template"), e.file().path(), origin_)),
       ids_(tok_) {}

@@ -47,7 +47,6 @@ class prompt_builder {
   private:
     void check_bytes(size_t bytes, int64_t n_ctx, const char * param) const;
 
-    const engine &    engine_;
     const tokenizer & tok_;
     std::string       origin_;
     chat_template     template_;

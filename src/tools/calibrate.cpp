@@ -2,6 +2,7 @@
 
 #include "experts/predict/predictor.h"
 #include "tensor/quantize.h"
+#include "tools/chunked_eval.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -155,14 +156,9 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
     cal.pregate.assign(static_cast<size_t>(L), {});
     cal.pregate_bias.assign(static_cast<size_t>(L), {});
 
-    calibration_observer  seen(cal, routers, d);
-    const forward_context ctx{e.runner(), e.experts(), &seen};
-    for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
-        const auto         n     = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
-        auto               state = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
-        std::vector<float> logits(static_cast<size_t>(hp.n_vocab));
-        e.net().forward(*state, tokens.subspan(at, n), ctx, logits.data(), false);
-    }
+    calibration_observer seen(cal, routers, d);
+    session              s(e, opt.session);
+    run_in_chunks(s, opt.session.n_batch, tokens, "calibrate", [&](size_t) { return &seen; });
     const auto N      = static_cast<int64_t>(tokens.size());
     const auto n_fit  = std::max<int64_t>(8, static_cast<int64_t>(static_cast<double>(N) * (1.0 - opt.holdout)));
     report.tokens     = N;

@@ -15,10 +15,12 @@
 namespace sluice {
 
 struct calibrate_options {
-    int64_t n_ctx   = 256;   // tokens per forward pass (each chunk starts a fresh session)
-    double  holdout = 0.2;   // share of tokens kept out of the fit to evaluate it
-    double  ridge   = 1e-2;  // regularisation, relative to the mean squared input norm
-    int     extra   = 2;     // the recall reported is of the top k + extra guesses
+    // The session the text runs in, as `run` would make it (KV cache type, batch size); the
+    // text is cut into chunks of its context, each run from an empty cache.
+    session_options session;
+    double          holdout = 0.2;   // share of tokens kept out of the fit to evaluate it
+    double          ridge   = 1e-2;  // regularisation, relative to the mean squared input norm
+    int             extra   = 2;     // the recall reported is of the top k + extra guesses
 };
 
 struct calibrate_layer_report {

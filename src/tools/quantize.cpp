@@ -3,6 +3,7 @@
 #include "gguf/gguf.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/thread_pool.h"
 
 #include <vector>
@@ -59,36 +60,50 @@ quantize_report quantize_file(const std::string & input, const std::string & out
         out.set_alignment(static_cast<uint32_t>(in.alignment()));
     }
 
-    quantize_report                   rep;
-    std::vector<std::vector<uint8_t>> converted(in.tensors().size());
-    std::vector<float>                row;
+    // Every tensor's type is decided first (the head holds all sizes); the converted bytes
+    // are then produced one tensor at a time as the file is written, so memory holds one
+    // tensor, not the whole output.
+    quantize_report       rep;
+    std::vector<uint64_t> written_after(in.tensors().size(), 0);  // output bytes up to each tensor
+    uint64_t              total_out = 0;
     for (size_t i = 0; i < in.tensors().size(); ++i) {
         const gguf_tensor & t = in.tensors()[i];
         rep.bytes_in += t.nbytes;
-        if (!traits(t.type).computable || t.type == type ||
-            !should_quantize(std::string(t.name), t.n_dims, t.ne[0], type) ||
-            (experts_only && std::string_view(t.name).find("_exps.weight") == std::string_view::npos)) {
+        const bool convert = traits(t.type).computable && t.type != type &&
+                             should_quantize(std::string(t.name), t.n_dims, t.ne[0], type) &&
+                             !(experts_only && std::string_view(t.name).find("_exps.weight") == std::string_view::npos);
+        if (convert) {
+            out.add_tensor_info(std::string(t.name), type, {t.ne, t.ne + t.n_dims});
+            total_out += static_cast<uint64_t>(t.n_rows()) * row_bytes(type, t.ne[0]);
+            ++rep.tensors_converted;
+        } else {
             out.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
-            rep.bytes_out += t.nbytes;
+            total_out += t.nbytes;
             ++rep.tensors_kept;
-            continue;
         }
-        const int64_t  rows = t.n_rows(), cols = t.ne[0];
-        const uint64_t rb_in = t.row_bytes(), rb_out = row_bytes(type, cols);
-        converted[i].resize(static_cast<uint64_t>(rows) * rb_out);
+        written_after[i] = total_out;
+    }
+    rep.bytes_out = total_out;
+
+    std::vector<uint8_t> converted;
+    progress_bar         bar("quantize", total_out);
+    const auto           produce = [&](size_t i) -> std::span<const uint8_t> {
+        const gguf_tensor & t    = in.tensors()[i];
+        const int64_t       rows = t.n_rows(), cols = t.ne[0];
+        const uint64_t      rb_in = t.row_bytes(), rb_out = row_bytes(type, cols);
+        converted.resize(static_cast<uint64_t>(rows) * rb_out);
         std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(cols));
         const int64_t                   chunk = 64;
         pool.parallel_for((rows + chunk - 1) / chunk, [&](int64_t task, int thread) {
             for (int64_t r = task * chunk; r < std::min(rows, (task + 1) * chunk); ++r) {
                 dequantize_row(t.type, t.data + r * rb_in, scratch[thread].data(), cols);
-                quantize_row(type, scratch[thread].data(), converted[i].data() + r * rb_out, cols);
+                quantize_row(type, scratch[thread].data(), converted.data() + r * rb_out, cols);
             }
         });
-        out.add_tensor(std::string(t.name), type, {t.ne, t.ne + t.n_dims}, converted[i].data(), converted[i].size());
-        rep.bytes_out += converted[i].size();
-        ++rep.tensors_converted;
-    }
-    out.write(output);
+        bar.update(written_after[i]);  // kept tensors before this one are counted here too
+        return converted;
+    };
+    out.write(output, produce);
     return rep;
 }
 

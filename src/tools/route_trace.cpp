@@ -1,6 +1,7 @@
 #include "tools/route_trace.h"
 
 #include "experts/predict/predictor.h"
+#include "tools/chunked_eval.h"
 
 #include <algorithm>
 
@@ -77,15 +78,12 @@ std::vector<trace_token> record_trace(engine & e, std::span<const int32_t> token
         guessers.push_back(make_predictor(predictor_kind::PREGATE, pc));
     }
 
-    trace_observer        observer(out, store, guessers, count);
-    const forward_context ctx{e.runner(), e.experts(), &observer};
-    std::vector<float>    logits(static_cast<size_t>(e.hparams().n_vocab));
-    for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(opt.n_ctx)) {
-        const auto n  = std::min<size_t>(static_cast<size_t>(opt.n_ctx), tokens.size() - at);
-        auto       st = e.net().new_state(static_cast<int64_t>(n), ggml_type::F32);
+    trace_observer observer(out, store, guessers, count);
+    session        s(e, opt.session);
+    run_in_chunks(s, opt.session.n_batch, tokens, "trace", [&](size_t at) {
         observer.base = static_cast<int64_t>(at);  // positions count from 0 in each chunk
-        e.net().forward(*st, tokens.subspan(at, n), ctx, logits.data(), false);
-    }
+        return &observer;
+    });
     return out;
 }
 

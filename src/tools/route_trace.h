@@ -14,8 +14,10 @@
 namespace sluice {
 
 struct trace_options {
-    int64_t             n_ctx       = 256;  // tokens per forward pass (each chunk a fresh session)
-    int                 guess_count = 0;    // experts per guess; 0: twice the experts a token uses
+    // The session the text runs in, as `run` would make it (KV cache type, batch size); the
+    // text is cut into chunks of its context, each run from an empty cache.
+    session_options     session;
+    int                 guess_count = 0;  // experts per guess; 0: twice the experts a token uses
     const calibration * calib       = nullptr;
 };
 

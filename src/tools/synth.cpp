@@ -5,12 +5,13 @@
 #include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/thread_pool.h"
 
 #include <fmt/format.h>
 
 #include <cstring>
-#include <deque>
+#include <functional>
 #include <random>
 
 namespace sluice {
@@ -231,30 +232,36 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
         u32("ssm.inner_size", g.ssm_v_heads * g.ssm_head_dim);
     }
 
-    std::mt19937_64                  rng(opt.seed);
-    std::deque<std::vector<uint8_t>> buffers;  // must outlive write()
-    uint64_t                         seed = opt.seed;
+    // The file is written tensor by tensor: every tensor is declared first (the head holds
+    // all sizes), then produced in the same order while the file is written, so memory holds
+    // one tensor, not the whole model. Random numbers are drawn in that order, as before.
+    std::mt19937_64                                          rng(opt.seed);
+    uint64_t                                                 seed = opt.seed;
+    std::vector<std::function<void(std::vector<uint8_t> &)>> makers;  // per tensor, in order
+    uint64_t                                                 total = 0;
     // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool. Rows
     // the type's blocks do not divide fall back to Q8_0 or F16, as quantizers do.
     auto matrix = [&](const std::string & name, ggml_type t, int64_t cols, int64_t rows, int64_t stack) {
         if (cols % traits(t).block_size != 0) {
             t = cols % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
         }
-        const row_pool         rp(t, cols, rng, 0.02f);
-        const uint64_t         rb    = row_bytes(t, cols);
-        const int64_t          total = rows * stack;
-        std::vector<uint8_t> & buf   = buffers.emplace_back(static_cast<uint64_t>(total) * rb);
-        const int64_t          chunk = 1024;
-        pool.parallel_for((total + chunk - 1) / chunk, [&](int64_t task, int) {
-            const int64_t r0 = task * chunk;
-            rp.fill(buf.data() + r0 * rb, std::min(chunk, total - r0), seed * 1000003u + static_cast<uint64_t>(task));
-        });
-        ++seed;
         std::vector<int64_t> dims = {cols, rows};
         if (stack > 1) {
             dims.push_back(stack);
         }
-        w.add_tensor(name, t, dims, buf.data(), buf.size());
+        w.add_tensor_info(name, t, dims);
+        const uint64_t rb = row_bytes(t, cols);
+        total += static_cast<uint64_t>(rows * stack) * rb;
+        makers.push_back([&rng, &seed, &pool, t, cols, rb, n = rows * stack](std::vector<uint8_t> & buf) {
+            const row_pool rp(t, cols, rng, 0.02f);
+            buf.resize(static_cast<uint64_t>(n) * rb);
+            const int64_t chunk = 1024;
+            pool.parallel_for((n + chunk - 1) / chunk, [&](int64_t task, int) {
+                const int64_t r0 = task * chunk;
+                rp.fill(buf.data() + r0 * rb, std::min(chunk, n - r0), seed * 1000003u + static_cast<uint64_t>(task));
+            });
+            ++seed;
+        });
     };
     // An F32 tensor of `dims` filled with `value` (norms 1, biases and sinks 0).
     auto constant = [&](const std::string & name, std::vector<int64_t> dims, float value) {
@@ -262,11 +269,14 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
         for (int64_t d : dims) {
             n *= d;
         }
-        std::vector<uint8_t> & buf = buffers.emplace_back(n * sizeof(float));
-        for (int64_t i = 0; i < n; ++i) {
-            std::memcpy(buf.data() + i * sizeof(float), &value, sizeof value);
-        }
-        w.add_tensor(name, ggml_type::F32, dims, buf.data(), buf.size());
+        w.add_tensor_info(name, ggml_type::F32, dims);
+        total += static_cast<uint64_t>(n) * sizeof(float);
+        makers.push_back([n, value](std::vector<uint8_t> & buf) {
+            buf.resize(static_cast<uint64_t>(n) * sizeof(float));
+            for (int64_t i = 0; i < n; ++i) {
+                std::memcpy(buf.data() + i * sizeof(float), &value, sizeof value);
+            }
+        });
     };
 
     // The tensors come from the architecture's table: every tensor it names (optional ones
@@ -295,11 +305,15 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
             }
         }
     }
-    w.write(path);
-    uint64_t total = 0;
-    for (const auto & b : buffers) {
-        total += b.size();
-    }
+    std::vector<uint8_t> buf;
+    uint64_t             done = 0;
+    progress_bar         bar("synth", total);
+    w.write(path, [&](size_t i) -> std::span<const uint8_t> {
+        makers[i](buf);
+        done += buf.size();
+        bar.update(done);
+        return buf;
+    });
     return total;
 }
 

@@ -32,8 +32,8 @@ void progress_bar::update(uint64_t done) {
     constexpr int width = 30;
     const int     fill  = percent * width / 100;
     const double  secs  = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double  scale = unit_.empty() ? 1.0 / (1 << 20) : 1.0;
-    const double  rate  = secs > 0 ? static_cast<double>(done) * scale / secs : 0.0;
+    const double  scale = unit_.empty() ? static_cast<double>(1 << 20) : 1.0;
+    const double  rate  = secs > 0 ? static_cast<double>(done) / scale / secs : 0.0;
     std::fprintf(stderr, "\r%s [%.*s%*s] %3d%% %.0f %s/s", label_.c_str(), fill,
                  "==============================", width - fill, "", percent, rate,
                  unit_.empty() ? "MiB" : unit_.c_str());

@@ -7,9 +7,10 @@
 
 namespace sluice {
 
+// `total` and update()'s `done` count bytes (the rate is shown in MiB/s) unless a unit is
+// given ("tok": the rate is shown in tok/s).
 class progress_bar {
   public:
-    // `total` bytes (the rate is shown in MiB/s), or `total` of `unit` ("tokens": tokens/s).
     progress_bar(std::string label, uint64_t total, std::string unit = "");
     ~progress_bar();  // clears the line
     void update(uint64_t done);

@@ -173,14 +173,27 @@ INSTANTIATE_TEST_SUITE_P(archs, streaming_archs,
 
 TEST(streaming, cross_layer_prediction_is_better_than_chance_on_learned_routing) {
     // The trained model routes by what it learned; the next layer's gate on this layer's
-    // stream should name most of the experts it then uses (k=2 of 8 by chance: 4/8 named).
-    const model_case m = model_cases()[1];
-    engine           e(options_for(m.path, "30%", predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE));
-    run_ids(e, m.ids);
+    // stream names most of the experts it then uses. Its trainer measured the recall of the
+    // k + 2 = 6 best guesses on held-out text (golden/trained-routing-stats.json, variant B
+    // = what the cross-layer predictor computes): 0.48 for layer 0 -> 1, 0.91-0.96 after.
+    // The live cache's recall over these tokens, one per pass, must come near that mean
+    // (the per-layer numbers weigh layers alike), far above chance (6/32).
+    const model_case     m      = model_cases()[1];
+    const nlohmann::json g      = read_json(data_path("golden/trained-routing-stats.json"));
+    double               golden = 0.0;
+    for (double r : g["cross_layer_recall"]["variantB_recall_at_top6_per_layer"]) {
+        golden += r / 7.0;
+    }
+    engine               e(options_for(m.path, "30%", predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE));
+    std::ifstream        in(data_path("corpus/python.txt"));
+    const std::string    text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<int32_t> ids = e.require_tokenizer().encode(text, true, false);
+    ids.resize(96);  // held-out text, as the golden's
+    session s(e, session_options{.n_ctx = 128, .kv_type = ggml_type::F32, .n_batch = 1});
+    s.eval(ids);  // one token per pass: each guess is that token's own
     const layer_stream_stats t = e.streaming_stats()->total();
-    const auto               k = static_cast<double>(e.hparams().n_expert_used);
-    const auto               E = static_cast<double>(e.hparams().n_expert);
-    EXPECT_GT(t.recall(), (k + 2) / E + 0.15) << "recall " << t.recall();
+    std::printf("cross-layer recall %.3f (golden mean at 6 guesses %.3f)\n", t.recall(), golden);
+    EXPECT_NEAR(t.recall(), golden, 0.05) << "recall " << t.recall();  // measured: 0.872
 }
 
 TEST(streaming, a_budget_below_one_token_of_experts_is_a_clear_error) {

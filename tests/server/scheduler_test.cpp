@@ -119,11 +119,16 @@ TEST(scheduler, the_queue_is_bounded_and_cancelled_requests_free_their_slot) {
     EXPECT_EQ(s.submit(greedy_job({1, 629}, 4)), nullptr);
     a->cancel();
     b->cancel();
-    for (int i = 0; i < 200 && s.gauges().busy_slots + s.gauges().queue_depth > 0; ++i) {
+    // Wait as long as both would take to run to the end, so that the checks below tell a
+    // cancel that works from one that does nothing (then both finish with 90 tokens each).
+    for (int i = 0; i < 3000 && s.gauges().busy_slots + s.gauges().queue_depth > 0; ++i) {
         std::this_thread::sleep_for(10ms);
     }
     EXPECT_EQ(s.gauges().busy_slots, 0);
     EXPECT_EQ(s.gauges().queue_depth, 0);
+    const std::string text = m.render(s.gauges());
+    EXPECT_NE(text.find("sluice_requests_total{result=\"cancelled\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("sluice_requests_total{result=\"ok\"} 0\n"), std::string::npos) << text;
     auto c = s.submit(greedy_job({1, 629}, 3));
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(collect(*c).usage.completion_tokens, 3);

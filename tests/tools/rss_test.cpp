@@ -104,5 +104,48 @@ TEST(budget, peak_rss_stays_within_weights_kv_and_budget) {
     std::filesystem::remove(path);
 }
 
+// synth writes tensor by tensor (issue 16 item 15): writing a ~216 MiB model, the child's
+// peak RSS grows by well under the file's size (it holds one tensor, the largest 72 MiB,
+// plus row pools), where building the whole file in memory first grew by all of it.
+TEST(synth, writes_tensor_by_tensor_without_holding_the_file) {
+    const auto path = std::filesystem::temp_directory_path() / ("sluice-synth-" + std::to_string(::getpid()) + ".gguf");
+    int        fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(fds[0]);
+        uint64_t grown = 0;
+        if (reset_peak()) {
+            const uint64_t before = current_rss_bytes();
+            synth_options  so;
+            so.like    = "olmoe-1b-7b";
+            so.n_layer = 1;
+            so.n_vocab = 4096;
+            thread_pool pool(2);
+            write_synthetic_model(so, path.string(), pool);
+            grown = peak_rss_bytes() - before;
+        }
+        const bool ok = ::write(fds[1], &grown, sizeof grown) == sizeof grown;
+        ::_exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    uint64_t   grown = 0;
+    const auto got   = ::read(fds[0], &grown, sizeof grown);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ(got, static_cast<ssize_t>(sizeof grown));
+    if (grown == 0) {
+        GTEST_SKIP() << "this kernel cannot reset the peak RSS (/proc/self/clear_refs)";
+    }
+    const uint64_t size = std::filesystem::file_size(path);
+    std::printf("synth: %.1f MiB file, peak RSS +%.1f MiB\n", double(size) / 1048576, double(grown) / 1048576);
+    EXPECT_GE(size, 200ull << 20);
+    EXPECT_LE(grown, size / 2) << "peak RSS grew by " << (grown >> 20) << " MiB writing " << (size >> 20) << " MiB";
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -68,7 +68,9 @@ class oracle_predictor final : public expert_predictor {
   public:
     explicit oracle_predictor(const predictor_context & ctx) : trace_(ctx.trace), n_expert_(ctx.n_expert) {
         if (trace_ == nullptr) {
-            fail("the oracle predictor needs a routing trace of the same text (--trace; make one with `sluice trace`)");
+            fail(
+                "the oracle predictor needs a routing trace of the same text (--oracle-trace; make one with `sluice "
+                "trace`)");
         }
     }
 
