@@ -1,6 +1,7 @@
 #include "cli_routing.h"
 
 #include "cli_common.h"
+#include "util/error.h"
 
 #include <fmt/format.h>
 
@@ -21,6 +22,10 @@ void add_routing_flags(CLI::App * cmd, routing_request & r) {
     cmd->add_option("--moe-skip-calibration", r.skip_calibration,
                     "JSON file {\"layer_importance\": [one number per layer]} scaling --moe-skip (default: 1 each)")
         ->group(g);
+    cmd->add_option("--moe-prefer-cached", r.prefer_cached,
+                    "with --expert-budget: use a cached expert instead of a chosen one that must be read when "
+                    "its router score is lower by at most MARGIN (a probability, e.g. 0.05)")
+        ->group(g);
     cmd->add_option("--expert-mask", r.mask,
                     "switch experts off: layer:expert,... with ranges and * (3:17, *:2, 3-5:2,9), or @FILE for the "
                     "\"mask\" of a steering/profile JSON")
@@ -36,6 +41,9 @@ void add_routing_flags(CLI::App * cmd, routing_request & r) {
 }
 
 std::shared_ptr<const routing_controls> make_routing(const engine & e, const routing_request & r) {
+    if (r.prefer_cached > 0.0f && !e.streaming_stats()) {
+        fail("--moe-prefer-cached routes toward the expert cache: it needs --expert-budget");
+    }
     auto c = std::make_shared<routing_controls>(e.make_routing(r));
     if (!c->active()) {
         return nullptr;

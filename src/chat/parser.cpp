@@ -575,8 +575,16 @@ class parser {
         error(t.at, "unexpected " + describe(t) + " in expression");
     }
 
+    // A chain (x.a.b(c)[d]... or x|f|g) is flat in the grammar but each link nests the tree one
+    // level deeper, and the checks and the destructor walk it recursively: it counts as nesting.
+    void count_link(int & links) const {
+        if (++links + depth_ > k_max_nesting) {
+            error(cur().at, "expression nested deeper than " + std::to_string(k_max_nesting) + " levels");
+        }
+    }
+
     expr_ptr parse_postfix(expr_ptr node) {
-        for (;;) {
+        for (int links = 0;; count_link(links)) {
             if (is_op(".") || is_op("[")) {
                 node = parse_subscript(std::move(node));
             } else if (is_op("(")) {
@@ -588,7 +596,7 @@ class parser {
     }
 
     expr_ptr parse_filter_expr(expr_ptr node) {
-        for (;;) {
+        for (int links = 0;; count_link(links)) {
             if (is_op("|")) {
                 node = parse_filter(std::move(node));
             } else if (is_name("is")) {

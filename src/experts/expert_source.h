@@ -7,6 +7,7 @@
 
 #include "experts/expert_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -32,6 +33,11 @@ class expert_source {
     // it and starts reading them while this layer computes. Results must not depend on it;
     // the default ignores it.
     virtual void on_ffn_input(int /*layer*/, const float * /*x*/, std::span<const int64_t> /*positions*/) {}
+
+    // Which experts of `layer` cost no read now (out[e] = 1: in memory or already being read):
+    // what --moe-prefer-cached routes toward. out has n_expert entries; the default (the
+    // mapping): all of them.
+    virtual void resident(int /*layer*/, std::span<uint8_t> out) const { std::fill(out.begin(), out.end(), 1); }
 };
 
 // Everything is in the mapping: a view is a pointer into the file, and one group holds all.

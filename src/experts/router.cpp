@@ -98,6 +98,39 @@ int top_p_count(const float * ranked, const float * probs, int n_expert, const r
     return std::max(n, 1);
 }
 
+// --moe-prefer-cached: each chosen expert that would have to be read (worst first) gives its
+// place to the best resident expert not chosen, not masked and not excluded by the groups,
+// whose score (probs) is lower by at most `margin`; then ids are put back in ranking order.
+void prefer_resident(const float * ranked, const float * probs, int n_expert, float margin, const uint8_t * resident,
+                     const layer_routing_controls * lc, int32_t * ids, int n, uint8_t * taken) {
+    for (int j = 0; j < n; ++j) {
+        taken[ids[j]] = 1;
+    }
+    for (int j = n - 1; j >= 0; --j) {
+        const int32_t e = ids[j];
+        if (resident[e] != 0 || (lc != nullptr && lc->is_forced(e))) {
+            continue;
+        }
+        int best = -1;
+        for (int c = 0; c < n_expert; ++c) {
+            if (taken[c] == 0 && resident[c] != 0 && ranked[c] > -INFINITY && probs[e] - probs[c] <= margin &&
+                (best < 0 || ranked[c] > ranked[best])) {
+                best = c;
+            }
+        }
+        if (best >= 0) {
+            taken[e]    = 0;
+            taken[best] = 1;
+            ids[j]      = best;
+        }
+    }
+    for (int j = 0; j < n; ++j) {
+        taken[ids[j]] = 0;
+    }
+    std::stable_sort(ids, ids + n,
+                     [&](int32_t a, int32_t b) { return ranked[a] > ranked[b] || (ranked[a] == ranked[b] && a < b); });
+}
+
 }  // namespace
 
 void router::logits(const float * h, int64_t n, matmul_runner & mm, float * out) const {
@@ -112,7 +145,7 @@ void router::logits(const float * h, int64_t n, matmul_runner & mm, float * out)
 }
 
 int router::route(const float * lg, float * probs, route_scratch & scratch, int32_t * ids, float * weights,
-                  const routing_controls * controls, int layer) const {
+                  const routing_controls * controls, int layer, const uint8_t * resident) const {
     const int E = n_expert;
     if (scratch.ranked.size() < static_cast<size_t>(E)) {
         scratch.logits.resize(E);
@@ -185,6 +218,9 @@ int router::route(const float * lg, float * probs, route_scratch & scratch, int3
         }
     }
     top_k(ranked, E, n, ids, taken);
+    if (resident != nullptr && controls != nullptr && controls->prefer_cached > 0.0f) {
+        prefer_resident(ranked, probs, E, controls->prefer_cached, resident, lc, ids, n, taken);
+    }
 
     if (scoring == router_scoring::SOFTMAX_OF_TOP_K) {
         // Softmax over the chosen logits; subtracting their max keeps every exponent <= 0.

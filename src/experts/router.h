@@ -61,8 +61,9 @@ struct router {
     // controls->max_experts(n_expert, k), the room ids and weights must have. probs (n_expert)
     // receives the scores (for SOFTMAX_OF_TOP_K the softmax over all logits) after steering
     // and masking, which observers report.
+    // resident (n_expert, or nullptr): which experts cost no read, for --moe-prefer-cached.
     int route(const float * logits, float * probs, route_scratch & scratch, int32_t * ids, float * weights,
-              const routing_controls * controls = nullptr, int layer = 0) const;
+              const routing_controls * controls = nullptr, int layer = 0, const uint8_t * resident = nullptr) const;
 
     // n rows of logits -> in place, scores that rank experts as the choice does (before the
     // group restriction): what a predictor ranks a later layer's experts by.

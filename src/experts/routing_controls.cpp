@@ -84,7 +84,7 @@ nlohmann::json parse_json(const std::string & path, const char * flag) {
 }  // namespace
 
 bool routing_controls::active() const {
-    if (top_k > 0 || top_p > 0.0f || skip_threshold > 0.0f) {
+    if (top_k > 0 || top_p > 0.0f || skip_threshold > 0.0f || prefer_cached > 0.0f) {
         return true;
     }
     return std::any_of(layers.begin(), layers.end(), [](const layer_routing_controls & l) { return !l.empty(); });
@@ -106,6 +106,9 @@ std::string routing_controls::describe() const {
     }
     if (skip_threshold > 0.0f) {
         parts.push_back(fmt::format("skip below {:g}", skip_threshold));
+    }
+    if (prefer_cached > 0.0f) {
+        parts.push_back(fmt::format("prefer cached within {:g}", prefer_cached));
     }
     size_t masked = 0, forced = 0, steered = 0;
     for (const layer_routing_controls & l : layers) {
@@ -258,6 +261,10 @@ routing_controls make_routing_controls(const routing_request & req_in, int n_lay
         fail("--moe-skip {}: must be a finite number >= 0", r0.skip);
     }
     c.skip_threshold = r0.skip;
+    if (!(r0.prefer_cached >= 0.0f && r0.prefer_cached <= 1.0f)) {
+        fail("--moe-prefer-cached {}: must be a router-score margin in [0, 1]", r0.prefer_cached);
+    }
+    c.prefer_cached = r0.prefer_cached;
     if (!r0.skip_calibration.empty()) {
         if (r0.skip == 0.0f) {
             fail("--moe-skip-calibration scales --moe-skip's threshold; give --moe-skip too");

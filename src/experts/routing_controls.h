@@ -43,6 +43,10 @@ struct routing_controls {
     // importance is below this is skipped.
     float              skip_threshold = 0.0f;
     std::vector<float> layer_importance;  // [n_layer] for --moe-skip; empty: 1 for every layer
+    // > 0 (--moe-prefer-cached): a chosen expert that would have to be read is replaced by the
+    // best resident one not chosen whose router score (probability; sigmoid score) is lower by
+    // at most this. Needs the source's residency (router::route's `resident`).
+    float prefer_cached = 0.0f;
 
     // Indexed by layer (as in the file); shorter than n_layer (or empty): no per-expert controls
     // for the layers past its end.
@@ -133,11 +137,12 @@ steer_file read_steer_file(const std::string & path, int n_layer, int n_expert, 
 // The routing flags of the CLI and the server's "sluice" request fields, before they meet a
 // model. Empty strings / zeros: not given.
 struct routing_request {
-    int         top_k = 0;
-    float       top_p = 0.0f;
-    int         min_k = 0;
-    int         max_k = 0;
-    float       skip  = 0.0f;
+    int         top_k         = 0;
+    float       top_p         = 0.0f;
+    int         min_k         = 0;
+    int         max_k         = 0;
+    float       skip          = 0.0f;
+    float       prefer_cached = 0.0f;
     std::string skip_calibration;  // JSON file {"layer_importance": [...]}
     std::string mask;              // SPEC, or @FILE: the "mask" of a steering file
     std::string force;             // SPEC with optional =weight, or @FILE

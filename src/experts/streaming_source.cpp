@@ -252,6 +252,12 @@ void streaming_expert_source::for_each_expert(int layer, std::span<const int32_t
     }
 }
 
+void streaming_expert_source::resident(int layer, std::span<uint8_t> out) const {
+    for (size_t e = 0; e < out.size(); ++e) {
+        out[e] = cache_->index().find(layer, static_cast<int32_t>(e)) >= 0 ? 1 : 0;
+    }
+}
+
 void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) {
     cache_->release_all();
     stream_stats & st = cache_->stats();

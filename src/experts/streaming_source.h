@@ -42,6 +42,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // the next is read (half the slots each when they do not all fit).
     void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) override;
     void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override;
+    void resident(int layer, std::span<uint8_t> out) const override;
 
     // Makes experts `ids` of `layer` resident and writes their matrices to out[i]; the views
     // stay valid until the next call into the source. At most max_acquire(layer) at once.

@@ -98,6 +98,14 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
             slots = std::max(slots, rr.controls->max_experts(E, k));
         }
     }
+    // --moe-prefer-cached asks the source which experts cost no read.
+    std::vector<uint8_t> resident;
+    for (const row_routing & rr : ctx.routing) {
+        if (rr.controls != nullptr && rr.controls->prefer_cached > 0.0f && resident.empty()) {
+            resident.resize(E);
+            ctx.experts.resident(layer, resident);
+        }
+    }
     std::vector<int32_t> ids(static_cast<size_t>(n) * slots);
     std::vector<float>   weights(static_cast<size_t>(n) * slots);
     std::vector<int>     count(n);
@@ -105,8 +113,8 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
         const row_routing * rr = ctx.routing_of(t);
         int32_t *           id = ids.data() + t * slots;
         float *             w  = weights.data() + t * slots;
-        count[t] =
-            r.route(logits.data() + t * E, probs.data(), scratch, id, w, rr != nullptr ? rr->controls : nullptr, layer);
+        count[t] = r.route(logits.data() + t * E, probs.data(), scratch, id, w, rr != nullptr ? rr->controls : nullptr,
+                           layer, resident.empty() ? nullptr : resident.data());
         const std::span<const int32_t> chosen(id, count[t]);
         const std::span<const float>   chosen_w(w, count[t]);
         if (ctx.observer != nullptr) {

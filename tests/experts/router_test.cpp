@@ -216,6 +216,28 @@ TEST(router_controls, skip_drops_small_weights_scaled_by_layer_importance) {
     EXPECT_EQ(route(r, k_logits, &c).ids, (std::vector<int32_t>{2}));
 }
 
+TEST(router_controls, prefer_cached_swaps_in_a_resident_expert_within_the_margin) {
+    // Chosen: 2 (1/2) and 1 (1/4); expert 1 is not resident, 0 and 3 (1/8 each) are.
+    const router               r{.n_expert = 4, .k = 2};
+    const std::vector<uint8_t> resident = {1, 0, 1, 1};
+    routing_controls           c;
+    c.prefer_cached = 0.2f;  // 1/4 - 1/8 <= 0.2: expert 0 (the lower id of the tie) instead
+    route_scratch        scratch;
+    std::vector<int32_t> ids(2);
+    std::vector<float>   w(2), probs(4);
+    ASSERT_EQ(r.route(k_logits.data(), probs.data(), scratch, ids.data(), w.data(), &c, 0, resident.data()), 2);
+    EXPECT_EQ(ids, (std::vector<int32_t>{2, 0}));
+    EXPECT_NEAR(w[1], 0.125f, 1e-6f);
+    c.prefer_cached = 0.1f;  // 0.125 > 0.1: no swap
+    r.route(k_logits.data(), probs.data(), scratch, ids.data(), w.data(), &c, 0, resident.data());
+    EXPECT_EQ(ids, (std::vector<int32_t>{2, 1}));
+    c.prefer_cached = 0.2f;  // a forced expert is never swapped out
+    c.layers.resize(1);
+    c.layers[0].force_weight = {NAN, -1.0f, NAN, NAN};
+    r.route(k_logits.data(), probs.data(), scratch, ids.data(), w.data(), &c, 0, resident.data());
+    EXPECT_EQ(ids, (std::vector<int32_t>{1, 2}));
+}
+
 TEST(router_controls, spec_parsing) {
     const auto refs = parse_expert_spec("3-4:2,9, *:0", "--expert-mask", 6, 16, false);
     // 3:2, 4:2, 3:9, 4:9 (the bare 9 continues layers 3-4), then 0..5:0.

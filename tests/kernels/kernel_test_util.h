@@ -110,7 +110,8 @@ struct weights {
     const uint8_t * row(int64_t r) const { return data.data() + static_cast<uint64_t>(r) * stride; }
 };
 
-// rows x cols of type t, rows `pad` bytes apart beyond their size. With `quantize` and a type
+// rows x cols of type t, rows `pad` bytes apart beyond their size (keep it even: file rows start
+// 2-byte aligned, as the blocks' f16 scales need). With `quantize` and a type
 // quantize_row supports, the rows are quantized Gaussian data; otherwise random valid blocks
 // (float types always come from random floats, so they hold no inf or nan).
 inline weights make_weights(ggml_type t, int64_t rows, int64_t cols, std::mt19937 & rng, bool quantize,

@@ -66,7 +66,7 @@ TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
     // Large enough to be split across threads and into several row tiles; 70 tokens span two
     // token tiles.
     const int64_t       rows = 301, cols = 1024;
-    const test::weights w = test::make_weights(t, rows, cols, rng, false, 3);
+    const test::weights w = test::make_weights(t, rows, cols, rng, false, 4);
     for (int64_t n_tokens : {int64_t{5}, int64_t{70}}) {
         std::vector<float> x(static_cast<size_t>(n_tokens * cols));
         for (int64_t tk = 0; tk < n_tokens; ++tk) {
@@ -97,9 +97,9 @@ TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
     std::mt19937             rng(77 + static_cast<uint32_t>(t));
     thread_pool              pool(2);
     const int64_t            cols = 512;
-    const test::weights      a    = test::make_weights(t, 203, cols, rng, false, 3);
-    const test::weights      b    = test::make_weights(t, 64, cols, rng, false, 3);
-    const test::weights      c    = test::make_weights(ggml_type::F16, 96, cols, rng, false, 3);
+    const test::weights      a    = test::make_weights(t, 203, cols, rng, false, 4);
+    const test::weights      b    = test::make_weights(t, 64, cols, rng, false, 4);
+    const test::weights      c    = test::make_weights(ggml_type::F16, 96, cols, rng, false, 4);
     const std::vector<float> x1 = test::random_activations(rng, cols), x2 = test::random_activations(rng, cols);
     for (isa i : test::supported_isas()) {
         matmul_runner       r(pool, i);

@@ -304,7 +304,8 @@ TEST_F(http_test, routed_experts_and_routing_controls_per_request) {
                                 R"("sluice":{"moe_top_k":1,"expert_mask":"*:3","return_routed_experts":true}})");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
-    for (const json & token : json::parse(r->body)["choices"][0]["sluice"]["routed_experts"]) {
+    const json one_expert = json::parse(r->body);  // kept alive: the loop walks into it
+    for (const json & token : one_expert["choices"][0]["sluice"]["routed_experts"]) {
         for (const json & layer : token) {
             ASSERT_EQ(layer["experts"].size(), 1u);
             EXPECT_NE(layer["experts"][0], 3);
