@@ -65,9 +65,10 @@ void run(const plot_cli & o) {
 }  // namespace
 
 void add_plot_command(CLI::App & app) {
-    auto   o   = std::make_shared<plot_cli>();
-    auto * cmd = app.add_subcommand(
-        "plot",
+    auto   o = std::make_shared<plot_cli>();
+    auto * cmd =
+        app.add_subcommand("plot", "self-contained SVG plots of routing traces, profiles and expert-cache counters");
+    cmd->footer(
         "write a self-contained SVG plot. From a trace (--trace, `sluice trace` output): --kind heatmap (layer x "
         "expert, tokens that chose each expert), coactivation (experts i and j chosen for the same token, in "
         "--layer), recall (per layer, the share of its chosen experts that the trace's predictor guesses named; "

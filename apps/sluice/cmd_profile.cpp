@@ -103,7 +103,8 @@ void run(profile_cli & o) {
 void add_profile_command(CLI::App & app) {
     auto   o   = std::make_shared<profile_cli>();
     auto * cmd = app.add_subcommand(
-        "profile",
+        "profile", "which experts the router prefers on text A over text B (log-ratio ranking, z-test; JSON and SVG)");
+    cmd->footer(
         "which experts the router prefers on text A over text B: per layer and expert, the share of tokens that "
         "chose it and its mean router weight on each text; ranked by the smoothed log-ratio "
         "log((count_a+alpha)/(N_a+alpha*E)) - log((count_b+alpha)/(N_b+alpha*E)), with a two-sided "
