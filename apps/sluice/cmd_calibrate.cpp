@@ -4,17 +4,21 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "tools/calibrate.h"
+#include "util/error.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 
 namespace sluice::cli {
 namespace {
 
 struct calibrate_cli {
     model_flags       model;
-    std::string       file, output;
+    std::string       file, output, skip_importance;
     int64_t           max_tokens = 1024;
     calibrate_options opt;
 };
@@ -46,6 +50,15 @@ void run(calibrate_cli & o) {
         fmt::print("{:>5} {:>12.3f} {:>8.3f} (pregate where kept, else cross-layer)\n", "mean", cl / n, pg / n);
     }
     fmt::print("wrote {}\n", o.output);
+    if (!o.skip_importance.empty()) {
+        std::ofstream out(o.skip_importance);
+        if (!out) {
+            fail("--skip-importance: cannot write '{}'", o.skip_importance);
+        }
+        out << nlohmann::json{{"layer_importance", report.layer_importance}}.dump() << "\n";
+        fmt::print("layer importance for --moe-skip-calibration: {:.3f}; wrote {}\n",
+                   fmt::join(report.layer_importance, " "), o.skip_importance);
+    }
 }
 
 }  // namespace
@@ -56,6 +69,9 @@ void add_calibrate_command(CLI::App & app) {
     add_model_flags(cmd, o->model);
     cmd->add_option("-f,--file", o->file, "sample text")->required();
     cmd->add_option("-o,--output", o->output, "calibration file to write")->required();
+    cmd->add_option("--skip-importance", o->skip_importance,
+                    "also write each layer's importance (mean sum_j w_j |y_j| / |x| of its routed experts, over the "
+                    "mean of the MoE layers) as JSON for --moe-skip-calibration");
     cmd->add_option("--max-tokens", o->max_tokens, "use at most this many tokens of the text")->default_val(1024);
     cmd->add_option("--holdout", o->opt.holdout, "share of tokens kept out of the fit to evaluate it")
         ->default_val(0.2)

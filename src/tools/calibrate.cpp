@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <unordered_map>
 
 namespace sluice {
 namespace {
@@ -25,6 +26,16 @@ struct calibration_observer final : forward_observer {
         }
     }
     void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override {
+        auto & norms = x_norm[layer];
+        norms.clear();
+        for (size_t r = 0; r < positions.size(); ++r) {
+            double sq = 0.0;
+            for (int64_t c = 0; c < n_embd; ++c) {
+                sq += static_cast<double>(x[r * n_embd + c]) * x[r * n_embd + c];
+            }
+            norms[positions[r]] = std::sqrt(sq);
+        }
+        rows[layer] += positions.size();
         std::vector<float> & dst = xs[layer];
         const size_t         at  = dst.size();
         const auto           n   = static_cast<int64_t>(positions.size());
@@ -32,10 +43,27 @@ struct calibration_observer final : forward_observer {
         rms_normalize(x, dst.data() + at, n, n_embd, routers[layer].eps);
     }
 
+    void on_expert_output(int layer, int32_t, std::span<const int64_t> positions, std::span<const float> weights,
+                          const float * y, int64_t d) override {
+        for (size_t r = 0; r < positions.size(); ++r) {
+            double sq = 0.0;
+            for (int64_t c = 0; c < d; ++c) {
+                sq += static_cast<double>(y[r * d + c]) * y[r * d + c];
+            }
+            const double xn = x_norm[layer].at(positions[r]);
+            contribution[layer] += std::abs(static_cast<double>(weights[r])) * std::sqrt(sq) / std::max(xn, 1e-30);
+        }
+    }
+
     calibration &                   cal;
     std::span<const router>         routers;
     int64_t                         n_embd;
     std::vector<std::vector<float>> xs;
+    // The layer importance: |x| per position of the pass in flight, and the sums.
+    std::vector<std::unordered_map<int64_t, double>> x_norm =
+        std::vector<std::unordered_map<int64_t, double>>(routers.size());
+    std::vector<double>   contribution = std::vector<double>(routers.size());
+    std::vector<uint64_t> rows         = std::vector<uint64_t>(routers.size());
 };
 
 // Router logits (+ router bias) of `g` for rows already RMS-normalised without weights:
@@ -164,6 +192,21 @@ calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibra
     report.tokens     = N;
     report.fit_tokens = n_fit;
     cal.tokens        = N;
+    report.layer_importance.assign(static_cast<size_t>(L), 1.0);
+    double sum = 0.0;
+    int    moe = 0;
+    for (int l = 0; l < L; ++l) {
+        if (routers[l].routed() && seen.rows[l] > 0) {
+            report.layer_importance[l] = seen.contribution[l] / static_cast<double>(seen.rows[l]);
+            sum += report.layer_importance[l];
+            ++moe;
+        }
+    }
+    for (int l = 0; l < L && sum > 0.0; ++l) {
+        if (routers[l].routed()) {
+            report.layer_importance[l] *= moe / sum;
+        }
+    }
 
     for (int l = 1; l < L; ++l) {
         if (!routers[l].routed()) {

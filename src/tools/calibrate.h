@@ -34,6 +34,11 @@ struct calibrate_report {
     int64_t                             tokens     = 0;
     int64_t                             fit_tokens = 0;
     std::vector<calibrate_layer_report> layers;
+    // Per block (dense ones 1): how much its routed experts move the residual stream, the mean
+    // over tokens of sum_j w_j |y_j| / |x| (x: the stream entering the FFN, y_j: expert j's
+    // output), divided by the mean over MoE layers. MoDES's layer importance for --moe-skip:
+    // a layer that matters more than average skips fewer experts.
+    std::vector<double> layer_importance;
 };
 
 calibration calibrate(engine & e, std::span<const int32_t> tokens, const calibrate_options & opt,
