@@ -30,6 +30,8 @@ class chat_session {
 
     // Where the template came from, for the banner.
     const std::string & template_origin() const { return origin_; }
+    // Experts chosen so far (the routing line of a run with routing controls).
+    const routing_tally & routing_counts() const { return session_.routing_counts(); }
 
   private:
     // The prompt ids of the conversation, dropping its oldest turns until they leave room

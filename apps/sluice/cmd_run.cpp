@@ -61,6 +61,7 @@ void run_chat(const run_options & o) {
         chat.turn(o.prompt, g, pick, print, st);
         fmt::print("\n");
         print_stats(e, st, o.model);
+        report_routing(e, so.routing.get(), chat.routing_counts());
         return;
     }
     fmt::print(stderr, "chat template: {}. One message per line; an empty line ends.\n", chat.template_origin());
@@ -84,6 +85,7 @@ void run_chat(const run_options & o) {
         chat.turn(line, g, pick, print, st);
         fmt::print("\n");
         print_stats(e, st, o.model);
+        report_routing(e, so.routing.get(), chat.routing_counts());
     }
 }
 
