@@ -91,17 +91,16 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     route_scratch      scratch;
     r.logits(h, n, ctx.mm, logits.data());
 
-    // Room per token for the most experts the controls of any row allow.
-    int slots = k;
-    for (const row_routing & rr : ctx.routing) {
-        if (rr.controls != nullptr) {
-            slots = std::max(slots, rr.controls->max_experts(E, k));
-        }
-    }
-    // --moe-prefer-cached asks the source which experts cost no read.
+    // Room per token for the most experts the controls of any row allow; with
+    // --moe-prefer-cached, which experts cost no read (asked of the source once per layer).
+    int                  slots = k;
     std::vector<uint8_t> resident;
     for (const row_routing & rr : ctx.routing) {
-        if (rr.controls != nullptr && rr.controls->prefer_cached > 0.0f && resident.empty()) {
+        if (rr.controls == nullptr) {
+            continue;
+        }
+        slots = std::max(slots, rr.controls->max_experts(E, k));
+        if (rr.controls->prefer_cached > 0.0f && resident.empty()) {
             resident.resize(E);
             ctx.experts.resident(layer, resident);
         }

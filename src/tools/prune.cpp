@@ -1,5 +1,6 @@
 #include "tools/prune.h"
 
+#include "model/tensor_table.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -31,13 +32,13 @@ class contribution_observer final : public forward_observer {
     expert_scores & s_;
 };
 
-// A tensor with one slab per expert as its outermost dimension.
-bool is_per_expert(const gguf_tensor & t, int64_t n_expert) {
-    const std::string_view n(t.name);
-    const bool             named = n.find("_exps.") != std::string_view::npos ||
-                       n.find(".ffn_gate_inp.") != std::string_view::npos ||
-                       n.find(".exp_probs_b.") != std::string_view::npos;
-    return named && t.n_dims >= 1 && t.ne[t.n_dims - 1] == n_expert;
+// The tensors with one slab per expert as their outermost dimension: by the architecture's
+// tensor table, the router (its rows, its bias, DeepSeek's selection bias), the stacked
+// experts and their biases.
+bool is_per_expert(const std::optional<tensor_role> & role, const gguf_tensor & t, int64_t n_expert) {
+    const bool per_expert =
+        role == tensor_role::ROUTER || role == tensor_role::EXPERTS || role == tensor_role::EXPERT_BIAS;
+    return per_expert && t.n_dims >= 1 && t.ne[t.n_dims - 1] == n_expert;
 }
 
 int layer_of(std::string_view name) {
@@ -138,9 +139,12 @@ void write_pruned_model(const gguf_file & in, const model_hparams & hp, const st
 
     std::vector<std::vector<uint8_t>> sliced;  // the new bytes, alive until write()
     sliced.reserve(in.tensors().size());
-    for (const gguf_tensor & t : in.tensors()) {
-        const int l = layer_of(t.name);
-        if (!is_per_expert(t, n_expert) || l < 0 || static_cast<size_t>(l) >= kept.size() || kept[l].empty()) {
+    const std::vector<std::optional<tensor_role>> roles = tensor_roles(in);
+    for (size_t i = 0; i < in.tensors().size(); ++i) {
+        const gguf_tensor & t = in.tensors()[i];
+        const int           l = layer_of(t.name);
+        if (!is_per_expert(roles[i], t, n_expert) || l < 0 || static_cast<size_t>(l) >= kept.size() ||
+            kept[l].empty()) {
             w.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);
             continue;
         }
