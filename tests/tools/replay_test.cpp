@@ -2,6 +2,7 @@
 // same hits, misses and predictions as the streaming cache counted running the same tokens
 // one at a time (same plan, same policy, same guesses), and calibration must fit a map that
 // predicts at least as well as the guess it starts from on the text it was fitted on.
+#include "corpus.h"
 #include "engine/engine.h"
 #include "experts/streaming_source.h"
 #include "tools/calibrate.h"
@@ -21,15 +22,7 @@
 namespace sluice {
 namespace {
 
-const std::string trained = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
-
-std::vector<int32_t> sample_tokens(const engine & e, size_t n) {
-    std::ifstream        in(std::string(SLUICE_TEST_DATA) + "/corpus/python.txt");
-    const std::string    text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<int32_t> ids = e.require_tokenizer().encode(text, true, false);
-    ids.resize(std::min(ids.size(), n));
-    return ids;
-}
+const std::string & trained = test::trained_model;
 
 engine_options options(const std::string & budget, predictor_kind p, eviction_policy ev) {
     engine_options o;
@@ -47,7 +40,7 @@ class replay : public ::testing::TestWithParam<std::pair<predictor_kind, evictio
 TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     const auto [pred, ev] = GetParam();
     engine                     ram(options("", predictor_kind::NONE, ev));
-    const std::vector<int32_t> ids = sample_tokens(ram, 96);
+    const std::vector<int32_t> ids = test::python_tokens(ram, 96);
     routing_trace              trace;
     // The live run below uses an F32 KV cache; the trace must see the same routing.
     trace.tokens = record_trace(ram, ids, trace_options{.session = {.n_ctx = 128, .kv_type = ggml_type::F32}});
@@ -103,7 +96,7 @@ TEST(calibrate, pregate_is_kept_only_where_it_beats_the_cross_layer_guess) {
     o.model_path = trained;
     o.n_threads  = 2;
     engine                     e(o);
-    const std::vector<int32_t> ids = sample_tokens(e, 400);
+    const std::vector<int32_t> ids = test::python_tokens(e, 400);
     calibrate_report           report;
     const calibration          cal = calibrate(e, ids, calibrate_options{}, report);
     ASSERT_EQ(report.layers.size(), static_cast<size_t>(e.hparams().n_layer - 1));
@@ -141,7 +134,7 @@ TEST(simulate, the_oracle_is_an_upper_bound) {
     o.model_path = trained;
     engine        e(o);
     routing_trace trace;
-    trace.tokens = record_trace(e, sample_tokens(e, 128), trace_options{});
+    trace.tokens = record_trace(e, test::python_tokens(e, 128), trace_options{});
     simulate_options so;
     so.budget_share = 0.25;
     double best     = 0;
@@ -168,7 +161,7 @@ TEST(calibrated_streaming, logits_are_bit_identical_under_frequency_pregate_and_
     o.model_path = trained;
     o.n_threads  = 2;
     engine                     ram(o);
-    const std::vector<int32_t> ids = sample_tokens(ram, 200);
+    const std::vector<int32_t> ids = test::python_tokens(ram, 200);
     const std::vector<int32_t> run(ids.end() - 40, ids.end());
 
     const auto       dir   = std::filesystem::temp_directory_path();
@@ -240,7 +233,7 @@ TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     o.model_path = copy.string();
     o.n_threads  = 2;
     engine                     ref(o);
-    const std::vector<int32_t> ids = sample_tokens(ref, 48);
+    const std::vector<int32_t> ids = test::python_tokens(ref, 48);
     const auto                 run = [&](engine & e) {
         session s(e, session_options{.n_ctx = 64, .kv_type = ggml_type::F32, .n_batch = 7});
         return s.eval_all(ids);

@@ -2,6 +2,7 @@
 // item 12): the routing a trace records is the routing a session with the same options
 // computes (the recorder `sluice logits --json` prints), for the default F16 KV cache as for
 // F32, and the two cache types do route some tokens differently, so the option matters.
+#include "corpus.h"
 #include "engine/engine.h"
 #include "engine/routing_recorder.h"
 #include "tools/calibrate.h"
@@ -9,20 +10,10 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 namespace sluice {
 namespace {
 
-const std::string trained = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
-
-std::vector<int32_t> sample_tokens(const engine & e, size_t n) {
-    std::ifstream        in(std::string(SLUICE_TEST_DATA) + "/corpus/python.txt");
-    const std::string    text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<int32_t> ids = e.require_tokenizer().encode(text, true, false);
-    ids.resize(std::min(ids.size(), n));
-    return ids;
-}
+const std::string & trained = test::trained_model;
 
 // Expert sets per token and layer that differ between a trace and a recorded session.
 int differing_sets(const std::vector<trace_token> & trace, const routing_recorder & rec) {
@@ -48,7 +39,7 @@ TEST(trace_session, trace_routes_as_a_session_with_the_same_options) {
     o.model_path = trained;
     o.n_threads  = 2;
     engine                     e(o);
-    const std::vector<int32_t> ids = sample_tokens(e, 160);
+    const std::vector<int32_t> ids = test::python_tokens(e, 160);
     ASSERT_EQ(ids.size(), 160u);
 
     const std::vector<trace_token> def = record_trace(e, ids, trace_options{});
@@ -71,7 +62,7 @@ TEST(trace_session, calibration_counts_the_routing_of_the_session) {
     o.model_path = trained;
     o.n_threads  = 2;
     engine                           e(o);
-    const std::vector<int32_t>       ids = sample_tokens(e, 160);
+    const std::vector<int32_t>       ids = test::python_tokens(e, 160);
     const routing_recorder           run = session_routing(e, session_options{}, ids);
     std::vector<std::vector<double>> want(static_cast<size_t>(e.hparams().n_layer),
                                           std::vector<double>(static_cast<size_t>(e.hparams().n_expert), 0.0));
