@@ -183,9 +183,9 @@ void append_shared_expert(std::vector<tensor_spec> & t, block_set where, bool ga
     }
 }
 
-std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {
-    const std::span<const tensor_spec>      table = tensor_table(f.architecture());
-    std::vector<std::optional<tensor_role>> roles;
+std::vector<const tensor_spec *> tensor_specs(const gguf_file & f) {
+    const std::span<const tensor_spec> table = tensor_table(f.architecture());
+    std::vector<const tensor_spec *>   specs;
     for (const gguf_tensor & t : f.tensors()) {
         std::string_view rest     = t.name;
         bool             in_block = false;
@@ -194,7 +194,7 @@ std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {
             in_block         = dot != std::string_view::npos;
             rest             = in_block ? rest.substr(dot + 1) : rest;
         }
-        std::optional<tensor_role> role;
+        const tensor_spec * found = nullptr;
         for (const tensor_spec & s : table) {
             if ((s.where == block_set::GLOBAL) == in_block) {
                 continue;
@@ -204,11 +204,19 @@ std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {
                                    : rest.size() == s.name.size() + 1 + s.suffix.size() && rest.starts_with(s.name) &&
                                          rest[s.name.size()] == '.' && rest.ends_with(s.suffix);
             if (match) {
-                role = s.role;
+                found = &s;
                 break;
             }
         }
-        roles.push_back(role);
+        specs.push_back(found);
+    }
+    return specs;
+}
+
+std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {
+    std::vector<std::optional<tensor_role>> roles;
+    for (const tensor_spec * s : tensor_specs(f)) {
+        roles.push_back(s ? std::optional(s->role) : std::nullopt);
     }
     return roles;
 }

@@ -119,6 +119,11 @@ void append_shared_expert(std::vector<tensor_spec> & t, block_set where, bool ga
 // The table of an architecture (model/registry.cpp), or an empty span for an unknown one.
 std::span<const tensor_spec> tensor_table(std::string_view arch);
 
+// The spec of each of the file's tensors by its architecture's table, in the file's tensor
+// order; nullptr for a tensor the table does not name (or a file of an unknown architecture).
+// The specs live as long as the table (static).
+std::vector<const tensor_spec *> tensor_specs(const gguf_file & f);
+
 // The role of each of the file's tensors by its architecture's table, in the file's tensor
 // order; nullopt for a tensor the table does not name (or a file of an unknown architecture).
 std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f);

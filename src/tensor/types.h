@@ -71,4 +71,13 @@ inline uint64_t row_bytes(ggml_type t, int64_t n) {
     return static_cast<uint64_t>(n / tr.block_size) * static_cast<uint64_t>(tr.type_size);
 }
 
+// The type rows of n elements are stored in when `t` is asked for: `t` where its blocks
+// divide the row, else Q8_0, else F16 (the fallback llama.cpp's quantizer takes).
+inline ggml_type storable_type(ggml_type t, int64_t n) {
+    if (n % traits(t).block_size == 0) {
+        return t;
+    }
+    return n % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
+}
+
 }  // namespace sluice

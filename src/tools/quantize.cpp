@@ -9,10 +9,8 @@
 #include <vector>
 
 namespace sluice {
-namespace {
 
-// llama.cpp's general.file_type ids (LLAMA_FTYPE_*) for files that are mostly one type.
-uint32_t file_type_id(ggml_type t) {
+uint32_t llama_file_type(ggml_type t) {
     switch (t) {
         case ggml_type::F32:
             return 0;
@@ -32,8 +30,6 @@ uint32_t file_type_id(ggml_type t) {
             return 0;
     }
 }
-
-}  // namespace
 
 bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml_type type) {
     if (n_dims < 2 || name.find("ffn_gate_inp") != std::string::npos) {
@@ -55,7 +51,7 @@ quantize_report quantize_file(const std::string & input, const std::string & out
         }
         out.set_value(std::string(kv.key), kv.value);
     }
-    out.set_u32("general.file_type", file_type_id(type));
+    out.set_u32("general.file_type", llama_file_type(type));
     if (in.alignment() != 32) {
         out.set_alignment(static_cast<uint32_t>(in.alignment()));
     }

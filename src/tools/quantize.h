@@ -24,6 +24,10 @@ struct quantize_report {
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
                               bool experts_only = false);
 
+// llama.cpp's general.file_type id (LLAMA_FTYPE_*) for a file mostly of type t; 0 (all F32)
+// for a type without one.
+uint32_t llama_file_type(ggml_type t);
+
 // Whether quantize_file converts a tensor of this name and shape (n_dims >= 2, not a router,
 // rows a multiple of the block size).
 bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml_type type);

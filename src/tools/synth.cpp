@@ -242,9 +242,7 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
     // A matrix of `rows` rows of `cols` (times `stack` experts), filled from a row pool. Rows
     // the type's blocks do not divide fall back to Q8_0 or F16, as quantizers do.
     auto matrix = [&](const std::string & name, ggml_type t, int64_t cols, int64_t rows, int64_t stack) {
-        if (cols % traits(t).block_size != 0) {
-            t = cols % traits(ggml_type::Q8_0).block_size == 0 ? ggml_type::Q8_0 : ggml_type::F16;
-        }
+        t                         = storable_type(t, cols);
         std::vector<int64_t> dims = {cols, rows};
         if (stack > 1) {
             dims.push_back(stack);
