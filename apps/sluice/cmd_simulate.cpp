@@ -1,6 +1,7 @@
 // `sluice simulate --trace trace.jsonl --budget 25% --policy lru --predictor cross-layer`:
 // replay a routing trace through the expert cache's own bookkeeping (the code the streaming
-// source runs) to compare cache policies and predictors in seconds, without the model.
+// source runs) to compare cache policies and predictors in seconds, without the model, and
+// against Belady's bound (OPT) at the same slots.
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "tools/simulate.h"
@@ -51,25 +52,52 @@ void run(const simulate_cli & o) {
                                                         static_cast<int64_t>(f.get_u64("sluice.calibration.embedding_length").value_or(0)));
         opt.calib                   = &*cal;
     }
+    if (o.extra < 0) {
+        fail("--predict-extra must be >= 0, not {}", o.extra);
+    }
+    if (o.n_expert < 0) {
+        fail("--experts must be > 0, not {}", o.n_expert);
+    }
     const stream_stats st = simulate(trace, opt);
-    fmt::print("simulated {} tokens: predictor {}, policy {}, quota {}, budget {} = {} expert slots\n", st.tokens,
-               st.predictor, st.eviction, st.quota, o.budget, st.cache_bytes);
-    fmt::print("{:>5} {:>5} {:>8} {:>6} {:>7} {:>9} {:>12} {:>12}\n", "layer", "slots", "requests", "hit%", "recall",
-               "precision", "reads/token", "wasted/tok");
+    // Belady's bound: the fewest reads any eviction could do with these slots, knowing the
+    // future and reading nothing ahead.
+    simulate_options best    = opt;
+    best.eviction            = eviction_policy::OPT;
+    best.predictor           = predictor_kind::NONE;
+    const stream_stats bound = simulate(trace, best);
+
+    int slots = 0, layers = 0;
+    for (int n : st.slots) {
+        slots += n;
+        layers += n > 0 ? 1 : 0;
+    }
+    fmt::print("simulated {} tokens: predictor {}, policy {}, quota {}; reads finish as they start (late% is 0)\n",
+               st.tokens, st.predictor, st.eviction, st.quota);
+    fmt::print(
+        "budget {} of the routed experts = {} expert slots over {} MoE layers (as --expert-budget {} sizes "
+        "the live cache when experts are equal in size)\n",
+        o.budget, slots, layers, o.budget);
+    fmt::print("{:>5} {:>5} {:>8} {:>6} {:>6} {:>7} {:>9} {:>12} {:>12}\n", "layer", "slots", "requests", "hit%",
+               "late%", "recall", "precision", "reads/token", "wasted/tok");
     const double n   = static_cast<double>(st.tokens);
-    const auto   row = [&](const std::string & name, int slots, const layer_stream_stats & l) {
-        fmt::print("{:>5} {:>5} {:>8} {:>6.1f} {:>7.3f} {:>9.3f} {:>12.3f} {:>12.3f}\n", name, slots, l.requests,
-                     100.0 * l.hit_rate(), l.recall(), l.precision(), static_cast<double>(l.reads) / n,
+    const auto   row = [&](const std::string & name, int n_slots, const layer_stream_stats & l) {
+        const double req = l.requests ? static_cast<double>(l.requests) : 1.0;
+        fmt::print("{:>5} {:>5} {:>8} {:>6.1f} {:>6.1f} {:>7.3f} {:>9.3f} {:>12.3f} {:>12.3f}\n", name, n_slots,
+                     l.requests, 100.0 * static_cast<double>(l.hits) / req, 100.0 * static_cast<double>(l.late) / req,
+                     l.recall(), l.precision(), static_cast<double>(l.reads) / n,
                      static_cast<double>(l.wasted_reads) / n);
     };
-    int slots = 0;
     for (size_t l = 0; l < st.layers.size(); ++l) {
         if (st.slots[l] > 0) {
             row(std::to_string(l), st.slots[l], st.layers[l]);
-            slots += st.slots[l];
         }
     }
     row("all", slots, st.total());
+    const double reads     = static_cast<double>(st.total().reads) / n;
+    const double opt_reads = static_cast<double>(bound.total().reads) / n;
+    fmt::print(
+        "Belady's bound (opt, load on demand, the same slots): {:.3f} reads/token; this run reads {:.2f}x that\n",
+        opt_reads, opt_reads > 0 ? reads / opt_reads : 1.0);
     if (!o.json.empty()) {
         std::ofstream(o.json) << stream_stats_json(st) << '\n';
     }
@@ -82,7 +110,9 @@ void add_simulate_command(CLI::App & app) {
     auto * cmd = app.add_subcommand("simulate", "replay a routing trace to compare cache policies and predictors");
     cmd->add_option("--trace", o->trace, "trace from `sluice trace`")->required();
     cmd->add_option("--budget", o->budget, "cache size as a share of each layer's experts")->default_val("25%");
-    cmd->add_option("--policy", o->policy, "eviction: lru, lfu, predictive")->default_val("predictive");
+    cmd->add_option("--policy", o->policy,
+                    "eviction: lru, lfu, predictive, opt (Belady's: evicts the expert used farthest in the future)")
+        ->default_val("predictive");
     cmd->add_option("--quota", o->quota, "per-layer quota: uniform, shallow, popularity")->default_val("shallow");
     cmd->add_option("--predictor", o->predictor, "none, cross-layer, pregate (recorded), history, frequency, oracle")
         ->default_val("cross-layer");

@@ -24,6 +24,9 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
     if (static_cast<int>(routers_.size()) != store_.n_layer()) {
         fail("{}: the model describes {} routers for {} layers", path, routers_.size(), store_.n_layer());
     }
+    if (opt_.eviction == eviction_policy::OPT) {
+        fail("cache policy 'opt' evicts by the future, which only a trace knows: use it in `sluice simulate`");
+    }
     load_side_files();
     const cache_plan p = plan_slots(path);
     allocate(p);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace sluice {
 namespace {
@@ -16,6 +17,37 @@ class instant_reads final : public cache_reads {
     read_start start_read(int, int, int32_t, bool) override { return read_start::DONE; }
     void       wait_read(int, int) override {}
     void       abandon_read(int, int) override {}
+};
+
+// Where each (layer, expert) is used next, for Belady's OPT: the trace positions of its uses,
+// walked as the replay passes them.
+class future_uses {
+  public:
+    future_uses(const routing_trace & trace, int n_layer, int n_expert)
+        : uses_(static_cast<size_t>(n_layer), std::vector<std::vector<uint64_t>>(static_cast<size_t>(n_expert))),
+          next_(static_cast<size_t>(n_layer), std::vector<size_t>(static_cast<size_t>(n_expert), 0)) {
+        for (size_t t = 0; t < trace.tokens.size(); ++t) {
+            for (const trace_layer & l : trace.tokens[t].layers) {
+                for (int32_t e : l.experts) {
+                    uses_[l.layer][e].push_back(t);
+                }
+            }
+        }
+    }
+
+    // When `expert` of `layer` is used at or after token index t (UINT64_MAX: never).
+    uint64_t next(int layer, int32_t expert, uint64_t t) {
+        const std::vector<uint64_t> & u = uses_[layer][expert];
+        size_t &                      i = next_[layer][expert];
+        while (i < u.size() && u[i] < t) {
+            ++i;
+        }
+        return i < u.size() ? u[i] : UINT64_MAX;
+    }
+
+  private:
+    std::vector<std::vector<std::vector<uint64_t>>> uses_;  // [layer][expert] -> token indices
+    std::vector<std::vector<size_t>>                next_;  // [layer][expert] -> first index not passed
 };
 
 }  // namespace
@@ -82,19 +114,29 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     const std::string recorded(name_of(opt.predictor));
 
-    stream_stats & st          = cache.stats();
-    st.reader                  = "simulated";
-    st.predictor               = recorded;
-    st.eviction                = std::string(name_of(opt.eviction));
-    st.quota                   = std::string(name_of(opt.quota));
-    st.budget                  = budget;
-    st.cache_bytes             = plan.bytes;
-    const int            count = k + opt.predict_extra;
-    std::vector<int32_t> guess, ids;
-    std::vector<int>     slots;
-    for (const trace_token & t : trace.tokens) {
+    stream_stats & st                = cache.stats();
+    st.reader                        = "simulated";
+    st.predictor                     = recorded;
+    st.eviction                      = std::string(name_of(opt.eviction));
+    st.quota                         = std::string(name_of(opt.quota));
+    st.budget                        = budget;
+    st.cache_bytes                   = plan.bytes;
+    const int                  count = k + opt.predict_extra;
+    std::vector<int32_t>       guess, ids;
+    std::vector<int>           slots;
+    std::optional<future_uses> future;
+    if (opt.eviction == eviction_policy::OPT) {
+        future.emplace(trace, n_layer, n_expert);
+    }
+    for (size_t ti = 0; ti < trace.tokens.size(); ++ti) {
+        const trace_token & t = trace.tokens[ti];
         ++st.tokens;
         for (const trace_layer & l : t.layers) {
+            if (future) {  // every expert's next use from this token on: the victim is the farthest
+                for (int32_t e = 0; e < n_expert; ++e) {
+                    cache.set_next_use(l.layer, e, future->next(l.layer, e, ti));
+                }
+            }
             // The first MoE layer has no block before it to predict from, live or here.
             const bool first = l.layer == t.layers.front().layer;
             if (!first && opt.predictor != predictor_kind::NONE) {

@@ -17,7 +17,10 @@ eviction_policy parse_eviction_policy(std::string_view name) {
     if (name == "predictive") {
         return eviction_policy::PREDICTIVE;
     }
-    fail("unknown cache policy '{}' (expected lru, lfu or predictive)", name);
+    if (name == "opt") {
+        return eviction_policy::OPT;
+    }
+    fail("unknown cache policy '{}' (expected lru, lfu, predictive or opt)", name);
 }
 
 std::string_view name_of(eviction_policy p) {
@@ -28,6 +31,8 @@ std::string_view name_of(eviction_policy p) {
             return "lfu";
         case eviction_policy::PREDICTIVE:
             return "predictive";
+        case eviction_policy::OPT:
+            return "opt";
     }
     return "?";
 }
@@ -39,6 +44,7 @@ cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, evictio
         where_.emplace_back(static_cast<size_t>(n_expert), -1);
         uses_.emplace_back(static_cast<size_t>(n_expert), 0);
         predicted_.emplace_back(static_cast<size_t>(n_expert), 0);
+        next_use_.emplace_back(static_cast<size_t>(n_expert), UINT64_MAX);
     }
 }
 
@@ -51,7 +57,9 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
             return {0, 0, 0};
         }
         const int      guarded = policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert) ? 1 : 0;
-        const uint64_t uses    = policy_ == eviction_policy::LFU ? uses_[layer][s.expert] : 0;
+        const uint64_t uses    = policy_ == eviction_policy::LFU   ? uses_[layer][s.expert]
+                                 : policy_ == eviction_policy::OPT ? UINT64_MAX - next_use_[layer][s.expert]
+                                                                   : 0;  // OPT: farthest next use first
         return {1 + guarded, uses, s.last_use};
     };
     for (int i = 0; i < static_cast<int>(slots.size()); ++i) {

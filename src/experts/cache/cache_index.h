@@ -16,6 +16,7 @@ enum class eviction_policy {
     LRU,         // least recently used
     LFU,         // least often used over the whole run (ties: least recently)
     PREDICTIVE,  // least recently used among those the predictor did not ask for
+    OPT,         // Belady's: the one whose next use is farthest (needs the future: simulate only)
 };
 
 eviction_policy  parse_eviction_policy(std::string_view name);  // throws listing the names
@@ -67,6 +68,9 @@ class cache_index {
     void set_predicted(int layer, const std::vector<int32_t> & experts);
     bool predicted(int layer, int32_t expert) const { return predicted_[layer][expert] != 0; }
 
+    // OPT: when `expert` of `layer` is next used (a trace position; never: UINT64_MAX).
+    void set_next_use(int layer, int32_t expert, uint64_t when) { next_use_[layer][expert] = when; }
+
     // Empties a slot whose read failed.
     void forget(int layer, int s);
 
@@ -78,6 +82,7 @@ class cache_index {
     std::vector<std::vector<int>>        where_;      // [layer][expert] -> slot or -1
     std::vector<std::vector<uint64_t>>   uses_;       // [layer][expert] -> uses over the run (LFU)
     std::vector<std::vector<uint8_t>>    predicted_;  // [layer][expert]
+    std::vector<std::vector<uint64_t>>   next_use_;   // [layer][expert] (OPT)
     int                                  n_expert_;
     eviction_policy                      policy_;
     uint64_t                             clock_ = 0;

@@ -70,6 +70,9 @@ class expert_cache {
     // inside start_read() to get a staging buffer back from the oldest load.
     void finish(int layer, int slot);
 
+    // Belady's OPT (a simulation's policy): when `expert` of `layer` is next used.
+    void set_next_use(int layer, int32_t expert, uint64_t when) { index_.set_next_use(layer, expert, when); }
+
     // Reads `expert` into `layer` now and keeps it for good (--pin-hot).
     void pin(int layer, int32_t expert);
 
