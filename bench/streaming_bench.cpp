@@ -13,6 +13,7 @@
 #include "experts/streaming_source.h"
 #include "tools/calibrate.h"
 #include "tools/route_trace.h"
+#include "tools/simulate.h"
 #include "util/error.h"
 #include "util/memory_stats.h"
 
@@ -276,6 +277,23 @@ int run(const bench_args & a) {
             results[budget][name] = r;
             print_row(r, none, ram);
         }
+        // Belady's bound: the fewest experts any eviction reads at this budget on these tokens
+        // (the prompt warms the cache one token at a time), and the two floors.
+        simulate_options so;
+        so.budget_share  = static_cast<double>(parse_budget(budget, expert_bytes)) / static_cast<double>(expert_bytes);
+        so.eviction      = eviction_policy::OPT;
+        so.predictor     = predictor_kind::NONE;
+        so.warmup_tokens = static_cast<int64_t>(w.prompt.size());
+        const stream_stats bound   = simulate(routing_trace::load(trace_path), so);
+        const double       opt_mib = static_cast<double>(bound.total().reads) * expert_one / 1048576.0 /
+                               static_cast<double>(std::max<int64_t>(1, bound.tokens));
+        const double io_floor_ms      = opt_mib * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
+        const double compute_floor_ms = ram.decode > 0 ? 1e3 / ram.decode : 0.0;
+        fmt::print(
+            "{:<13} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9.2f} {:>8} OPT's IO floor {:.1f} ms/token, compute "
+            "floor (in-RAM) {:.1f} ms/token -> at most {:.1f} tok/s\n",
+            "opt (bound)", "-", "-", "-", "-", "-", "-", opt_mib, "-", io_floor_ms, compute_floor_ms,
+            1e3 / std::max(io_floor_ms, compute_floor_ms));
         if (!a.no_cgroup) {
             // The same memory a streaming run may use: the non-expert weights, the budget,
             // and room for the process itself.

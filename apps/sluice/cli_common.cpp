@@ -29,7 +29,9 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
                     "what reads experts ahead: none (load on demand), cross-layer, history, frequency, pregate, oracle")
         ->default_val("cross-layer")
         ->group(g);
-    cmd->add_option("--cache-policy", f.cache_policy, "eviction: lru, lfu, predictive (spares predicted experts)")
+    cmd->add_option("--cache-policy", f.cache_policy,
+                    "eviction: lru, lfu, predictive (spares predicted experts), decay (uses weighted by recency, "
+                    "half-life 32 tokens)")
         ->default_val("predictive")
         ->group(g);
     cmd->add_option("--cache-quota", f.cache_quota,

@@ -110,8 +110,9 @@ void add_simulate_command(CLI::App & app) {
     auto * cmd = app.add_subcommand("simulate", "replay a routing trace to compare cache policies and predictors");
     cmd->add_option("--trace", o->trace, "trace from `sluice trace`")->required();
     cmd->add_option("--budget", o->budget, "cache size as a share of each layer's experts")->default_val("25%");
-    cmd->add_option("--policy", o->policy,
-                    "eviction: lru, lfu, predictive, opt (Belady's: evicts the expert used farthest in the future)")
+    cmd->add_option(
+           "--policy", o->policy,
+           "eviction: lru, lfu, predictive, decay, opt (Belady's: evicts the expert used farthest in the future)")
         ->default_val("predictive");
     cmd->add_option("--quota", o->quota, "per-layer quota: uniform, shallow, popularity")->default_val("shallow");
     cmd->add_option("--predictor", o->predictor, "none, cross-layer, pregate (recorded), history, frequency, oracle")

@@ -130,6 +130,10 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     for (size_t ti = 0; ti < trace.tokens.size(); ++ti) {
         const trace_token & t = trace.tokens[ti];
+        if (opt.warmup_tokens > 0 && ti == static_cast<size_t>(opt.warmup_tokens)) {
+            st.tokens = 0;
+            std::fill(st.layers.begin(), st.layers.end(), layer_stream_stats{});
+        }
         ++st.tokens;
         for (const trace_layer & l : t.layers) {
             if (future) {  // every expert's next use from this token on: the victim is the farthest

@@ -27,6 +27,8 @@ struct simulate_options {
     // frequency and popularity: counts from here, else from the trace itself (optimistic:
     // the same text it is tested on).
     const calibration * calib = nullptr;
+    // Tokens replayed before the counters start (a benchmark's prompt: the cache warms on it).
+    int64_t warmup_tokens = 0;
 };
 
 // Counters as the live cache reports them; bytes count experts (one expert = 1 byte).

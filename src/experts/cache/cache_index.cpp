@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 
 namespace sluice {
@@ -20,7 +21,10 @@ eviction_policy parse_eviction_policy(std::string_view name) {
     if (name == "opt") {
         return eviction_policy::OPT;
     }
-    fail("unknown cache policy '{}' (expected lru, lfu, predictive or opt)", name);
+    if (name == "decay") {
+        return eviction_policy::DECAY;
+    }
+    fail("unknown cache policy '{}' (expected lru, lfu, predictive, decay or opt)", name);
 }
 
 std::string_view name_of(eviction_policy p) {
@@ -33,6 +37,8 @@ std::string_view name_of(eviction_policy p) {
             return "predictive";
         case eviction_policy::OPT:
             return "opt";
+        case eviction_policy::DECAY:
+            return "decay";
     }
     return "?";
 }
@@ -45,22 +51,41 @@ cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, evictio
         uses_.emplace_back(static_cast<size_t>(n_expert), 0);
         predicted_.emplace_back(static_cast<size_t>(n_expert), 0);
         next_use_.emplace_back(static_cast<size_t>(n_expert), UINT64_MAX);
+        heat_.emplace_back(static_cast<size_t>(n_expert), 0.0);
+        heat_at_.emplace_back(static_cast<size_t>(n_expert), 0);
     }
+    passes_.assign(slots_.size(), 0);
+}
+
+double cache_index::heat(int layer, int32_t expert) const {
+    const double age = static_cast<double>(passes_[layer] - heat_at_[layer][expert]);
+    return heat_[layer][expert] * std::exp2(-age / k_decay_half_life);
 }
 
 eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
     std::vector<cache_slot> & slots = slots_[layer];
     int                       best  = -1;
     // Lower rank: evicted first. Empty slots come before anything.
-    auto rank = [&](const cache_slot & s) -> std::tuple<int, uint64_t, uint64_t> {
+    auto rank = [&](const cache_slot & s) -> std::tuple<int, double, uint64_t> {
         if (s.status == slot_status::EMPTY) {
-            return {0, 0, 0};
+            return {0, 0.0, 0};
         }
-        const int      guarded = policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert) ? 1 : 0;
-        const uint64_t uses    = policy_ == eviction_policy::LFU   ? uses_[layer][s.expert]
-                                 : policy_ == eviction_policy::OPT ? UINT64_MAX - next_use_[layer][s.expert]
-                                                                   : 0;  // OPT: farthest next use first
-        return {1 + guarded, uses, s.last_use};
+        const int guarded = policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert) ? 1 : 0;
+        double    worth   = 0.0;  // lower goes first; then the least recently used
+        switch (policy_) {
+            case eviction_policy::LFU:
+                worth = static_cast<double>(uses_[layer][s.expert]);
+                break;
+            case eviction_policy::OPT:  // the farthest next use first
+                worth = -static_cast<double>(next_use_[layer][s.expert]);
+                break;
+            case eviction_policy::DECAY:
+                worth = heat(layer, s.expert);
+                break;
+            default:
+                break;
+        }
+        return {1 + guarded, worth, s.last_use};
     };
     for (int i = 0; i < static_cast<int>(slots.size()); ++i) {
         const cache_slot & s = slots[i];
@@ -100,6 +125,8 @@ void cache_index::touch(int layer, int s) {
     c.last_use     = ++clock_;
     c.used         = true;
     ++uses_[layer][c.expert];
+    heat_[layer][c.expert]    = heat(layer, c.expert) + 1.0;
+    heat_at_[layer][c.expert] = passes_[layer];
 }
 
 void cache_index::set_predicted(int layer, const std::vector<int32_t> & experts) {

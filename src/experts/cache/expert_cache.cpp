@@ -102,6 +102,7 @@ void expert_cache::prefetch(int layer, std::span<const int32_t> ids) {
 
 void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<int> slots) {
     index_.release_all();
+    index_.next_pass(layer);
     if (static_cast<int>(ids.size()) > max_acquire(layer)) {
         fail("expert cache of layer {} has {} free slots, too few for {} experts at once", layer, max_acquire(layer),
              ids.size());

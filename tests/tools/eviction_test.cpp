@@ -1,7 +1,10 @@
-// `sluice simulate --policy opt`: Belady's optimal eviction, checked on the textbook reference
-// string (Silberschatz, Galvin and Gagne, "Operating System Concepts", chapter 9: 20 references
-// to 8 pages in 3 frames cost OPT 9 faults, LRU 12), as one MoE layer where each token uses one
-// expert; and OPT never reads more than any other policy on the trained model's trace.
+// Eviction policies replayed by `sluice simulate`, as one MoE layer where each token uses one
+// expert. Belady's OPT on the textbook reference string (Silberschatz, Galvin and Gagne,
+// "Operating System Concepts", chapter 9: 20 references to 8 pages in 3 frames cost OPT 9
+// faults, LRU 12), and OPT never reads more than any other policy on the trained model's
+// trace. DECAY (uses weighted by 2^(-age / 32 passes)) keeps a frequent expert over a recent
+// one, as LFU does, and forgets uses long past, as LFU does not: sequences where each choice
+// shows in the count of reads.
 #include "corpus.h"
 #include "tools/route_trace.h"
 #include "tools/simulate.h"
@@ -47,6 +50,27 @@ TEST(belady, more_frames_never_hurt_opt) {
     EXPECT_EQ(faults(t, eviction_policy::OPT, 4, 8), 6u);
 }
 
+// 0 0 0 1 2 0 in 2 slots: at the 2, expert 0 (three uses) stays under DECAY and LFU, so the
+// last 0 hits; LRU evicts it (used before the 1) and reads it again.
+TEST(decay, keeps_the_frequent_expert) {
+    const routing_trace t = one_expert_per_token({0, 0, 0, 1, 2, 0});
+    EXPECT_EQ(faults(t, eviction_policy::DECAY, 2, 4), 3u);
+    EXPECT_EQ(faults(t, eviction_policy::LFU, 2, 4), 3u);
+    EXPECT_EQ(faults(t, eviction_policy::LRU, 2, 4), 4u);
+}
+
+// 0 0 0, then 1 two hundred times, 2, 3, 2 in 3 slots: when 3 arrives, 0's three uses are 200
+// passes old (worth 3 x 2^(-200/32) = 0.04 now) and 2's one use is 1 pass old (0.98): DECAY
+// evicts 0 and the last 2 hits; LFU keeps 0 (3 uses against 1) and reads 2 again.
+TEST(decay, forgets_uses_long_past) {
+    std::vector<int32_t> refs = {0, 0, 0};
+    refs.insert(refs.end(), 200, 1);
+    refs.insert(refs.end(), {2, 3, 2});
+    const routing_trace t = one_expert_per_token(refs);
+    EXPECT_EQ(faults(t, eviction_policy::DECAY, 3, 4), 4u);
+    EXPECT_EQ(faults(t, eviction_policy::LFU, 3, 4), 5u);
+}
+
 // On learned routing (4 of 32 experts per layer, 8 layers) no policy, with or without a
 // predictor, reads fewer experts than OPT on demand at the same slots.
 TEST(belady, no_policy_beats_opt_on_the_trained_trace) {
@@ -62,7 +86,8 @@ TEST(belady, no_policy_beats_opt_on_the_trained_trace) {
         o.eviction          = eviction_policy::OPT;
         o.predictor         = predictor_kind::NONE;
         const uint64_t best = simulate(trace, o).total().reads;
-        for (eviction_policy p : {eviction_policy::LRU, eviction_policy::LFU, eviction_policy::PREDICTIVE}) {
+        for (eviction_policy p :
+             {eviction_policy::LRU, eviction_policy::LFU, eviction_policy::PREDICTIVE, eviction_policy::DECAY}) {
             for (predictor_kind k : {predictor_kind::NONE, predictor_kind::HISTORY, predictor_kind::ORACLE}) {
                 o.eviction  = p;
                 o.predictor = k;
