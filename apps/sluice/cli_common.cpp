@@ -27,12 +27,12 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
         ->group(g);
     cmd->add_option("--predictor", f.predictor,
                     "what reads experts ahead: none (load on demand), cross-layer, history, frequency, pregate, oracle")
-        ->default_val("cross-layer")
+        ->default_val("none")
         ->group(g);
     cmd->add_option("--cache-policy", f.cache_policy,
                     "eviction: lru, lfu, predictive (spares predicted experts), decay (uses weighted by recency, "
                     "half-life 32 tokens)")
-        ->default_val("predictive")
+        ->default_val("decay")
         ->group(g);
     cmd->add_option("--cache-quota", f.cache_quota,
                     "budget per layer: uniform, shallow (early layers get more), popularity (needs --calibration)")

@@ -16,7 +16,7 @@ namespace sluice::cli {
 namespace {
 
 struct simulate_cli {
-    std::string trace, budget = "25%", policy = "predictive", quota = "shallow", predictor = "cross-layer";
+    std::string trace, budget = "25%", policy = "decay", quota = "shallow", predictor = "none";
     std::string calibration_file, json;
     int         extra = 2, n_expert = 0;
 };
@@ -113,10 +113,10 @@ void add_simulate_command(CLI::App & app) {
     cmd->add_option(
            "--policy", o->policy,
            "eviction: lru, lfu, predictive, decay, opt (Belady's: evicts the expert used farthest in the future)")
-        ->default_val("predictive");
+        ->default_val("decay");
     cmd->add_option("--quota", o->quota, "per-layer quota: uniform, shallow, popularity")->default_val("shallow");
     cmd->add_option("--predictor", o->predictor, "none, cross-layer, pregate (recorded), history, frequency, oracle")
-        ->default_val("cross-layer");
+        ->default_val("none");
     cmd->add_option("--predict-extra", o->extra, "predict k + N experts per layer")->default_val(2);
     cmd->add_option("--experts", o->n_expert, "experts per layer (default: from the trace)");
     cmd->add_option("--calibration", o->calibration_file, "popularity for frequency and the popularity quota");

@@ -228,6 +228,7 @@ void streaming_expert_source::drain(int layer, int slot) {
 void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) {
     slots_.resize(ids.size());
     cache_->acquire(layer, ids, slots_);
+    issue_guesses();
     for (size_t i = 0; i < ids.size(); ++i) {
         const std::byte * base = memory_.slot(layer, slots_[i]);
         out[i]                 = staging_ ? staging_->view(base) : slot_view(store_, layer, ids[i], base);
@@ -263,6 +264,7 @@ void streaming_expert_source::resident(int layer, std::span<uint8_t> out) const 
 
 void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) {
     cache_->release_all();
+    issue_guesses();  // a block that asked for no expert (a dense one) left its guesses unread
     stream_stats & st = cache_->stats();
     if (layer == 0) {
         st.tokens += positions.size();
@@ -280,8 +282,15 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span
         scratch_.clear();
         predictor_->predict(layer, x, positions, target, k_ + opt_.predict_extra, scratch_);
         st.predict_ms += ms_since(t0);
-        cache_->predict(target, scratch_);
+        pending_guesses_.emplace_back(target, scratch_);
     }
+}
+
+void streaming_expert_source::issue_guesses() {
+    for (const auto & [target, guess] : pending_guesses_) {
+        cache_->predict(target, guess);
+    }
+    pending_guesses_.clear();
 }
 
 void streaming_expert_source::prefetch(int layer, std::span<const int32_t> ids) {

@@ -77,6 +77,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void       abandon_read(int layer, int slot) override;
     // Waits for every read of the slot, ignoring errors.
     void drain(int layer, int slot);
+    void issue_guesses();  // reads pending_guesses_ ahead
 
     int next_moe_layer(int after) const;
 
@@ -93,8 +94,11 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     std::unique_ptr<expert_predictor>                 predictor_;
     std::optional<expert_cache>                       cache_;
     std::vector<int32_t>                              scratch_;  // guesses
-    std::vector<int>                                  slots_;    // acquire's slots
-    std::vector<expert_matrices>                      turn_;     // for_each_expert's current group
+    // Guesses made when a layer's input arrived, read once that layer's own experts have
+    // been asked for, so a demand read never queues behind a guess: (target layer, experts).
+    std::vector<std::pair<int, std::vector<int32_t>>> pending_guesses_;
+    std::vector<int>                                  slots_;  // acquire's slots
+    std::vector<expert_matrices>                      turn_;   // for_each_expert's current group
 };
 
 }  // namespace sluice

@@ -136,7 +136,9 @@ INSTANTIATE_TEST_SUITE_P(all, streaming_identity,
                                            stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "30%"},
                                            stream_case{predictor_kind::CROSS_LAYER, eviction_policy::LRU, "100%"},
                                            stream_case{predictor_kind::HISTORY, eviction_policy::LFU, "50%"},
-                                           stream_case{predictor_kind::HISTORY, eviction_policy::PREDICTIVE, "min"}),
+                                           stream_case{predictor_kind::HISTORY, eviction_policy::PREDICTIVE, "min"},
+                                           stream_case{predictor_kind::NONE, eviction_policy::DECAY, "min"},
+                                           stream_case{predictor_kind::CROSS_LAYER, eviction_policy::DECAY, "30%"}),
                          [](const auto & info) { return case_name(info.param); });
 
 // The other architectures' fixtures (tests/data/archs), 41 tokens each, under the smallest
@@ -158,7 +160,8 @@ TEST_P(streaming_archs, logits_are_bit_identical_to_in_ram) {
                                   stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "min"},
                                   stream_case{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE, "30%"},
                                   stream_case{predictor_kind::HISTORY, eviction_policy::PREDICTIVE, "min"},
-                                  stream_case{predictor_kind::HISTORY, eviction_policy::LFU, "30%"}}) {
+                                  stream_case{predictor_kind::HISTORY, eviction_policy::LFU, "30%"},
+                                  stream_case{predictor_kind::NONE, eviction_policy::DECAY, "30%"}}) {
         expect_identical(m, ram, want, c);
     }
 }
