@@ -2,7 +2,11 @@
 // position, with its own KV cache) gives every sequence the logits it would get alone, for
 // every architecture (qwen3moe and the tiny files of tests/data/archs: llama, olmoe, qwen2moe
 // with its shared expert, gpt-oss with biases, sinks and a sliding window). The server's
-// continuous batching rests on this, including sequences joining and leaving.
+// continuous batching rests on this, including sequences joining and leaving. The same with
+// the batch's experts streamed under a budget (what `serve --expert-budget` runs): the smallest
+// budget that runs, where a step's experts outnumber the slots and stream in turns, and 30%,
+// against each sequence alone on the model held in RAM.
+#include "experts/streaming_source.h"
 #include "golden.h"
 #include "util/error.h"
 
@@ -14,10 +18,11 @@
 namespace sluice::test {
 namespace {
 
-engine open_engine(const std::string & path) {
+engine open_engine(const std::string & path, const std::string & budget = "") {
     engine_options o;
-    o.model_path = path;
-    o.n_threads  = 2;
+    o.model_path    = path;
+    o.n_threads     = 2;
+    o.expert_budget = budget;
     return engine(o);
 }
 
@@ -28,10 +33,9 @@ session_options ctx_of(int64_t n, ggml_type kv) {
     return o;
 }
 
-class batch_decode_test : public ::testing::TestWithParam<std::tuple<std::string, ggml_type>> {};
-
-TEST_P(batch_decode_test, batched_step_equals_each_sequence_alone) {
-    engine               e = open_engine(data_path(std::get<0>(GetParam())));
+// Decode steps of three sequences joining and leaving, batched on `batch_engine`, each
+// against the same sequence alone on `solo_engine`: logits bit-identical at every step.
+void check_batched_equals_alone(engine & e, engine & solo_engine, ggml_type kv) {
     const int64_t        V = e.hparams().n_vocab;
     std::vector<int32_t> ids;  // arbitrary ids inside every vocabulary
     for (int i = 0; i < 32; ++i) {
@@ -44,8 +48,8 @@ TEST_P(batch_decode_test, batched_step_equals_each_sequence_alone) {
         {ids.begin(), ids.begin() + 3}, {ids.begin() + 5, ids.begin() + 12}, {ids.begin() + 1, ids.begin() + 2}};
     std::vector<std::unique_ptr<session>> batched, alone;
     for (int i = 0; i < n_seq; ++i) {
-        batched.push_back(std::make_unique<session>(e, ctx_of(64, std::get<1>(GetParam()))));
-        alone.push_back(std::make_unique<session>(e, ctx_of(64, std::get<1>(GetParam()))));
+        batched.push_back(std::make_unique<session>(e, ctx_of(64, kv)));
+        alone.push_back(std::make_unique<session>(solo_engine, ctx_of(64, kv)));
         batched[i]->eval(prompts[i]);
         alone[i]->eval(prompts[i]);
     }
@@ -73,6 +77,42 @@ TEST_P(batch_decode_test, batched_step_equals_each_sequence_alone) {
     }
     EXPECT_EQ(batched[0]->history(), alone[0]->history());
 }
+
+class batch_decode_test : public ::testing::TestWithParam<std::tuple<std::string, ggml_type>> {};
+
+TEST_P(batch_decode_test, batched_step_equals_each_sequence_alone) {
+    engine e = open_engine(data_path(std::get<0>(GetParam())));
+    check_batched_equals_alone(e, e, std::get<1>(GetParam()));
+}
+
+class streamed_batch_test : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(streamed_batch_test, streamed_batch_equals_each_sequence_alone_in_ram) {
+    const std::string path   = data_path(std::get<0>(GetParam()));
+    engine            ram    = open_engine(path);
+    std::string       budget = std::get<1>(GetParam());
+    if (budget == "min") {
+        budget = std::to_string(streaming_expert_source::minimum_budget(ram.net().experts(),
+                                                                        static_cast<int>(ram.hparams().n_expert_used)));
+    }
+    engine streamed = open_engine(path, budget);
+    ASSERT_TRUE(streamed.streaming_stats().has_value());
+    check_batched_equals_alone(streamed, ram, ggml_type::F32);
+    const layer_stream_stats t = streamed.streaming_stats()->total();
+    EXPECT_GT(t.misses, 0u);  // experts were read from disk during the steps
+}
+
+INSTANTIATE_TEST_SUITE_P(models, streamed_batch_test,
+                         ::testing::Combine(::testing::Values("tiny-qwen3moe-f32.gguf", "archs/tiny-deepseek2-f32.gguf",
+                                                              "archs/tiny-qwen3next-f32.gguf"),
+                                            ::testing::Values("min", "30%")),
+                         [](const auto & info) {
+                             std::string name = std::get<0>(info.param);
+                             name             = name.substr(name.rfind('/') + 1);
+                             name             = name.substr(0, name.find('.'));
+                             std::replace(name.begin(), name.end(), '-', '_');
+                             return name + (std::get<1>(info.param) == "min" ? "_min" : "_30pct");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(
     models, batch_decode_test,
