@@ -159,11 +159,12 @@ void run(bench_serve_options & o) {
     if (const std::optional<stream_stats> st = e.streaming_stats()) {  // --expert-budget: batches streamed
         const layer_stream_stats t = st->total();
         const double             n = static_cast<double>(std::max<int64_t>(1, st->tokens));
-        fmt::print("\nexperts streamed under --expert-budget {} ({}, eviction {}): {:.1f}% hits, {:.2f} MiB read and "
-                   "{:.2f} ms waiting per token over {} tokens\n",
-                   o.model.expert_budget, st->predictor == "none" ? "load on demand" : "predictor " + st->predictor,
-                   st->eviction, 100.0 * t.hit_rate(), static_cast<double>(t.bytes_read) / 1048576.0 / n,
-                   t.io_wait_ms / n, st->tokens);
+        fmt::print(
+            "\nexperts streamed under --expert-budget {} ({}, eviction {}): {:.1f}% hits, {:.2f} MiB read and "
+            "{:.2f} ms waiting per token over {} tokens\n",
+            o.model.expert_budget, st->predictor == "none" ? "load on demand" : "predictor " + st->predictor,
+            st->eviction, 100.0 * t.hit_rate(), static_cast<double>(t.bytes_read) / 1048576.0 / n, t.io_wait_ms / n,
+            st->tokens);
     }
 
     server::server_options so;

@@ -34,7 +34,8 @@ void add_quantize_command(CLI::App & app) {
     auto * cmd = app.add_subcommand("quantize", "write a copy of a model with its weight matrices in another type");
     cmd->add_option("-m,--model", o->input, "input GGUF file")->required();
     cmd->add_option("-o,--output", o->output, "output GGUF file")->required();
-    cmd->add_option("--type", o->type, "target type: q8_0, q4_0, q4_K, q6_K, f16, bf16, f32")->default_val("q8_0");
+    cmd->add_option("--type", o->type, "target type: q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, f16, bf16, f32")
+        ->default_val("q8_0");
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");
     cmd->callback([o] { run(*o); });
 }

@@ -78,7 +78,10 @@ bool can_quantize(ggml_type t) {
         case ggml_type::BF16:
         case ggml_type::Q8_0:
         case ggml_type::Q4_0:
+        case ggml_type::Q2_K:
+        case ggml_type::Q3_K:
         case ggml_type::Q4_K:
+        case ggml_type::Q5_K:
         case ggml_type::Q6_K:
             return true;
         default:
@@ -117,8 +120,14 @@ void quantize_row(ggml_type t, const float * src, void * dst, int64_t n) {
             return quantize_q8_0(src, y, nb);
         case ggml_type::Q4_0:
             return quantize_q4_0(src, y, nb);
+        case ggml_type::Q2_K:
+            return quantize_q2_k(src, y, nb);
+        case ggml_type::Q3_K:
+            return quantize_q3_k(src, y, nb);
         case ggml_type::Q4_K:
             return quantize_q4_k(src, y, nb);
+        case ggml_type::Q5_K:
+            return quantize_q5_k(src, y, nb);
         case ggml_type::Q6_K:
             return quantize_q6_k(src, y, nb);
         default:

@@ -13,11 +13,11 @@ namespace sluice {
 // n must be a multiple of the block size; t must be computable (throws otherwise).
 void dequantize_row(ggml_type t, const void * src, float * dst, int64_t n);
 
-// Whether quantize_row supports t: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+// Whether quantize_row supports t: F32, F16, BF16, Q8_0, Q4_0, Q2_K..Q6_K.
 bool can_quantize(ggml_type t);
 
 // Stores n F32 values as type t at dst (row_bytes(t, n) bytes). Q8_0 and Q4_0 follow
-// llama.cpp's reference rounding exactly (same bytes); Q4_K and Q6_K search their scales
+// llama.cpp's reference rounding exactly (same bytes); the K-quants search their scales
 // (the bytes may differ from llama.cpp's, the error is comparable). Throws if unsupported.
 void quantize_row(ggml_type t, const float * src, void * dst, int64_t n);
 

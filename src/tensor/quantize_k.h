@@ -6,7 +6,10 @@
 
 namespace sluice {
 
+void quantize_q2_k(const float * x, uint8_t * y, int64_t nb);
+void quantize_q3_k(const float * x, uint8_t * y, int64_t nb);
 void quantize_q4_k(const float * x, uint8_t * y, int64_t nb);
+void quantize_q5_k(const float * x, uint8_t * y, int64_t nb);
 void quantize_q6_k(const float * x, uint8_t * y, int64_t nb);
 
 }  // namespace sluice

@@ -20,8 +20,14 @@ uint32_t llama_file_type(ggml_type t) {
             return 2;
         case ggml_type::Q8_0:
             return 7;
+        case ggml_type::Q2_K:
+            return 10;
+        case ggml_type::Q3_K:
+            return 11;  // Q3_K_S: every matrix Q3_K
         case ggml_type::Q4_K:
             return 15;  // Q4_K_M
+        case ggml_type::Q5_K:
+            return 16;  // Q5_K_S
         case ggml_type::Q6_K:
             return 18;
         case ggml_type::BF16:
@@ -41,7 +47,8 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
                               bool experts_only) {
     if (!can_quantize(type)) {
-        fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)", type_name(type));
+        fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K)",
+             type_name(type));
     }
     const gguf_file in = gguf_file::open(input);
     gguf_writer     out;

@@ -1,7 +1,7 @@
 // The goldens of tests/data/quant-blocks.gguf (see shared/fixtures/quant/README.md): llama.cpp's
 // reference quantizer applied to `source` (8 rows x 512, one distribution per row), and the
 // exact F32 dequantization of each. Dequantization must match bit for bit; Q8_0 / Q4_0 / F16 /
-// BF16 quantization byte for byte; Q4_K / Q6_K round-trip error within a factor of the
+// BF16 quantization byte for byte; Q2_K..Q6_K round-trip error within a factor of the
 // reference's.
 #include "gguf/gguf.h"
 #include "tensor/quantize.h"
@@ -88,7 +88,8 @@ TEST(fixture, bf16_quantization_is_byte_identical) {
 }
 
 // Round-trip RMSE of our quantizer per row, against the reference's (`<name>.f32` vs
-// `source`). Measured when written: Q4_K 0.29x..1.00x, Q6_K 0.42x..0.98x of the reference
+// `source`). Measured: Q2_K 0.55x..0.91x, Q3_K 0.95x..0.98x, Q4_K 0.55x..1.03x, Q5_K
+// 0.35x..1.01x, Q6_K 0.44x..0.99x of the reference
 // (row 4, sparse outliers, is where the reference loses most); the bound leaves room for
 // harmless changes to the search without letting it fall behind llama.cpp.
 constexpr double k_rmse_factor = 1.05;
@@ -121,6 +122,15 @@ TEST(fixture, q4_k_round_trip_error_within_reference) {
 }
 TEST(fixture, q6_k_round_trip_error_within_reference) {
     expect_rmse_within_reference(ggml_type::Q6_K, "q6_k");
+}
+TEST(fixture, q2_k_round_trip_error_within_reference) {
+    expect_rmse_within_reference(ggml_type::Q2_K, "q2_k");
+}
+TEST(fixture, q3_k_round_trip_error_within_reference) {
+    expect_rmse_within_reference(ggml_type::Q3_K, "q3_k");
+}
+TEST(fixture, q5_k_round_trip_error_within_reference) {
+    expect_rmse_within_reference(ggml_type::Q5_K, "q5_k");
 }
 
 }  // namespace

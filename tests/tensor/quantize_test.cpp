@@ -58,10 +58,10 @@ float load_f16(const uint8_t * p) {
 
 TEST(quantize, supported_types) {
     for (ggml_type t : {ggml_type::F32, ggml_type::F16, ggml_type::BF16, ggml_type::Q8_0, ggml_type::Q4_0,
-                        ggml_type::Q4_K, ggml_type::Q6_K}) {
+                        ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K}) {
         EXPECT_TRUE(can_quantize(t)) << type_name(t);
     }
-    for (ggml_type t : {ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::Q2_K, ggml_type::MXFP4, ggml_type::IQ4_NL}) {
+    for (ggml_type t : {ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::MXFP4, ggml_type::IQ4_NL}) {
         EXPECT_FALSE(can_quantize(t)) << type_name(t);
     }
     std::vector<float>   x(256);
