@@ -13,6 +13,7 @@ void add_synth_command(CLI::App & app);
 void add_bench_command(CLI::App & app);
 void add_perplexity_command(CLI::App & app);
 void add_tokenize_commands(CLI::App & app);  // tokenize, detokenize
+void add_template_command(CLI::App & app);
 void add_serve_command(CLI::App & app);
 void add_bench_serve_command(CLI::App & app);
 void add_calibrate_command(CLI::App & app);

@@ -23,6 +23,7 @@ int main(int argc, char ** argv) {
     sluice::cli::add_bench_command(app);
     sluice::cli::add_perplexity_command(app);
     sluice::cli::add_tokenize_commands(app);
+    sluice::cli::add_template_command(app);
     sluice::cli::add_serve_command(app);
     sluice::cli::add_bench_serve_command(app);
     sluice::cli::add_calibrate_command(app);

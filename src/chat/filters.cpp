@@ -4,8 +4,11 @@
 #include "chat/interp.h"
 #include "chat/pystr.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace sluice::jinja {
@@ -123,6 +126,28 @@ value f_items(interpreter & in, const value & v, const call_args & a) {
         out.push_back(value::list({k, x}, true));
     }
     return value::list(std::move(out));
+}
+
+// The inverse of tojson, which real templates use on tool-call arguments that arrive as a JSON
+// string. Nesting is bounded (the value is built recursively); key order is kept.
+value f_from_json(interpreter & in, const value & v, const call_args & a) {
+    bound_args(in, a, "from_json", {});
+    if (!v.is_string()) {
+        in.error(a.at, "from_json: expected a string, got " + to_repr(v));
+    }
+    constexpr int max_depth = 64;
+    try {
+        const auto parsed = nlohmann::ordered_json::parse(
+            v.s, [&](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json &) {
+                if (depth > max_depth) {
+                    throw std::invalid_argument("nested deeper than 64");
+                }
+                return true;
+            });
+        return from_json(parsed);
+    } catch (const std::exception & e) {
+        in.error(a.at, std::string("from_json: not valid JSON (") + e.what() + ")");
+    }
 }
 
 value f_tojson(interpreter & in, const value & v, const call_args & a) {
@@ -556,6 +581,7 @@ const filter_fn * find_filter(std::string_view name) {
         {"sum", f_sum},
         {"title", f_title},
         {"tojson", f_tojson},
+        {"from_json", f_from_json},
         {"trim", f_trim},
         {"unique", f_unique},
         {"upper", f_upper},

@@ -93,7 +93,7 @@ void install_globals(interpreter & in, std::unordered_map<std::string, value> & 
 namespace {
 
 void check_expr(const std::string & source, const expr * e) {
-    if (!e) {
+    if (!e || e->kind == ex::CONDEXPR) {  // a conditional expression's filters are looked up when run
         return;
     }
     if (e->kind == ex::FILTER && !find_filter(e->name)) {
@@ -114,6 +114,9 @@ void check_expr(const std::string & source, const expr * e) {
 
 void check_names(const std::string & source, const body & b) {
     for (const stmt_ptr & s : b) {
+        if (s->kind == st::IF) {  // as jinja2 3.x: inside if/elif/else, only when the branch runs
+            continue;
+        }
         for (const expr_ptr & e : s->exprs) {
             check_expr(source, e.get());
         }

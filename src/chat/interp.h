@@ -37,8 +37,11 @@ const test_fn *   find_test(std::string_view name);
 // receiver has no such method.
 std::optional<value> find_method(const value & receiver, const std::string & name);
 
-// Throws sluice::error for the first unknown filter or test in a tree (jinja2 refuses those
-// when it compiles a template, before rendering anything).
+// Throws sluice::error for the first unknown filter or test in a tree outside if/elif/else
+// blocks and conditional expressions: jinja2 3.x (pallets/jinja#1248) refuses those when it
+// compiles a template, and the ones inside such blocks only when that code runs (the
+// interpreter's error), so a template that uses a filter sluice lacks in a branch it never
+// takes still loads.
 void check_names(const std::string & source, const body & b);
 
 class interpreter {

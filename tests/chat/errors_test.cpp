@@ -60,9 +60,33 @@ TEST(chat_errors, syntax_errors_name_construct_and_position) {
 }
 
 TEST(chat_errors, unknown_filters_and_tests_are_refused_when_parsed) {
-    // jinja2 refuses these when it compiles the template, even in a branch never taken.
-    expect_parse_error("{% if false %}{{ x | frobnicate }}{% endif %}", "line 1:22: unknown filter 'frobnicate'");
+    // jinja2 3.x refuses these when it compiles the template where they would always run
+    expect_parse_error("{{ x | frobnicate }}", "line 1:8: unknown filter 'frobnicate'");
     expect_parse_error("\n{{ x is frobnicated }}", "line 2:6: unknown test 'frobnicated'");
+    expect_parse_error("{% for m in xs %}{{ m | frobnicate }}{% endfor %}", "unknown filter 'frobnicate'");
+}
+
+// ... but inside if/elif/else blocks and conditional expressions only when that code runs
+// (pallets/jinja#1248, in 3.0.0): a branch never taken costs nothing.
+TEST(chat_errors, unknown_filters_in_branches_fail_only_when_run) {
+    EXPECT_EQ(render("{% if false %}{{ x | frobnicate }}{% elif false %}{{ x is frobnicated }}{% else %}ok{% endif %}"),
+              "ok");
+    EXPECT_EQ(render("{{ 'a' | frobnicate if false else 'b' }}"), "b");
+    expect_render_error("{% if true %}{{ 'x' | frobnicate }}{% endif %}", "line 1:23: unknown filter 'frobnicate'");
+    expect_render_error("{{ 'a' if false else 'b' is frobnicated }}", "unknown test 'frobnicated'");
+}
+
+// from_json (not a jinja2 builtin; templates that receive tool-call arguments as a JSON string
+// use it): the value the JSON describes, keys in their order; bad or too deeply nested JSON is a
+// render error, not a crash.
+TEST(chat_errors, from_json_parses_or_says_why_not) {
+    EXPECT_EQ(render("{{ ('{\"a\": [1, 2], \"b\": \"x\"}' | from_json).a[1] }}"), "2");
+    EXPECT_EQ(render("{{ args | from_json | tojson }}", {{"args", "{\"z\":1,\"a\":[true,null]}"}}),
+              "{\"z\": 1, \"a\": [true, null]}");
+    expect_render_error("{{ '{\"a\": ' | from_json }}", "from_json: not valid JSON");
+    expect_render_error("{{ 3 | from_json }}", "from_json: expected a string, got 3");
+    expect_render_error("{{ s | from_json }}", "nested deeper than 64",
+                        {{"s", std::string(100, '[') + std::string(100, ']')}});
 }
 
 TEST(chat_errors, undefined_misuse_is_an_error) {
