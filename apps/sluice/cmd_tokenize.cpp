@@ -1,4 +1,4 @@
-// `sluice tokenize -m M (-p TEXT | -f FILE) [--ids-only] [--no-bos] [--special]` and
+// `sluice tokenize -m M (-p TEXT | -f FILE) [--ids-only] [--no-bos] [--no-parse-special]` and
 // `sluice detokenize -m M --ids 1,2,3 [--special]`: the model's tokenizer from the command line.
 
 #include "cli_common.h"
@@ -22,9 +22,9 @@ struct tokenize_options {
     std::string model;
     std::string prompt;
     std::string file;
-    bool        ids_only = false;
-    bool        no_bos   = false;
-    bool        special  = false;
+    bool        ids_only         = false;
+    bool        no_bos           = false;
+    bool        no_parse_special = false;  // control-token text is matched by default, as llama-tokenize does
 };
 
 struct detokenize_options {
@@ -108,12 +108,14 @@ void add_tokenize_commands(CLI::App & app) {
     p->excludes(f);
     tok->add_flag("--ids-only", topt->ids_only, "Print only the ids, as [1, 2, 3]");
     tok->add_flag("--no-bos", topt->no_bos, "Do not add BOS/EOS even if the model asks for them");
-    tok->add_flag("--special", topt->special, "Match the text of control tokens (e.g. <|im_start|>)");
+    tok->add_flag("--no-parse-special", topt->no_parse_special,
+                  "Tokenize the text of control tokens (e.g. <|im_start|>) as plain text; by default it becomes "
+                  "the control token, as llama-tokenize does");
     tok->callback([topt, p, f] {
         if (p->count() == 0 && f->count() == 0) fail("tokenize: give the text with -p TEXT or -f FILE");
         const auto        t    = open_tokenizer(topt->model);
         const std::string text = f->count() ? read_text_file(topt->file) : topt->prompt;
-        const auto        ids  = t->encode(text, !topt->no_bos, topt->special);
+        const auto        ids  = t->encode(text, !topt->no_bos, !topt->no_parse_special);
         if (topt->ids_only) {
             fmt::print("[{}]\n", fmt::join(ids, ", "));
             return;

@@ -47,7 +47,8 @@ void send_error(httplib::Response & res, const api_error & e) {
 
 // Paths with bounded cardinality for the metrics label.
 std::string path_label(const std::string & path) {
-    for (const char * p : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics"}) {
+    for (const char * p : {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/tokenize",
+                           "/detokenize", "/apply-template"}) {
         if (path == p) {
             return p;
         }
@@ -65,7 +66,8 @@ bool same_secret(const std::string & a, const std::string & b) {  // no early ex
 
 // The methods a known path answers (for 405 and its Allow header); nullptr for unknown paths.
 const char * allowed_methods(const std::string & path) {
-    if (path == "/v1/chat/completions" || path == "/v1/completions") {
+    if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/tokenize" || path == "/detokenize" ||
+        path == "/apply-template") {
         return "POST";
     }
     if (path == "/health" || path == "/metrics" || path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
@@ -119,6 +121,8 @@ struct http_server::impl {
 
     void routes();
     void generate(const httplib::Request & req, httplib::Response & res, endpoint kind);
+    // A JSON answer, or the api_error it threw.
+    void utility(httplib::Response & res, const std::function<ojson()> & answer);
     bool write_stream(reply_state & st, httplib::DataSink & sink);
     void answer_whole(reply_state & st, httplib::Response & res);
     void check_model(const std::string & name) const {
@@ -260,6 +264,55 @@ void http_server::impl::routes() {
     srv.Post("/v1/completions", [this](const httplib::Request & req, httplib::Response & res) {
         generate(req, res, endpoint::COMPLETION);
     });
+    // llama-server's utilities, for clients that check what the model will see.
+    srv.Post("/tokenize", [this](const httplib::Request & req, httplib::Response & res) {
+        utility(res, [&] {
+            const tokenize_request r      = parse_tokenize_request(req.body);
+            const tokenizer &      tok    = eng.require_tokenizer();
+            ojson                  tokens = ojson::array();
+            for (int32_t id : tok.encode(r.content, r.add_special, r.parse_special)) {
+                if (!r.with_pieces) {
+                    tokens.push_back(id);
+                    continue;
+                }
+                const std::string bytes = tok.token_bytes(id, true);
+                ojson             piece = is_valid_utf8(bytes) ? ojson(bytes) : ojson::array();
+                if (!piece.is_string()) {  // half a character: its bytes, as llama-server sends them
+                    for (unsigned char b : bytes) {
+                        piece.push_back(b);
+                    }
+                }
+                tokens.push_back(ojson{{"id", id}, {"piece", std::move(piece)}});
+            }
+            return ojson{{"tokens", std::move(tokens)}};
+        });
+    });
+    srv.Post("/detokenize", [this](const httplib::Request & req, httplib::Response & res) {
+        utility(res, [&] {
+            const std::vector<int32_t> ids = parse_detokenize_request(req.body);
+            const tokenizer &          tok = eng.require_tokenizer();
+            for (int32_t id : ids) {
+                if (id >= tok.n_vocab()) {
+                    throw bad_param("tokens",
+                                    fmt::format("Invalid 'tokens': token id {} is outside the vocabulary of {}.", id,
+                                                tok.n_vocab()),
+                                    "invalid_value");
+                }
+            }
+            return ojson{{"content", tok.decode(ids)}};  // bytes that are not UTF-8 go out as U+FFFD
+        });
+    });
+    srv.Post("/apply-template", [this](const httplib::Request & req, httplib::Response & res) {
+        utility(res, [&] { return ojson{{"prompt", prompts.text(parse_apply_template_request(req.body))}}; });
+    });
+}
+
+void http_server::impl::utility(httplib::Response & res, const std::function<ojson()> & answer) {
+    try {
+        res.set_content(dump_json(answer()), "application/json");
+    } catch (const api_error & e) {
+        send_error(res, e);
+    }
 }
 
 void http_server::impl::generate(const httplib::Request & req, httplib::Response & res, endpoint kind) {

@@ -42,18 +42,29 @@ void prompt_builder::check_bytes(size_t bytes, int64_t n_ctx, const char * param
 
 // The messages go through chat_prompt (chat/chat_prompt.h), as `sluice run --chat`'s do: what
 // a client typed is tokenized as text, the template's markup with its control tokens.
-std::vector<int32_t> prompt_builder::chat(const nlohmann::ordered_json & messages, int64_t n_ctx) const {
+chat_prompt::rendered prompt_builder::render(const nlohmann::ordered_json & messages) const {
     chat_render_options ro;
     ro.add_generation_prompt = true;
-    chat_prompt::rendered r;
     try {
-        r = ids_.render(template_, messages, ro);
+        return ids_.render(template_, messages, ro);
     } catch (const error & e) {  // raise_exception() in the template: the conversation is not valid for it
         throw bad_param("messages", fmt::format("The chat template refused the messages: {}", e.what()),
                         "invalid_value");
     }
+}
+
+std::vector<int32_t> prompt_builder::chat(const nlohmann::ordered_json & messages, int64_t n_ctx) const {
+    const chat_prompt::rendered r = render(messages);
     check_bytes(r.bytes, n_ctx, "messages");
     return ids_.encode(r);
+}
+
+std::string prompt_builder::text(const nlohmann::ordered_json & messages) const {
+    std::string out;
+    for (const chat_prompt::piece & p : render(messages).pieces) {
+        out += p.text;
+    }
+    return out;
 }
 
 std::vector<int32_t> prompt_builder::completion(const completion_request & r, int64_t n_ctx) const {

@@ -40,12 +40,15 @@ class prompt_builder {
     // becomes the ids of those characters), the template's markup with control tokens on.
     std::vector<int32_t> chat(const nlohmann::ordered_json & messages, int64_t n_ctx) const;
     std::vector<int32_t> completion(const completion_request & r, int64_t n_ctx) const;
+    // The prompt text chat() tokenizes (POST /apply-template).
+    std::string text(const nlohmann::ordered_json & messages) const;
 
     const std::string & template_origin() const { return origin_; }
     size_t              max_token_bytes() const { return ids_.max_token_bytes(); }
 
   private:
-    void check_bytes(size_t bytes, int64_t n_ctx, const char * param) const;
+    void                  check_bytes(size_t bytes, int64_t n_ctx, const char * param) const;
+    chat_prompt::rendered render(const nlohmann::ordered_json & messages) const;  // 400 if the template refuses
 
     const tokenizer & tok_;
     std::string       origin_;

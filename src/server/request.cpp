@@ -382,12 +382,11 @@ ojson parse_messages(ojson & j) {
 }
 
 // A prompt of token ids: every item an integer in int32 range (the vocabulary is checked later).
-std::vector<int32_t> prompt_ids(const ojson & arr) {
+std::vector<int32_t> prompt_ids(const ojson & arr, const char * param = "prompt") {
     std::vector<int32_t> ids;
     for (const ojson & v : arr) {
         if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
-            throw bad_param("prompt",
-                            "Invalid 'prompt': an array prompt must hold strings or token ids (integers >= 0).",
+            throw bad_param(param, fmt::format("Invalid '{}': an array of token ids must hold integers >= 0.", param),
                             "invalid_type");
         }
         ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
@@ -452,6 +451,40 @@ completion_request parse_completion_request(std::string_view body) {
                         "unsupported_value");
     }
     return r;
+}
+
+tokenize_request parse_tokenize_request(std::string_view body) {
+    const ojson      j = parse_object(body);
+    tokenize_request r;
+    const ojson *    c = field(j, "content");
+    if (c == nullptr) {
+        throw bad_param("content", "Missing required parameter: 'content'.", "missing_required_parameter");
+    }
+    if (!c->is_string()) {
+        throw wrong_type("content", *c, "a string");
+    }
+    r.content       = c->get<std::string>();
+    r.add_special   = get_bool(j, "add_special").value_or(false);
+    r.parse_special = get_bool(j, "parse_special").value_or(true);
+    r.with_pieces   = get_bool(j, "with_pieces").value_or(false);
+    return r;
+}
+
+std::vector<int32_t> parse_detokenize_request(std::string_view body) {
+    const ojson   j = parse_object(body);
+    const ojson * t = field(j, "tokens");
+    if (t == nullptr) {
+        throw bad_param("tokens", "Missing required parameter: 'tokens'.", "missing_required_parameter");
+    }
+    if (!t->is_array()) {
+        throw wrong_type("tokens", *t, "an array of token ids");
+    }
+    return prompt_ids(*t, "tokens");
+}
+
+ojson parse_apply_template_request(std::string_view body) {
+    ojson j = parse_object(body);
+    return parse_messages(j);
 }
 
 bool is_valid_utf8(std::string_view s) {

@@ -50,9 +50,20 @@ struct completion_request {
     bool                 echo = false;  // prepend the prompt to the returned text
 };
 
+// llama-server's utility endpoints: POST /tokenize, /detokenize, /apply-template.
+struct tokenize_request {
+    std::string content;
+    bool        add_special   = false;  // BOS/EOS as the tokenizer adds them
+    bool        parse_special = true;   // control-token text becomes control tokens
+    bool        with_pieces   = false;  // each id with its text
+};
+
 // Throw api_error (400) on malformed JSON, invalid UTF-8, wrong types or values out of range.
-chat_request       parse_chat_request(std::string_view body);
-completion_request parse_completion_request(std::string_view body);
+chat_request           parse_chat_request(std::string_view body);
+completion_request     parse_completion_request(std::string_view body);
+tokenize_request       parse_tokenize_request(std::string_view body);
+std::vector<int32_t>   parse_detokenize_request(std::string_view body);      // "tokens"
+nlohmann::ordered_json parse_apply_template_request(std::string_view body);  // "messages", as chat's
 
 // Whether bytes are well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(std::string_view s);

@@ -159,6 +159,47 @@ TEST_F(http_test, chat_completion) {
               j["usage"]["prompt_tokens"].get<int>() + j["usage"]["completion_tokens"].get<int>());
 }
 
+// llama-server's utilities. The ids of "def fibonacci(n):\n" are the fixture README's for the
+// sp4096 vocabulary (BOS 1 first with add_special); the tiny model has no chat template, so
+// the prompt is chatml's.
+TEST_F(http_test, tokenize_detokenize_apply_template) {
+    auto r = post("/tokenize", R"({"content":"def fibonacci(n):\n","add_special":true})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["tokens"], json({1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13}));
+
+    r = post("/tokenize", R"({"content":"def f","with_pieces":true})");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["tokens"], json::parse(R"([{"id":629,"piece":" def"},{"id":282,"piece":" f"}])"));
+
+    // control-token text: a control token by default, its characters with parse_special off
+    const auto n_tokens = [&](const std::string & body) {
+        auto res = post("/tokenize", body);
+        return res ? json::parse(res->body)["tokens"].size() : size_t{0};
+    };
+    EXPECT_EQ(n_tokens(R"({"content":"</s>"})"), 1u);
+    EXPECT_GT(n_tokens(R"({"content":"</s>","parse_special":false})"), 1u);
+
+    r = post("/detokenize", R"({"tokens":[629,282,722,264,330,4010,4002,4029,4003,500,13]})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["content"], "def fibonacci(n):\n");
+
+    r = post("/apply-template",
+             R"({"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["prompt"],
+              "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+
+    expect_error(post("/tokenize", "{}"), 400, "content", "missing_required_parameter");
+    expect_error(post("/tokenize", R"({"content":3})"), 400, "content");
+    expect_error(post("/detokenize", R"({"tokens":[1,4096]})"), 400, "tokens", "invalid_value");
+    expect_error(post("/detokenize", R"({"tokens":"1"})"), 400, "tokens");
+    expect_error(post("/apply-template", R"({"messages":"hi"})"), 400, "messages");
+    expect_error(client().Get("/tokenize"), 405, "", "method_not_allowed");
+}
+
 TEST_F(http_test, completion_with_ids_counts_usage_exactly) {
     auto r = post("/v1/completions", R"({"model":"tiny","prompt":[1,629,282],"max_tokens":7,"logprobs":2})");
     ASSERT_TRUE(r);
