@@ -98,6 +98,15 @@ api_error wrong_type(const std::string & name, const ojson & v, const char * wan
                      "invalid_type");
 }
 
+// A field the request must give (not absent, not null).
+const ojson & required(const ojson & j, const char * name) {
+    const ojson * v = field(j, name);
+    if (v == nullptr) {
+        throw bad_param(name, fmt::format("Missing required parameter: '{}'.", name), "missing_required_parameter");
+    }
+    return *v;
+}
+
 std::optional<bool> get_bool(const ojson & j, const char * name) {
     const ojson * v = field(j, name);
     if (v == nullptr) {
@@ -414,10 +423,7 @@ chat_request parse_chat_request(std::string_view body) {
 completion_request parse_completion_request(std::string_view body) {
     const ojson        j = parse_object(body);
     completion_request r;
-    const ojson *      p = field(j, "prompt");
-    if (p == nullptr) {
-        throw bad_param("prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter");
-    }
+    const ojson *      p = &required(j, "prompt");
     if (p->is_string()) {
         r.prompt_text = p->get<std::string>();
     } else if (p->is_array() && !p->empty() && (*p)[0].is_string()) {
@@ -456,14 +462,11 @@ completion_request parse_completion_request(std::string_view body) {
 tokenize_request parse_tokenize_request(std::string_view body) {
     const ojson      j = parse_object(body);
     tokenize_request r;
-    const ojson *    c = field(j, "content");
-    if (c == nullptr) {
-        throw bad_param("content", "Missing required parameter: 'content'.", "missing_required_parameter");
+    const ojson &    c = required(j, "content");
+    if (!c.is_string()) {
+        throw wrong_type("content", c, "a string");
     }
-    if (!c->is_string()) {
-        throw wrong_type("content", *c, "a string");
-    }
-    r.content       = c->get<std::string>();
+    r.content       = c.get<std::string>();
     r.add_special   = get_bool(j, "add_special").value_or(false);
     r.parse_special = get_bool(j, "parse_special").value_or(true);
     r.with_pieces   = get_bool(j, "with_pieces").value_or(false);
@@ -472,14 +475,11 @@ tokenize_request parse_tokenize_request(std::string_view body) {
 
 std::vector<int32_t> parse_detokenize_request(std::string_view body) {
     const ojson   j = parse_object(body);
-    const ojson * t = field(j, "tokens");
-    if (t == nullptr) {
-        throw bad_param("tokens", "Missing required parameter: 'tokens'.", "missing_required_parameter");
+    const ojson & t = required(j, "tokens");
+    if (!t.is_array()) {
+        throw wrong_type("tokens", t, "an array of token ids");
     }
-    if (!t->is_array()) {
-        throw wrong_type("tokens", *t, "an array of token ids");
-    }
-    return prompt_ids(*t, "tokens");
+    return prompt_ids(t, "tokens");
 }
 
 ojson parse_apply_template_request(std::string_view body) {

@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -117,21 +119,18 @@ void expect_rmse_within_reference(ggml_type t, const std::string & name) {
     }
 }
 
-TEST(fixture, q4_k_round_trip_error_within_reference) {
-    expect_rmse_within_reference(ggml_type::Q4_K, "q4_k");
+class k_quant_fixture : public ::testing::TestWithParam<ggml_type> {};
+
+TEST_P(k_quant_fixture, round_trip_error_within_reference) {
+    std::string name(type_name(GetParam()));
+    std::transform(name.begin(), name.end(), name.begin(), [](char c) { return std::tolower(c); });
+    expect_rmse_within_reference(GetParam(), name);  // the fixture's tensors are "q4_k.f32", ...
 }
-TEST(fixture, q6_k_round_trip_error_within_reference) {
-    expect_rmse_within_reference(ggml_type::Q6_K, "q6_k");
-}
-TEST(fixture, q2_k_round_trip_error_within_reference) {
-    expect_rmse_within_reference(ggml_type::Q2_K, "q2_k");
-}
-TEST(fixture, q3_k_round_trip_error_within_reference) {
-    expect_rmse_within_reference(ggml_type::Q3_K, "q3_k");
-}
-TEST(fixture, q5_k_round_trip_error_within_reference) {
-    expect_rmse_within_reference(ggml_type::Q5_K, "q5_k");
-}
+
+INSTANTIATE_TEST_SUITE_P(types, k_quant_fixture,
+                         ::testing::Values(ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K,
+                                           ggml_type::Q6_K),
+                         [](const auto & info) { return std::string(type_name(info.param)); });
 
 }  // namespace
 }  // namespace sluice
