@@ -80,7 +80,12 @@ void add_synth_command(CLI::App & app) {
                                 "with --from: the padded routed-expert width (default: the model's)");
     d->needs(from);
     ff->needs(from);
-    for (CLI::Option * random_only : {arch, like, layers, vocab, seed}) {
+    auto * tok =
+        cmd->add_option("--tokenizer-from", o->opt.tokenizer_from,
+                        "give the model this GGUF's tokenizer (e.g. models/trained-qwen3moe-q8_0.gguf), padded with "
+                        "unused tokens to --vocab, so tools that need one (llama.cpp's) load the file")
+            ->check(CLI::ExistingFile);
+    for (CLI::Option * random_only : {arch, like, layers, vocab, seed, tok}) {
         from->excludes(random_only);
     }
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");

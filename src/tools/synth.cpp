@@ -151,6 +151,56 @@ std::vector<std::string_view> geometry_names() {
     return n;
 }
 
+namespace {
+
+// tokenizer.* of `from` into w, the vocabulary padded to n_vocab with unused tokens (llama.cpp's
+// token type 5) that no text produces unless it spells them.
+void copy_tokenizer(const std::string & from, int64_t n_vocab, gguf_writer & w) {
+    const gguf_file    src  = gguf_file::open(from);
+    const gguf_value * toks = src.get_array("tokenizer.ggml.tokens");
+    if (toks == nullptr || toks->elem_type != gguf_value_type::STRING) {
+        fail("synth --tokenizer-from: {} has no tokenizer (tokenizer.ggml.tokens)", from);
+    }
+    const auto n_src = static_cast<int64_t>(toks->count);
+    if (n_vocab < n_src) {
+        fail("synth --tokenizer-from: the vocabulary of {} tokens is smaller than the {} of {}", n_vocab, n_src, from);
+    }
+    constexpr int32_t k_unused = 5;  // llama.cpp's LLAMA_TOKEN_TYPE_UNUSED
+    for (const gguf_kv & kv : src.metadata()) {
+        if (!kv.key.starts_with("tokenizer.")) {
+            continue;
+        }
+        const std::string key(kv.key);
+        if (key == "tokenizer.ggml.tokens") {
+            std::vector<std::string> tokens(toks->strings.begin(), toks->strings.end());
+            for (int64_t i = n_src; i < n_vocab; ++i) {
+                tokens.push_back(fmt::format("<unused {}>", i));
+            }
+            w.set_array_strings(key, tokens);
+        } else if (key == "tokenizer.ggml.scores" && kv.value.type == gguf_value_type::ARRAY &&
+                   kv.value.count == toks->count) {
+            std::vector<float> scores(static_cast<size_t>(n_vocab), 0.0f);
+            for (int64_t i = 0; i < n_src; ++i) {
+                scores[i] = static_cast<float>(kv.value.array_f64(static_cast<uint64_t>(i)));
+            }
+            w.set_array_f32(key, scores);
+        } else if (key == "tokenizer.ggml.token_type" && kv.value.type == gguf_value_type::ARRAY &&
+                   kv.value.count == toks->count) {
+            std::vector<int32_t> types(static_cast<size_t>(n_vocab), k_unused);
+            for (int64_t i = 0; i < n_src; ++i) {
+                types[i] = static_cast<int32_t>(kv.value.array_i64(static_cast<uint64_t>(i)));
+            }
+            w.set_array_i32(key, types);
+        } else if (key != "tokenizer.ggml.scores" && key != "tokenizer.ggml.token_type") {
+            w.set_value(key, kv.value);
+        } else {
+            fail("synth --tokenizer-from: {}: '{}' does not have one entry per token", from, key);
+        }
+    }
+}
+
+}  // namespace
+
 synth_geometry find_geometry(std::string_view name) {
     for (const auto & g : k_geometries) {
         if (g.name == name) {
@@ -230,6 +280,10 @@ uint64_t write_synthetic_model(const synth_geometry & g, const synth_options & o
         u32("ssm.group_count", g.ssm_k_heads);
         u32("ssm.time_step_rank", g.ssm_v_heads);
         u32("ssm.inner_size", g.ssm_v_heads * g.ssm_head_dim);
+    }
+
+    if (!opt.tokenizer_from.empty()) {
+        copy_tokenizer(opt.tokenizer_from, g.n_vocab, w);
     }
 
     // The file is written tensor by tensor: every tensor is declared first (the head holds

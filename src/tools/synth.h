@@ -44,6 +44,9 @@ struct synth_options {
     // fall back to Q8_0, as llama.cpp's quantizer does.
     ggml_type type = ggml_type::Q4_K;
     uint64_t  seed = 1;
+    // A GGUF whose tokenizer (tokenizer.* keys) the model gets, so tools that need one (llama.cpp's)
+    // load it: its tokens, then "<unused N>" tokens of type unused up to the vocabulary size.
+    std::string tokenizer_from;
 };
 
 // Writes the model; returns its size in bytes.

@@ -7,6 +7,8 @@
 #include "gguf/gguf.h"
 #include "model/tensor_table.h"
 #include "tensor/types.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
@@ -116,6 +118,36 @@ INSTANTIATE_TEST_SUITE_P(archs, synth_arch,
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });
+
+// --tokenizer-from: the bundled model's 4096-token vocabulary, padded with unused tokens to the
+// model's 4100. Text tokenizes as the fixture README gives for that vocabulary.
+TEST(synth, takes_a_tokenizer_padded_to_the_vocabulary) {
+    synth_geometry g = tiny("qwen3moe");
+    g.n_vocab        = 4100;
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("sluice-synth-tok-" + std::to_string(::getpid()) + ".gguf"))
+            .string();
+    thread_pool   pool(2);
+    synth_options opt;
+    opt.type           = ggml_type::Q8_0;
+    opt.tokenizer_from = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
+    write_synthetic_model(g, opt, path, pool);
+    {
+        engine_options eo;
+        eo.model_path = path;
+        engine            e(eo);
+        const tokenizer & tok = e.require_tokenizer();
+        EXPECT_EQ(tok.n_vocab(), 4100);
+        EXPECT_EQ(tok.encode("def fibonacci(n):\n", true, false),
+                  (std::vector<int32_t>{1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13}));
+        EXPECT_EQ(tok.piece(4099), "<unused 4099>");
+    }
+    std::filesystem::remove(path);
+
+    g.n_vocab = 4000;  // fewer rows than the vocabulary has tokens
+    EXPECT_THROW(write_synthetic_model(g, opt, path, pool), error);
+    EXPECT_FALSE(std::filesystem::exists(path));
+}
 
 }  // namespace
 }  // namespace sluice
