@@ -4,6 +4,7 @@
 #include "tokenizer/vocab.h"
 
 #include <array>
+#include <cctype>
 
 namespace sluice {
 
@@ -40,6 +41,17 @@ std::vector<text_fragment> split_special(const vocab & v, std::string_view text,
             if (pos < fr.off + fr.len) next.push_back({-1, pos, fr.off + fr.len - pos});
         }
         if (changed) frags.swap(next);
+    }
+    if (!v.rstrip.empty()) {  // a special with rstrip eats the whitespace that follows it
+        for (size_t i = 0; i + 1 < frags.size(); ++i) {
+            text_fragment & after = frags[i + 1];
+            if (frags[i].token < 0 || !v.rstrip[size_t(frags[i].token)] || after.token >= 0) continue;
+            while (after.len > 0 && std::isspace(static_cast<unsigned char>(text[after.off]))) {
+                ++after.off;
+                --after.len;
+            }
+        }
+        std::erase_if(frags, [](const text_fragment & fr) { return fr.token < 0 && fr.len == 0; });
     }
     return frags;
 }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace sluice {
 namespace {
@@ -55,6 +56,28 @@ int32_t special_id(const gguf_file & f, std::string_view key, int32_t fallback, 
     const gguf_value * v = f.find(key);
     if (!v || !v->is_integer()) return fallback < n ? fallback : -1;
     return v->i >= 0 && v->i < n ? int32_t(v->i) : (fallback < n ? fallback : -1);
+}
+
+// Phi-3's tokenizer_config gives its added tokens rstrip=True, and llama.cpp applies the same by
+// model family (its vocab loader, for names containing "phi3" / "phi-3"): every special but
+// <unk>, <s> and <|endoftext|> eats the whitespace after it ("</s> hi" is </s> then "hi").
+// Checked against llama-tokenize on the fixture's ggml-vocab-phi-3.gguf.
+void mark_rstrip(vocab & v, const gguf_file & f) {
+    std::string family = std::string(f.get_string("general.name").value_or("")) + " " +
+                         std::string(f.get_string("general.architecture").value_or(""));
+    std::transform(family.begin(), family.end(), family.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (family.find("phi3") == std::string::npos && family.find("phi-3") == std::string::npos) {
+        return;
+    }
+    v.rstrip.assign(v.pieces.size(), 0);
+    for (int32_t id : v.specials) {
+        v.rstrip[size_t(id)] = 1;
+    }
+    for (const char * keep : {"<unk>", "<s>", "<|endoftext|>"}) {
+        if (const int32_t id = v.find(keep); id >= 0) {
+            v.rstrip[size_t(id)] = 0;
+        }
+    }
 }
 
 void load_specials(vocab & v, const gguf_file & f, vocab_kind kind) {
@@ -153,6 +176,7 @@ void load_vocab(vocab & v, const gguf_file & f, vocab_kind kind) {
     }
     std::stable_sort(v.specials.begin(), v.specials.end(),
                      [&](int32_t a, int32_t b) { return v.pieces[size_t(a)].size() > v.pieces[size_t(b)].size(); });
+    mark_rstrip(v, f);
 }
 
 }  // namespace sluice

@@ -42,6 +42,9 @@ struct vocab {
     // Control, user-defined and unknown tokens, longest text first: the order in which they
     // are cut out of the input (a longer special wins over one it contains).
     std::vector<int32_t> specials;
+    // Specials that swallow the whitespace after them when cut out of the input (Hugging Face's
+    // rstrip): empty for most vocabularies; see mark_rstrip in vocab.cpp.
+    std::vector<uint8_t> rstrip;
 
     vocab()                          = default;
     vocab(const vocab &)             = delete;  // `ids` holds views into `pieces`: never move it

@@ -73,6 +73,28 @@ TEST(tokenizer_special, phi3_end_of_turn) {
     EXPECT_EQ(ids.back(), 32007);
 }
 
+// Phi-3's specials eat the whitespace after them (rstrip), all but <unk>, <s> and
+// <|endoftext|>. Expected ids: llama-tokenize (llama.cpp d32676d77, which parses specials and
+// adds BOS) on the same vocabulary.
+TEST(tokenizer_special, phi3_specials_strip_the_whitespace_after_them) {
+    const auto tok = load_tokenizer("tokenizer/ggml-vocab-phi-3.gguf");
+    const std::vector<std::pair<std::string, std::vector<int32_t>>> cases = {
+        {"</s> hello", {1, 2, 22172}},
+        {"hi</s>  there", {1, 7251, 2, 727}},
+        {"<|user|> what<|end|> ok", {1, 32010, 825, 32007, 3431}},
+        {"<|assistant|>\nSure", {1, 32001, 18585}},
+        {"a </s>\n b", {1, 263, 29871, 2, 289}},
+        {"<s> x", {1, 1, 29871, 921}},
+        {"<|endoftext|> x", {1, 32000, 29871, 921}},
+    };
+    for (const auto & [text, ids] : cases) {
+        EXPECT_EQ(tok->encode(text, true, true), ids) << text;
+    }
+    // Other vocabularies keep the space (the tiny models' sp4096 is not Phi-3's).
+    const auto sp = load_tokenizer("tiny-qwen3moe-f16.gguf");
+    EXPECT_NE(sp->encode("</s> hello", false, true), sp->encode("</s>hello", false, true));
+}
+
 // A hand-made vocabulary for the error paths.
 std::vector<uint8_t> tiny_bpe(std::string_view model, std::string_view pre, bool with_merges) {
     gguf_writer w;
