@@ -3,6 +3,9 @@
 // source runs) to compare cache policies and predictors in seconds, without the model, and
 // against Belady's bound (OPT) at the same slots.
 #include "commands.h"
+#include "engine/engine.h"
+#include "experts/budget.h"
+#include "experts/streaming_source.h"
 #include "gguf/gguf.h"
 #include "tools/simulate.h"
 #include "util/error.h"
@@ -17,7 +20,7 @@ namespace {
 
 struct simulate_cli {
     std::string trace, budget = "25%", policy = "decay", quota = "shallow", predictor = "none";
-    std::string calibration_file, json;
+    std::string calibration_file, json, model;
     int         extra = 2, n_expert = 0;
 };
 
@@ -36,12 +39,30 @@ double parse_share(const std::string & s) {
 void run(const simulate_cli & o) {
     const routing_trace trace = routing_trace::load(o.trace);
     simulate_options    opt;
-    opt.budget_share  = parse_share(o.budget);
+    uint64_t            expert_total = 0;  // with -m: the routed experts' bytes
+    if (o.model.empty()) {
+        opt.budget_share = parse_share(o.budget);
+    } else {  // sizes as the live cache of this model counts them
+        engine_options eo;
+        eo.model_path              = o.model;
+        eo.n_threads               = 1;
+        const engine         e     = engine(eo);
+        const expert_store & store = e.net().experts();
+        opt.slot_bytes             = streaming_expert_source::slot_bytes(store);
+        for (int l = 0; l < store.n_layer(); ++l) {
+            opt.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
+        }
+        expert_total     = store.total_bytes();
+        opt.budget_bytes = parse_budget(o.budget, expert_total, "--budget");
+        if (o.n_expert == 0) {
+            opt.n_expert = store.n_expert();
+        }
+    }
     opt.predictor     = parse_predictor(o.predictor);
     opt.eviction      = parse_eviction_policy(o.policy);
     opt.quota         = parse_quota_policy(o.quota);
     opt.predict_extra = o.extra;
-    opt.n_expert      = o.n_expert;
+    opt.n_expert      = o.n_expert > 0 ? o.n_expert : opt.n_expert;
     std::optional<calibration> cal;
     if (!o.calibration_file.empty()) {
         const trace_token & t0      = trace.tokens.at(0);
@@ -73,10 +94,18 @@ void run(const simulate_cli & o) {
     }
     fmt::print("simulated {} tokens: predictor {}, policy {}, quota {}; reads finish as they start (late% is 0)\n",
                st.tokens, st.predictor, st.eviction, st.quota);
-    fmt::print(
-        "budget {} of the routed experts = {} expert slots over {} MoE layers (as --expert-budget {} sizes "
-        "the live cache when experts are equal in size)\n",
-        o.budget, slots, layers, o.budget);
+    if (o.model.empty()) {
+        fmt::print(
+            "budget {} of the routed experts = {} expert slots over {} MoE layers (as --expert-budget {} sizes "
+            "the live cache when experts are equal in size; -m gives the model's bytes)\n",
+            o.budget, slots, layers, o.budget);
+    } else {
+        fmt::print(
+            "budget {} = {:.1f} MiB of the routed experts' {:.1f} MiB = {} expert slots over {} MoE layers, as "
+            "--expert-budget {} plans the live cache of {}\n",
+            o.budget, static_cast<double>(opt.budget_bytes) / 1048576.0, static_cast<double>(expert_total) / 1048576.0,
+            slots, layers, o.budget, o.model);
+    }
     fmt::print("{:>5} {:>5} {:>8} {:>6} {:>6} {:>7} {:>9} {:>12} {:>12}\n", "layer", "slots", "requests", "hit%",
                "late%", "recall", "precision", "reads/token", "wasted/tok");
     const double n   = static_cast<double>(st.tokens);
@@ -98,6 +127,11 @@ void run(const simulate_cli & o) {
     fmt::print(
         "Belady's bound (opt, load on demand, the same slots): {:.3f} reads/token; this run reads {:.2f}x that\n",
         opt_reads, opt_reads > 0 ? reads / opt_reads : 1.0);
+    if (!o.model.empty()) {
+        fmt::print("bytes read per token: {:.2f} MiB (opt: {:.2f} MiB)\n",
+                   static_cast<double>(st.total().bytes_read) / 1048576.0 / n,
+                   static_cast<double>(bound.total().bytes_read) / 1048576.0 / n);
+    }
     if (!o.json.empty()) {
         std::ofstream(o.json) << stream_stats_json(st) << '\n';
     }
@@ -109,7 +143,12 @@ void add_simulate_command(CLI::App & app) {
     auto   o   = std::make_shared<simulate_cli>();
     auto * cmd = app.add_subcommand("simulate", "replay a routing trace to compare cache policies and predictors");
     cmd->add_option("--trace", o->trace, "trace from `sluice trace`")->required();
-    cmd->add_option("--budget", o->budget, "cache size as a share of each layer's experts")->default_val("25%");
+    cmd->add_option("--budget", o->budget,
+                    "cache size: a share of each layer's experts (25%), or with -m as --expert-budget takes it "
+                    "(25% of the expert bytes, 512M, 2G)")
+        ->default_val("25%");
+    cmd->add_option("-m,--model", o->model, "the traced model: size slots, budget and reads in its bytes")
+        ->check(CLI::ExistingFile);
     cmd->add_option(
            "--policy", o->policy,
            "eviction: lru, lfu, predictive, decay, opt (Belady's: evicts the expert used farthest in the future)")

@@ -84,20 +84,28 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     }
     const calibration & calib = opt.calib != nullptr ? *opt.calib : own;
 
-    // Budget in experts: the same share of every MoE layer, spread by the quota policy.
-    std::vector<uint64_t> slot_bytes(static_cast<size_t>(n_layer), 0);
+    // The budget over the MoE layers' slots (1 per expert, or the live cache's bytes), spread by
+    // the quota policy as the live cache spreads it.
+    if (!opt.slot_bytes.empty() &&
+        (opt.slot_bytes.size() < static_cast<size_t>(n_layer) || opt.read_bytes.size() != opt.slot_bytes.size())) {
+        fail("simulate: the trace names {} blocks, the model's sizes cover {}", n_layer, opt.slot_bytes.size());
+    }
+    std::vector<uint64_t> slot_bytes(static_cast<size_t>(n_layer), 0), read_bytes(static_cast<size_t>(n_layer), 0);
     uint64_t              total = 0;
     for (int l = 0; l < n_layer; ++l) {
         if (!own.counts[l].empty()) {
-            slot_bytes[l] = 1;
-            total += static_cast<uint64_t>(n_expert);
+            slot_bytes[l] = opt.slot_bytes.empty() ? 1 : opt.slot_bytes[l];
+            read_bytes[l] = opt.read_bytes.empty() ? 1 : opt.read_bytes[l];
+            total += slot_bytes[l] * static_cast<uint64_t>(n_expert);
         }
     }
-    const auto       budget = static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
+    const uint64_t   budget = opt.budget_bytes > 0 && !opt.slot_bytes.empty()
+                                  ? opt.budget_bytes
+                                  : static_cast<uint64_t>(std::llround(opt.budget_share * static_cast<double>(total)));
     const cache_plan plan   = plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
                                        opt.quota == quota_policy::POPULARITY ? calib.spread() : std::vector<double>{});
     instant_reads    reads;
-    expert_cache     cache(plan.slots, n_expert, opt.eviction, slot_bytes, reads);
+    expert_cache     cache(plan.slots, n_expert, opt.eviction, read_bytes, reads);
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
     // replay the guesses the trace recorded.

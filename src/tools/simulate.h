@@ -29,6 +29,11 @@ struct simulate_options {
     const calibration * calib = nullptr;
     // Tokens replayed before the counters start (a benchmark's prompt: the cache warms on it).
     int64_t warmup_tokens = 0;
+    // Sizes as the live cache counts them (from the model: `sluice simulate -m`): per block, the
+    // bytes one slot takes, which plan_cache fits into the budget, and the bytes one read moves.
+    // Empty: every expert counts 1 of each.
+    std::vector<uint64_t> slot_bytes, read_bytes;
+    uint64_t              budget_bytes = 0;  // with slot_bytes: the budget (0: budget_share of all slots)
 };
 
 // Counters as the live cache reports them; bytes count experts (one expert = 1 byte).

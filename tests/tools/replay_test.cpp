@@ -60,8 +60,14 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     }
     const stream_stats got = *live.streaming_stats();
 
+    // The simulation sized as `sluice simulate -m` sizes it: the live cache's slot and read bytes
+    // and the same budget in bytes, so it plans the same slots and counts the same bytes.
     simulate_options so;
-    so.budget_share         = static_cast<double>(slots) / store.n_expert();
+    so.slot_bytes   = streaming_expert_source::slot_bytes(store);
+    so.budget_bytes = bytes;
+    for (int l = 0; l < store.n_layer(); ++l) {
+        so.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
+    }
     so.predictor            = pred;
     so.eviction             = ev;
     so.quota                = quota_policy::UNIFORM;
@@ -76,6 +82,7 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
         EXPECT_EQ(g.predicted, w.predicted) << "layer " << l;
         EXPECT_EQ(g.predicted_used, w.predicted_used) << "layer " << l;
         EXPECT_EQ(g.reads, w.reads) << "layer " << l;
+        EXPECT_EQ(g.bytes_read, w.bytes_read) << "layer " << l;
     }
 }
 
