@@ -73,7 +73,10 @@ void serve(serve_options & o) {
 
 void add_serve_command(CLI::App & app) {
     auto   o   = std::make_shared<serve_options>();
-    auto * cmd = app.add_subcommand("serve", "serve the OpenAI API (chat/completions, completions, models) over HTTP");
+    auto * cmd = app.add_subcommand(
+        "serve",
+        "serve the OpenAI API (chat/completions, completions, models) and llama-server's tokenize, detokenize "
+        "and apply-template over HTTP");
     add_model_flags(cmd, o->model);
     add_routing_flags(cmd, o->routing);
     cmd->add_option("--host", o->server.host, "address to listen on (default: loopback only)")

@@ -141,7 +141,8 @@ void run(const simulate_cli & o) {
 
 void add_simulate_command(CLI::App & app) {
     auto   o   = std::make_shared<simulate_cli>();
-    auto * cmd = app.add_subcommand("simulate", "replay a routing trace to compare cache policies and predictors");
+    auto * cmd = app.add_subcommand(
+        "simulate", "replay a routing trace to compare cache policies and predictors with Belady's bound");
     cmd->add_option("--trace", o->trace, "trace from `sluice trace`")->required();
     cmd->add_option("--budget", o->budget,
                     "cache size: a share of each layer's experts (25%), or with -m as --expert-budget takes it "
