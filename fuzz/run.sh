@@ -16,6 +16,19 @@ tokenizer_seconds=$((seconds / 6))
 request_seconds=$((seconds / 6))
 gguf_seconds=$((seconds - chat_seconds - model_seconds - tokenizer_seconds - request_seconds))
 
+# fuzz TARGET CORPUS SECONDS ARTIFACT_PREFIX [libFuzzer flags...]: one target, with the limits
+# every target shares.
+fuzz() {
+    local target=$1 corpus_dir=$2 time=$3 prefix=$4
+    shift 4
+    "$build/fuzz/sluice_${target}_fuzz" "$corpus_dir" "$@" \
+        -max_total_time="$time" \
+        -rss_limit_mb=2048 \
+        -timeout=10 \
+        -print_final_stats=1 \
+        -artifact_prefix="$out/$prefix"
+}
+
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_FUZZ=ON >/dev/null
 cmake --build "$build" --target sluice_gguf_fuzz sluice_chat_fuzz sluice_model_fuzz sluice_tokenizer_fuzz \
@@ -41,13 +54,7 @@ str() { le64 ${#1}; printf '%s' "$1"; }
 size=$(wc -c <"$corpus/seed-minimal.gguf")
 head -c $(((32 - size % 32) % 32 + 32)) /dev/zero >>"$corpus/seed-minimal.gguf"
 
-"$build/fuzz/sluice_gguf_fuzz" "$corpus" \
-    -dict="$root/fuzz/gguf.dict" \
-    -max_total_time="$gguf_seconds" \
-    -rss_limit_mb=2048 \
-    -timeout=10 \
-    -print_final_stats=1 \
-    -artifact_prefix="$out/"
+fuzz gguf "$corpus" "$gguf_seconds" "" -dict="$root/fuzz/gguf.dict"
 
 # Chat templates: seeded with the real templates the goldens cover.
 chat_corpus="$build/chat-corpus"
@@ -57,34 +64,15 @@ cp -f "$root"/tests/data/templates/*.jinja "$chat_corpus/"
 # reports; issue 16 item 9).
 printf '%s' '{% set a = [] %}{% set _ = a.append(a) %}{{ a }}' >"$chat_corpus/seed-cycle-list"
 printf '%s' '{% set ns = namespace(l=[]) %}{% set _ = ns.l.append(ns) %}{% set ns.me = [ns] %}' >"$chat_corpus/seed-cycle-namespace"
-"$build/fuzz/sluice_chat_fuzz" "$chat_corpus" \
-    -dict="$root/fuzz/chat.dict" \
-    -max_total_time="$chat_seconds" \
-    -max_len=20000 \
-    -rss_limit_mb=2048 \
-    -timeout=10 \
-    -print_final_stats=1 \
-    -artifact_prefix="$out/chat-"
+fuzz chat "$chat_corpus" "$chat_seconds" chat- -dict="$root/fuzz/chat.dict" -max_len=20000
 
 # The model loader: tiny models of five architectures (written by sluice_fuzz_seeds).
 "$build/fuzz/sluice_fuzz_seeds" "$build/seeds" "$root/tests/data/tiny-qwen3moe-f16.gguf" \
     "$root/tests/data/tokenizer/ggml-vocab-deepseek-coder.gguf"
-"$build/fuzz/sluice_model_fuzz" "$build/seeds/model" \
-    -dict="$root/fuzz/gguf.dict" \
-    -max_total_time="$model_seconds" \
-    -rss_limit_mb=2048 \
-    -timeout=10 \
-    -print_final_stats=1 \
-    -artifact_prefix="$out/model-"
+fuzz model "$build/seeds/model" "$model_seconds" model- -dict="$root/fuzz/gguf.dict"
 
 # The tokenizer loader: the vocabularies of the tiny model (spm) and of deepseek-coder (BPE).
-"$build/fuzz/sluice_tokenizer_fuzz" "$build/seeds/tokenizer" \
-    -dict="$root/fuzz/gguf.dict" \
-    -max_total_time="$tokenizer_seconds" \
-    -rss_limit_mb=2048 \
-    -timeout=10 \
-    -print_final_stats=1 \
-    -artifact_prefix="$out/tokenizer-"
+fuzz tokenizer "$build/seeds/tokenizer" "$tokenizer_seconds" tokenizer- -dict="$root/fuzz/gguf.dict"
 
 # The HTTP request parser: seeded with request bodies of both endpoints.
 request_corpus="$build/request-corpus"
@@ -94,10 +82,4 @@ printf '%s' '{"model":"m","messages":[{"role":"system","content":"Be brief."},{"
 printf '%s' '{"model":"m","prompt":[1,2,3],"echo":true,"logprobs":1,"max_tokens":4,"min_p":0.1,"top_k":5}' \
     >"$request_corpus/completion-ids.json"
 printf '%s' '{"prompt":"The GNU","max_completion_tokens":null,"n":1,"stop":"\\n"}' >"$request_corpus/completion.json"
-"$build/fuzz/sluice_request_fuzz" "$request_corpus" \
-    -max_total_time="$request_seconds" \
-    -max_len=4096 \
-    -rss_limit_mb=2048 \
-    -timeout=10 \
-    -print_final_stats=1 \
-    -artifact_prefix="$out/request-"
+fuzz request "$request_corpus" "$request_seconds" request- -max_len=4096

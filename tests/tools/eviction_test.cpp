@@ -74,9 +74,7 @@ TEST(decay, forgets_uses_long_past) {
 // On learned routing (4 of 32 experts per layer, 8 layers) no policy, with or without a
 // predictor, reads fewer experts than OPT on demand at the same slots.
 TEST(belady, no_policy_beats_opt_on_the_trained_trace) {
-    engine_options eo;
-    eo.model_path = test::trained_model;
-    engine        e(eo);
+    engine        e = test::trained_engine();
     routing_trace trace;
     trace.tokens = record_trace(e, test::python_tokens(e, 256), trace_options{});
     for (double share : {0.25, 0.5}) {

@@ -99,10 +99,7 @@ INSTANTIATE_TEST_SUITE_P(policies, replay,
                          });
 
 TEST(calibrate, pregate_is_kept_only_where_it_beats_the_cross_layer_guess) {
-    engine_options o;
-    o.model_path = trained;
-    o.n_threads  = 2;
-    engine                     e(o);
+    engine                     e   = test::trained_engine();
     const std::vector<int32_t> ids = test::python_tokens(e, 400);
     calibrate_report           report;
     const calibration          cal = calibrate(e, ids, calibrate_options{}, report);
@@ -137,9 +134,7 @@ TEST(calibrate, pregate_is_kept_only_where_it_beats_the_cross_layer_guess) {
 }
 
 TEST(simulate, the_oracle_is_an_upper_bound) {
-    engine_options o;
-    o.model_path = trained;
-    engine        e(o);
+    engine        e = test::trained_engine();
     routing_trace trace;
     trace.tokens = record_trace(e, test::python_tokens(e, 128), trace_options{});
     simulate_options so;

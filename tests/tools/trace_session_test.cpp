@@ -13,8 +13,6 @@
 namespace sluice {
 namespace {
 
-const std::string & trained = test::trained_model;
-
 // Expert sets per token and layer that differ between a trace and a recorded session.
 int differing_sets(const std::vector<trace_token> & trace, const routing_recorder & rec) {
     int differ = 0;
@@ -35,10 +33,7 @@ routing_recorder session_routing(engine & e, const session_options & so, std::sp
 }
 
 TEST(trace_session, trace_routes_as_a_session_with_the_same_options) {
-    engine_options o;
-    o.model_path = trained;
-    o.n_threads  = 2;
-    engine                     e(o);
+    engine                     e   = test::trained_engine();
     const std::vector<int32_t> ids = test::python_tokens(e, 160);
     ASSERT_EQ(ids.size(), 160u);
 
@@ -58,10 +53,7 @@ TEST(trace_session, trace_routes_as_a_session_with_the_same_options) {
 }
 
 TEST(trace_session, calibration_counts_the_routing_of_the_session) {
-    engine_options o;
-    o.model_path = trained;
-    o.n_threads  = 2;
-    engine                           e(o);
+    engine                           e   = test::trained_engine();
     const std::vector<int32_t>       ids = test::python_tokens(e, 160);
     const routing_recorder           run = session_routing(e, session_options{}, ids);
     std::vector<std::vector<double>> want(static_cast<size_t>(e.hparams().n_layer),
