@@ -243,6 +243,7 @@ int run(const bench_args & a) {
     fmt::print("smallest budget that runs: {:.1f} MiB ({} experts per layer)\n\n",
                static_cast<double>(min_budget) / 1048576.0, hp.n_expert_used);
     probe_engine.reset();
+    const routing_trace run_trace = routing_trace::load(trace_path);  // for Belady's bound per budget
     drop_page_cache(a.model);
 
     // In RAM: warm the page cache once, then measure.
@@ -255,7 +256,8 @@ int run(const bench_args & a) {
         {"frequency", predictor_kind::FREQUENCY}, {"cross-layer", predictor_kind::CROSS_LAYER},
         {"pregate", predictor_kind::PREGATE},     {"oracle", predictor_kind::ORACLE}};
     for (const std::string & budget : a.budgets) {
-        if (parse_budget(budget, expert_bytes) < min_budget) {  // k of n experts per layer must fit
+        const uint64_t budget_bytes = parse_budget(budget, expert_bytes);
+        if (budget_bytes < min_budget) {  // k of n experts per layer must fit
             fmt::print("budget {} of the routed experts: below the smallest budget that runs ({:.1f} MiB), skipped\n\n",
                        budget, static_cast<double>(min_budget) / 1048576.0);
             continue;
@@ -290,11 +292,11 @@ int run(const bench_args & a) {
         // Belady's bound: the fewest experts any eviction reads at this budget on these tokens
         // (the prompt warms the cache one token at a time), and the two floors.
         simulate_options so;
-        so.budget_share  = static_cast<double>(parse_budget(budget, expert_bytes)) / static_cast<double>(expert_bytes);
-        so.eviction      = eviction_policy::OPT;
-        so.predictor     = predictor_kind::NONE;
-        so.warmup_tokens = static_cast<int64_t>(w.prompt.size());
-        const stream_stats bound   = simulate(routing_trace::load(trace_path), so);
+        so.budget_share            = static_cast<double>(budget_bytes) / static_cast<double>(expert_bytes);
+        so.eviction                = eviction_policy::OPT;
+        so.predictor               = predictor_kind::NONE;
+        so.warmup_tokens           = static_cast<int64_t>(w.prompt.size());
+        const stream_stats bound   = simulate(run_trace, so);
         const double       opt_mib = static_cast<double>(bound.total().reads) * expert_one / 1048576.0 /
                                static_cast<double>(std::max<int64_t>(1, bound.tokens));
         const double io_floor_ms      = opt_mib * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
@@ -308,10 +310,9 @@ int run(const bench_args & a) {
             // The same memory a streaming run may use: the non-expert weights, the budget,
             // and room for the process itself.
             engine_options o = base;
-            const uint64_t b = parse_budget(budget, expert_bytes);
             // The process itself (binary, libraries, heap) gets the overhead the RSS test
             // allows a streaming run.
-            const uint64_t limit = (file_bytes - expert_bytes) + b + (24ull << 20);
+            const uint64_t limit = (file_bytes - expert_bytes) + budget_bytes + (24ull << 20);
             print_row(run_mmap_cgroup(o, w, limit), none, ram);
         }
         print_row(ram, none, ram);

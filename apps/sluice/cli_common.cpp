@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -195,10 +196,18 @@ std::string human_bytes(uint64_t b) {
 
 namespace sluice::cli {
 
-std::string read_text_file(const std::string & path) {
+std::string read_text_file(const std::string & path, uint64_t max_bytes) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         fail("{}: cannot open the text file", path);
+    }
+    if (max_bytes != UINT64_MAX) {
+        std::error_code ec;
+        const uintmax_t size = std::filesystem::file_size(path, ec);
+        if (ec || size > max_bytes) {
+            fail("{}: {}, more than the {} MiB allowed", path, ec ? "size unknown" : fmt::format("{} bytes", size),
+                 max_bytes >> 20);
+        }
     }
     std::ostringstream ss;
     ss << in.rdbuf();

@@ -60,8 +60,9 @@ std::vector<int32_t> parse_ids(const std::string & text);
 
 std::string human_bytes(uint64_t b);
 
-// The whole file as bytes; throws naming the file.
-std::string read_text_file(const std::string & path);
+// The whole file as bytes; throws naming the file, also when it holds more than max_bytes
+// (checked before anything is read).
+std::string read_text_file(const std::string & path, uint64_t max_bytes = UINT64_MAX);
 
 // The prompt from --ids, or else -p / -f text through the model's tokenizer (BOS as the
 // model asks; control-token text parsed when `special`).

@@ -4,6 +4,7 @@
 // --chat-template NAME) and bos_token / eos_token come from the model's tokenizer.
 #include "chat/chat_prompt.h"
 #include "chat/chat_template.h"
+#include "cli_common.h"
 #include "commands.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -13,14 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace sluice::cli {
 namespace {
 
-constexpr uintmax_t k_max_input_bytes = 16u << 20;  // a template or a messages file
+constexpr uint64_t k_max_input_bytes = 16u << 20;  // a template or a messages file
 
 struct template_cli {
     std::string              model, template_file, template_name, messages;
@@ -28,24 +26,9 @@ struct template_cli {
     bool                     no_generation_prompt = false;
 };
 
-std::string read_bounded(const std::string & path, const char * what) {
-    std::error_code ec;
-    const uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) {
-        fail("{}: cannot read {}: {}", path, what, ec.message());
-    }
-    if (size > k_max_input_bytes) {
-        fail("{}: {} is {} bytes, more than the {} MiB allowed", path, what, size, k_max_input_bytes >> 20);
-    }
-    std::ifstream      in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 // --messages: JSON text, or @FILE.
 nlohmann::ordered_json parse_messages(const std::string & arg) {
-    const std::string      text = arg.starts_with("@") ? read_bounded(arg.substr(1), "the messages") : arg;
+    const std::string      text = arg.starts_with("@") ? read_text_file(arg.substr(1), k_max_input_bytes) : arg;
     nlohmann::ordered_json m;
     try {
         m = nlohmann::ordered_json::parse(text);
@@ -82,7 +65,7 @@ void run(const template_cli & o) {
     const nlohmann::ordered_json messages = parse_messages(o.messages);
     std::string                  out;
     if (!o.template_file.empty()) {
-        const chat_template t(read_bounded(o.template_file, "the template"));
+        const chat_template t(read_text_file(o.template_file, k_max_input_bytes));
         out = t.render_json(messages, ro);
     } else {
         const gguf_file     f = gguf_file::open(o.model);
@@ -91,9 +74,7 @@ void run(const template_cli & o) {
         const chat_prompt   prompt(*tok);
         const chat_template t =
             pick_chat_template(o.template_name, f.get_string("tokenizer.chat_template"), f.path(), origin);
-        for (const chat_prompt::piece & p : prompt.render(t, messages, ro).pieces) {
-            out += p.text;
-        }
+        out = prompt.render(t, messages, ro).text();
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
 }

@@ -18,6 +18,15 @@ constexpr int              k_max_depth = 128;
 
 }  // namespace
 
+std::string chat_prompt::rendered::text() const {
+    std::string out;
+    out.reserve(bytes);
+    for (const piece & p : pieces) {
+        out += p.text;
+    }
+    return out;
+}
+
 chat_prompt::chat_prompt(const tokenizer & tok) : tok_(tok) {
     for (int32_t id = 0; id < tok_.n_vocab(); ++id) {
         max_token_bytes_         = std::max(max_token_bytes_, tok_.token_bytes(id, true).size());

@@ -33,6 +33,8 @@ class chat_prompt {
     struct rendered {
         std::vector<piece> pieces;
         size_t             bytes = 0;
+
+        std::string text() const;  // the prompt as the template wrote it: every piece's text
     };
 
     // Renders messages (a JSON array of message objects) through t, with bos_token and

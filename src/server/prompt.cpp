@@ -60,11 +60,7 @@ std::vector<int32_t> prompt_builder::chat(const nlohmann::ordered_json & message
 }
 
 std::string prompt_builder::text(const nlohmann::ordered_json & messages) const {
-    std::string out;
-    for (const chat_prompt::piece & p : render(messages).pieces) {
-        out += p.text;
-    }
-    return out;
+    return render(messages).text();
 }
 
 std::vector<int32_t> prompt_builder::completion(const completion_request & r, int64_t n_ctx) const {

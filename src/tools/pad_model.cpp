@@ -101,10 +101,11 @@ pad_report write_padded_model(const std::string & input, const pad_options & opt
         fail("synth --from: {}: architecture '{}' has no tensor table", input, arch);
     }
     pad_report rep;
-    rep.d_from  = in.require_u32(arch + ".embedding_length");
-    rep.ff_from = in.require_u32(ff_key(in, arch));
-    rep.d_to    = opt.n_embd > 0 ? opt.n_embd : rep.d_from;
-    rep.ff_to   = opt.n_ff_expert > 0 ? opt.n_ff_expert : rep.ff_from;
+    rep.d_from           = in.require_u32(arch + ".embedding_length");
+    const std::string ff = ff_key(in, arch);
+    rep.ff_from          = in.require_u32(ff);
+    rep.d_to             = opt.n_embd > 0 ? opt.n_embd : rep.d_from;
+    rep.ff_to            = opt.n_ff_expert > 0 ? opt.n_ff_expert : rep.ff_from;
     if (rep.d_to < rep.d_from || rep.ff_to < rep.ff_from) {
         fail("synth --from: --d {} --ff {} would shrink {} (d {}, ff {}): it only pads", rep.d_to, rep.ff_to, input,
              rep.d_from, rep.ff_from);
@@ -117,9 +118,12 @@ pad_report write_padded_model(const std::string & input, const pad_options & opt
     const double ratio = static_cast<double>(rep.d_from) / static_cast<double>(rep.d_to);
 
     gguf_writer                    w;
-    const std::vector<std::string> replaced = {"general.alignment", "general.file_type",
-                                               "general.name",      arch + ".embedding_length",
-                                               ff_key(in, arch),    arch + ".attention.layer_norm_rms_epsilon"};
+    const std::vector<std::string> replaced = {"general.alignment",
+                                               "general.file_type",
+                                               "general.name",
+                                               arch + ".embedding_length",
+                                               ff,
+                                               arch + ".attention.layer_norm_rms_epsilon"};
     for (const gguf_kv & kv : in.metadata()) {
         if (std::find(replaced.begin(), replaced.end(), kv.key) == replaced.end() ||
             (kv.key == "general.file_type" && !opt.type)) {
@@ -142,7 +146,7 @@ pad_report write_padded_model(const std::string & input, const pad_options & opt
     }
     const bool shared_follows_ff = !in.find(arch + ".expert_shared_feed_forward_length");
     w.set_u32(arch + ".embedding_length", static_cast<uint32_t>(rep.d_to));
-    w.set_u32(ff_key(in, arch), static_cast<uint32_t>(rep.ff_to));
+    w.set_u32(ff, static_cast<uint32_t>(rep.ff_to));
     w.set_f32(arch + ".attention.layer_norm_rms_epsilon", static_cast<float>(eps * ratio));
     if (opt.type) {
         w.set_u32("general.file_type", llama_file_type(*opt.type));
