@@ -104,8 +104,32 @@ uint64_t act_bytes(act_format f, int64_t n) {
 
 namespace kern {
 
-const type_kernels * lookup(const kernel_table & table, ggml_type t) {
+namespace {
+
+const type_kernels * entry(const kernel_table & table, ggml_type t) {
     switch (t) {
+        case ggml_type::IQ2_XXS:
+            return &table.iq2_xxs;
+        case ggml_type::IQ2_XS:
+            return &table.iq2_xs;
+        case ggml_type::IQ2_S:
+            return &table.iq2_s;
+        case ggml_type::IQ3_XXS:
+            return &table.iq3_xxs;
+        case ggml_type::IQ3_S:
+            return &table.iq3_s;
+        case ggml_type::IQ1_S:
+            return &table.iq1_s;
+        case ggml_type::IQ1_M:
+            return &table.iq1_m;
+        case ggml_type::IQ4_NL:
+            return &table.iq4_nl;
+        case ggml_type::IQ4_XS:
+            return &table.iq4_xs;
+        case ggml_type::TQ1_0:
+            return &table.tq1_0;
+        case ggml_type::TQ2_0:
+            return &table.tq2_0;
         case ggml_type::F32:
             return &table.f32;
         case ggml_type::F16:
@@ -139,22 +163,40 @@ const type_kernels * lookup(const kernel_table & table, ggml_type t) {
     }
 }
 
+}  // namespace
+
+const type_kernels * lookup(const kernel_table & table, ggml_type t) {
+    const type_kernels * k = entry(table, t);
+    return k != nullptr && k->dot_rows != nullptr ? k : nullptr;
+}
+
 const type_kernels * scalar_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32   = {act_format::F32, quantize_act_f32_ref, dot_f32_ref},
-        .f16   = {act_format::F32, quantize_act_f32_ref, dot_f16_ref},
-        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref},
-        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref},
-        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref},
-        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref},
-        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref},
-        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref},
-        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref},
-        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref},
-        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref},
-        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref},
-        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref},
-        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref},
+        .f32     = {act_format::F32, quantize_act_f32_ref, dot_f32_ref},
+        .f16     = {act_format::F32, quantize_act_f32_ref, dot_f16_ref},
+        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_bf16_ref},
+        .q4_0    = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q4_0_ref},
+        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q4_1_ref},
+        .q5_0    = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q5_0_ref},
+        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_ref, dot_q5_1_ref},
+        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_ref, dot_q8_0_ref},
+        .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_ref, dot_mxfp4_ref},
+        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q2_k_ref},
+        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q3_k_ref},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q4_k_ref},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q5_k_ref},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_ref, dot_q6_k_ref},
+        .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq2_xxs_ref},
+        .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq2_xs_ref},
+        .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq2_s_ref},
+        .iq3_xxs = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq3_xxs_ref},
+        .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq3_s_ref},
+        .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq1_s_ref},
+        .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq1_m_ref},
+        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_ref, dot_iq4_nl_ref},
+        .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_ref, dot_iq4_xs_ref},
+        .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_tq1_0_ref},
+        .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_ref, dot_tq2_0_ref},
     };
     return lookup(table, t);
 }

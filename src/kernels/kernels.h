@@ -41,11 +41,12 @@ enum class act_format { F32, Q8_0, Q8_1, Q8_K };
 
 // The kernels for one weight type on one ISA.
 struct type_kernels {
-    act_format act;
+    act_format act = act_format::F32;
     // Converts n F32 activations into `act` blocks at dst (act_bytes(n) bytes).
-    void (*quantize_act)(const float * x, void * dst, int64_t n);
+    void (*quantize_act)(const float * x, void * dst, int64_t n) = nullptr;
     // out[r] = dot(row r, act) for rows [0, n_rows); rows are `row_stride` bytes apart.
-    void (*dot_rows)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act, float * out);
+    void (*dot_rows)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
+                     float * out) = nullptr;
 };
 
 // Bytes of n activations in format f.

@@ -42,6 +42,18 @@ void dot_q3_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, co
 void dot_q4_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
 void dot_q5_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
 void dot_q6_k_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+// i-quants and ternary types (ref_dot_iq.cpp); IQ4_NL takes Q8_0, the others Q8_K
+void dot_iq2_xxs_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_xs_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_s_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_xxs_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_s_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_s_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_m_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq4_nl_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq4_xs_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq1_0_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq2_0_ref(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
 
 // ---- weighted row sums (row_sum.cpp, x86/avx2_row_sum.cpp) ----
 void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
@@ -51,11 +63,16 @@ void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int6
 
 // ---- per-ISA tables ----
 // Every ISA's kernels, one entry per computable type; `lookup` maps a type to its entry, so
-// the type -> entry mapping lives once (isa.cpp) and a new type is one field here.
+// the type -> entry mapping lives once (isa.cpp) and a new type is one field here. An ISA's
+// table may leave a field empty (designated initializers): that ISA then has no kernel of its
+// own for the type and the registry falls back to the next lower one.
 struct kernel_table {
-    type_kernels f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, mxfp4, q2_k, q3_k, q4_k, q5_k, q6_k;
+    type_kernels f32{}, f16{}, bf16{}, q4_0{}, q4_1{}, q5_0{}, q5_1{}, q8_0{}, mxfp4{};
+    type_kernels q2_k{}, q3_k{}, q4_k{}, q5_k{}, q6_k{};
+    type_kernels iq2_xxs{}, iq2_xs{}, iq2_s{}, iq3_xxs{}, iq3_s{}, iq1_s{}, iq1_m{}, iq4_nl{}, iq4_xs{};
+    type_kernels tq1_0{}, tq2_0{};
 };
-const type_kernels * lookup(const kernel_table & table, ggml_type t);  // nullptr: not computable
+const type_kernels * lookup(const kernel_table & table, ggml_type t);  // nullptr: none in this table
 
 // ---- per-ISA tables (x86/avx2_*.cpp, x86/avx512_*.cpp) ----
 // Each returns the ISA's kernels for t, or nullptr where that ISA has none of its own (the

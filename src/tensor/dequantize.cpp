@@ -3,6 +3,7 @@
 // the same order (ggml-quants.c), so results agree bit for bit; do not "simplify" the
 // arithmetic (e.g. fold d * sc * q differently) without re-running the fixture test.
 #include "tensor/blocks.h"
+#include "tensor/dequantize_iq.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -333,6 +334,9 @@ void dequantize_row(ggml_type t, const void * src, float * dst, int64_t n) {
         case ggml_type::MXFP4:
             return dequantize_mxfp4(x, dst, nb);
         default:
+            if (detail::dequantize_iq(t, x, dst, nb)) {
+                return;
+            }
             break;
     }
     fail("dequantize_row: type {} has no dequantizer", tr.name);

@@ -19,9 +19,11 @@ constexpr double k_eps32 = 1.0 / (1 << 24);  // unit roundoff of float32
 
 inline const std::vector<ggml_type> & all_types() {
     static const std::vector<ggml_type> types = {
-        ggml_type::F32,  ggml_type::F16,  ggml_type::BF16, ggml_type::Q4_0,  ggml_type::Q4_1,
-        ggml_type::Q5_0, ggml_type::Q5_1, ggml_type::Q8_0, ggml_type::Q2_K,  ggml_type::Q3_K,
-        ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K, ggml_type::MXFP4,
+        ggml_type::F32,    ggml_type::F16,    ggml_type::BF16,    ggml_type::Q4_0,  ggml_type::Q4_1,
+        ggml_type::Q5_0,   ggml_type::Q5_1,   ggml_type::Q8_0,    ggml_type::Q2_K,  ggml_type::Q3_K,
+        ggml_type::Q4_K,   ggml_type::Q5_K,   ggml_type::Q6_K,    ggml_type::MXFP4, ggml_type::IQ2_XXS,
+        ggml_type::IQ2_XS, ggml_type::IQ2_S,  ggml_type::IQ3_XXS, ggml_type::IQ3_S, ggml_type::IQ1_S,
+        ggml_type::IQ1_M,  ggml_type::IQ4_NL, ggml_type::IQ4_XS,  ggml_type::TQ1_0, ggml_type::TQ2_0,
     };
     return types;
 }
@@ -93,6 +95,30 @@ inline void random_block(ggml_type t, uint8_t * p, std::mt19937 & rng) {
             break;
         case ggml_type::Q6_K:
             put_f16(p + offsetof(block_q6_K, d), sign * 0.001f * u(rng));
+            break;
+        case ggml_type::IQ2_XXS:
+        case ggml_type::IQ2_XS:
+        case ggml_type::IQ2_S:
+        case ggml_type::IQ3_XXS:
+        case ggml_type::IQ3_S:
+        case ggml_type::IQ1_S:
+        case ggml_type::IQ4_NL:
+        case ggml_type::IQ4_XS:
+            put_f16(p, sign * 0.001f * u(rng));  // d leads these blocks
+            break;
+        case ggml_type::IQ1_M: {  // d's four nibbles sit in bits 12..15 of the scales' u16s
+            const uint16_t d = f32_to_f16(sign * 0.01f * u(rng));
+            for (int k = 0; k < 4; ++k) {
+                uint8_t * hi = p + offsetof(block_iq1_m, scales) + 2 * k + 1;
+                *hi          = static_cast<uint8_t>((*hi & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+            }
+            break;
+        }
+        case ggml_type::TQ1_0:
+            put_f16(p + offsetof(block_tq1_0, d), sign * 0.05f * u(rng));
+            break;
+        case ggml_type::TQ2_0:
+            put_f16(p + offsetof(block_tq2_0, d), sign * 0.05f * u(rng));
             break;
         default:
             break;

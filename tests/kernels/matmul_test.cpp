@@ -124,7 +124,7 @@ TEST(matmul_runner, rejects_bad_matrices) {
     matmul_runner runner(pool, isa::SCALAR);
     float         x[256] = {}, y[4] = {};
     uint8_t       data[4096] = {};
-    EXPECT_THROW(runner.matvec({ggml_type::IQ2_XXS, 1, 256, 66, data}, x, y), error);
+    EXPECT_THROW(runner.matvec({ggml_type::I8, 1, 256, 256, data}, x, y), error);  // not computable
     EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 1, 48, 27, data}, x, y), error);  // not whole blocks
     EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 20, data}, x, y), error);  // stride < row bytes
     EXPECT_NO_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 36, data}, x, y));

@@ -241,7 +241,7 @@ TEST(dequantize, f16_bf16_f32_rows) {
 TEST(dequantize, rejects_bad_types_and_lengths) {
     std::vector<uint8_t> buf(4096);
     std::vector<float>   y(1024);
-    EXPECT_THROW(dequantize_row(ggml_type::IQ2_XXS, buf.data(), y.data(), 256), error);
+    EXPECT_THROW(dequantize_row(ggml_type::IQ2_XXS, buf.data(), y.data(), 128), error);  // half a block
     EXPECT_THROW(dequantize_row(ggml_type::Q8_K, buf.data(), y.data(), 256), error);
     EXPECT_THROW(dequantize_row(ggml_type::I32, buf.data(), y.data(), 4), error);
     EXPECT_THROW(dequantize_row(ggml_type::Q4_0, buf.data(), y.data(), 33), error);

@@ -25,8 +25,16 @@ const gguf_file & fixture() {
     return f;
 }
 
-constexpr const char * k_types[] = {"f16",  "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
-                                    "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "mxfp4"};
+// The i-quants and ternary types, in a second file of the same layout.
+const gguf_file & iq_fixture() {
+    static const gguf_file f = gguf_file::open(std::string(SLUICE_TEST_DATA) + "/quant-blocks-iq.gguf");
+    return f;
+}
+
+constexpr const char * k_types[]    = {"f16",  "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
+                                       "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "mxfp4"};
+constexpr const char * k_iq_types[] = {"iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s", "iq2_xxs", "iq2_xs",
+                                       "iq2_s",  "iq1_s",  "iq1_m",   "tq1_0", "tq2_0"};
 
 // Row r of an F32 tensor.
 std::vector<float> f32_row(const gguf_tensor & t, int64_t r) {
@@ -35,12 +43,9 @@ std::vector<float> f32_row(const gguf_tensor & t, int64_t r) {
     return row;
 }
 
-class fixture_type : public ::testing::TestWithParam<const char *> {};
-
-TEST_P(fixture_type, dequantize_matches_reference_bits) {
-    const std::string   name = GetParam();
-    const gguf_tensor & q    = fixture().require_tensor(name + ".q");
-    const gguf_tensor & ref  = fixture().require_tensor(name + ".f32");
+void expect_dequantized_bits(const gguf_file & file, const std::string & name) {
+    const gguf_tensor & q   = file.require_tensor(name + ".q");
+    const gguf_tensor & ref = file.require_tensor(name + ".f32");
     ASSERT_EQ(ref.type, ggml_type::F32);
     ASSERT_EQ(q.ne[0], ref.ne[0]);
     ASSERT_EQ(q.n_rows(), ref.n_rows());
@@ -57,7 +62,22 @@ TEST_P(fixture_type, dequantize_matches_reference_bits) {
     }
 }
 
+class fixture_type : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(fixture_type, dequantize_matches_reference_bits) {
+    expect_dequantized_bits(fixture(), GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(quant_blocks, fixture_type, ::testing::ValuesIn(k_types),
+                         [](const auto & info) { return std::string(info.param); });
+
+class iq_fixture_type : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(iq_fixture_type, dequantize_matches_reference_bits) {
+    expect_dequantized_bits(iq_fixture(), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(quant_blocks_iq, iq_fixture_type, ::testing::ValuesIn(k_iq_types),
                          [](const auto & info) { return std::string(info.param); });
 
 // Quantizes `source` to t and compares with `<name>.q` byte for byte.
