@@ -55,7 +55,8 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_option("--oracle-trace", f.oracle_trace, "routing trace of the same text from `sluice trace` (oracle)")
         ->group(g);
     cmd->add_option("--cache-type", f.cache_type,
-                    "keep cached experts re-quantized to this type (q2_K..q6_K, q4_0, q8_0) so more fit; "
+                    "keep cached experts re-quantized to this type (q2_K..q6_K, q4_0, q8_0, iq4_nl, iq4_xs, tq1_0, "
+                    "tq2_0) so more fit; "
                     "results then differ from the file's by that rounding")
         ->group(g);
     cmd->add_flag("--stats", f.stats, "print the expert-cache counters per layer at the end")->group(g);

@@ -2,6 +2,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "tensor/quantize.h"
 #include "tools/quantize.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -13,7 +14,8 @@ namespace {
 
 struct quantize_options {
     std::string input, output, type = "q8_0";
-    int         threads = 0;
+    int         threads      = 0;
+    bool        experts_only = false;
 };
 
 void run(const quantize_options & o) {
@@ -22,7 +24,7 @@ void run(const quantize_options & o) {
         fail("quantize: unknown type '{}'", o.type);
     }
     thread_pool           pool(o.threads);
-    const quantize_report r = quantize_file(o.input, o.output, *type, pool);
+    const quantize_report r = quantize_file(o.input, o.output, *type, pool, o.experts_only);
     fmt::print("{}: {} tensors converted to {}, {} kept; {} -> {}\n", o.output, r.tensors_converted, type_name(*type),
                r.tensors_kept, human_bytes(r.bytes_in), human_bytes(r.bytes_out));
 }
@@ -34,8 +36,10 @@ void add_quantize_command(CLI::App & app) {
     auto * cmd = app.add_subcommand("quantize", "write a copy of a model with its weight matrices in another type");
     cmd->add_option("-m,--model", o->input, "input GGUF file")->required();
     cmd->add_option("-o,--output", o->output, "output GGUF file")->required();
-    cmd->add_option("--type", o->type, "target type: q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, f16, bf16, f32")
-        ->default_val("q8_0");
+    cmd->add_option("--type", o->type, fmt::format("target type: {}", quantizable_type_names()))->default_val("q8_0");
+    cmd->add_flag("--experts-only", o->experts_only,
+                  "convert only the routed experts' matrices (*_exps), keeping the rest as they are (how "
+                  "'dynamic' downloads put i-quants where most of the bytes are)");
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");
     cmd->callback([o] { run(*o); });
 }

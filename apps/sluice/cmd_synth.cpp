@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "tensor/quantize.h"
 #include "tools/pad_model.h"
 #include "tools/synth.h"
 #include "util/error.h"
@@ -68,7 +69,8 @@ void add_synth_command(CLI::App & app) {
     auto * layers = cmd->add_option("--layers", o->opt.n_layer, "number of layers (default: the real model's)");
     auto * vocab  = cmd->add_option("--vocab", o->opt.n_vocab, "vocabulary size (default: the real model's)");
     cmd->add_option("--type", o->type,
-                    "type of every weight matrix: q2_K..q6_K, q8_0, q4_0, f16 (with --from: default each tensor's own)")
+                    fmt::format("type of every weight matrix: {} (with --from: default each tensor's own)",
+                                quantizable_type_names()))
         ->default_val("q4_K");
     auto * seed = cmd->add_option("--seed", o->opt.seed, "random seed")->default_val(1);
     auto * from = cmd->add_option("--from", o->from,

@@ -4,6 +4,7 @@
 #include "tensor/quantize.h"
 
 #include "tensor/blocks.h"
+#include "tensor/quantize_iq.h"
 #include "tensor/quantize_k.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -83,10 +84,18 @@ bool can_quantize(ggml_type t) {
         case ggml_type::Q4_K:
         case ggml_type::Q5_K:
         case ggml_type::Q6_K:
+        case ggml_type::IQ4_NL:
+        case ggml_type::IQ4_XS:
+        case ggml_type::TQ1_0:
+        case ggml_type::TQ2_0:
             return true;
         default:
             return false;
     }
+}
+
+std::string_view quantizable_type_names() {
+    return "f32, f16, bf16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, tq1_0, tq2_0";
 }
 
 void quantize_row(ggml_type t, const float * src, void * dst, int64_t n) {
@@ -130,6 +139,14 @@ void quantize_row(ggml_type t, const float * src, void * dst, int64_t n) {
             return quantize_q5_k(src, y, nb);
         case ggml_type::Q6_K:
             return quantize_q6_k(src, y, nb);
+        case ggml_type::IQ4_NL:
+            return quantize_iq4_nl(src, y, nb);
+        case ggml_type::IQ4_XS:
+            return quantize_iq4_xs(src, y, nb);
+        case ggml_type::TQ1_0:
+            return quantize_tq1_0(src, y, nb);
+        case ggml_type::TQ2_0:
+            return quantize_tq2_0(src, y, nb);
         default:
             break;
     }

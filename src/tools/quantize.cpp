@@ -32,6 +32,14 @@ uint32_t llama_file_type(ggml_type t) {
             return 18;
         case ggml_type::BF16:
             return 32;
+        case ggml_type::IQ4_NL:
+            return 25;
+        case ggml_type::IQ4_XS:
+            return 30;
+        case ggml_type::TQ1_0:
+            return 36;
+        case ggml_type::TQ2_0:
+            return 37;
         default:
             return 0;
     }
@@ -47,8 +55,7 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
                               bool experts_only) {
     if (!can_quantize(type)) {
-        fail("quantize: cannot write type {} (supported: f32, f16, bf16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K)",
-             type_name(type));
+        fail("quantize: cannot write type {} (supported: {})", type_name(type), quantizable_type_names());
     }
     const gguf_file in = gguf_file::open(input);
     gguf_writer     out;

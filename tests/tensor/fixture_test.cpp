@@ -81,9 +81,9 @@ INSTANTIATE_TEST_SUITE_P(quant_blocks_iq, iq_fixture_type, ::testing::ValuesIn(k
                          [](const auto & info) { return std::string(info.param); });
 
 // Quantizes `source` to t and compares with `<name>.q` byte for byte.
-void expect_same_bytes(ggml_type t, const std::string & name) {
-    const gguf_tensor & src = fixture().require_tensor("source");
-    const gguf_tensor & q   = fixture().require_tensor(name + ".q");
+void expect_same_bytes(ggml_type t, const std::string & name, const gguf_file & file = fixture()) {
+    const gguf_tensor & src = file.require_tensor("source");
+    const gguf_tensor & q   = file.require_tensor(name + ".q");
     ASSERT_EQ(q.type, t);
     std::vector<uint8_t> mine(q.row_bytes());
     for (int64_t r = 0; r < src.n_rows(); ++r) {
@@ -108,6 +108,12 @@ TEST(fixture, f16_quantization_is_byte_identical) {
 TEST(fixture, bf16_quantization_is_byte_identical) {
     expect_same_bytes(ggml_type::BF16, "bf16");
 }
+TEST(fixture, tq1_0_quantization_is_byte_identical) {
+    expect_same_bytes(ggml_type::TQ1_0, "tq1_0", iq_fixture());
+}
+TEST(fixture, tq2_0_quantization_is_byte_identical) {
+    expect_same_bytes(ggml_type::TQ2_0, "tq2_0", iq_fixture());
+}
 
 // Round-trip RMSE of our quantizer per row, against the reference's (`<name>.f32` vs
 // `source`). Measured: Q2_K 0.55x..0.91x, Q3_K 0.95x..0.98x, Q4_K 0.55x..1.03x, Q5_K
@@ -116,9 +122,9 @@ TEST(fixture, bf16_quantization_is_byte_identical) {
 // harmless changes to the search without letting it fall behind llama.cpp.
 constexpr double k_rmse_factor = 1.05;
 
-void expect_rmse_within_reference(ggml_type t, const std::string & name) {
-    const gguf_tensor &  src = fixture().require_tensor("source");
-    const gguf_tensor &  ref = fixture().require_tensor(name + ".f32");
+void expect_rmse_within_reference(ggml_type t, const std::string & name, const gguf_file & file = fixture()) {
+    const gguf_tensor &  src = file.require_tensor("source");
+    const gguf_tensor &  ref = file.require_tensor(name + ".f32");
     std::vector<uint8_t> q(row_bytes(t, src.ne[0]));
     std::vector<float>   y(static_cast<size_t>(src.ne[0]));
     for (int64_t r = 0; r < src.n_rows(); ++r) {
@@ -151,6 +157,12 @@ INSTANTIATE_TEST_SUITE_P(types, k_quant_fixture,
                          ::testing::Values(ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K,
                                            ggml_type::Q6_K),
                          [](const auto & info) { return std::string(type_name(info.param)); });
+
+// IQ4_NL / IQ4_XS: the same bound against the reference's error (its i-quant file).
+TEST(fixture, iq4_round_trip_error_within_reference) {
+    expect_rmse_within_reference(ggml_type::IQ4_NL, "iq4_nl", iq_fixture());
+    expect_rmse_within_reference(ggml_type::IQ4_XS, "iq4_xs", iq_fixture());
+}
 
 }  // namespace
 }  // namespace sluice

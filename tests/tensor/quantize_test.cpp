@@ -58,12 +58,26 @@ float load_f16(const uint8_t * p) {
 
 TEST(quantize, supported_types) {
     for (ggml_type t : {ggml_type::F32, ggml_type::F16, ggml_type::BF16, ggml_type::Q8_0, ggml_type::Q4_0,
-                        ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K}) {
+                        ggml_type::Q2_K, ggml_type::Q3_K, ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K,
+                        ggml_type::IQ4_NL, ggml_type::IQ4_XS, ggml_type::TQ1_0, ggml_type::TQ2_0}) {
         EXPECT_TRUE(can_quantize(t)) << type_name(t);
     }
-    for (ggml_type t : {ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::MXFP4, ggml_type::IQ4_NL}) {
+    for (ggml_type t : {ggml_type::Q4_1, ggml_type::Q5_0, ggml_type::MXFP4, ggml_type::IQ2_XXS, ggml_type::IQ1_S}) {
         EXPECT_FALSE(can_quantize(t)) << type_name(t);
     }
+    // the list help texts and errors print names exactly the types accepted
+    int              listed = 0;
+    std::string_view names  = quantizable_type_names();
+    while (!names.empty()) {
+        const size_t           comma = names.find(", ");
+        const std::string_view name  = names.substr(0, comma);
+        const auto             t     = parse_type_name(name);
+        ASSERT_TRUE(t.has_value()) << name;
+        EXPECT_TRUE(can_quantize(*t)) << name;
+        ++listed;
+        names = comma == std::string_view::npos ? std::string_view{} : names.substr(comma + 2);
+    }
+    EXPECT_EQ(listed, 14);
     std::vector<float>   x(256);
     std::vector<uint8_t> y(1024);
     EXPECT_THROW(quantize_row(ggml_type::Q5_0, x.data(), y.data(), 256), error);
