@@ -150,6 +150,9 @@ pad_report write_padded_model(const std::string & input, const pad_options & opt
     w.set_f32(arch + ".attention.layer_norm_rms_epsilon", static_cast<float>(eps * ratio));
     if (opt.type) {
         w.set_u32("general.file_type", llama_file_type(*opt.type));
+        if (!in.find("general.quantization_version")) {
+            w.set_u32("general.quantization_version", k_ggml_quantization_version);
+        }
     }
     const std::string name = in.find("general.name") ? std::string(in.require_string("general.name")) : arch;
     w.set_string("general.name", fmt::format("{} padded to d {}, ff {}", name, rep.d_to, rep.ff_to));

@@ -60,12 +60,14 @@ quantize_report quantize_file(const std::string & input, const std::string & out
     const gguf_file in = gguf_file::open(input);
     gguf_writer     out;
     for (const gguf_kv & kv : in.metadata()) {
-        if (kv.key == "general.file_type" || kv.key == "general.alignment") {
+        if (kv.key == "general.file_type" || kv.key == "general.quantization_version" ||
+            kv.key == "general.alignment") {
             continue;
         }
         out.set_value(std::string(kv.key), kv.value);
     }
     out.set_u32("general.file_type", llama_file_type(type));
+    out.set_u32("general.quantization_version", k_ggml_quantization_version);
     if (in.alignment() != 32) {
         out.set_alignment(static_cast<uint32_t>(in.alignment()));
     }

@@ -28,6 +28,10 @@ quantize_report quantize_file(const std::string & input, const std::string & out
 // for a type without one.
 uint32_t llama_file_type(ggml_type t);
 
+// The block-format version quantized files declare (general.quantization_version), as
+// llama.cpp's quantizer writes it (GGML_QNT_VERSION).
+constexpr uint32_t k_ggml_quantization_version = 2;
+
 // Whether quantize_file converts a tensor of this name and shape (n_dims >= 2, not a router,
 // rows a multiple of the block size).
 bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml_type type);
