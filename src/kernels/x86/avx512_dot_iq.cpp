@@ -1,0 +1,474 @@
+// AVX-512 dot products of the i-quants and ternary types with Q8_K activations: the integer sums
+// of the scalar reference (ref_dot_iq.cpp), 64 elements per step, scaled once per block:
+//   acc += (da * d * factor) * sum_sub sc[sub] * sum_{i in sub} q[i] * a[i]
+// Grid types: eight 8-byte (or sixteen 4-byte) grid entries give 64 unsigned magnitudes; the
+// weights' sign bits are a 64-bit mask that negates the activations (mask_sub), maddubs
+// multiplies (u8 x s8 -> s16 pairs, no saturation: magnitudes <= 62, IQ4_XS <= 127) and VNNI
+// dpwssd applies the int16 scale of every 16 elements into int32 lanes. Ternary types take
+// their digits 0..2 straight into dpbusd and the -1 back out through the bsums. Four rows share
+// each block's activation loads (and their regrouping); a row's arithmetic is the same alone.
+#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/x86_common.h"
+#include "tensor/iq_tables.h"
+
+namespace sluice::kern {
+namespace {
+
+using namespace x86;
+
+inline __m256i load256(const void * p) {
+    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
+}
+inline __m512i load512(const void * p) {
+    return _mm512_loadu_si512(p);
+}
+inline uint64_t load_u64(const void * p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// Eight grid entries as 64 magnitudes (entry l: elements 8l..8l+7).
+inline __m512i grid8(const uint64_t * grid, const int * idx) {
+    return _mm512_setr_epi64(static_cast<long long>(grid[idx[0]]), static_cast<long long>(grid[idx[1]]),
+                             static_cast<long long>(grid[idx[2]]), static_cast<long long>(grid[idx[3]]),
+                             static_cast<long long>(grid[idx[4]]), static_cast<long long>(grid[idx[5]]),
+                             static_cast<long long>(grid[idx[6]]), static_cast<long long>(grid[idx[7]]));
+}
+// Sixteen 4-value entries (IQ3).
+inline __m512i grid16(const uint32_t * grid, const int * idx) {
+    return _mm512_setr_epi32(
+        static_cast<int>(grid[idx[0]]), static_cast<int>(grid[idx[1]]), static_cast<int>(grid[idx[2]]),
+        static_cast<int>(grid[idx[3]]), static_cast<int>(grid[idx[4]]), static_cast<int>(grid[idx[5]]),
+        static_cast<int>(grid[idx[6]]), static_cast<int>(grid[idx[7]]), static_cast<int>(grid[idx[8]]),
+        static_cast<int>(grid[idx[9]]), static_cast<int>(grid[idx[10]]), static_cast<int>(grid[idx[11]]),
+        static_cast<int>(grid[idx[12]]), static_cast<int>(grid[idx[13]]), static_cast<int>(grid[idx[14]]),
+        static_cast<int>(grid[idx[15]]));
+}
+
+// Seven sign bits per byte completed with the 8th that makes each byte's count of negatives
+// even (ksigns_iq2xs), eight bytes at once by folding.
+inline uint64_t complete_signs(uint64_t v) {
+    uint64_t p = v ^ (v >> 4);
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return v | ((p & 0x0101010101010101ull) << 7);
+}
+// The four 7-bit fields at bits 0, 7, 14, 21 of aux, one per byte.
+inline uint64_t spread7(uint32_t aux) {
+    return (aux & 0x7fu) | ((aux << 1) & 0x7f00u) | ((aux << 2) & 0x7f0000u) | ((aux << 3) & 0x7f000000u);
+}
+
+// isum += sum over 64 elements of mag * (a, negated where `neg` has a bit), times the int16
+// scale of each element's 16-group (scales: int16 lanes 8j..8j+7 for elements 16j..16j+15).
+inline __m512i signed_dot(__m512i isum, __m512i mag, uint64_t neg, __m512i a, __m512i scales) {
+    const __m512i as = _mm512_mask_sub_epi8(a, _cvtu64_mask64(neg), _mm512_setzero_si512(), a);
+    return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(mag, as), scales);
+}
+// The same with signed codes q (q != -128).
+inline __m512i codes_dot(__m512i isum, __m512i q, __m512i a, __m512i scales) {
+    const __m512i as = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(q), _mm512_setzero_si512(), a);
+    return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(_mm512_abs_epi8(q), as), scales);
+}
+
+// One scale per 32 elements: s0 for the first 32 of the 64, s1 for the rest.
+inline __m512i scales32(int s0, int s1) {
+    return _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<int16_t>(s0)), 0xFFFF0000u, static_cast<int16_t>(s1));
+}
+// One scale per 16 elements: the 16 int16 scales of a block in sc16, quarter k's four of them
+// spread over lanes 8j..8j+7.
+inline __m512i scales16(__m256i sc16, int k) {
+    const auto    rep = [](int s) { return static_cast<long long>(0x0001000100010001ull * static_cast<uint64_t>(s)); };
+    const int     s   = 4 * k;
+    const __m512i idx =
+        _mm512_setr_epi64(rep(s), rep(s), rep(s + 1), rep(s + 1), rep(s + 2), rep(s + 2), rep(s + 3), rep(s + 3));
+    return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+}
+// Sixteen 4-bit scales (byte j: sub-blocks 2j, 2j+1 in its low, high nibble) -> 2s + 1 as int16.
+inline __m256i odd_scales_from_nibbles(uint64_t s) {
+    const __m128i lo = _mm_cvtsi64_si128(static_cast<long long>(s & 0x0f0f0f0f0f0f0f0full));
+    const __m128i hi = _mm_cvtsi64_si128(static_cast<long long>((s >> 4) & 0x0f0f0f0f0f0f0f0full));
+    const __m256i v  = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(lo, hi));
+    return _mm256_add_epi16(_mm256_add_epi16(v, v), _mm256_set1_epi16(1));
+}
+
+// The block's activations as four quarters of 64.
+struct act_plain {
+    __m512i q[4];
+    explicit act_plain(const block_q8_K & y) {
+        for (int k = 0; k < 4; ++k) {
+            q[k] = load512(y.qs + 64 * k);
+        }
+    }
+};
+
+struct t_iq2_xxs {
+    using block = block_iq2_xxs;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        const auto * qs  = reinterpret_cast<const uint8_t *>(x.qs);
+        __m512i      sum = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            // sub-blocks 2k, 2k+1: four grid bytes, then a u32 of 4 x 7 sign bits and the scale
+            const uint8_t * p   = qs + 16 * k;
+            const uint32_t  au0 = load_u32(p + 4), au1 = load_u32(p + 12);
+            const int       idx[8] = {p[0], p[1], p[2], p[3], p[8], p[9], p[10], p[11]};
+            const uint64_t  neg    = complete_signs(spread7(au0) | (spread7(au1) << 32));
+            sum                    = signed_dot(sum, grid8(iq2xxs_grid, idx), neg, a.q[k],
+                                                scales32(2 * static_cast<int>(au0 >> 28) + 1, 2 * static_cast<int>(au1 >> 28) + 1));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.125f; }
+};
+
+// IQ2_XS: u16 codes, a 9-bit grid index with 7 sign bits on top.
+inline uint64_t signs_iq2_xs(uint64_t q) {
+    return ((q >> 9) & 0x7f) | ((q >> 17) & 0x7f00) | ((q >> 25) & 0x7f0000) | ((q >> 33) & 0x7f000000);
+}
+
+struct t_iq2_xs {
+    using block = block_iq2_xs;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        const __m256i sc16 = odd_scales_from_nibbles(load_u64(x.scales));
+        __m512i       sum  = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            const uint64_t q0 = load_u64(x.qs + 8 * k), q1 = load_u64(x.qs + 8 * k + 4);
+            const int      idx[8] = {static_cast<int>(q0 & 511),         static_cast<int>((q0 >> 16) & 511),
+                                     static_cast<int>((q0 >> 32) & 511), static_cast<int>((q0 >> 48) & 511),
+                                     static_cast<int>(q1 & 511),         static_cast<int>((q1 >> 16) & 511),
+                                     static_cast<int>((q1 >> 32) & 511), static_cast<int>((q1 >> 48) & 511)};
+            const uint64_t neg    = complete_signs(signs_iq2_xs(q0) | (signs_iq2_xs(q1) << 32));
+            sum                   = signed_dot(sum, grid8(iq2xs_grid, idx), neg, a.q[k], scales16(sc16, k));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.125f; }
+};
+
+struct t_iq2_s {
+    using block = block_iq2_s;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        const __m256i   sc16  = odd_scales_from_nibbles(load_u64(x.scales));
+        const uint8_t * signs = x.qs + QK_K / 8;
+        __m512i         sum   = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            // 8 low index bits in qs, the 2 high ones in qh (2 bits per group of 8)
+            const uint8_t * q  = x.qs + 8 * k;
+            const int       h0 = x.qh[2 * k], h1 = x.qh[2 * k + 1];
+            const int idx[8] = {q[0] | ((h0 << 8) & 0x300), q[1] | ((h0 << 6) & 0x300), q[2] | ((h0 << 4) & 0x300),
+                                q[3] | ((h0 << 2) & 0x300), q[4] | ((h1 << 8) & 0x300), q[5] | ((h1 << 6) & 0x300),
+                                q[6] | ((h1 << 4) & 0x300), q[7] | ((h1 << 2) & 0x300)};
+            sum = signed_dot(sum, grid8(iq2s_grid, idx), load_u64(signs + 8 * k), a.q[k], scales16(sc16, k));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.125f; }
+};
+
+struct t_iq3_xxs {
+    using block = block_iq3_xxs;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        const uint8_t * scales_and_signs = x.qs + QK_K / 4;
+        __m512i         sum              = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            const uint8_t * q   = x.qs + 16 * k;
+            const uint32_t  au0 = load_u32(scales_and_signs + 8 * k), au1 = load_u32(scales_and_signs + 8 * k + 4);
+            int             idx[16];
+            for (int j = 0; j < 16; ++j) {
+                idx[j] = q[j];
+            }
+            const uint64_t neg = complete_signs(spread7(au0) | (spread7(au1) << 32));
+            sum                = signed_dot(sum, grid16(iq3xxs_grid, idx), neg, a.q[k],
+                                            scales32(2 * static_cast<int>(au0 >> 28) + 1, 2 * static_cast<int>(au1 >> 28) + 1));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.25f; }
+};
+
+struct t_iq3_s {
+    using block = block_iq3_s;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        __m512i sum = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            // entry j of a group of 32: 8 bits in qs, the 9th is bit j of its qh byte
+            const uint8_t * q  = x.qs + 16 * k;
+            const int       qh = x.qh[2 * k] | (x.qh[2 * k + 1] << 8);
+            int             idx[16];
+            for (int j = 0; j < 16; ++j) {
+                idx[j] = q[j] | (((qh >> j) & 1) << 8);
+            }
+            const int s = x.scales[k];
+            sum         = signed_dot(sum, grid16(iq3s_grid, idx), load_u64(x.signs + 8 * k), a.q[k],
+                                     scales32(2 * (s & 0xf) + 1, 2 * (s >> 4) + 1));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d); }
+};
+
+// IQ1: codes 8 * g + delta, g in {-1, 0, 1} (the grid's signed bytes), delta = +-1.
+inline __m512i iq1_codes(__m512i g, __m512i delta) {
+    const __m512i g2 = _mm512_add_epi8(g, g), g4 = _mm512_add_epi8(g2, g2);
+    return _mm512_add_epi8(_mm512_add_epi8(g4, g4), delta);
+}
+
+struct t_iq1_s {
+    using block = block_iq1_s;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        __m512i sum = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            const uint8_t * q  = x.qs + 8 * k;
+            const int       h0 = x.qh[2 * k], h1 = x.qh[2 * k + 1];
+            const int idx[8] = {q[0] | ((h0 << 8) & 0x700), q[1] | ((h0 << 5) & 0x700), q[2] | ((h0 << 2) & 0x700),
+                                q[3] | ((h0 >> 1) & 0x700), q[4] | ((h1 << 8) & 0x700), q[5] | ((h1 << 5) & 0x700),
+                                q[6] | ((h1 << 2) & 0x700), q[7] | ((h1 >> 1) & 0x700)};
+            // delta sign per 32 (bit 15), scale per 32 (bits 12..14)
+            const __m512i delta = _mm512_mask_set1_epi8(_mm512_set1_epi8((h0 & 0x8000) ? -1 : 1), 0xFFFFFFFF00000000ull,
+                                                        (h1 & 0x8000) ? -1 : 1);
+            sum                 = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx), delta), a.q[k],
+                                            scales32(2 * ((h0 >> 12) & 7) + 1, 2 * ((h1 >> 12) & 7) + 1));
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.125f; }
+};
+
+struct t_iq1_m {
+    using block = block_iq1_m;
+    using act   = act_plain;
+    static __m512i isum(const block & x, const act & a) {
+        // 3-bit scales: u16 j holds those of elements 64j + 16i (bits 3i..3i+2), i < 4
+        const __m256i sv = _mm256_set1_epi64x(static_cast<long long>(load_u64(x.scales)));
+        const __m256i rep =
+            _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), sv);
+        const __m256i s3 =
+            _mm256_and_si256(_mm256_srlv_epi16(rep, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+                             _mm256_set1_epi16(7));
+        const __m256i sc16 = _mm256_add_epi16(_mm256_add_epi16(s3, s3), _mm256_set1_epi16(1));
+        const __m512i dbit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1ll << 31);
+        __m512i       sum  = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            // per group of 8: a nibble of qh, 3 high index bits and the delta sign (bit 3)
+            const uint8_t * q      = x.qs + 8 * k;
+            const uint32_t  h      = load_u32(x.qh + 4 * k);
+            const int       idx[8] = {
+                      static_cast<int>(q[0] | ((h << 8) & 0x700)),  static_cast<int>(q[1] | ((h << 4) & 0x700)),
+                      static_cast<int>(q[2] | (h & 0x700)),         static_cast<int>(q[3] | ((h >> 4) & 0x700)),
+                      static_cast<int>(q[4] | ((h >> 8) & 0x700)),  static_cast<int>(q[5] | ((h >> 12) & 0x700)),
+                      static_cast<int>(q[6] | ((h >> 16) & 0x700)), static_cast<int>(q[7] | ((h >> 20) & 0x700))};
+            const __mmask8 dneg  = _mm512_test_epi64_mask(_mm512_set1_epi64(h), dbit);
+            const __m512i  delta = _mm512_mask_blend_epi64(dneg, _mm512_set1_epi8(1), _mm512_set1_epi8(-1));
+            sum                  = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx), delta), a.q[k], scales16(sc16, k));
+        }
+        return sum;
+    }
+    static float scale(const block & x) {
+        uint16_t sc[4];
+        std::memcpy(sc, x.scales, sizeof sc);
+        const auto d16 =
+            static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+        return f16_to_f32_x86(d16) * 0.125f;
+    }
+};
+
+// IQ4_XS: 64 bytes of qs hold sub-blocks 4h..4h+3, one per 128-bit lane, elements 0..15 in the
+// low nibbles and 16..31 in the high ones; the activations are regrouped to match.
+struct act_iq4_xs {
+    __m512i lo[2], hi[2];
+    explicit act_iq4_xs(const block_q8_K & y) {
+        for (int h = 0; h < 2; ++h) {
+            const __m512i a0 = load512(y.qs + 128 * h), a1 = load512(y.qs + 128 * h + 64);
+            lo[h] = _mm512_shuffle_i64x2(a0, a1, 0x88);  // 128-bit lanes 0, 2 of each
+            hi[h] = _mm512_shuffle_i64x2(a0, a1, 0xDD);  // lanes 1, 3
+        }
+    }
+};
+
+struct t_iq4_xs {
+    using block = block_iq4_xs;
+    using act   = act_iq4_xs;
+    static __m512i isum(const block & x, const act & a) {
+        const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl)));
+        const __m512i m4    = _mm512_set1_epi8(0x0f);
+        // 6-bit scales minus 32, one per sub-block of 32 (both int16 halves of a lane's 16 codes)
+        alignas(16) int16_t sc[8];
+        for (int ib = 0; ib < 8; ++ib) {
+            sc[ib] = static_cast<int16_t>(
+                (((x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x.scales_h >> (2 * ib)) & 3) << 4)) - 32);
+        }
+        const __m512i scv = _mm512_castsi128_si512(_mm_load_si128(reinterpret_cast<const __m128i *>(sc)));
+        __m512i       sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512i q = load512(x.qs + 64 * h);
+            // int16 lanes 8j..8j+7 (128-bit lane j) take sub-block 4h + j's scale
+            const __m512i s = _mm512_permutexvar_epi16(
+                _mm512_setr_epi64(0x0001000100010001ll * (4 * h), 0x0001000100010001ll * (4 * h),
+                                  0x0001000100010001ll * (4 * h + 1), 0x0001000100010001ll * (4 * h + 1),
+                                  0x0001000100010001ll * (4 * h + 2), 0x0001000100010001ll * (4 * h + 2),
+                                  0x0001000100010001ll * (4 * h + 3), 0x0001000100010001ll * (4 * h + 3)),
+                scv);
+            sum = codes_dot(sum, _mm512_shuffle_epi8(table, _mm512_and_si512(q, m4)), a.lo[h], s);
+            sum = codes_dot(sum, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4)), a.hi[h], s);
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d); }
+};
+
+// ---- ternary types: digits 0..2 in dpbusd, minus the sum of the activations ----
+
+inline __m512i join(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// The sum of the activation's 256 codes, negated, spread over 8 int32 lanes (dpbusd's start).
+inline __m512i neg_act_sum(const block_q8_K & y) {
+    const __m256i s = _mm256_madd_epi16(load256(y.bsums), _mm256_set1_epi16(-1));
+    return _mm512_zextsi256_si512(s);
+}
+
+// TQ2_0: the 64 bytes of qs shifted by 2l give elements 32l + [0, 32) in the low half and
+// 128 + 32l + [0, 32) in the high half.
+struct act_tq2_0 {
+    __m512i q[4];
+    __m512i start;
+    explicit act_tq2_0(const block_q8_K & y) {
+        for (int l = 0; l < 4; ++l) {
+            q[l] = join(load256(y.qs + 32 * l), load256(y.qs + 128 + 32 * l));
+        }
+        start = neg_act_sum(y);
+    }
+};
+
+struct t_tq2_0 {
+    using block = block_tq2_0;
+    using act   = act_tq2_0;
+    static __m512i isum(const block & x, const act & a) {
+        const __m512i m3  = _mm512_set1_epi8(3);
+        const __m512i q   = load512(x.qs);
+        __m512i       sum = a.start;
+        for (int l = 0; l < 4; ++l) {
+            sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(q, 2 * l), m3), a.q[l]);
+        }
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d); }
+};
+
+struct act_tq1_0 {
+    __m512i q[4];
+    __m512i start;
+    explicit act_tq1_0(const block_q8_K & y) {
+        for (int k = 0; k < 4; ++k) {
+            q[k] = load512(y.qs + 64 * k);
+        }
+        start = neg_act_sum(y);
+    }
+};
+
+// Base-3 digit of every byte s (already multiplied by 3^n mod 256): (s * 3) >> 8 is 0, 1 or 2
+// as s < 86, s < 171 or above.
+inline __m512i trits(__m512i s) {
+    const __m512i one = _mm512_set1_epi8(1);
+    const __m512i t   = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(86)), one);
+    return _mm512_mask_add_epi8(t, _mm512_cmpge_epu8_mask(s, _mm512_set1_epi8(static_cast<char>(171))), t, one);
+}
+inline __m256i times3(__m256i v) {
+    return _mm256_add_epi8(v, _mm256_add_epi8(v, v));
+}
+inline __m128i times3(__m128i v) {
+    return _mm_add_epi8(v, _mm_add_epi8(v, v));
+}
+
+struct t_tq1_0 {
+    using block = block_tq1_0;
+    using act   = act_tq1_0;
+    static __m512i isum(const block & x, const act & a) {
+        // qs[0..32): elements 32n + m are digit n of byte m (n < 5); qs[32..48): elements
+        // 160 + 16n + m; qh[0..4): elements 240 + 4n + j (n < 4)
+        const __m256i v1 = load256(x.qs), v3 = times3(v1), v9 = times3(v3), v27 = times3(v9), v81 = times3(v27);
+        const __m128i w1 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.qs + 32));
+        const __m128i w3 = times3(w1), w9 = times3(w3), w27 = times3(w9), w81 = times3(w27);
+        const __m128i h1 = _mm_set1_epi32(static_cast<int>(load_u32(x.qh)));
+        const __m128i h3 = times3(h1), h9 = times3(h3), h27 = times3(h9);
+        const __m128i h   = _mm_blend_epi32(_mm_blend_epi32(_mm_blend_epi32(h1, h3, 2), h9, 4), h27, 8);
+        __m512i       sum = a.start;
+        sum               = _mm512_dpbusd_epi32(sum, trits(join(v1, v3)), a.q[0]);
+        sum               = _mm512_dpbusd_epi32(sum, trits(join(v9, v27)), a.q[1]);
+        sum               = _mm512_dpbusd_epi32(sum, trits(join(v81, _mm256_setr_m128i(w1, w3))), a.q[2]);
+        sum = _mm512_dpbusd_epi32(sum, trits(join(_mm256_setr_m128i(w9, w27), _mm256_setr_m128i(w81, h))), a.q[3]);
+        return sum;
+    }
+    static float scale(const block & x) { return f16_to_f32_x86(x.d); }
+};
+
+template <typename T, int R>
+void rows_iq(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
+    using block     = typename T::block;
+    const auto *  y = static_cast<const block_q8_K *>(act);
+    const block * x[R];
+    __m512        acc[R];
+    for (int r = 0; r < R; ++r) {
+        x[r]   = reinterpret_cast<const block *>(row_ptr(w, stride, r));
+        acc[r] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const typename T::act a(y[b]);
+        for (int r = 0; r < R; ++r) {
+            prefetch_ahead<sizeof(block)>(x[r] + b, R * stride);
+            const __m512i isum = T::isum(x[r][b], a);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(y[b].d * T::scale(x[r][b])), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        out[r] = _mm512_reduce_add_ps(acc[r]);
+    }
+}
+
+template <typename T>
+void dot_iq(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out) {
+    for_row_groups<rows_iq<T, k_row_group>, rows_iq<T, 1>>(n, w, stride, n_rows, act, out);
+}
+
+}  // namespace
+
+void dot_iq2_xxs_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq2_xxs>(n, w, s, r, a, o);
+}
+void dot_iq2_xs_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq2_xs>(n, w, s, r, a, o);
+}
+void dot_iq2_s_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq2_s>(n, w, s, r, a, o);
+}
+void dot_iq3_xxs_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq3_xxs>(n, w, s, r, a, o);
+}
+void dot_iq3_s_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq3_s>(n, w, s, r, a, o);
+}
+void dot_iq1_s_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq1_s>(n, w, s, r, a, o);
+}
+void dot_iq1_m_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq1_m>(n, w, s, r, a, o);
+}
+void dot_iq4_xs_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_iq4_xs>(n, w, s, r, a, o);
+}
+void dot_tq1_0_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_tq1_0>(n, w, s, r, a, o);
+}
+void dot_tq2_0_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
+    dot_iq<t_tq2_0>(n, w, s, r, a, o);
+}
+
+}  // namespace sluice::kern
+#endif
