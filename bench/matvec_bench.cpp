@@ -6,6 +6,7 @@
 //   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
 
 #include "kernels/kernels.h"
+#include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/bandwidth.h"
 #include "util/half.h"
@@ -15,6 +16,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
@@ -32,8 +35,36 @@ struct weight_set {
     std::vector<weight_matrix> copies;
 };
 
+// The i-quants and ternary types: random code bytes, then the F16 scale d set to a small
+// normal value (random bytes could make it a NaN or a subnormal).
+void random_iq_blocks(ggml_type type, uint8_t * dst, uint64_t bytes, std::mt19937 & rng) {
+    for (uint64_t i = 0; i < bytes; ++i) dst[i] = static_cast<uint8_t>(rng());
+    const uint64_t block = traits(type).type_size;
+    const uint16_t d     = f32_to_f16(0.001f);
+    for (uint8_t * b = dst; b < dst + bytes; b += block) {
+        switch (type) {
+            case ggml_type::IQ1_M:  // d's four nibbles sit in bits 12..15 of the four scale u16s
+                for (int k = 0; k < 4; ++k) {
+                    uint8_t * hi = b + offsetof(block_iq1_m, scales) + 2 * k + 1;
+                    *hi          = static_cast<uint8_t>((*hi & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+                }
+                break;
+            case ggml_type::TQ1_0:
+                std::memcpy(b + offsetof(block_tq1_0, d), &d, 2);
+                break;
+            case ggml_type::TQ2_0:
+                std::memcpy(b + offsetof(block_tq2_0, d), &d, 2);
+                break;
+            default:  // d leads the other blocks
+                std::memcpy(b, &d, 2);
+                break;
+        }
+    }
+}
+
 // Random weights of the given type: quantized from Gaussian values where sluice has a
-// quantizer, otherwise random blocks with sane scales (MXFP4: exponents near 2^-4).
+// quantizer, otherwise random blocks with sane scales (MXFP4: exponents near 2^-4; the
+// i-quants and ternary types: random_iq_blocks).
 weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
     std::mt19937                    rng(42);
     std::normal_distribution<float> normal(0.0f, 0.02f);
@@ -53,6 +84,8 @@ weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
                 dst[b] = static_cast<uint8_t>(118 + rng() % 8);
                 for (int k = 1; k < 17; ++k) dst[b + k] = static_cast<uint8_t>(rng());
             }
+        } else {
+            random_iq_blocks(type, dst, row_size, rng);
         }
     }
     // Fill the other copies by repeating the first: same values, different addresses.
@@ -89,8 +122,11 @@ void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t c
 }
 
 void register_all() {
-    const ggml_type                   types[]  = {ggml_type::Q4_K, ggml_type::Q6_K,  ggml_type::Q8_0,
-                                                  ggml_type::F16,  ggml_type::MXFP4, ggml_type::Q4_0};
+    const ggml_type types[] = {ggml_type::Q4_K,    ggml_type::Q6_K,   ggml_type::Q8_0,    ggml_type::F16,
+                               ggml_type::MXFP4,   ggml_type::Q4_0,   ggml_type::Q2_K,    ggml_type::Q3_K,
+                               ggml_type::IQ4_NL,  ggml_type::IQ4_XS, ggml_type::IQ3_XXS, ggml_type::IQ3_S,
+                               ggml_type::IQ2_XXS, ggml_type::IQ2_XS, ggml_type::IQ2_S,   ggml_type::IQ1_S,
+                               ggml_type::IQ1_M,   ggml_type::TQ1_0,  ggml_type::TQ2_0};
     const std::pair<int64_t, int64_t> shapes[] = {{768, 2048}, {2048, 768}};  // rows x cols
     for (ggml_type t : types) {
         for (auto [rows, cols] : shapes) {
