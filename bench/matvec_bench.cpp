@@ -3,7 +3,8 @@
 // the L3 cache, as the experts of a real model do, so every byte comes from DRAM. Each row
 // reports GB/s of weights read and the fraction of the read bandwidth measured in this run.
 //
-//   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
+//   ./build/bench/sluice_bench_matvec [--isa=avx2] [--benchmark_filter=q4_K]
+// (--isa forces a lower kernel path than the CPU's best, to compare them in one run)
 
 #include "kernels/kernels.h"
 #include "tensor/blocks.h"
@@ -18,9 +19,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -29,6 +33,7 @@ using namespace sluice;
 
 constexpr size_t      k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
 std::map<int, double> g_bandwidth;                        // threads -> GB/s, measured in main()
+isa                   g_isa = isa::SCALAR;                // chosen in main()
 
 struct weight_set {
     std::vector<uint8_t>       bytes;
@@ -101,7 +106,7 @@ weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
 void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t cols) {
     const int          threads = static_cast<int>(state.range(0));
     thread_pool        pool(threads);
-    matmul_runner      runner(pool, detect_isa());
+    matmul_runner      runner(pool, g_isa);
     weight_set         w = make_weights(type, rows, cols);
     std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
     size_t             next  = 0;
@@ -144,6 +149,27 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char ** argv) {
+    std::optional<isa> requested;
+    int                kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg.starts_with("--isa=")) {
+            requested = parse_isa_name(arg.substr(6));
+            if (!requested) {
+                fmt::print(stderr, "unknown ISA in {}\n", arg);
+                return 1;
+            }
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    try {
+        g_isa = choose_isa(requested);
+    } catch (const std::exception & e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return 1;
+    }
     for (int threads : {1, 2}) {
         thread_pool pool(threads);
         g_bandwidth[threads] = measure_read_bandwidth(pool, size_t(512) << 20);

@@ -32,29 +32,26 @@ inline __m256i grid4(uint64_t g0, uint64_t g1, uint64_t g2, uint64_t g3) {
                               static_cast<long long>(g3));
 }
 
+// Byte l of b (l < 4) repeated over bytes 8l..8l+7.
+inline __m256i expand4(uint32_t b) {
+    return _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(b)),
+        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+}
+
 // Four sign bytes (byte l: elements 8l..8l+7, bit j set: element 8l+j negative) -> 32 bytes of
 // +1 / -1, the second operand of sign_epi8.
 inline __m256i sign_vec(uint32_t s) {
-    const __m256i rep = _mm256_shuffle_epi8(
-        _mm256_set1_epi32(static_cast<int>(s)),
-        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const __m256i rep  = expand4(s);
     const __m256i bits = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
     const __m256i neg  = _mm256_cmpeq_epi8(_mm256_and_si256(rep, bits), bits);
     return _mm256_or_si256(neg, _mm256_set1_epi8(1));
 }
 
-// Four 7-bit sign fields, one per byte of v (bit 7 clear), completed to full sign bytes: the
-// 8th bit makes each byte's count of negatives even (ksigns_iq2xs, computed by folding).
-inline uint32_t complete_signs(uint32_t v) {
-    uint32_t p = v ^ (v >> 4);
-    p ^= p >> 2;
-    p ^= p >> 1;
-    return v | ((p & 0x01010101u) << 7);
-}
-
-// The four 7-bit fields at bits 0, 7, 14, 21 of aux, one per byte.
-inline uint32_t spread7(uint32_t aux) {
-    return (aux & 0x7fu) | ((aux << 1) & 0x7f00u) | ((aux << 2) & 0x7f0000u) | ((aux << 3) & 0x7f000000u);
+// The scales 2s + 1 of the IQ2_XXS / IQ3_XXS aux words (s in bits 28..31), as int32.
+inline __m256i odd_scales_from_aux(__m256i aux) {
+    const __m256i s = _mm256_srli_epi32(aux, 28);
+    return _mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1));
 }
 
 // 32 magnitudes times 32 activations with signs s, weighted by the int16 scales: 8 int32 lanes.
@@ -80,15 +77,18 @@ inline __m256i scale2(int s0, int s1) {
 struct t_iq2_xxs {
     using block = block_iq2_xxs;
     static __m256i isum(const block & x, const int8_t * a) {
-        const auto * qs  = reinterpret_cast<const uint8_t *>(x.qs);
-        __m256i      sum = _mm256_setzero_si256();
+        const auto *         qs  = reinterpret_cast<const uint8_t *>(x.qs);
+        const __m256i        aux = aux_iq2_xxs_x86(qs);
+        alignas(32) uint32_t signs[8];
+        alignas(32) int32_t  sc[8];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(signs), signs_from_aux_x86(aux));
+        _mm256_store_si256(reinterpret_cast<__m256i *>(sc), odd_scales_from_aux(aux));
+        __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
             const uint8_t * idx = qs + 8 * ib;
-            const uint32_t  aux = load_u32(idx + 4);
             const __m256i   mag =
                 grid4(iq2xxs_grid[idx[0]], iq2xxs_grid[idx[1]], iq2xxs_grid[idx[2]], iq2xxs_grid[idx[3]]);
-            sum = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(complete_signs(spread7(aux))), a + 32 * ib,
-                                                   scale1(2 * static_cast<int>(aux >> 28) + 1)));
+            sum = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(signs[ib]), a + 32 * ib, scale1(sc[ib])));
         }
         return sum;
     }
@@ -98,17 +98,17 @@ struct t_iq2_xxs {
 struct t_iq2_xs {
     using block = block_iq2_xs;
     static __m256i isum(const block & x, const int8_t * a) {
+        alignas(32) uint32_t signs[8];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(signs), signs_iq2_xs_x86(x.qs));
         __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
             // four u16: 9-bit grid index, 7 sign bits on top
-            const uint64_t q   = load_u64(x.qs + 4 * ib);
-            const __m256i  mag = grid4(iq2xs_grid[q & 511], iq2xs_grid[(q >> 16) & 511], iq2xs_grid[(q >> 32) & 511],
-                                       iq2xs_grid[(q >> 48) & 511]);
-            const auto s7 = static_cast<uint32_t>(((q >> 9) & 0x7f) | ((q >> 17) & 0x7f00) | ((q >> 25) & 0x7f0000) |
-                                                  ((q >> 33) & 0x7f000000));
-            const int  sc = x.scales[ib];
-            sum           = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(complete_signs(s7)), a + 32 * ib,
-                                                             scale2(2 * (sc & 0xf) + 1, 2 * (sc >> 4) + 1)));
+            const uint16_t * q = x.qs + 4 * ib;
+            const __m256i    mag =
+                grid4(iq2xs_grid[q[0] & 511], iq2xs_grid[q[1] & 511], iq2xs_grid[q[2] & 511], iq2xs_grid[q[3] & 511]);
+            const int sc = x.scales[ib];
+            sum          = _mm256_add_epi32(
+                         sum, signed_dot(mag, sign_vec(signs[ib]), a + 32 * ib, scale2(2 * (sc & 0xf) + 1, 2 * (sc >> 4) + 1)));
         }
         return sum;
     }
@@ -118,16 +118,16 @@ struct t_iq2_xs {
 struct t_iq2_s {
     using block = block_iq2_s;
     static __m256i isum(const block & x, const int8_t * a) {
-        const uint8_t * signs = x.qs + QK_K / 8;
-        __m256i         sum   = _mm256_setzero_si256();
+        const uint8_t *      signs = x.qs + QK_K / 8;
+        alignas(32) uint16_t idx[QK_K / 8];
+        iq2_s_indices(x, idx);
+        __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const uint8_t * qs  = x.qs + 4 * ib;
-            const int       qh  = x.qh[ib];
-            const __m256i   mag = grid4(iq2s_grid[qs[0] | ((qh << 8) & 0x300)], iq2s_grid[qs[1] | ((qh << 6) & 0x300)],
-                                        iq2s_grid[qs[2] | ((qh << 4) & 0x300)], iq2s_grid[qs[3] | ((qh << 2) & 0x300)]);
-            const int       sc  = x.scales[ib];
-            sum                 = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(load_u32(signs + 4 * ib)), a + 32 * ib,
-                                                                   scale2(2 * (sc & 0xf) + 1, 2 * (sc >> 4) + 1)));
+            const uint16_t * q   = idx + 4 * ib;
+            const __m256i    mag = grid4(iq2s_grid[q[0]], iq2s_grid[q[1]], iq2s_grid[q[2]], iq2s_grid[q[3]]);
+            const int        sc  = x.scales[ib];
+            sum = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(load_u32(signs + 4 * ib)), a + 32 * ib,
+                                                   scale2(2 * (sc & 0xf) + 1, 2 * (sc >> 4) + 1)));
         }
         return sum;
     }
@@ -137,18 +137,20 @@ struct t_iq2_s {
 struct t_iq3_xxs {
     using block = block_iq3_xxs;
     static __m256i isum(const block & x, const int8_t * a) {
-        const uint8_t * scales_and_signs = x.qs + QK_K / 4;
-        __m256i         sum              = _mm256_setzero_si256();
+        const __m256i        aux = load256(x.qs + QK_K / 4);  // per 32: 4 x 7 sign bits, the scale on top
+        alignas(32) uint32_t signs[8];
+        alignas(32) int32_t  sc[8];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(signs), signs_from_aux_x86(aux));
+        _mm256_store_si256(reinterpret_cast<__m256i *>(sc), odd_scales_from_aux(aux));
+        __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const uint8_t * q   = x.qs + 8 * ib;
-            const uint32_t  aux = load_u32(scales_and_signs + 4 * ib);
+            const uint8_t * q = x.qs + 8 * ib;
             const __m256i   mag =
                 _mm256_setr_epi32(static_cast<int>(iq3xxs_grid[q[0]]), static_cast<int>(iq3xxs_grid[q[1]]),
                                   static_cast<int>(iq3xxs_grid[q[2]]), static_cast<int>(iq3xxs_grid[q[3]]),
                                   static_cast<int>(iq3xxs_grid[q[4]]), static_cast<int>(iq3xxs_grid[q[5]]),
                                   static_cast<int>(iq3xxs_grid[q[6]]), static_cast<int>(iq3xxs_grid[q[7]]));
-            sum = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(complete_signs(spread7(aux))), a + 32 * ib,
-                                                   scale1(2 * static_cast<int>(aux >> 28) + 1)));
+            sum = _mm256_add_epi32(sum, signed_dot(mag, sign_vec(signs[ib]), a + 32 * ib, scale1(sc[ib])));
         }
         return sum;
     }
@@ -158,16 +160,16 @@ struct t_iq3_xxs {
 struct t_iq3_s {
     using block = block_iq3_s;
     static __m256i isum(const block & x, const int8_t * a) {
+        alignas(32) uint16_t idx[QK_K / 4];
+        iq3_s_indices(x, idx);
         __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const uint8_t * q  = x.qs + 8 * ib;
-            const int       qh = x.qh[ib];
-            // 4-value entry k of this group of 32: 8 bits in qs, the 9th is bit k of qh
-            const auto    g   = [&](int k) { return static_cast<int>(iq3s_grid[q[k] | (((qh >> k) & 1) << 8)]); };
-            const __m256i mag = _mm256_setr_epi32(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
-            const int     s   = (x.scales[ib / 2] >> (4 * (ib % 2))) & 0xf;
-            sum               = _mm256_add_epi32(
-                              sum, signed_dot(mag, sign_vec(load_u32(x.signs + 4 * ib)), a + 32 * ib, scale1(2 * s + 1)));
+            const uint16_t * q   = idx + 8 * ib;
+            const auto       g   = [&](int k) { return static_cast<int>(iq3s_grid[q[k]]); };
+            const __m256i    mag = _mm256_setr_epi32(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
+            const int        s   = (x.scales[ib / 2] >> (4 * (ib % 2))) & 0xf;
+            sum                  = _mm256_add_epi32(
+                                 sum, signed_dot(mag, sign_vec(load_u32(x.signs + 4 * ib)), a + 32 * ib, scale1(2 * s + 1)));
         }
         return sum;
     }
@@ -180,19 +182,17 @@ inline __m256i iq1_codes(__m256i g, __m256i delta) {
     return _mm256_add_epi8(_mm256_sign_epi8(_mm256_set1_epi8(8), g), delta);
 }
 
-constexpr uint64_t k_plus1  = 0x0101010101010101ull;
-constexpr uint64_t k_minus1 = ~0ull;
-
 struct t_iq1_s {
     using block = block_iq1_s;
     static __m256i isum(const block & x, const int8_t * a) {
+        alignas(32) uint16_t idx[QK_K / 8];
+        iq1_s_indices(x, idx);
         __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
-            const int       h   = x.qh[ib];
-            const uint8_t * qs  = x.qs + 4 * ib;
-            const __m256i   g   = grid4(iq1s_grid[qs[0] | ((h << 8) & 0x700)], iq1s_grid[qs[1] | ((h << 5) & 0x700)],
-                                        iq1s_grid[qs[2] | ((h << 2) & 0x700)], iq1s_grid[qs[3] | ((h >> 1) & 0x700)]);
-            const __m256i   del = _mm256_set1_epi8((h & 0x8000) ? -1 : 1);
+            const int        h   = x.qh[ib];
+            const uint16_t * q   = idx + 4 * ib;
+            const __m256i    g   = grid4(iq1s_grid[q[0]], iq1s_grid[q[1]], iq1s_grid[q[2]], iq1s_grid[q[3]]);
+            const __m256i    del = _mm256_set1_epi8((h & 0x8000) ? -1 : 1);
             sum = _mm256_add_epi32(sum, codes_dot(iq1_codes(g, del), a + 32 * ib, scale1(2 * ((h >> 12) & 7) + 1)));
         }
         return sum;
@@ -211,16 +211,15 @@ struct t_iq1_m {
     static __m256i isum(const block & x, const int8_t * a) {
         uint16_t sc[4];
         std::memcpy(sc, x.scales, sizeof sc);
+        alignas(32) uint16_t idx[QK_K / 8];
+        alignas(32) uint8_t  delta[QK_K / 8];
+        iq1_m_indices(x, idx, delta);
         __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
-            // per group of 8: a nibble of qh, 3 high index bits and the delta sign (bit 3)
-            const int       h  = x.qh[2 * ib] | (x.qh[2 * ib + 1] << 8);
-            const uint8_t * qs = x.qs + 4 * ib;
-            const __m256i   g  = grid4(iq1s_grid[qs[0] | ((h << 8) & 0x700)], iq1s_grid[qs[1] | ((h << 4) & 0x700)],
-                                       iq1s_grid[qs[2] | (h & 0x700)], iq1s_grid[qs[3] | ((h >> 4) & 0x700)]);
-            const auto      d  = [&](int l) { return (h >> (4 * l + 3)) & 1 ? k_minus1 : k_plus1; };
-            const int       s  = sc[ib / 2] >> (6 * (ib % 2));
-            sum = _mm256_add_epi32(sum, codes_dot(iq1_codes(g, grid4(d(0), d(1), d(2), d(3))), a + 32 * ib,
+            const uint16_t * q = idx + 4 * ib;
+            const __m256i    g = grid4(iq1s_grid[q[0]], iq1s_grid[q[1]], iq1s_grid[q[2]], iq1s_grid[q[3]]);
+            const int        s = sc[ib / 2] >> (6 * (ib % 2));
+            sum = _mm256_add_epi32(sum, codes_dot(iq1_codes(g, expand4(load_u32(delta + 4 * ib))), a + 32 * ib,
                                                   scale2(2 * (s & 7) + 1, 2 * ((s >> 3) & 7) + 1)));
         }
         return sum;
