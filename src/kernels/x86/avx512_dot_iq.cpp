@@ -29,14 +29,16 @@ inline uint64_t load_u64(const void * p) {
 }
 
 // Eight grid entries as 64 magnitudes (entry l: elements 8l..8l+7).
-inline __m512i grid8(const uint64_t * grid, const int * idx) {
+template <typename I>
+inline __m512i grid8(const uint64_t * grid, const I * idx) {
     return _mm512_setr_epi64(static_cast<long long>(grid[idx[0]]), static_cast<long long>(grid[idx[1]]),
                              static_cast<long long>(grid[idx[2]]), static_cast<long long>(grid[idx[3]]),
                              static_cast<long long>(grid[idx[4]]), static_cast<long long>(grid[idx[5]]),
                              static_cast<long long>(grid[idx[6]]), static_cast<long long>(grid[idx[7]]));
 }
 // Sixteen 4-value entries (IQ3).
-inline __m512i grid16(const uint32_t * grid, const int * idx) {
+template <typename I>
+inline __m512i grid16(const uint32_t * grid, const I * idx) {
     return _mm512_setr_epi32(
         static_cast<int>(grid[idx[0]]), static_cast<int>(grid[idx[1]]), static_cast<int>(grid[idx[2]]),
         static_cast<int>(grid[idx[3]]), static_cast<int>(grid[idx[4]]), static_cast<int>(grid[idx[5]]),
@@ -44,19 +46,6 @@ inline __m512i grid16(const uint32_t * grid, const int * idx) {
         static_cast<int>(grid[idx[9]]), static_cast<int>(grid[idx[10]]), static_cast<int>(grid[idx[11]]),
         static_cast<int>(grid[idx[12]]), static_cast<int>(grid[idx[13]]), static_cast<int>(grid[idx[14]]),
         static_cast<int>(grid[idx[15]]));
-}
-
-// Seven sign bits per byte completed with the 8th that makes each byte's count of negatives
-// even (ksigns_iq2xs), eight bytes at once by folding.
-inline uint64_t complete_signs(uint64_t v) {
-    uint64_t p = v ^ (v >> 4);
-    p ^= p >> 2;
-    p ^= p >> 1;
-    return v | ((p & 0x0101010101010101ull) << 7);
-}
-// The four 7-bit fields at bits 0, 7, 14, 21 of aux, one per byte.
-inline uint64_t spread7(uint32_t aux) {
-    return (aux & 0x7fu) | ((aux << 1) & 0x7f00u) | ((aux << 2) & 0x7f0000u) | ((aux << 3) & 0x7f000000u);
 }
 
 // isum += sum over 64 elements of mag * (a, negated where `neg` has a bit), times the int16
@@ -102,45 +91,54 @@ struct act_plain {
     }
 };
 
+// Per-32 odd scales 2s + 1 from the IQ2_XXS / IQ3_XXS aux words, as int32 lanes of a zmm whose
+// int16 view has s_ib at lane 2ib; quarter k spreads its two over lanes 0..15 and 16..31.
+inline __m512i odd_scales_from_aux(__m256i aux) {
+    const __m256i s = _mm256_srli_epi32(aux, 28);
+    return _mm512_castsi256_si512(_mm256_add_epi32(_mm256_add_epi32(s, s), _mm256_set1_epi32(1)));
+}
+inline __m512i scales32_of(__m512i sc, int k) {
+    const __m512i idx = _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<int16_t>(4 * k)), 0xFFFF0000u,
+                                               static_cast<int16_t>(4 * k + 2));
+    return _mm512_permutexvar_epi16(idx, sc);
+}
+
 struct t_iq2_xxs {
     using block = block_iq2_xxs;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
-        const auto * qs  = reinterpret_cast<const uint8_t *>(x.qs);
-        __m512i      sum = _mm512_setzero_si512();
+        const auto *         qs  = reinterpret_cast<const uint8_t *>(x.qs);
+        const __m256i        aux = aux_iq2_xxs_x86(qs);
+        alignas(32) uint64_t neg[4];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(neg), signs_from_aux_x86(aux));
+        const __m512i sc  = odd_scales_from_aux(aux);
+        __m512i       sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
             // sub-blocks 2k, 2k+1: four grid bytes, then a u32 of 4 x 7 sign bits and the scale
-            const uint8_t * p   = qs + 16 * k;
-            const uint32_t  au0 = load_u32(p + 4), au1 = load_u32(p + 12);
+            const uint8_t * p      = qs + 16 * k;
             const int       idx[8] = {p[0], p[1], p[2], p[3], p[8], p[9], p[10], p[11]};
-            const uint64_t  neg    = complete_signs(spread7(au0) | (spread7(au1) << 32));
-            sum                    = signed_dot(sum, grid8(iq2xxs_grid, idx), neg, a.q[k],
-                                                scales32(2 * static_cast<int>(au0 >> 28) + 1, 2 * static_cast<int>(au1 >> 28) + 1));
+            sum                    = signed_dot(sum, grid8(iq2xxs_grid, idx), neg[k], a.q[k], scales32_of(sc, k));
         }
         return sum;
     }
     static float scale(const block & x) { return f16_to_f32_x86(x.d) * 0.125f; }
 };
 
-// IQ2_XS: u16 codes, a 9-bit grid index with 7 sign bits on top.
-inline uint64_t signs_iq2_xs(uint64_t q) {
-    return ((q >> 9) & 0x7f) | ((q >> 17) & 0x7f00) | ((q >> 25) & 0x7f0000) | ((q >> 33) & 0x7f000000);
-}
-
 struct t_iq2_xs {
     using block = block_iq2_xs;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
-        const __m256i sc16 = odd_scales_from_nibbles(load_u64(x.scales));
-        __m512i       sum  = _mm512_setzero_si512();
+        const __m256i        sc16 = odd_scales_from_nibbles(load_u64(x.scales));
+        alignas(32) uint64_t negs[4];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(negs), signs_iq2_xs_x86(x.qs));
+        __m512i sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
             const uint64_t q0 = load_u64(x.qs + 8 * k), q1 = load_u64(x.qs + 8 * k + 4);
             const int      idx[8] = {static_cast<int>(q0 & 511),         static_cast<int>((q0 >> 16) & 511),
                                      static_cast<int>((q0 >> 32) & 511), static_cast<int>((q0 >> 48) & 511),
                                      static_cast<int>(q1 & 511),         static_cast<int>((q1 >> 16) & 511),
                                      static_cast<int>((q1 >> 32) & 511), static_cast<int>((q1 >> 48) & 511)};
-            const uint64_t neg    = complete_signs(signs_iq2_xs(q0) | (signs_iq2_xs(q1) << 32));
-            sum                   = signed_dot(sum, grid8(iq2xs_grid, idx), neg, a.q[k], scales16(sc16, k));
+            sum                   = signed_dot(sum, grid8(iq2xs_grid, idx), negs[k], a.q[k], scales16(sc16, k));
         }
         return sum;
     }
@@ -151,16 +149,14 @@ struct t_iq2_s {
     using block = block_iq2_s;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
-        const __m256i   sc16  = odd_scales_from_nibbles(load_u64(x.scales));
-        const uint8_t * signs = x.qs + QK_K / 8;
-        __m512i         sum   = _mm512_setzero_si512();
+        const __m256i        sc16  = odd_scales_from_nibbles(load_u64(x.scales));
+        const uint8_t *      signs = x.qs + QK_K / 8;
+        alignas(32) uint16_t ids[QK_K / 8];
+        iq2_s_indices(x, ids);
+        __m512i sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
-            // 8 low index bits in qs, the 2 high ones in qh (2 bits per group of 8)
-            const uint8_t * q  = x.qs + 8 * k;
-            const int       h0 = x.qh[2 * k], h1 = x.qh[2 * k + 1];
-            const int idx[8] = {q[0] | ((h0 << 8) & 0x300), q[1] | ((h0 << 6) & 0x300), q[2] | ((h0 << 4) & 0x300),
-                                q[3] | ((h0 << 2) & 0x300), q[4] | ((h1 << 8) & 0x300), q[5] | ((h1 << 6) & 0x300),
-                                q[6] | ((h1 << 4) & 0x300), q[7] | ((h1 << 2) & 0x300)};
+            const uint16_t * q      = ids + 8 * k;
+            const int        idx[8] = {q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]};
             sum = signed_dot(sum, grid8(iq2s_grid, idx), load_u64(signs + 8 * k), a.q[k], scales16(sc16, k));
         }
         return sum;
@@ -172,18 +168,13 @@ struct t_iq3_xxs {
     using block = block_iq3_xxs;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
-        const uint8_t * scales_and_signs = x.qs + QK_K / 4;
-        __m512i         sum              = _mm512_setzero_si512();
+        const __m256i        aux = load256(x.qs + QK_K / 4);  // per 32: 4 x 7 sign bits, the scale on top
+        alignas(32) uint64_t neg[4];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(neg), signs_from_aux_x86(aux));
+        const __m512i sc  = odd_scales_from_aux(aux);
+        __m512i       sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
-            const uint8_t * q   = x.qs + 16 * k;
-            const uint32_t  au0 = load_u32(scales_and_signs + 8 * k), au1 = load_u32(scales_and_signs + 8 * k + 4);
-            int             idx[16];
-            for (int j = 0; j < 16; ++j) {
-                idx[j] = q[j];
-            }
-            const uint64_t neg = complete_signs(spread7(au0) | (spread7(au1) << 32));
-            sum                = signed_dot(sum, grid16(iq3xxs_grid, idx), neg, a.q[k],
-                                            scales32(2 * static_cast<int>(au0 >> 28) + 1, 2 * static_cast<int>(au1 >> 28) + 1));
+            sum = signed_dot(sum, grid16(iq3xxs_grid, x.qs + 16 * k), neg[k], a.q[k], scales32_of(sc, k));
         }
         return sum;
     }
@@ -194,17 +185,12 @@ struct t_iq3_s {
     using block = block_iq3_s;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
+        alignas(32) uint16_t idx[QK_K / 4];
+        iq3_s_indices(x, idx);
         __m512i sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
-            // entry j of a group of 32: 8 bits in qs, the 9th is bit j of its qh byte
-            const uint8_t * q  = x.qs + 16 * k;
-            const int       qh = x.qh[2 * k] | (x.qh[2 * k + 1] << 8);
-            int             idx[16];
-            for (int j = 0; j < 16; ++j) {
-                idx[j] = q[j] | (((qh >> j) & 1) << 8);
-            }
             const int s = x.scales[k];
-            sum         = signed_dot(sum, grid16(iq3s_grid, idx), load_u64(x.signs + 8 * k), a.q[k],
+            sum         = signed_dot(sum, grid16(iq3s_grid, idx + 16 * k), load_u64(x.signs + 8 * k), a.q[k],
                                      scales32(2 * (s & 0xf) + 1, 2 * (s >> 4) + 1));
         }
         return sum;
@@ -222,17 +208,15 @@ struct t_iq1_s {
     using block = block_iq1_s;
     using act   = act_plain;
     static __m512i isum(const block & x, const act & a) {
+        alignas(32) uint16_t idx[QK_K / 8];
+        iq1_s_indices(x, idx);
         __m512i sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
-            const uint8_t * q  = x.qs + 8 * k;
-            const int       h0 = x.qh[2 * k], h1 = x.qh[2 * k + 1];
-            const int idx[8] = {q[0] | ((h0 << 8) & 0x700), q[1] | ((h0 << 5) & 0x700), q[2] | ((h0 << 2) & 0x700),
-                                q[3] | ((h0 >> 1) & 0x700), q[4] | ((h1 << 8) & 0x700), q[5] | ((h1 << 5) & 0x700),
-                                q[6] | ((h1 << 2) & 0x700), q[7] | ((h1 >> 1) & 0x700)};
+            const int h0 = x.qh[2 * k], h1 = x.qh[2 * k + 1];
             // delta sign per 32 (bit 15), scale per 32 (bits 12..14)
             const __m512i delta = _mm512_mask_set1_epi8(_mm512_set1_epi8((h0 & 0x8000) ? -1 : 1), 0xFFFFFFFF00000000ull,
                                                         (h1 & 0x8000) ? -1 : 1);
-            sum                 = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx), delta), a.q[k],
+            sum                 = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx + 8 * k), delta), a.q[k],
                                             scales32(2 * ((h0 >> 12) & 7) + 1, 2 * ((h1 >> 12) & 7) + 1));
         }
         return sum;
@@ -251,21 +235,20 @@ struct t_iq1_m {
         const __m256i s3 =
             _mm256_and_si256(_mm256_srlv_epi16(rep, _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
                              _mm256_set1_epi16(7));
-        const __m256i sc16 = _mm256_add_epi16(_mm256_add_epi16(s3, s3), _mm256_set1_epi16(1));
-        const __m512i dbit = _mm512_setr_epi64(1 << 3, 1 << 7, 1 << 11, 1 << 15, 1 << 19, 1 << 23, 1 << 27, 1ll << 31);
-        __m512i       sum  = _mm512_setzero_si512();
+        const __m256i        sc16 = _mm256_add_epi16(_mm256_add_epi16(s3, s3), _mm256_set1_epi16(1));
+        alignas(32) uint16_t idx[QK_K / 8];
+        alignas(32) uint8_t  delta[QK_K / 8];  // -1 / +1 per group of 8
+        iq1_m_indices(x, idx, delta);
+        // bytes 8l..8l+7 of quarter k's delta vector take delta[8k + l]
+        const __m512i spread =
+            _mm512_setr_epi64(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303,
+                              0x0404040404040404, 0x0505050505050505, 0x0606060606060606, 0x0707070707070707);
+        __m512i sum = _mm512_setzero_si512();
         for (int k = 0; k < 4; ++k) {
-            // per group of 8: a nibble of qh, 3 high index bits and the delta sign (bit 3)
-            const uint8_t * q      = x.qs + 8 * k;
-            const uint32_t  h      = load_u32(x.qh + 4 * k);
-            const int       idx[8] = {
-                      static_cast<int>(q[0] | ((h << 8) & 0x700)),  static_cast<int>(q[1] | ((h << 4) & 0x700)),
-                      static_cast<int>(q[2] | (h & 0x700)),         static_cast<int>(q[3] | ((h >> 4) & 0x700)),
-                      static_cast<int>(q[4] | ((h >> 8) & 0x700)),  static_cast<int>(q[5] | ((h >> 12) & 0x700)),
-                      static_cast<int>(q[6] | ((h >> 16) & 0x700)), static_cast<int>(q[7] | ((h >> 20) & 0x700))};
-            const __mmask8 dneg  = _mm512_test_epi64_mask(_mm512_set1_epi64(h), dbit);
-            const __m512i  delta = _mm512_mask_blend_epi64(dneg, _mm512_set1_epi8(1), _mm512_set1_epi8(-1));
-            sum                  = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx), delta), a.q[k], scales16(sc16, k));
+            // every 64-bit lane holds the 8 bytes, so each 128-bit lane can pick its two
+            const __m512i dv =
+                _mm512_shuffle_epi8(_mm512_set1_epi64(static_cast<long long>(load_u64(delta + 8 * k))), spread);
+            sum = codes_dot(sum, iq1_codes(grid8(iq1s_grid, idx + 8 * k), dv), a.q[k], scales16(sc16, k));
         }
         return sum;
     }
