@@ -232,14 +232,15 @@ struct t_iq4_xs {
     static __m256i isum(const block & x, const int8_t * a) {
         const __m256i table =
             _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl)));
-        const __m256i m4  = _mm256_set1_epi8(0x0f);
-        __m256i       sum = _mm256_setzero_si256();
+        const __m256i       m4 = _mm256_set1_epi8(0x0f);
+        alignas(32) int32_t sc[8];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(sc), iq4_xs_scales_x86(x));
+        __m256i sum = _mm256_setzero_si256();
         for (int ib = 0; ib < QK_K / 32; ++ib) {
             // 16 bytes: low nibbles are elements 0..15, high nibbles 16..31
             const __m128i q   = _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.qs + 16 * ib));
             const __m256i nib = _mm256_and_si256(_mm256_setr_m128i(q, _mm_srli_epi16(q, 4)), m4);
-            const int     ls  = ((x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x.scales_h >> (2 * ib)) & 3) << 4);
-            sum = _mm256_add_epi32(sum, codes_dot(_mm256_shuffle_epi8(table, nib), a + 32 * ib, scale1(ls - 32)));
+            sum = _mm256_add_epi32(sum, codes_dot(_mm256_shuffle_epi8(table, nib), a + 32 * ib, scale1(sc[ib])));
         }
         return sum;
     }

@@ -280,23 +280,17 @@ struct t_iq4_xs {
     static __m512i isum(const block & x, const act & a) {
         const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl)));
         const __m512i m4    = _mm512_set1_epi8(0x0f);
-        // 6-bit scales minus 32, one per sub-block of 32 (both int16 halves of a lane's 16 codes)
-        alignas(16) int16_t sc[8];
-        for (int ib = 0; ib < 8; ++ib) {
-            sc[ib] = static_cast<int16_t>(
-                (((x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x.scales_h >> (2 * ib)) & 3) << 4)) - 32);
-        }
-        const __m512i scv = _mm512_castsi128_si512(_mm_load_si128(reinterpret_cast<const __m128i *>(sc)));
+        // 6-bit scales minus 32, one per sub-block of 32, int32: sub-block ib is int16 lane 2ib
+        const __m512i scv = _mm512_castsi256_si512(iq4_xs_scales_x86(x));
         __m512i       sum = _mm512_setzero_si512();
         for (int h = 0; h < 2; ++h) {
             const __m512i q = load512(x.qs + 64 * h);
             // int16 lanes 8j..8j+7 (128-bit lane j) take sub-block 4h + j's scale
-            const __m512i s = _mm512_permutexvar_epi16(
-                _mm512_setr_epi64(0x0001000100010001ll * (4 * h), 0x0001000100010001ll * (4 * h),
-                                  0x0001000100010001ll * (4 * h + 1), 0x0001000100010001ll * (4 * h + 1),
-                                  0x0001000100010001ll * (4 * h + 2), 0x0001000100010001ll * (4 * h + 2),
-                                  0x0001000100010001ll * (4 * h + 3), 0x0001000100010001ll * (4 * h + 3)),
-                scv);
+            const auto    rep = [](int ib) { return static_cast<long long>(0x0001000100010001ull * (2 * ib)); };
+            const __m512i s   = _mm512_permutexvar_epi16(
+                  _mm512_setr_epi64(rep(4 * h), rep(4 * h), rep(4 * h + 1), rep(4 * h + 1), rep(4 * h + 2),
+                                    rep(4 * h + 2), rep(4 * h + 3), rep(4 * h + 3)),
+                  scv);
             sum = codes_dot(sum, _mm512_shuffle_epi8(table, _mm512_and_si512(q, m4)), a.lo[h], s);
             sum = codes_dot(sum, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4)), a.hi[h], s);
         }

@@ -168,6 +168,16 @@ static inline void iq1_m_indices(const block_iq1_m & x, uint16_t * idx, uint8_t 
                   _mm256_and_si256(nib, _mm256_set1_epi8(7)));
 }
 
+// IQ4_XS: the eight 6-bit scales (4 low bits in scales_l, 2 high in scales_h) minus 32, as int32.
+static inline __m256i iq4_xs_scales_x86(const block_iq4_xs & x) {
+    const __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(load_u32(x.scales_l))),
+                                         _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(x.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    const __m256i ls = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xf)),
+                                       _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(3)), 4));
+    return _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
+}
+
 static inline float hsum_ps256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
