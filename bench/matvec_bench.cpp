@@ -3,9 +3,11 @@
 // the L3 cache, as the experts of a real model do, so every byte comes from DRAM. Each row
 // reports GB/s of weights read and the fraction of the read bandwidth measured in this run.
 //
-//   ./build/bench/sluice_bench_matvec [--benchmark_filter=q4_K]
+//   ./build/bench/sluice_bench_matvec [--isa=avx2] [--benchmark_filter=q4_K]
+// (--isa forces a lower kernel path than the CPU's best, to compare them in one run)
 
 #include "kernels/kernels.h"
+#include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/bandwidth.h"
 #include "util/half.h"
@@ -15,9 +17,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -26,14 +33,43 @@ using namespace sluice;
 
 constexpr size_t      k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
 std::map<int, double> g_bandwidth;                        // threads -> GB/s, measured in main()
+isa                   g_isa = isa::SCALAR;                // chosen in main()
 
 struct weight_set {
     std::vector<uint8_t>       bytes;
     std::vector<weight_matrix> copies;
 };
 
+// The i-quants and ternary types: random code bytes, then the F16 scale d set to a small
+// normal value (random bytes could make it a NaN or a subnormal).
+void random_iq_blocks(ggml_type type, uint8_t * dst, uint64_t bytes, std::mt19937 & rng) {
+    for (uint64_t i = 0; i < bytes; ++i) dst[i] = static_cast<uint8_t>(rng());
+    const uint64_t block = traits(type).type_size;
+    const uint16_t d     = f32_to_f16(0.001f);
+    for (uint8_t * b = dst; b < dst + bytes; b += block) {
+        switch (type) {
+            case ggml_type::IQ1_M:  // d's four nibbles sit in bits 12..15 of the four scale u16s
+                for (int k = 0; k < 4; ++k) {
+                    uint8_t * hi = b + offsetof(block_iq1_m, scales) + 2 * k + 1;
+                    *hi          = static_cast<uint8_t>((*hi & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+                }
+                break;
+            case ggml_type::TQ1_0:
+                std::memcpy(b + offsetof(block_tq1_0, d), &d, 2);
+                break;
+            case ggml_type::TQ2_0:
+                std::memcpy(b + offsetof(block_tq2_0, d), &d, 2);
+                break;
+            default:  // d leads the other blocks
+                std::memcpy(b, &d, 2);
+                break;
+        }
+    }
+}
+
 // Random weights of the given type: quantized from Gaussian values where sluice has a
-// quantizer, otherwise random blocks with sane scales (MXFP4: exponents near 2^-4).
+// quantizer, otherwise random blocks with sane scales (MXFP4: exponents near 2^-4; the
+// i-quants and ternary types: random_iq_blocks).
 weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
     std::mt19937                    rng(42);
     std::normal_distribution<float> normal(0.0f, 0.02f);
@@ -53,6 +89,8 @@ weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
                 dst[b] = static_cast<uint8_t>(118 + rng() % 8);
                 for (int k = 1; k < 17; ++k) dst[b + k] = static_cast<uint8_t>(rng());
             }
+        } else {
+            random_iq_blocks(type, dst, row_size, rng);
         }
     }
     // Fill the other copies by repeating the first: same values, different addresses.
@@ -68,7 +106,7 @@ weight_set make_weights(ggml_type type, int64_t rows, int64_t cols) {
 void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t cols) {
     const int          threads = static_cast<int>(state.range(0));
     thread_pool        pool(threads);
-    matmul_runner      runner(pool, detect_isa());
+    matmul_runner      runner(pool, g_isa);
     weight_set         w = make_weights(type, rows, cols);
     std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
     size_t             next  = 0;
@@ -89,8 +127,11 @@ void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t c
 }
 
 void register_all() {
-    const ggml_type                   types[]  = {ggml_type::Q4_K, ggml_type::Q6_K,  ggml_type::Q8_0,
-                                                  ggml_type::F16,  ggml_type::MXFP4, ggml_type::Q4_0};
+    const ggml_type types[] = {ggml_type::Q4_K,    ggml_type::Q6_K,   ggml_type::Q8_0,    ggml_type::F16,
+                               ggml_type::MXFP4,   ggml_type::Q4_0,   ggml_type::Q2_K,    ggml_type::Q3_K,
+                               ggml_type::IQ4_NL,  ggml_type::IQ4_XS, ggml_type::IQ3_XXS, ggml_type::IQ3_S,
+                               ggml_type::IQ2_XXS, ggml_type::IQ2_XS, ggml_type::IQ2_S,   ggml_type::IQ1_S,
+                               ggml_type::IQ1_M,   ggml_type::TQ1_0,  ggml_type::TQ2_0};
     const std::pair<int64_t, int64_t> shapes[] = {{768, 2048}, {2048, 768}};  // rows x cols
     for (ggml_type t : types) {
         for (auto [rows, cols] : shapes) {
@@ -108,6 +149,27 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char ** argv) {
+    std::optional<isa> requested;
+    int                kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg.starts_with("--isa=")) {
+            requested = parse_isa_name(arg.substr(6));
+            if (!requested) {
+                fmt::print(stderr, "unknown ISA in {}\n", arg);
+                return 1;
+            }
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    try {
+        g_isa = choose_isa(requested);
+    } catch (const std::exception & e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return 1;
+    }
     for (int threads : {1, 2}) {
         thread_pool pool(threads);
         g_bandwidth[threads] = measure_read_bandwidth(pool, size_t(512) << 20);

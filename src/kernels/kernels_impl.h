@@ -86,6 +86,29 @@ void quantize_act_q8_0_avx2(const float * x, void * dst, int64_t n);
 void quantize_act_q8_1_avx2(const float * x, void * dst, int64_t n);
 void quantize_act_q8_k_avx2(const float * x, void * dst, int64_t n);
 
+// i-quant and ternary kernels with Q8_K activations (x86/avx2_dot_iq.cpp, x86/avx512_dot_iq.cpp);
+// IQ4_NL, a 32-element Q8_0 type, lives with Q4_0 in avx2_dot.cpp / avx512_dot.cpp.
+void dot_iq2_xxs_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_xs_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_s_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_xxs_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_s_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_s_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_m_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq4_xs_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq1_0_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq2_0_avx2(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_xxs_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_xs_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq2_s_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_xxs_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq3_s_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_s_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq1_m_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_iq4_xs_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq1_0_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+void dot_tq2_0_avx512(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out);
+
 // ---- format helpers ----
 
 // MXFP4's E8M0 exponent as 2^(e - 128): half the block scale, because kvalues_mxfp4 holds the

@@ -4,6 +4,7 @@
 // activations stay within [-127, 127]. Four rows share each activation load.
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/x86_common.h"
+#include "tensor/iq_tables.h"
 
 namespace sluice::kern {
 namespace {
@@ -52,6 +53,11 @@ inline __m256i codes_mxfp4(const block_mxfp4 & x) {
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_mxfp4)));
     return _mm256_shuffle_epi8(table, unpack_nibbles(x.qs));
 }
+inline __m256i codes_iq4_nl(const block_iq4_nl & x) {
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles(x.qs));
+}
 inline __m256i codes_q4_1(const block_q4_1 & x) {
     return unpack_nibbles(x.qs);
 }
@@ -69,6 +75,9 @@ inline float scale_q5_0(const block_q5_0 & x) {
     return scale_f16(x.d);
 }
 inline float scale_q8_0(const block_q8_0 & x) {
+    return scale_f16(x.d);
+}
+inline float scale_iq4_nl(const block_iq4_nl & x) {
     return scale_f16(x.d);
 }
 inline float scale_mxfp4(const block_mxfp4 & x) {
@@ -198,6 +207,7 @@ SLUICE_Q8_0_KERNEL(q4_0, block_q4_0)
 SLUICE_Q8_0_KERNEL(q5_0, block_q5_0)
 SLUICE_Q8_0_KERNEL(q8_0, block_q8_0)
 SLUICE_Q8_0_KERNEL(mxfp4, block_mxfp4)
+SLUICE_Q8_0_KERNEL(iq4_nl, block_iq4_nl)
 #undef SLUICE_Q8_0_KERNEL
 
 template <int R>
@@ -242,20 +252,31 @@ void dot_q6_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float
 
 const type_kernels * avx2_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
-        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
-        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
-        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
-        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
-        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
-        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
-        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
-        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
-        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
-        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
-        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
-        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2},
-        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2},
+        .f32     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
+        .f16     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
+        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
+        .q4_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
+        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
+        .q5_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
+        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
+        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
+        .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
+        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
+        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2},
+        .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx2},
+        .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx2},
+        .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx2},
+        .iq3_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_xxs_avx2},
+        .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_s_avx2},
+        .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_s_avx2},
+        .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_m_avx2},
+        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_iq4_nl>},
+        .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq4_xs_avx2},
+        .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq1_0_avx2},
+        .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq2_0_avx2},
     };
     return lookup(table, t);
 }

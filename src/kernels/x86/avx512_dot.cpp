@@ -1,11 +1,12 @@
 // AVX-512 (F/BW/VL/DQ/VNNI) dot products for the float types and the 32-element block types,
 // plus the AVX-512 kernel table. VNNI dpbusd takes the weights as the unsigned operand: signed
-// codes are offset to unsigned (Q4_0 +8, Q5_0 +16, Q8_0 and MXFP4 +128) and the offset comes
+// codes are offset to unsigned (Q4_0 +8, Q5_0 +16, Q8_0, MXFP4 and IQ4_NL +128) and the offset comes
 // back out through k * sum(a), computed once per step from the activations and used as
 // dpbusd's starting value for every row. The 4-bit types take four blocks per step (the
 // scales of four blocks convert in one instruction), Q8_0 two.
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/x86_common.h"
+#include "tensor/iq_tables.h"
 
 #include <type_traits>
 
@@ -171,6 +172,25 @@ struct t_mxfp4 {
         const __m128i tiny   = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), ev);
         const __m128i bits   = _mm_blendv_epi8(tiny, normal, _mm_cmpgt_epi32(ev, _mm_set1_epi32(1)));
         return _mm_castsi128_ps(bits);
+    }
+};
+
+struct t_iq4_nl {
+    using block                = block_iq4_nl;
+    static constexpr int shift = 128;
+    template <int C>
+    static void codes(const block * x, __m512i & lo, __m512i & hi) {
+        // kvalues_iq4nl + 128 as unsigned bytes, in every 128-bit lane for vpshufb.
+        const __m512i table =
+            _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl))),
+                            _mm512_set1_epi8(static_cast<char>(128)));
+        nibbles4<C>(x, lo, hi);
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
+    }
+    template <int C>
+    static __m128 scales(const block * x) {
+        return f16_scales4<C>(x);
     }
 };
 
@@ -402,20 +422,31 @@ void dot_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, flo
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
-        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
-        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
-        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
-        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
-        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
-        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
-        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
-        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
-        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
-        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
-        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
+        .f32     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
+        .f16     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
+        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
+        .q4_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
+        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
+        .q5_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
+        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
+        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
+        .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
+        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
+        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
+        .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
+        .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
+        .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},
+        .iq3_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_xxs_avx512},
+        .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_s_avx512},
+        .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_s_avx512},
+        .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_m_avx512},
+        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_iq4_nl>},
+        .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq4_xs_avx512},
+        .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq1_0_avx512},
+        .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq2_0_avx512},
     };
     return lookup(table, t);
 }

@@ -62,6 +62,122 @@ static inline __m128i unpack_scales_q3_k_x86(const uint8_t * s) {
     return _mm_setr_epi32(static_cast<int>(a0), static_cast<int>(a1), static_cast<int>(a2), static_cast<int>(a3));
 }
 
+// ---- i-quant sign bytes (IQ2_XXS, IQ2_XS, IQ3_XXS), a whole block at once ----
+// These types store 7 sign bits per group of 8 elements; the 8th bit makes the group's count of
+// negatives even (ksigns_iq2xs). In: one 7-bit field per byte (bit 7 clear); out: the full sign
+// bytes (bit j set: element j of the group negative), the parity folded into bit 0 first.
+static inline __m256i complete_signs_x86(__m256i v) {
+    __m256i p = _mm256_xor_si256(v, _mm256_srli_epi16(v, 4));
+    p         = _mm256_xor_si256(p, _mm256_srli_epi16(p, 2));
+    p         = _mm256_xor_si256(p, _mm256_srli_epi16(p, 1));
+    return _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(p, _mm256_set1_epi8(1)), 7));
+}
+
+// IQ2_XXS / IQ3_XXS: each 32-element group's u32 holds four 7-bit sign fields (bits 0, 7, 14,
+// 21) and the scale (bits 28..31). Eight such words -> the block's 32 sign bytes.
+static inline __m256i signs_from_aux_x86(__m256i aux) {
+    const __m256i f0 = _mm256_and_si256(aux, _mm256_set1_epi32(0x7f));
+    const __m256i f1 = _mm256_and_si256(_mm256_slli_epi32(aux, 1), _mm256_set1_epi32(0x7f00));
+    const __m256i f2 = _mm256_and_si256(_mm256_slli_epi32(aux, 2), _mm256_set1_epi32(0x7f0000));
+    const __m256i f3 = _mm256_and_si256(_mm256_slli_epi32(aux, 3), _mm256_set1_epi32(0x7f000000));
+    return complete_signs_x86(_mm256_or_si256(_mm256_or_si256(f0, f1), _mm256_or_si256(f2, f3)));
+}
+
+// IQ2_XXS's eight aux words: the odd u32s of its 64 bytes of qs.
+static inline __m256i aux_iq2_xxs_x86(const void * qs) {
+    const auto *  p  = static_cast<const uint8_t *>(qs);
+    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+    const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32));
+    // per 128-bit lane: q0's words 1, 3 then q1's: groups 0 1 4 5 | 2 3 6 7, then reordered
+    const __m256i odd = _mm256_castps_si256(
+        _mm256_shuffle_ps(_mm256_castsi256_ps(q0), _mm256_castsi256_ps(q1), _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm256_permute4x64_epi64(odd, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+// IQ2_XS: 7 sign bits on top of each of its 32 u16 (one per group of 8) -> 32 sign bytes.
+static inline __m256i signs_iq2_xs_x86(const void * qs) {
+    const auto *  p  = static_cast<const uint8_t *>(qs);
+    const __m256i v0 = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)), 9);
+    const __m256i v1 = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32)), 9);
+    // packus interleaves 8-byte runs per lane: 0..7 16..23 | 8..15 24..31
+    return complete_signs_x86(_mm256_permute4x64_epi64(_mm256_packus_epi16(v0, v1), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// ---- i-quant grid indices with high bits from qh, a whole block at once (u16 each) ----
+// Computing them in vectors and reading them back from a small array costs far fewer
+// instructions than assembling each index from its bit fields in scalar code.
+
+// 32 bytes: byte 8i + j = 1 where bit j of byte i of b is set, else 0 (i < 4).
+static inline __m256i bits_to_bytes(uint32_t b) {
+    const __m256i rep = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(b)),
+        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const __m256i bits = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, bits), bits), _mm256_set1_epi8(1));
+}
+
+// idx[i] = lo[i] | hi[i] << 8 for 32 bytes each.
+static inline void store_indices(uint16_t * idx, __m256i lo, __m256i hi) {
+    const __m256i a = _mm256_unpacklo_epi8(lo, hi), b = _mm256_unpackhi_epi8(lo, hi);  // per 128-bit lane
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(idx), _mm256_permute2x128_si256(a, b, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(idx + 16), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// IQ3_S: 64 9-bit indices, the 9th bit of entry j of group ib being bit j of qh[ib].
+static inline void iq3_s_indices(const block_iq3_s & x, uint16_t * idx) {
+    for (int h = 0; h < 2; ++h) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs + 32 * h));
+        store_indices(idx + 32 * h, q, bits_to_bytes(load_u32(x.qh + 4 * h)));
+    }
+}
+
+// IQ2_S: 32 10-bit indices, the high 2 bits of index l of group ib being bits 2l, 2l+1 of qh[ib].
+static inline void iq2_s_indices(const block_iq2_s & x, uint16_t * idx) {
+    // one u32 lane per group; byte l of it gets (qh >> 2l) & 3
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(x.qh)));
+    const __m256i hb =
+        _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0x3)),
+                                        _mm256_and_si256(_mm256_slli_epi32(v, 6), _mm256_set1_epi32(0x300))),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(v, 12), _mm256_set1_epi32(0x30000)),
+                                        _mm256_and_si256(_mm256_slli_epi32(v, 18), _mm256_set1_epi32(0x3000000))));
+    store_indices(idx, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs)), hb);
+}
+
+// IQ1_S: 32 11-bit indices, the high 3 bits of index l of group ib being bits 3l..3l+2 of qh[ib].
+static inline void iq1_s_indices(const block_iq1_s & x, uint16_t * idx) {
+    // one u32 lane per group; byte l of it gets (qh >> 3l) & 7
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(x.qh)));
+    const __m256i hb =
+        _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0x7)),
+                                        _mm256_and_si256(_mm256_slli_epi32(v, 5), _mm256_set1_epi32(0x700))),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(v, 10), _mm256_set1_epi32(0x70000)),
+                                        _mm256_and_si256(_mm256_slli_epi32(v, 15), _mm256_set1_epi32(0x7000000))));
+    store_indices(idx, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs)), hb);
+}
+
+// IQ1_M: 32 11-bit indices, the high 3 bits of index j being nibble j of qh (bits 0..2); bit 3
+// of the nibble is the group's delta sign, returned as bytes -1 / +1 in delta[j].
+static inline void iq1_m_indices(const block_iq1_m & x, uint16_t * idx, uint8_t * delta) {
+    const __m128i q  = _mm_loadu_si128(reinterpret_cast<const __m128i *>(x.qh));
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+    const __m256i nib = _mm256_setr_m128i(_mm_unpacklo_epi8(lo, hi), _mm_unpackhi_epi8(lo, hi));
+    const __m256i neg = _mm256_cmpeq_epi8(_mm256_and_si256(nib, _mm256_set1_epi8(8)), _mm256_set1_epi8(8));
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(delta), _mm256_or_si256(neg, _mm256_set1_epi8(1)));
+    store_indices(idx, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs)),
+                  _mm256_and_si256(nib, _mm256_set1_epi8(7)));
+}
+
+// IQ4_XS: the eight 6-bit scales (4 low bits in scales_l, 2 high in scales_h) minus 32, as int32.
+static inline __m256i iq4_xs_scales_x86(const block_iq4_xs & x) {
+    const __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(load_u32(x.scales_l))),
+                                         _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(x.scales_h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    const __m256i ls = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xf)),
+                                       _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(3)), 4));
+    return _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
+}
+
 static inline float hsum_ps256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
