@@ -108,7 +108,6 @@ void gguf_file::join_parts() {
         fail("{}: split.count is {} but the '{}' key is missing", name_, count, k_split_tensors_count);
     }
 
-    parts_.reserve(count - 1);
     for (uint32_t i = 1; i < count; ++i) {
         const std::string path = split_part_path(prefix, i, count);
         std::error_code   ec;
