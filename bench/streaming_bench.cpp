@@ -228,9 +228,9 @@ int run(const bench_args & a) {
     }
 
     reader_options   ro;
-    const disk_probe disk         = probe_expert_reads(a.model, store, ro, 48, 8, 8);
+    const disk_probe disk         = probe_expert_reads(store, ro, 48, 8, 8);
     const uint64_t   expert_bytes = store.total_bytes();
-    const uint64_t   file_bytes   = probe_engine->file().file_size();
+    const uint64_t   file_bytes   = probe_engine->file().total_size();
     const double     expert_one   = static_cast<double>(store.expert_bytes(store.n_layer() - 1));
     fmt::print("model      {}: {} layers, {} experts (k = {}), {:.1f} MiB of routed experts in {:.1f} MiB\n", a.model,
                hp.n_layer, hp.n_expert, hp.n_expert_used, static_cast<double>(expert_bytes) / 1048576.0,

@@ -1,5 +1,6 @@
 #include "cli_common.h"
 
+#include "gguf/split.h"
 #include "util/error.h"
 
 #include <fmt/format.h>
@@ -13,7 +14,9 @@ namespace sluice::cli {
 
 void add_model_flags(CLI::App * cmd, model_flags & f) {
     f.cmd = cmd;
-    cmd->add_option("-m,--model", f.model, "GGUF model file")->required();
+    cmd->add_option("-m,--model", f.model,
+                    "GGUF model file (of a split model: the first part, PREFIX-00001-of-0000N.gguf)")
+        ->required();
     cmd->add_option("-t,--threads", f.threads, "threads (default: all hardware threads)");
     cmd->add_option("--isa", f.isa, "kernel path: scalar|avx2|avx512 (default: the best this CPU runs)");
     cmd->add_option("-c,--ctx-size", f.ctx,
@@ -191,6 +194,32 @@ std::string human_bytes(uint64_t b) {
         ++u;
     }
     return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.2f} {}", v, units[u]);
+}
+
+void add_split_flag(CLI::App * cmd, std::string & size) {
+    cmd->add_option("--split-max-size", size,
+                    "write a split model as llama.cpp's gguf-split does: parts OUT-00001-of-0000N.gguf (OUT: the "
+                    "output less .gguf) of at most N tensor bytes each (e.g. 500M, 2G; K/M/G are powers of 1000), a "
+                    "tensor never cut; load it with -m on the first part");
+}
+
+uint64_t split_max_bytes(const std::string & size) {
+    return size.empty() ? 0 : parse_split_size(size);
+}
+
+std::string written_files(const std::vector<std::string> & files) {
+    if (files.size() == 1) {
+        return files[0];
+    }
+    return fmt::format("{} .. {} ({} parts)", files.front(), files.back(), files.size());
+}
+
+uint64_t written_bytes(const std::vector<std::string> & files) {
+    uint64_t total = 0;
+    for (const std::string & f : files) {
+        total += std::filesystem::file_size(f);
+    }
+    return total;
 }
 
 }  // namespace sluice::cli

@@ -60,6 +60,15 @@ std::vector<int32_t> parse_ids(const std::string & text);
 
 std::string human_bytes(uint64_t b);
 
+// --split-max-size N on a command that writes a model (quantize, prune): its text goes to
+// `size`; split_max_bytes() reads it (0 when not given: one file).
+void     add_split_flag(CLI::App * cmd, std::string & size);
+uint64_t split_max_bytes(const std::string & size);
+// The files a command wrote, for its summary: "OUT" or "OUT-00001-of-00003.gguf ..
+// OUT-00003-of-00003.gguf (3 parts)"; and their bytes together.
+std::string written_files(const std::vector<std::string> & files);
+uint64_t    written_bytes(const std::vector<std::string> & files);
+
 // The whole file as bytes; throws naming the file, also when it holds more than max_bytes
 // (checked before anything is read).
 std::string read_text_file(const std::string & path, uint64_t max_bytes = UINT64_MAX);

@@ -56,8 +56,8 @@ void check_tensor_values(const gguf_file & file) {
         if (traits(t.type).computable) {
             const int64_t bad = find_non_finite(t.type, t.data, t.n_elements());
             if (bad >= 0) {
-                fail("{}: tensor '{}' ({}): element {} is not finite (tensor data at byte offset {})", file.path(),
-                     t.name, type_name(t.type), bad, file.data_offset() + t.offset);
+                fail("{}: tensor '{}' ({}): element {} is not finite (tensor data at byte offset {})", file.path_of(t),
+                     t.name, type_name(t.type), bad, file.file_offset(t));
             }
         }
         done += t.nbytes;
@@ -96,14 +96,18 @@ check_result check_as_model(const gguf_file & file) {
 
 nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
     nlohmann::json j;
-    j["path"]           = s.path;
-    j["file_size"]      = s.file_size;
-    j["version"]        = s.version;
-    j["alignment"]      = s.alignment;
-    j["architecture"]   = s.architecture;
-    j["name"]           = s.name;
-    j["n_tensors"]      = s.n_tensors;
-    j["n_metadata"]     = s.n_metadata;
+    j["path"]         = s.path;
+    j["file_size"]    = s.file_size;
+    j["version"]      = s.version;
+    j["alignment"]    = s.alignment;
+    j["architecture"] = s.architecture;
+    j["name"]         = s.name;
+    j["n_tensors"]    = s.n_tensors;
+    j["n_metadata"]   = s.n_metadata;
+    j["parts"]        = nlohmann::json::array();
+    for (const gguf_part_summary & p : s.parts) {
+        j["parts"].push_back({{"path", p.path}, {"file_size", p.file_size}, {"n_tensors", p.n_tensors}});
+    }
     j["n_params"]       = s.n_params;
     j["context_length"] = s.context_length;
     nlohmann::json hp   = nlohmann::json::object();
@@ -127,7 +131,8 @@ nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const inf
             arr.push_back({{"name", t.name},
                            {"type", type_name(t.type)},
                            {"dims", std::vector<int64_t>(t.ne, t.ne + t.n_dims)},
-                           {"offset", file.data_offset() + t.offset},
+                           {"part", t.part + 1},
+                           {"offset", file.file_offset(t)},
                            {"bytes", t.nbytes},
                            {"role", roles[i] ? nlohmann::json(name_of(*roles[i])) : nlohmann::json(nullptr)},
                            {"routed_expert", roles[i] == tensor_role::EXPERTS}});
@@ -146,8 +151,16 @@ nlohmann::json to_json(const gguf_file & file, const gguf_summary & s, const inf
 void print_text(const gguf_file & file, const gguf_summary & s, const info_options & opt) {
     const uint64_t resident = s.tensor_bytes - s.routed_expert_bytes;
     const auto     pct      = [&](uint64_t b) { return s.tensor_bytes ? 100.0 * b / s.tensor_bytes : 0.0; };
-    fmt::print("file            {} ({}, GGUF v{}, alignment {})\n", s.path, human_bytes(s.file_size), s.version,
-               s.alignment);
+    const bool     split    = s.parts.size() > 1;
+    fmt::print("file            {} ({}{}, GGUF v{}, alignment {})\n", s.path, human_bytes(s.file_size),
+               split ? fmt::format(" in {} parts", s.parts.size()) : "", s.version, s.alignment);
+    if (split) {
+        fmt::print("parts           split model: {} tensors in {} files\n", s.n_tensors, s.parts.size());
+        for (size_t i = 0; i < s.parts.size(); ++i) {
+            fmt::print("  {:>5}  {}  ({}, {} tensor{})\n", i + 1, s.parts[i].path, human_bytes(s.parts[i].file_size),
+                       s.parts[i].n_tensors, s.parts[i].n_tensors == 1 ? "" : "s");
+        }
+    }
     fmt::print("architecture    {}{}\n", s.architecture.empty() ? "(none)" : terminal_text(s.architecture),
                s.name.empty() ? "" : fmt::format("  \"{}\"", terminal_text(s.name)));
     fmt::print("parameters      {} in {} tensors; {} metadata keys\n", human_count(s.n_params), s.n_tensors,
@@ -183,8 +196,9 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
         size_t                                        i     = 0;
         for (const gguf_tensor & t : file.tensors()) {
             const std::optional<tensor_role> r = roles[i++];
-            fmt::print("  {:<36} {:<6} {:<22} offset {:>12}  {:>12}  {}\n", terminal_text(t.name), type_name(t.type),
-                       dims_text(t), file.data_offset() + t.offset, human_bytes(t.nbytes), r ? name_of(*r) : "?");
+            fmt::print("  {:<36} {:<6} {:<22} {}offset {:>12}  {:>12}  {}\n", terminal_text(t.name), type_name(t.type),
+                       dims_text(t), split ? fmt::format("part {} ", t.part + 1) : "", file.file_offset(t),
+                       human_bytes(t.nbytes), r ? name_of(*r) : "?");
         }
     }
 }
@@ -194,9 +208,11 @@ void print_text(const gguf_file & file, const gguf_summary & s, const info_optio
 void add_info_command(CLI::App & app) {
     auto   opt = std::make_shared<info_options>();
     auto * cmd = app.add_subcommand("info", "validate a GGUF file and describe what it holds");
-    cmd->add_option("-m,--model", opt->model, "GGUF file")->required();
+    cmd->add_option("-m,--model", opt->model, "GGUF file (of a split model: the first part; all parts are read)")
+        ->required();
     cmd->add_flag("--json", opt->json, "Print JSON instead of text");
-    cmd->add_flag("--tensors", opt->tensors, "List every tensor (name, type, dims, file offset, bytes)");
+    cmd->add_flag("--tensors", opt->tensors,
+                  "List every tensor (name, type, dims, part of a split model, file offset, bytes)");
     cmd->add_flag("--metadata", opt->metadata, "List every metadata key and value");
     cmd->add_flag("--check", opt->check,
                   "Also read every tensor and fail on NaN/Inf values (reads the whole file), and build the model "

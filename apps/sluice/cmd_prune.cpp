@@ -22,6 +22,7 @@ struct prune_options {
     std::string demos;
     std::string keep;
     std::string out;
+    std::string split_max_size;
 };
 
 // "N" experts or "P%" of them, at least one.
@@ -49,6 +50,7 @@ void run(prune_options & o) {
     if (std::filesystem::exists(o.out) && std::filesystem::equivalent(o.out, o.model.model)) {
         fail("prune: -o would overwrite the model it reads");
     }
+    const uint64_t             split = split_max_bytes(o.split_max_size);
     engine                     e(make_engine_options(o.model));
     const model_hparams &      hp     = e.hparams();
     const int                  keep   = parse_keep(o.keep, static_cast<int>(hp.n_expert));
@@ -63,8 +65,8 @@ void run(prune_options & o) {
         progress_bar bar("scoring experts", static_cast<uint64_t>(n_chunk));
         s = score_experts(e, tokens, n_ctx, [&](int64_t done, int64_t) { bar.update(static_cast<uint64_t>(done)); });
     }
-    const auto kept = choose_experts(s, keep);
-    write_pruned_model(e.file(), hp, kept, o.out);
+    const auto                     kept  = choose_experts(s, keep);
+    const std::vector<std::string> files = write_pruned_model(e.file(), hp, kept, o.out, split);
 
     fmt::print("scored {} experts x {} MoE layers on {} tokens of {}; kept {} per layer\n", hp.n_expert,
                std::count_if(kept.begin(), kept.end(), [](const auto & k) { return !k.empty(); }), s.tokens, o.demos,
@@ -83,8 +85,8 @@ void run(prune_options & o) {
         fmt::print("  layer {:2}: keeps {:5.1f}% of the contribution; experts {}\n", l,
                    total > 0.0 ? 100.0 * share / total : 0.0, fmt::join(kept[l], ","));
     }
-    fmt::print("wrote {} ({} -> {})\n", o.out, human_bytes(std::filesystem::file_size(o.model.model)),
-               human_bytes(std::filesystem::file_size(o.out)));
+    fmt::print("wrote {} ({} -> {})\n", written_files(files), human_bytes(e.file().total_size()),
+               human_bytes(written_bytes(files)));
 }
 
 }  // namespace
@@ -97,6 +99,7 @@ void add_prune_command(CLI::App & app) {
     cmd->add_option("-f,--file", o->demos, "demonstration text of the domain to keep")->required();
     cmd->add_option("--keep", o->keep, "experts kept per MoE layer: N, or P% of them")->required();
     cmd->add_option("-o,--output", o->out, "output GGUF file")->required();
+    add_split_flag(cmd, o->split_max_size);
     cmd->callback([o] { run(*o); });
 }
 

@@ -14,6 +14,7 @@ namespace {
 
 struct quantize_options {
     std::string input, output, type = "q8_0";
+    std::string split_max_size;
     int         threads      = 0;
     bool        experts_only = false;
 };
@@ -23,10 +24,11 @@ void run(const quantize_options & o) {
     if (!type) {
         fail("quantize: unknown type '{}'", o.type);
     }
+    const uint64_t        split = split_max_bytes(o.split_max_size);
     thread_pool           pool(o.threads);
-    const quantize_report r = quantize_file(o.input, o.output, *type, pool, o.experts_only);
-    fmt::print("{}: {} tensors converted to {}, {} kept; {} -> {}\n", o.output, r.tensors_converted, type_name(*type),
-               r.tensors_kept, human_bytes(r.bytes_in), human_bytes(r.bytes_out));
+    const quantize_report r = quantize_file(o.input, o.output, *type, pool, o.experts_only, split);
+    fmt::print("{}: {} tensors converted to {}, {} kept; {} -> {}\n", written_files(r.files), r.tensors_converted,
+               type_name(*type), r.tensors_kept, human_bytes(r.bytes_in), human_bytes(r.bytes_out));
 }
 
 }  // namespace
@@ -34,9 +36,10 @@ void run(const quantize_options & o) {
 void add_quantize_command(CLI::App & app) {
     auto   o   = std::make_shared<quantize_options>();
     auto * cmd = app.add_subcommand("quantize", "write a copy of a model with its weight matrices in another type");
-    cmd->add_option("-m,--model", o->input, "input GGUF file")->required();
+    cmd->add_option("-m,--model", o->input, "input GGUF file (the first part of a split model)")->required();
     cmd->add_option("-o,--output", o->output, "output GGUF file")->required();
     cmd->add_option("--type", o->type, fmt::format("target type: {}", quantizable_type_names()))->default_val("q8_0");
+    add_split_flag(cmd, o->split_max_size);
     cmd->add_flag("--experts-only", o->experts_only,
                   "convert only the routed experts' matrices (*_exps), keeping the rest as they are (how "
                   "'dynamic' downloads put i-quants where most of the bytes are)");

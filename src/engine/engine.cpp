@@ -28,10 +28,11 @@ engine::engine(const engine_options & opt)
     } else {
         streaming_options so = opt.streaming;
         so.budget            = parse_budget(opt.expert_budget, model_->experts().total_bytes());
-        auto source = std::make_unique<streaming_expert_source>(file_.path(), model_->experts(), model_->routers(),
-                                                                static_cast<int>(hparams().n_expert_used), runner_, so);
-        streaming_  = source.get();
-        experts_    = std::move(source);
+        auto source =
+            std::make_unique<streaming_expert_source>(file_.part_paths(), model_->experts(), model_->routers(),
+                                                      static_cast<int>(hparams().n_expert_used), runner_, so);
+        streaming_ = source.get();
+        experts_   = std::move(source);
     }
     if (file_.find("tokenizer.ggml.model") != nullptr) {
         tok_ = tokenizer::from_gguf(file_);

@@ -7,16 +7,18 @@ namespace {
 
 void check_stacked(const gguf_file & file, const gguf_tensor * t, int64_t cols, int64_t rows, int64_t n_expert) {
     if (t->n_dims != 3 || t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != n_expert) {
-        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", file.path(), t->name,
+        fail("{}: tensor '{}' has shape [{}, {}, {}], expected [{}, {}, {}] (offset {})", file.path_of(*t), t->name,
              t->ne[0], t->ne[1], t->ne[2], cols, rows, n_expert, t->info_offset);
     }
     if (!traits(t->type).computable) {
-        fail("{}: tensor '{}' has type {}, which sluice cannot compute with", file.path(), t->name, type_name(t->type));
+        fail("{}: tensor '{}' has type {}, which sluice cannot compute with", file.path_of(*t), t->name,
+             type_name(t->type));
     }
 }
 
 weight_matrix matrix_of(const expert_slab & s, const gguf_file & file) {
-    return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols), file.bytes().data() + s.file_offset};
+    return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols),
+                         file.part(s.part).bytes().data() + s.file_offset};
 }
 
 }  // namespace
@@ -39,8 +41,8 @@ expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tens
 
 expert_slab expert_store::slab(const gguf_tensor * t, int expert) const {
     const uint64_t per_expert = t->nbytes / static_cast<uint64_t>(t->ne[2]);
-    const uint64_t offset     = file_.data_offset() + t->offset + per_expert * static_cast<uint64_t>(expert);
-    return expert_slab{t->type, t->ne[1], t->ne[0], offset, per_expert};
+    const uint64_t offset     = file_.file_offset(*t) + per_expert * static_cast<uint64_t>(expert);
+    return expert_slab{t->type, t->ne[1], t->ne[0], offset, per_expert, t->part};
 }
 
 expert_matrices expert_store::view(int layer, int expert) const {

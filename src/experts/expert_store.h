@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace sluice {
@@ -31,8 +32,9 @@ struct expert_slab {
     ggml_type type;
     int64_t   rows;
     int64_t   cols;
-    uint64_t  file_offset;  // absolute, from the start of the file
+    uint64_t  file_offset;  // absolute, from the start of its file
     uint64_t  nbytes;
+    uint32_t  part = 0;  // its file: a split model's part (gguf_file::part)
 };
 
 class expert_store {
@@ -49,6 +51,8 @@ class expert_store {
     int     n_expert() const { return n_expert_; }
     int64_t n_embd() const { return n_embd_; }
     int64_t n_ff() const { return n_ff_; }
+    // The files the slabs lie in (expert_slab::part indexes them): the model's, or its parts.
+    std::vector<std::string> part_paths() const { return file_.part_paths(); }
 
     // Views into the mapped file of expert e of layer l.
     expert_matrices view(int layer, int expert) const;

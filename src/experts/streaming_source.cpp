@@ -17,10 +17,16 @@ double ms_since(clock_type::time_point t0) {
 
 }  // namespace
 
-streaming_expert_source::streaming_expert_source(const std::string & path, const expert_store & store,
+streaming_expert_source::streaming_expert_source(const std::vector<std::string> & paths, const expert_store & store,
                                                  std::span<const router> routers, int n_expert_used, matmul_runner & mm,
                                                  const streaming_options & opt)
     : store_(store), routers_(routers.begin(), routers.end()), k_(n_expert_used), opt_(opt) {
+    const size_t n_parts = store_.part_paths().size();
+    if (paths.size() != n_parts) {
+        fail("{}: the model lies in {} files but the expert reader was given {}", paths.empty() ? "?" : paths[0],
+             n_parts, paths.size());
+    }
+    const std::string & path = paths[0];
     if (static_cast<int>(routers_.size()) != store_.n_layer()) {
         fail("{}: the model describes {} routers for {} layers", path, routers_.size(), store_.n_layer());
     }
@@ -30,7 +36,7 @@ streaming_expert_source::streaming_expert_source(const std::string & path, const
     load_side_files();
     const cache_plan p = plan_slots(path);
     allocate(p);
-    reader_    = open_reader(path, opt_.reader);
+    reader_    = open_reader(paths, opt_.reader);
     predictor_ = make_predictor(opt_.predictor, predictor_inputs(mm));
     describe(p);
     pin_hot();

@@ -33,9 +33,12 @@ namespace sluice {
 class streaming_expert_source final : public expert_source, private cache_reads {
   public:
     // Plans the cache (throws when the budget cannot hold one token's experts per layer),
-    // allocates its slots, opens the file for reading, builds the predictor.
-    streaming_expert_source(const std::string & path, const expert_store & store, std::span<const router> routers,
-                            int n_expert_used, matmul_runner & mm, const streaming_options & opt);
+    // allocates its slots, opens the files for reading, builds the predictor. `paths` are
+    // the files the store's slabs lie in (expert_store::part_paths(): one per part of a split
+    // model), each expert matrix read from its part at its offset.
+    streaming_expert_source(const std::vector<std::string> & paths, const expert_store & store,
+                            std::span<const router> routers, int n_expert_used, matmul_runner & mm,
+                            const streaming_options & opt);
     ~streaming_expert_source() override;
 
     // Yields the experts in turns of what the layer's slots hold: while one turn computes,

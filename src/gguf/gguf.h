@@ -11,6 +11,7 @@
 // tensor, and the byte offset of the problem.
 #pragma once
 
+#include "gguf/split.h"
 #include "tensor/types.h"
 #include "util/mapped_file.h"
 
@@ -90,6 +91,7 @@ struct gguf_tensor {
     uint64_t         nbytes      = 0;
     const uint8_t *  data        = nullptr;  // into the mapping
     uint64_t         info_offset = 0;        // byte offset of the tensor info in the file
+    uint32_t         part        = 0;        // the file of a split model it lies in (gguf_file::part)
 
     int64_t  n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     int64_t  n_rows() const { return ne[1] * ne[2] * ne[3]; }
@@ -98,7 +100,10 @@ struct gguf_tensor {
 
 class gguf_file {
   public:
-    // Maps and validates `path`. Throws sluice::error on any problem.
+    // Maps and validates `path`. A file that is the first part of a split model opens every
+    // part (found by name next to it) and checks that they belong together; tensors() then
+    // lists the tensors of all parts, each knowing its part. Throws sluice::error on any
+    // problem, naming the file at fault.
     static gguf_file open(const std::string & path);
 
     // Validates an in-memory image (used by the fuzzer and tests); `name` is used in errors.
@@ -114,8 +119,20 @@ class gguf_file {
     uint64_t                 file_size() const { return bytes_.size(); }
     std::span<const uint8_t> bytes() const { return bytes_; }
 
+    // The first part's metadata (split.* keys included); the tensors of every part.
     const std::vector<gguf_kv> &     metadata() const { return kvs_; }
     const std::vector<gguf_tensor> & tensors() const { return tensors_; }
+
+    // The files of a split model (1 for a whole file): part(0) is this file (path(),
+    // data_offset(), file_size() and bytes() are the first part's); part(i) for i > 0 is
+    // that part as parsed alone (its own metadata and tensors).
+    size_t                   n_parts() const { return 1 + parts_.size(); }
+    const gguf_file &        part(size_t i) const { return i == 0 ? *this : parts_[i - 1]; }
+    std::vector<std::string> part_paths() const;
+    uint64_t                 total_size() const;  // bytes of every part
+    // The file a tensor lies in, and where its data starts there (absolute byte offset).
+    const std::string & path_of(const gguf_tensor & t) const { return part(t.part).path(); }
+    uint64_t            file_offset(const gguf_tensor & t) const { return part(t.part).data_offset() + t.offset; }
 
     const gguf_value *  find(std::string_view key) const;
     const gguf_tensor * find_tensor(std::string_view name) const;
@@ -146,6 +163,9 @@ class gguf_file {
   private:
     gguf_file() = default;
 
+    static gguf_file open_one(const std::string & path);  // one file, its split keys unread
+    void             join_parts();                        // gguf_split.cpp
+
     std::optional<mapped_file>                   map_;  // set by open(); parse() views caller-owned bytes
     std::span<const uint8_t>                     bytes_;
     std::string                                  name_;
@@ -156,6 +176,7 @@ class gguf_file {
     std::vector<gguf_tensor>                     tensors_;
     std::unordered_map<std::string_view, size_t> kv_index_;
     std::unordered_map<std::string_view, size_t> tensor_index_;
+    std::vector<gguf_file>                       parts_;  // the split model's other parts, in order
 
     friend class gguf_parser;
 };
@@ -207,6 +228,21 @@ class gguf_writer {
     // tensor need be in memory at a time. The same tensors give the same bytes as write().
     using tensor_producer = std::function<std::span<const uint8_t>(size_t)>;
     void write(const std::string & path, const tensor_producer & produce) const;
+
+    // Writes a split model as llama.cpp's gguf-split does (gguf/split.h): tensors in the
+    // order added, a part closing when the next tensor (padded to the alignment) would take
+    // its tensor bytes past max_part_bytes, each part holding at least one tensor. The first
+    // part gets the metadata (any split.* keys in it are replaced), every part split.no,
+    // split.count and split.tensors.count. Parts are PREFIX-0000i-of-0000N.gguf, PREFIX being
+    // `path` less a ".gguf" ending; returns their paths. produce(i) as for write(), with i
+    // the tensor's index over all parts. A failure removes the parts already written.
+    std::vector<std::string> write_split(const std::string & path, uint64_t max_part_bytes,
+                                         const tensor_producer & produce = {}) const;
+    // The index of each part's first tensor, for write_split with this size.
+    std::vector<size_t> split_points(uint64_t max_part_bytes) const;
+    // write(path, produce) when max_part_bytes is 0, else write_split; the files written.
+    std::vector<std::string> write_maybe_split(const std::string & path, uint64_t max_part_bytes,
+                                               const tensor_producer & produce = {}) const;
 
   private:
     struct kv {

@@ -433,6 +433,12 @@ gguf_file gguf_file::parse(std::span<const uint8_t> bytes, const std::string & n
 }
 
 gguf_file gguf_file::open(const std::string & path) {
+    gguf_file f = open_one(path);
+    f.join_parts();
+    return f;
+}
+
+gguf_file gguf_file::open_one(const std::string & path) {
     mapped_file map(path);
     gguf_file   f = parse({map.data(), map.size()}, path);
     // The views stay valid: moving a mapping moves the pointer, not the pages.

@@ -66,13 +66,19 @@ std::string render_value(const gguf_value & v, size_t max_items) {
 gguf_summary summarize(const gguf_file & file) {
     gguf_summary s;
     s.path         = file.path();
-    s.file_size    = file.file_size();
+    s.file_size    = file.total_size();
     s.version      = file.version();
     s.alignment    = file.alignment();
     s.architecture = std::string(file.architecture());
     s.name         = std::string(file.get_string("general.name").value_or(""));
     s.n_tensors    = file.tensors().size();
     s.n_metadata   = file.metadata().size();
+    for (size_t i = 0; i < file.n_parts(); ++i) {
+        s.parts.push_back({file.part(i).path(), file.part(i).file_size(), 0});
+    }
+    for (const gguf_tensor & t : file.tensors()) {
+        s.parts[t.part].n_tensors += 1;  // part(0).tensors() are every part's
+    }
 
     if (!s.architecture.empty()) {
         const std::string prefix = s.architecture + ".";

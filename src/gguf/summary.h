@@ -18,15 +18,23 @@ struct type_bytes {
     uint64_t bytes   = 0;
 };
 
-struct gguf_summary {
+// One file of a split model (or the whole file).
+struct gguf_part_summary {
     std::string path;
     uint64_t    file_size = 0;
-    uint32_t    version   = 0;
-    uint64_t    alignment = 0;
-    std::string architecture;  // "" if general.architecture is missing
-    std::string name;          // general.name, if any
-    uint64_t    n_tensors  = 0;
-    uint64_t    n_metadata = 0;
+    uint64_t    n_tensors = 0;
+};
+
+struct gguf_summary {
+    std::string                    path;           // the first part of a split model
+    uint64_t                       file_size = 0;  // over all parts
+    std::vector<gguf_part_summary> parts;          // one entry for a whole file
+    uint32_t                       version   = 0;
+    uint64_t                       alignment = 0;
+    std::string                    architecture;  // "" if general.architecture is missing
+    std::string                    name;          // general.name, if any
+    uint64_t                       n_tensors  = 0;
+    uint64_t                       n_metadata = 0;
 
     // Hyper-parameters found under "<arch>.", in file order, rendered as text
     // (e.g. {"block_count", "48"}, {"rope.freq_base", "1000000"}).

@@ -13,11 +13,11 @@ token_io token_io::load(const gguf_file & f, int64_t n_embd) {
     io.token_embd          = &f.require_tensor("token_embd.weight");
     const gguf_tensor & te = *io.token_embd;
     if (te.n_dims != 2 || te.ne[0] != n_embd) {
-        fail("{}: tensor 'token_embd.weight' has row length {}, expected {} (offset {})", f.path(), te.ne[0], n_embd,
-             te.info_offset);
+        fail("{}: tensor 'token_embd.weight' has row length {}, expected {} (offset {})", f.path_of(te), te.ne[0],
+             n_embd, te.info_offset);
     }
     if (!traits(te.type).computable) {
-        fail("{}: tensor 'token_embd.weight' has type {}, which sluice cannot compute with", f.path(),
+        fail("{}: tensor 'token_embd.weight' has type {}, which sluice cannot compute with", f.path_of(te),
              type_name(te.type));
     }
     io.n_vocab     = te.ne[1];

@@ -19,15 +19,15 @@ std::string shape_of(const gguf_tensor & t) {
 
 void check_computable(const gguf_file & f, const gguf_tensor & t) {
     if (!traits(t.type).computable) {
-        fail("{}: tensor '{}' has type {}, which sluice cannot compute with (offset {})", f.path(), t.name,
+        fail("{}: tensor '{}' has type {}, which sluice cannot compute with (offset {})", f.path_of(t), t.name,
              type_name(t.type), t.info_offset);
     }
 }
 
 weight_matrix matrix_from(const gguf_file & f, const gguf_tensor & t, int64_t cols, int64_t rows) {
     if (t.n_dims != 2 || t.ne[0] != cols || t.ne[1] != rows) {
-        fail("{}: tensor '{}' has shape {}, expected [{}, {}] (offset {})", f.path(), t.name, shape_of(t), cols, rows,
-             t.info_offset);
+        fail("{}: tensor '{}' has shape {}, expected [{}, {}] (offset {})", f.path_of(t), t.name, shape_of(t), cols,
+             rows, t.info_offset);
     }
     check_computable(f, t);
     return weight_matrix{t.type, rows, cols, t.row_bytes(), t.data};
@@ -50,7 +50,7 @@ weight_matrix optional_matrix(const gguf_file & f, const std::string & name, int
 std::vector<float> require_vector(const gguf_file & f, const std::string & name, int64_t n) {
     const gguf_tensor & t = f.require_tensor(name);
     if (t.n_dims != 1 || t.ne[0] != n) {
-        fail("{}: tensor '{}' has shape {}, expected [{}] (offset {})", f.path(), t.name, shape_of(t), n,
+        fail("{}: tensor '{}' has shape {}, expected [{}] (offset {})", f.path_of(t), t.name, shape_of(t), n,
              t.info_offset);
     }
     check_computable(f, t);
@@ -64,11 +64,11 @@ const float * require_f32_view(const gguf_file & f, const std::string & name, in
     const bool          shape_ok =
         ne1 == 0 ? (t.n_dims == 1 && t.ne[0] == ne0) : (t.n_dims == 2 && t.ne[0] == ne0 && t.ne[1] == ne1);
     if (!shape_ok) {
-        fail("{}: tensor '{}' has shape {}, expected [{}{}] (offset {})", f.path(), t.name, shape_of(t), ne0,
+        fail("{}: tensor '{}' has shape {}, expected [{}{}] (offset {})", f.path_of(t), t.name, shape_of(t), ne0,
              ne1 == 0 ? std::string() : fmt::format(", {}", ne1), t.info_offset);
     }
     if (t.type != ggml_type::F32) {
-        fail("{}: tensor '{}' has type {}, expected F32 (offset {})", f.path(), t.name, type_name(t.type),
+        fail("{}: tensor '{}' has type {}, expected F32 (offset {})", f.path_of(t), t.name, type_name(t.type),
              t.info_offset);
     }
     return reinterpret_cast<const float *>(t.data);  // the data section is aligned to >= 32 bytes
@@ -112,7 +112,7 @@ const gguf_tensor & block_tensors::tensor(std::string_view t, std::string_view s
         ok = g.ne[i] == shape[i];
     }
     if (!ok) {
-        fail("{}: tensor '{}' has shape {}, expected [{}] (offset {})", f_.path(), g.name, shape_of(g),
+        fail("{}: tensor '{}' has shape {}, expected [{}] (offset {})", f_.path_of(g), g.name, shape_of(g),
              fmt::join(shape, ", "), g.info_offset);
     }
     check_computable(f_, g);

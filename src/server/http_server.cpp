@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include "gguf/split.h"
 #include "server/http_guard.h"
 #include "server/request.h"
 #include "server/response.h"
@@ -96,8 +97,16 @@ int64_t content_length(const httplib::Request & req) {
     return n;
 }
 
+// The file's name less .gguf; a split model's less its part suffix too (m-00001-of-00003: m).
 std::string default_model_id(const engine & e) {
-    return std::filesystem::path(e.file().path()).stem().string();
+    std::string       id     = std::filesystem::path(e.file().path()).stem().string();
+    const uint32_t    parts  = static_cast<uint32_t>(e.file().n_parts());
+    const std::string tail   = split_part_path("", 0, parts);  // "-00001-of-0000N.gguf"
+    const std::string suffix = tail.substr(0, tail.size() - 5);
+    if (parts > 1 && id.ends_with(suffix)) {
+        id.resize(id.size() - suffix.size());
+    }
+    return id;
 }
 
 }  // namespace

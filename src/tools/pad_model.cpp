@@ -125,6 +125,9 @@ pad_report write_padded_model(const std::string & input, const pad_options & opt
                                                ff,
                                                arch + ".attention.layer_norm_rms_epsilon"};
     for (const gguf_kv & kv : in.metadata()) {
+        if (is_split_key(kv.key)) {
+            continue;
+        }
         if (std::find(replaced.begin(), replaced.end(), kv.key) == replaced.end() ||
             (kv.key == "general.file_type" && !opt.type)) {
             w.set_value(std::string(kv.key), kv.value);

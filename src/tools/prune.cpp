@@ -99,8 +99,9 @@ std::vector<std::vector<int32_t>> choose_experts(const expert_scores & s, int ke
     return kept;
 }
 
-void write_pruned_model(const gguf_file & in, const model_hparams & hp, const std::vector<std::vector<int32_t>> & kept,
-                        const std::string & path) {
+std::vector<std::string> write_pruned_model(const gguf_file & in, const model_hparams & hp,
+                                            const std::vector<std::vector<int32_t>> & kept, const std::string & path,
+                                            uint64_t split_max_bytes) {
     const int64_t n_expert = hp.n_expert;
     int64_t       keep     = -1;
     for (const auto & k : kept) {
@@ -127,7 +128,7 @@ void write_pruned_model(const gguf_file & in, const model_hparams & hp, const st
     for (const gguf_kv & kv : in.metadata()) {
         if (kv.key == arch + ".expert_count") {
             w.set_u32(std::string(kv.key), static_cast<uint32_t>(keep));
-        } else if (kv.key != "sluice.prune.kept_experts") {
+        } else if (kv.key != "sluice.prune.kept_experts" && !is_split_key(kv.key)) {
             w.set_value(std::string(kv.key), kv.value);
         }
     }
@@ -159,7 +160,7 @@ void write_pruned_model(const gguf_file & in, const model_hparams & hp, const st
         dims.back() = keep;
         w.add_tensor(std::string(t.name), t.type, dims, out.data(), out.size());
     }
-    w.write(path);
+    return w.write_maybe_split(path, split_max_bytes);
 }
 
 }  // namespace sluice

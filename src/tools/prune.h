@@ -35,9 +35,11 @@ std::vector<std::vector<int32_t>> choose_experts(const expert_scores & s, int ke
 
 // Writes `in` with only the kept experts: every per-expert tensor (routed experts' weights and
 // biases, router rows and bias, DeepSeek's selection bias) sliced, expert_count = keep, and
-// the kept ids in "sluice.prune.kept_experts" (layer-major). Throws when keep is below the
-// experts a token uses, or the model has expert groups (they would not survive a cut).
-void write_pruned_model(const gguf_file & in, const model_hparams & hp, const std::vector<std::vector<int32_t>> & kept,
-                        const std::string & path);
+// the kept ids in "sluice.prune.kept_experts" (layer-major); a split model of parts of at
+// most split_max_bytes when that is not 0. Returns the files written. Throws when keep is
+// below the experts a token uses, or the model has expert groups (they would not survive a cut).
+std::vector<std::string> write_pruned_model(const gguf_file & in, const model_hparams & hp,
+                                            const std::vector<std::vector<int32_t>> & kept, const std::string & path,
+                                            uint64_t split_max_bytes = 0);
 
 }  // namespace sluice

@@ -53,7 +53,7 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
 }
 
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
-                              bool experts_only) {
+                              bool experts_only, uint64_t split_max_bytes) {
     if (!can_quantize(type)) {
         fail("quantize: cannot write type {} (supported: {})", type_name(type), quantizable_type_names());
     }
@@ -61,7 +61,7 @@ quantize_report quantize_file(const std::string & input, const std::string & out
     gguf_writer     out;
     for (const gguf_kv & kv : in.metadata()) {
         if (kv.key == "general.file_type" || kv.key == "general.quantization_version" ||
-            kv.key == "general.alignment") {
+            kv.key == "general.alignment" || is_split_key(kv.key)) {
             continue;
         }
         out.set_value(std::string(kv.key), kv.value);
@@ -115,7 +115,7 @@ quantize_report quantize_file(const std::string & input, const std::string & out
         bar.update(written_after[i]);  // kept tensors before this one are counted here too
         return converted;
     };
-    out.write(output, produce);
+    rep.files = out.write_maybe_split(output, split_max_bytes, produce);
     return rep;
 }
 

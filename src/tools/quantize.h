@@ -5,24 +5,29 @@
 
 #include "tensor/types.h"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
 class thread_pool;
 
 struct quantize_report {
-    int      tensors_converted = 0;
-    int      tensors_kept      = 0;
-    uint64_t bytes_in          = 0;
-    uint64_t bytes_out         = 0;
+    int                      tensors_converted = 0;
+    int                      tensors_kept      = 0;
+    uint64_t                 bytes_in          = 0;
+    uint64_t                 bytes_out         = 0;
+    std::vector<std::string> files;  // written: the output, or its parts
 };
 
 // Reads `input`, writes `output` with the matrices in `type` (one of the types
 // quantize_row supports); only the routed experts' (*_exps) when `experts_only` (what a
-// re-quantizing expert cache holds). Throws naming the tensor on a problem.
+// re-quantizing expert cache holds). With split_max_bytes > 0 the output is a split model
+// (gguf_writer::write_split: OUTPUT less ".gguf", then -00001-of-0000N.gguf). Throws naming
+// the tensor on a problem.
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
-                              bool experts_only = false);
+                              bool experts_only = false, uint64_t split_max_bytes = 0);
 
 // llama.cpp's general.file_type id (LLAMA_FTYPE_*) for a file mostly of type t; 0 (all F32)
 // for a type without one.

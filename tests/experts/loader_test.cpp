@@ -112,6 +112,57 @@ TEST_P(loader_test, a_missing_file_is_an_error_naming_it) {
     }
 }
 
+// A split model's parts: one reader over several files, each read from the file it names;
+// a short read names the part that is short, a file index past the last is an error.
+TEST_P(loader_test, reads_come_from_the_file_they_name) {
+    const std::string second = path_ + ".part2";
+    std::vector<char> other(8 * 4096 + 10);
+    for (size_t i = 0; i < other.size(); ++i) {
+        other[i] = static_cast<char>(i * 31 + 5);
+    }
+    std::ofstream(second, std::ios::binary).write(other.data(), static_cast<std::streamsize>(other.size()));
+    reader_options o;
+    o.kind = GetParam();
+    std::unique_ptr<async_reader> r;
+    try {
+        r = open_reader(std::vector<std::string>{path_, second}, o);
+    } catch (const error &) {
+        std::filesystem::remove(second);
+        if (GetParam() == reader_kind::IO_URING) {
+            GTEST_SKIP() << "io_uring unavailable";
+        }
+        throw;
+    }
+    EXPECT_EQ(r->n_files(), 2u);
+    EXPECT_EQ(r->path(1), second);
+    aligned_buffer buf(4 * 4096);
+    read_request   q;
+    q.offset   = 4096;
+    q.length   = 2 * 4096;
+    q.required = q.length;
+    for (uint32_t f : {1u, 0u}) {
+        q.file = f;
+        q.dest = buf.p + f * 2 * 4096;
+        r->wait(r->submit(q));
+    }
+    EXPECT_EQ(std::memcmp(buf.p, bytes_.data() + 4096, 2 * 4096), 0);
+    EXPECT_EQ(std::memcmp(buf.p + 2 * 4096, other.data() + 4096, 2 * 4096), 0);
+
+    q.file     = 1;
+    q.offset   = 8 * 4096;
+    q.required = 11;  // the second file has 10 bytes there
+    try {
+        r->wait(r->submit(q));
+        ADD_FAILURE() << "short read not reported";
+    } catch (const error & e) {
+        EXPECT_NE(std::string(e.what()).find(second + ": short read"), std::string::npos) << e.what();
+    }
+    q.file = 2;
+    EXPECT_THROW(r->wait(r->submit(q)), error);
+    r.reset();
+    std::filesystem::remove(second);
+}
+
 INSTANTIATE_TEST_SUITE_P(kinds, loader_test, ::testing::Values(reader_kind::IO_URING, reader_kind::PREAD),
                          [](const auto & info) { return info.param == reader_kind::PREAD ? "pread" : "io_uring"; });
 

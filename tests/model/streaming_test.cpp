@@ -228,8 +228,9 @@ TEST(streaming, a_file_truncated_under_the_reader_stops_with_a_clear_error) {
     streaming_options so;
     so.budget    = 1u << 30;
     so.predictor = predictor_kind::NONE;
-    e.set_expert_source(std::make_unique<streaming_expert_source>(
-        copy.string(), store, e.net().routers(), static_cast<int>(e.hparams().n_expert_used), e.runner(), so));
+    e.set_expert_source(
+        std::make_unique<streaming_expert_source>(std::vector<std::string>{copy.string()}, store, e.net().routers(),
+                                                  static_cast<int>(e.hparams().n_expert_used), e.runner(), so));
     session s(e, session_options{.n_ctx = 64});
     try {
         const std::vector<int32_t> ids = m.ids;

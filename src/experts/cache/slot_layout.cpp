@@ -34,6 +34,7 @@ std::array<read_request, 3> slot_reads(const expert_store & store, int layer, in
     for (int i = 0; i < 3; ++i) {
         const uint64_t first = slabs[i].file_offset / direct_io_alignment * direct_io_alignment;
         const uint64_t last  = round_up(slabs[i].file_offset + slabs[i].nbytes, direct_io_alignment);
+        out[i].file          = slabs[i].part;
         out[i].offset        = first;
         out[i].length        = last - first;
         out[i].required      = slabs[i].file_offset + slabs[i].nbytes - first;

@@ -16,8 +16,8 @@ struct free_deleter {
 
 }  // namespace
 
-disk_probe probe_expert_reads(const std::string & path, const expert_store & store, const reader_options & opt, int n,
-                              int in_flight, int n_serial) {
+disk_probe probe_expert_reads(const expert_store & store, const reader_options & opt, int n, int in_flight,
+                              int n_serial) {
     std::vector<int> layers;
     for (int l = 0; l < store.n_layer(); ++l) {
         if (store.has_experts(l)) {
@@ -28,7 +28,7 @@ disk_probe probe_expert_reads(const std::string & path, const expert_store & sto
     if (layers.empty()) {
         return out;
     }
-    auto     reader = open_reader(path, opt);
+    auto     reader = open_reader(store.part_paths(), opt);
     uint64_t span   = 0;  // largest aligned slab
     for (int l : layers) {
         for (const expert_slab & s : {store.slab_gate(l, 0), store.slab_up(l, 0), store.slab_down(l, 0)}) {
@@ -45,6 +45,7 @@ disk_probe probe_expert_reads(const std::string & path, const expert_store & sto
         int       i = 0;
         for (const expert_slab & s : {store.slab_gate(l, e), store.slab_up(l, e), store.slab_down(l, e)}) {
             read_request r;
+            r.file   = s.part;
             r.offset = s.file_offset / direct_io_alignment * direct_io_alignment;
             r.length =
                 (s.file_offset + s.nbytes + direct_io_alignment - 1) / direct_io_alignment * direct_io_alignment -

@@ -17,8 +17,8 @@ struct disk_probe {
 };
 
 // Reads `n` pseudo-random experts (seeded, every MoE layer) with `in_flight` at a time,
-// then `n_serial` one at a time for the latency.
-disk_probe probe_expert_reads(const std::string & path, const expert_store & store, const reader_options & opt,
-                              int n = 64, int in_flight = 8, int n_serial = 8);
+// then `n_serial` one at a time for the latency, from the store's file (or its parts).
+disk_probe probe_expert_reads(const expert_store & store, const reader_options & opt, int n = 64, int in_flight = 8,
+                              int n_serial = 8);
 
 }  // namespace sluice

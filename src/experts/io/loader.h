@@ -1,9 +1,8 @@
-// Asynchronous reads of byte ranges of one file, for the streaming expert cache: io_uring
-// (liburing) where the kernel allows it, else a small pool of pread threads. Several reads
-// are in flight at once; the caller waits for the ones it needs. Reads bypass the page cache
-// (O_DIRECT) so that neither the cache budget nor the measurements are undone by the kernel
-// quietly keeping the model in RAM; where O_DIRECT is refused (tmpfs, some filesystems) the
-// pages read are dropped with posix_fadvise(DONTNEED) instead.
+// Asynchronous reads of byte ranges of a few files (the parts of a split model), for the streaming expert cache:
+// io_uring (liburing) where the kernel allows it, else a small pool of pread threads. Several reads are in flight at
+// once; the caller waits for the ones it needs. Reads bypass the page cache (O_DIRECT) so that neither the cache budget
+// nor the measurements are undone by the kernel quietly keeping the model in RAM; where O_DIRECT is refused (tmpfs,
+// some filesystems) the pages read are dropped with posix_fadvise(DONTNEED) instead.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -19,6 +19,7 @@ namespace sluice {
 inline constexpr uint64_t direct_io_alignment = 4096;
 
 struct read_request {
+    uint32_t    file     = 0;        // which of the reader's files (a split model's part)
     uint64_t    offset   = 0;        // aligned to direct_io_alignment
     uint64_t    length   = 0;        // aligned; may run past the end of the file
     uint64_t    required = 0;        // bytes that must be read (a short read before this is an error)
@@ -38,9 +39,10 @@ class async_reader {
   public:
     virtual ~async_reader() = default;
 
-    virtual std::string_view name() const = 0;  // "io_uring" or "pread"
-    bool                     direct() const { return direct_; }
-    const std::string &      path() const { return path_; }
+    virtual std::string_view name() const = 0;                   // "io_uring" or "pread"
+    bool                     direct() const { return direct_; }  // every file opened with O_DIRECT
+    const std::string &      path(uint32_t file = 0) const { return files_[file].path; }
+    size_t                   n_files() const { return files_.size(); }
 
     // Starts a read; returns its ticket.
     virtual uint64_t submit(const read_request & r) = 0;
@@ -51,15 +53,30 @@ class async_reader {
     virtual bool ready(uint64_t ticket) = 0;
 
   protected:
-    async_reader(std::string path, bool direct) : path_(std::move(path)), direct_(direct) {}
+    struct open_file {
+        std::string path;
+        int         fd     = -1;
+        bool        direct = false;  // opened with O_DIRECT (else pages read are dropped)
+    };
 
-    std::string path_;
-    bool        direct_;
+    async_reader() = default;
+    // Opens every file (O_DIRECT when asked and allowed); throws naming the one that fails.
+    void open_files(const std::vector<std::string> & paths, bool want_direct);
+    void close_files();
+    // The file a request names, or nullptr (with `error` set) when it names none.
+    const open_file * file_of(const read_request & r, std::string & error) const;
+
+    std::vector<open_file> files_;
+    bool                   direct_ = false;
 };
 
-// Opens `path` for reading with the kind asked (automatic: io_uring, else pread). Throws
-// naming the file when it cannot be opened, or when io_uring was asked for and is refused.
-std::unique_ptr<async_reader> open_reader(const std::string & path, const reader_options & opt);
+// Opens `paths` (one file, or a split model's parts in order) for reading with the kind
+// asked (automatic: io_uring, else pread). Throws naming the file when one cannot be opened,
+// or when io_uring was asked for and is refused.
+std::unique_ptr<async_reader>        open_reader(const std::vector<std::string> & paths, const reader_options & opt);
+inline std::unique_ptr<async_reader> open_reader(const std::string & path, const reader_options & opt) {
+    return open_reader(std::vector<std::string>{path}, opt);
+}
 
 // Opens the file, with O_DIRECT when asked and allowed; tells which it got. Shared by the
 // reader kinds.

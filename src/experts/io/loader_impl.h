@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -15,8 +16,8 @@ std::string read_fully(int fd, const std::string & path, const read_request & r,
 // hold the model behind the budget's back.
 void drop_cached_pages(int fd, const read_request & r, bool direct);
 
-std::unique_ptr<async_reader> make_pread_reader(const std::string & path, const reader_options & opt);
+std::unique_ptr<async_reader> make_pread_reader(const std::vector<std::string> & paths, const reader_options & opt);
 // nullptr when the kernel refuses io_uring.
-std::unique_ptr<async_reader> make_uring_reader(const std::string & path, const reader_options & opt);
+std::unique_ptr<async_reader> make_uring_reader(const std::vector<std::string> & paths, const reader_options & opt);
 
 }  // namespace sluice

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -21,7 +22,8 @@ namespace {
 
 class pread_reader final : public async_reader {
   public:
-    pread_reader(const std::string & path, int fd, bool direct, int n_threads) : async_reader(path, direct), fd_(fd) {
+    pread_reader(const std::vector<std::string> & paths, bool want_direct, int n_threads) {
+        open_files(paths, want_direct);
         for (int i = 0; i < std::max(1, n_threads); ++i) {
             workers_.emplace_back([this] { work(); });
         }
@@ -36,7 +38,7 @@ class pread_reader final : public async_reader {
         for (std::thread & t : workers_) {
             t.join();
         }
-        ::close(fd_);
+        close_files();
     }
 
     std::string_view name() const override { return "pread"; }
@@ -92,7 +94,10 @@ class pread_reader final : public async_reader {
                 j = queue_.front();
                 queue_.pop_front();
             }
-            std::string error = read_fully(fd_, path_, j.req, direct_);
+            std::string error;
+            if (const open_file * f = file_of(j.req, error)) {
+                error = read_fully(f->fd, f->path, j.req, f->direct);
+            }
             {
                 std::lock_guard lock(mu_);
                 status &        s = pending_[j.ticket];
@@ -103,7 +108,6 @@ class pread_reader final : public async_reader {
         }
     }
 
-    int                                  fd_;
     std::mutex                           mu_;
     std::condition_variable              wake_, done_;
     std::deque<job>                      queue_;
@@ -145,10 +149,45 @@ void drop_cached_pages(int fd, const read_request & r, bool direct) {
     }
 }
 
-std::unique_ptr<async_reader> make_pread_reader(const std::string & path, const reader_options & opt) {
-    bool      direct = false;
-    const int fd     = open_for_reading(path, opt.direct, direct);
-    return std::make_unique<pread_reader>(path, fd, direct, opt.threads);
+std::unique_ptr<async_reader> make_pread_reader(const std::vector<std::string> & paths, const reader_options & opt) {
+    return std::make_unique<pread_reader>(paths, opt.direct, opt.threads);
+}
+
+void async_reader::open_files(const std::vector<std::string> & paths, bool want_direct) {
+    if (paths.empty()) {
+        fail("expert reader: no file to read");
+    }
+    files_.reserve(paths.size());
+    try {
+        for (const std::string & p : paths) {
+            open_file f;
+            f.path = p;
+            f.fd   = open_for_reading(p, want_direct, f.direct);
+            files_.push_back(std::move(f));
+        }
+    } catch (...) {
+        close_files();
+        throw;
+    }
+    direct_ = std::all_of(files_.begin(), files_.end(), [](const open_file & f) { return f.direct; });
+}
+
+void async_reader::close_files() {
+    for (open_file & f : files_) {
+        if (f.fd >= 0) {
+            ::close(f.fd);
+            f.fd = -1;
+        }
+    }
+}
+
+const async_reader::open_file * async_reader::file_of(const read_request & r, std::string & error) const {
+    if (r.file >= files_.size()) {
+        error =
+            fmt::format("{}: a read asks for file {} of a reader of {}", files_.front().path, r.file, files_.size());
+        return nullptr;
+    }
+    return &files_[r.file];
 }
 
 int open_for_reading(const std::string & path, bool want_direct, bool & got_direct) {

@@ -19,14 +19,11 @@ class uring_reader final : public async_reader {
   public:
     // The ring is set up in place (liburing's struct is not meant to be copied); ok() tells
     // whether the kernel allowed it.
-    uring_reader(const std::string & path, int depth) : async_reader(path, false), depth_(std::max(4, depth)) {
+    explicit uring_reader(int depth) : depth_(std::max(4, depth)) {
         ok_ = io_uring_queue_init(static_cast<unsigned>(depth_), &ring_, 0) == 0;
     }
     bool ok() const { return ok_; }
-    void attach(int fd, bool direct) {
-        fd_     = fd;
-        direct_ = direct;
-    }
+    void attach(const std::vector<std::string> & paths, bool want_direct) { open_files(paths, want_direct); }
 
     ~uring_reader() override {
         if (!ok_) {
@@ -42,9 +39,7 @@ class uring_reader final : public async_reader {
             --in_flight_;
         }
         io_uring_queue_exit(&ring_);
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
+        close_files();
     }
 
     std::string_view name() const override { return "io_uring"; }
@@ -90,13 +85,18 @@ class uring_reader final : public async_reader {
         while (in_flight_ >= depth_) {  // keep completions within the ring's size
             reap(true);
         }
-        op &           o   = pending_[ticket];
+        op &              o = pending_[ticket];
+        const open_file * f = file_of(o.req, o.error);
+        if (f == nullptr) {
+            o.done = true;
+            return;
+        }
         io_uring_sqe * sqe = io_uring_get_sqe(&ring_);
         while (sqe == nullptr) {  // ring full: make room by reaping one completion
             reap(true);
             sqe = io_uring_get_sqe(&ring_);
         }
-        io_uring_prep_read(sqe, fd_, o.req.dest + o.done_bytes, static_cast<unsigned>(o.req.length - o.done_bytes),
+        io_uring_prep_read(sqe, f->fd, o.req.dest + o.done_bytes, static_cast<unsigned>(o.req.length - o.done_bytes),
                            o.req.offset + o.done_bytes);
         io_uring_sqe_set_data64(sqe, ticket);
         ++in_flight_;
@@ -105,7 +105,7 @@ class uring_reader final : public async_reader {
             --in_flight_;
             o.done = true;
             o.error =
-                fmt::format("{}: io_uring submit for offset {} failed: {}", path_, o.req.offset, std::strerror(-rc));
+                fmt::format("{}: io_uring submit for offset {} failed: {}", f->path, o.req.offset, std::strerror(-rc));
         }
     }
 
@@ -123,7 +123,7 @@ class uring_reader final : public async_reader {
             rc  = io_uring_peek_cqe(&ring_, &cqe);
         }
         if (block && rc < 0 && rc != -EAGAIN && rc != -EINTR) {
-            fail("{}: waiting for io_uring completions failed: {}", path_, std::strerror(-rc));
+            fail("{}: waiting for io_uring completions failed: {}", path(), std::strerror(-rc));
         }
     }
 
@@ -132,10 +132,11 @@ class uring_reader final : public async_reader {
         if (it == pending_.end()) {
             return;
         }
-        op & o = it->second;
+        op &                o    = it->second;
+        const std::string & path = files_[o.req.file].path;  // start() checked the index
         if (res < 0) {
             o.done  = true;
-            o.error = fmt::format("{}: read of {} bytes at offset {} failed: {}", path_, o.req.length - o.done_bytes,
+            o.error = fmt::format("{}: read of {} bytes at offset {} failed: {}", path, o.req.length - o.done_bytes,
                                   o.req.offset + o.done_bytes, std::strerror(-res));
             return;
         }
@@ -146,14 +147,13 @@ class uring_reader final : public async_reader {
         }
         o.done = true;
         if (o.done_bytes < o.req.required) {
-            o.error = fmt::format("{}: short read at offset {}: got {} of {} bytes (was the file truncated?)", path_,
+            o.error = fmt::format("{}: short read at offset {}: got {} of {} bytes (was the file truncated?)", path,
                                   o.req.offset, o.done_bytes, o.req.required);
             return;
         }
-        drop_cached_pages(fd_, o.req, direct_);
+        drop_cached_pages(files_[o.req.file].fd, o.req, files_[o.req.file].direct);
     }
 
-    int                              fd_ = -1;
     int                              depth_;
     bool                             ok_ = false;
     io_uring                         ring_{};
@@ -164,27 +164,28 @@ class uring_reader final : public async_reader {
 
 }  // namespace
 
-std::unique_ptr<async_reader> make_uring_reader(const std::string & path, const reader_options & opt) {
-    auto r = std::make_unique<uring_reader>(path, opt.queue_depth);
+std::unique_ptr<async_reader> make_uring_reader(const std::vector<std::string> & paths, const reader_options & opt) {
+    auto r = std::make_unique<uring_reader>(opt.queue_depth);
     if (!r->ok()) {
         return nullptr;
     }
-    bool      direct = false;
-    const int fd     = open_for_reading(path, opt.direct, direct);
-    r->attach(fd, direct);
+    r->attach(paths, opt.direct);
     return r;
 }
 
-std::unique_ptr<async_reader> open_reader(const std::string & path, const reader_options & opt) {
+std::unique_ptr<async_reader> open_reader(const std::vector<std::string> & paths, const reader_options & opt) {
+    if (paths.empty()) {
+        fail("expert reader: no file to read");
+    }
     if (opt.kind != reader_kind::PREAD) {
-        if (auto r = make_uring_reader(path, opt)) {
+        if (auto r = make_uring_reader(paths, opt)) {
             return r;
         }
         if (opt.kind == reader_kind::IO_URING) {
-            fail("{}: io_uring is not available here (kernel or sandbox refuses it); use --reader pread", path);
+            fail("{}: io_uring is not available here (kernel or sandbox refuses it); use --reader pread", paths[0]);
         }
     }
-    return make_pread_reader(path, opt);
+    return make_pread_reader(paths, opt);
 }
 
 }  // namespace sluice
