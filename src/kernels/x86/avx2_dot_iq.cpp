@@ -21,12 +21,6 @@ inline __m256i load256(const void * p) {
     return _mm256_loadu_si256(static_cast<const __m256i *>(p));
 }
 
-inline uint64_t load_u64(const void * p) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-
 inline __m256i grid4(uint64_t g0, uint64_t g1, uint64_t g2, uint64_t g3) {
     return _mm256_setr_epi64x(static_cast<long long>(g0), static_cast<long long>(g1), static_cast<long long>(g2),
                               static_cast<long long>(g3));
