@@ -135,25 +135,41 @@ struct act_q45 {
     }
 };
 
+// Per (row, token) and super-block: isum (16 int32 lanes, exact) -> acc += float(isum) * (da * d)
+// and, for the mins, msum = mins . bsums (8 int32 lanes) -> accm -= float(msum) * (da * dmin)
+// (fnmadd: one rounding of the same value as an FMA with the negated product). The 8-lane min
+// accumulators of two tokens share one zmm; an odd last token keeps its own ymm. Only the
+// placement of the lanes differs between T = 1 and T > 1, never a lane's operations.
 template <typename block, bool has_qh>
 struct k_q45_k {
     template <int R, int T>
     static void run(int64_t n, const uint8_t * w, uint64_t stride, const uint8_t * act, uint64_t act_stride,
                     float * out, int64_t out_stride) {
+        constexpr int         P = T / 2;  // token pairs; an odd last token uses accm1
         const tile_ptrs<R, T> p(w, stride, act, act_stride);
-        __m512                acc[R][T];
-        __m256                accm[R][T];
+        __m512                acc[R][T], accm[R][P + 1];  // + 1: no zero-length array when T = 1
+        __m256                accm1[R];
         for (int r = 0; r < R; ++r) {
             for (int t = 0; t < T; ++t) {
-                acc[r][t]  = _mm512_setzero_ps();
-                accm[r][t] = _mm256_setzero_ps();
+                acc[r][t] = _mm512_setzero_ps();
             }
+            for (int j = 0; j < P; ++j) {
+                accm[r][j] = _mm512_setzero_ps();
+            }
+            accm1[r] = _mm256_setzero_ps();
         }
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         for (int64_t b = 0; b < n / QK_K; ++b) {
             act_q45 a[T];
+            __m512  da[T], da2[P + 1];
+            __m512i bs2[P + 1];
             for (int t = 0; t < T; ++t) {
                 a[t].load(reinterpret_cast<const block_q8_K *>(p.y[t])[b]);
+                da[t] = _mm512_set1_ps(a[t].d);
+            }
+            for (int j = 0; j < P; ++j) {
+                bs2[j] = join256(a[2 * j].bsums, a[2 * j + 1].bsums);
+                da2[j] = _mm512_insertf32x8(da[2 * j], _mm512_castps512_ps256(da[2 * j + 1]), 1);
             }
             for (int r = 0; r < R; ++r) {
                 const block & xb = reinterpret_cast<const block *>(p.x[r])[b];
@@ -163,20 +179,19 @@ struct k_q45_k {
                 const __m128i m8   = _mm_cvtsi64_si128(static_cast<long long>(m64));
                 const __m256i mins = _mm256_cvtepu8_epi16(
                     _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+                const __m512i mins2 = _mm512_broadcast_i64x4(mins);
                 const __m512i sc16 =
                     _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc64))));
                 __m512i h = _mm512_setzero_si512();
                 if constexpr (has_qh) {
                     h = dup256(xb.qh);
                 }
-                // codes and scales of the four 64-code groups: lo0, hi0, lo1, hi1
                 __m512i q[4], sc[4];
                 for (int cc = 0; cc < 2; ++cc) {
                     const __m512i v  = ld512(xb.qs + 64 * cc);
                     __m512i       lo = _mm512_and_si512(v, m4);
                     __m512i       hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                     if constexpr (has_qh) {
-                        // Fifth bits: bit 2c of qh[l] for the low nibbles of chunk c, bit 2c+1 for the high.
                         const int       c0 = 2 * cc, c1 = 2 * cc + 1;
                         const __m512i   blo = join256(_mm256_set1_epi8(static_cast<char>(1 << (2 * c0))),
                                                       _mm256_set1_epi8(static_cast<char>(1 << (2 * c1))));
@@ -186,30 +201,40 @@ struct k_q45_k {
                         lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(0x10));
                         hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(0x10));
                     }
-                    // 32-code sub-blocks: each scale covers two 8-lane groups.
                     const int s    = 4 * cc;
                     q[2 * cc]      = lo;
                     q[2 * cc + 1]  = hi;
                     sc[2 * cc]     = _mm512_permutexvar_epi16(scale_idx(s, s, s + 2, s + 2), sc16);
                     sc[2 * cc + 1] = _mm512_permutexvar_epi16(scale_idx(s + 1, s + 1, s + 3, s + 3), sc16);
                 }
-                const float d = f16_to_f32_x86(xb.d), dmin = f16_to_f32_x86(xb.dmin);
+                const __m512 d = _mm512_set1_ps(f16_to_f32_x86(xb.d)), dmin = _mm512_set1_ps(f16_to_f32_x86(xb.dmin));
                 for (int t = 0; t < T; ++t) {
-                    const __m256i msum = _mm256_madd_epi16(mins, a[t].bsums);
-                    __m512i       isum = _mm512_setzero_si512();
-                    isum               = scaled_dot(isum, q[0], a[t].lo[0], sc[0]);
-                    isum               = scaled_dot(isum, q[1], a[t].hi[0], sc[1]);
-                    isum               = scaled_dot(isum, q[2], a[t].lo[1], sc[2]);
-                    isum               = scaled_dot(isum, q[3], a[t].hi[1], sc[3]);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a[t].d * d), acc[r][t]);
-                    accm[r][t] =
-                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a[t].d * dmin)), accm[r][t]);
+                    __m512i isum = _mm512_setzero_si512();
+                    isum         = scaled_dot(isum, q[0], a[t].lo[0], sc[0]);
+                    isum         = scaled_dot(isum, q[1], a[t].hi[0], sc[1]);
+                    isum         = scaled_dot(isum, q[2], a[t].lo[1], sc[2]);
+                    isum         = scaled_dot(isum, q[3], a[t].hi[1], sc[3]);
+                    acc[r][t]    = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(da[t], d), acc[r][t]);
+                }
+                for (int j = 0; j < P; ++j) {
+                    // -(da * dmin) * msum + accm, one rounding: fnmadd.
+                    const __m512i msum = _mm512_madd_epi16(mins2, bs2[j]);
+                    accm[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2[j], dmin), accm[r][j]);
+                }
+                if constexpr (T % 2 == 1) {
+                    const __m256i msum = _mm256_madd_epi16(mins, a[T - 1].bsums);
+                    accm1[r]           = _mm256_fnmadd_ps(
+                                  _mm256_cvtepi32_ps(msum),
+                                  _mm256_mul_ps(_mm512_castps512_ps256(da[T - 1]), _mm512_castps512_ps256(dmin)), accm1[r]);
                 }
             }
         }
         for (int r = 0; r < R; ++r) {
             for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(accm[r][t]);
+                const __m256 m          = t == 2 * P   ? accm1[r]
+                                          : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
+                                                       : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
+                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
             }
         }
     }
