@@ -47,6 +47,12 @@ struct type_kernels {
     // out[r] = dot(row r, act) for rows [0, n_rows); rows are `row_stride` bytes apart.
     void (*dot_rows)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
                      float * out) = nullptr;
+    // Several tokens at once: out[t * out_stride + r] = dot(row r, activations of token t) for
+    // rows [0, n_rows) and tokens [0, n_tok), token t's activations at act + t * act_stride
+    // bytes. Each (row, token) result is bit-identical to dot_rows on that token. nullptr: the
+    // caller runs dot_rows once per token.
+    void (*dot_tile)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
+                     uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride) = nullptr;
 };
 
 // Bytes of n activations in format f.

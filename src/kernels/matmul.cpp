@@ -1,7 +1,8 @@
 // matmul_runner: quantizes activations once per call, then splits rows (and, for prefill,
-// tokens) into tasks on the thread pool. Every task calls the same dot_rows kernel, whose
-// per-row arithmetic does not depend on the grouping, so matvec, matmul and any number of
-// threads give bit-identical outputs for one ISA.
+// tokens) into tasks on the thread pool. Every task calls the same dot_rows kernel (or, for
+// several tokens, the type's dot_tile, which applies per (row, token) the arithmetic of
+// dot_rows), whose per-row arithmetic does not depend on the grouping, so matvec, matmul and
+// any number of threads give bit-identical outputs for one ISA.
 #include "kernels/kernels_impl.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -162,6 +163,11 @@ void matmul_runner::matmul(const weight_matrix & w, const float * x, int64_t n_t
         const int64_t   r0 = rt * row_tile, nr = std::min(row_tile, w.rows - r0);
         const int64_t   t0 = tt * tok_tile, nt = std::min(tok_tile, n_tokens - t0);
         const uint8_t * wr = w.data + static_cast<uint64_t>(r0) * w.row_stride;
+        if (k.dot_tile != nullptr) {
+            k.dot_tile(w.cols, wr, w.row_stride, nr, act_all + static_cast<uint64_t>(t0) * act_row, act_row, nt,
+                       y + t0 * w.rows + r0, static_cast<uint64_t>(w.rows));
+            return;
+        }
         for (int64_t t = t0; t < t0 + nt; ++t) {
             k.dot_rows(w.cols, wr, w.row_stride, nr, act_all + static_cast<uint64_t>(t) * act_row, y + t * w.rows + r0);
         }

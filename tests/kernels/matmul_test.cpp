@@ -3,6 +3,8 @@
 //      the original F32 input, within what activation quantization implies;
 //  (d) matmul equals matvec token by token, bit for bit;
 //  (e) one thread and two threads give bit-identical results;
+//  (g) each multi-token kernel (dot_tile) equals dot_rows token by token, bit for bit, on odd
+//      shapes (1..9 tokens, 1..17 rows, odd block counts, padded row and activation strides);
 //  (f) ISA names, choose_isa and the runner's argument checks.
 #include "kernel_test_util.h"
 #include "util/error.h"
@@ -10,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstdlib>
 #include <string>
 
@@ -112,6 +115,52 @@ TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
             want.assign(j.w->rows, 0.0f);
             r.matvec(*j.w, j.x, want.data());
             EXPECT_EQ(std::vector<float>(j.y, j.y + j.w->rows), want) << isa_name(i) << " " << type_name(t);
+        }
+    }
+}
+
+TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
+    const ggml_type t = GetParam();
+    std::mt19937    rng(91 + static_cast<uint32_t>(t));
+    const int64_t   bs = traits(t).block_size;
+    for (isa i : test::supported_isas()) {
+        const type_kernels * k = find_kernels(t, i);
+        if (k->dot_tile == nullptr) {
+            continue;
+        }
+        for (int trial = 0; trial < 12; ++trial) {
+            const int64_t blocks =
+                bs == 1 ? 1 + static_cast<int64_t>(rng() % 300) : 1 + static_cast<int64_t>(rng() % 9);
+            const int64_t       cols  = blocks * (bs == 1 ? 1 : bs);
+            const int64_t       rows  = 1 + static_cast<int64_t>(rng() % 17);
+            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 9);
+            const uint64_t      pad   = 2 * (rng() % 5);
+            const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);
+            // Activations of each token act_row + 64 * (trial % 3) bytes apart; outputs rows + 3 floats.
+            const uint64_t       act_row    = act_bytes(k->act, cols);
+            const uint64_t       act_stride = act_row + 64 * static_cast<uint64_t>(trial % 3);
+            const int64_t        out_stride = rows + 3;
+            std::vector<uint8_t> act(act_stride * static_cast<uint64_t>(n_tok));
+            for (int64_t tk = 0; tk < n_tok; ++tk) {
+                const std::vector<float> x = test::random_activations(rng, cols);
+                k->quantize_act(x.data(), act.data() + static_cast<uint64_t>(tk) * act_stride, cols);
+            }
+            std::vector<float> tile(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
+            k->dot_tile(cols, w.data.data(), w.stride, rows, act.data(), act_stride, n_tok, tile.data(),
+                        static_cast<uint64_t>(out_stride));
+            for (int64_t tk = 0; tk < n_tok; ++tk) {
+                k->dot_rows(cols, w.data.data(), w.stride, rows, act.data() + static_cast<uint64_t>(tk) * act_stride,
+                            one.data());
+                for (int64_t r = 0; r < rows; ++r) {
+                    // Bits, not values: NaN and -0 must match too.
+                    ASSERT_EQ(std::bit_cast<uint32_t>(tile[tk * out_stride + r]), std::bit_cast<uint32_t>(one[r]))
+                        << isa_name(i) << " " << type_name(t) << " " << rows << "x" << cols << ", " << n_tok
+                        << " tokens: token " << tk << " row " << r;
+                }
+                for (int64_t r = rows; r < out_stride; ++r) {
+                    ASSERT_EQ(tile[tk * out_stride + r], -7.0f) << "dot_tile wrote past its rows";
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 // dpbusd's starting value for every row. The 4-bit types take four blocks per step (the
 // scales of four blocks convert in one instruction), Q8_0 two.
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/avx512_tile.h"
 #include "kernels/x86/x86_common.h"
 #include "tensor/iq_tables.h"
 
@@ -304,38 +305,7 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
     }
 }
 
-// ---- Q8_0 weights: two blocks per zmm, codes offset by 128 (xor) ----
-template <int R>
-void rows_q8_0(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    const auto *       y = static_cast<const block_q8_0 *>(act);
-    const block_q8_0 * x[R];
-    __m512             acc[R];
-    for (int r = 0; r < R; ++r) {
-        x[r]   = reinterpret_cast<const block_q8_0 *>(row_ptr(w, stride, r));
-        acc[r] = _mm512_setzero_ps();
-    }
-    const __m512i idx  = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const __m512i flip = _mm512_set1_epi8(-128);
-    const int64_t nb   = n / QK8_0;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool    two = b + 1 < nb;  // an odd last block pairs with zeros
-        const __m512i a   = join(load256(y[b].qs), two ? load256(y[b + 1].qs) : _mm256_setzero_si256());
-        const __m128  da  = f16x4(y[b].d | (two ? static_cast<uint64_t>(y[b + 1].d) << 16 : 0));
-        const __m512i neg =
-            _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, a));
-        for (int r = 0; r < R; ++r) {
-            prefetch_ahead<2 * sizeof(block_q8_0)>(x[r] + b, R * stride);
-            const __m512i q    = join(load256(x[r][b].qs), two ? load256(x[r][b + 1].qs) : _mm256_setzero_si256());
-            const __m512i isum = _mm512_dpbusd_epi32(neg, _mm512_xor_si512(q, flip), a);
-            const __m128  dw   = f16x4(x[r][b].d | (two ? static_cast<uint64_t>(x[r][b + 1].d) << 16 : 0));
-            const __m512  s    = _mm512_permutexvar_ps(idx, _mm512_zextps128_ps512(_mm_mul_ps(dw, da)));
-            acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
-        }
-    }
-    for (int r = 0; r < R; ++r) {
-        out[r] = _mm512_reduce_add_ps(acc[r]);
-    }
-}
+// Q8_0 weights: tile512::k_q8_0 (avx512_tile.h), shared with the multi-token kernels.
 
 // ---- float weights with F32 activations: two 16-lane accumulators per row, masked tail ----
 
@@ -395,10 +365,6 @@ struct k_q8_1_act {
         rows_q8_1_act<std::is_same_v<T, block_q5_1>, T, R>(n, w, s, a, o);
     }
 };
-template <typename T, int R>
-struct k_q8_0_weights {
-    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) { rows_q8_0<R>(n, w, s, a, o); }
-};
 template <typename F, int R>
 struct k_float {
     static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
@@ -419,6 +385,9 @@ void dot_q3_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, flo
 void dot_q4_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
+void dot_tile_q4_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
+void dot_tile_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
+void dot_tile_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
@@ -429,13 +398,14 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
         .q5_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
         .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_weights, block_q8_0>},
+        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, tile512::dot_rows<tile512::k_q8_0>,
+                    tile512::dot_tile<tile512::k_q8_0, tile512::k_tile_rows, tile512::k_tile_tokens>},
         .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
         .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
         .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512},
-        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512},
-        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},
