@@ -7,7 +7,7 @@
 // group of 8 by +-1/8: their codes are 8 * grid +- 1 with factor 1/8. IQ4_NL (32-element
 // blocks) takes Q8_0 activations like Q4_0. Element order follows dequantize_iq.cpp, the
 // bit-exact dequantizer the tests check these against.
-#include "kernels/kernels_impl.h"
+#include "kernels/ref_decoded.h"
 #include "tensor/iq_tables.h"
 #include "util/half.h"
 
@@ -16,11 +16,16 @@
 namespace sluice::kern {
 namespace {
 
-struct decoded_iq {
-    int8_t q[QK_K];
-    int    sc[QK_K / 16];
-    float  d;  // d * factor
-};
+using decoded_iq = decoded_block;
+
+// Sets the block's factor; the i-quants have no mins.
+void set_scale_no_mins(decoded_iq & o, float d) {
+    o.d    = d;
+    o.dmin = 0.0f;
+    for (int & m : o.m) {
+        m = 0;
+    }
+}
 
 template <typename T>
 T load(const void * p) {
@@ -59,7 +64,7 @@ void decode_iq2_xxs(const block_iq2_xxs & x, decoded_iq & o) {
         }
         set_scale32(o, ib, 2 * static_cast<int>(aux >> 28) + 1);
     }
-    o.d = f16_to_f32(x.d) * 0.125f;
+    set_scale_no_mins(o, f16_to_f32(x.d) * 0.125f);
 }
 
 void decode_iq2_xs(const block_iq2_xs & x, decoded_iq & o) {
@@ -71,7 +76,7 @@ void decode_iq2_xs(const block_iq2_xs & x, decoded_iq & o) {
         o.sc[2 * ib]     = 2 * (x.scales[ib] & 0xf) + 1;
         o.sc[2 * ib + 1] = 2 * (x.scales[ib] >> 4) + 1;
     }
-    o.d = f16_to_f32(x.d) * 0.125f;
+    set_scale_no_mins(o, f16_to_f32(x.d) * 0.125f);
 }
 
 void decode_iq2_s(const block_iq2_s & x, decoded_iq & o) {
@@ -84,7 +89,7 @@ void decode_iq2_s(const block_iq2_s & x, decoded_iq & o) {
         o.sc[2 * ib]     = 2 * (x.scales[ib] & 0xf) + 1;
         o.sc[2 * ib + 1] = 2 * (x.scales[ib] >> 4) + 1;
     }
-    o.d = f16_to_f32(x.d) * 0.125f;
+    set_scale_no_mins(o, f16_to_f32(x.d) * 0.125f);
 }
 
 void decode_iq3_xxs(const block_iq3_xxs & x, decoded_iq & o) {
@@ -98,7 +103,7 @@ void decode_iq3_xxs(const block_iq3_xxs & x, decoded_iq & o) {
         }
         set_scale32(o, ib, 2 * static_cast<int>(aux >> 28) + 1);
     }
-    o.d = f16_to_f32(x.d) * 0.25f;
+    set_scale_no_mins(o, f16_to_f32(x.d) * 0.25f);
 }
 
 void decode_iq3_s(const block_iq3_s & x, decoded_iq & o) {
@@ -113,7 +118,7 @@ void decode_iq3_s(const block_iq3_s & x, decoded_iq & o) {
         const int s = ib % 2 == 0 ? (x.scales[ib / 2] & 0xf) : (x.scales[ib / 2] >> 4);
         set_scale32(o, ib, 2 * s + 1);
     }
-    o.d = f16_to_f32(x.d);
+    set_scale_no_mins(o, f16_to_f32(x.d));
 }
 
 // IQ1: grid values in {-1, 0, 1} shifted by delta = +-1/8: 8 * (g + delta) = 8g +- 1.
@@ -132,7 +137,7 @@ void decode_iq1_s(const block_iq1_s & x, decoded_iq & o) {
         }
         set_scale32(o, ib, 2 * ((h >> 12) & 7) + 1);
     }
-    o.d = f16_to_f32(x.d) * 0.125f;
+    set_scale_no_mins(o, f16_to_f32(x.d) * 0.125f);
 }
 
 void decode_iq1_m(const block_iq1_m & x, decoded_iq & o) {
@@ -148,7 +153,7 @@ void decode_iq1_m(const block_iq1_m & x, decoded_iq & o) {
     }
     const auto d16 =
         static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
-    o.d = f16_to_f32(d16) * 0.125f;
+    set_scale_no_mins(o, f16_to_f32(d16) * 0.125f);
 }
 
 void decode_iq4_xs(const block_iq4_xs & x, decoded_iq & o) {
@@ -161,7 +166,7 @@ void decode_iq4_xs(const block_iq4_xs & x, decoded_iq & o) {
         const int ls = ((x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x.scales_h >> (2 * ib)) & 3) << 4);
         set_scale32(o, ib, ls - 32);
     }
-    o.d = f16_to_f32(x.d);
+    set_scale_no_mins(o, f16_to_f32(x.d));
 }
 
 // TQ1_0's base-3 digit n of byte q (see dequantize_iq.cpp), minus one.
@@ -191,7 +196,7 @@ void decode_tq1_0(const block_tq1_0 & x, decoded_iq & o) {
     for (int & s : o.sc) {
         s = 1;
     }
-    o.d = f16_to_f32(x.d);
+    set_scale_no_mins(o, f16_to_f32(x.d));
 }
 
 void decode_tq2_0(const block_tq2_0 & x, decoded_iq & o) {
@@ -202,67 +207,40 @@ void decode_tq2_0(const block_tq2_0 & x, decoded_iq & o) {
     for (int & s : o.sc) {
         s = 1;
     }
-    o.d = f16_to_f32(x.d);
-}
-
-float dot_decoded(const decoded_iq & x, const block_q8_K & y) {
-    int isum = 0;
-    for (int s = 0; s < QK_K / 16; ++s) {
-        int sub = 0;
-        for (int i = 16 * s; i < 16 * s + 16; ++i) {
-            sub += x.q[i] * y.qs[i];
-        }
-        isum += x.sc[s] * sub;
-    }
-    return (y.d * x.d) * static_cast<float>(isum);
-}
-
-template <typename block, void (*decode)(const block &, decoded_iq &)>
-void dot_rows_iq(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out) {
-    const auto * y = static_cast<const block_q8_K *>(act);
-    decoded_iq   dec;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto * x   = reinterpret_cast<const block *>(static_cast<const uint8_t *>(w) + r * stride);
-        float        acc = 0.0f;
-        for (int64_t b = 0; b < n / QK_K; ++b) {
-            decode(x[b], dec);
-            acc += dot_decoded(dec, y[b]);
-        }
-        out[r] = acc;
-    }
+    set_scale_no_mins(o, f16_to_f32(x.d));
 }
 
 }  // namespace
 
 void dot_iq2_xxs_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq2_xxs, decode_iq2_xxs>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq2_xxs, decode_iq2_xxs>(n, w, s, r, a, o);
 }
 void dot_iq2_xs_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq2_xs, decode_iq2_xs>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq2_xs, decode_iq2_xs>(n, w, s, r, a, o);
 }
 void dot_iq2_s_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq2_s, decode_iq2_s>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq2_s, decode_iq2_s>(n, w, s, r, a, o);
 }
 void dot_iq3_xxs_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq3_xxs, decode_iq3_xxs>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq3_xxs, decode_iq3_xxs>(n, w, s, r, a, o);
 }
 void dot_iq3_s_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq3_s, decode_iq3_s>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq3_s, decode_iq3_s>(n, w, s, r, a, o);
 }
 void dot_iq1_s_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq1_s, decode_iq1_s>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq1_s, decode_iq1_s>(n, w, s, r, a, o);
 }
 void dot_iq1_m_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq1_m, decode_iq1_m>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq1_m, decode_iq1_m>(n, w, s, r, a, o);
 }
 void dot_iq4_xs_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_iq4_xs, decode_iq4_xs>(n, w, s, r, a, o);
+    dot_rows_decoded<block_iq4_xs, decode_iq4_xs>(n, w, s, r, a, o);
 }
 void dot_tq1_0_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_tq1_0, decode_tq1_0>(n, w, s, r, a, o);
+    dot_rows_decoded<block_tq1_0, decode_tq1_0>(n, w, s, r, a, o);
 }
 void dot_tq2_0_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_iq<block_tq2_0, decode_tq2_0>(n, w, s, r, a, o);
+    dot_rows_decoded<block_tq2_0, decode_tq2_0>(n, w, s, r, a, o);
 }
 
 // IQ4_NL: Q4_0's layout with the non-linear values; Q8_0 activations.

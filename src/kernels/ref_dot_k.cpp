@@ -2,22 +2,15 @@
 // 256 is decoded into its integer codes and per-16 scales, reduced exactly in int32
 //   isum = sum_sub sc[sub] * sum_{i in sub} q[i] * a[i]        (|isum| < 2^28 for every type)
 // and scaled once: acc += (da * d) * isum - (da * dmin) * sum_sub m[sub] * bsum[sub].
-// The decoding follows llama.cpp's dequantize_row_q*_K element order exactly.
-#include "kernels/kernels_impl.h"
+// The decoding follows llama.cpp's dequantize_row_q*_K element order exactly; the reduction is
+// ref_decoded.h's, shared with the i-quants.
+#include "kernels/ref_decoded.h"
 #include "util/half.h"
 
 namespace sluice::kern {
 namespace {
 
-// One decoded super-block: codes q[i] as signed integers, a scale per 16 elements and (for
-// the types with mins) a min per 16 elements.
-struct decoded_k {
-    int8_t q[QK_K];
-    int    sc[QK_K / 16];
-    int    m[QK_K / 16];
-    float  d;
-    float  dmin;
-};
+using decoded_k = decoded_block;
 
 void decode_q2_k(const block_q2_K & x, decoded_k & o) {
     for (int e = 0; e < QK_K; ++e) {
@@ -89,34 +82,6 @@ void decode_q6_k(const block_q6_K & x, decoded_k & o) {
     o.dmin = 0.0f;
 }
 
-float dot_decoded(const decoded_k & x, const block_q8_K & y) {
-    int isum = 0, msum = 0;
-    for (int s = 0; s < QK_K / 16; ++s) {
-        int sub = 0;
-        for (int i = 16 * s; i < 16 * s + 16; ++i) {
-            sub += x.q[i] * y.qs[i];
-        }
-        isum += x.sc[s] * sub;
-        msum += x.m[s] * y.bsums[s];
-    }
-    return (y.d * x.d) * static_cast<float>(isum) - (y.d * x.dmin) * static_cast<float>(msum);
-}
-
-template <typename block, void (*decode)(const block &, decoded_k &)>
-void dot_rows_k(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out) {
-    const auto * y = static_cast<const block_q8_K *>(act);
-    decoded_k    dec;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto * x   = reinterpret_cast<const block *>(static_cast<const uint8_t *>(w) + r * stride);
-        float        acc = 0.0f;
-        for (int64_t b = 0; b < n / QK_K; ++b) {
-            decode(x[b], dec);
-            acc += dot_decoded(dec, y[b]);
-        }
-        out[r] = acc;
-    }
-}
-
 void decode_q4_k(const block_q4_K & x, decoded_k & o) {
     decode_q45_k(x.qs, nullptr, x.scales, x.d, x.dmin, o);
 }
@@ -127,19 +92,19 @@ void decode_q5_k(const block_q5_K & x, decoded_k & o) {
 }  // namespace
 
 void dot_q2_k_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_k<block_q2_K, decode_q2_k>(n, w, s, r, a, o);
+    dot_rows_decoded<block_q2_K, decode_q2_k>(n, w, s, r, a, o);
 }
 void dot_q3_k_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_k<block_q3_K, decode_q3_k>(n, w, s, r, a, o);
+    dot_rows_decoded<block_q3_K, decode_q3_k>(n, w, s, r, a, o);
 }
 void dot_q4_k_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_k<block_q4_K, decode_q4_k>(n, w, s, r, a, o);
+    dot_rows_decoded<block_q4_K, decode_q4_k>(n, w, s, r, a, o);
 }
 void dot_q5_k_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_k<block_q5_K, decode_q5_k>(n, w, s, r, a, o);
+    dot_rows_decoded<block_q5_K, decode_q5_k>(n, w, s, r, a, o);
 }
 void dot_q6_k_ref(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    dot_rows_k<block_q6_K, decode_q6_k>(n, w, s, r, a, o);
+    dot_rows_decoded<block_q6_K, decode_q6_k>(n, w, s, r, a, o);
 }
 
 }  // namespace sluice::kern
