@@ -19,14 +19,6 @@ using namespace x86;
 inline __m128i load128(const void * p) {
     return _mm_loadu_si128(static_cast<const __m128i *>(p));
 }
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
-// Two 32-byte halves into one zmm.
-inline __m512i join(__m256i lo, __m256i hi) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 // Four F16 values (missing ones 0) -> four floats.
 inline __m128 f16x4(uint64_t bits) {
