@@ -1,10 +1,13 @@
-// `sluice bench -m M [-p 64] [-n 32] [-t 2] [-r 3]`: prefill and decode speed, like
-// llama-bench, next to the bound memory bandwidth puts on decode (bytes of active weights
-// per token / read bandwidth measured in the same run).
+// `sluice bench -m M [-p 64,512] [-n 32] [-t 2] [-r 3]`: prefill (at each prompt length) and
+// decode speed, like llama-bench, next to the bound memory bandwidth puts on decode (bytes of
+// active weights per token / read bandwidth measured in the same run), and which kernel path
+// each weight type of the model runs.
 
 #include "cli_common.h"
 #include "cli_routing.h"
 #include "commands.h"
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "util/bandwidth.h"
 #include "util/error.h"
 #include "util/memory_stats.h"
@@ -14,16 +17,17 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <set>
 
 namespace sluice::cli {
 namespace {
 
 struct bench_options {
-    model_flags     model;
-    routing_request routing;
-    int             n_prompt = 64;
-    int             n_gen    = 32;
-    int             reps     = 3;
+    model_flags      model;
+    routing_request  routing;
+    std::vector<int> n_prompts = {64};
+    int              n_gen     = 32;
+    int              reps      = 3;
 };
 
 double seconds_of(const std::function<void()> & f) {
@@ -32,36 +36,69 @@ double seconds_of(const std::function<void()> & f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// "avx512: multi-token tiles for q8_0, q4_K; one token at a time for f32": how prefill and
+// batched decode multiply each weight type of the model's matrices on this ISA.
+std::string kernel_paths(engine & e) {
+    std::set<ggml_type> types;
+    for (const gguf_tensor & t : e.file().tensors()) {
+        if (t.n_dims >= 2 && traits(t.type).computable) {
+            types.insert(t.type);
+        }
+    }
+    std::vector<std::string_view> tiled, single;
+    for (ggml_type t : types) {
+        const type_kernels * k = find_kernels(t, e.runner().target());
+        (k != nullptr && k->dot_tile != nullptr ? tiled : single).push_back(type_name(t));
+    }
+    std::string out(isa_name(e.runner().target()));
+    out += ":";
+    if (!tiled.empty()) {
+        out += fmt::format(" multi-token tiles for {}", fmt::join(tiled, ", "));
+    }
+    if (!single.empty()) {
+        out += fmt::format("{} one token at a time for {}", tiled.empty() ? "" : ";", fmt::join(single, ", "));
+    }
+    return out;
+}
+
 void run(bench_options & o) {
-    if (o.n_prompt < 1 || o.n_gen < 1 || o.reps < 1) {
+    if (o.n_prompts.empty() || *std::min_element(o.n_prompts.begin(), o.n_prompts.end()) < 1 || o.n_gen < 1 ||
+        o.reps < 1) {
         fail("bench: -p, -n and -r must be at least 1");
     }
+    const int longest = *std::max_element(o.n_prompts.begin(), o.n_prompts.end());
     if (o.model.ctx <= 0) {
-        o.model.ctx = o.n_prompt + o.n_gen;
+        o.model.ctx = longest + o.n_gen;
     }
     engine                e(make_engine_options(o.model));
     const model_hparams & hp = e.hparams();
     std::mt19937_64       rng(42);
-    std::vector<int32_t>  prompt(o.n_prompt), gen(o.n_gen);
+    std::vector<int32_t>  prompt(static_cast<size_t>(longest)), gen(o.n_gen);
     for (auto & t : prompt) t = static_cast<int32_t>(rng() % hp.n_vocab);
     for (auto & t : gen) t = static_cast<int32_t>(rng() % hp.n_vocab);
 
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
-    routing_tally tally;
-    double        best_pp = 0.0, best_tg = 0.0;
+    routing_tally       tally;
+    std::vector<double> best_pp(o.n_prompts.size(), 0.0);
+    double              best_tg = 0.0;
+    // Each round runs every prompt length in a fresh session, then decodes after the first.
     for (int r = 0; r < o.reps; ++r) {
-        session      s(e, so);
-        const double pp = seconds_of([&] { s.eval(prompt); });
-        const double tg = seconds_of([&] {
-            for (int32_t t : gen) {
-                const int32_t one[1] = {t};
-                s.eval(one);
+        for (size_t i = 0; i < o.n_prompts.size(); ++i) {
+            session                        s(e, so);
+            const std::span<const int32_t> p(prompt.data(), static_cast<size_t>(o.n_prompts[i]));
+            best_pp[i] = std::max(best_pp[i], o.n_prompts[i] / seconds_of([&] { s.eval(p); }));
+            if (i == 0) {
+                const double tg = seconds_of([&] {
+                    for (int32_t t : gen) {
+                        const int32_t one[1] = {t};
+                        s.eval(one);
+                    }
+                });
+                best_tg         = std::max(best_tg, o.n_gen / tg);
+                tally           = s.routing_counts();
             }
-        });
-        best_pp         = std::max(best_pp, o.n_prompt / pp);
-        best_tg         = std::max(best_tg, o.n_gen / tg);
-        tally           = s.routing_counts();
+        }
     }
     const uint64_t rss    = peak_rss_bytes();  // before the bandwidth probe's buffer
     const double   bw     = measure_read_bandwidth(e.pool(), size_t(512) << 20);
@@ -75,8 +112,11 @@ void run(bench_options & o) {
                isa_name(e.runner().target()), o.reps);
     fmt::print("memory     read bandwidth {:.1f} GB/s (measured now, {} threads)\n", bw, e.pool().size());
     fmt::print("active     {} of weights per token -> decode bound {:.1f} tok/s\n", human_bytes(active), bound);
-    fmt::print("prefill    {:4} tokens  {:8.1f} tok/s  ({:.1f} G weight-bytes x token/s)\n", o.n_prompt, best_pp,
-               best_pp * gflop_per_token / 2.0);
+    fmt::print("kernels    {}\n", kernel_paths(e));
+    for (size_t i = 0; i < o.n_prompts.size(); ++i) {
+        fmt::print("prefill    {:4} tokens  {:8.1f} tok/s  ({:.1f} G weight-bytes x token/s)\n", o.n_prompts[i],
+                   best_pp[i], best_pp[i] * gflop_per_token / 2.0);
+    }
     fmt::print("decode     {:4} tokens  {:8.1f} tok/s  = {:.0f}% of the bandwidth bound\n", o.n_gen, best_tg,
                100.0 * best_tg / bound);
     fmt::print("peak RSS   {} (model run, before the bandwidth probe)\n", human_bytes(rss));
@@ -91,7 +131,9 @@ void add_bench_command(CLI::App & app) {
     auto * cmd = app.add_subcommand("bench", "prefill and decode speed against the memory-bandwidth bound");
     add_model_flags(cmd, o->model);
     add_routing_flags(cmd, o->routing);
-    cmd->add_option("-p,--n-prompt", o->n_prompt, "prompt tokens (prefill)")->default_val(64);
+    cmd->add_option("-p,--n-prompt", o->n_prompts, "prompt tokens (prefill); a list (64,512,2048) times each")
+        ->delimiter(',')
+        ->default_str("64");
     cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens (decode)")->default_val(32);
     cmd->add_option("-r,--repetitions", o->reps, "repetitions; the best is reported")->default_val(3);
     cmd->callback([o] { run(*o); });

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace sluice::cli {
@@ -153,7 +154,14 @@ void run(bench_serve_options & o) {
     fmt::print("Batched decode vs one at a time (same engine, same run; tok/s over all sequences)\n\n");
     fmt::print("| batch | steps  | batched tok/s    | one-at-a-time tok/s | ratio  |\n");
     fmt::print("|------:|-------:|-----------------:|--------------------:|-------:|\n");
-    for (int b : {4, max_level}) {
+    // batch 4 and every level above 1, each once
+    std::set<int> batches = {4};
+    for (int c : o.levels) {
+        if (c > 1) {
+            batches.insert(c);
+        }
+    }
+    for (int b : batches) {
         decode_ratio(e, o.model, b, o.steps);
     }
     if (const std::optional<stream_stats> st = e.streaming_stats()) {  // --expert-budget: batches streamed
