@@ -13,29 +13,13 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-inline __m512i load512(const void * p) {
-    return _mm512_loadu_si512(p);
-}
-inline __m512i dup256(const void * p) {
-    return _mm512_broadcast_i64x4(load256(p));
-}
-inline __m512i join(__m256i lo, __m256i hi) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-// Index vector for vpermw: int16 lanes 8k..8k+7 take element s_k (one scale per 16 codes).
-inline __m512i scale_idx(int s0, int s1, int s2, int s3) {
-    const auto rep = [](int s) { return static_cast<long long>(0x0001000100010001ull * static_cast<uint64_t>(s)); };
-    return _mm512_setr_epi64(rep(s0), rep(s0), rep(s1), rep(s1), rep(s2), rep(s2), rep(s3), rep(s3));
-}
-
-// sum over 64 codes of q * a, times the int16 scale of each lane pair, into 16 int32 lanes.
-inline __m512i scaled_dot(__m512i isum, __m512i q, __m512i a, __m512i scales) {
-    return _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, a), scales);
-}
+// The load and scale helpers are the tile kernels' (avx512_tile.h).
+using tile512::dup256;
+using tile512::join256;
+using tile512::ld256;
+using tile512::ld512;
+using tile512::scale_idx;
+using tile512::scaled_dot;
 
 inline __m512i spread(__m512i sc16, __m512i idx) {
     return _mm512_permutexvar_epi16(idx, sc16);
@@ -57,9 +41,9 @@ struct act_q23 {
     float   d;
     explicit act_q23(const block_q8_K & y) {
         for (int j = 0; j < 4; ++j) {
-            a[j] = join(load256(y.qs + 32 * j), load256(y.qs + 128 + 32 * j));
+            a[j] = join256(ld256(y.qs + 32 * j), ld256(y.qs + 128 + 32 * j));
         }
-        bsums = load256(y.bsums);
+        bsums = ld256(y.bsums);
         d     = y.d;
     }
 };
@@ -84,7 +68,7 @@ void rows_q2_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
             const __m128i      sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales));
             const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0F))));
             const __m256i m16  = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
-            const __m512i q    = load512(xb.qs);
+            const __m512i q    = ld512(xb.qs);
             __m512i       isum = _mm512_setzero_si512();
             for (int j = 0; j < 4; ++j) {
                 const __m512i qj = _mm512_and_si512(_mm512_srli_epi16(q, 2 * j), m3);
@@ -119,13 +103,13 @@ void rows_q3_k(int64_t n, const void * w, uint64_t stride, const void * act, flo
             const __m128i      sc8  = _mm_sub_epi8(unpack_scales_q3_k_x86(xb.scales), _mm_set1_epi8(32));
             const __m256i      sc16 = _mm256_cvtepi8_epi16(sc8);
             const __m512i      scz  = _mm512_castsi256_si512(sc16);
-            const __m512i      q    = load512(xb.qs);
+            const __m512i      q    = ld512(xb.qs);
             const __m512i      hm   = dup256(xb.hmask);
             __m512i            isum = _mm512_setzero_si512();
             for (int j = 0; j < 4; ++j) {
                 // Codes + 4 (0..7): hmask bit j (first half) or 4+j (second) set means "no -4".
-                const __m512i   bits = join(_mm256_set1_epi8(static_cast<char>(1 << j)),
-                                            _mm256_set1_epi8(static_cast<char>(1 << (4 + j))));
+                const __m512i   bits = join256(_mm256_set1_epi8(static_cast<char>(1 << j)),
+                                               _mm256_set1_epi8(static_cast<char>(1 << (4 + j))));
                 const __mmask64 k    = _mm512_test_epi8_mask(hm, bits);
                 __m512i         qj   = _mm512_and_si512(_mm512_srli_epi16(q, 2 * j), m3);
                 qj                   = _mm512_mask_add_epi8(qj, k, qj, _mm512_set1_epi8(4));

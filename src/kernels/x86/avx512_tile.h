@@ -135,6 +135,51 @@ struct act_q45 {
     }
 };
 
+// One Q4_K / Q5_K super-block decoded once for all the tokens of a tile: the eight mins, each
+// twice (int16, lanes matching the activation's 16 bsums), and the codes of the four 64-code
+// groups (lo0, hi0, lo1, hi1) with the int16 scale of each lane pair.
+template <bool has_qh>
+struct q45_block {
+    __m256i mins;
+    __m512i q[4], sc[4];
+    template <typename block>
+    explicit q45_block(const block & xb) {
+        uint64_t sc64, m64;
+        unpack_scales_k4_x86(xb.scales, sc64, m64);
+        const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(m64));
+        mins =
+            _mm256_cvtepu8_epi16(_mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+        const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc64))));
+        const __m512i m4   = _mm512_set1_epi8(0x0F);
+        __m512i       h    = _mm512_setzero_si512();
+        if constexpr (has_qh) {
+            h = dup256(xb.qh);
+        }
+        for (int cc = 0; cc < 2; ++cc) {
+            const __m512i v  = ld512(xb.qs + 64 * cc);
+            __m512i       lo = _mm512_and_si512(v, m4);
+            __m512i       hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if constexpr (has_qh) {
+                // Fifth bits: bit 2c of qh[l] for the low nibbles of chunk c, bit 2c+1 for the high.
+                const int       c0 = 2 * cc, c1 = 2 * cc + 1;
+                const __m512i   blo = join256(_mm256_set1_epi8(static_cast<char>(1 << (2 * c0))),
+                                              _mm256_set1_epi8(static_cast<char>(1 << (2 * c1))));
+                const __m512i   bhi = join256(_mm256_set1_epi8(static_cast<char>(1 << (2 * c0 + 1))),
+                                              _mm256_set1_epi8(static_cast<char>(1 << (2 * c1 + 1))));
+                const __mmask64 klo = _mm512_test_epi8_mask(h, blo), khi = _mm512_test_epi8_mask(h, bhi);
+                lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(0x10));
+                hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(0x10));
+            }
+            // 32-code sub-blocks: each scale covers two 8-lane groups.
+            const int s    = 4 * cc;
+            q[2 * cc]      = lo;
+            q[2 * cc + 1]  = hi;
+            sc[2 * cc]     = _mm512_permutexvar_epi16(scale_idx(s, s, s + 2, s + 2), sc16);
+            sc[2 * cc + 1] = _mm512_permutexvar_epi16(scale_idx(s + 1, s + 1, s + 3, s + 3), sc16);
+        }
+    }
+};
+
 // Per (row, token) and super-block: isum (16 int32 lanes, exact) -> acc += float(isum) * (da * d)
 // and, for the mins, msum = mins . bsums (8 int32 lanes) -> accm -= float(msum) * (da * dmin)
 // (fnmadd: one rounding of the same value as an FMA with the negated product). The 8-lane min
@@ -158,7 +203,6 @@ struct k_q45_k {
             }
             accm1[r] = _mm256_setzero_ps();
         }
-        const __m512i m4 = _mm512_set1_epi8(0x0F);
         for (int64_t b = 0; b < n / QK_K; ++b) {
             act_q45 a[T];
             __m512  da[T], da2[P + 1];
@@ -174,39 +218,10 @@ struct k_q45_k {
             for (int r = 0; r < R; ++r) {
                 const block & xb = reinterpret_cast<const block *>(p.x[r])[b];
                 prefetch_ahead<sizeof(block)>(&xb, R * stride);
-                uint64_t sc64, m64;
-                unpack_scales_k4_x86(xb.scales, sc64, m64);
-                const __m128i m8   = _mm_cvtsi64_si128(static_cast<long long>(m64));
-                const __m256i mins = _mm256_cvtepu8_epi16(
-                    _mm_shuffle_epi8(m8, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
-                const __m512i mins2 = _mm512_broadcast_i64x4(mins);
-                const __m512i sc16 =
-                    _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc64))));
-                __m512i h = _mm512_setzero_si512();
-                if constexpr (has_qh) {
-                    h = dup256(xb.qh);
-                }
-                __m512i q[4], sc[4];
-                for (int cc = 0; cc < 2; ++cc) {
-                    const __m512i v  = ld512(xb.qs + 64 * cc);
-                    __m512i       lo = _mm512_and_si512(v, m4);
-                    __m512i       hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                    if constexpr (has_qh) {
-                        const int       c0 = 2 * cc, c1 = 2 * cc + 1;
-                        const __m512i   blo = join256(_mm256_set1_epi8(static_cast<char>(1 << (2 * c0))),
-                                                      _mm256_set1_epi8(static_cast<char>(1 << (2 * c1))));
-                        const __m512i   bhi = join256(_mm256_set1_epi8(static_cast<char>(1 << (2 * c0 + 1))),
-                                                      _mm256_set1_epi8(static_cast<char>(1 << (2 * c1 + 1))));
-                        const __mmask64 klo = _mm512_test_epi8_mask(h, blo), khi = _mm512_test_epi8_mask(h, bhi);
-                        lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(0x10));
-                        hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(0x10));
-                    }
-                    const int s    = 4 * cc;
-                    q[2 * cc]      = lo;
-                    q[2 * cc + 1]  = hi;
-                    sc[2 * cc]     = _mm512_permutexvar_epi16(scale_idx(s, s, s + 2, s + 2), sc16);
-                    sc[2 * cc + 1] = _mm512_permutexvar_epi16(scale_idx(s + 1, s + 1, s + 3, s + 3), sc16);
-                }
+                const q45_block<has_qh> x(xb);
+                const __m256i           mins  = x.mins;
+                const __m512i           mins2 = _mm512_broadcast_i64x4(mins);
+                const __m512i *         q = x.q, *sc = x.sc;
                 const __m512 d = _mm512_set1_ps(f16_to_f32_x86(xb.d)), dmin = _mm512_set1_ps(f16_to_f32_x86(xb.dmin));
                 for (int t = 0; t < T; ++t) {
                     __m512i isum = _mm512_setzero_si512();
