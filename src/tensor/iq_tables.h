@@ -1,7 +1,7 @@
 // The lookup tables the i-quant and ternary formats are defined by: codebooks of 8 (or 4)
 // element magnitudes indexed by the stored grid indices, the sign patterns of IQ2/IQ3, and
 // the non-linear 4-bit values of IQ4_NL / IQ4_XS. Shared by the dequantizers (tensor room) and
-// the dot kernels (kernels room).
+// the dot kernels (kernels room); the codebooks are defined in iq2_grids.cpp and iq1_iq3_grids.cpp.
 #pragma once
 
 #include <array>
