@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sluice needs to build and test on Debian 12 (bookworm). Idempotent.
 #   build:  compiler, CMake, Ninja, CLI11, fmt, nlohmann-json, PCRE2 (tokenizer regexes),
-#           liburing (expert streaming), cpp-httplib (the server)
+#           liburing (expert streaming), cpp-httplib (the server), OpenMPI (expert parallelism:
+#           mpirun and the MPI library)
 #   tests:  GoogleTest, Google Benchmark, clang-14 + compiler-rt (libFuzzer, sanitizers),
 #           clang-format-14 (the `format` test),
 #           node + npm (the server's end-to-end tests with the openai npm client; ctest runs
@@ -10,6 +11,7 @@ set -euo pipefail
 packages=(
     g++ cmake ninja-build pkg-config
     libcli11-dev libfmt-dev nlohmann-json3-dev libpcre2-dev liburing-dev libcpp-httplib-dev
+    openmpi-bin libopenmpi-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang-14 libclang-rt-14-dev clang-format-14
 )

@@ -136,7 +136,7 @@ engine_options make_engine_options(const model_flags & f) {
 
 void report_streaming(const engine & e, const model_flags & f) {
     const std::optional<stream_stats> s = e.streaming_stats();
-    if (!s) {
+    if (!s || !reporting_rank(e)) {
         return;
     }
     const stream_stats & st = *s;

@@ -48,6 +48,12 @@ void add_model_flags(CLI::App * cmd, model_flags & f);
 // caller can tell whether it was given.
 CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p);
 
+// Whether this process prints reports: rank 0 under --expert-parallel (the others' standard
+// output is dropped; their standard error keeps errors only), else always.
+inline bool reporting_rank(const engine & e) {
+    return e.parallel() == nullptr || e.parallel()->rank() == 0;
+}
+
 // After a command ran: the streaming counters as a table on stderr (--stats) and as JSON
 // (--stats-json FILE). Nothing when experts were not streamed.
 void report_streaming(const engine & e, const model_flags & f);

@@ -52,7 +52,7 @@ std::shared_ptr<const routing_controls> make_routing(const engine & e, const rou
 }
 
 void report_routing(const engine & e, const routing_controls * controls, const routing_tally & t) {
-    if (controls == nullptr) {
+    if (controls == nullptr || !reporting_rank(e)) {
         return;
     }
     const engine::routing_summary s = e.summarize(t);

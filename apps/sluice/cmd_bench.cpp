@@ -4,6 +4,7 @@
 // each weight type of the model runs.
 
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "cli_routing.h"
 #include "commands.h"
 #include "gguf/gguf.h"
@@ -24,6 +25,7 @@ namespace {
 
 struct bench_options {
     model_flags      model;
+    parallel_flags   parallel;
     routing_request  routing;
     std::vector<int> n_prompts = {64};
     int              n_gen     = 32;
@@ -61,6 +63,45 @@ std::string kernel_paths(engine & e) {
     return out;
 }
 
+double exchange_seconds(const mpi_expert_parallel & ep) {
+    return ep.counters().combine_seconds + ep.counters().broadcast_seconds;
+}
+
+// Weight bytes rank `rank` computes from: every tensor but the routed experts, plus its own
+// experts (the pages of the others' are never touched).
+uint64_t bytes_of_rank(const engine & e, const expert_partition & p, int rank) {
+    const expert_store & ex    = e.net().experts();
+    uint64_t             bytes = 0;
+    for (const gguf_tensor & t : e.file().tensors()) {
+        bytes += t.nbytes;
+    }
+    bytes -= ex.total_bytes();
+    for (int l = 0; l < ex.n_layer() && l < p.n_layer(); ++l) {
+        bytes += ex.expert_bytes(l) * p.owned(l, rank).size();
+    }
+    return bytes;
+}
+
+// --expert-parallel: where each rank's decode time went (its own experts and attention vs the
+// exchanges: waiting for the others' sums, which includes waiting for a slower rank, and
+// adding them) and what it holds; every rank's numbers, printed by rank 0.
+void report_parallel(const engine & e, mpi_expert_parallel & ep, double s_per_token, double exchange_share,
+                     uint64_t rss) {
+    const std::vector<double> share = ep.all_ranks(exchange_share);
+    const std::vector<double> per   = ep.all_ranks(s_per_token);
+    const std::vector<double> held  = ep.all_ranks(static_cast<double>(bytes_of_rank(e, ep.partition(), ep.rank())));
+    const std::vector<double> peak  = ep.all_ranks(static_cast<double>(rss));
+    fmt::print("parallel   {} ranks, experts by {}; one exchange of {} doubles per MoE layer and token\n", ep.ranks(),
+               ep.partition().scheme(), e.hparams().n_embd);
+    for (int r = 0; r < ep.ranks(); ++r) {
+        fmt::print(
+            "  rank {:<3} decode {:6.2f} ms/token: compute {:6.2f} ms, exchange {:6.2f} ms ({:4.1f}%)   holds "
+            "{} of weights, peak RSS {}\n",
+            r, 1e3 * per[r], 1e3 * per[r] * (1.0 - share[r]), 1e3 * per[r] * share[r], 100.0 * share[r],
+            human_bytes(static_cast<uint64_t>(held[r])), human_bytes(static_cast<uint64_t>(peak[r])));
+    }
+}
+
 void run(bench_options & o) {
     if (o.n_prompts.empty() || *std::min_element(o.n_prompts.begin(), o.n_prompts.end()) < 1 || o.n_gen < 1 ||
         o.reps < 1) {
@@ -70,10 +111,11 @@ void run(bench_options & o) {
     if (o.model.ctx <= 0) {
         o.model.ctx = longest + o.n_gen;
     }
-    engine                e(make_engine_options(o.model));
-    const model_hparams & hp = e.hparams();
-    std::mt19937_64       rng(42);
-    std::vector<int32_t>  prompt(static_cast<size_t>(longest)), gen(o.n_gen);
+    engine                                     e(make_engine_options(o.model));
+    const std::shared_ptr<mpi_expert_parallel> ep = join_expert_parallel(e, o.model, o.parallel);
+    const model_hparams &                      hp = e.hparams();
+    std::mt19937_64                            rng(42);
+    std::vector<int32_t>                       prompt(static_cast<size_t>(longest)), gen(o.n_gen);
     for (auto & t : prompt) t = static_cast<int32_t>(rng() % hp.n_vocab);
     for (auto & t : gen) t = static_cast<int32_t>(rng() % hp.n_vocab);
 
@@ -81,7 +123,8 @@ void run(bench_options & o) {
     so.routing         = make_routing(e, o.routing);
     routing_tally       tally;
     std::vector<double> best_pp(o.n_prompts.size(), 0.0);
-    double              best_tg = 0.0;
+    double              best_tg  = 0.0;
+    double              decode_s = 0.0, decode_exchange_s = 0.0;  // all rounds, for --expert-parallel
     // Each round runs every prompt length in a fresh session, then decodes after the first.
     for (int r = 0; r < o.reps; ++r) {
         for (size_t i = 0; i < o.n_prompts.size(); ++i) {
@@ -89,14 +132,17 @@ void run(bench_options & o) {
             const std::span<const int32_t> p(prompt.data(), static_cast<size_t>(o.n_prompts[i]));
             best_pp[i] = std::max(best_pp[i], o.n_prompts[i] / seconds_of([&] { s.eval(p); }));
             if (i == 0) {
-                const double tg = seconds_of([&] {
+                const double exchange0 = ep ? exchange_seconds(*ep) : 0.0;
+                const double tg        = seconds_of([&] {
                     for (int32_t t : gen) {
                         const int32_t one[1] = {t};
                         s.eval(one);
                     }
                 });
-                best_tg         = std::max(best_tg, o.n_gen / tg);
-                tally           = s.routing_counts();
+                best_tg                = std::max(best_tg, o.n_gen / tg);
+                decode_s += tg;
+                decode_exchange_s += ep ? exchange_seconds(*ep) - exchange0 : 0.0;
+                tally = s.routing_counts();
             }
         }
     }
@@ -120,6 +166,9 @@ void run(bench_options & o) {
     fmt::print("decode     {:4} tokens  {:8.1f} tok/s  = {:.0f}% of the bandwidth bound\n", o.n_gen, best_tg,
                100.0 * best_tg / bound);
     fmt::print("peak RSS   {} (model run, before the bandwidth probe)\n", human_bytes(rss));
+    if (ep) {
+        report_parallel(e, *ep, decode_s / (o.reps * o.n_gen), decode_exchange_s / decode_s, rss);
+    }
     report_streaming(e, o.model);
     report_routing(e, so.routing.get(), tally);
 }
@@ -130,6 +179,7 @@ void add_bench_command(CLI::App & app) {
     auto   o   = std::make_shared<bench_options>();
     auto * cmd = app.add_subcommand("bench", "prefill and decode speed against the memory-bandwidth bound");
     add_model_flags(cmd, o->model);
+    add_parallel_flags(cmd, o->parallel);
     add_routing_flags(cmd, o->routing);
     cmd->add_option("-p,--n-prompt", o->n_prompts, "prompt tokens (prefill); a list (64,512,2048) times each")
         ->delimiter(',')

@@ -2,6 +2,7 @@
 // and the routing of every MoE layer (expert ids and weights), for tests and debugging.
 
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "cli_routing.h"
 #include "commands.h"
 #include "engine/routing_recorder.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct logits_options {
     model_flags     model;
+    parallel_flags  parallel;
     routing_request routing;
     std::string     ids;
     int             top  = 10;
@@ -36,7 +38,8 @@ std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
 }
 
 void run(const logits_options & o) {
-    engine          e(make_engine_options(o.model));
+    engine e(make_engine_options(o.model));
+    join_expert_parallel(e, o.model, o.parallel);
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     session                    s(e, so);
@@ -95,6 +98,7 @@ void add_logits_command(CLI::App & app) {
     auto   o   = std::make_shared<logits_options>();
     auto * cmd = app.add_subcommand("logits", "logits and expert routing at every position of a token sequence");
     add_model_flags(cmd, o->model);
+    add_parallel_flags(cmd, o->parallel);
     add_routing_flags(cmd, o->routing);
     cmd->add_option("--ids", o->ids, "token ids, e.g. 1,629,282")->required();
     cmd->add_option("--top", o->top, "how many of the largest logits to print per position")->default_val(10);

@@ -9,6 +9,7 @@
 // compares its own against them: KL divergence, top-1 agreement, perplexity next to the base's.
 
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "cli_routing.h"
 #include "commands.h"
 #include "tools/kl_divergence.h"
@@ -26,6 +27,7 @@ namespace {
 
 struct perplexity_options {
     model_flags     model;
+    parallel_flags  parallel;
     routing_request routing;
     std::string     file;
     int64_t         max_chunks = 0;
@@ -56,7 +58,8 @@ void run(perplexity_options & o) {
     if (o.model.ctx < 8) {
         fail("perplexity: -c must be at least 8");
     }
-    engine                     e(make_engine_options(o.model));
+    engine e(make_engine_options(o.model));
+    join_expert_parallel(e, o.model, o.parallel);
     const tokenizer &          tok     = e.require_tokenizer();
     const std::vector<int32_t> tokens  = tok.encode(read_text_file(o.file), true, false);
     const int64_t              n_ctx   = o.model.ctx;
@@ -67,8 +70,10 @@ void run(perplexity_options & o) {
     if (n_chunk == 0) {
         fail("perplexity: {} has {} tokens, fewer than one chunk of {} (lower -c)", o.file, tokens.size(), n_ctx);
     }
-    fmt::print(stderr, "{}: {} tokens, {} chunks of {}, scoring the second half of each\n", o.file, tokens.size(),
-               n_chunk, n_ctx);
+    if (reporting_rank(e)) {
+        fmt::print(stderr, "{}: {} tokens, {} chunks of {}, scoring the second half of each\n", o.file, tokens.size(),
+                   n_chunk, n_ctx);
+    }
 
     const int64_t V     = e.hparams().n_vocab;
     const int64_t first = n_ctx / 2;
@@ -115,7 +120,9 @@ void run(perplexity_options & o) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print("Final estimate: PPL = {:.4f} (mean NLL {:.4f} nats over {} tokens)\n", std::exp(total / count),
                total / count, count);
-    fmt::print(stderr, "{:.1f} s, {:.1f} tokens/s\n", secs, static_cast<double>(n_chunk * n_ctx) / secs);
+    if (reporting_rank(e)) {
+        fmt::print(stderr, "{:.1f} s, {:.1f} tokens/s\n", secs, static_cast<double>(n_chunk * n_ctx) / secs);
+    }
     if (base) {
         if (count != base->size()) {
             fail("--kl-base: '{}' holds {} positions, this run scored {} (use the same --chunks)", o.kl_base,
@@ -126,7 +133,7 @@ void run(perplexity_options & o) {
             "base {:.4f} ({:+.2f}%)\n",
             o.kl_base, kl.mean_kl(), kl.p99_kl(), 100.0 * kl.top1_agree(), kl.ppl(), kl.base_ppl(),
             100.0 * (kl.ppl() / kl.base_ppl() - 1.0));
-    } else if (!o.kl_base.empty()) {
+    } else if (!o.kl_base.empty() && reporting_rank(e)) {  // one writer of the file, rank 0
         save_kl_base(o.kl_base, scored_text, n_ctx, V, saved);
         fmt::print(stderr, "saved the log-probabilities of {} positions to {}\n", count, o.kl_base);
     }
@@ -140,6 +147,7 @@ void add_perplexity_command(CLI::App & app) {
     auto   o   = std::make_shared<perplexity_options>();
     auto * cmd = app.add_subcommand("perplexity", "perplexity of the model over a text file (llama.cpp's method)");
     add_model_flags(cmd, o->model);
+    add_parallel_flags(cmd, o->parallel);
     cmd->add_option("-f,--file", o->file, "text file")->required();
     cmd->add_option("--chunks", o->max_chunks, "score at most this many chunks (0: all)");
     cmd->add_option("--kl-base", o->kl_base,

@@ -3,6 +3,7 @@
 
 #include "chat_session.h"
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "cli_routing.h"
 #include "commands.h"
 #include "util/error.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct run_options {
     model_flags     model;
+    parallel_flags  parallel;
     routing_request routing;
     std::string     ids, prompt, file;
     bool            special = false;
@@ -30,6 +32,9 @@ struct run_options {
 
 void print_stats(const engine & e, const generate_stats & st, const model_flags & f) {
     std::fflush(stdout);
+    if (!reporting_rank(e)) {
+        return;
+    }
     fmt::print(stderr,
                "load {:.0f} ms | prompt {} tokens, {:.1f} tok/s | generated {} tokens, {:.1f} tok/s | peak RSS {}\n",
                e.load_ms(), st.prompt_tokens, st.prompt_tokens / (st.prompt_ms / 1000.0), st.generated_tokens,
@@ -43,7 +48,11 @@ void run_chat(const run_options & o) {
     if (!o.ids.empty() || !o.file.empty()) {
         fail("run --chat takes its message from -p (or from standard input), not --ids or -f");
     }
-    engine          e(make_engine_options(o.model));
+    if (o.parallel.enabled && o.prompt.empty()) {
+        fail("run --chat --expert-parallel takes one turn from -p: only rank 0 would read standard input");
+    }
+    engine e(make_engine_options(o.model));
+    join_expert_parallel(e, o.model, o.parallel);
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     chat_session     chat(e, so, o.chat_opt);
@@ -94,7 +103,8 @@ void run(const run_options & o) {
         run_chat(o);
         return;
     }
-    engine          e(make_engine_options(o.model));
+    engine e(make_engine_options(o.model));
+    join_expert_parallel(e, o.model, o.parallel);
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     session                    s(e, so);
@@ -142,6 +152,7 @@ void add_run_command(CLI::App & app) {
     auto   o   = std::make_shared<run_options>();
     auto * cmd = app.add_subcommand("run", "generate text from a prompt");
     add_model_flags(cmd, o->model);
+    add_parallel_flags(cmd, o->parallel);
     add_routing_flags(cmd, o->routing);
     cmd->add_option("-p,--prompt", o->prompt, "prompt text");
     cmd->add_option("-f,--file", o->file, "read the prompt from a file");

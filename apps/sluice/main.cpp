@@ -2,12 +2,27 @@
 // Every subcommand reports bad input as "sluice: error: ..." and exits with status 1.
 
 #include "commands.h"
+#include "parallel/mpi_session.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
+
+namespace {
+
+// Prints "sluice: error: ..." (with the rank under mpirun), ends the other ranks of an
+// --expert-parallel job so none waits for this one, and exits with `code`.
+[[noreturn]] void fail_job(const char * kind, const char * what, int code) {
+    std::fprintf(stderr, "sluice: %s: %s%s\n", kind, sluice::mpi_error_prefix().c_str(), what);
+    std::fflush(stderr);
+    sluice::abort_ranks_after_error(code);
+    std::exit(code);
+}
+
+}  // namespace
 
 int main(int argc, char ** argv) {
     // A model file that shrinks under a run or a server is an error, not a crash by SIGBUS.
@@ -40,14 +55,11 @@ int main(int argc, char ** argv) {
         // (CLI11's own codes, 105 and up, would break that contract).
         return app.exit(e) == 0 ? 0 : 1;
     } catch (const sluice::error & e) {
-        std::fprintf(stderr, "sluice: error: %s\n", e.what());
-        return 1;
+        fail_job("error", e.what(), 1);
     } catch (const std::bad_alloc &) {
-        std::fprintf(stderr, "sluice: error: out of memory\n");
-        return 1;
+        fail_job("error", "out of memory", 1);
     } catch (const std::exception & e) {
-        std::fprintf(stderr, "sluice: internal error: %s\n", e.what());
-        return 2;
+        fail_job("internal error", e.what(), 2);
     }
     return 0;
 }

@@ -176,7 +176,10 @@ void session::reset() {
 void session::feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits) {
     const int64_t         n_vocab = engine_.hparams().n_vocab;
     const row_routing     rr[1]   = {routing_row()};
-    const forward_context ctx{engine_.runner(), engine_.experts(), observer, rr};
+    const forward_context ctx{engine_.runner(), engine_.experts(), observer, rr, engine_.parallel()};
+    if (ctx.parallel != nullptr) {
+        ctx.parallel->check_same_tokens(tokens);
+    }
     for (size_t i = 0; i < tokens.size(); i += opt_.n_batch) {
         const size_t n   = std::min<size_t>(opt_.n_batch, tokens.size() - i);
         float *      out = all_logits != nullptr ? all_logits + i * n_vocab : logits_.data();
@@ -221,7 +224,10 @@ generate_stats session::generate(std::span<const int32_t> prompt, const generate
         if (state_->n_past >= state_->n_ctx()) {
             break;
         }
-        const int32_t id = pick.sample(logits_, history_);
+        int32_t id = pick.sample(logits_, history_);
+        if (engine_.parallel() != nullptr) {
+            id = engine_.parallel()->token_of_first_rank(id);
+        }
         ++st.generated_tokens;
         const bool eog = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), id) != opt.stop_tokens.end();
         if (!on_token(id)) {
@@ -263,7 +269,10 @@ void decode_batch(std::span<session * const> sessions, std::span<const int32_t> 
     for (session * s : sessions) {
         rows.push_back(s->routing_row());
     }
-    const forward_context ctx{e.runner(), e.experts(), nullptr, rows};
+    const forward_context ctx{e.runner(), e.experts(), nullptr, rows, e.parallel()};
+    if (ctx.parallel != nullptr) {
+        ctx.parallel->check_same_tokens(tokens);
+    }
     e.net().forward_batch(states, tokens, ctx, logits.data());
     for (size_t i = 0; i < sessions.size(); ++i) {
         check_finite(logits.data() + i * static_cast<size_t>(n_vocab), 1, n_vocab, states[i]->n_past - 1);

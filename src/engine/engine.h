@@ -7,6 +7,7 @@
 //   s.generate(prompt_ids, {.n_predict = 64}, pick, [](int32_t id) { ...; return true; });
 #pragma once
 
+#include "experts/expert_parallel.h"
 #include "experts/expert_source.h"
 #include "experts/routing_controls.h"
 #include "experts/streaming_options.h"
@@ -95,6 +96,13 @@ class engine {
         experts_   = std::move(source);
         streaming_ = nullptr;
     }
+    // Expert parallelism (src/parallel builds one over MPI): from now on this process computes
+    // only the experts `p` says it owns, combines every MoE block's sum with its peers, feeds
+    // only the tokens rank 0 feeds and continues generation with rank 0's samples. nullptr:
+    // every expert here.
+    void              set_expert_parallel(std::shared_ptr<expert_parallel> p) { parallel_ = std::move(p); }
+    expert_parallel * parallel() const { return parallel_.get(); }
+
     // The streaming cache's counters (--stats) when --expert-budget is in force, else nullopt.
     // Not thread-safe against a running forward pass: read it between passes.
     std::optional<stream_stats> streaming_stats() const;
@@ -109,6 +117,7 @@ class engine {
     std::unique_ptr<expert_source>        experts_;
     streaming_expert_source *             streaming_ = nullptr;  // experts_, when it streams
     std::unique_ptr<tokenizer>            tok_;
+    std::shared_ptr<expert_parallel>      parallel_;
     double                                load_ms_ = 0.0;
 };
 

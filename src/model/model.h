@@ -3,6 +3,7 @@
 // optional observer of routing decisions (logits --json, traces, tests).
 #pragma once
 
+#include "experts/expert_parallel.h"
 #include "experts/expert_source.h"
 #include "experts/expert_store.h"
 #include "experts/router.h"
@@ -45,6 +46,10 @@ struct forward_context {
     // Routing controls, counters and records for the rows of the pass: empty, none; one entry,
     // every row; else one entry per row (a batched decode of sequences with their own controls).
     std::span<const row_routing> routing = {};
+    // Expert parallelism: this process computes only the routed experts it owns, and each MoE
+    // block's routed sum is combined with the other processes' before the shared expert is
+    // added. nullptr: one process computes every expert.
+    expert_parallel * parallel = nullptr;
 
     const row_routing * routing_of(int64_t row) const {
         return routing.empty() ? nullptr : routing.size() == 1 ? &routing[0] : &routing[row];

@@ -48,7 +48,7 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
 // per-row arithmetic is the kernels' own, so the result equals the batched path's.
 void decode_experts(const float * h, std::span<const expert_matrices> mats,
                     const std::vector<std::vector<float>> & weight_of, std::span<const int32_t> used,
-                    const moe_options & opt, matmul_runner & mm, float * out, int layer, int64_t position,
+                    const moe_options & opt, matmul_runner & mm, double * acc, int layer, int64_t position,
                     forward_observer * observer) {
     const size_t            n_used = used.size();
     const int64_t           ff     = mats.empty() ? 0 : mats[0].gate.rows;
@@ -75,9 +75,57 @@ void decode_experts(const float * h, std::span<const expert_matrices> mats,
             observer->on_expert_output(layer, used[i], {&position, 1}, {&w, 1}, y.data() + i * d, d);
         }
         for (int64_t c = 0; c < d; ++c) {
-            out[c] += w * y[i * d + c];
+            acc[c] += static_cast<double>(w) * y[i * d + c];
         }
     }
+}
+
+// Prefill and batched decode: each used expert multiplies the rows of the tokens that chose it
+// (a matrix x matrix product), and its weighted rows are added into acc: [n][d].
+void routed_rows(const float * h, int64_t d, int layer, std::span<const int32_t> used,
+                 const std::vector<std::vector<int64_t>> & tokens_of, const std::vector<std::vector<float>> & weight_of,
+                 const moe_options & opt, const forward_context & ctx, double * acc,
+                 std::span<const int64_t> positions) {
+    // Each expert's rows are computed independently and summed in expert order, so the
+    // groups the source yields change nothing in the result.
+    std::vector<float>   x, g, u, y;
+    std::vector<int64_t> pos;
+    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+        for (size_t j = 0; j < mats.size(); ++j) {
+            const int32_t                e  = used[first + j];
+            const expert_matrices &      m  = mats[j];
+            const std::vector<int64_t> & ts = tokens_of[e];
+            const auto                   nt = static_cast<int64_t>(ts.size());
+            const int64_t                ff = m.gate.rows;
+            x.resize(nt * d);
+            for (int64_t r = 0; r < nt; ++r) {
+                std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
+            }
+            g.resize(nt * ff);
+            u.resize(nt * ff);
+            y.resize(nt * d);
+            ctx.mm.matmul(m.gate, x.data(), nt, g.data());
+            ctx.mm.matmul(m.up, x.data(), nt, u.data());
+            activate(g.data(), u.data(), nt, ff, e, opt);
+            ctx.mm.matmul(m.down, g.data(), nt, y.data());
+            add_down_bias(y.data(), nt, d, e, opt);
+            if (ctx.observer != nullptr) {
+                pos.resize(nt);
+                for (int64_t r = 0; r < nt; ++r) {
+                    pos[r] = positions[ts[r]];
+                }
+                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], y.data(), d);
+            }
+            for (int64_t r = 0; r < nt; ++r) {
+                const float   w   = weight_of[e][r];
+                double *      o   = acc + ts[r] * d;
+                const float * src = y.data() + r * d;
+                for (int64_t c = 0; c < d; ++c) {
+                    o[c] += static_cast<double>(w) * src[c];
+                }
+            }
+        }
+    });
 }
 
 }  // namespace
@@ -136,64 +184,32 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
             weight_of[ids[t * slots + j]].push_back(weights[t * slots + j]);
         }
     }
+    // With expert parallelism, only the experts this process owns; the others' outputs
+    // arrive through combine() below.
     std::vector<int32_t> used;
     for (int e = 0; e < E; ++e) {
-        if (!tokens_of[e].empty()) {
+        if (!tokens_of[e].empty() && (ctx.parallel == nullptr || ctx.parallel->owns(layer, e))) {
             used.push_back(e);
         }
     }
-    std::fill(out, out + n * d, 0.0f);
-    const std::span<const int32_t> all(used);
+    // The weighted expert outputs are summed in double: a float product w * y is exact there,
+    // so the sum hardly depends on its order, and expert parallelism (which adds each rank's
+    // experts, then the ranks) gives the bits one process gives, up to a sum that lands
+    // within 1e-16 of a float rounding boundary.
+    std::vector<double> acc(static_cast<size_t>(n * d), 0.0);
     if (n == 1) {
+        const std::span<const int32_t> all(used);
         ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
-            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, out, layer, positions[0],
-                           ctx.observer);
+            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, acc.data(), layer,
+                           positions[0], ctx.observer);
         });
-        if (opt.shared != nullptr) {
-            add_shared_expert(h, n, *opt.shared, ctx.mm, out);
-        }
-        return;
+    } else {
+        routed_rows(h, d, layer, used, tokens_of, weight_of, opt, ctx, acc.data(), positions);
     }
-    // Each expert's rows are computed independently and summed in expert order, so the
-    // groups the source yields change nothing in the result.
-    std::vector<float>   x, g, u, y;
-    std::vector<int64_t> pos;
-    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
-        for (size_t j = 0; j < mats.size(); ++j) {
-            const int32_t                e  = used[first + j];
-            const expert_matrices &      m  = mats[j];
-            const std::vector<int64_t> & ts = tokens_of[e];
-            const auto                   nt = static_cast<int64_t>(ts.size());
-            const int64_t                ff = m.gate.rows;
-            x.resize(nt * d);
-            for (int64_t r = 0; r < nt; ++r) {
-                std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
-            }
-            g.resize(nt * ff);
-            u.resize(nt * ff);
-            y.resize(nt * d);
-            ctx.mm.matmul(m.gate, x.data(), nt, g.data());
-            ctx.mm.matmul(m.up, x.data(), nt, u.data());
-            activate(g.data(), u.data(), nt, ff, e, opt);
-            ctx.mm.matmul(m.down, g.data(), nt, y.data());
-            add_down_bias(y.data(), nt, d, e, opt);
-            if (ctx.observer != nullptr) {
-                pos.resize(nt);
-                for (int64_t r = 0; r < nt; ++r) {
-                    pos[r] = positions[ts[r]];
-                }
-                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], y.data(), d);
-            }
-            for (int64_t r = 0; r < nt; ++r) {
-                const float   w   = weight_of[e][r];
-                float *       o   = out + ts[r] * d;
-                const float * src = y.data() + r * d;
-                for (int64_t c = 0; c < d; ++c) {
-                    o[c] += w * src[c];
-                }
-            }
-        }
-    });
+    if (ctx.parallel != nullptr) {
+        ctx.parallel->combine(acc);
+    }
+    std::copy(acc.begin(), acc.end(), out);
     if (opt.shared != nullptr) {
         add_shared_expert(h, n, *opt.shared, ctx.mm, out);
     }
