@@ -44,6 +44,10 @@ std::shared_ptr<const routing_controls> make_routing(const engine & e, const rou
     if (r.prefer_cached > 0.0f && !e.streaming_stats()) {
         fail("--moe-prefer-cached routes toward the expert cache: it needs --expert-budget");
     }
+    if (r.prefer_cached > 0.0f && e.parallel() != nullptr) {
+        // Each rank's cache holds other experts: the ranks would route differently.
+        fail("--moe-prefer-cached routes toward what this process caches; it cannot be used with --expert-parallel");
+    }
     auto c = std::make_shared<routing_controls>(e.make_routing(r));
     if (!c->active()) {
         return nullptr;

@@ -69,17 +69,12 @@ double exchange_seconds(const mpi_expert_parallel & ep) {
 
 // Weight bytes rank `rank` computes from: every tensor but the routed experts, plus its own
 // experts (the pages of the others' are never touched).
-uint64_t bytes_of_rank(const engine & e, const expert_partition & p, int rank) {
-    const expert_store & ex    = e.net().experts();
-    uint64_t             bytes = 0;
+uint64_t bytes_of_rank(const engine & e, int rank) {
+    uint64_t bytes = 0;
     for (const gguf_tensor & t : e.file().tensors()) {
         bytes += t.nbytes;
     }
-    bytes -= ex.total_bytes();
-    for (int l = 0; l < ex.n_layer() && l < p.n_layer(); ++l) {
-        bytes += ex.expert_bytes(l) * p.owned(l, rank).size();
-    }
-    return bytes;
+    return bytes - e.net().experts().total_bytes() + e.owned_expert_bytes(rank);
 }
 
 // --expert-parallel: where each rank's decode time went (its own experts and attention vs the
@@ -89,7 +84,7 @@ void report_parallel(const engine & e, mpi_expert_parallel & ep, double s_per_to
                      uint64_t rss) {
     const std::vector<double> share = ep.all_ranks(exchange_share);
     const std::vector<double> per   = ep.all_ranks(s_per_token);
-    const std::vector<double> held  = ep.all_ranks(static_cast<double>(bytes_of_rank(e, ep.partition(), ep.rank())));
+    const std::vector<double> held  = ep.all_ranks(static_cast<double>(bytes_of_rank(e, ep.rank())));
     const std::vector<double> peak  = ep.all_ranks(static_cast<double>(rss));
     fmt::print("parallel   {} ranks, experts by {}; one exchange of {} doubles per MoE layer and token\n", ep.ranks(),
                ep.partition().scheme(), e.hparams().n_embd);
@@ -111,8 +106,9 @@ void run(bench_options & o) {
     if (o.model.ctx <= 0) {
         o.model.ctx = longest + o.n_gen;
     }
-    engine                                     e(make_engine_options(o.model));
-    const std::shared_ptr<mpi_expert_parallel> ep = join_expert_parallel(e, o.model, o.parallel);
+    ranked_engine                              ranked(o.model, o.parallel);
+    engine &                                   e  = ranked.e;
+    const std::shared_ptr<mpi_expert_parallel> ep = ranked.ep;
     const model_hparams &                      hp = e.hparams();
     std::mt19937_64                            rng(42);
     std::vector<int32_t>                       prompt(static_cast<size_t>(longest)), gen(o.n_gen);

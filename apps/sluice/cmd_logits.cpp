@@ -38,8 +38,8 @@ std::vector<int32_t> top_ids(const float * l, int64_t n_vocab, int k) {
 }
 
 void run(const logits_options & o) {
-    engine e(make_engine_options(o.model));
-    join_expert_parallel(e, o.model, o.parallel);
+    ranked_engine   ranked(o.model, o.parallel);
+    engine &        e  = ranked.e;
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     session                    s(e, so);

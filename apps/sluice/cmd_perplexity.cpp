@@ -58,8 +58,8 @@ void run(perplexity_options & o) {
     if (o.model.ctx < 8) {
         fail("perplexity: -c must be at least 8");
     }
-    engine e(make_engine_options(o.model));
-    join_expert_parallel(e, o.model, o.parallel);
+    ranked_engine              ranked(o.model, o.parallel);
+    engine &                   e       = ranked.e;
     const tokenizer &          tok     = e.require_tokenizer();
     const std::vector<int32_t> tokens  = tok.encode(read_text_file(o.file), true, false);
     const int64_t              n_ctx   = o.model.ctx;

@@ -51,8 +51,8 @@ void run_chat(const run_options & o) {
     if (o.parallel.enabled && o.prompt.empty()) {
         fail("run --chat --expert-parallel takes one turn from -p: only rank 0 would read standard input");
     }
-    engine e(make_engine_options(o.model));
-    join_expert_parallel(e, o.model, o.parallel);
+    ranked_engine   ranked(o.model, o.parallel);
+    engine &        e  = ranked.e;
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     chat_session     chat(e, so, o.chat_opt);
@@ -103,8 +103,8 @@ void run(const run_options & o) {
         run_chat(o);
         return;
     }
-    engine e(make_engine_options(o.model));
-    join_expert_parallel(e, o.model, o.parallel);
+    ranked_engine   ranked(o.model, o.parallel);
+    engine &        e  = ranked.e;
     session_options so = make_session_options(o.model);
     so.routing         = make_routing(e, o.routing);
     session                    s(e, so);

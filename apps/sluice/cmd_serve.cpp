@@ -2,8 +2,10 @@
 // into server_options, starts the server and stops it on SIGINT/SIGTERM.
 
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "cli_routing.h"
 #include "commands.h"
+#include "serve_parallel.h"
 #include "server/http_server.h"
 #include "util/error.h"
 
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 namespace sluice::cli {
@@ -20,6 +23,7 @@ namespace {
 
 struct serve_options {
     model_flags            model;
+    parallel_flags         parallel;
     routing_request        routing;
     server::server_options server;
     sampler_params         sampling;
@@ -27,6 +31,8 @@ struct serve_options {
     bool                   ignore_eos = false;
     bool                   seed_given = false;
 };
+
+void serve_http(engine & e, serve_options & o, const sigset_t & sigs);
 
 void serve(serve_options & o) {
     // Before loading anything: 99999 must not quietly become some other port.
@@ -41,13 +47,33 @@ void serve(serve_options & o) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-    engine e(make_engine_options(o.model));
+    ranked_engine ranked(o.model, o.parallel);
+    engine &      e                = ranked.e;
     o.server.sched.session         = make_session_options(o.model);
     o.server.sched.session.routing = make_routing(e, o.routing);
-    o.server.defaults.sampling     = o.sampling;
-    o.server.defaults.max_tokens   = o.n_predict;
-    o.server.defaults.ignore_eos   = o.ignore_eos;
-    o.server.defaults.fixed_seed   = o.seed_given;
+    std::optional<mpi_step_mirror> mirror;
+    if (ranked.ep) {
+        if (ranked.ep->rank() != 0) {  // rank 0 serves; this rank runs the steps it announces
+            follow_server_steps(e, *ranked.ep, o.server.sched.session, o.server.sched.n_slots);
+            return;
+        }
+        mirror.emplace(*ranked.ep);
+        o.server.sched.mirror = &*mirror;
+    }
+    serve_http(e, o, sigs);
+    if (mirror) {
+        mirror->stop();
+    }
+    report_streaming(e, o.model);
+}
+
+// Serves until SIGINT or SIGTERM (`sigs`, blocked in every thread); the scheduler is gone
+// when this returns.
+void serve_http(engine & e, serve_options & o, const sigset_t & sigs) {
+    o.server.defaults.sampling   = o.sampling;
+    o.server.defaults.max_tokens = o.n_predict;
+    o.server.defaults.ignore_eos = o.ignore_eos;
+    o.server.defaults.fixed_seed = o.seed_given;
     server::http_server srv(e, o.server);
     const int           port = srv.bind();
 
@@ -66,7 +92,6 @@ void serve(serve_options & o) {
     pthread_kill(waiter.native_handle(), SIGTERM);  // listen() may also end on its own
     waiter.join();
     fmt::print(stderr, "sluice: server stopped\n");
-    report_streaming(e, o.model);
 }
 
 }  // namespace
@@ -78,6 +103,7 @@ void add_serve_command(CLI::App & app) {
         "serve the OpenAI API (chat/completions, completions, models) and llama-server's tokenize, detokenize "
         "and apply-template over HTTP");
     add_model_flags(cmd, o->model);
+    add_parallel_flags(cmd, o->parallel);
     add_routing_flags(cmd, o->routing);
     cmd->add_option("--host", o->server.host, "address to listen on (default: loopback only)")
         ->default_val("127.0.0.1");

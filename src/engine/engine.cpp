@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "experts/budget.h"
+#include "experts/calibration.h"
 #include "experts/streaming_source.h"
 #include "gguf/summary.h"
 #include "model/registry.h"
@@ -23,11 +24,21 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 engine::engine(const engine_options & opt)
     : file_(gguf_file::open(opt.model_path)), pool_(opt.n_threads), runner_(pool_, choose_isa(opt.force_isa)) {
     model_ = load_model(file_);
+    if (opt.split) {
+        partition_ = split_experts(*opt.split);
+    }
     if (opt.expert_budget.empty()) {
         experts_ = std::make_unique<mmap_expert_source>(model_->experts());
     } else {
         streaming_options so = opt.streaming;
-        so.budget            = parse_budget(opt.expert_budget, model_->experts().total_bytes());
+        // A percentage is of the experts this process computes: all of them, or its share.
+        uint64_t expert_bytes = model_->experts().total_bytes();
+        if (opt.split) {
+            so.partition = partition_;
+            so.rank      = opt.split->rank;
+            expert_bytes = owned_expert_bytes(opt.split->rank);
+        }
+        so.budget = parse_budget(opt.expert_budget, expert_bytes);
         auto source =
             std::make_unique<streaming_expert_source>(file_.part_paths(), model_->experts(), model_->routers(),
                                                       static_cast<int>(hparams().n_expert_used), runner_, so);
@@ -42,6 +53,29 @@ engine::engine(const engine_options & opt)
         }
     }
     load_ms_ = ms_since(start_);
+}
+
+expert_partition engine::split_experts(const engine_options::expert_split & split) const {
+    std::vector<int> experts_per_layer;
+    for (const router & r : model_->routers()) {
+        experts_per_layer.push_back(r.routed() ? r.n_expert : 0);
+    }
+    if (split.calibration.empty()) {
+        return expert_partition::round_robin(experts_per_layer, split.ranks);
+    }
+    const model_hparams & hp = hparams();
+    const calibration     cal =
+        calibration::load(split.calibration, static_cast<int>(hp.n_layer), static_cast<int>(hp.n_expert), hp.n_embd);
+    return expert_partition::by_popularity(experts_per_layer, cal.counts, split.ranks);
+}
+
+uint64_t engine::owned_expert_bytes(int rank) const {
+    const expert_store & ex    = model_->experts();
+    uint64_t             bytes = 0;
+    for (int l = 0; l < ex.n_layer() && l < partition_.n_layer(); ++l) {
+        bytes += ex.expert_bytes(l) * partition_.owned(l, rank).size();
+    }
+    return bytes;
 }
 
 const tokenizer & engine::require_tokenizer() const {

@@ -47,6 +47,16 @@ struct engine_options {
     // expert bytes); empty: they stay mapped with the rest of the file.
     std::string       expert_budget;
     streaming_options streaming;  // how they stream (budget is set from expert_budget)
+    // Expert parallelism (src/parallel joins the ranks): this process is one of several that
+    // split the routed experts. The engine partitions them (expert_partition) once the model
+    // is loaded, so that under --expert-budget the cache holds, reads and predicts only this
+    // rank's experts and a percentage budget is of their bytes.
+    struct expert_split {
+        int         rank  = 0;
+        int         ranks = 1;
+        std::string calibration;  // non-empty: balance by its popularity counts, else round robin
+    };
+    std::optional<expert_split> split;
 };
 
 class engine {
@@ -100,14 +110,21 @@ class engine {
     // only the experts `p` says it owns, combines every MoE block's sum with its peers, feeds
     // only the tokens rank 0 feeds and continues generation with rank 0's samples. nullptr:
     // every expert here.
-    void              set_expert_parallel(std::shared_ptr<expert_parallel> p) { parallel_ = std::move(p); }
-    expert_parallel * parallel() const { return parallel_.get(); }
+    void set_expert_parallel(std::shared_ptr<expert_parallel> p) { parallel_ = std::move(p); }
+    // With engine_options::split: which rank owns which expert; else empty.
+    const expert_partition & partition() const { return partition_; }
+    expert_parallel *        parallel() const { return parallel_.get(); }
 
     // The streaming cache's counters (--stats) when --expert-budget is in force, else nullopt.
     // Not thread-safe against a running forward pass: read it between passes.
     std::optional<stream_stats> streaming_stats() const;
 
+    // Bytes of the routed experts `rank` owns under partition() (0 without a split).
+    uint64_t owned_expert_bytes(int rank) const;
+
   private:
+    expert_partition split_experts(const engine_options::expert_split & split) const;
+
     // First member: load_ms() covers mapping and validating the file too.
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     gguf_file                             file_;
@@ -118,6 +135,7 @@ class engine {
     streaming_expert_source *             streaming_ = nullptr;  // experts_, when it streams
     std::unique_ptr<tokenizer>            tok_;
     std::shared_ptr<expert_parallel>      parallel_;
+    expert_partition                      partition_;
     double                                load_ms_ = 0.0;
 };
 

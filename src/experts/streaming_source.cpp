@@ -72,7 +72,9 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
             }
         }
     }
-    return plan_cache(budget, bytes_per_slot, store_.n_expert(), k_, opt_.quota,
+    // Under expert parallelism a layer never needs more slots than the experts this rank owns.
+    const int owned = owned_per_layer();
+    return plan_cache(budget, bytes_per_slot, owned, std::min(k_, owned), opt_.quota,
                       calib_ ? calib_->spread() : std::vector<double>{});
 }
 
@@ -137,9 +139,15 @@ void streaming_expert_source::pin_hot() {
         if (!store_.has_experts(l)) {
             continue;
         }
-        const std::vector<int32_t> hot = calib_->by_popularity(l);
-        for (int i = 0; i < opt_.pin_hot && i < static_cast<int>(hot.size()); ++i) {
-            cache_->pin(l, hot[i]);
+        int pinned = 0;
+        for (int32_t e : calib_->by_popularity(l)) {
+            if (pinned == opt_.pin_hot) {
+                break;
+            }
+            if (owns(l, e)) {  // another rank pins its own
+                cache_->pin(l, e);
+                ++pinned;
+            }
         }
     }
 }
@@ -158,6 +166,19 @@ uint64_t streaming_expert_source::minimum_budget(const expert_store & store, int
         total += b * static_cast<uint64_t>(n_expert_used);
     }
     return total;
+}
+
+int streaming_expert_source::owned_per_layer() const {
+    if (opt_.partition.empty()) {
+        return store_.n_expert();
+    }
+    int most = 0;
+    for (int l = 0; l < store_.n_layer(); ++l) {
+        if (store_.has_experts(l)) {
+            most = std::max(most, static_cast<int>(opt_.partition.owned(l, opt_.rank).size()));
+        }
+    }
+    return most;
 }
 
 int streaming_expert_source::next_moe_layer(int after) const {
@@ -287,6 +308,8 @@ void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span
         const auto t0 = clock_type::now();
         scratch_.clear();
         predictor_->predict(layer, x, positions, target, k_ + opt_.predict_extra, scratch_);
+        // Another rank reads its own experts: a guess of one here would be a wasted read.
+        std::erase_if(scratch_, [&](int32_t e) { return !owns(target, e); });
         st.predict_ms += ms_since(t0);
         pending_guesses_.emplace_back(target, scratch_);
     }

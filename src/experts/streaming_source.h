@@ -83,6 +83,12 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void issue_guesses();  // reads pending_guesses_ ahead
 
     int next_moe_layer(int after) const;
+    // Whether this process computes expert e of layer l (always, without a partition).
+    bool owns(int layer, int32_t expert) const {
+        return opt_.partition.empty() || opt_.partition.owner(layer, expert) == opt_.rank;
+    }
+    // The most experts this process owns in any layer: what a layer's slots are capped at.
+    int owned_per_layer() const;
 
     const expert_store &                              store_;
     std::vector<router>                               routers_;

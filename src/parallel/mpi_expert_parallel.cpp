@@ -127,4 +127,18 @@ std::vector<double> mpi_expert_parallel::all_ranks(double value) {
     return all;
 }
 
+void mpi_expert_parallel::broadcast_message(std::vector<int32_t> & msg) {
+    int64_t     n   = static_cast<int64_t>(msg.size());
+    MPI_Request req = MPI_REQUEST_NULL;
+    mpi_->check(MPI_Ibcast(&n, 1, MPI_INT64_T, 0, mpi_->comm(), &req), "waiting for rank 0's next step");
+    mpi_->wait(req, "waiting for rank 0's next step", true);
+    if (n < 0 || n > (int64_t{1} << 30)) {
+        fail("rank 0 sent a step of {} values", n);
+    }
+    msg.resize(static_cast<size_t>(n));
+    mpi_->check(MPI_Ibcast(msg.data(), static_cast<int>(n), MPI_INT32_T, 0, mpi_->comm(), &req),
+                "receiving rank 0's next step");
+    mpi_->wait(req, "receiving rank 0's next step");
+}
+
 }  // namespace sluice

@@ -51,6 +51,9 @@ class mpi_expert_parallel final : public expert_parallel {
     void                     reset_counters() { counters_ = {}; }
     // Every rank's value, in rank order, on every rank.
     std::vector<double> all_ranks(double value);
+    // Rank 0 sends `msg` to every rank; the others receive it into `msg`, waiting as long as
+    // it takes (the ranks of a server wait for its next step between requests).
+    void broadcast_message(std::vector<int32_t> & msg);
 
   private:
     std::shared_ptr<mpi_session> mpi_;

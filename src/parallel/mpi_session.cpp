@@ -20,8 +20,11 @@ bool mpi_running() {
 mpi_session::mpi_session(std::chrono::milliseconds timeout) : timeout_(timeout) {
     if (!mpi_running()) {
         int provided = 0;
-        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
             fail("MPI could not start (MPI_Init_thread failed); run under mpirun");
+        }
+        if (provided < MPI_THREAD_SERIALIZED) {
+            fail("this MPI library cannot be called from more than one thread (MPI_THREAD_SERIALIZED)");
         }
         owns_init_ = true;
     }
@@ -58,7 +61,7 @@ void mpi_session::check(int code, const char * what) const {
     fail("MPI failed while {}: {}", what, std::string(text, static_cast<size_t>(len)));
 }
 
-void mpi_session::wait(MPI_Request & req, const char * what) const {
+void mpi_session::wait(MPI_Request & req, const char * what, bool idle) const {
     const auto deadline = std::chrono::steady_clock::now() + timeout_;
     for (uint64_t spins = 0;; ++spins) {
         int done = 0;
@@ -68,6 +71,10 @@ void mpi_session::wait(MPI_Request & req, const char * what) const {
         }
         if (spins < 256) {
             continue;  // a layer's exchange usually lands within microseconds
+        }
+        if (idle) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+            continue;
         }
         std::this_thread::yield();
         if (spins % 1024 == 0 && std::chrono::steady_clock::now() > deadline) {

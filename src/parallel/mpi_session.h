@@ -1,6 +1,6 @@
 // The process's MPI connection: initialised once, with helpers that turn MPI's failure modes
-// into sluice errors. Only the main thread calls MPI (MPI_THREAD_FUNNELED); the thread pool
-// never does.
+// into sluice errors. One thread at a time calls MPI (MPI_THREAD_SERIALIZED: the main thread,
+// or the server's scheduler thread); the thread pool never does.
 //
 // A collective that waits on a rank that stopped or hangs would wait forever (MPI has no
 // timeouts): every wait here polls its request and fails after the session's timeout, and
@@ -30,7 +30,9 @@ class mpi_session {
 
     // Waits for `req` to finish; throws naming `what` after the timeout. Spins briefly, then
     // yields the core (ranks oversubscribed on one machine share cores with compute threads).
-    void wait(MPI_Request & req, const char * what) const;
+    // `idle`: a wait with no deadline that sleeps between polls (a server's ranks waiting for
+    // the next request).
+    void wait(MPI_Request & req, const char * what, bool idle = false) const;
     // Throws the MPI error `code` as a sluice error naming `what`.
     void check(int code, const char * what) const;
 

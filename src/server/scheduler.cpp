@@ -120,6 +120,13 @@ void scheduler::admit() {
         if (queue_.empty()) {
             return;
         }
+        if (opt_.mirror != nullptr && queue_.front().j.routing) {
+            refuse(queue_.front(),
+                   "Routing controls per request are not supported when the experts are split "
+                   "across processes (--expert-parallel); the server's flags apply.");
+            queue_.pop_front();
+            continue;
+        }
         s.req = std::move(queue_.front());
         queue_.pop_front();
         busy_.fetch_add(1);
@@ -153,6 +160,10 @@ void scheduler::prefill_one() {
     const size_t n  = std::min<size_t>(static_cast<size_t>(opt_.session.n_batch), prompt.size() - s.prefilled);
     const auto   t0 = std::chrono::steady_clock::now();
     try {
+        if (opt_.mirror != nullptr) {
+            opt_.mirror->prefill(static_cast<int>(&s - slots_.data()), s.prefilled == 0,
+                                 std::span<const int32_t>(prompt).subspan(s.prefilled, n));
+        }
         s.s->eval(std::span<const int32_t>(prompt).subspan(s.prefilled, n));
     } catch (const std::exception & e) {
         fail_slot(s, e.what());
@@ -182,6 +193,13 @@ void scheduler::decode_step() {
     }
     const auto t0 = std::chrono::steady_clock::now();
     try {
+        if (opt_.mirror != nullptr) {
+            std::vector<int32_t> ids;
+            for (const slot * m : members) {
+                ids.push_back(static_cast<int32_t>(m - slots_.data()));
+            }
+            opt_.mirror->decode(ids, tokens);
+        }
         decode_batch(group, tokens);
     } catch (const std::exception & e) {
         for (slot * s : members) {
@@ -238,6 +256,14 @@ void scheduler::finish(slot & s, const char * reason, job_event & ev) {
     s.req.reset();
     busy_.fetch_sub(1);
     metrics_.on_request_done(true);
+}
+
+void scheduler::refuse(queued & q, const std::string & message) {
+    job_event ev;
+    ev.done  = true;
+    ev.error = api_error(400, message, "invalid_request_error");
+    q.ch->push(std::move(ev));
+    metrics_.on_request_done(false);
 }
 
 void scheduler::fail_slot(slot & s, const std::string & message) {

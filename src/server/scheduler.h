@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,10 +37,26 @@ struct job {
     bool                                    return_routed_experts = false;
 };
 
+// Expert parallelism (`serve --expert-parallel` under mpirun): the scheduler announces every
+// forward pass here before it runs it, so that the other ranks run the same pass on their own
+// copies of the slots (apps/sluice/cmd_serve.cpp) and take part in its exchanges.
+class step_mirror {
+  public:
+    virtual ~step_mirror() = default;
+    // Slot `slot` evaluates `tokens`, the next chunk of its prompt; `fresh`: its session starts
+    // over first (a new request).
+    virtual void prefill(int slot, bool fresh, std::span<const int32_t> tokens) = 0;
+    // One decode step: tokens[i] to slot slots[i].
+    virtual void decode(std::span<const int32_t> slots, std::span<const int32_t> tokens) = 0;
+};
+
 struct scheduler_options {
     int             n_slots   = 1;
     int             max_queue = 64;  // waiting requests beyond the slots; more get nullptr (503)
     session_options session;         // per slot: context, KV type, prompt batch
+    // Set under expert parallelism. The other ranks' slots route as session.routing says, so
+    // requests that bring routing controls of their own are refused (400).
+    step_mirror * mirror = nullptr;
 };
 
 class scheduler {
@@ -80,6 +97,7 @@ class scheduler {
     void after_logits(slot & s);
     void finish(slot & s, const char * reason, job_event & ev);
     void fail_slot(slot & s, const std::string & message);
+    void refuse(queued & q, const std::string & message);  // a 400 before it takes a slot
     void drop_cancelled();
     bool has_work() const;  // with mu_ held
 

@@ -7,6 +7,7 @@
 // must hold the same logits bit for bit.
 #include "engine/engine.h"
 #include "engine/routing_recorder.h"
+#include "experts/streaming_stats.h"
 #include "parallel/mpi_expert_parallel.h"
 #include "util/error.h"
 #include "util/fnv1a.h"
@@ -203,6 +204,53 @@ TEST(ep_batch, decode_batch_matches_one_process) {
             EXPECT_LE(worst, 1e-5) << "step " << step << ", sequence " << i;
         }
     }
+}
+
+// --expert-budget under expert parallelism is per rank: a percentage is of the rank's own
+// experts, the cache reads, predicts and holds only those (a cross-layer guess of another
+// rank's expert would be a wasted read), and the results stay one process's (mapped).
+TEST(ep_streaming, each_rank_caches_only_its_experts) {
+    const std::string path  = std::string(SLUICE_MODELS) + "/trained-qwen3moe-q8_0.gguf";
+    engine            alone = open_engine(path);
+    const run_result  want  = run(alone, ids_for(alone));
+
+    int rank = 0, ranks = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    engine_options o;
+    o.model_path          = path;
+    o.n_threads           = 1;
+    o.expert_budget       = "50%";
+    o.streaming.predictor = predictor_kind::CROSS_LAYER;
+    o.split               = engine_options::expert_split{rank, ranks, ""};
+    engine e(o);
+    auto   ep = std::make_shared<mpi_expert_parallel>(mpi(), e.partition(), identity_of(e.file(), "test"));
+    e.set_expert_parallel(ep);
+    const run_result got = run(e, ids_for(e));
+
+    double worst = 0.0;
+    for (size_t i = 0; i < want.logits.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(got.logits[i] - want.logits[i])));
+    }
+    EXPECT_LE(worst, 1e-5);
+    EXPECT_EQ(got.greedy, want.greedy);
+
+    // 32 experts of equal size per layer, round robin: this rank owns ceil or floor of 32/N
+    // of each layer, and the budget is half of their bytes.
+    const int      owned       = 32 / ranks + (rank < 32 % ranks ? 1 : 0);
+    const uint64_t total       = e.net().experts().total_bytes();
+    const auto     want_budget = static_cast<double>(total) * owned / 32.0 / 2.0;
+    EXPECT_NEAR(static_cast<double>(e.streaming_stats()->budget), want_budget, 1.0);
+    int foreign = 0;
+    for (int l = 0; l < e.net().experts().n_layer(); ++l) {
+        std::vector<uint8_t> held(32);
+        e.experts().resident(l, held);
+        for (int32_t x = 0; x < 32; ++x) {
+            foreign += held[x] != 0 && x % ranks != rank;
+        }
+    }
+    EXPECT_EQ(foreign, 0) << "experts of other ranks in this rank's cache";
+    EXPECT_GT(e.streaming_stats()->total().bytes_read, 0u);
 }
 
 // Ranks that opened different files, or run different partitions, refuse to start, and

@@ -6,9 +6,13 @@ import { readFileSync } from 'node:fs';
 export const bin = process.env.SLUICE_BIN ?? 'build/sluice';
 export const model = process.env.SLUICE_MODEL ?? 'models/trained-qwen3moe-q8_0.gguf';
 
-export async function startServer(extra = []) {
-  const args = ['serve', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '2', ...extra];
-  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+// `launcher`: a command that starts sluice, e.g. mpirun and its flags; the server's stderr is
+// watched for its address either way.
+export async function startServer(extra = [], launcher = []) {
+  const threads = extra.includes('-t') ? [] : ['-t', '2'];
+  const args = ['serve', '-m', model, '--host', '127.0.0.1', '--port', '0', ...threads, ...extra];
+  const cmd = launcher.length > 0 ? [...launcher, bin, ...args] : [bin, ...args];
+  const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 60000);
