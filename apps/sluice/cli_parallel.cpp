@@ -23,6 +23,14 @@ std::shared_ptr<mpi_session> start(const model_flags & m, const parallel_flags &
 
 engine_options options(const model_flags & m, const parallel_flags & f, const mpi_session * mpi) {
     engine_options o = make_engine_options(m);
+    // Shards (`sluice shard`): `{rank}` in the path is this rank's number, so that every rank
+    // runs the same command line.
+    if (const size_t at = o.model_path.find("{rank}"); at != std::string::npos) {
+        if (mpi == nullptr) {
+            fail("-m {}: '{{rank}}' in the path names each rank's shard; it needs --expert-parallel", m.model);
+        }
+        o.model_path.replace(at, 6, std::to_string(mpi->rank()));
+    }
     if (mpi != nullptr) {
         engine_options::expert_split s;
         s.rank  = mpi->rank();

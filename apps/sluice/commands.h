@@ -20,6 +20,7 @@ void add_calibrate_command(CLI::App & app);
 void add_trace_command(CLI::App & app);
 void add_simulate_command(CLI::App & app);
 void add_prune_command(CLI::App & app);
+void add_shard_command(CLI::App & app);
 void add_profile_command(CLI::App & app);
 void add_plot_command(CLI::App & app);
 

@@ -45,6 +45,7 @@ int main(int argc, char ** argv) {
     sluice::cli::add_trace_command(app);
     sluice::cli::add_simulate_command(app);
     sluice::cli::add_prune_command(app);
+    sluice::cli::add_shard_command(app);
     sluice::cli::add_profile_command(app);
     sluice::cli::add_plot_command(app);
 

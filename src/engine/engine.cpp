@@ -24,7 +24,20 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 engine::engine(const engine_options & opt)
     : file_(gguf_file::open(opt.model_path)), pool_(opt.n_threads), runner_(pool_, choose_isa(opt.force_isa)) {
     model_ = load_model(file_);
-    if (opt.split) {
+    if (const std::optional<expert_shard> & shard = model_->experts().shard()) {
+        // A shard holds one rank's experts: it runs only as that rank of that many.
+        if (!opt.split) {
+            fail(
+                "{}: this file holds rank {}'s experts of {} (`sluice shard`); run it under mpirun -np {} with "
+                "--expert-parallel",
+                file_.path(), shard->rank, shard->partition.ranks(), shard->partition.ranks());
+        }
+        if (opt.split->ranks != shard->partition.ranks() || opt.split->rank != shard->rank) {
+            fail("{}: this file holds rank {}'s experts of {}, but this process is rank {} of {}", file_.path(),
+                 shard->rank, shard->partition.ranks(), opt.split->rank, opt.split->ranks);
+        }
+        partition_ = shard->partition;
+    } else if (opt.split) {
         partition_ = split_experts(*opt.split);
     }
     if (opt.expert_budget.empty()) {

@@ -32,6 +32,10 @@ class expert_partition {
     static expert_partition by_popularity(std::span<const int>                     experts_per_layer,
                                           const std::vector<std::vector<double>> & counts, int ranks);
 
+    // A table read back (a shard file's): owner[layer][expert] -> rank, empty rows for dense
+    // blocks. Throws when an owner is outside [0, ranks).
+    static expert_partition from_owners(std::vector<std::vector<int>> owner, int ranks, std::string scheme);
+
     int  ranks() const { return ranks_; }
     int  n_layer() const { return static_cast<int>(owner_.size()); }
     int  owner(int layer, int32_t expert) const { return owner_[layer][expert]; }
@@ -41,7 +45,8 @@ class expert_partition {
     // A 64-bit fingerprint of the whole table (FNV-1a), for the ranks to compare.
     uint64_t fingerprint() const;
     // "round-robin" or "popularity".
-    const std::string & scheme() const { return scheme_; }
+    const std::string &                   scheme() const { return scheme_; }
+    const std::vector<std::vector<int>> & owners() const { return owner_; }
 
   private:
     int                           ranks_ = 1;

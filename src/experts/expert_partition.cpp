@@ -64,6 +64,22 @@ expert_partition expert_partition::by_popularity(std::span<const int>           
     return p;
 }
 
+expert_partition expert_partition::from_owners(std::vector<std::vector<int>> owner, int ranks, std::string scheme) {
+    check_ranks(ranks);
+    for (const std::vector<int> & row : owner) {
+        for (int r : row) {
+            if (r < 0 || r >= ranks) {
+                fail("expert partition: an expert is owned by rank {} of {}", r, ranks);
+            }
+        }
+    }
+    expert_partition p;
+    p.ranks_  = ranks;
+    p.scheme_ = std::move(scheme);
+    p.owner_  = std::move(owner);
+    return p;
+}
+
 std::vector<int32_t> expert_partition::owned(int layer, int rank) const {
     std::vector<int32_t> out;
     for (size_t e = 0; e < owner_[layer].size(); ++e) {

@@ -25,30 +25,63 @@ weight_matrix matrix_of(const expert_slab & s, const gguf_file & file) {
 
 expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tensors> layers, int64_t n_embd,
                            int64_t n_ff, int n_expert)
-    : file_(file), layers_(std::move(layers)), n_expert_(n_expert), n_embd_(n_embd), n_ff_(n_ff) {
-    for (const expert_layer_tensors & l : layers_) {
+    : file_(file),
+      layers_(std::move(layers)),
+      n_expert_(n_expert),
+      n_embd_(n_embd),
+      n_ff_(n_ff),
+      shard_(read_expert_shard(file)) {
+    if (shard_ && shard_->partition.n_layer() != static_cast<int>(layers_.size())) {
+        fail("{}: the shard's partition has {} layers, the model {}", file.path(), shard_->partition.n_layer(),
+             layers_.size());
+    }
+    local_.resize(layers_.size());
+    for (size_t i = 0; i < layers_.size(); ++i) {
+        const expert_layer_tensors & l = layers_[i];
         if (l.gate == nullptr && l.up == nullptr && l.down == nullptr) {
             continue;  // a dense block
         }
         if (l.gate == nullptr || l.up == nullptr || l.down == nullptr) {
             fail("{}: a MoE layer lacks one of its gate/up/down expert tensors", file.path());
         }
-        check_stacked(file, l.gate, n_embd_, n_ff_, n_expert_);
-        check_stacked(file, l.up, n_embd_, n_ff_, n_expert_);
-        check_stacked(file, l.down, n_ff_, n_embd_, n_expert_);
+        int64_t stacked = n_expert_;  // a shard stacks only its rank's experts, in id order
+        if (shard_) {
+            const int layer = static_cast<int>(i);
+            if (shard_->partition.owners()[i].size() != static_cast<size_t>(n_expert_)) {
+                fail("{}: the shard's partition gives layer {} {} experts, the model {}", file.path(), i,
+                     shard_->partition.owners()[i].size(), n_expert_);
+            }
+            local_[i].assign(static_cast<size_t>(n_expert_), -1);
+            const std::vector<int32_t> own = shard_->partition.owned(layer, shard_->rank);
+            for (size_t j = 0; j < own.size(); ++j) {
+                local_[i][own[j]] = static_cast<int>(j);
+            }
+            stacked = static_cast<int64_t>(own.size());
+        }
+        check_stacked(file, l.gate, n_embd_, n_ff_, stacked);
+        check_stacked(file, l.up, n_embd_, n_ff_, stacked);
+        check_stacked(file, l.down, n_ff_, n_embd_, stacked);
     }
 }
 
-expert_slab expert_store::slab(const gguf_tensor * t, int expert) const {
+expert_slab expert_store::slab(int layer, const gguf_tensor * t, int expert) const {
+    int index = expert;
+    if (shard_) {
+        index = local_[layer][expert];
+        if (index < 0) {
+            fail("{}: expert {} of layer {} is not in this shard (rank {}'s)", file_.path(), expert, layer,
+                 shard_->rank);
+        }
+    }
     const uint64_t per_expert = t->nbytes / static_cast<uint64_t>(t->ne[2]);
-    const uint64_t offset     = file_.file_offset(*t) + per_expert * static_cast<uint64_t>(expert);
+    const uint64_t offset     = file_.file_offset(*t) + per_expert * static_cast<uint64_t>(index);
     return expert_slab{t->type, t->ne[1], t->ne[0], offset, per_expert, t->part};
 }
 
 expert_matrices expert_store::view(int layer, int expert) const {
     const expert_layer_tensors & l = layers_[layer];
-    return expert_matrices{matrix_of(slab(l.gate, expert), file_), matrix_of(slab(l.up, expert), file_),
-                           matrix_of(slab(l.down, expert), file_)};
+    return expert_matrices{matrix_of(slab(layer, l.gate, expert), file_), matrix_of(slab(layer, l.up, expert), file_),
+                           matrix_of(slab(layer, l.down, expert), file_)};
 }
 
 uint64_t expert_store::expert_bytes(int layer) const {
@@ -56,7 +89,7 @@ uint64_t expert_store::expert_bytes(int layer) const {
     if (l.gate == nullptr) {
         return 0;
     }
-    const auto e = static_cast<uint64_t>(n_expert_);
+    const auto e = static_cast<uint64_t>(l.gate->ne[2]);  // n_expert, or a shard's share
     return l.gate->nbytes / e + l.up->nbytes / e + l.down->nbytes / e;
 }
 

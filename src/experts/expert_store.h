@@ -4,10 +4,12 @@
 // bytes, types); expert sources hand out views of them, the streaming cache reads them.
 #pragma once
 
+#include "experts/expert_shard.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,23 +60,29 @@ class expert_store {
     expert_matrices view(int layer, int expert) const;
 
     // Where the bytes of expert e of layer l lie: gate, up, down.
-    expert_slab slab_gate(int layer, int expert) const { return slab(layers_[layer].gate, expert); }
-    expert_slab slab_up(int layer, int expert) const { return slab(layers_[layer].up, expert); }
-    expert_slab slab_down(int layer, int expert) const { return slab(layers_[layer].down, expert); }
+    expert_slab slab_gate(int layer, int expert) const { return slab(layer, layers_[layer].gate, expert); }
+    expert_slab slab_up(int layer, int expert) const { return slab(layer, layers_[layer].up, expert); }
+    expert_slab slab_down(int layer, int expert) const { return slab(layer, layers_[layer].down, expert); }
 
     // Bytes of one expert's three matrices in layer l (0 for a dense block).
     uint64_t expert_bytes(int layer) const;
-    // Bytes of every routed expert of every layer.
+    // Bytes of every routed expert of every layer (of a shard: the ones it holds).
     uint64_t total_bytes() const;
 
+    // A shard file (`sluice shard`) holds one rank's experts: which, and the whole partition;
+    // nullopt for a whole model. Views and slabs of another rank's expert throw.
+    const std::optional<expert_shard> & shard() const { return shard_; }
+
   private:
-    expert_slab slab(const gguf_tensor * t, int expert) const;
+    expert_slab slab(int layer, const gguf_tensor * t, int expert) const;
 
     const gguf_file &                 file_;
     std::vector<expert_layer_tensors> layers_;
     int                               n_expert_ = 0;
     int64_t                           n_embd_   = 0;
     int64_t                           n_ff_     = 0;
+    std::optional<expert_shard>       shard_;
+    std::vector<std::vector<int>>     local_;  // shard: [layer][expert] -> index in the stack, -1 absent
 };
 
 }  // namespace sluice

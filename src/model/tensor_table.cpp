@@ -221,4 +221,15 @@ std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f) {
     return roles;
 }
 
+int tensor_block(std::string_view name) {
+    if (name.rfind("blk.", 0) != 0) {
+        return -1;
+    }
+    int v = 0;
+    for (size_t i = 4; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
 }  // namespace sluice

@@ -128,4 +128,8 @@ std::vector<const tensor_spec *> tensor_specs(const gguf_file & f);
 // order; nullopt for a tensor the table does not name (or a file of an unknown architecture).
 std::vector<std::optional<tensor_role>> tensor_roles(const gguf_file & f);
 
+// The block a tensor belongs to by its name ("blk.12.ffn_up_exps.weight": 12), -1 for the
+// model's global tensors.
+int tensor_block(std::string_view name);
+
 }  // namespace sluice

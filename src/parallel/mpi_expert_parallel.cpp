@@ -1,5 +1,6 @@
 #include "parallel/mpi_expert_parallel.h"
 
+#include "experts/expert_shard.h"
 #include "util/error.h"
 #include "util/fnv1a.h"
 
@@ -21,13 +22,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 ep_identity identity_of(const gguf_file & file, std::string_view options) {
     ep_identity id;
-    id.model_bytes = file.total_size();
-    fnv1a h;
-    for (size_t i = 0; i < file.n_parts(); ++i) {
-        const gguf_file & part = file.part(i);
-        h.add(part.bytes().data(), part.data_offset());  // header, metadata, tensor infos
+    // Shards differ from rank to rank; the model they were cut from must not.
+    if (const std::optional<expert_shard> shard = read_expert_shard(file)) {
+        id.model_bytes = shard->source_bytes;
+        id.model_hash  = shard->source_hash;
+    } else {
+        id.model_bytes = file.total_size();
+        id.model_hash  = model_header_hash(file);
     }
-    id.model_hash = h.value();
     fnv1a o;
     o.add(options.data(), options.size());
     id.options_hash = o.value();

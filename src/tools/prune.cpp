@@ -41,17 +41,6 @@ bool is_per_expert(const std::optional<tensor_role> & role, const gguf_tensor & 
     return per_expert && t.n_dims >= 1 && t.ne[t.n_dims - 1] == n_expert;
 }
 
-int layer_of(std::string_view name) {
-    if (name.rfind("blk.", 0) != 0) {
-        return -1;
-    }
-    int v = 0;
-    for (size_t i = 4; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
-        v = v * 10 + (name[i] - '0');
-    }
-    return v;
-}
-
 }  // namespace
 
 expert_scores score_experts(engine & e, std::span<const int32_t> tokens, int64_t n_ctx,
@@ -143,7 +132,7 @@ std::vector<std::string> write_pruned_model(const gguf_file & in, const model_hp
     const std::vector<std::optional<tensor_role>> roles = tensor_roles(in);
     for (size_t i = 0; i < in.tensors().size(); ++i) {
         const gguf_tensor & t = in.tensors()[i];
-        const int           l = layer_of(t.name);
+        const int           l = tensor_block(t.name);
         if (!is_per_expert(roles[i], t, n_expert) || l < 0 || static_cast<size_t>(l) >= kept.size() ||
             kept[l].empty()) {
             w.add_tensor(std::string(t.name), t.type, {t.ne, t.ne + t.n_dims}, t.data, t.nbytes);

@@ -9,6 +9,7 @@
 #include "engine/routing_recorder.h"
 #include "experts/streaming_stats.h"
 #include "parallel/mpi_expert_parallel.h"
+#include "tools/shard.h"
 #include "util/error.h"
 #include "util/fnv1a.h"
 
@@ -79,6 +80,23 @@ run_result run(engine & e, const std::vector<int32_t> & ids) {
     return r;
 }
 
+double max_abs_diff(std::span<const float> a, std::span<const float> b) {
+    EXPECT_EQ(a.size(), b.size());
+    double worst = 0.0;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+    }
+    return worst;
+}
+
+// The split run against one process's: logits within the 1e-5 (a different order of
+// additions; in double they come out equal), the same routing and greedy continuation.
+void expect_same_run(const run_result & got, const run_result & want, const std::string & what) {
+    EXPECT_LE(max_abs_diff(got.logits, want.logits), 1e-5) << what;
+    EXPECT_EQ(got.routing, want.routing) << what;
+    EXPECT_EQ(got.greedy, want.greedy) << what;
+}
+
 std::vector<int32_t> ids_for(const engine & e) {
     std::vector<int32_t> ids;
     const int64_t        V = e.hparams().n_vocab;
@@ -124,14 +142,7 @@ void expect_equal_to_one_process(const std::string & path, const std::string & b
     auto             ep  = join(e, p);
     const run_result got = run(e, ids_for(e));
 
-    ASSERT_EQ(got.logits.size(), want.logits.size());
-    double worst = 0.0;
-    for (size_t i = 0; i < want.logits.size(); ++i) {
-        worst = std::max(worst, static_cast<double>(std::abs(got.logits[i] - want.logits[i])));
-    }
-    EXPECT_LE(worst, 1e-5) << path;
-    EXPECT_EQ(got.routing, want.routing) << path;
-    EXPECT_EQ(got.greedy, want.greedy) << path;
+    expect_same_run(got, want, path);
     EXPECT_TRUE(same_on_every_rank(*ep, got.logits)) << path;
     // Every MoE layer of every pass was combined: the prompt's pass, then each of the 12
     // sampled tokens fed back.
@@ -146,6 +157,48 @@ class ep_arch : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ep_arch, round_robin_matches_one_process) {
     expect_equal_to_one_process(data_path(GetParam()), "round-robin");
+}
+
+// `sluice shard`: rank 0 cuts the model into one file per rank; each rank opens its own (which
+// holds only its experts) and the results equal one process on the whole file.
+TEST_P(ep_arch, shards_match_one_process) {
+    const std::string path  = data_path(GetParam());
+    engine            alone = open_engine(path);
+    const run_result  want  = run(alone, ids_for(alone));
+    int               rank = 0, ranks = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    const std::string stem = std::filesystem::path(path).stem().string();
+    const std::string dir  = ::testing::TempDir() + "sluice-ep-shards-" + std::to_string(ranks);
+    if (rank == 0) {
+        write_shards(alone.file(), expert_partition::round_robin(experts_per_layer(alone), ranks),
+                     static_cast<int>(alone.hparams().n_expert), dir);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    engine_options o;
+    o.model_path = shard_path(dir, stem, rank, ranks);
+    o.n_threads  = 1;
+    o.split      = engine_options::expert_split{rank, ranks, ""};
+    engine e(o);
+    // The shard holds only this rank's experts: less than the whole file's.
+    EXPECT_LT(e.net().experts().total_bytes(), alone.net().experts().total_bytes());
+    auto ep = std::make_shared<mpi_expert_parallel>(mpi(), e.partition(), identity_of(e.file(), "test"));
+    e.set_expert_parallel(ep);
+    const run_result got = run(e, ids_for(e));
+    expect_same_run(got, want, path);
+
+    // Another rank's shard is refused, naming both ranks.
+    engine_options other = o;
+    other.model_path     = shard_path(dir, stem, (rank + 1) % ranks, ranks);
+    try {
+        engine wrong(other);
+        ADD_FAILURE() << "no error";
+    } catch (const error & err) {
+        EXPECT_NE(std::string(err.what()).find("but this process is rank " + std::to_string(rank)), std::string::npos)
+            << err.what();
+    }
+    MPI_Barrier(MPI_COMM_WORLD);  // every rank done with the files before the next test rewrites them
 }
 
 TEST_P(ep_arch, popularity_split_matches_one_process) {
@@ -197,11 +250,7 @@ TEST(ep_batch, decode_batch_matches_one_process) {
             const int32_t                one[1] = {toks[i]};
             const std::span<const float> want   = solo[i]->eval(one);
             const std::span<const float> got    = group[i]->logits();
-            double                       worst  = 0.0;
-            for (size_t v = 0; v < want.size(); ++v) {
-                worst = std::max(worst, static_cast<double>(std::abs(got[v] - want[v])));
-            }
-            EXPECT_LE(worst, 1e-5) << "step " << step << ", sequence " << i;
+            EXPECT_LE(max_abs_diff(got, want), 1e-5) << "step " << step << ", sequence " << i;
         }
     }
 }
@@ -227,13 +276,7 @@ TEST(ep_streaming, each_rank_caches_only_its_experts) {
     auto   ep = std::make_shared<mpi_expert_parallel>(mpi(), e.partition(), identity_of(e.file(), "test"));
     e.set_expert_parallel(ep);
     const run_result got = run(e, ids_for(e));
-
-    double worst = 0.0;
-    for (size_t i = 0; i < want.logits.size(); ++i) {
-        worst = std::max(worst, static_cast<double>(std::abs(got.logits[i] - want.logits[i])));
-    }
-    EXPECT_LE(worst, 1e-5);
-    EXPECT_EQ(got.greedy, want.greedy);
+    expect_same_run(got, want, path);
 
     // 32 experts of equal size per layer, round robin: this rank owns ceil or floor of 32/N
     // of each layer, and the budget is half of their bytes.

@@ -583,18 +583,20 @@ TEST(http_guard, a_client_that_leaves_a_whole_reply_frees_its_slot) {
     o.sched.n_slots       = 1;
     o.sched.session.n_ctx = 4096;
     o.defaults.ignore_eos = true;
-    http_server       srv(test::tiny_engine(), o);
-    const int         port = srv.bind();
-    std::thread       t([&] { srv.listen(); });
-    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":1000})";
+    http_server srv(test::tiny_engine(), o);
+    const int   port = srv.bind();
+    std::thread t([&] { srv.listen(); });
+    // Far more tokens than the tiny model decodes in the time the client stays (it runs
+    // thousands per second; with 1000 the reply could finish first on a fast machine).
+    const std::string body = R"({"model":"tiny","prompt":"def","max_tokens":4000})";
     {
         raw_conn c(port);
         ASSERT_TRUE(
             c.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                        "Content-Length: " +
                        std::to_string(body.size()) + "\r\n\r\n" + body));
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    }  // closed, 300 ms into a thousand tokens
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }  // closed, 100 ms into four thousand tokens
     httplib::Client h("127.0.0.1", port);
     const auto      t0 = std::chrono::steady_clock::now();
     std::string     m;
