@@ -48,6 +48,8 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
     }
     const int32_t V            = static_cast<int32_t>(e.hparams().n_vocab);
     double        best_batched = 0.0, best_single = 0.0;
+    // Of the batched steps: distinct experts per MoE layer and step, expert bytes per token.
+    double experts_per_layer_step = 0.0, expert_bytes_per_token = 0.0;
     for (int rep = 0; rep < 3; ++rep) {
         std::vector<session *> group;
         for (int i = 0; i < batch; ++i) {
@@ -56,15 +58,20 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
             seqs[i]->eval(prompt);
             group.push_back(seqs[i].get());
         }
-        std::vector<int32_t> tokens(batch);
-        auto                 t0 = clock_type::now();
+        std::vector<int32_t>             tokens(batch);
+        const engine::expert_use_summary use0 = e.expert_use();
+        auto                             t0   = clock_type::now();
         for (int s = 0; s < steps; ++s) {
             for (int i = 0; i < batch; ++i) {
                 tokens[i] = argmax(seqs[i]->logits());
             }
             decode_batch(group, tokens);
         }
-        best_batched = std::max(best_batched, batch * steps / seconds_since(t0));
+        best_batched                          = std::max(best_batched, batch * steps / seconds_since(t0));
+        const engine::expert_use_summary use1 = e.expert_use();
+        experts_per_layer_step                = static_cast<double>(use1.experts - use0.experts) /
+                                 static_cast<double>(std::max<uint64_t>(1, use1.layer_passes - use0.layer_passes));
+        expert_bytes_per_token = static_cast<double>(use1.bytes - use0.bytes) / (batch * steps);
 
         for (int i = 0; i < batch; ++i) {
             seqs[i]->reset();
@@ -80,8 +87,9 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
         }
         best_single = std::max(best_single, batch * steps / seconds_since(t0));
     }
-    fmt::print("| {:>5} | {:>6} | {:>16.1f} | {:>19.1f} | {:>5.2f}x |\n", batch, steps, best_batched, best_single,
-               best_batched / best_single);
+    fmt::print("| {:>5} | {:>6} | {:>16.1f} | {:>19.1f} | {:>5.2f}x | {:>18.2f} | {:>16.2f} |\n", batch, steps,
+               best_batched, best_single, best_batched / best_single, experts_per_layer_step,
+               expert_bytes_per_token / (1024.0 * 1024.0));
 }
 
 struct level_result {
@@ -152,8 +160,12 @@ void run(bench_serve_options & o) {
     fmt::print("model {} | threads {} | {} completion tokens per request\n\n", o.model.model, e.pool().size(), o.n_gen);
 
     fmt::print("Batched decode vs one at a time (same engine, same run; tok/s over all sequences)\n\n");
-    fmt::print("| batch | steps  | batched tok/s    | one-at-a-time tok/s | ratio  |\n");
-    fmt::print("|------:|-------:|-----------------:|--------------------:|-------:|\n");
+    fmt::print(
+        "| batch | steps  | batched tok/s    | one-at-a-time tok/s | ratio  | experts/layer/step | expert MiB/token "
+        "|\n");
+    fmt::print(
+        "|------:|-------:|-----------------:|--------------------:|-------:|-------------------:|-----------------:|"
+        "\n");
     // batch 4 and every level above 1, each once
     std::set<int> batches = {4};
     for (int c : o.levels) {

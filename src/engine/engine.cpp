@@ -82,6 +82,17 @@ expert_partition engine::split_experts(const engine_options::expert_split & spli
     return expert_partition::by_popularity(experts_per_layer, cal.counts, split.ranks);
 }
 
+engine::expert_use_summary engine::expert_use() const {
+    expert_use_summary   s;
+    const expert_store & ex = model_->experts();
+    for (size_t l = 0; l < use_.passes.size(); ++l) {
+        s.layer_passes += use_.passes[l];
+        s.experts += use_.experts[l];
+        s.bytes += use_.experts[l] * ex.expert_bytes(static_cast<int>(l));
+    }
+    return s;
+}
+
 uint64_t engine::owned_expert_bytes(int rank) const {
     const expert_store & ex    = model_->experts();
     uint64_t             bytes = 0;
@@ -223,7 +234,8 @@ void session::reset() {
 void session::feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits) {
     const int64_t         n_vocab = engine_.hparams().n_vocab;
     const row_routing     rr[1]   = {routing_row()};
-    const forward_context ctx{engine_.runner(), engine_.experts(), observer, rr, engine_.parallel()};
+    const forward_context ctx{engine_.runner(),   engine_.experts(),    observer, rr,
+                              engine_.parallel(), engine_.use_counter()};
     if (ctx.parallel != nullptr) {
         ctx.parallel->check_same_tokens(tokens);
     }
@@ -316,7 +328,7 @@ void decode_batch(std::span<session * const> sessions, std::span<const int32_t> 
     for (session * s : sessions) {
         rows.push_back(s->routing_row());
     }
-    const forward_context ctx{e.runner(), e.experts(), nullptr, rows, e.parallel()};
+    const forward_context ctx{e.runner(), e.experts(), nullptr, rows, e.parallel(), e.use_counter()};
     if (ctx.parallel != nullptr) {
         ctx.parallel->check_same_tokens(tokens);
     }

@@ -119,6 +119,18 @@ class engine {
     // Not thread-safe against a running forward pass: read it between passes.
     std::optional<stream_stats> streaming_stats() const;
 
+    // What the MoE blocks of every forward pass so far computed (sessions and decode_batch
+    // count into it): MoE layer passes, the distinct experts over them, and those experts'
+    // bytes (what a pass reads, once per expert however many rows chose it). Not thread-safe
+    // against a running forward pass: read it between passes.
+    struct expert_use_summary {
+        uint64_t layer_passes = 0;
+        uint64_t experts      = 0;
+        uint64_t bytes        = 0;
+    };
+    expert_use_summary  expert_use() const;
+    expert_use_counts * use_counter() { return &use_; }
+
     // Bytes of the routed experts `rank` owns under partition() (0 without a split).
     uint64_t owned_expert_bytes(int rank) const;
 
@@ -136,6 +148,7 @@ class engine {
     std::unique_ptr<tokenizer>            tok_;
     std::shared_ptr<expert_parallel>      parallel_;
     expert_partition                      partition_;
+    expert_use_counts                     use_;
     double                                load_ms_ = 0.0;
 };
 

@@ -39,6 +39,23 @@ class forward_observer {
                                   std::span<const float> /*weights*/, const float * /*y*/, int64_t /*n_embd*/) {}
 };
 
+// What the MoE blocks computed, summed over forward passes: per layer, the passes and the
+// distinct experts of each (the union over the pass's rows: each read once per pass). A
+// server divides them into experts per step and layer, and bytes per token.
+struct expert_use_counts {
+    std::vector<uint64_t> passes;   // [layer]
+    std::vector<uint64_t> experts;  // [layer]
+
+    void add(int layer, size_t distinct) {
+        if (passes.size() <= static_cast<size_t>(layer)) {
+            passes.resize(static_cast<size_t>(layer) + 1);
+            experts.resize(static_cast<size_t>(layer) + 1);
+        }
+        ++passes[layer];
+        experts[layer] += distinct;
+    }
+};
+
 struct forward_context {
     matmul_runner &    mm;
     expert_source &    experts;
@@ -50,6 +67,8 @@ struct forward_context {
     // block's routed sum is combined with the other processes' before the shared expert is
     // added. nullptr: one process computes every expert.
     expert_parallel * parallel = nullptr;
+    // Counts what each MoE block computed, or nullptr.
+    expert_use_counts * use = nullptr;
 
     const row_routing * routing_of(int64_t row) const {
         return routing.empty() ? nullptr : routing.size() == 1 ? &routing[0] : &routing[row];

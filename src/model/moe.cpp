@@ -192,6 +192,9 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
             used.push_back(e);
         }
     }
+    if (ctx.use != nullptr) {
+        ctx.use->add(layer, used.size());
+    }
     // The weighted expert outputs are summed in double: a float product w * y is exact there,
     // so the sum hardly depends on its order, and expert parallelism (which adds each rank's
     // experts, then the ranks) gives the bits one process gives, up to a sum that lands

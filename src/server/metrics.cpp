@@ -31,11 +31,20 @@ void server_metrics::on_tokens_out(int64_t tokens) {
     tokens_out_ += static_cast<uint64_t>(tokens);
 }
 
-void server_metrics::on_decode_step(int64_t rows, double seconds) {
+void server_metrics::on_decode_step(int64_t rows, double seconds, const engine::expert_use_summary & experts) {
     std::lock_guard lock(mu_);
     ++decode_steps_;
     decode_rows_ += static_cast<uint64_t>(rows);
     decode_seconds_ += seconds;
+    decode_experts_.layer_passes += experts.layer_passes;
+    decode_experts_.experts += experts.experts;
+    decode_experts_.bytes += experts.bytes;
+}
+
+void server_metrics::on_admitted(double seconds_waited) {
+    std::lock_guard lock(mu_);
+    ++admitted_;
+    queue_wait_s_ += seconds_waited;
 }
 
 void server_metrics::on_request_done(bool ok) {
@@ -93,6 +102,30 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     metric("sluice_decode_tokens_per_second", "gauge", "Decode throughput over the server's life (all slots).");
     o += fmt::format("sluice_decode_tokens_per_second {:.3f}\n",
                      decode_seconds_ > 0 ? static_cast<double>(decode_rows_) / decode_seconds_ : 0.0);
+
+    const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+    metric("sluice_decode_tokens_per_step", "gauge", "Sequences per batched decode step, over the server's life.");
+    o += fmt::format("sluice_decode_tokens_per_step {:.3f}\n",
+                     ratio(static_cast<double>(decode_rows_), static_cast<double>(decode_steps_)));
+    metric("sluice_decode_moe_layer_passes_total", "counter", "MoE blocks run by decode steps (steps x MoE layers).");
+    o += fmt::format("sluice_decode_moe_layer_passes_total {}\n", decode_experts_.layer_passes);
+    metric("sluice_decode_experts_total", "counter",
+           "Distinct routed experts computed by decode steps, summed over steps and MoE layers.");
+    o += fmt::format("sluice_decode_experts_total {}\n", decode_experts_.experts);
+    metric("sluice_decode_experts_per_layer_step", "gauge",
+           "Distinct experts per MoE layer and decode step: a step reads each once for all its sequences.");
+    o += fmt::format(
+        "sluice_decode_experts_per_layer_step {:.3f}\n",
+        ratio(static_cast<double>(decode_experts_.experts), static_cast<double>(decode_experts_.layer_passes)));
+    metric("sluice_decode_expert_bytes_total", "counter", "Bytes of routed-expert weights decode steps computed from.");
+    o += fmt::format("sluice_decode_expert_bytes_total {}\n", decode_experts_.bytes);
+    metric("sluice_decode_expert_bytes_per_token", "gauge", "Routed-expert bytes read per decoded token.");
+    o += fmt::format("sluice_decode_expert_bytes_per_token {:.1f}\n",
+                     ratio(static_cast<double>(decode_experts_.bytes), static_cast<double>(decode_rows_)));
+    metric("sluice_queue_wait_seconds_total", "counter", "Time requests waited in the queue before a slot.");
+    o += fmt::format("sluice_queue_wait_seconds_total {:.6f}\n", queue_wait_s_);
+    metric("sluice_queue_admitted_total", "counter", "Requests that left the queue for a slot.");
+    o += fmt::format("sluice_queue_admitted_total {}\n", admitted_);
 
     metric("sluice_queue_depth", "gauge", "Requests waiting for a slot.");
     o += fmt::format("sluice_queue_depth {}\n", g.queue_depth);

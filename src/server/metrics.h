@@ -27,7 +27,9 @@ class server_metrics {
     void on_prompt(int64_t tokens, double prefill_seconds);
     void on_first_token(double seconds_since_submit);
     void on_tokens_out(int64_t tokens);
-    void on_decode_step(int64_t rows, double seconds);  // one batched forward pass of `rows` sequences
+    // One batched forward pass of `rows` sequences, and what its MoE blocks computed.
+    void on_decode_step(int64_t rows, double seconds, const engine::expert_use_summary & experts = {});
+    void on_admitted(double seconds_waited);  // a request left the queue for a slot
     void on_request_done(bool ok);
     void on_request_cancelled();  // the client went away
     void set_expert_stats(const expert_cache_counters & s);
@@ -48,6 +50,9 @@ class server_metrics {
     double                                          ttft_sum_     = 0.0;
     uint64_t                                        decode_steps_ = 0, decode_rows_ = 0;
     double                                          decode_seconds_ = 0.0;
+    engine::expert_use_summary                      decode_experts_;
+    uint64_t                                        admitted_     = 0;
+    double                                          queue_wait_s_ = 0.0;
     expert_cache_counters                           experts_;
 };
 

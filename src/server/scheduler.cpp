@@ -130,6 +130,7 @@ void scheduler::admit() {
         s.req = std::move(queue_.front());
         queue_.pop_front();
         busy_.fetch_add(1);
+        metrics_.on_admitted(seconds_since(s.req->submitted));
         s.s->reset();
         s.s->set_routing(s.req->j.routing ? s.req->j.routing : opt_.session.routing);
         s.s->set_record_routing(s.req->j.return_routed_experts);
@@ -191,7 +192,8 @@ void scheduler::decode_step() {
     if (group.empty()) {
         return;
     }
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto                       t0   = std::chrono::steady_clock::now();
+    const engine::expert_use_summary use0 = engine_.expert_use();
     try {
         if (opt_.mirror != nullptr) {
             std::vector<int32_t> ids;
@@ -207,7 +209,10 @@ void scheduler::decode_step() {
         }
         return;
     }
-    metrics_.on_decode_step(static_cast<int64_t>(group.size()), seconds_since(t0));
+    const engine::expert_use_summary use1 = engine_.expert_use();
+    metrics_.on_decode_step(
+        static_cast<int64_t>(group.size()), seconds_since(t0),
+        {use1.layer_passes - use0.layer_passes, use1.experts - use0.experts, use1.bytes - use0.bytes});
     for (slot * s : members) {
         s->next_token = -1;
         after_logits(*s);

@@ -107,6 +107,37 @@ TEST(scheduler, batched_requests_equal_each_alone) {
     EXPECT_NE(text.find("sluice_completion_tokens_total 111\n"), std::string::npos) << text;
 }
 
+// The value after "NAME " in the metrics text (-1 when absent).
+double metric_value(const std::string & text, const std::string & name) {
+    const size_t at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// One request alone: every decode step has one row, so each of the tiny model's 3 MoE layers
+// computes exactly its k = 2 experts, and a token reads 2 experts' bytes per layer.
+TEST(scheduler, metrics_count_experts_per_step_and_bytes_per_token) {
+    server_metrics m;
+    scheduler      s(test::tiny_engine(), options(1, 8), m);
+    auto           ch = s.submit(greedy_job({1, 629, 282}, 10));
+    ASSERT_NE(ch, nullptr);
+    EXPECT_FALSE(collect(*ch).error);
+    const std::string    text      = m.render(s.gauges());
+    const expert_store & ex        = test::tiny_engine().net().experts();
+    double               per_token = 0.0;  // k experts of every MoE layer
+    for (int l = 0; l < ex.n_layer(); ++l) {
+        per_token += 2.0 * static_cast<double>(ex.expert_bytes(l));
+    }
+    // 10 tokens: the first comes from the prompt's pass, the other 9 from decode steps (the
+    // last sampled token is not fed back).
+    EXPECT_EQ(metric_value(text, "sluice_decode_steps_total"), 9.0) << text;
+    EXPECT_EQ(metric_value(text, "sluice_decode_tokens_per_step"), 1.0) << text;
+    EXPECT_EQ(metric_value(text, "sluice_decode_moe_layer_passes_total"), 9.0 * 3) << text;
+    EXPECT_EQ(metric_value(text, "sluice_decode_experts_per_layer_step"), 2.0) << text;
+    EXPECT_NEAR(metric_value(text, "sluice_decode_expert_bytes_per_token"), per_token, 0.1) << text;
+    EXPECT_EQ(metric_value(text, "sluice_queue_admitted_total"), 1.0) << text;
+    EXPECT_GE(metric_value(text, "sluice_queue_wait_seconds_total"), 0.0) << text;
+}
+
 TEST(scheduler, the_queue_is_bounded_and_cancelled_requests_free_their_slot) {
     server_metrics m;
     scheduler      s(test::tiny_engine(), options(1, 1), m);
