@@ -12,12 +12,7 @@ std::shared_ptr<mpi_session> start(const model_flags & m, const parallel_flags &
     if (!f.enabled) {
         return nullptr;
     }
-    if (f.balance != "round-robin" && f.balance != "popularity") {
-        fail("--ep-balance must be round-robin or popularity, not '{}'", f.balance);
-    }
-    if (f.balance == "popularity" && m.calibration.empty()) {
-        fail("--ep-balance popularity balances by calibrated popularity: give --calibration FILE (sluice calibrate)");
-    }
+    balance_calibration(f.balance, m.calibration);  // checked before MPI starts
     return std::make_shared<mpi_session>(std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000.0)));
 }
 
@@ -32,13 +27,8 @@ engine_options options(const model_flags & m, const parallel_flags & f, const mp
         o.model_path.replace(at, 6, std::to_string(mpi->rank()));
     }
     if (mpi != nullptr) {
-        engine_options::expert_split s;
-        s.rank  = mpi->rank();
-        s.ranks = mpi->ranks();
-        if (f.balance == "popularity") {
-            s.calibration = m.calibration;
-        }
-        o.split = s;
+        o.split =
+            engine_options::expert_split{mpi->rank(), mpi->ranks(), balance_calibration(f.balance, m.calibration)};
     }
     return o;
 }
@@ -59,6 +49,16 @@ std::shared_ptr<mpi_expert_parallel> join(engine & e, const std::shared_ptr<mpi_
 }
 
 }  // namespace
+
+std::string balance_calibration(const std::string & balance, const std::string & calibration) {
+    if (balance != "round-robin" && balance != "popularity") {
+        fail("--ep-balance must be round-robin or popularity, not '{}'", balance);
+    }
+    if (balance == "popularity" && calibration.empty()) {
+        fail("--ep-balance popularity balances by calibrated popularity: give --calibration FILE (sluice calibrate)");
+    }
+    return balance == "popularity" ? calibration : std::string();
+}
 
 void add_parallel_flags(CLI::App * cmd, parallel_flags & f) {
     const char * g = "Expert parallelism (under mpirun)";

@@ -16,6 +16,10 @@ struct parallel_flags {
     double      timeout_s = 60.0;
 };
 
+// What engine_options::expert_split::calibration takes for --ep-balance: the calibration file
+// for popularity, "" for round robin. Throws for another scheme, or popularity without a file.
+std::string balance_calibration(const std::string & balance, const std::string & calibration);
+
 // --expert-parallel, --ep-balance, --ep-timeout.
 void add_parallel_flags(CLI::App * cmd, parallel_flags & f);
 

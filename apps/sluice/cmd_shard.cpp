@@ -4,6 +4,7 @@
 // --expert-parallel ...`.
 
 #include "cli_common.h"
+#include "cli_parallel.h"
 #include "commands.h"
 #include "tools/shard.h"
 #include "util/error.h"
@@ -24,17 +25,11 @@ void run(const shard_options & o) {
     if (o.ranks < 2) {
         fail("shard: --ranks must be at least 2, not {}", o.ranks);
     }
-    if (o.balance != "round-robin" && o.balance != "popularity") {
-        fail("--ep-balance must be round-robin or popularity, not '{}'", o.balance);
-    }
-    if (o.balance == "popularity" && o.calibration.empty()) {
-        fail("--ep-balance popularity balances by calibrated popularity: give --calibration FILE (sluice calibrate)");
-    }
     // The engine partitions the experts as each rank's would (engine_options::split).
     engine_options eo;
     eo.model_path = o.model;
     eo.n_threads  = 1;
-    eo.split      = engine_options::expert_split{0, o.ranks, o.balance == "popularity" ? o.calibration : ""};
+    eo.split      = engine_options::expert_split{0, o.ranks, balance_calibration(o.balance, o.calibration)};
     const engine                   e(eo);
     const std::vector<std::string> files =
         write_shards(e.file(), e.partition(), static_cast<int>(e.hparams().n_expert), o.out,

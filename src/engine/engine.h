@@ -221,7 +221,9 @@ class session {
 
     // Runs tokens through the model in batches of n_batch; writes every token's logits to
     // all_logits when given, else the last token's to logits_.
-    void        feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits);
+    // agreed: the ranks of an expert-parallel job hold these tokens already (rank 0's sample),
+    // so they need not compare them.
+    void feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits, bool agreed = false);
     row_routing routing_row() { return {opt_.routing.get(), &tally_, opt_.record_routing ? &record_ : nullptr}; }
 
     engine &                     engine_;
