@@ -1,22 +1,22 @@
 // `sluice bench-serve -m M [-t 2] [-n 32]`: the server under load. First, in the same run and
 // on the same engine, batched decode (decode_batch over B sessions) against one-at-a-time
 // decode (B sessions stepped one after the other); then `serve` in-process on a free loopback
-// port, driven by concurrent clients at each concurrency level: total tokens/s (prompt +
-// completion), completion tokens/s, and p50/p99 request latency. Markdown rows.
+// port, driven by concurrent clients at each concurrency level (serve_load.h): total tokens/s
+// (prompt + completion), completion tokens/s, p50/p99 request latency and time to first token.
+// With --peer-url, the same load goes to another OpenAI-compatible server (llama-server) at
+// each level in the same run, and each level gets a sluice / peer ratio row. Markdown rows.
 
 #include "cli_common.h"
 #include "commands.h"
+#include "serve_load.h"
 #include "server/http_server.h"
 #include "util/error.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -29,8 +29,10 @@ struct bench_serve_options {
     model_flags      model;
     int              n_gen    = 32;  // completion tokens per request (the end token is ignored)
     int              requests = 0;   // per level; 0: 4 x concurrency, at least 8
-    std::vector<int> levels   = {1, 4, 16};
+    std::vector<int> levels   = {1, 4, 8, 16};
     int              steps    = 32;  // decode steps for the batched / one-at-a-time ratio
+    std::string      peer_url;       // another OpenAI-compatible server run with the same load
+    std::string      peer_model;     // its requests' "model" field (default: sluice's model id)
 };
 
 double seconds_since(clock_type::time_point t0) {
@@ -92,65 +94,6 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
                expert_bytes_per_token / (1024.0 * 1024.0));
 }
 
-struct level_result {
-    int                 done = 0, failed = 0;
-    int64_t             prompt_tokens = 0, completion_tokens = 0;
-    std::vector<double> latency_ms;
-    double              seconds = 0.0;
-};
-
-level_result drive(int port, const std::string & model, int concurrency, int requests, int n_gen) {
-    level_result     r;
-    std::mutex       mu;
-    std::atomic<int> next{0};
-    const auto       t0     = clock_type::now();
-    const auto       client = [&](int id) {
-        httplib::Client c("127.0.0.1", port);
-        c.set_read_timeout(300, 0);
-        for (int i = next++; i < requests; i = next++) {
-            // Different prompts per request, as independent users would send.
-            const nlohmann::json body = {
-                {"model", model},
-                {"prompt",
-                 fmt::format("def function_{}_{}(items):\n    \"\"\"Return the sorted items.\"\"\"\n", id, i)},
-                {"max_tokens", n_gen},
-                {"temperature", 0.7},
-                {"seed", i}};
-            const auto      q0  = clock_type::now();
-            auto            res = c.Post("/v1/completions", body.dump(), "application/json");
-            const double    ms  = seconds_since(q0) * 1000.0;
-            std::lock_guard lock(mu);
-            if (!res || res->status != 200) {
-                ++r.failed;
-                continue;
-            }
-            const nlohmann::json j = nlohmann::json::parse(res->body);
-            r.prompt_tokens += j["usage"]["prompt_tokens"].get<int64_t>();
-            r.completion_tokens += j["usage"]["completion_tokens"].get<int64_t>();
-            r.latency_ms.push_back(ms);
-            ++r.done;
-        }
-    };
-    std::vector<std::thread> threads;
-    for (int i = 0; i < concurrency; ++i) {
-        threads.emplace_back(client, i);
-    }
-    for (std::thread & t : threads) {
-        t.join();
-    }
-    r.seconds = seconds_since(t0);
-    std::sort(r.latency_ms.begin(), r.latency_ms.end());
-    return r;
-}
-
-double percentile(const std::vector<double> & sorted, double p) {
-    if (sorted.empty()) {
-        return 0.0;
-    }
-    const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5));
-    return sorted[i];
-}
-
 void run(bench_serve_options & o) {
     if (o.n_gen < 1 || o.levels.empty()) {
         fail("bench-serve: -n must be at least 1 and --levels not empty");
@@ -197,18 +140,87 @@ void run(bench_serve_options & o) {
     const int           port = srv.bind();
     std::thread         serving([&] { srv.listen(); });
 
-    fmt::print("\nServer over loopback (--parallel {}; /v1/completions, {} tokens each)\n\n", max_level, o.n_gen);
-    fmt::print("| concurrency | requests | total tok/s | completion tok/s | p50 ms | p99 ms | failed |\n");
-    fmt::print("|------------:|---------:|------------:|-----------------:|-------:|-------:|-------:|\n");
-    drive(port, srv.model_id(), 1, 2, o.n_gen);  // warm-up
-    for (int c : o.levels) {
-        const int          n = o.requests > 0 ? o.requests : std::max(8, 4 * c);
-        const level_result r = drive(port, srv.model_id(), c, n, o.n_gen);
-        fmt::print("| {:>11} | {:>8} | {:>11.1f} | {:>16.1f} | {:>6.0f} | {:>6.0f} | {:>6} |\n", c, r.done,
-                   static_cast<double>(r.prompt_tokens + r.completion_tokens) / r.seconds,
-                   static_cast<double>(r.completion_tokens) / r.seconds, percentile(r.latency_ms, 0.5),
-                   percentile(r.latency_ms, 0.99), r.failed);
+    const std::string peer = o.peer_url.empty() ? "" : checked_base_url(o.peer_url);
+    fmt::print("\nServer over loopback (--parallel {}; streamed /v1/completions, {} tokens each, temperature 0){}\n\n",
+               max_level, o.n_gen, peer.empty() ? "" : fmt::format("; peer {}, same load, same run", peer));
+    fmt::print(
+        "| concurrency | {}requests | total tok/s | completion tok/s | p50 ms | p99 ms | TTFT p50 ms | TTFT p99 ms | "
+        "failed |\n",
+        peer.empty() ? "" : "server | ");
+    fmt::print(
+        "|------------:|{}---------:|------------:|-----------------:|-------:|-------:|------------:|------------:|"
+        "-------:|\n",
+        peer.empty() ? "" : "-------:|");
+    const std::string tag = fmt::format("# run {}\n", std::random_device{}() % 1000000);
+    load_spec         ours{fmt::format("http://127.0.0.1:{}", port), srv.model_id(), tag};
+    load_spec         theirs{peer, o.peer_model.empty() ? srv.model_id() : o.peer_model, tag};
+    const auto        row = [&](int c, const char * who, const load_result & r) {
+        fmt::print(
+                   "| {:>11} | {}{:>8} | {:>11.1f} | {:>16.1f} | {:>6.0f} | {:>6.0f} | {:>11.0f} | {:>11.0f} | {:>6} |\n", c,
+            peer.empty() ? "" : fmt::format("{:>6} | ", who), r.done, r.total_tok_s(), r.completion_tok_s(),
+                   percentile(r.latency_ms, 0.5), percentile(r.latency_ms, 0.99), percentile(r.ttft_ms, 0.5),
+                   percentile(r.ttft_ms, 0.99), r.failed);
         std::fflush(stdout);
+    };
+    const auto warm_up = [&](load_spec s) {
+        s.concurrency = 1;
+        s.requests    = 2;
+        (void)run_load(s);
+    };
+    warm_up(ours);
+    if (!peer.empty()) {
+        warm_up(theirs);
+    }
+    struct ratio {
+        int    level;
+        double tok_s, p99;
+    };
+    std::vector<ratio> ratios;
+    std::string        errors;
+    for (size_t li = 0; li < o.levels.size(); ++li) {
+        const int c      = o.levels[li];
+        ours.concurrency = theirs.concurrency = c;
+        ours.requests = theirs.requests = o.requests > 0 ? o.requests : std::max(8, 4 * c);
+        ours.n_gen = theirs.n_gen = o.n_gen;
+        if (peer.empty()) {
+            row(c, "sluice", run_load(ours));
+            continue;
+        }
+        // The two servers take turns going first, so a drift of the machine falls on both.
+        load_result a, b;
+        if (li % 2 == 0) {
+            a = run_load(ours);
+            b = run_load(theirs);
+        } else {
+            b = run_load(theirs);
+            a = run_load(ours);
+        }
+        row(c, "sluice", a);
+        row(c, "peer", b);
+        if (!b.first_error.empty() && errors.empty()) {
+            errors = b.first_error;
+        }
+        const auto   q   = [](double x, double y) { return y > 0 ? x / y : 0.0; };
+        const double p99 = q(percentile(a.latency_ms, 0.99), percentile(b.latency_ms, 0.99));
+        ratios.push_back({c, q(a.completion_tok_s(), b.completion_tok_s()), p99});
+        fmt::print(
+            "| {:>11} |  ratio | {:>8} | {:>10.2f}x | {:>15.2f}x | {:>5.2f}x | {:>5.2f}x | {:>10.2f}x | {:>10.2f}x | "
+            "{:>6} |\n",
+            c, "", q(a.total_tok_s(), b.total_tok_s()), ratios.back().tok_s,
+            q(percentile(a.latency_ms, 0.5), percentile(b.latency_ms, 0.5)), p99,
+            q(percentile(a.ttft_ms, 0.5), percentile(b.ttft_ms, 0.5)),
+            q(percentile(a.ttft_ms, 0.99), percentile(b.ttft_ms, 0.99)), "");
+    }
+    if (!peer.empty()) {
+        fmt::print("\nratio: sluice / peer (tok/s: higher is better; ms: lower is better)\n");
+        if (!errors.empty()) {
+            fmt::print("peer: first failed request: {}\n", errors);
+        }
+        fmt::print("goal: completion tok/s >= 1.2x the peer's with p99 latency no worse:");
+        for (const ratio & r : ratios) {
+            fmt::print(" c{} {:.2f}x{}", r.level, r.tok_s, r.tok_s >= 1.2 && r.p99 <= 1.0 ? " (met)" : " (not met)");
+        }
+        fmt::print("\n");
     }
     srv.stop();
     serving.join();
@@ -222,8 +234,12 @@ void add_bench_serve_command(CLI::App & app) {
     add_model_flags(cmd, o->model);
     cmd->add_option("-n,--n-gen", o->n_gen, "completion tokens per request")->default_val(32);
     cmd->add_option("--requests", o->requests, "requests per level (0: 4 x concurrency, at least 8)")->default_val(0);
-    cmd->add_option("--levels", o->levels, "concurrency levels")->delimiter(',')->default_str("1,4,16");
+    cmd->add_option("--levels", o->levels, "concurrency levels")->delimiter(',')->default_str("1,4,8,16");
     cmd->add_option("--steps", o->steps, "decode steps of the batched / one-at-a-time comparison")->default_val(32);
+    cmd->add_option("--peer-url", o->peer_url,
+                    "also run the same load against this OpenAI-compatible server (http://HOST:PORT, e.g. "
+                    "llama-server started with -np at least the highest level) and print sluice / peer ratios");
+    cmd->add_option("--peer-model", o->peer_model, "the peer requests' \"model\" field (default: sluice's model id)");
     cmd->callback([o] { run(*o); });
 }
 

@@ -27,9 +27,10 @@ struct serve_options {
     routing_request        routing;
     server::server_options server;
     sampler_params         sampling;
-    int64_t                n_predict  = -1;
-    bool                   ignore_eos = false;
-    bool                   seed_given = false;
+    int64_t                n_predict       = -1;
+    bool                   ignore_eos      = false;
+    bool                   seed_given      = false;
+    bool                   no_cache_prompt = false;
 };
 
 void serve_http(engine & e, serve_options & o, const sigset_t & sigs);
@@ -51,6 +52,7 @@ void serve(serve_options & o) {
     engine &      e                = ranked.e;
     o.server.sched.session         = make_session_options(o.model);
     o.server.sched.session.routing = make_routing(e, o.routing);
+    o.server.sched.cache_prompt    = !o.no_cache_prompt;
     std::optional<mpi_step_mirror> mirror;
     if (ranked.ep) {
         if (ranked.ep->rank() != 0) {  // rank 0 serves; this rank runs the steps it announces
@@ -114,6 +116,9 @@ void add_serve_command(CLI::App & app) {
     cmd->add_option("--queue", o->server.sched.max_queue, "requests that may wait for a slot; more get HTTP 503")
         ->default_val(64)
         ->check(CLI::Range(0, 100000));
+    cmd->add_flag("--no-cache-prompt", o->no_cache_prompt,
+                  "start every request from an empty slot (by default a request reuses the cached prefix a free "
+                  "slot shares with its prompt, as llama-server's cache_prompt)");
     cmd->add_option("--api-key", o->server.api_key, "require 'Authorization: Bearer KEY' (else HTTP 401)");
     cmd->add_option("--alias", o->server.model_id, "the model name clients use (default: the file name without .gguf)");
     cmd->add_option("--chat-template", o->server.chat_template,

@@ -13,8 +13,7 @@ class mpi_step_mirror final : public server::step_mirror {
   public:
     explicit mpi_step_mirror(mpi_expert_parallel & ep) : ep_(ep) {}
 
-    void prefill(int slot, bool fresh, std::span<const int32_t> tokens) override;
-    void decode(std::span<const int32_t> slots, std::span<const int32_t> tokens) override;
+    void step(std::span<const part> parts) override;
     // The server stopped: the other ranks leave follow_server_steps.
     void stop();
 

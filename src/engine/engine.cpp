@@ -231,11 +231,30 @@ void session::reset() {
     history_.clear();
 }
 
+bool session::can_rewind() const {
+    return state_->rec.empty();
+}
+
+void session::rewind(int64_t n) {
+    if (n < 0 || n > state_->n_past) {
+        fail("rewind: {} tokens asked to keep of {} cached", n, state_->n_past);
+    }
+    if (n == 0) {
+        reset();
+        return;
+    }
+    if (n < state_->n_past && !can_rewind()) {
+        fail("rewind: this model's recurrent state cannot go back from {} to {} tokens", state_->n_past, n);
+    }
+    state_->n_past = n;
+    history_.resize(static_cast<size_t>(n));
+}
+
 void session::feed(std::span<const int32_t> tokens, forward_observer * observer, float * all_logits, bool agreed) {
     const int64_t         n_vocab = engine_.hparams().n_vocab;
     const row_routing     rr[1]   = {routing_row()};
-    const forward_context ctx{engine_.runner(),   engine_.experts(),    observer, rr,
-                              engine_.parallel(), engine_.use_counter()};
+    const forward_context ctx{engine_.runner(),   engine_.experts(),     observer,           rr,
+                              engine_.parallel(), engine_.use_counter(), engine_.workspace()};
     if (ctx.parallel != nullptr && !agreed) {
         ctx.parallel->check_same_tokens(tokens);
     }
@@ -303,44 +322,58 @@ generate_stats session::generate(std::span<const int32_t> prompt, const generate
     return st;
 }
 
-void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens) {
-    if (sessions.size() != tokens.size()) {
-        fail("decode_batch: {} tokens for {} sessions", tokens.size(), sessions.size());
+void eval_batch(std::span<session * const> sessions, std::span<const std::span<const int32_t>> chunks) {
+    if (sessions.size() != chunks.size()) {
+        fail("eval_batch: {} token chunks for {} sessions", chunks.size(), sessions.size());
     }
     if (sessions.empty()) {
         return;
     }
     engine &                   e = sessions[0]->engine_;
-    std::vector<model_state *> states;
+    std::vector<sequence_feed> seqs;
+    std::vector<row_routing>   rows;  // one per row: each row routes as its session says
+    std::vector<int32_t>       all;   // every row's token, for the expert-parallel check
     for (size_t i = 0; i < sessions.size(); ++i) {
         if (&sessions[i]->engine_ != &e) {
-            fail("decode_batch: the sessions belong to different engines");
+            fail("eval_batch: the sessions belong to different engines");
         }
         if (std::find(sessions.begin(), sessions.begin() + static_cast<ptrdiff_t>(i), sessions[i]) !=
             sessions.begin() + static_cast<ptrdiff_t>(i)) {
-            fail("decode_batch: session {} is given twice", i);
+            fail("eval_batch: session {} is given twice", i);
         }
-        states.push_back(sessions[i]->state_.get());
+        if (chunks[i].empty()) {
+            fail("eval_batch: session {} is given no tokens", i);
+        }
+        seqs.push_back({sessions[i]->state_.get(), chunks[i]});
+        rows.insert(rows.end(), chunks[i].size(), sessions[i]->routing_row());
+        all.insert(all.end(), chunks[i].begin(), chunks[i].end());
     }
-    const int64_t            n_vocab = e.hparams().n_vocab;
-    std::vector<float>       logits(sessions.size() * n_vocab);
-    std::vector<row_routing> rows;
-    for (session * s : sessions) {
-        rows.push_back(s->routing_row());
-    }
-    const forward_context ctx{e.runner(), e.experts(), nullptr, rows, e.parallel(), e.use_counter()};
+    const int64_t         n_vocab = e.hparams().n_vocab;
+    std::vector<float>    logits(sessions.size() * n_vocab);
+    const forward_context ctx{e.runner(), e.experts(), nullptr, rows, e.parallel(), e.use_counter(), e.workspace()};
     if (ctx.parallel != nullptr) {
-        ctx.parallel->check_same_tokens(tokens);
+        ctx.parallel->check_same_tokens(all);
     }
-    e.net().forward_batch(states, tokens, ctx, logits.data());
+    e.net().forward_batch(seqs, ctx, logits.data());
     for (size_t i = 0; i < sessions.size(); ++i) {
-        check_finite(logits.data() + i * static_cast<size_t>(n_vocab), 1, n_vocab, states[i]->n_past - 1);
+        check_finite(logits.data() + i * static_cast<size_t>(n_vocab), 1, n_vocab, seqs[i].state->n_past - 1);
     }
     for (size_t i = 0; i < sessions.size(); ++i) {
         std::copy(logits.begin() + static_cast<ptrdiff_t>(i * n_vocab),
                   logits.begin() + static_cast<ptrdiff_t>((i + 1) * n_vocab), sessions[i]->logits_.begin());
-        sessions[i]->history_.push_back(tokens[i]);
+        sessions[i]->history_.insert(sessions[i]->history_.end(), chunks[i].begin(), chunks[i].end());
     }
+}
+
+void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens) {
+    if (sessions.size() != tokens.size()) {
+        fail("decode_batch: {} tokens for {} sessions", tokens.size(), sessions.size());
+    }
+    std::vector<std::span<const int32_t>> chunks;
+    for (const int32_t & t : tokens) {
+        chunks.emplace_back(&t, 1);
+    }
+    eval_batch(sessions, chunks);
 }
 
 }  // namespace sluice

@@ -130,6 +130,7 @@ class engine {
     };
     expert_use_summary  expert_use() const;
     expert_use_counts * use_counter() { return &use_; }
+    forward_workspace * workspace() { return &work_; }
 
     // Bytes of the routed experts `rank` owns under partition() (0 without a split).
     uint64_t owned_expert_bytes(int rank) const;
@@ -149,6 +150,7 @@ class engine {
     std::shared_ptr<expert_parallel>      parallel_;
     expert_partition                      partition_;
     expert_use_counts                     use_;
+    forward_workspace                     work_;  // one pass at a time, as runner_'s scratch
     double                                load_ms_ = 0.0;
 };
 
@@ -190,6 +192,13 @@ class session {
     int64_t                      n_past() const { return state_->n_past; }
     const std::vector<int32_t> & history() const { return history_; }
     void                         reset();
+    // Keeps the first n tokens of the history (n <= n_past) and drops the rest: the next eval
+    // continues at position n, reusing the cached keys and values of the kept prefix (the
+    // server's prompt cache). rewind(0) is reset(). Throws for n > n_past, and for n short of
+    // n_past when the model carries recurrent state (gated DeltaNet), which cannot go back.
+    void rewind(int64_t n);
+    // Whether rewind() may drop tokens: the model keeps no recurrent state.
+    bool can_rewind() const;
 
     // Appends tokens (in batches of n_batch) and returns the logits after the last one.
     std::span<const float> eval(std::span<const int32_t> tokens, forward_observer * observer = nullptr);
@@ -217,7 +226,7 @@ class session {
     }
 
   private:
-    friend void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens);
+    friend void eval_batch(std::span<session * const> sessions, std::span<const std::span<const int32_t>> chunks);
 
     // Runs tokens through the model in batches of n_batch; writes every token's logits to
     // all_logits when given, else the last token's to logits_.
@@ -241,5 +250,13 @@ class session {
 // sessions[i]->eval({tokens[i]}) gives. Throws on a full context, a bad id, a session
 // given twice or sessions of different engines.
 void decode_batch(std::span<session * const> sessions, std::span<const int32_t> tokens);
+
+// One forward pass over several sessions of the same engine, each fed its own chunk: one
+// token for a session decoding, part of a prompt for one still prefilling (the server mixes
+// both in one step, so the step reads each expert once for all of them). Afterwards
+// sessions[i]->logits() are those after the last token of chunks[i], equal to what
+// sessions[i]->eval(chunks[i]) gives. No chunk may be empty; the whole step is one pass (the
+// caller bounds its size). Throws as decode_batch does.
+void eval_batch(std::span<session * const> sessions, std::span<const std::span<const int32_t>> chunks);
 
 }  // namespace sluice

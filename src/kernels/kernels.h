@@ -84,6 +84,15 @@ struct matvec_job {
     float *               y;  // w->rows floats
 };
 
+// One matrix x matrix product of a batch run by matmul_runner::matmul_many:
+// Y[t][r] = W[r,:] . X[t][:] for n_tokens rows of X (w->cols floats each) and of Y (w->rows).
+struct matmul_job {
+    const weight_matrix * w;
+    const float *         x;
+    int64_t               n_tokens;
+    float *               y;
+};
+
 // Runs matrix products on one thread pool with one ISA, reusing its activation scratch.
 class matmul_runner {
   public:
@@ -100,13 +109,32 @@ class matmul_runner {
     // Y[t][r] = W[r,:] . X[t][:]       X: n_tokens x cols (row-major), Y: n_tokens x rows
     void matmul(const weight_matrix & w, const float * x, int64_t n_tokens, float * y);
 
+    // Several matrix x matrix products in one pass over the pool: the experts of a batched
+    // decode step, each with the few tokens that chose it. Inputs shared by several jobs
+    // (same pointer and token count) are quantized once. Results equal matmul() of each job,
+    // and each row of a job with one token equals matvec().
+    void matmul_many(std::span<const matmul_job> jobs);
+
     isa           target() const { return isa_; }
     thread_pool & pool() const { return pool_; }
 
   private:
-    thread_pool &        pool_;
-    isa                  isa_;
-    std::vector<uint8_t> act_;
+    // How matmul_many runs one job: its kernels, where its quantized tokens sit in act_, and
+    // how its rows x tokens split into tasks.
+    struct job_plan {
+        const type_kernels * k;
+        uint64_t             act_offset;
+        uint64_t             act_row;
+        int64_t              row_tile;
+        int64_t              n_rtiles;
+        int64_t              first_task;
+    };
+
+    thread_pool &           pool_;
+    isa                     isa_;
+    std::vector<uint8_t>    act_;
+    std::vector<job_plan>   plans_;  // reused: a decode step calls matmul_many ~100 times
+    std::vector<matmul_job> many_;   // matvec_many's jobs as matmul_jobs
 };
 
 }  // namespace sluice

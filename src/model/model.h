@@ -56,6 +56,14 @@ struct expert_use_counts {
     }
 };
 
+// Buffers the MoE blocks of a pass reuse (grown, never shrunk; contents are scratch): freeing
+// them after every block made glibc hand the memory back and fault it in again, a fifth of a
+// batched decode step's time.
+struct forward_workspace {
+    std::vector<float>  x, g, u, y;  // routed experts' inputs, gate, up and down outputs per row
+    std::vector<double> acc;         // the block's weighted sum, [n][d]
+};
+
 struct forward_context {
     matmul_runner &    mm;
     expert_source &    experts;
@@ -69,6 +77,8 @@ struct forward_context {
     expert_parallel * parallel = nullptr;
     // Counts what each MoE block computed, or nullptr.
     expert_use_counts * use = nullptr;
+    // Scratch reused across blocks and passes (the engine's), or nullptr: each block allocates.
+    forward_workspace * work = nullptr;
 
     const row_routing * routing_of(int64_t row) const {
         return routing.empty() ? nullptr : routing.size() == 1 ? &routing[0] : &routing[row];
@@ -108,6 +118,12 @@ struct segment {
     int64_t       row0, n, pos0;
 };
 
+// One sequence's rows in a batched forward pass: tokens fed to state at its n_past.
+struct sequence_feed {
+    model_state *            state;
+    std::span<const int32_t> tokens;
+};
+
 class model {
   public:
     virtual ~model() = default;
@@ -128,12 +144,14 @@ class model {
     virtual void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx,
                          float * logits, bool all_logits) const = 0;
 
-    // One decode step for several sequences at once (continuous batching): tokens[i] goes to
-    // states[i] at its own position states[i]->n_past, which then advances; logits: [n][n_vocab].
-    // The states must be distinct. Shares the step's weight reads across the rows and gives
-    // the logits forward() gives each sequence alone, bit for bit.
-    virtual void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
-                               const forward_context & ctx, float * logits) const = 0;
+    // One pass over several sequences at once (continuous batching): seqs[i].tokens go to
+    // seqs[i].state at its own positions from n_past, which then advances; one token each for
+    // a decode step, a prompt chunk for a sequence still prefilling. logits: [seqs][n_vocab],
+    // each after its sequence's last token. The states must be distinct. Shares the pass's
+    // weight reads across the rows and gives the logits forward() gives each sequence alone,
+    // bit for bit.
+    virtual void forward_batch(std::span<const sequence_feed> seqs, const forward_context & ctx,
+                               float * logits) const = 0;
 };
 
 }  // namespace sluice

@@ -43,87 +43,104 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
     }
 }
 
-// One token: the gate and up products of every chosen expert in one pass over the thread
-// pool, then every down product in a second, instead of three passes per expert. The
-// per-row arithmetic is the kernels' own, so the result equals the batched path's.
-void decode_experts(const float * h, std::span<const expert_matrices> mats,
-                    const std::vector<std::vector<float>> & weight_of, std::span<const int32_t> used,
-                    const moe_options & opt, matmul_runner & mm, double * acc, int layer, int64_t position,
-                    forward_observer * observer) {
-    const size_t            n_used = used.size();
-    const int64_t           ff     = mats.empty() ? 0 : mats[0].gate.rows;
-    const int64_t           d      = mats.empty() ? 0 : mats[0].down.rows;
-    std::vector<float>      g(n_used * ff), u(n_used * ff), y(n_used * d);
-    std::vector<matvec_job> jobs;
-    for (size_t i = 0; i < n_used; ++i) {
-        jobs.push_back({&mats[i].gate, h, g.data() + i * ff});
-        jobs.push_back({&mats[i].up, h, u.data() + i * ff});
+// v's data, with room for at least n values (contents unspecified).
+float * grown(std::vector<float> & v, size_t n) {
+    if (v.size() < n) {
+        v.resize(n);
     }
-    mm.matvec_many(jobs);
-    for (size_t i = 0; i < n_used; ++i) {
-        activate(g.data() + i * ff, u.data() + i * ff, 1, ff, used[i], opt);
-    }
-    jobs.clear();
-    for (size_t i = 0; i < n_used; ++i) {
-        jobs.push_back({&mats[i].down, g.data() + i * ff, y.data() + i * d});
-    }
-    mm.matvec_many(jobs);
-    for (size_t i = 0; i < n_used; ++i) {
-        add_down_bias(y.data() + i * d, 1, d, used[i], opt);
-        const float w = weight_of[used[i]][0];
-        if (observer != nullptr) {
-            observer->on_expert_output(layer, used[i], {&position, 1}, {&w, 1}, y.data() + i * d, d);
-        }
-        for (int64_t c = 0; c < d; ++c) {
-            acc[c] += static_cast<double>(w) * y[i * d + c];
-        }
-    }
+    return v.data();
 }
 
-// Prefill and batched decode: each used expert multiplies the rows of the tokens that chose it
-// (a matrix x matrix product), and its weighted rows are added into acc: [n][d].
-void routed_rows(const float * h, int64_t d, int layer, std::span<const int32_t> used,
+// At most this many token rows go through one pair of passes (prefill of a long prompt
+// would otherwise gather n x k rows of d floats at once); a decode step never reaches it.
+constexpr size_t k_max_rows_per_pass = 512;
+
+// Each used expert multiplies the rows of the tokens that chose it, and its weighted rows
+// are added into acc: [n][d]. For a run of experts the source yields, every gate and up
+// product runs in one pass over the thread pool and every down product in a second (two
+// wake-ups per run, not three per expert: a decode step of a few sequences touches ~10
+// experts per layer with 1-4 tokens each). Each expert's rows are computed independently
+// and summed in expert order, so neither the grouping nor the batch change the result.
+void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<const int32_t> used,
                  const std::vector<std::vector<int64_t>> & tokens_of, const std::vector<std::vector<float>> & weight_of,
-                 const moe_options & opt, const forward_context & ctx, double * acc,
+                 const moe_options & opt, const forward_context & ctx, forward_workspace & ws, double * acc,
                  std::span<const int64_t> positions) {
-    // Each expert's rows are computed independently and summed in expert order, so the
-    // groups the source yields change nothing in the result.
-    std::vector<float>   x, g, u, y;
-    std::vector<int64_t> pos;
-    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+    std::vector<int64_t>    pos;
+    std::vector<size_t>     row0;  // per expert of the run: its first row in x, g, u, y
+    std::vector<matmul_job> jobs;
+    // Experts used[first .. first + mats.size()), with their matrices.
+    const auto run = [&](size_t first, std::span<const expert_matrices> mats) {
+        const int64_t ff = mats[0].gate.rows;
+        row0.assign(1, 0);
+        for (size_t j = 0; j < mats.size(); ++j) {
+            row0.push_back(row0.back() + tokens_of[used[first + j]].size());
+        }
+        const auto rows = row0.back();
+        float *    x    = grown(ws.x, rows * d);
+        float *    g    = grown(ws.g, rows * ff);
+        float *    u    = grown(ws.u, rows * ff);
+        float *    y    = grown(ws.y, rows * d);
+        jobs.clear();
+        for (size_t j = 0; j < mats.size(); ++j) {
+            const std::vector<int64_t> & ts = tokens_of[used[first + j]];
+            const auto                   nt = static_cast<int64_t>(ts.size());
+            // An expert every token chose reads h itself: its input is then shared with the
+            // other such experts and quantized once (always so in one-token decode).
+            const float * xj = h;
+            if (nt != n) {
+                float * dst = x + row0[j] * d;
+                for (int64_t r = 0; r < nt; ++r) {
+                    std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, dst + r * d);
+                }
+                xj = dst;
+            }
+            jobs.push_back({&mats[j].gate, xj, nt, g + row0[j] * ff});
+            jobs.push_back({&mats[j].up, xj, nt, u + row0[j] * ff});
+        }
+        ctx.mm.matmul_many(jobs);
+        jobs.clear();
+        for (size_t j = 0; j < mats.size(); ++j) {
+            const auto nt = static_cast<int64_t>(row0[j + 1] - row0[j]);
+            activate(g + row0[j] * ff, u + row0[j] * ff, nt, ff, used[first + j], opt);
+            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + row0[j] * d});
+        }
+        ctx.mm.matmul_many(jobs);
         for (size_t j = 0; j < mats.size(); ++j) {
             const int32_t                e  = used[first + j];
-            const expert_matrices &      m  = mats[j];
             const std::vector<int64_t> & ts = tokens_of[e];
             const auto                   nt = static_cast<int64_t>(ts.size());
-            const int64_t                ff = m.gate.rows;
-            x.resize(nt * d);
-            for (int64_t r = 0; r < nt; ++r) {
-                std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, x.data() + r * d);
-            }
-            g.resize(nt * ff);
-            u.resize(nt * ff);
-            y.resize(nt * d);
-            ctx.mm.matmul(m.gate, x.data(), nt, g.data());
-            ctx.mm.matmul(m.up, x.data(), nt, u.data());
-            activate(g.data(), u.data(), nt, ff, e, opt);
-            ctx.mm.matmul(m.down, g.data(), nt, y.data());
-            add_down_bias(y.data(), nt, d, e, opt);
+            float *                      ye = y + row0[j] * d;
+            add_down_bias(ye, nt, d, e, opt);
             if (ctx.observer != nullptr) {
                 pos.resize(nt);
                 for (int64_t r = 0; r < nt; ++r) {
                     pos[r] = positions[ts[r]];
                 }
-                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], y.data(), d);
+                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
             }
             for (int64_t r = 0; r < nt; ++r) {
                 const float   w   = weight_of[e][r];
                 double *      o   = acc + ts[r] * d;
-                const float * src = y.data() + r * d;
+                const float * src = ye + r * d;
                 for (int64_t c = 0; c < d; ++c) {
                     o[c] += static_cast<double>(w) * src[c];
                 }
             }
+        }
+    };
+    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+        size_t j0 = 0, rows = 0;
+        for (size_t j = 0; j < mats.size(); ++j) {
+            const size_t nt = tokens_of[used[first + j]].size();
+            if (j > j0 && rows + nt > k_max_rows_per_pass) {
+                run(first + j0, mats.subspan(j0, j - j0));
+                j0   = j;
+                rows = 0;
+            }
+            rows += nt;
+        }
+        if (j0 < mats.size()) {
+            run(first + j0, mats.subspan(j0));
         }
     });
 }
@@ -199,16 +216,11 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     // so the sum hardly depends on its order, and expert parallelism (which adds each rank's
     // experts, then the ranks) gives the bits one process gives, up to a sum that lands
     // within 1e-16 of a float rounding boundary.
-    std::vector<double> acc(static_cast<size_t>(n * d), 0.0);
-    if (n == 1) {
-        const std::span<const int32_t> all(used);
-        ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
-            decode_experts(h, mats, weight_of, all.subspan(first, mats.size()), opt, ctx.mm, acc.data(), layer,
-                           positions[0], ctx.observer);
-        });
-    } else {
-        routed_rows(h, d, layer, used, tokens_of, weight_of, opt, ctx, acc.data(), positions);
-    }
+    forward_workspace     local;
+    forward_workspace &   ws  = ctx.work != nullptr ? *ctx.work : local;
+    std::vector<double> & acc = ws.acc;
+    acc.assign(static_cast<size_t>(n * d), 0.0);
+    routed_rows(h, n, d, layer, used, tokens_of, weight_of, opt, ctx, ws, acc.data(), positions);
     if (ctx.parallel != nullptr) {
         ctx.parallel->combine(acc);
     }
@@ -221,13 +233,8 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
 void add_shared_expert(const float * h, int64_t n, const shared_expert & se, matmul_runner & mm, float * out) {
     const int64_t      ff = se.gate.rows, d = se.down.rows;
     std::vector<float> g(n * ff), u(n * ff), y(n * d);
-    if (n == 1) {  // one pass over the pool for gate and up
-        const matvec_job gu[2] = {{&se.gate, h, g.data()}, {&se.up, h, u.data()}};
-        mm.matvec_many(gu);
-    } else {
-        mm.matmul(se.gate, h, n, g.data());
-        mm.matmul(se.up, h, n, u.data());
-    }
+    const matmul_job   gu[2] = {{&se.gate, h, n, g.data()}, {&se.up, h, n, u.data()}};  // one pass over the pool
+    mm.matmul_many(gu);
     swiglu(g.data(), u.data(), n * ff);
     mm.matmul(se.down, g.data(), n, y.data());
     for (int64_t t = 0; t < n; ++t) {

@@ -37,11 +37,9 @@ void token_io::embed(std::span<const int32_t> tokens, float * x) const {
     }
 }
 
-void token_io::logits(const float * x, int64_t n, bool all, float eps, float * h, matmul_runner & mm,
-                      float * out) const {
-    const int64_t first = all ? 0 : n - 1;
-    rms_norm(x + first * n_embd, output_norm.data(), h, n - first, n_embd, eps);
-    mm.matmul(output, h, n - first, out);
+void token_io::logits(const float * x, int64_t n, float eps, float * h, matmul_runner & mm, float * out) const {
+    rms_norm(x, output_norm.data(), h, n, n_embd, eps);
+    mm.matmul(output, h, n, out);
 }
 
 void check_tokens(std::span<const int32_t> tokens, int64_t pos0, int64_t n_ctx, int64_t n_vocab) {

@@ -25,8 +25,8 @@ struct token_io {
     // x: [tokens.size()][n_embd].
     void embed(std::span<const int32_t> tokens, float * x) const;
 
-    // logits of rows [first, n) of x: [n][n_embd] (h: scratch of the same size).
-    void logits(const float * x, int64_t n, bool all, float eps, float * h, matmul_runner & mm, float * out) const;
+    // out: [n][n_vocab], the logits of the n rows of x: [n][n_embd] (h: scratch of the same size).
+    void logits(const float * x, int64_t n, float eps, float * h, matmul_runner & mm, float * out) const;
 };
 
 // Throws if n tokens do not fit after pos0 in a context of n_ctx or an id is out of range.

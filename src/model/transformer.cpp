@@ -125,43 +125,49 @@ void moe_transformer::forward(model_state & state, std::span<const int32_t> toke
     for (int64_t t = 0; t < n; ++t) {
         positions[t] = pos0 + t;
     }
-    run(one, tokens, positions, ctx, logits, all_logits ? 0 : n - 1);
+    run(one, tokens, positions, ctx, logits, all_logits);
 }
 
-void moe_transformer::forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
-                                    const forward_context & ctx, float * logits) const {
-    const auto n = static_cast<int64_t>(states.size());
-    if (tokens.size() != states.size()) {
-        fail("forward_batch: {} tokens for {} sequences", tokens.size(), states.size());
-    }
-    if (n <= 1) {  // the single-sequence path is the reference; nothing to share
-        if (n == 1) {
-            forward(*states[0], tokens, ctx, logits, false);
-        }
+void moe_transformer::forward_batch(std::span<const sequence_feed> seqs, const forward_context & ctx,
+                                    float * logits) const {
+    if (seqs.empty()) {
         return;
     }
-    check_tokens(tokens, 0, std::numeric_limits<int64_t>::max(), hp_.n_vocab);  // contexts: below
+    if (seqs.size() == 1) {  // the single-sequence path is the reference; nothing to share
+        forward(*seqs[0].state, seqs[0].tokens, ctx, logits, false);
+        return;
+    }
     std::vector<segment> segs;
     std::vector<int64_t> positions;
-    for (int64_t i = 0; i < n; ++i) {  // every check before anything changes
-        model_state * st = states[i];
-        if (st->n_past + 1 > st->n_ctx()) {
-            fail("context full: sequence {} has {} positions cached in a context of {}", i, st->n_past, st->n_ctx());
+    std::vector<int32_t> tokens;
+    for (size_t i = 0; i < seqs.size(); ++i) {  // every check before anything changes
+        model_state * st = seqs[i].state;
+        const auto    m  = static_cast<int64_t>(seqs[i].tokens.size());
+        if (m == 0) {
+            fail("forward_batch: sequence {} has no tokens", i);
         }
-        for (int64_t j = 0; j < i; ++j) {
-            if (states[j] == st) {
+        if (st->n_past + m > st->n_ctx()) {
+            fail("context full: sequence {} has {} positions cached + {} new tokens in a context of {}", i, st->n_past,
+                 m, st->n_ctx());
+        }
+        check_tokens(seqs[i].tokens, 0, std::numeric_limits<int64_t>::max(), hp_.n_vocab);
+        for (size_t j = 0; j < i; ++j) {
+            if (seqs[j].state == st) {
                 fail("forward_batch: sequence {} appears twice in one step", i);
             }
         }
-        segs.push_back({st, i, 1, st->n_past});
-        positions.push_back(st->n_past);
+        segs.push_back({st, static_cast<int64_t>(tokens.size()), m, st->n_past});
+        for (int64_t t = 0; t < m; ++t) {
+            positions.push_back(st->n_past + t);
+        }
+        tokens.insert(tokens.end(), seqs[i].tokens.begin(), seqs[i].tokens.end());
     }
-    run(segs, tokens, positions, ctx, logits, 0);
+    run(segs, tokens, positions, ctx, logits, false);
 }
 
 void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t> tokens,
                           std::span<const int64_t> positions, const forward_context & ctx, float * logits,
-                          int64_t first_logit_row) const {
+                          bool all_logits) const {
     const auto         n = static_cast<int64_t>(tokens.size());
     const int64_t      d = hp_.n_embd;
     std::vector<float> x(n * d), h(n * d), o(n * d);
@@ -189,7 +195,16 @@ void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t
     for (const segment & s : segs) {
         s.state->n_past = s.pos0 + s.n;
     }
-    io_.logits(x.data(), n, first_logit_row == 0, hp_.rms_eps, h.data(), ctx.mm, logits);
+    if (all_logits) {
+        io_.logits(x.data(), n, hp_.rms_eps, h.data(), ctx.mm, logits);
+        return;
+    }
+    // The last row of each segment, gathered: [segs][d] (the output head reads only those).
+    for (size_t i = 0; i < segs.size(); ++i) {
+        const float * last = x.data() + (segs[i].row0 + segs[i].n - 1) * d;
+        std::copy(last, last + d, o.data() + static_cast<int64_t>(i) * d);
+    }
+    io_.logits(o.data(), static_cast<int64_t>(segs.size()), hp_.rms_eps, h.data(), ctx.mm, logits);
 }
 
 }  // namespace sluice

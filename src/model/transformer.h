@@ -6,7 +6,8 @@
 // its hyper-parameters, fills one block_weights per block from its tensor table and sets the
 // few choices that are not tensors (RoPE pairing, q/k norm width, routing); which tensors are
 // present decides the rest (biases, sinks, a shared expert). The block loop lives here once,
-// for prefill (one segment of n rows) and batched decode (n segments of one row) alike.
+// for prefill (one segment of n rows), batched decode (n segments of one row) and steps that
+// mix both alike.
 #pragma once
 
 #include "experts/expert_store.h"
@@ -96,8 +97,7 @@ class moe_transformer final : public model {
 
     void forward(model_state & state, std::span<const int32_t> tokens, const forward_context & ctx, float * logits,
                  bool all_logits) const override;
-    void forward_batch(std::span<model_state * const> states, std::span<const int32_t> tokens,
-                       const forward_context & ctx, float * logits) const override;
+    void forward_batch(std::span<const sequence_feed> seqs, const forward_context & ctx, float * logits) const override;
 
   private:
     void attend(int64_t l, std::span<const segment> segs, const float * h, int64_t n, const forward_context & ctx,
@@ -107,7 +107,7 @@ class moe_transformer final : public model {
     // The pass over rows from one or more sequences. positions: each row's position. Writes
     // the logits of rows [first_logit_row, n).
     void run(std::span<const segment> segs, std::span<const int32_t> tokens, std::span<const int64_t> positions,
-             const forward_context & ctx, float * logits, int64_t first_logit_row) const;
+             const forward_context & ctx, float * logits, bool all_logits) const;
 
     const gguf_file &            file_;
     model_hparams                hp_;

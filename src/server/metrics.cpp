@@ -31,20 +31,29 @@ void server_metrics::on_tokens_out(int64_t tokens) {
     tokens_out_ += static_cast<uint64_t>(tokens);
 }
 
-void server_metrics::on_decode_step(int64_t rows, double seconds, const engine::expert_use_summary & experts) {
+void server_metrics::on_step(int64_t decode_rows, int64_t prompt_tokens, double seconds,
+                             const engine::expert_use_summary & experts) {
     std::lock_guard lock(mu_);
+    mixed_prompt_tokens_ += static_cast<uint64_t>(prompt_tokens);
+    if (decode_rows == 0) {
+        return;
+    }
     ++decode_steps_;
-    decode_rows_ += static_cast<uint64_t>(rows);
+    decode_rows_ += static_cast<uint64_t>(decode_rows);
     decode_seconds_ += seconds;
-    decode_experts_.layer_passes += experts.layer_passes;
-    decode_experts_.experts += experts.experts;
-    decode_experts_.bytes += experts.bytes;
+    if (prompt_tokens == 0) {
+        pure_decode_rows_ += static_cast<uint64_t>(decode_rows);
+        decode_experts_.layer_passes += experts.layer_passes;
+        decode_experts_.experts += experts.experts;
+        decode_experts_.bytes += experts.bytes;
+    }
 }
 
-void server_metrics::on_admitted(double seconds_waited) {
+void server_metrics::on_admitted(double seconds_waited, int64_t cached_tokens) {
     std::lock_guard lock(mu_);
     ++admitted_;
     queue_wait_s_ += seconds_waited;
+    cached_prompt_tokens_ += static_cast<uint64_t>(cached_tokens);
 }
 
 void server_metrics::on_request_done(bool ok) {
@@ -93,7 +102,14 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     o += fmt::format("sluice_time_to_first_token_seconds_sum {:.6f}\n", ttft_sum_);
     o += fmt::format("sluice_time_to_first_token_seconds_count {}\n", ttft_count_);
 
-    metric("sluice_decode_steps_total", "counter", "Batched decode forward passes.");
+    metric("sluice_prompt_tokens_cached_total", "counter",
+           "Prompt tokens a slot's cached history already held (not evaluated again).");
+    o += fmt::format("sluice_prompt_tokens_cached_total {}\n", cached_prompt_tokens_);
+    metric("sluice_step_prompt_tokens_total", "counter",
+           "Prompt tokens evaluated in scheduler steps (chunks of prompts, next to decode rows).");
+    o += fmt::format("sluice_step_prompt_tokens_total {}\n", mixed_prompt_tokens_);
+    metric("sluice_decode_steps_total", "counter",
+           "Batched forward passes that decoded (some also hold prompt chunks).");
     o += fmt::format("sluice_decode_steps_total {}\n", decode_steps_);
     metric("sluice_decode_tokens_total", "counter", "Tokens decoded by batched steps (rows summed over steps).");
     o += fmt::format("sluice_decode_tokens_total {}\n", decode_rows_);
@@ -107,21 +123,25 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     metric("sluice_decode_tokens_per_step", "gauge", "Sequences per batched decode step, over the server's life.");
     o += fmt::format("sluice_decode_tokens_per_step {:.3f}\n",
                      ratio(static_cast<double>(decode_rows_), static_cast<double>(decode_steps_)));
-    metric("sluice_decode_moe_layer_passes_total", "counter", "MoE blocks run by decode steps (steps x MoE layers).");
+    // The expert counters below cover the steps without prompt rows: their experts serve
+    // decoding alone.
+    metric("sluice_decode_moe_layer_passes_total", "counter",
+           "MoE blocks run by decode-only steps (steps x MoE layers).");
     o += fmt::format("sluice_decode_moe_layer_passes_total {}\n", decode_experts_.layer_passes);
     metric("sluice_decode_experts_total", "counter",
-           "Distinct routed experts computed by decode steps, summed over steps and MoE layers.");
+           "Distinct routed experts computed by decode-only steps, summed over steps and MoE layers.");
     o += fmt::format("sluice_decode_experts_total {}\n", decode_experts_.experts);
     metric("sluice_decode_experts_per_layer_step", "gauge",
-           "Distinct experts per MoE layer and decode step: a step reads each once for all its sequences.");
+           "Distinct experts per MoE layer and decode-only step: a step reads each once for all its sequences.");
     o += fmt::format(
         "sluice_decode_experts_per_layer_step {:.3f}\n",
         ratio(static_cast<double>(decode_experts_.experts), static_cast<double>(decode_experts_.layer_passes)));
-    metric("sluice_decode_expert_bytes_total", "counter", "Bytes of routed-expert weights decode steps computed from.");
+    metric("sluice_decode_expert_bytes_total", "counter",
+           "Bytes of routed-expert weights decode-only steps computed from.");
     o += fmt::format("sluice_decode_expert_bytes_total {}\n", decode_experts_.bytes);
-    metric("sluice_decode_expert_bytes_per_token", "gauge", "Routed-expert bytes read per decoded token.");
+    metric("sluice_decode_expert_bytes_per_token", "gauge", "Routed-expert bytes read per token of decode-only steps.");
     o += fmt::format("sluice_decode_expert_bytes_per_token {:.1f}\n",
-                     ratio(static_cast<double>(decode_experts_.bytes), static_cast<double>(decode_rows_)));
+                     ratio(static_cast<double>(decode_experts_.bytes), static_cast<double>(pure_decode_rows_)));
     metric("sluice_queue_wait_seconds_total", "counter", "Time requests waited in the queue before a slot.");
     o += fmt::format("sluice_queue_wait_seconds_total {:.6f}\n", queue_wait_s_);
     metric("sluice_queue_admitted_total", "counter", "Requests that left the queue for a slot.");

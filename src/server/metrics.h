@@ -27,9 +27,14 @@ class server_metrics {
     void on_prompt(int64_t tokens, double prefill_seconds);
     void on_first_token(double seconds_since_submit);
     void on_tokens_out(int64_t tokens);
-    // One batched forward pass of `rows` sequences, and what its MoE blocks computed.
-    void on_decode_step(int64_t rows, double seconds, const engine::expert_use_summary & experts = {});
-    void on_admitted(double seconds_waited);  // a request left the queue for a slot
+    // One scheduler step: a forward pass of `decode_rows` decoding sequences and
+    // `prompt_tokens` prompt tokens of sequences still prefilling, and what its MoE blocks
+    // computed (counted per decoded token only in steps without prompt rows, whose experts
+    // serve decoding alone).
+    void on_step(int64_t decode_rows, int64_t prompt_tokens, double seconds,
+                 const engine::expert_use_summary & experts = {});
+    // A request left the queue for a slot, whose history held its first cached_tokens.
+    void on_admitted(double seconds_waited, int64_t cached_tokens = 0);
     void on_request_done(bool ok);
     void on_request_cancelled();  // the client went away
     void set_expert_stats(const expert_cache_counters & s);
@@ -49,7 +54,10 @@ class server_metrics {
     uint64_t                                        ttft_count_   = 0;
     double                                          ttft_sum_     = 0.0;
     uint64_t                                        decode_steps_ = 0, decode_rows_ = 0;
-    double                                          decode_seconds_ = 0.0;
+    uint64_t                                        mixed_prompt_tokens_  = 0;  // prompt rows in steps
+    uint64_t                                        cached_prompt_tokens_ = 0;
+    uint64_t                                        pure_decode_rows_     = 0;  // rows of decode-only steps
+    double                                          decode_seconds_       = 0.0;
     engine::expert_use_summary                      decode_experts_;
     uint64_t                                        admitted_     = 0;
     double                                          queue_wait_s_ = 0.0;

@@ -119,7 +119,7 @@ job make_job(const generation_request & g, std::vector<int32_t> prompt, int64_t 
     j.sampling.seed = g.seed ? *g.seed : d.fixed_seed ? d.sampling.seed : fresh_seed();
     j.stop          = g.stop;
     j.top_logprobs  = g.top_logprobs;
-    j.ignore_eos    = d.ignore_eos;
+    j.ignore_eos    = g.ignore_eos.value_or(d.ignore_eos);
     return j;
 }
 

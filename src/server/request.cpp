@@ -308,6 +308,7 @@ generation_request parse_generation(const ojson & j) {
     if (auto s = get_int(j, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
         g.seed = static_cast<uint64_t>(*s);
     }
+    g.ignore_eos = get_bool(j, "ignore_eos");
     // Accepted for compatibility, not applied: type-checked so that a wrong value is still a 400.
     get_number(j, "presence_penalty", -2.0, 2.0);
     get_number(j, "frequency_penalty", -2.0, 2.0);

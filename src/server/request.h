@@ -27,6 +27,7 @@ struct generation_request {
     std::optional<float>     min_p;                  // llama.cpp-style extensions
     std::optional<int32_t>   top_k;
     std::optional<uint64_t>  seed;
+    std::optional<bool>      ignore_eos;         // llama-server's: generate max_tokens, past the end token
     std::vector<std::string> stop;               // at most 4, none empty
     int                      top_logprobs = -1;  // < 0: no logprobs; else alternatives per token
     // The "sluice" extension object: routing controls for this request (replacing the

@@ -86,8 +86,7 @@ void scheduler::loop() {
         }
         drop_cancelled();
         admit();
-        prefill_one();
-        decode_step();
+        step();
         // Between passes, and not every step: the streaming cache sums its layers to answer.
         if (clock::now() - stats_read_ > std::chrono::milliseconds(250)) {
             metrics_.set_expert_stats(engine_.expert_stats());
@@ -109,10 +108,7 @@ void scheduler::drop_cancelled() {
 
 void scheduler::admit() {
     std::lock_guard lock(mu_);
-    for (slot & s : slots_) {
-        if (s.req) {
-            continue;
-        }
+    for (;;) {
         while (!queue_.empty() && queue_.front().ch->cancelled()) {
             queue_.pop_front();
             metrics_.on_request_cancelled();
@@ -127,95 +123,161 @@ void scheduler::admit() {
             queue_.pop_front();
             continue;
         }
-        s.req = std::move(queue_.front());
+        const job &                                   j       = queue_.front().j;
+        const std::shared_ptr<const routing_controls> routing = j.routing ? j.routing : opt_.session.routing;
+        // The free slot whose cached history shares the longest prefix with the prompt.
+        slot * pick = nullptr;
+        size_t keep = 0;
+        for (slot & s : slots_) {
+            if (s.req) {
+                continue;
+            }
+            size_t common = 0;
+            if (opt_.cache_prompt && s.reusable && s.cached_with == routing) {
+                const std::vector<int32_t> & h = s.s->history();
+                const auto mismatch            = std::mismatch(h.begin(), h.end(), j.prompt.begin(), j.prompt.end());
+                common                         = static_cast<size_t>(mismatch.first - h.begin());
+                // At least one prompt token is evaluated (its logits give the first token), and a
+                // model with recurrent state can only continue from its whole history.
+                common = std::min(common, j.prompt.size() - 1);
+                if (common < h.size() && !s.s->can_rewind()) {
+                    common = 0;
+                }
+            }
+            if (pick == nullptr || common > keep) {
+                pick = &s;
+                keep = common;
+            }
+        }
+        if (pick == nullptr) {
+            return;
+        }
+        slot & s = *pick;
+        s.req    = std::move(queue_.front());
         queue_.pop_front();
         busy_.fetch_add(1);
-        metrics_.on_admitted(seconds_since(s.req->submitted));
-        s.s->reset();
-        s.s->set_routing(s.req->j.routing ? s.req->j.routing : opt_.session.routing);
+        metrics_.on_admitted(seconds_since(s.req->submitted), static_cast<int64_t>(keep));
+        s.s->rewind(static_cast<int64_t>(keep));
+        s.s->set_routing(routing);
         s.s->set_record_routing(s.req->j.return_routed_experts);
+        s.reusable    = true;
+        s.cached_with = routing;
         s.pick.emplace(s.req->j.sampling);
         s.text.emplace(*engine_.tok(), s.req->j.stop);
-        s.prefilled  = 0;
+        s.prefilled  = keep;
+        s.restart_at = static_cast<int32_t>(keep);
         s.next_token = -1;
         s.generated  = 0;
         s.prefill_ms = 0.0;
     }
 }
 
-void scheduler::prefill_one() {
-    // The oldest request still evaluating its prompt gets one chunk; decode steps for the
-    // others run between chunks, so a long prompt delays them by one chunk at a time.
-    slot * pick = nullptr;
-    for (slot & s : slots_) {
-        if (s.req && s.prefilled < s.req->j.prompt.size() &&
-            (pick == nullptr || s.req->submitted < pick->req->submitted)) {
-            pick = &s;
-        }
-    }
-    if (pick == nullptr) {
-        return;
-    }
-    slot &                       s      = *pick;
-    const std::vector<int32_t> & prompt = s.req->j.prompt;
-    const size_t n  = std::min<size_t>(static_cast<size_t>(opt_.session.n_batch), prompt.size() - s.prefilled);
-    const auto   t0 = std::chrono::steady_clock::now();
-    try {
-        if (opt_.mirror != nullptr) {
-            opt_.mirror->prefill(static_cast<int>(&s - slots_.data()), s.prefilled == 0,
-                                 std::span<const int32_t>(prompt).subspan(s.prefilled, n));
-        }
-        s.s->eval(std::span<const int32_t>(prompt).subspan(s.prefilled, n));
-    } catch (const std::exception & e) {
-        fail_slot(s, e.what());
-        return;
-    }
-    s.prefilled += n;
-    s.prefill_ms += seconds_since(t0) * 1000.0;
-    if (s.prefilled == prompt.size()) {
-        metrics_.on_prompt(static_cast<int64_t>(prompt.size()), s.prefill_ms / 1000.0);
-        after_logits(s);
-    }
-}
-
-void scheduler::decode_step() {
-    std::vector<session *> group;
-    std::vector<int32_t>   tokens;
-    std::vector<slot *>    members;
+void scheduler::step() {
+    // Decoding slots in slot order, then prompt chunks, oldest request first, until the
+    // step holds n_batch prompt tokens: a long prompt is split over steps, and each step
+    // still advances every running stream by one token (both latencies stay bounded by a
+    // chunk). One pass for all of them reads each expert once.
+    std::vector<slot *> members, prefilling;
     for (slot & s : slots_) {
         if (s.req && s.next_token >= 0) {
-            group.push_back(s.s.get());
-            tokens.push_back(s.next_token);
             members.push_back(&s);
+        } else if (s.req && s.prefilled < s.req->j.prompt.size()) {
+            prefilling.push_back(&s);
         }
+    }
+    const size_t n_decode = members.size();
+    std::stable_sort(prefilling.begin(), prefilling.end(),
+                     [](const slot * a, const slot * b) { return a->req->submitted < b->req->submitted; });
+    std::vector<session *>                group;
+    std::vector<std::span<const int32_t>> chunks;
+    std::vector<step_mirror::part>        parts;
+    for (slot * s : members) {
+        group.push_back(s->s.get());
+        chunks.emplace_back(&s->next_token, 1);
+    }
+    auto    budget        = static_cast<size_t>(opt_.session.n_batch);
+    int64_t prompt_tokens = 0;
+    for (slot * s : prefilling) {
+        if (budget == 0) {
+            break;
+        }
+        const std::vector<int32_t> & prompt = s->req->j.prompt;
+        const size_t                 n      = std::min(budget, prompt.size() - s->prefilled);
+        budget -= n;
+        prompt_tokens += static_cast<int64_t>(n);
+        members.push_back(s);
+        group.push_back(s->s.get());
+        chunks.push_back(std::span<const int32_t>(prompt).subspan(s->prefilled, n));
     }
     if (group.empty()) {
         return;
     }
+    for (size_t i = 0; i < members.size(); ++i) {
+        parts.push_back(
+            {static_cast<int>(members[i] - slots_.data()), i >= n_decode ? members[i]->restart_at : -1, chunks[i]});
+        members[i]->restart_at = -1;
+    }
+    // Runs members [first, first + n) in one pass (announced to the mirror first).
+    const auto run = [&](size_t first, size_t n) {
+        if (opt_.mirror != nullptr) {
+            opt_.mirror->step(std::span<const step_mirror::part>(parts).subspan(first, n));
+        }
+        eval_batch(std::span<session * const>(group).subspan(first, n),
+                   std::span<const std::span<const int32_t>>(chunks).subspan(first, n));
+    };
     const auto                       t0   = std::chrono::steady_clock::now();
     const engine::expert_use_summary use0 = engine_.expert_use();
-    try {
-        if (opt_.mirror != nullptr) {
-            std::vector<int32_t> ids;
-            for (const slot * m : members) {
-                ids.push_back(static_cast<int32_t>(m - slots_.data()));
-            }
-            opt_.mirror->decode(ids, tokens);
-        }
-        decode_batch(group, tokens);
-    } catch (const std::exception & e) {
-        for (slot * s : members) {
-            fail_slot(*s, e.what());
-        }
-        return;
+    std::vector<bool>                ok(members.size(), true);
+    std::vector<int64_t>             n_past_before;
+    for (const session * g : group) {
+        n_past_before.push_back(g->n_past());
     }
-    const engine::expert_use_summary use1 = engine_.expert_use();
-    metrics_.on_decode_step(
-        static_cast<int64_t>(group.size()), seconds_since(t0),
-        {use1.layer_passes - use0.layer_passes, use1.experts - use0.experts, use1.bytes - use0.bytes});
-    for (slot * s : members) {
-        s->next_token = -1;
-        after_logits(*s);
+    try {
+        run(0, members.size());
+    } catch (const std::exception & e) {
+        // A pass checks its whole input before it changes any state. If nothing advanced, one
+        // member's input (a bad id, a full context) broke the shared pass: each runs alone, so
+        // only those at fault fail. If the pass ran and failed after (non-finite logits),
+        // every member's state moved on and all fail.
+        bool advanced = false;
+        for (size_t i = 0; i < group.size(); ++i) {
+            advanced = advanced || group[i]->n_past() != n_past_before[i];
+        }
+        for (size_t i = 0; i < members.size(); ++i) {
+            std::string why = e.what();
+            if (!advanced && members.size() > 1) {
+                try {
+                    run(i, 1);
+                    continue;
+                } catch (const std::exception & alone) {
+                    why = alone.what();
+                }
+            }
+            fail_slot(*members[i], why);
+            ok[i] = false;
+        }
+    }
+    const double                     seconds = seconds_since(t0);
+    const engine::expert_use_summary use1    = engine_.expert_use();
+    metrics_.on_step(static_cast<int64_t>(n_decode), prompt_tokens, seconds,
+                     {use1.layer_passes - use0.layer_passes, use1.experts - use0.experts, use1.bytes - use0.bytes});
+    for (size_t i = 0; i < members.size(); ++i) {
+        slot & s = *members[i];
+        if (!ok[i]) {
+            continue;
+        }
+        if (i < n_decode) {
+            s.next_token = -1;
+            after_logits(s);
+            continue;
+        }
+        const std::vector<int32_t> & prompt = s.req->j.prompt;
+        s.prefilled += chunks[i].size();
+        s.prefill_ms += seconds * 1000.0;
+        if (s.prefilled == prompt.size()) {
+            metrics_.on_prompt(static_cast<int64_t>(prompt.size()), s.prefill_ms / 1000.0);
+            after_logits(s);
+        }
     }
 }
 
@@ -272,6 +334,7 @@ void scheduler::refuse(queued & q, const std::string & message) {
 }
 
 void scheduler::fail_slot(slot & s, const std::string & message) {
+    s.reusable = false;  // its state may have moved past its history
     job_event ev;
     ev.done  = true;
     ev.error = api_error(500, "Generation failed: " + message, "server_error");

@@ -1,7 +1,7 @@
 // Continuous batching. One thread owns the engine and runs every forward pass: N slots (one
 // session each) decode together, one batched step at a time; a request joins a free slot
-// between steps (its prompt is evaluated in chunks between steps), and leaves when it
-// finishes or its client goes away. Requests beyond N wait in a bounded queue.
+// between steps (its prompt is evaluated in chunks inside the steps, next to the others'
+// decode rows), and leaves when it finishes or its client goes away. Requests beyond N wait in a bounded queue.
 #pragma once
 
 #include "engine/engine.h"
@@ -42,18 +42,27 @@ struct job {
 // copies of the slots (apps/sluice/cmd_serve.cpp) and take part in its exchanges.
 class step_mirror {
   public:
+    // What one slot feeds in a step: a sampled token or the next chunk of its prompt.
+    // restart_at >= 0 (the first chunk of a new request): its session first keeps only that
+    // many tokens of its history (session::rewind; 0 starts over).
+    struct part {
+        int                      slot;
+        int32_t                  restart_at;
+        std::span<const int32_t> tokens;
+    };
     virtual ~step_mirror() = default;
-    // Slot `slot` evaluates `tokens`, the next chunk of its prompt; `fresh`: its session starts
-    // over first (a new request).
-    virtual void prefill(int slot, bool fresh, std::span<const int32_t> tokens) = 0;
-    // One decode step: tokens[i] to slot slots[i].
-    virtual void decode(std::span<const int32_t> slots, std::span<const int32_t> tokens) = 0;
+    // One step: every part in one eval_batch pass, in this order.
+    virtual void step(std::span<const part> parts) = 0;
 };
 
 struct scheduler_options {
     int             n_slots   = 1;
     int             max_queue = 64;  // waiting requests beyond the slots; more get nullptr (503)
     session_options session;         // per slot: context, KV type, prompt batch
+    // A new request takes the free slot whose history shares the longest prefix with its
+    // prompt and evaluates only the rest (llama-server's cache_prompt), when both were routed
+    // by the same controls. false: every request starts from an empty slot.
+    bool cache_prompt = true;
     // Set under expert parallelism. The other ranks' slots route as session.routing says, so
     // requests that bring routing controls of their own are refused (400).
     step_mirror * mirror = nullptr;
@@ -85,15 +94,21 @@ class scheduler {
         std::optional<sampler>     pick;
         std::optional<text_stream> text;
         size_t                     prefilled  = 0;   // prompt tokens evaluated so far
-        int32_t                    next_token = -1;  // sampled, to be fed in the next step
-        int64_t                    generated  = 0;
-        double                     prefill_ms = 0.0;
+        int32_t                    restart_at = -1;  // to announce with the first chunk (step_mirror)
+        // Whether the session's history may serve the next request's prompt (not after a failed
+        // step), and the routing controls it was computed with (null: none).
+        bool                                    reusable = false;
+        std::shared_ptr<const routing_controls> cached_with;
+        int32_t                                 next_token = -1;  // sampled, to be fed in the next step
+        int64_t                                 generated  = 0;
+        double                                  prefill_ms = 0.0;
     };
 
     void loop();
-    void admit();        // queue -> free slots
-    void prefill_one();  // one chunk of one slot's prompt
-    void decode_step();  // one batched step over the slots with a token to feed
+    void admit();  // queue -> free slots
+    // One forward pass: the next token of every decoding slot, plus prompt chunks of slots
+    // still prefilling (oldest request first) up to n_batch prompt tokens.
+    void step();
     void after_logits(slot & s);
     void finish(slot & s, const char * reason, job_event & ev);
     void fail_slot(slot & s, const std::string & message);

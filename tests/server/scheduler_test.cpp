@@ -195,5 +195,44 @@ TEST(scheduler, stop_strings_and_end_of_generation) {
     EXPECT_LT(o.usage.completion_tokens, 12);
 }
 
+// The prompt cache: a request whose prompt shares a prefix with what a free slot holds
+// evaluates only the rest, and still generates exactly what it generates alone; without
+// cache_prompt, or under other routing controls, nothing is reused.
+TEST(scheduler, a_shared_prefix_is_reused_and_changes_nothing) {
+    const std::vector<int32_t> first = {1, 629, 282, 722, 264, 330, 4010, 4002, 4029, 4003, 500, 13};
+    std::vector<int32_t>       second(first.begin(), first.begin() + 9);
+    second.insert(second.end(), {77, 1234, 5});
+    const auto cached = [](const std::string & metrics) {
+        const std::string key = "\nsluice_prompt_tokens_cached_total ";
+        const size_t      at  = metrics.find(key);
+        return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + key.size()));
+    };
+    for (const bool on : {true, false}) {
+        server_metrics    m;
+        scheduler_options o = options(1, 4);
+        o.cache_prompt      = on;
+        scheduler     s(test::tiny_engine(), o, m);
+        const outcome a = collect(*s.submit(greedy_job(first, 5)));
+        const outcome b = collect(*s.submit(greedy_job(second, 5)));
+        EXPECT_FALSE(a.error);
+        EXPECT_FALSE(b.error);
+        EXPECT_EQ(a.ids, alone(first, 5));
+        EXPECT_EQ(b.ids, alone(second, 5));
+        EXPECT_EQ(b.usage.prompt_tokens, 12);  // the whole prompt, cached or not
+        EXPECT_EQ(cached(m.render(s.gauges())), on ? 9 : 0) << "cache_prompt " << on;
+
+        // The same prompt again: all but its last token come from the cache.
+        const outcome c = collect(*s.submit(greedy_job(second, 5)));
+        EXPECT_EQ(c.ids, b.ids);
+        EXPECT_EQ(cached(m.render(s.gauges())), on ? 9 + 11 : 0);
+
+        // Routing controls of its own: the cached keys were computed under other routing.
+        job j     = greedy_job(second, 5);
+        j.routing = std::make_shared<routing_controls>();
+        EXPECT_FALSE(collect(*s.submit(std::move(j))).error);
+        EXPECT_EQ(cached(m.render(s.gauges())), on ? 9 + 11 : 0);
+    }
+}
+
 }  // namespace
 }  // namespace sluice::server
