@@ -85,7 +85,8 @@ std::string server_metrics::render(const scheduler_gauges & g) const {
     o += fmt::format("sluice_requests_total{{result=\"ok\"}} {}\n", requests_ok_);
     o += fmt::format("sluice_requests_total{{result=\"error\"}} {}\n", requests_failed_);
     o += fmt::format("sluice_requests_total{{result=\"cancelled\"}} {}\n", requests_cancelled_);
-    metric("sluice_prompt_tokens_total", "counter", "Prompt tokens evaluated.");
+    metric("sluice_prompt_tokens_total", "counter",
+           "Prompt tokens of requests whose prompt was evaluated (cached ones included).");
     o += fmt::format("sluice_prompt_tokens_total {}\n", tokens_in_);
     metric("sluice_completion_tokens_total", "counter", "Tokens generated and returned.");
     o += fmt::format("sluice_completion_tokens_total {}\n", tokens_out_);
