@@ -40,8 +40,9 @@ double seconds_since(clock_type::time_point t0) {
 }
 
 // Decode tok/s of B sequences: one batched step per token for all of them, against each
-// sequence stepped alone. The same engine, sessions and tokens; best of 3.
-void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
+// sequence stepped alone. The same engine, sessions and tokens; best of 3. Prints the table
+// row; returns, under --expert-budget, a line with the disk reads per token of both.
+std::string decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
     session_options so = make_session_options(mf);
     so.n_ctx           = 16 + steps + 1;
     std::vector<std::unique_ptr<session>> seqs;
@@ -52,6 +53,12 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
     double        best_batched = 0.0, best_single = 0.0;
     // Of the batched steps: distinct experts per MoE layer and step, expert bytes per token.
     double experts_per_layer_step = 0.0, expert_bytes_per_token = 0.0;
+    // Under --expert-budget: bytes read from disk, batched and one at a time (all rounds).
+    uint64_t   disk_batched = 0, disk_single = 0;
+    const auto disk_read = [&] {
+        const std::optional<stream_stats> st = e.streaming_stats();
+        return st ? st->total().bytes_read : uint64_t{0};
+    };
     for (int rep = 0; rep < 3; ++rep) {
         std::vector<session *> group;
         for (int i = 0; i < batch; ++i) {
@@ -61,15 +68,17 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
             group.push_back(seqs[i].get());
         }
         std::vector<int32_t>             tokens(batch);
-        const engine::expert_use_summary use0 = e.expert_use();
-        auto                             t0   = clock_type::now();
+        const engine::expert_use_summary use0  = e.expert_use();
+        uint64_t                         disk0 = disk_read();
+        auto                             t0    = clock_type::now();
         for (int s = 0; s < steps; ++s) {
             for (int i = 0; i < batch; ++i) {
                 tokens[i] = argmax(seqs[i]->logits());
             }
             decode_batch(group, tokens);
         }
-        best_batched                          = std::max(best_batched, batch * steps / seconds_since(t0));
+        best_batched = std::max(best_batched, batch * steps / seconds_since(t0));
+        disk_batched += disk_read() - disk0;
         const engine::expert_use_summary use1 = e.expert_use();
         experts_per_layer_step                = static_cast<double>(use1.experts - use0.experts) /
                                  static_cast<double>(std::max<uint64_t>(1, use1.layer_passes - use0.layer_passes));
@@ -80,7 +89,8 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
             const int32_t prompt[4] = {1, (7 * i + 3) % V, (11 * i + 5) % V, (13 * i + 7) % V};
             seqs[i]->eval(prompt);
         }
-        t0 = clock_type::now();
+        disk0 = disk_read();
+        t0    = clock_type::now();
         for (int s = 0; s < steps; ++s) {
             for (int i = 0; i < batch; ++i) {
                 const int32_t one[1] = {argmax(seqs[i]->logits())};
@@ -88,10 +98,17 @@ void decode_ratio(engine & e, const model_flags & mf, int batch, int steps) {
             }
         }
         best_single = std::max(best_single, batch * steps / seconds_since(t0));
+        disk_single += disk_read() - disk0;
     }
     fmt::print("| {:>5} | {:>6} | {:>16.1f} | {:>19.1f} | {:>5.2f}x | {:>18.2f} | {:>16.2f} |\n", batch, steps,
                best_batched, best_single, best_batched / best_single, experts_per_layer_step,
                expert_bytes_per_token / (1024.0 * 1024.0));
+    if (e.streaming_stats()) {
+        const double tokens = 3.0 * batch * steps * 1048576.0;
+        return fmt::format("batch {}: {:.2f} MiB read from disk per token batched, {:.2f} MiB one at a time\n", batch,
+                           static_cast<double>(disk_batched) / tokens, static_cast<double>(disk_single) / tokens);
+    }
+    return "";
 }
 
 void run(bench_serve_options & o) {
@@ -117,8 +134,12 @@ void run(bench_serve_options & o) {
             batches.insert(c);
         }
     }
+    std::string disk;
     for (int b : batches) {
-        decode_ratio(e, o.model, b, o.steps);
+        disk += decode_ratio(e, o.model, b, o.steps);
+    }
+    if (!disk.empty()) {
+        fmt::print("\n{}", disk);
     }
     if (const std::optional<stream_stats> st = e.streaming_stats()) {  // --expert-budget: batches streamed
         const layer_stream_stats t = st->total();

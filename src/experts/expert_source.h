@@ -16,14 +16,16 @@ namespace sluice {
 
 class expert_source {
   public:
-    // A group of consecutive experts: mats[j] holds expert ids[first + j]. The views are valid
-    // during the call only.
-    using group_fn = std::function<void(size_t first, std::span<const expert_matrices> mats)>;
+    // A group of experts: mats[j] holds expert ids[which[j]]. The views are valid during the
+    // call only.
+    using group_fn = std::function<void(std::span<const size_t> which, std::span<const expert_matrices> mats)>;
 
     virtual ~expert_source() = default;
 
-    // Calls fn for consecutive groups covering experts `ids` of `layer`, in the order given
-    // (so a result summed group by group does not depend on the grouping).
+    // Calls fn for groups covering each of experts `ids` of `layer` once, in an order of the
+    // source's choosing: a streaming source yields the experts it holds first, so a batch that
+    // routes to more experts than its cache holds does not evict them before their turn. The
+    // caller sums the results in its own order, so the result does not depend on the source.
     virtual void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) = 0;
 
     // Called by the forward pass with the residual stream entering block `layer`'s FFN (after
@@ -47,15 +49,18 @@ class mmap_expert_source final : public expert_source {
 
     void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) override {
         mats_.resize(ids.size());
+        which_.resize(ids.size());
         for (size_t i = 0; i < ids.size(); ++i) {
-            mats_[i] = store_.view(layer, ids[i]);
+            mats_[i]  = store_.view(layer, ids[i]);
+            which_[i] = i;
         }
-        fn(0, mats_);
+        fn(which_, mats_);
     }
 
   private:
     const expert_store &         store_;
     std::vector<expert_matrices> mats_;
+    std::vector<size_t>          which_;
 };
 
 }  // namespace sluice

@@ -266,20 +266,26 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
 }
 
 void streaming_expert_source::for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) {
-    // A batch may route to more experts than the layer's slots hold (prefill under a small
-    // budget): then half the slots compute while the other half is being read.
+    // The experts already held first (expert_cache::held_first).
+    cache_->held_first(layer, ids, order_);
+    ordered_.resize(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        ordered_[i] = ids[order_[i]];
+    }
+    // When they do not fit, half the slots compute while the other half is being read.
     size_t turn = std::max(1, max_acquire(layer));
     if (ids.size() > turn) {
         turn = std::max<size_t>(1, turn / 2);
     }
+    const std::span<const int32_t> in_order(ordered_);
     for (size_t i = 0; i < ids.size(); i += turn) {
         const size_t count = std::min(turn, ids.size() - i);
         turn_.resize(count);
-        acquire(layer, ids.subspan(i, count), turn_);
+        acquire(layer, in_order.subspan(i, count), turn_);
         if (i + count < ids.size()) {
-            prefetch(layer, ids.subspan(i + count, std::min(turn, ids.size() - i - count)));
+            prefetch(layer, in_order.subspan(i + count, std::min(turn, ids.size() - i - count)));
         }
-        fn(i, turn_);
+        fn(std::span<const size_t>(order_).subspan(i, count), turn_);
     }
 }
 

@@ -106,8 +106,10 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // Guesses made when a layer's input arrived, read once that layer's own experts have
     // been asked for, so a demand read never queues behind a guess: (target layer, experts).
     std::vector<std::pair<int, std::vector<int32_t>>> pending_guesses_;
-    std::vector<int>                                  slots_;  // acquire's slots
-    std::vector<expert_matrices>                      turn_;   // for_each_expert's current group
+    std::vector<int>                                  slots_;    // acquire's slots
+    std::vector<expert_matrices>                      turn_;     // for_each_expert's current group
+    std::vector<size_t>                               order_;    // for_each_expert's order of ids
+    std::vector<int32_t>                              ordered_;  // ids in that order
 };
 
 }  // namespace sluice

@@ -52,37 +52,43 @@ float * grown(std::vector<float> & v, size_t n) {
 }
 
 // At most this many token rows go through one pair of passes (prefill of a long prompt
-// would otherwise gather n x k rows of d floats at once); a decode step never reaches it.
+// would otherwise gather n x k rows of d floats of input, and 2 x n x k of ff, at once); a
+// decode step never reaches it.
 constexpr size_t k_max_rows_per_pass = 512;
 
 // Each used expert multiplies the rows of the tokens that chose it, and its weighted rows
 // are added into acc: [n][d]. For a run of experts the source yields, every gate and up
 // product runs in one pass over the thread pool and every down product in a second (two
 // wake-ups per run, not three per expert: a decode step of a few sequences touches ~10
-// experts per layer with 1-4 tokens each). Each expert's rows are computed independently
-// and summed in expert order, so neither the grouping nor the batch change the result.
+// experts per layer with 1-4 tokens each). The source picks the order it yields experts in;
+// their outputs are kept and summed afterwards in `used` order, so neither the order, the
+// grouping nor the batch change the result.
 void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<const int32_t> used,
                  const std::vector<std::vector<int64_t>> & tokens_of, const std::vector<std::vector<float>> & weight_of,
                  const moe_options & opt, const forward_context & ctx, forward_workspace & ws, double * acc,
                  std::span<const int64_t> positions) {
-    std::vector<int64_t>    pos;
-    std::vector<size_t>     row0;  // per expert of the run: its first row in x, g, u, y
+    // Expert used[i]'s output rows start at row y0[i] of ws.y: [rows of all used experts][d].
+    std::vector<size_t> y0(used.size() + 1, 0);
+    for (size_t i = 0; i < used.size(); ++i) {
+        y0[i + 1] = y0[i] + tokens_of[used[i]].size();
+    }
+    float * const           y = grown(ws.y, y0.back() * d);
+    std::vector<size_t>     row0;  // per expert of a run: its first row in x, g, u
     std::vector<matmul_job> jobs;
-    // Experts used[first .. first + mats.size()), with their matrices.
-    const auto run = [&](size_t first, std::span<const expert_matrices> mats) {
+    // Experts used[which[j]], with matrices mats[j].
+    const auto run = [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
         const int64_t ff = mats[0].gate.rows;
         row0.assign(1, 0);
         for (size_t j = 0; j < mats.size(); ++j) {
-            row0.push_back(row0.back() + tokens_of[used[first + j]].size());
+            row0.push_back(row0.back() + tokens_of[used[which[j]]].size());
         }
         const auto rows = row0.back();
         float *    x    = grown(ws.x, rows * d);
         float *    g    = grown(ws.g, rows * ff);
         float *    u    = grown(ws.u, rows * ff);
-        float *    y    = grown(ws.y, rows * d);
         jobs.clear();
         for (size_t j = 0; j < mats.size(); ++j) {
-            const std::vector<int64_t> & ts = tokens_of[used[first + j]];
+            const std::vector<int64_t> & ts = tokens_of[used[which[j]]];
             const auto                   nt = static_cast<int64_t>(ts.size());
             // An expert every token chose reads h itself: its input is then shared with the
             // other such experts and quantized once (always so in one-token decode).
@@ -101,48 +107,49 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
         jobs.clear();
         for (size_t j = 0; j < mats.size(); ++j) {
             const auto nt = static_cast<int64_t>(row0[j + 1] - row0[j]);
-            activate(g + row0[j] * ff, u + row0[j] * ff, nt, ff, used[first + j], opt);
-            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + row0[j] * d});
+            activate(g + row0[j] * ff, u + row0[j] * ff, nt, ff, used[which[j]], opt);
+            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + y0[which[j]] * d});
         }
         ctx.mm.matmul_many(jobs);
-        for (size_t j = 0; j < mats.size(); ++j) {
-            const int32_t                e  = used[first + j];
-            const std::vector<int64_t> & ts = tokens_of[e];
-            const auto                   nt = static_cast<int64_t>(ts.size());
-            float *                      ye = y + row0[j] * d;
-            add_down_bias(ye, nt, d, e, opt);
-            if (ctx.observer != nullptr) {
-                pos.resize(nt);
-                for (int64_t r = 0; r < nt; ++r) {
-                    pos[r] = positions[ts[r]];
-                }
-                ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
-            }
-            for (int64_t r = 0; r < nt; ++r) {
-                const float   w   = weight_of[e][r];
-                double *      o   = acc + ts[r] * d;
-                const float * src = ye + r * d;
-                for (int64_t c = 0; c < d; ++c) {
-                    o[c] += static_cast<double>(w) * src[c];
-                }
-            }
-        }
     };
-    ctx.experts.for_each_expert(layer, used, [&](size_t first, std::span<const expert_matrices> mats) {
+    ctx.experts.for_each_expert(layer, used, [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
         size_t j0 = 0, rows = 0;
         for (size_t j = 0; j < mats.size(); ++j) {
-            const size_t nt = tokens_of[used[first + j]].size();
+            const size_t nt = tokens_of[used[which[j]]].size();
             if (j > j0 && rows + nt > k_max_rows_per_pass) {
-                run(first + j0, mats.subspan(j0, j - j0));
+                run(which.subspan(j0, j - j0), mats.subspan(j0, j - j0));
                 j0   = j;
                 rows = 0;
             }
             rows += nt;
         }
         if (j0 < mats.size()) {
-            run(first + j0, mats.subspan(j0));
+            run(which.subspan(j0), mats.subspan(j0));
         }
     });
+    std::vector<int64_t> pos;
+    for (size_t i = 0; i < used.size(); ++i) {
+        const int32_t                e  = used[i];
+        const std::vector<int64_t> & ts = tokens_of[e];
+        const auto                   nt = static_cast<int64_t>(ts.size());
+        float *                      ye = y + y0[i] * d;
+        add_down_bias(ye, nt, d, e, opt);
+        if (ctx.observer != nullptr) {
+            pos.resize(nt);
+            for (int64_t r = 0; r < nt; ++r) {
+                pos[r] = positions[ts[r]];
+            }
+            ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
+        }
+        for (int64_t r = 0; r < nt; ++r) {
+            const float   w   = weight_of[e][r];
+            double *      o   = acc + ts[r] * d;
+            const float * src = ye + r * d;
+            for (int64_t c = 0; c < d; ++c) {
+                o[c] += static_cast<double>(w) * src[c];
+            }
+        }
+    }
 }
 
 }  // namespace

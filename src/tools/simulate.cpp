@@ -130,7 +130,8 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     st.budget                        = budget;
     st.cache_bytes                   = plan.bytes;
     const int                  count = k + opt.predict_extra;
-    std::vector<int32_t>       guess, ids;
+    std::vector<int32_t>       guess, ids, sorted;
+    std::vector<size_t>        order;
     std::vector<int>           slots;
     std::optional<future_uses> future;
     if (opt.eviction == eviction_policy::OPT) {
@@ -167,9 +168,15 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                 cache.release_all();  // as the live source does when the residual stream arrives
                 cache.predict(l.layer, guess);
             }
-            // As the live cache sees them: the MoE block asks in expert-id order.
-            ids = l.experts;
-            std::sort(ids.begin(), ids.end());
+            // As the live cache sees them: the MoE block asks in expert-id order, and the source
+            // acquires the experts it holds first.
+            sorted = l.experts;
+            std::sort(sorted.begin(), sorted.end());
+            cache.held_first(l.layer, sorted, order);
+            ids.clear();
+            for (size_t i : order) {
+                ids.push_back(sorted[i]);
+            }
             slots.resize(ids.size());
             cache.acquire(l.layer, ids, slots);
             if (live) {

@@ -1,7 +1,8 @@
 // matmul_runner end to end, for every type and every ISA this CPU runs:
 //  (c) matvec of a quantized matrix against the float64 product of the dequantized matrix with
 //      the original F32 input, within what activation quantization implies;
-//  (d) matmul equals matvec token by token, bit for bit;
+//  (d) matmul equals matvec token by token, and matmul_many equals the kernel per job and
+//      token, bit for bit;
 //  (e) one thread and two threads give bit-identical results;
 //  (g) each multi-token kernel (dot_tile) equals dot_rows token by token, bit for bit, on odd
 //      shapes (1..9 tokens, 1..17 rows, odd block counts, padded row and activation strides);
@@ -115,6 +116,48 @@ TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
             want.assign(j.w->rows, 0.0f);
             r.matvec(*j.w, j.x, want.data());
             EXPECT_EQ(std::vector<float>(j.y, j.y + j.w->rows), want) << isa_name(i) << " " << type_name(t);
+        }
+    }
+}
+
+TEST_P(matmul_by_type, matmul_many_equals_the_kernel_per_job_and_token) {
+    // One pass over jobs of 3, 1, 0 and 5 tokens (the experts of a batched decode step): two
+    // share an input (quantized once), one is F16. Each output row must equal the type's
+    // dot_rows on that token's quantized activations, called directly, bit for bit.
+    const ggml_type     t = GetParam();
+    std::mt19937        rng(83 + static_cast<uint32_t>(t));
+    thread_pool         pool(2);
+    const int64_t       cols = 512;
+    const test::weights a    = test::make_weights(t, 203, cols, rng, false, 4);
+    const test::weights b    = test::make_weights(t, 64, cols, rng, false, 4);
+    const test::weights c    = test::make_weights(ggml_type::F16, 96, cols, rng, false, 4);
+    std::vector<float>  x3, x5;  // 3 and 5 tokens
+    for (int i = 0; i < 8; ++i) {
+        const std::vector<float> xi = test::random_activations(rng, cols);
+        std::vector<float> &     x  = i < 3 ? x3 : x5;
+        x.insert(x.end(), xi.begin(), xi.end());
+    }
+    for (isa i : test::supported_isas()) {
+        matmul_runner       r(pool, i);
+        const weight_matrix wa = a.view(), wb = b.view(), wc = c.view();
+        std::vector<float>  ya(3 * 203), yb(64), yb0(1, -1.0f), yc(5 * 96);
+        const matmul_job    jobs[5] = {{&wa, x3.data(), 3, ya.data()},
+                                       {&wb, x5.data(), 1, yb.data()},
+                                       {&wb, x5.data(), 0, yb0.data()},
+                                       {&wc, x5.data(), 5, yc.data()},
+                                       {&wa, x3.data(), 3, ya.data()}};  // again: same input, same output
+        r.matmul_many(jobs);
+        EXPECT_EQ(yb0[0], -1.0f) << "a job of no tokens writes nothing";
+        for (const matmul_job & j : jobs) {
+            const type_kernels * k = find_kernels(j.w->type, i);
+            std::vector<uint8_t> act(act_bytes(k->act, cols));
+            std::vector<float>   want(j.w->rows);
+            for (int64_t tk = 0; tk < j.n_tokens; ++tk) {
+                k->quantize_act(j.x + tk * cols, act.data(), cols);
+                k->dot_rows(cols, j.w->data, j.w->row_stride, j.w->rows, act.data(), want.data());
+                EXPECT_EQ(std::vector<float>(j.y + tk * j.w->rows, j.y + (tk + 1) * j.w->rows), want)
+                    << isa_name(i) << " " << type_name(j.w->type) << " token " << tk << " of " << j.n_tokens;
+            }
         }
     }
 }

@@ -28,18 +28,20 @@ std::vector<float> randn(size_t count, std::mt19937 & rng) {
 }
 
 // Experts from plain arrays: expert e's matrices are slabs of the stacked vectors. It yields
-// one expert per group, as a cache with one free slot would.
+// one expert per group, as a cache with one free slot would, last expert first (a source
+// chooses its order).
 class array_source final : public expert_source {
   public:
     array_source(const std::vector<float> & g, const std::vector<float> & u, const std::vector<float> & dn)
         : g_(g), u_(u), d_(dn) {}
     void for_each_expert(int, std::span<const int32_t> ids, const group_fn & fn) override {
-        for (size_t i = 0; i < ids.size(); ++i) {
-            const auto            e      = static_cast<size_t>(ids[i]);
-            const expert_matrices one[1] = {{f32_matrix(g_.data() + e * ff * d, ff, d),
-                                             f32_matrix(u_.data() + e * ff * d, ff, d),
-                                             f32_matrix(d_.data() + e * d * ff, d, ff)}};
-            fn(i, one);
+        for (size_t i = ids.size(); i-- > 0;) {
+            const auto            e        = static_cast<size_t>(ids[i]);
+            const expert_matrices one[1]   = {{f32_matrix(g_.data() + e * ff * d, ff, d),
+                                               f32_matrix(u_.data() + e * ff * d, ff, d),
+                                               f32_matrix(d_.data() + e * d * ff, d, ff)}};
+            const size_t          which[1] = {i};
+            fn(which, one);
         }
     }
 

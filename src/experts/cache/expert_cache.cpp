@@ -17,6 +17,17 @@ expert_cache::expert_cache(const std::vector<int> & slots, int n_expert, evictio
     foreseen_.assign(slots.size(), 0);
 }
 
+void expert_cache::held_first(int layer, std::span<const int32_t> ids, std::vector<size_t> & order) const {
+    order.clear();
+    for (const bool held : {true, false}) {
+        for (size_t i = 0; i < ids.size(); ++i) {
+            if ((index_.find(layer, ids[i]) >= 0) == held) {
+                order.push_back(i);
+            }
+        }
+    }
+}
+
 int expert_cache::max_acquire(int layer) const {
     int pinned = 0;
     for (int s = 0; s < index_.n_slots(layer); ++s) {
