@@ -94,36 +94,11 @@ TEST_P(matmul_by_type, matmul_equals_matvec_per_token_and_threads_agree) {
     }
 }
 
-TEST_P(matmul_by_type, matvec_many_equals_one_matvec_per_job) {
-    // Three matrices of this type and one F16, two of them sharing an input (quantized once)
-    // and one with its own: each output must equal the job's own matvec, bit for bit.
-    const ggml_type          t = GetParam();
-    std::mt19937             rng(77 + static_cast<uint32_t>(t));
-    thread_pool              pool(2);
-    const int64_t            cols = 512;
-    const test::weights      a    = test::make_weights(t, 203, cols, rng, false, 4);
-    const test::weights      b    = test::make_weights(t, 64, cols, rng, false, 4);
-    const test::weights      c    = test::make_weights(ggml_type::F16, 96, cols, rng, false, 4);
-    const std::vector<float> x1 = test::random_activations(rng, cols), x2 = test::random_activations(rng, cols);
-    for (isa i : test::supported_isas()) {
-        matmul_runner       r(pool, i);
-        const weight_matrix wa = a.view(), wb = b.view(), wc = c.view();
-        std::vector<float>  ya(203), yb(64), yc(96), want;
-        const matvec_job    jobs[3] = {
-               {&wa, x1.data(), ya.data()}, {&wb, x2.data(), yb.data()}, {&wc, x1.data(), yc.data()}};
-        r.matvec_many(jobs);
-        for (const matvec_job & j : jobs) {
-            want.assign(j.w->rows, 0.0f);
-            r.matvec(*j.w, j.x, want.data());
-            EXPECT_EQ(std::vector<float>(j.y, j.y + j.w->rows), want) << isa_name(i) << " " << type_name(t);
-        }
-    }
-}
-
 TEST_P(matmul_by_type, matmul_many_equals_the_kernel_per_job_and_token) {
     // One pass over jobs of 3, 1, 0 and 5 tokens (the experts of a batched decode step): two
-    // share an input (quantized once), one is F16. Each output row must equal the type's
-    // dot_rows on that token's quantized activations, called directly, bit for bit.
+    // share an input (quantized once), one is F16; and matvec_many over two of them. Each
+    // output row must equal the type's dot_rows on that token's quantized activations, called
+    // directly, bit for bit.
     const ggml_type     t = GetParam();
     std::mt19937        rng(83 + static_cast<uint32_t>(t));
     thread_pool         pool(2);
@@ -148,7 +123,14 @@ TEST_P(matmul_by_type, matmul_many_equals_the_kernel_per_job_and_token) {
                                        {&wa, x3.data(), 3, ya.data()}};  // again: same input, same output
         r.matmul_many(jobs);
         EXPECT_EQ(yb0[0], -1.0f) << "a job of no tokens writes nothing";
-        for (const matmul_job & j : jobs) {
+        // matvec_many: the same as one-token jobs.
+        std::vector<float> va(203), vc(96);
+        const matvec_job   vjobs[2] = {{&wa, x5.data(), va.data()}, {&wc, x5.data(), vc.data()}};
+        r.matvec_many(vjobs);
+        const matmul_job        as_many[2] = {{&wa, x5.data(), 1, va.data()}, {&wc, x5.data(), 1, vc.data()}};
+        std::vector<matmul_job> all(std::begin(jobs), std::end(jobs));
+        all.insert(all.end(), std::begin(as_many), std::end(as_many));
+        for (const matmul_job & j : all) {
             const type_kernels * k = find_kernels(j.w->type, i);
             std::vector<uint8_t> act(act_bytes(k->act, cols));
             std::vector<float>   want(j.w->rows);
