@@ -23,6 +23,7 @@ namespace sluice::server {
 struct job_usage {
     int64_t prompt_tokens     = 0;
     int64_t completion_tokens = 0;
+    int64_t cached_tokens     = 0;  // prompt tokens a slot's cache held (the prompt cache)
 };
 
 struct job_event {

@@ -36,7 +36,8 @@ response_meta make_meta(const char * id_prefix, const std::string & model) {
 ojson usage_json(const job_usage & u) {
     return {{"prompt_tokens", u.prompt_tokens},
             {"completion_tokens", u.completion_tokens},
-            {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+            {"total_tokens", u.prompt_tokens + u.completion_tokens},
+            {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
 ojson chat_logprobs(const tokenizer & tok, const std::vector<token_logprob> & lps) {

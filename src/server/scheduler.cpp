@@ -165,6 +165,7 @@ void scheduler::admit() {
         s.pick.emplace(s.req->j.sampling);
         s.text.emplace(*engine_.tok(), s.req->j.stop);
         s.prefilled  = keep;
+        s.cached     = keep;
         s.restart_at = static_cast<int32_t>(keep);
         s.next_token = -1;
         s.generated  = 0;
@@ -319,6 +320,7 @@ void scheduler::finish(slot & s, const char * reason, job_event & ev) {
     ev.finish_reason           = reason;
     ev.usage.prompt_tokens     = static_cast<int64_t>(s.req->j.prompt.size());
     ev.usage.completion_tokens = s.generated;
+    ev.usage.cached_tokens     = static_cast<int64_t>(s.cached);
     s.req->ch->push(std::move(ev));
     s.req.reset();
     busy_.fetch_sub(1);

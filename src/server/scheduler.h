@@ -93,7 +93,8 @@ class scheduler {
         std::optional<queued>      req;  // empty: free
         std::optional<sampler>     pick;
         std::optional<text_stream> text;
-        size_t                     prefilled  = 0;   // prompt tokens evaluated so far
+        size_t                     prefilled  = 0;   // prompt tokens evaluated so far (cached ones included)
+        size_t                     cached     = 0;   // prompt tokens the slot's history held
         int32_t                    restart_at = -1;  // to announce with the first chunk (step_mirror)
         // Whether the session's history may serve the next request's prompt (not after a failed
         // step), and the routing controls it was computed with (null: none).

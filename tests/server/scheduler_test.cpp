@@ -219,6 +219,7 @@ TEST(scheduler, a_shared_prefix_is_reused_and_changes_nothing) {
         EXPECT_EQ(a.ids, alone(first, 5));
         EXPECT_EQ(b.ids, alone(second, 5));
         EXPECT_EQ(b.usage.prompt_tokens, 12);  // the whole prompt, cached or not
+        EXPECT_EQ(b.usage.cached_tokens, on ? 9 : 0);
         EXPECT_EQ(cached(m.render(s.gauges())), on ? 9 : 0) << "cache_prompt " << on;
 
         // The same prompt again: all but its last token come from the cache.
