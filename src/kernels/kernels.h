@@ -119,10 +119,12 @@ class matmul_runner {
     thread_pool & pool() const { return pool_; }
 
   private:
-    // How matmul_many runs one job: its kernels, where its quantized tokens sit in act_, and
-    // how its rows x tokens split into tasks.
+    // How matmul_many runs one job: its kernels, where its quantized tokens sit in act_
+    // (quantizes: this job writes them; else an earlier job with the same input did), and how
+    // its rows x tokens split into tasks.
     struct job_plan {
         const type_kernels * k;
+        bool                 quantizes;
         uint64_t             act_offset;
         uint64_t             act_row;
         int64_t              row_tile;

@@ -91,8 +91,9 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
                 same = i;
             }
         }
-        p.act_offset = same != j ? prep[same].act_offset : total_act;
-        if (same == j) {
+        p.quantizes  = same == j;
+        p.act_offset = p.quantizes ? total_act : prep[same].act_offset;
+        if (p.quantizes) {
             total_act += (p.act_row * static_cast<uint64_t>(n) + 63) / 64 * 64;
         }
         if (n == 1) {
@@ -108,11 +109,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     }
     act_.resize(total_act);
     for (size_t j = 0; j < jobs.size(); ++j) {
-        bool first_use = true;
-        for (size_t i = 0; i < j && first_use; ++i) {
-            first_use = prep[i].act_offset != prep[j].act_offset || jobs[i].n_tokens <= 0;
-        }
-        for (int64_t t = 0; first_use && t < jobs[j].n_tokens; ++t) {
+        for (int64_t t = 0; prep[j].quantizes && t < jobs[j].n_tokens; ++t) {
             prep[j].k->quantize_act(jobs[j].x + t * jobs[j].w->cols,
                                     act_.data() + prep[j].act_offset + static_cast<uint64_t>(t) * prep[j].act_row,
                                     jobs[j].w->cols);
