@@ -94,11 +94,14 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds)
                              }
                          });
                      }});
-    auto tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
+    // The table's scratch (rows decoded once per call); the lab's shapes need none.
+    std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 64);
+    void * const         scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+    auto                 tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
         cands.push_back({std::move(name), [&, fn](std::vector<float> & y) {
                              tiled([&](int64_t r0, int64_t nr) {
                                  fn(cols, w.data() + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
-                                    static_cast<uint64_t>(rows));
+                                                    static_cast<uint64_t>(rows), scratch64);
                              });
                          }});
     };

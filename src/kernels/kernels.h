@@ -49,10 +49,13 @@ struct type_kernels {
                      float * out) = nullptr;
     // Several tokens at once: out[t * out_stride + r] = dot(row r, activations of token t) for
     // rows [0, n_rows) and tokens [0, n_tok), token t's activations at act + t * act_stride
-    // bytes. Each (row, token) result is bit-identical to dot_rows on that token. nullptr: the
-    // caller runs dot_rows once per token.
+    // bytes. Each (row, token) result is bit-identical to dot_rows on that token. `scratch`:
+    // tile_scratch(n, n_tok) bytes, 64-byte aligned, where the kernel may decode rows and
+    // regroup activations once per call. nullptr: the caller runs dot_rows once per token.
     void (*dot_tile)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
-                     uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride) = nullptr;
+                     uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) = nullptr;
+    // Bytes of scratch dot_tile needs for n columns and n_tok tokens; nullptr: none.
+    uint64_t (*tile_scratch)(int64_t n, int64_t n_tok) = nullptr;
 };
 
 // Bytes of n activations in format f.
@@ -135,8 +138,9 @@ class matmul_runner {
     thread_pool &           pool_;
     isa                     isa_;
     std::vector<uint8_t>    act_;
-    std::vector<job_plan>   plans_;  // reused: a decode step calls matmul_many ~100 times
-    std::vector<matmul_job> many_;   // matvec_many's jobs as matmul_jobs
+    std::vector<job_plan>   plans_;    // reused: a decode step calls matmul_many ~100 times
+    std::vector<matmul_job> many_;     // matvec_many's jobs as matmul_jobs
+    std::vector<uint8_t>    scratch_;  // dot_tile's scratch, one slice per pool thread
 };
 
 }  // namespace sluice

@@ -18,7 +18,7 @@ using quantize_act_fn = void (*)(const float * x, void * dst, int64_t n);
 using dot_rows_fn     = void (*)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
                              float * out);
 using dot_tile_fn     = void (*)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
-                             uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride);
+                             uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch);
 
 // ---- scalar activation quantization (ref_act.cpp) ----
 // Q8_0 / Q8_1: per 32 values d = amax / 127, q = round-half-even(x * (1/d)), d stored as F16

@@ -76,7 +76,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     constexpr int64_t       tok_tile = 64;
     std::vector<job_plan> & prep     = plans_;
     prep.resize(jobs.size());
-    uint64_t total_act = 0, work_bytes = 0;
+    uint64_t total_act = 0, work_bytes = 0, scratch_per_thread = 0;
     int64_t  n_tasks = 0;
     for (size_t j = 0; j < jobs.size(); ++j) {
         const weight_matrix & w = *jobs[j].w;
@@ -102,12 +102,19 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
             const auto rows_fit = static_cast<int64_t>((128 * 1024) / std::max<uint64_t>(w.row_stride, 1));
             p.row_tile          = std::clamp<int64_t>(rows_fit, 4, 64) / 4 * 4;
         }
-        p.n_rtiles   = (w.rows + p.row_tile - 1) / p.row_tile;
+        p.n_rtiles = (w.rows + p.row_tile - 1) / p.row_tile;
+        if (n > 1 && p.k->dot_tile != nullptr && p.k->tile_scratch != nullptr) {
+            scratch_per_thread = std::max(scratch_per_thread, p.k->tile_scratch(w.cols, std::min(n, tok_tile)));
+        }
         p.first_task = n_tasks;
         n_tasks += n == 0 ? 0 : p.n_rtiles * ((n + tok_tile - 1) / tok_tile);
         work_bytes += static_cast<uint64_t>(w.rows) * w.row_stride * static_cast<uint64_t>(n);
     }
     act_.resize(total_act);
+    // Each thread's dot_tile scratch, 64-byte aligned (the vector's storage may not be).
+    scratch_per_thread = (scratch_per_thread + 63) / 64 * 64;
+    scratch_.resize(scratch_per_thread * static_cast<uint64_t>(pool_.size()) + 64);
+    uint8_t * const scratch0 = scratch_.data() + (64 - reinterpret_cast<uintptr_t>(scratch_.data()) % 64) % 64;
     for (size_t j = 0; j < jobs.size(); ++j) {
         for (int64_t t = 0; prep[j].quantizes && t < jobs[j].n_tokens; ++t) {
             prep[j].k->quantize_act(jobs[j].x + t * jobs[j].w->cols,
@@ -116,7 +123,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         }
     }
 
-    auto run_task = [&](int64_t task, int) {
+    auto run_task = [&](int64_t task, int thread) {
         // The job owning `task`: the last whose first task is <= task (first_task ascends).
         const auto            it = std::upper_bound(prep.begin(), prep.end(), task,
                                                     [](int64_t t, const job_plan & p) { return t < p.first_task; });
@@ -130,7 +137,8 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         const uint8_t *       act = act_.data() + p.act_offset + static_cast<uint64_t>(t0) * p.act_row;
         float *               y   = jobs[j].y + t0 * w.rows + r0;
         if (nt > 1 && p.k->dot_tile != nullptr) {
-            p.k->dot_tile(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y, static_cast<uint64_t>(w.rows));
+            p.k->dot_tile(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y, static_cast<uint64_t>(w.rows),
+                          scratch0 + static_cast<uint64_t>(thread) * scratch_per_thread);
             return;
         }
         for (int64_t t = 0; t < nt; ++t) {

@@ -5,7 +5,7 @@
 //      token, bit for bit;
 //  (e) one thread and two threads give bit-identical results;
 //  (g) each multi-token kernel (dot_tile) equals dot_rows token by token, bit for bit, on odd
-//      shapes (1..9 tokens, 1..17 rows, odd block counts, padded row and activation strides);
+//      shapes (1..20 tokens, 1..17 rows, odd block counts, padded row and activation strides);
 //  (f) ISA names, choose_isa and the runner's argument checks.
 #include "kernel_test_util.h"
 #include "util/error.h"
@@ -156,9 +156,10 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
         for (int trial = 0; trial < 12; ++trial) {
             const int64_t blocks =
                 bs == 1 ? 1 + static_cast<int64_t>(rng() % 300) : 1 + static_cast<int64_t>(rng() % 9);
-            const int64_t       cols  = blocks * (bs == 1 ? 1 : bs);
-            const int64_t       rows  = 1 + static_cast<int64_t>(rng() % 17);
-            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 9);
+            const int64_t cols = blocks * (bs == 1 ? 1 : bs);
+            const int64_t rows = 1 + static_cast<int64_t>(rng() % 17);
+            // up to 20 tokens: past the size where a kernel switches to decoding rows once
+            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 20);
             const uint64_t      pad   = 2 * (rng() % 5);
             const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);
             // Activations of each token act_row + 64 * (trial % 3) bytes apart; outputs rows + 3 floats.
@@ -170,9 +171,13 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
                 const std::vector<float> x = test::random_activations(rng, cols);
                 k->quantize_act(x.data(), act.data() + static_cast<uint64_t>(tk) * act_stride, cols);
             }
-            std::vector<float> tile(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
+            std::vector<float>   tile(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
+            std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 0);
+            void *               scratch64 = scratch.empty()
+                                                 ? nullptr
+                                                 : scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
             k->dot_tile(cols, w.data.data(), w.stride, rows, act.data(), act_stride, n_tok, tile.data(),
-                        static_cast<uint64_t>(out_stride));
+                        static_cast<uint64_t>(out_stride), scratch64);
             for (int64_t tk = 0; tk < n_tok; ++tk) {
                 k->dot_rows(cols, w.data.data(), w.stride, rows, act.data() + static_cast<uint64_t>(tk) * act_stride,
                             one.data());

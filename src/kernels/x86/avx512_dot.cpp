@@ -377,9 +377,13 @@ void dot_q3_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, flo
 void dot_q4_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, float *);
-void dot_tile_q4_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
-void dot_tile_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
-void dot_tile_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t);
+void dot_tile_q4_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
+                          void *);
+void dot_tile_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
+                          void *);
+void dot_tile_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
+                          void *);
+uint64_t tile_scratch_q45_avx512(int64_t n, int64_t n_tok);
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
@@ -395,8 +399,10 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
         .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
         .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512},
-        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
+                    tile_scratch_q45_avx512},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
+                    tile_scratch_q45_avx512},
         .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},

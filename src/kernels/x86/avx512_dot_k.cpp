@@ -146,15 +146,18 @@ void dot_q6_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const voi
     tile512::dot_rows<tile512::k_q6_k>(n, w, s, r, a, o);
 }
 void dot_tile_q4_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
-                          float * o, uint64_t os) {
-    tile512::dot_tile<k_q4_k, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, s, r, a, as, nt, o, os);
+                          float * o, uint64_t os, void * scratch) {
+    tile512::q45_dot_tile<block_q4_K, false>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 void dot_tile_q5_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
-                          float * o, uint64_t os) {
-    tile512::dot_tile<k_q5_k, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, s, r, a, as, nt, o, os);
+                          float * o, uint64_t os, void * scratch) {
+    tile512::q45_dot_tile<block_q5_K, true>(n, w, s, r, a, as, nt, o, os, scratch);
+}
+uint64_t tile_scratch_q45_avx512(int64_t n, int64_t n_tok) {
+    return tile512::q45_tile_scratch(n, n_tok);
 }
 void dot_tile_q6_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
-                          float * o, uint64_t os) {
+                          float * o, uint64_t os, void *) {
     tile512::dot_tile<tile512::k_q6_k, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, s, r, a, as, nt, o, os);
 }
 

@@ -339,7 +339,7 @@ inline void tile_tokens(int64_t n, const uint8_t * w, uint64_t stride, const uin
 // group's tokens pass.
 template <typename K, int R, int T>
 void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
-              int64_t n_tok, float * out, uint64_t out_stride) {
+              int64_t n_tok, float * out, uint64_t out_stride, void * /*scratch*/ = nullptr) {
     const auto * wb = static_cast<const uint8_t *>(w);
     const auto * ab = static_cast<const uint8_t *>(act);
     const auto   os = static_cast<int64_t>(out_stride);
@@ -349,6 +349,149 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     }
     for (; r < n_rows; ++r) {
         tile_tokens<K, 1, T>(n, wb + static_cast<uint64_t>(r) * stride, stride, ab, act_stride, n_tok, out + r, os);
+    }
+}
+
+// ---- Q4_K / Q5_K over many tokens: each row decoded once per call ----
+// k_q45_k decodes a row's super-block again for every T tokens. With many tokens that decode
+// (scale unpacking, nibble split, scale permutes) costs as much as the dot products, so here
+// each group of R rows is decoded once into the caller's scratch, and the tokens' activations
+// are regrouped once (act_q45), both read back from L1 by the tiles. The per-(row, token)
+// operations are k_q45_k's, in the same order, so results equal dot_rows bit for bit.
+struct alignas(64) q45_decoded {
+    __m512i q[4], sc[4];
+    __m256i mins;
+    float   d, dmin;
+};
+
+template <int R, int T>
+void q45_tile_decoded(int64_t nb, const q45_decoded * xs, const act_q45 * as, float * out, int64_t out_stride) {
+    constexpr int P = T / 2;  // token pairs share a min accumulator, as in k_q45_k
+    __m512        acc[R][T], accm[R][P + 1];
+    __m256        accm1[R];
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) {
+            acc[r][t] = _mm512_setzero_ps();
+        }
+        for (int j = 0; j < P; ++j) {
+            accm[r][j] = _mm512_setzero_ps();
+        }
+        accm1[r] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        // as: token t's super-block b at as[t * nb + b]
+        for (int r = 0; r < R; ++r) {
+            const q45_decoded & x     = xs[b * R + r];
+            const __m512i       mins2 = _mm512_broadcast_i64x4(x.mins);
+            const __m512        d = _mm512_set1_ps(x.d), dmin = _mm512_set1_ps(x.dmin);
+            for (int t = 0; t < T; ++t) {
+                const act_q45 & a    = as[t * nb + b];
+                __m512i         isum = _mm512_setzero_si512();
+                isum                 = scaled_dot(isum, x.q[0], a.lo[0], x.sc[0]);
+                isum                 = scaled_dot(isum, x.q[1], a.hi[0], x.sc[1]);
+                isum                 = scaled_dot(isum, x.q[2], a.lo[1], x.sc[2]);
+                isum                 = scaled_dot(isum, x.q[3], a.hi[1], x.sc[3]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(a.d), d), acc[r][t]);
+            }
+            for (int j = 0; j < P; ++j) {
+                const act_q45 &a0 = as[2 * j * nb + b], &a1 = as[(2 * j + 1) * nb + b];
+                const __m512i  msum = _mm512_madd_epi16(mins2, join256(a0.bsums, a1.bsums));
+                const __m512   da2  = _mm512_insertf32x8(_mm512_set1_ps(a0.d), _mm256_set1_ps(a1.d), 1);
+                accm[r][j]          = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2, dmin), accm[r][j]);
+            }
+            if constexpr (T % 2 == 1) {
+                const act_q45 & a    = as[(T - 1) * nb + b];
+                const __m256i   msum = _mm256_madd_epi16(x.mins, a.bsums);
+                accm1[r]             = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
+                                                        _mm256_mul_ps(_mm256_set1_ps(a.d), _mm512_castps512_ps256(dmin)), accm1[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) {
+            const __m256 m          = t == 2 * P   ? accm1[r]
+                                      : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
+                                                   : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
+            out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
+        }
+    }
+}
+
+// Tokens [0, n_tok) of R decoded rows in groups of T, the rest with smaller T.
+template <int R, int T>
+void q45_tokens_decoded(int64_t nb, const q45_decoded * xs, const act_q45 * as, int64_t n_tok, float * out,
+                        int64_t out_stride) {
+    int64_t t = 0;
+    for (; t + T <= n_tok; t += T) {
+        q45_tile_decoded<R, T>(nb, xs, as + t * nb, out + t * out_stride, out_stride);
+    }
+    if constexpr (T > 1) {
+        if (t < n_tok) {
+            q45_tokens_decoded<R, T - 1>(nb, xs, as + t * nb, n_tok - t, out + t * out_stride, out_stride);
+        }
+    }
+}
+
+template <typename block, bool has_qh>
+void q45_decode_rows(const uint8_t * w, uint64_t stride, int n_rows, int64_t nb, q45_decoded * xs) {
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int i = 0; i < n_rows; ++i) {
+            const block &           xb = reinterpret_cast<const block *>(w + static_cast<uint64_t>(i) * stride)[b];
+            const q45_block<has_qh> x(xb);
+            q45_decoded &           dx = xs[b * n_rows + i];
+            for (int k = 0; k < 4; ++k) {
+                dx.q[k]  = x.q[k];
+                dx.sc[k] = x.sc[k];
+            }
+            dx.mins = x.mins;
+            dx.d    = f16_to_f32_x86(xb.d);
+            dx.dmin = f16_to_f32_x86(xb.dmin);
+        }
+    }
+}
+
+// Below this many tokens the decode stays in registers (k_q45_k): storing and reloading a
+// decoded row costs more than decoding it again for one or two tiles of tokens.
+constexpr int64_t k_q45_decode_min_tokens = 2 * k_tile_tokens;
+
+// Scratch bytes of q45_dot_tile: R decoded rows and n_tok regrouped tokens, per super-block.
+inline uint64_t q45_tile_scratch(int64_t n, int64_t n_tok) {
+    if (n_tok < k_q45_decode_min_tokens) {
+        return 0;
+    }
+    return static_cast<uint64_t>(n / QK_K) *
+           (k_tile_rows * sizeof(q45_decoded) + static_cast<uint64_t>(n_tok) * sizeof(act_q45));
+}
+
+// The table's dot_tile for Q4_K / Q5_K; scratch: q45_tile_scratch(n, n_tok) bytes, 64-aligned.
+template <typename block, bool has_qh>
+void q45_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
+                  int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+    constexpr int R = k_tile_rows, T = k_tile_tokens;
+    if (n_tok < k_q45_decode_min_tokens) {
+        dot_tile<k_q45_k<block, has_qh>, R, T>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
+        return;
+    }
+    const int64_t nb = n / QK_K;
+    auto *        xs = static_cast<q45_decoded *>(scratch);
+    auto *        as = reinterpret_cast<act_q45 *>(xs + nb * R);
+    const auto *  ab = static_cast<const uint8_t *>(act);
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const auto * y = reinterpret_cast<const block_q8_K *>(ab + static_cast<uint64_t>(t) * act_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+            as[t * nb + b].load(y[b]);
+        }
+    }
+    const auto * wb = static_cast<const uint8_t *>(w);
+    const auto   os = static_cast<int64_t>(out_stride);
+    int64_t      r  = 0;
+    for (; r + R <= n_rows; r += R) {
+        q45_decode_rows<block, has_qh>(wb + static_cast<uint64_t>(r) * stride, stride, R, nb, xs);
+        q45_tokens_decoded<R, T>(nb, xs, as, n_tok, out + r, os);
+    }
+    for (; r < n_rows; ++r) {
+        q45_decode_rows<block, has_qh>(wb + static_cast<uint64_t>(r) * stride, stride, 1, nb, xs);
+        q45_tokens_decoded<1, T>(nb, xs, as, n_tok, out + r, os);
     }
 }
 
