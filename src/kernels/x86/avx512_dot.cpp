@@ -383,7 +383,9 @@ void dot_tile_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *
                           void *);
 void dot_tile_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
                           void *);
-uint64_t tile_scratch_q45_avx512(int64_t n, int64_t n_tok);
+uint64_t tile_scratch_q4_k_avx512(int64_t n, int64_t n_tok);
+uint64_t tile_scratch_q5_k_avx512(int64_t n, int64_t n_tok);
+uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok);
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
@@ -400,10 +402,11 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
         .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
         .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
-                    tile_scratch_q45_avx512},
+                    tile_scratch_q4_k_avx512},
         .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
-                    tile_scratch_q45_avx512},
-        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512},
+                    tile_scratch_q5_k_avx512},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
+                    tile_scratch_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},

@@ -260,6 +260,42 @@ struct k_q45_k {
 // 128h + [0, 64) (low nibbles, qh bits 0-1 / 2-3) and 128h + [64, 128) (high nibbles, qh bits
 // 4-5 / 6-7); both line up with contiguous activations. The codes are q + 32: 32 * sum_sub
 // sc * bsum comes back out exactly in int32.
+struct q6_block {
+    __m512i q[4], sc[4];
+    __m256i sc16;  // the sixteen int8 scales as int16
+    explicit q6_block(const block_q6_K & xb) {
+        const __m512i m4   = _mm512_set1_epi8(0x0F);
+        const __m512i m30  = _mm512_set1_epi8(0x30);
+        const __m512i sh_a = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);  // left: qh bits 0-1 / 2-3 -> 4-5
+        const __m512i sh_b = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);  // right: bits 4-5 / 6-7 -> 4-5
+        sc16               = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales)));
+        const __m512i scz  = _mm512_castsi256_si512(sc16);
+        for (int h = 0; h < 2; ++h) {
+            const __m512i l  = ld512(xb.ql + 64 * h);
+            const __m512i qh = dup256(xb.qh + 32 * h);
+            q[2 * h]     = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi64(qh, sh_a), m30));
+            q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi64(qh, sh_b), m30));
+            const int s  = 8 * h;
+            sc[2 * h]    = _mm512_permutexvar_epi16(scale_idx(s, s + 1, s + 2, s + 3), scz);
+            sc[2 * h + 1] = _mm512_permutexvar_epi16(scale_idx(s + 4, s + 5, s + 6, s + 7), scz);
+        }
+    }
+};
+
+// Per (row, token) and super-block: isum over the four 64-code groups minus 32 * sc . bsums,
+// then acc += float(isum) * (y.d * d).
+inline __m512 q6_accumulate(__m512 acc, const __m512i * q, const __m512i * sc, __m256i sc16, float d,
+                            const block_q8_K & y) {
+    __m512i isum = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+        isum = scaled_dot(isum, q[k], ld512(y.qs + 64 * k), sc[k]);
+    }
+    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ld256(y.bsums)), 5);
+    isum               = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(y.d * d), acc);
+}
+
 struct k_q6_k {
     template <int R, int T>
     static void run(int64_t n, const uint8_t * w, uint64_t stride, const uint8_t * act, uint64_t act_stride,
@@ -271,39 +307,15 @@ struct k_q6_k {
                 acc[r][t] = _mm512_setzero_ps();
             }
         }
-        const __m512i m4   = _mm512_set1_epi8(0x0F);
-        const __m512i m30  = _mm512_set1_epi8(0x30);
-        const __m512i sh_a = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);  // left: qh bits 0-1 / 2-3 -> 4-5
-        const __m512i sh_b = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);  // right: bits 4-5 / 6-7 -> 4-5
         for (int64_t b = 0; b < n / QK_K; ++b) {
             for (int r = 0; r < R; ++r) {
                 const block_q6_K & xb = reinterpret_cast<const block_q6_K *>(p.x[r])[b];
                 prefetch_ahead<sizeof(block_q6_K)>(&xb, R * stride);
-                const __m256i sc16 =
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(xb.scales)));
-                const __m512i scz = _mm512_castsi256_si512(sc16);
-                __m512i       q[4], sc[4];
-                for (int h = 0; h < 2; ++h) {
-                    const __m512i l  = ld512(xb.ql + 64 * h);
-                    const __m512i qh = dup256(xb.qh + 32 * h);
-                    q[2 * h] =
-                        _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi64(qh, sh_a), m30));
-                    q[2 * h + 1]  = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                                    _mm512_and_si512(_mm512_srlv_epi64(qh, sh_b), m30));
-                    const int s   = 8 * h;
-                    sc[2 * h]     = _mm512_permutexvar_epi16(scale_idx(s, s + 1, s + 2, s + 3), scz);
-                    sc[2 * h + 1] = _mm512_permutexvar_epi16(scale_idx(s + 4, s + 5, s + 6, s + 7), scz);
-                }
-                const float d = f16_to_f32_x86(xb.d);
+                const q6_block x(xb);
+                const float    d = f16_to_f32_x86(xb.d);
                 for (int t = 0; t < T; ++t) {
-                    const block_q8_K & y    = reinterpret_cast<const block_q8_K *>(p.y[t])[b];
-                    __m512i            isum = _mm512_setzero_si512();
-                    for (int k = 0; k < 4; ++k) {
-                        isum = scaled_dot(isum, q[k], ld512(y.qs + 64 * k), sc[k]);
-                    }
-                    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ld256(y.bsums)), 5);
-                    isum               = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
-                    acc[r][t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(y.d * d), acc[r][t]);
+                    acc[r][t] =
+                        q6_accumulate(acc[r][t], x.q, x.sc, x.sc16, d, reinterpret_cast<const block_q8_K *>(p.y[t])[b]);
                 }
             }
         }
@@ -352,129 +364,182 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     }
 }
 
-// ---- Q4_K / Q5_K over many tokens: each row decoded once per call ----
-// k_q45_k decodes a row's super-block again for every T tokens. With many tokens that decode
-// (scale unpacking, nibble split, scale permutes) costs as much as the dot products, so here
-// each group of R rows is decoded once into the caller's scratch, and the tokens' activations
-// are regrouped once (act_q45), both read back from L1 by the tiles. The per-(row, token)
-// operations are k_q45_k's, in the same order, so results equal dot_rows bit for bit.
-struct alignas(64) q45_decoded {
-    __m512i q[4], sc[4];
-    __m256i mins;
-    float   d, dmin;
-};
+// ---- many tokens: each row decoded once per call ----
+// The register tiles above decode a row's super-block again for every T tokens. With many
+// tokens that decode (scale unpacking, nibble and high-bit assembly, scale permutes) costs as
+// much as the dot products, so decoded_dot_tile decodes each group of R rows once into the
+// caller's scratch and, where the type wants it, regroups the tokens' activations once; the
+// tiles then read both back from L1. A kernel D supplies:
+//   D::decoded                     one row's super-block, decoded (64-byte aligned)
+//   D::act                         one token's super-block as the tiles read it
+//   D::decode(block, decoded &)    and act::load(const block_q8_K &)
+//   D::tile<R, T>(nb, xs, as, out, out_stride)   xs[b * R + r], as[t * nb + b]
+// The per-(row, token) operations are the register tile's, in the same order, so results
+// equal dot_rows bit for bit.
 
-template <int R, int T>
-void q45_tile_decoded(int64_t nb, const q45_decoded * xs, const act_q45 * as, float * out, int64_t out_stride) {
-    constexpr int P = T / 2;  // token pairs share a min accumulator, as in k_q45_k
-    __m512        acc[R][T], accm[R][P + 1];
-    __m256        accm1[R];
-    for (int r = 0; r < R; ++r) {
-        for (int t = 0; t < T; ++t) {
-            acc[r][t] = _mm512_setzero_ps();
+// Q4_K / Q5_K: the activations regrouped to the nibble order (act_q45) once per call.
+template <typename block, bool has_qh>
+struct q45_decoded_kernel {
+    using act = act_q45;
+    struct alignas(64) decoded {
+        __m512i q[4], sc[4];
+        __m256i mins;
+        float   d, dmin;
+    };
+    static void decode(const block & xb, decoded & dx) {
+        const q45_block<has_qh> x(xb);
+        for (int k = 0; k < 4; ++k) {
+            dx.q[k]  = x.q[k];
+            dx.sc[k] = x.sc[k];
         }
-        for (int j = 0; j < P; ++j) {
-            accm[r][j] = _mm512_setzero_ps();
-        }
-        accm1[r] = _mm256_setzero_ps();
+        dx.mins = x.mins;
+        dx.d    = f16_to_f32_x86(xb.d);
+        dx.dmin = f16_to_f32_x86(xb.dmin);
     }
-    for (int64_t b = 0; b < nb; ++b) {
-        // as: token t's super-block b at as[t * nb + b]
+    template <int R, int T>
+    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
+        constexpr int P = T / 2;  // token pairs share a min accumulator, as in k_q45_k
+        __m512        acc[R][T], accm[R][P + 1];
+        __m256        accm1[R];
         for (int r = 0; r < R; ++r) {
-            const q45_decoded & x     = xs[b * R + r];
-            const __m512i       mins2 = _mm512_broadcast_i64x4(x.mins);
-            const __m512        d = _mm512_set1_ps(x.d), dmin = _mm512_set1_ps(x.dmin);
             for (int t = 0; t < T; ++t) {
-                const act_q45 & a    = as[t * nb + b];
-                __m512i         isum = _mm512_setzero_si512();
-                isum                 = scaled_dot(isum, x.q[0], a.lo[0], x.sc[0]);
-                isum                 = scaled_dot(isum, x.q[1], a.hi[0], x.sc[1]);
-                isum                 = scaled_dot(isum, x.q[2], a.lo[1], x.sc[2]);
-                isum                 = scaled_dot(isum, x.q[3], a.hi[1], x.sc[3]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(a.d), d), acc[r][t]);
+                acc[r][t] = _mm512_setzero_ps();
             }
             for (int j = 0; j < P; ++j) {
-                const act_q45 &a0 = as[2 * j * nb + b], &a1 = as[(2 * j + 1) * nb + b];
-                const __m512i  msum = _mm512_madd_epi16(mins2, join256(a0.bsums, a1.bsums));
-                const __m512   da2  = _mm512_insertf32x8(_mm512_set1_ps(a0.d), _mm256_set1_ps(a1.d), 1);
-                accm[r][j]          = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2, dmin), accm[r][j]);
+                accm[r][j] = _mm512_setzero_ps();
             }
-            if constexpr (T % 2 == 1) {
-                const act_q45 & a    = as[(T - 1) * nb + b];
-                const __m256i   msum = _mm256_madd_epi16(x.mins, a.bsums);
-                accm1[r]             = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
-                                                        _mm256_mul_ps(_mm256_set1_ps(a.d), _mm512_castps512_ps256(dmin)), accm1[r]);
+            accm1[r] = _mm256_setzero_ps();
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const decoded & x     = xs[b * R + r];
+                const __m512i   mins2 = _mm512_broadcast_i64x4(x.mins);
+                const __m512    d = _mm512_set1_ps(x.d), dmin = _mm512_set1_ps(x.dmin);
+                for (int t = 0; t < T; ++t) {
+                    const act & a    = as[t * nb + b];
+                    __m512i     isum = _mm512_setzero_si512();
+                    isum             = scaled_dot(isum, x.q[0], a.lo[0], x.sc[0]);
+                    isum             = scaled_dot(isum, x.q[1], a.hi[0], x.sc[1]);
+                    isum             = scaled_dot(isum, x.q[2], a.lo[1], x.sc[2]);
+                    isum             = scaled_dot(isum, x.q[3], a.hi[1], x.sc[3]);
+                    acc[r][t] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(a.d), d), acc[r][t]);
+                }
+                for (int j = 0; j < P; ++j) {
+                    const act &   a0 = as[2 * j * nb + b], &a1 = as[(2 * j + 1) * nb + b];
+                    const __m512i msum = _mm512_madd_epi16(mins2, join256(a0.bsums, a1.bsums));
+                    const __m512  da2  = _mm512_insertf32x8(_mm512_set1_ps(a0.d), _mm256_set1_ps(a1.d), 1);
+                    accm[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2, dmin), accm[r][j]);
+                }
+                if constexpr (T % 2 == 1) {
+                    const act &   a    = as[(T - 1) * nb + b];
+                    const __m256i msum = _mm256_madd_epi16(x.mins, a.bsums);
+                    accm1[r] =
+                        _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
+                                         _mm256_mul_ps(_mm256_set1_ps(a.d), _mm512_castps512_ps256(dmin)), accm1[r]);
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                const __m256 m          = t == 2 * P   ? accm1[r]
+                                          : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
+                                                       : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
+                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
             }
         }
     }
-    for (int r = 0; r < R; ++r) {
-        for (int t = 0; t < T; ++t) {
-            const __m256 m          = t == 2 * P   ? accm1[r]
-                                      : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
-                                                   : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
-            out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
+};
+
+// Q6_K: the activations are read in their own order; copied so that each token's
+// super-blocks sit together in L1 like the decoded rows.
+struct q6_decoded_kernel {
+    struct act {
+        block_q8_K y;
+        void       load(const block_q8_K & src) { y = src; }
+    };
+    struct alignas(64) decoded {
+        __m512i q[4], sc[4];
+        __m256i sc16;
+        float   d;
+    };
+    static void decode(const block_q6_K & xb, decoded & dx) {
+        const q6_block x(xb);
+        for (int k = 0; k < 4; ++k) {
+            dx.q[k]  = x.q[k];
+            dx.sc[k] = x.sc[k];
+        }
+        dx.sc16 = x.sc16;
+        dx.d    = f16_to_f32_x86(xb.d);
+    }
+    template <int R, int T>
+    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
+        __m512 acc[R][T];
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                acc[r][t] = _mm512_setzero_ps();
+            }
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const decoded & x = xs[b * R + r];
+                for (int t = 0; t < T; ++t) {
+                    acc[r][t] = q6_accumulate(acc[r][t], x.q, x.sc, x.sc16, x.d, as[t * nb + b].y);
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+            }
         }
     }
-}
+};
 
 // Tokens [0, n_tok) of R decoded rows in groups of T, the rest with smaller T.
-template <int R, int T>
-void q45_tokens_decoded(int64_t nb, const q45_decoded * xs, const act_q45 * as, int64_t n_tok, float * out,
-                        int64_t out_stride) {
+template <typename D, int R, int T>
+void decoded_tokens(int64_t nb, const typename D::decoded * xs, const typename D::act * as, int64_t n_tok, float * out,
+                    int64_t out_stride) {
     int64_t t = 0;
     for (; t + T <= n_tok; t += T) {
-        q45_tile_decoded<R, T>(nb, xs, as + t * nb, out + t * out_stride, out_stride);
+        D::template tile<R, T>(nb, xs, as + t * nb, out + t * out_stride, out_stride);
     }
     if constexpr (T > 1) {
         if (t < n_tok) {
-            q45_tokens_decoded<R, T - 1>(nb, xs, as + t * nb, n_tok - t, out + t * out_stride, out_stride);
+            decoded_tokens<D, R, T - 1>(nb, xs, as + t * nb, n_tok - t, out + t * out_stride, out_stride);
         }
     }
 }
 
-template <typename block, bool has_qh>
-void q45_decode_rows(const uint8_t * w, uint64_t stride, int n_rows, int64_t nb, q45_decoded * xs) {
-    for (int64_t b = 0; b < nb; ++b) {
-        for (int i = 0; i < n_rows; ++i) {
-            const block &           xb = reinterpret_cast<const block *>(w + static_cast<uint64_t>(i) * stride)[b];
-            const q45_block<has_qh> x(xb);
-            q45_decoded &           dx = xs[b * n_rows + i];
-            for (int k = 0; k < 4; ++k) {
-                dx.q[k]  = x.q[k];
-                dx.sc[k] = x.sc[k];
-            }
-            dx.mins = x.mins;
-            dx.d    = f16_to_f32_x86(xb.d);
-            dx.dmin = f16_to_f32_x86(xb.dmin);
-        }
-    }
-}
+// Below this many tokens the decode stays in registers (the register tile): storing and
+// reloading a decoded row costs more than decoding it again for one or two tiles of tokens.
+constexpr int64_t k_decode_min_tokens = 2 * k_tile_tokens;
 
-// Below this many tokens the decode stays in registers (k_q45_k): storing and reloading a
-// decoded row costs more than decoding it again for one or two tiles of tokens.
-constexpr int64_t k_q45_decode_min_tokens = 2 * k_tile_tokens;
-
-// Scratch bytes of q45_dot_tile: R decoded rows and n_tok regrouped tokens, per super-block.
-inline uint64_t q45_tile_scratch(int64_t n, int64_t n_tok) {
-    if (n_tok < k_q45_decode_min_tokens) {
+// Scratch bytes of decoded_dot_tile<D>: R decoded rows and n_tok tokens, per super-block.
+template <typename D>
+uint64_t decoded_tile_scratch(int64_t n, int64_t n_tok) {
+    if (n_tok < k_decode_min_tokens) {
         return 0;
     }
     return static_cast<uint64_t>(n / QK_K) *
-           (k_tile_rows * sizeof(q45_decoded) + static_cast<uint64_t>(n_tok) * sizeof(act_q45));
+           (k_tile_rows * sizeof(typename D::decoded) + static_cast<uint64_t>(n_tok) * sizeof(typename D::act));
 }
 
-// The table's dot_tile for Q4_K / Q5_K; scratch: q45_tile_scratch(n, n_tok) bytes, 64-aligned.
-template <typename block, bool has_qh>
-void q45_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
-                  int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+// The table's dot_tile for a type with a decoded kernel D (and register tile K for few
+// tokens); scratch: decoded_tile_scratch<D>(n, n_tok) bytes, 64-byte aligned.
+template <typename K, typename D, typename block>
+void decoded_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
+                      int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     constexpr int R = k_tile_rows, T = k_tile_tokens;
-    if (n_tok < k_q45_decode_min_tokens) {
-        dot_tile<k_q45_k<block, has_qh>, R, T>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
+    if (n_tok < k_decode_min_tokens) {
+        dot_tile<K, R, T>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
+    using decoded    = typename D::decoded;
+    using act_t      = typename D::act;
     const int64_t nb = n / QK_K;
-    auto *        xs = static_cast<q45_decoded *>(scratch);
-    auto *        as = reinterpret_cast<act_q45 *>(xs + nb * R);
+    auto *        xs = static_cast<decoded *>(scratch);
+    auto *        as = reinterpret_cast<act_t *>(xs + nb * R);
     const auto *  ab = static_cast<const uint8_t *>(act);
     for (int64_t t = 0; t < n_tok; ++t) {
         const auto * y = reinterpret_cast<const block_q8_K *>(ab + static_cast<uint64_t>(t) * act_stride);
@@ -482,16 +547,24 @@ void q45_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, co
             as[t * nb + b].load(y[b]);
         }
     }
-    const auto * wb = static_cast<const uint8_t *>(w);
-    const auto   os = static_cast<int64_t>(out_stride);
-    int64_t      r  = 0;
+    const auto * wb          = static_cast<const uint8_t *>(w);
+    const auto   os          = static_cast<int64_t>(out_stride);
+    auto         decode_rows = [&](int64_t r0, int rows) {
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int i = 0; i < rows; ++i) {
+                const auto * x = reinterpret_cast<const block *>(wb + static_cast<uint64_t>(r0 + i) * stride);
+                D::decode(x[b], xs[b * rows + i]);
+            }
+        }
+    };
+    int64_t r = 0;
     for (; r + R <= n_rows; r += R) {
-        q45_decode_rows<block, has_qh>(wb + static_cast<uint64_t>(r) * stride, stride, R, nb, xs);
-        q45_tokens_decoded<R, T>(nb, xs, as, n_tok, out + r, os);
+        decode_rows(r, R);
+        decoded_tokens<D, R, T>(nb, xs, as, n_tok, out + r, os);
     }
     for (; r < n_rows; ++r) {
-        q45_decode_rows<block, has_qh>(wb + static_cast<uint64_t>(r) * stride, stride, 1, nb, xs);
-        q45_tokens_decoded<1, T>(nb, xs, as, n_tok, out + r, os);
+        decode_rows(r, 1);
+        decoded_tokens<D, 1, T>(nb, xs, as, n_tok, out + r, os);
     }
 }
 
