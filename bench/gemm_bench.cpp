@@ -8,7 +8,9 @@
 // Every candidate must equal `old` bit for bit (the kernels' contract); each is timed in rounds
 // interleaved with the others, best round kept. GFLOP/s = 2 * rows * cols * tokens / s.
 //
-//   ./build/bench/sluice_bench_gemm [--rounds 7] [--types q4_K,q8_0] [--tokens 4,16,64]
+//   ./build/bench/sluice_bench_gemm [--rounds 7] [--types q4_K,q8_0] [--tokens 4,16,64] [--copies 64]
+// --copies N runs each candidate on N identical copies of the matrix in turn, so that the
+// weights come from memory (as an expert's do in a forward pass) rather than from the caches.
 
 #include "gemm_lab.h"
 #include "kernels/kernels_impl.h"
@@ -54,20 +56,26 @@ double seconds(const std::function<void()> & f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds) {
+void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds, int copies) {
     const isa                       top = detect_isa();
     const type_kernels *            k   = find_kernels(t, top);
     const type_kernels *            ref = find_kernels(t, isa::SCALAR);
     std::mt19937                    rng(7);
     std::normal_distribution<float> normal(0.0f, 0.02f), xs(0.0f, 1.0f);
     const uint64_t                  stride = row_bytes(t, cols);
-    std::vector<uint8_t>            w(stride * static_cast<uint64_t>(rows));
-    std::vector<float>              row(static_cast<size_t>(cols));
+    // `copies` identical copies of the matrix, used in turn: with enough of them the weights
+    // come from memory, as an expert's do in a forward pass, instead of from the caches.
+    const uint64_t       mat = stride * static_cast<uint64_t>(rows);
+    std::vector<uint8_t> w(mat * static_cast<uint64_t>(copies));
+    std::vector<float>   row(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
         for (float & v : row) v = normal(rng);
         quantize_row(t, row.data(), w.data() + static_cast<uint64_t>(r) * stride, cols);
     }
-    const uint64_t       act_row = act_bytes(k->act, cols);
+    for (int c = 1; c < copies; ++c) std::memcpy(w.data() + mat * static_cast<uint64_t>(c), w.data(), mat);
+    uint64_t             next_copy = 0;
+    auto                 weights   = [&] { return w.data() + mat * (next_copy++ % static_cast<uint64_t>(copies)); };
+    const uint64_t       act_row   = act_bytes(k->act, cols);
     std::vector<uint8_t> act(act_row * static_cast<uint64_t>(n_tok));
     std::vector<float>   x(static_cast<size_t>(cols));
     for (int64_t tk = 0; tk < n_tok; ++tk) {
@@ -87,9 +95,10 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds)
 
     std::vector<candidate> cands;
     cands.push_back({"old", [&](std::vector<float> & y) {
+                         const uint8_t * wm = weights();
                          tiled([&](int64_t r0, int64_t nr) {
                              for (int64_t tk = 0; tk < n_tok; ++tk) {
-                                 k->dot_rows(cols, w.data() + r0 * stride, stride, nr, act.data() + tk * act_row,
+                                 k->dot_rows(cols, wm + r0 * stride, stride, nr, act.data() + tk * act_row,
                                              y.data() + tk * rows + r0);
                              }
                          });
@@ -99,8 +108,9 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds)
     void * const         scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
     auto                 tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
         cands.push_back({std::move(name), [&, fn](std::vector<float> & y) {
+                             const uint8_t * wm = weights();
                              tiled([&](int64_t r0, int64_t nr) {
-                                 fn(cols, w.data() + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
+                                 fn(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
                                                     static_cast<uint64_t>(rows), scratch64);
                              });
                          }});
@@ -147,13 +157,15 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds)
 }  // namespace
 
 int main(int argc, char ** argv) {
-    int                      rounds = 5;
+    int                      rounds = 5, copies = 1;
     std::vector<std::string> types  = {"q8_0", "q4_K", "q6_K", "q5_K"};
     std::vector<int64_t>     tokens = {4, 8, 16, 64};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--rounds") {
             rounds = std::stoi(v);
+        } else if (a == "--copies") {
+            copies = std::max(1, std::stoi(v));
         } else if (a == "--types") {
             types = split(v);
         } else if (a == "--tokens") {
@@ -173,7 +185,7 @@ int main(int argc, char ** argv) {
             return 1;
         }
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 2048}, {2048, 768}}) {
-            for (int64_t nt : tokens) run_lab(*t, rows, cols, nt, rounds);
+            for (int64_t nt : tokens) run_lab(*t, rows, cols, nt, rounds, copies);
         }
     }
     return 0;

@@ -13,6 +13,8 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/x86_common.h"
 
+#include <algorithm>
+
 namespace sluice::kern {
 namespace {
 namespace tile512 {
@@ -557,10 +559,28 @@ void decoded_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows
             }
         }
     };
-    int64_t r = 0;
+    // The next group's rows are fetched while this group's tiles compute, a few lines after
+    // each tile: the decode reads weights in a burst and would otherwise wait on memory for
+    // each group, and a burst of prefetches overflows the core's miss buffers.
+    const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(block)) + 63) / 64;
+    const int64_t n_tiles       = n_tok / T;
+    int64_t       r             = 0;
     for (; r + R <= n_rows; r += R) {
         decode_rows(r, R);
-        decoded_tokens<D, R, T>(nb, xs, as, n_tok, out + r, os);
+        const int64_t next_rows = std::min<int64_t>(R, n_rows - (r + R));
+        const int64_t lines = next_rows * lines_per_row, per_tile = (lines + n_tiles - 1) / n_tiles;
+        int64_t       line = 0;
+        for (int64_t t = 0; t < n_tiles; ++t) {
+            D::template tile<R, T>(nb, xs, as + t * T * nb, out + r + t * T * os, os);
+            for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
+                const auto * row = wb + static_cast<uint64_t>(r + R + line / lines_per_row) * stride;
+                _mm_prefetch(reinterpret_cast<const char *>(row + 64 * (line % lines_per_row)), _MM_HINT_T0);
+            }
+        }
+        if (n_tiles * T < n_tok) {
+            decoded_tokens<D, R, T - 1>(nb, xs, as + n_tiles * T * nb, n_tok - n_tiles * T, out + r + n_tiles * T * os,
+                                        os);
+        }
     }
     for (; r < n_rows; ++r) {
         decode_rows(r, 1);
