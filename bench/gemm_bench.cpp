@@ -9,6 +9,7 @@
 // interleaved with the others, best round kept. GFLOP/s = 2 * rows * cols * tokens / s.
 //
 //   ./build/bench/sluice_bench_gemm [--rounds 7] [--types q4_K,q8_0] [--tokens 4,16,64] [--copies 64]
+//                             [--isa avx2]
 // --copies N runs each candidate on N identical copies of the matrix in turn, so that the
 // weights come from memory (as an expert's do in a forward pass) rather than from the caches.
 
@@ -56,8 +57,7 @@ double seconds(const std::function<void()> & f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds, int copies) {
-    const isa                       top = detect_isa();
+void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds, int copies, isa top) {
     const type_kernels *            k   = find_kernels(t, top);
     const type_kernels *            ref = find_kernels(t, isa::SCALAR);
     std::mt19937                    rng(7);
@@ -158,12 +158,20 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
 
 int main(int argc, char ** argv) {
     int                      rounds = 5, copies = 1;
+    isa                      target = detect_isa();
     std::vector<std::string> types  = {"q8_0", "q4_K", "q6_K", "q5_K"};
     std::vector<int64_t>     tokens = {4, 8, 16, 64};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--rounds") {
             rounds = std::stoi(v);
+        } else if (a == "--isa") {
+            const std::optional<isa> i = parse_isa_name(v);
+            if (!i || !isa_supported(*i)) {
+                fmt::print(stderr, "--isa {}: not an ISA this CPU runs\n", v);
+                return 1;
+            }
+            target = *i;
         } else if (a == "--copies") {
             copies = std::max(1, std::stoi(v));
         } else if (a == "--types") {
@@ -177,7 +185,7 @@ int main(int argc, char ** argv) {
         }
     }
     fmt::print("isa {}, one thread, GFLOP/s (2 * rows * cols * tokens / s), best of {} interleaved rounds\n",
-               isa_name(detect_isa()), rounds);
+               isa_name(target), rounds);
     for (const std::string & name : types) {
         const std::optional<ggml_type> t = parse_type_name(name);
         if (!t) {
@@ -185,7 +193,7 @@ int main(int argc, char ** argv) {
             return 1;
         }
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 2048}, {2048, 768}}) {
-            for (int64_t nt : tokens) run_lab(*t, rows, cols, nt, rounds, copies);
+            for (int64_t nt : tokens) run_lab(*t, rows, cols, nt, rounds, copies, target);
         }
     }
     return 0;

@@ -249,23 +249,30 @@ void dot_q3_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float
 void dot_q4_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q5_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float *);
 void dot_q6_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, float *);
+// Multi-token kernels of Q5_K and Q6_K live in avx2_tile_k.cpp (none for Q4_K: see there).
+void dot_tile_q5_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
+                        void *);
+void dot_tile_q6_k_avx2(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
+                        void *);
+uint64_t tile_scratch_q5_k_avx2(int64_t n, int64_t n_tok);
+uint64_t tile_scratch_q6_k_avx2(int64_t n, int64_t n_tok);
 
 const type_kernels * avx2_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
-        .f16     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
-        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
-        .q4_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
-        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
-        .q5_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
-        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
-        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
-        .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
-        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
-        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
-        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
-        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2},
-        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2},
+        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
+        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
+        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
+        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
+        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
+        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
+        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
+        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
+        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
+        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx2, dot_tile_q5_k_avx2, tile_scratch_q5_k_avx2},
+        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx2, dot_tile_q6_k_avx2, tile_scratch_q6_k_avx2},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx2},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx2},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx2},

@@ -11,9 +11,8 @@
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/decoded_tile.h"
 #include "kernels/x86/x86_common.h"
-
-#include <algorithm>
 
 namespace sluice::kern {
 namespace {
@@ -366,17 +365,10 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     }
 }
 
-// ---- many tokens: each row decoded once per call ----
-// The register tiles above decode a row's super-block again for every T tokens. With many
-// tokens that decode (scale unpacking, nibble and high-bit assembly, scale permutes) costs as
-// much as the dot products, so decoded_dot_tile decodes each group of R rows once into the
-// caller's scratch and, where the type wants it, regroups the tokens' activations once; the
-// tiles then read both back from L1. A kernel D supplies:
-//   D::decoded                     one row's super-block, decoded (64-byte aligned)
-//   D::act                         one token's super-block as the tiles read it
-//   D::decode(block, decoded &)    and act::load(const block_q8_K &)
-//   D::tile<R, T>(nb, xs, as, out, out_stride)   xs[b * R + r], as[t * nb + b]
-// The per-(row, token) operations are the register tile's, in the same order, so results
+// ---- many tokens: each row decoded once per call (decoded_tile.h) ----
+// The register tiles above decode a row's super-block again for every T tokens; with many
+// tokens that decode costs as much as the dot products. These kernels D decode once per call
+// and apply, per (row, token), the register tile's operations in the same order, so results
 // equal dot_rows bit for bit.
 
 // Q4_K / Q5_K: the activations regrouped to the nibble order (act_q45) once per call.
@@ -498,94 +490,26 @@ struct q6_decoded_kernel {
     }
 };
 
-// Tokens [0, n_tok) of R decoded rows in groups of T, the rest with smaller T.
-template <typename D, int R, int T>
-void decoded_tokens(int64_t nb, const typename D::decoded * xs, const typename D::act * as, int64_t n_tok, float * out,
-                    int64_t out_stride) {
-    int64_t t = 0;
-    for (; t + T <= n_tok; t += T) {
-        D::template tile<R, T>(nb, xs, as + t * nb, out + t * out_stride, out_stride);
-    }
-    if constexpr (T > 1) {
-        if (t < n_tok) {
-            decoded_tokens<D, R, T - 1>(nb, xs, as + t * nb, n_tok - t, out + t * out_stride, out_stride);
-        }
-    }
-}
-
 // Below this many tokens the decode stays in registers (the register tile): storing and
 // reloading a decoded row costs more than decoding it again for one or two tiles of tokens.
 constexpr int64_t k_decode_min_tokens = 2 * k_tile_tokens;
 
-// Scratch bytes of decoded_dot_tile<D>: R decoded rows and n_tok tokens, per super-block.
+// Scratch bytes of decoded_dot_tile<D> (decoded_tile.h).
 template <typename D>
 uint64_t decoded_tile_scratch(int64_t n, int64_t n_tok) {
-    if (n_tok < k_decode_min_tokens) {
-        return 0;
-    }
-    return static_cast<uint64_t>(n / QK_K) *
-           (k_tile_rows * sizeof(typename D::decoded) + static_cast<uint64_t>(n_tok) * sizeof(typename D::act));
+    return n_tok < k_decode_min_tokens ? 0 : decoded::scratch_bytes<D, k_tile_rows>(n, n_tok);
 }
 
-// The table's dot_tile for a type with a decoded kernel D (and register tile K for few
-// tokens); scratch: decoded_tile_scratch<D>(n, n_tok) bytes, 64-byte aligned.
+// The table's dot_tile for a type with a decoded kernel D, and register tile K for few tokens.
 template <typename K, typename D, typename block>
 void decoded_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
                       int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
-    constexpr int R = k_tile_rows, T = k_tile_tokens;
     if (n_tok < k_decode_min_tokens) {
-        dot_tile<K, R, T>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
+        dot_tile<K, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-    using decoded    = typename D::decoded;
-    using act_t      = typename D::act;
-    const int64_t nb = n / QK_K;
-    auto *        xs = static_cast<decoded *>(scratch);
-    auto *        as = reinterpret_cast<act_t *>(xs + nb * R);
-    const auto *  ab = static_cast<const uint8_t *>(act);
-    for (int64_t t = 0; t < n_tok; ++t) {
-        const auto * y = reinterpret_cast<const block_q8_K *>(ab + static_cast<uint64_t>(t) * act_stride);
-        for (int64_t b = 0; b < nb; ++b) {
-            as[t * nb + b].load(y[b]);
-        }
-    }
-    const auto * wb          = static_cast<const uint8_t *>(w);
-    const auto   os          = static_cast<int64_t>(out_stride);
-    auto         decode_rows = [&](int64_t r0, int rows) {
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int i = 0; i < rows; ++i) {
-                const auto * x = reinterpret_cast<const block *>(wb + static_cast<uint64_t>(r0 + i) * stride);
-                D::decode(x[b], xs[b * rows + i]);
-            }
-        }
-    };
-    // The next group's rows are fetched while this group's tiles compute, a few lines after
-    // each tile: the decode reads weights in a burst and would otherwise wait on memory for
-    // each group, and a burst of prefetches overflows the core's miss buffers.
-    const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(block)) + 63) / 64;
-    const int64_t n_tiles       = n_tok / T;
-    int64_t       r             = 0;
-    for (; r + R <= n_rows; r += R) {
-        decode_rows(r, R);
-        const int64_t next_rows = std::min<int64_t>(R, n_rows - (r + R));
-        const int64_t lines = next_rows * lines_per_row, per_tile = (lines + n_tiles - 1) / n_tiles;
-        int64_t       line = 0;
-        for (int64_t t = 0; t < n_tiles; ++t) {
-            D::template tile<R, T>(nb, xs, as + t * T * nb, out + r + t * T * os, os);
-            for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
-                const auto * row = wb + static_cast<uint64_t>(r + R + line / lines_per_row) * stride;
-                _mm_prefetch(reinterpret_cast<const char *>(row + 64 * (line % lines_per_row)), _MM_HINT_T0);
-            }
-        }
-        if (n_tiles * T < n_tok) {
-            decoded_tokens<D, R, T - 1>(nb, xs, as + n_tiles * T * nb, n_tok - n_tiles * T, out + r + n_tiles * T * os,
-                                        os);
-        }
-    }
-    for (; r < n_rows; ++r) {
-        decode_rows(r, 1);
-        decoded_tokens<D, 1, T>(nb, xs, as, n_tok, out + r, os);
-    }
+    decoded::dot_tile<D, block, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out,
+                                                            out_stride, scratch);
 }
 
 // dot_rows: the T = 1 instance, rows in groups of k_row_group.
