@@ -38,6 +38,16 @@ struct act_q8_k {
     void       load(const block_q8_K & src) { y = src; }
 };
 
+// out[t * out_stride + r] = the lane sum of acc[r][t].
+template <int R, int T>
+void store_sums(const __m256 (&acc)[R][T], float * out, int64_t out_stride) {
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) {
+            out[t * out_stride + r] = hsum_ps256(acc[r][t]);
+        }
+    }
+}
+
 // Bytes of h where (h & bit) != 0 become `val`, others 0 (as avx2_dot_k.cpp's bit_to).
 inline __m256i bit_to(__m256i h, int bit, int val) {
     const __m256i b = _mm256_set1_epi8(static_cast<char>(bit));
@@ -84,12 +94,7 @@ struct q45 {
     }
     template <int R, int T>
     static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m256 acc[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm256_setzero_ps();
-            }
-        }
+        __m256 acc[R][T] = {};
         for (int64_t b = 0; b < nb; ++b) {
             for (int r = 0; r < R; ++r) {
                 const decoded & x = xs[b * R + r];
@@ -109,11 +114,7 @@ struct q45 {
                 }
             }
         }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = hsum_ps256(acc[r][t]);
-            }
-        }
+        store_sums<R, T>(acc, out, out_stride);
     }
 };
 
@@ -151,12 +152,7 @@ struct q6 {
     }
     template <int R, int T>
     static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m256 acc[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm256_setzero_ps();
-            }
-        }
+        __m256 acc[R][T] = {};
         for (int64_t b = 0; b < nb; ++b) {
             for (int r = 0; r < R; ++r) {
                 const decoded & x = xs[b * R + r];
@@ -176,11 +172,7 @@ struct q6 {
                 }
             }
         }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = hsum_ps256(acc[r][t]);
-            }
-        }
+        store_sums<R, T>(acc, out, out_stride);
     }
 };
 

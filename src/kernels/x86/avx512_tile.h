@@ -181,6 +181,22 @@ struct q45_block {
     }
 };
 
+// The Q4_K / Q5_K tiles' results: per (row, token) the 16-lane sum plus the 8-lane sum of
+// the mins (token pairs share a zmm of min accumulators, an odd last token has its own ymm).
+template <int R, int T>
+inline void q45_store(const __m512 (&acc)[R][T], const __m512 (&accm)[R][T / 2 + 1], const __m256 (&accm1)[R],
+                      float * out, int64_t out_stride) {
+    constexpr int P = T / 2;
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) {
+            const __m256 m          = t == 2 * P   ? accm1[r]
+                                      : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
+                                                   : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
+            out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
+        }
+    }
+}
+
 // Per (row, token) and super-block: isum (16 int32 lanes, exact) -> acc += float(isum) * (da * d)
 // and, for the mins, msum = mins . bsums (8 int32 lanes) -> accm -= float(msum) * (da * dmin)
 // (fnmadd: one rounding of the same value as an FMA with the negated product). The 8-lane min
@@ -245,14 +261,7 @@ struct k_q45_k {
                 }
             }
         }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                const __m256 m          = t == 2 * P   ? accm1[r]
-                                          : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
-                                                       : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
-            }
-        }
+        q45_store<R, T>(acc, accm, accm1, out, out_stride);
     }
 };
 
@@ -434,14 +443,7 @@ struct q45_decoded_kernel {
                 }
             }
         }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                const __m256 m          = t == 2 * P   ? accm1[r]
-                                          : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
-                                                       : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
-            }
-        }
+        q45_store<R, T>(acc, accm, accm1, out, out_stride);
     }
 };
 
