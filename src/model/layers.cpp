@@ -107,59 +107,124 @@ void add_bias(float * x, std::span<const float> b, int64_t n) {
 void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, int64_t pos0, int64_t n_head,
                int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out,
                const attention_options & opt) {
-    // Scores come from the matrix kernels: the keys of one kv head over positions 0..p are
-    // a (p+1) x head_dim matrix whose rows are one cache row apart.
-    const type_kernels & k       = *find_kernels(kv.type(), target);
-    const uint64_t       stride  = kv.row_stride();
-    const uint64_t       head_sz = static_cast<uint64_t>(head_dim) * kv.element_bytes();
-    const int64_t        group   = n_head / n_head_kv;
-    const float          scale   = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    const int64_t        n_ctx   = pos0 + n;
+    // Tiled (flash-style) attention. Keys are visited in blocks of k_key_block positions
+    // aligned to position 0; a task takes a block of queries and the query heads of one kv
+    // head, so each block of keys and values is read from memory once and then stays in L1
+    // while every query vector of the task uses it. Per query vector the softmax is online:
+    // after each block the running max m, the denominator l and the value sum acc are
+    // rescaled by exp(m_old - m_new). What a query vector computes depends only on its own
+    // visible keys and the fixed block boundaries, never on the tile it shares, so prefill,
+    // decode and batches of sequences agree bit for bit.
+    //
+    // Scores come from the matrix kernels: the keys of one kv head over a block are a
+    // (rows x head_dim) matrix whose rows are one cache row apart.
+    constexpr int64_t    k_key_block = 64;
+    const type_kernels & k           = *find_kernels(kv.type(), target);
+    const uint64_t       stride      = kv.row_stride();
+    const uint64_t       head_sz     = static_cast<uint64_t>(head_dim) * kv.element_bytes();
+    const int64_t        group       = n_head / n_head_kv;
+    const float          scale       = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const uint64_t       act_row     = act_bytes(k.act, head_dim);
 
-    std::vector<std::vector<float>> scratch(pool.size());
-    for (auto & s : scratch) {
-        s.resize(static_cast<size_t>(n_ctx) + act_bytes(k.act, head_dim) / sizeof(float) + 1);
+    // A task: query block qb (q_block queries) x kv head g x a slice of its `group` heads.
+    // Whole groups when there are enough tasks for the pool; one head per task otherwise
+    // (decode), so a few queries still spread over every thread.
+    const int64_t q_block  = 16;
+    const int64_t n_qblock = (n + q_block - 1) / q_block;
+    const int64_t heads    = n_qblock * n_head_kv >= 4 * pool.size() ? group : 1;
+    const int64_t n_slices = group / heads;
+    const int64_t n_vec    = q_block * heads;  // query vectors per task, at most
+
+    struct task_scratch {
+        std::vector<uint8_t> acts;    // [n_vec][act_row]: each query vector quantized once
+        std::vector<float>   acc;     // [n_vec][head_dim]: running value sums
+        std::vector<float>   m, l;    // [n_vec]: running max and denominator
+        std::vector<float>   scores;  // [k_key_block]
+        std::vector<float>   sum;     // [head_dim]: one block's weighted values
+    };
+    std::vector<task_scratch> scratch(pool.size());
+    for (task_scratch & s : scratch) {
+        s.acts.resize(static_cast<size_t>(n_vec) * act_row);
+        s.acc.resize(static_cast<size_t>(n_vec * head_dim));
+        s.m.resize(static_cast<size_t>(n_vec));
+        s.l.resize(static_cast<size_t>(n_vec));
+        s.scores.resize(static_cast<size_t>(k_key_block));
+        s.sum.resize(static_cast<size_t>(head_dim));
     }
 
-    auto one_head = [&](int64_t task, int thread) {
-        const int64_t t = task / n_head, h = task % n_head, g = h / group;
-        const int64_t p      = pos0 + t;  // keys first..p are visible
-        const int64_t first  = opt.window > 0 ? std::max<int64_t>(0, p - opt.window + 1) : 0;
-        const int64_t n_keys = p + 1 - first;
-        float *       scores = scratch[thread].data();
-        float *       act    = scores + n_ctx;
-        k.quantize_act(q + (t * n_head + h) * head_dim, act, head_dim);
-        const auto * keys = static_cast<const uint8_t *>(kv.key_row(layer, first)) + g * head_sz;
-        k.dot_rows(head_dim, keys, stride, n_keys, act, scores);
-
-        float max_s = opt.sinks != nullptr ? opt.sinks[h] : -INFINITY;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] *= scale;
-            max_s = std::max(max_s, scores[j]);
+    auto one_task = [&](int64_t task, int thread) {
+        const int64_t  qb = task / (n_head_kv * n_slices), g = task / n_slices % n_head_kv, sl = task % n_slices;
+        const int64_t  t0 = qb * q_block, nt = std::min(q_block, n - t0);
+        const int64_t  h0 = g * group + sl * heads;
+        task_scratch & s  = scratch[thread];
+        // Query vector v = (query t0 + v / heads, head h0 + v % heads); its keys first(v)..p(v).
+        const int64_t nv       = nt * heads;
+        auto          head_of  = [&](int64_t v) { return h0 + v % heads; };
+        auto          last_of  = [&](int64_t v) { return pos0 + t0 + v / heads; };
+        auto          first_of = [&](int64_t v) {
+            return opt.window > 0 ? std::max<int64_t>(0, last_of(v) - opt.window + 1) : int64_t{0};
+        };
+        for (int64_t v = 0; v < nv; ++v) {
+            const int64_t t = t0 + v / heads;
+            k.quantize_act(q + (t * n_head + head_of(v)) * head_dim, s.acts.data() + v * act_row, head_dim);
+            // A sink is a key of logit sinks[h] and value 0: it starts the running max.
+            s.m[v] = opt.sinks != nullptr ? opt.sinks[head_of(v)] : -INFINITY;
+            s.l[v] = opt.sinks != nullptr ? 1.0f : 0.0f;
+            std::fill_n(s.acc.data() + v * head_dim, head_dim, 0.0f);
         }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] = std::exp(scores[j] - max_s);
-            sum += scores[j];
+        const int64_t b_first = first_of(0) / k_key_block, b_last = last_of(nv - 1) / k_key_block;
+        for (int64_t b = b_first; b <= b_last; ++b) {
+            const int64_t b0 = b * k_key_block;
+            for (int64_t v = 0; v < nv; ++v) {
+                const int64_t j0 = std::max(b0, first_of(v)), j1 = std::min(b0 + k_key_block, last_of(v) + 1);
+                if (j0 >= j1) {
+                    continue;  // no visible key of this query vector in the block
+                }
+                const int64_t rows = j1 - j0;
+                const int64_t gh   = head_of(v) / group;
+                const auto *  keys = static_cast<const uint8_t *>(kv.key_row(layer, j0)) + gh * head_sz;
+                float *       sc   = s.scores.data();
+                k.dot_rows(head_dim, keys, stride, rows, s.acts.data() + v * act_row, sc);
+                float m_new = s.m[v];
+                for (int64_t j = 0; j < rows; ++j) {
+                    sc[j] *= scale;
+                    m_new = std::max(m_new, sc[j]);
+                }
+                float block_l = 0.0f;
+                for (int64_t j = 0; j < rows; ++j) {
+                    sc[j] = std::exp(sc[j] - m_new);
+                    block_l += sc[j];
+                }
+                const auto * values = static_cast<const uint8_t *>(kv.value_row(layer, j0)) + gh * head_sz;
+                weighted_row_sum(kv.type(), values, stride, rows, sc, head_dim, s.sum.data(), target);
+                // The old terms were relative to m; rescale them to m_new (exp(-inf) = 0 when
+                // nothing came before).
+                const float alpha = s.m[v] == -INFINITY ? 0.0f : std::exp(s.m[v] - m_new);
+                float *     acc   = s.acc.data() + v * head_dim;
+                for (int64_t i = 0; i < head_dim; ++i) {
+                    acc[i] = acc[i] * alpha + s.sum[i];
+                }
+                s.l[v] = s.l[v] * alpha + block_l;
+                s.m[v] = m_new;
+            }
         }
-        if (opt.sinks != nullptr) {
-            sum += std::exp(opt.sinks[h] - max_s);
+        for (int64_t v = 0; v < nv; ++v) {
+            const int64_t t       = t0 + v / heads;
+            const float   inv_sum = 1.0f / s.l[v];
+            const float * acc     = s.acc.data() + v * head_dim;
+            float *       o       = out + (t * n_head + head_of(v)) * head_dim;
+            for (int64_t i = 0; i < head_dim; ++i) {
+                o[i] = acc[i] * inv_sum;
+            }
         }
-        const float inv_sum = 1.0f / sum;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] *= inv_sum;
-        }
-        const auto * values = static_cast<const uint8_t *>(kv.value_row(layer, first)) + g * head_sz;
-        weighted_row_sum(kv.type(), values, stride, n_keys, scores, head_dim, out + (t * n_head + h) * head_dim,
-                         target);
     };
-    const int64_t n_tasks = n * n_head;
+    const int64_t n_tasks = n_qblock * n_head_kv * n_slices;
     if (pool.size() == 1 || n_tasks == 1) {
         for (int64_t task = 0; task < n_tasks; ++task) {
-            one_head(task, 0);
+            one_task(task, 0);
         }
     } else {
-        pool.parallel_for(n_tasks, one_head);
+        pool.parallel_for(n_tasks, one_task);
     }
 }
 
