@@ -5,7 +5,7 @@
 //      token, bit for bit;
 //  (e) one thread and two threads give bit-identical results;
 //  (g) each multi-token kernel (dot_tile) equals dot_rows token by token, bit for bit, on odd
-//      shapes (1..20 tokens, 1..17 rows, odd block counts, padded row and activation strides);
+//      shapes (1..40 tokens, 1..17 rows, odd block counts, padded row and activation strides);
 //  (f) ISA names, choose_isa and the runner's argument checks.
 #include "kernel_test_util.h"
 #include "util/error.h"
@@ -153,13 +153,13 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
         if (k->dot_tile == nullptr) {
             continue;
         }
-        for (int trial = 0; trial < 12; ++trial) {
+        for (int trial = 0; trial < 16; ++trial) {
             const int64_t blocks =
                 bs == 1 ? 1 + static_cast<int64_t>(rng() % 300) : 1 + static_cast<int64_t>(rng() % 9);
             const int64_t cols = blocks * (bs == 1 ? 1 : bs);
             const int64_t rows = 1 + static_cast<int64_t>(rng() % 17);
-            // up to 20 tokens: past the size where a kernel switches to decoding rows once
-            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 20);
+            // up to 40 tokens: past the sizes where kernels switch to decoding rows once (8, 32)
+            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 40);
             const uint64_t      pad   = 2 * (rng() % 5);
             const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);
             // Activations of each token act_row + 64 * (trial % 3) bytes apart; outputs rows + 3 floats.

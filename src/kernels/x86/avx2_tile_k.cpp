@@ -57,7 +57,10 @@ inline __m256i bit_to(__m256i h, int bit, int val) {
 // ---- Q5_K (the decode of Q4_K too, whose tile is not used: see the top) ----
 template <typename block, bool has_qh>
 struct q45 {
-    using act = act_q8_k;
+    using w_unit                    = block;
+    using a_unit                    = block_q8_K;
+    static constexpr int64_t k_unit = QK_K;
+    using act                       = act_q8_k;
     struct alignas(64) decoded {
         __m256i q[8];   // codes of sub-block j (chunk j / 2, low nibbles for even j, high for odd)
         __m256i mins;   // the eight mins, each twice, as int16 (lanes of the 16 bsums)
@@ -120,7 +123,10 @@ struct q45 {
 
 // ---- Q6_K ----
 struct q6 {
-    using act = act_q8_k;
+    using w_unit                    = block_q6_K;
+    using a_unit                    = block_q8_K;
+    static constexpr int64_t k_unit = QK_K;
+    using act                       = act_q8_k;
     struct alignas(64) decoded {
         __m256i q[8];   // codes 0..63 of quarter k of half h at 4h + k
         __m256i sp[8];  // the scale pair of each quarter (two 16-element sub-blocks)
@@ -176,7 +182,7 @@ struct q6 {
     }
 };
 
-template <typename D, typename block, dot_rows_fn rows>
+template <typename D, dot_rows_fn rows>
 void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
               int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     if (n_tok < k_decode_min_tokens) {
@@ -186,8 +192,7 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
         }
         return;
     }
-    decoded::dot_tile<D, block, k_rows, k_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride,
-                                                  scratch);
+    decoded::dot_tile<D, k_rows, k_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride, scratch);
 }
 
 template <typename D>
@@ -201,11 +206,11 @@ using d_q5_k = q45<block_q5_K, true>;
 
 void dot_tile_q5_k_avx2(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                         float * o, uint64_t os, void * scratch) {
-    dot_tile<d_q5_k, block_q5_K, dot_q5_k_avx2>(n, w, s, r, a, as, nt, o, os, scratch);
+    dot_tile<d_q5_k, dot_q5_k_avx2>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 void dot_tile_q6_k_avx2(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                         float * o, uint64_t os, void * scratch) {
-    dot_tile<q6, block_q6_K, dot_q6_k_avx2>(n, w, s, r, a, as, nt, o, os, scratch);
+    dot_tile<q6, dot_q6_k_avx2>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 uint64_t tile_scratch_q5_k_avx2(int64_t n, int64_t n_tok) {
     return scratch<d_q5_k>(n, n_tok);

@@ -151,15 +151,15 @@ using d_q6_k = tile512::q6_decoded_kernel;
 
 void dot_tile_q4_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                           float * o, uint64_t os, void * scratch) {
-    tile512::decoded_dot_tile<k_q4_k, d_q4_k, block_q4_K>(n, w, s, r, a, as, nt, o, os, scratch);
+    tile512::decoded_dot_tile<k_q4_k, d_q4_k>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 void dot_tile_q5_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                           float * o, uint64_t os, void * scratch) {
-    tile512::decoded_dot_tile<k_q5_k, d_q5_k, block_q5_K>(n, w, s, r, a, as, nt, o, os, scratch);
+    tile512::decoded_dot_tile<k_q5_k, d_q5_k>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 void dot_tile_q6_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                           float * o, uint64_t os, void * scratch) {
-    tile512::decoded_dot_tile<tile512::k_q6_k, d_q6_k, block_q6_K>(n, w, s, r, a, as, nt, o, os, scratch);
+    tile512::decoded_dot_tile<tile512::k_q6_k, d_q6_k>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 uint64_t tile_scratch_q4_k_avx512(int64_t n, int64_t n_tok) {
     return tile512::decoded_tile_scratch<d_q4_k>(n, n_tok);

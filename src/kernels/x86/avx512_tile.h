@@ -383,7 +383,10 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
 // Q4_K / Q5_K: the activations regrouped to the nibble order (act_q45) once per call.
 template <typename block, bool has_qh>
 struct q45_decoded_kernel {
-    using act = act_q45;
+    using w_unit                    = block;
+    using a_unit                    = block_q8_K;
+    static constexpr int64_t k_unit = QK_K;
+    using act                       = act_q45;
     struct alignas(64) decoded {
         __m512i q[4], sc[4];
         __m256i mins;
@@ -450,6 +453,9 @@ struct q45_decoded_kernel {
 // Q6_K: the activations are read in their own order; copied so that each token's
 // super-blocks sit together in L1 like the decoded rows.
 struct q6_decoded_kernel {
+    using w_unit                    = block_q6_K;
+    using a_unit                    = block_q8_K;
+    static constexpr int64_t k_unit = QK_K;
     struct act {
         block_q8_K y;
         void       load(const block_q8_K & src) { y = src; }
@@ -491,27 +497,97 @@ struct q6_decoded_kernel {
         }
     }
 };
+// Q8_0: a unit is a pair of blocks, as k_q8_0 takes them (n a multiple of 64; an odd last
+// block stays with the register tile). Rows keep their codes offset by 128 and their two
+// scales spread over lanes 0..7 and 8..15; tokens keep their codes, scales and the
+// -128 * sum(a) correction of dpbusd.
+struct q8_0_decoded_kernel {
+    struct pair {
+        block_q8_0 b[2];
+    };
+    using w_unit                        = pair;
+    using a_unit                        = pair;
+    static constexpr int64_t k_unit     = 2 * QK8_0;
+    static constexpr int64_t min_tokens = 32;
+    struct alignas(64) decoded {
+        __m512i q;
+        __m512  dw;
+    };
+    struct alignas(64) act {
+        __m512i a, neg;
+        __m512  da;
+        void    load(const pair & y) {
+               a   = join256(ld256(y.b[0].qs), ld256(y.b[1].qs));
+               da  = scales(y);
+               neg = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), a));
+        }
+    };
+    static __m512 scales(const pair & x) {
+        const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        return _mm512_permutexvar_ps(idx,
+                                     _mm512_zextps128_ps512(f16x4(x.b[0].d | static_cast<uint64_t>(x.b[1].d) << 16)));
+    }
+    static void decode(const pair & x, decoded & dx) {
+        dx.q  = _mm512_xor_si512(join256(ld256(x.b[0].qs), ld256(x.b[1].qs)), _mm512_set1_epi8(-128));
+        dx.dw = scales(x);
+    }
+    template <int R, int T>
+    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
+        __m512 acc[R][T];
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                acc[r][t] = _mm512_setzero_ps();
+            }
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const decoded & x = xs[b * R + r];
+                for (int t = 0; t < T; ++t) {
+                    const act &   a    = as[t * nb + b];
+                    const __m512i isum = _mm512_dpbusd_epi32(a.neg, x.q, a.a);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(x.dw, a.da), acc[r][t]);
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+            }
+        }
+    }
+};
 
-// Below this many tokens the decode stays in registers (the register tile): storing and
-// reloading a decoded row costs more than decoding it again for one or two tiles of tokens.
-constexpr int64_t k_decode_min_tokens = 2 * k_tile_tokens;
+// Below D::min_tokens tokens the decode stays in registers (the register tile): storing and
+// reloading a decoded row costs more than decoding it again for a few tiles of tokens. The
+// K-quants' decode is heavy (from 2 tiles on); Q8_0's is a xor and a permute, and its
+// decoded tile only wins from 32 tokens (kernel lab, --copies 32: 0.74x at 8, 1.0x at 16,
+// 1.15-1.2x at 64).
+template <typename D>
+constexpr int64_t decode_min_tokens() {
+    if constexpr (requires { D::min_tokens; }) {
+        return D::min_tokens;
+    } else {
+        return 2 * k_tile_tokens;
+    }
+}
 
 // Scratch bytes of decoded_dot_tile<D> (decoded_tile.h).
 template <typename D>
 uint64_t decoded_tile_scratch(int64_t n, int64_t n_tok) {
-    return n_tok < k_decode_min_tokens ? 0 : decoded::scratch_bytes<D, k_tile_rows>(n, n_tok);
+    return n_tok < decode_min_tokens<D>() || n % D::k_unit != 0 ? 0 : decoded::scratch_bytes<D, k_tile_rows>(n, n_tok);
 }
 
 // The table's dot_tile for a type with a decoded kernel D, and register tile K for few tokens.
-template <typename K, typename D, typename block>
+template <typename K, typename D>
 void decoded_dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
                       int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
-    if (n_tok < k_decode_min_tokens) {
+    if (n_tok < decode_min_tokens<D>() || n % D::k_unit != 0) {
         dot_tile<K, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
-    decoded::dot_tile<D, block, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out,
-                                                            out_stride, scratch);
+    decoded::dot_tile<D, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride,
+                                                     scratch);
 }
 
 // dot_rows: the T = 1 instance, rows in groups of k_row_group.

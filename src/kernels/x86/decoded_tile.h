@@ -6,10 +6,13 @@
 // much as the dot products.
 //
 // A kernel D (x86/avx512_tile.h, x86/avx2_tile_k.cpp) supplies:
-//   D::decoded                     one row's super-block, decoded (64-byte aligned)
-//   D::act                         one token's super-block as the tile reads it
-//   D::decode(block, decoded &)    and act::load(const block_q8_K &)
+//   D::w_unit, D::a_unit, D::k_unit   the unit of a weight row and of a token's activations
+//                                  (a K-quant super-block and its Q8_K block), k_unit values
+//   D::decoded                     one row's unit, decoded (64-byte aligned)
+//   D::act                         one token's unit as the tile reads it
+//   D::decode(w_unit, decoded &)   and act::load(const a_unit &)
 //   D::tile<R, T>(nb, xs, as, out, out_stride)   xs[b * R + r], as[t * nb + b]
+// n must be a multiple of k_unit.
 // D::tile applies per (row, token) the operations of the ISA's dot_rows in the same order,
 // so results equal dot_rows bit for bit.
 //
@@ -44,27 +47,27 @@ void tokens(int64_t nb, const typename D::decoded * xs, const typename D::act * 
     }
 }
 
-// Scratch bytes of dot_tile<D, block, R, T>: R decoded rows and n_tok tokens, per super-block.
+// Scratch bytes of dot_tile<D, R, T>: R decoded rows and n_tok tokens, per unit.
 template <typename D, int R>
 uint64_t scratch_bytes(int64_t n, int64_t n_tok) {
-    return static_cast<uint64_t>(n / QK_K) *
+    return static_cast<uint64_t>(n / D::k_unit) *
            (R * sizeof(typename D::decoded) + static_cast<uint64_t>(n_tok) * sizeof(typename D::act));
 }
 
 // out[t * out_stride + r] = dot(row r, token t) for a K-quant with decoded kernel D, rows in
 // groups of R and tokens in groups of T (the rest with smaller T); scratch:
 // scratch_bytes<D, R>(n, n_tok) bytes, 64-byte aligned. Worth it from about 2T tokens.
-template <typename D, typename block, int R, int T>
+template <typename D, int R, int T>
 void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
               int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     using decoded    = typename D::decoded;
     using act_t      = typename D::act;
-    const int64_t nb = n / QK_K;
+    const int64_t nb = n / D::k_unit;
     auto *        xs = static_cast<decoded *>(scratch);
     auto *        as = reinterpret_cast<act_t *>(xs + nb * R);
     const auto *  ab = static_cast<const uint8_t *>(act);
     for (int64_t t = 0; t < n_tok; ++t) {
-        const auto * y = reinterpret_cast<const block_q8_K *>(ab + static_cast<uint64_t>(t) * act_stride);
+        const auto * y = reinterpret_cast<const typename D::a_unit *>(ab + static_cast<uint64_t>(t) * act_stride);
         for (int64_t b = 0; b < nb; ++b) {
             as[t * nb + b].load(y[b]);
         }
@@ -74,7 +77,8 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     auto         decode_rows = [&](int64_t r0, int rows) {
         for (int64_t b = 0; b < nb; ++b) {
             for (int i = 0; i < rows; ++i) {
-                const auto * x = reinterpret_cast<const block *>(wb + static_cast<uint64_t>(r0 + i) * stride);
+                const auto * x =
+                    reinterpret_cast<const typename D::w_unit *>(wb + static_cast<uint64_t>(r0 + i) * stride);
                 D::decode(x[b], xs[b * rows + i]);
             }
         }
@@ -82,7 +86,7 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     // The next group's rows are fetched while this group's tiles compute, a few lines after
     // each tile: the decode reads weights in a burst and would otherwise wait on memory for
     // each group, and a burst of prefetches overflows the core's miss buffers.
-    const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(block)) + 63) / 64;
+    const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(typename D::w_unit)) + 63) / 64;
     const int64_t n_tiles       = n_tok / T;
     int64_t       r             = 0;
     for (; r + R <= n_rows; r += R) {
