@@ -133,7 +133,7 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
     const int64_t n_qblock = (n + q_block - 1) / q_block;
     const int64_t heads    = n_qblock * n_head_kv >= 4 * pool.size() ? group : 1;
     const int64_t n_slices = group / heads;
-    const int64_t n_vec    = q_block * heads;  // query vectors per task, at most
+    const int64_t n_vec    = std::min(q_block, n) * heads;  // query vectors per task, at most
 
     struct task_scratch {
         std::vector<uint8_t> acts;    // [n_vec][act_row]: each query vector quantized once
