@@ -1,5 +1,5 @@
-// The ISA-neutral driver of the "decoded" multi-token kernels: a K-quant's rows are decoded
-// once per call, in groups of R, into the caller's scratch, the tokens' activations laid out
+// The ISA-neutral driver of the "decoded" multi-token kernels: a quantized type's rows are
+// decoded once per call, in groups of R, into the caller's scratch, the tokens' activations laid out
 // once as the kernel reads them, and the kernel's register tile then runs over every token
 // from L1. Register tiles that decode in registers pay the decode again for every few tokens;
 // with many tokens that decode (scale unpacking, nibble and high-bit assembly) costs about as
@@ -7,7 +7,8 @@
 //
 // A kernel D (x86/avx512_tile.h, x86/avx2_tile_k.cpp) supplies:
 //   D::w_unit, D::a_unit, D::k_unit   the unit of a weight row and of a token's activations
-//                                  (a K-quant super-block and its Q8_K block), k_unit values
+//                                  (a K-quant super-block and its Q8_K block, or a pair of
+//                                  Q8_0 blocks), k_unit values
 //   D::decoded                     one row's unit, decoded (64-byte aligned)
 //   D::act                         one token's unit as the tile reads it
 //   D::decode(w_unit, decoded &)   and act::load(const a_unit &)
@@ -54,7 +55,7 @@ uint64_t scratch_bytes(int64_t n, int64_t n_tok) {
            (R * sizeof(typename D::decoded) + static_cast<uint64_t>(n_tok) * sizeof(typename D::act));
 }
 
-// out[t * out_stride + r] = dot(row r, token t) for a K-quant with decoded kernel D, rows in
+// out[t * out_stride + r] = dot(row r, token t) for a type with decoded kernel D, rows in
 // groups of R and tokens in groups of T (the rest with smaller T); scratch:
 // scratch_bytes<D, R>(n, n_tok) bytes, 64-byte aligned. Worth it from about 2T tokens.
 template <typename D, int R, int T>
