@@ -5,8 +5,14 @@
 //
 //   ./build/bench/sluice_bench_matvec [--isa=avx2] [--benchmark_filter=q4_K]
 // (--isa forces a lower kernel path than the CPU's best, to compare them in one run)
+//
+// The gemm/ section runs the prefill product (64 tokens, matmul_runner::matmul) of the types
+// with multi-token kernels and reports GFLOP/s (2 * rows * cols * tokens / s) and the
+// fraction of the int8 multiply-add peak of the kernel's ISA, measured in this run on the
+// same threads (peak_probe.h).
 
 #include "kernels/kernels.h"
+#include "peak_probe.h"
 #include "tensor/blocks.h"
 #include "tensor/quantize.h"
 #include "util/bandwidth.h"
@@ -34,6 +40,7 @@ using namespace sluice;
 constexpr size_t      k_working_set = size_t(256) << 20;  // 8x a 32 MiB L3
 std::map<int, double> g_bandwidth;                        // threads -> GB/s, measured in main()
 isa                   g_isa = isa::SCALAR;                // chosen in main()
+std::map<int, double> g_peak_macs;  // threads -> int8 multiply-adds / s, all threads at once; absent: scalar
 
 struct weight_set {
     std::vector<uint8_t>       bytes;
@@ -126,6 +133,34 @@ void bm_matvec(benchmark::State & state, ggml_type type, int64_t rows, int64_t c
     state.SetLabel(fmt::format("{} {}x{} isa={}", type_name(type), rows, cols, isa_name(runner.target())));
 }
 
+void bm_gemm(benchmark::State & state, ggml_type type, int64_t rows, int64_t cols) {
+    constexpr int64_t               n_tok   = 64;
+    const int                       threads = static_cast<int>(state.range(0));
+    thread_pool                     pool(threads);
+    matmul_runner                   runner(pool, g_isa);
+    weight_set                      w = make_weights(type, rows, cols);
+    std::mt19937                    rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float>              x(static_cast<size_t>(cols * n_tok)), y(static_cast<size_t>(rows * n_tok));
+    for (float & v : x) v = normal(rng);
+    size_t     next = 0;
+    double     macs = 0;
+    const auto t0   = std::chrono::steady_clock::now();
+    for (auto _ : state) {
+        runner.matmul(w.copies[next], x.data(), n_tok, y.data());
+        benchmark::DoNotOptimize(y.data());
+        macs += static_cast<double>(rows * cols * n_tok);
+        next = (next + 1) % w.copies.size();
+    }
+    const double secs         = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.counters["GFLOP/s"] = 2.0 * macs / secs / 1e9;
+    if (g_peak_macs.contains(threads)) {
+        state.counters["of_peak"] = macs / secs / g_peak_macs[threads];
+    }
+    state.SetLabel(
+        fmt::format("{} {}x{} x{} tokens isa={}", type_name(type), rows, cols, n_tok, isa_name(runner.target())));
+}
+
 void register_all() {
     const ggml_type types[] = {ggml_type::Q4_K,    ggml_type::Q6_K,   ggml_type::Q8_0,    ggml_type::F16,
                                ggml_type::MXFP4,   ggml_type::Q4_0,   ggml_type::Q2_K,    ggml_type::Q3_K,
@@ -137,6 +172,17 @@ void register_all() {
         for (auto [rows, cols] : shapes) {
             const std::string name = fmt::format("matvec/{}/{}x{}", type_name(t), rows, cols);
             benchmark::RegisterBenchmark(name.c_str(), bm_matvec, t, rows, cols)
+                ->ArgName("threads")
+                ->Arg(1)
+                ->Arg(2)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        }
+    }
+    for (ggml_type t : {ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K, ggml_type::Q8_0}) {
+        for (auto [rows, cols] : shapes) {
+            const std::string name = fmt::format("gemm/{}/{}x{}", type_name(t), rows, cols);
+            benchmark::RegisterBenchmark(name.c_str(), bm_gemm, t, rows, cols)
                 ->ArgName("threads")
                 ->Arg(1)
                 ->Arg(2)
@@ -175,6 +221,21 @@ int main(int argc, char ** argv) {
         g_bandwidth[threads] = measure_read_bandwidth(pool, size_t(512) << 20);
         fmt::print("memory read bandwidth, {} thread{}: {:.1f} GB/s\n", threads, threads > 1 ? "s" : "",
                    g_bandwidth[threads]);
+    }
+    // The peak with every thread running the probe at once: threads that share a core (SMT
+    // siblings, as a VM's vCPUs may be) share its arithmetic too.
+    for (int threads : {1, 2}) {
+        double (*probe)() = g_isa == isa::AVX512 ? bench::int8_peak_avx512
+                            : g_isa == isa::AVX2 ? bench::int8_peak_avx2
+                                                 : nullptr;
+        if (probe == nullptr) break;
+        thread_pool         pool(threads);
+        std::vector<double> rate(static_cast<size_t>(threads));
+        pool.parallel_for(threads, [&](int64_t, int th) { rate[static_cast<size_t>(th)] = probe(); });
+        for (double r : rate) g_peak_macs[threads] += r;
+        fmt::print("int8 multiply-add peak, {}, {} thread{} at once (measured): {:.0f} G/s = {:.0f} GFLOP/s\n",
+                   isa_name(g_isa), threads, threads > 1 ? "s" : "", g_peak_macs[threads] / 1e9,
+                   2 * g_peak_macs[threads] / 1e9);
     }
     register_all();
     benchmark::Initialize(&argc, argv);
