@@ -185,17 +185,9 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
                 const auto *  keys = static_cast<const uint8_t *>(kv.key_row(layer, j0)) + gh * head_sz;
                 float *       sc   = s.scores.data();
                 k.dot_rows(head_dim, keys, stride, rows, s.acts.data() + v * act_row, sc);
-                float m_new = s.m[v];
-                for (int64_t j = 0; j < rows; ++j) {
-                    sc[j] *= scale;
-                    m_new = std::max(m_new, sc[j]);
-                }
-                float block_l = 0.0f;
-                for (int64_t j = 0; j < rows; ++j) {
-                    sc[j] = std::exp(sc[j] - m_new);
-                    block_l += sc[j];
-                }
-                const auto * values = static_cast<const uint8_t *>(kv.value_row(layer, j0)) + gh * head_sz;
+                float        m_new   = s.m[v];
+                const float  block_l = scaled_exp(sc, rows, scale, m_new);
+                const auto * values  = static_cast<const uint8_t *>(kv.value_row(layer, j0)) + gh * head_sz;
                 weighted_row_sum(kv.type(), values, stride, rows, sc, head_dim, s.sum.data(), target);
                 // The old terms were relative to m; rescale them to m_new (exp(-inf) = 0 when
                 // nothing came before).
@@ -226,6 +218,19 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
     } else {
         pool.parallel_for(n_tasks, one_task);
     }
+}
+
+float scaled_exp(float * s, int64_t n, float scale, float & max) {
+    for (int64_t j = 0; j < n; ++j) {
+        s[j] *= scale;
+        max = std::max(max, s[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+        s[j] = std::exp(s[j] - max);
+        sum += s[j];
+    }
+    return sum;
 }
 
 void swiglu(float * g, const float * u, int64_t n) {

@@ -54,6 +54,12 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
                int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out,
                const attention_options & opt = {});
 
+// The exponentials of one softmax pass over n scores: s[j] = exp(s[j] * scale - m) with m the
+// largest of `max` (on entry: a running or initial max, -INFINITY for none) and the scaled
+// scores; `max` is set to m and the sum of the new s[j] returned. Attention's online softmax
+// and the latent attention's plain one share it.
+float scaled_exp(float * s, int64_t n, float scale, float & max);
+
 // g[i] = silu(g[i]) * u[i] for n values.
 void swiglu(float * g, const float * u, int64_t n);
 

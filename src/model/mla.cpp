@@ -77,17 +77,8 @@ void latent_attention(const kv_cache & cache, int64_t layer, const float * q, in
         float *       act    = scores + n_ctx;
         k.quantize_act(q + (t * g.n_head + h) * width, act, width);
         k.dot_rows(width, rows, stride, n_keys, act, scores);
-        float max_s = -INFINITY;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] *= scale;
-            max_s = std::max(max_s, scores[j]);
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            scores[j] = std::exp(scores[j] - max_s);
-            sum += scores[j];
-        }
-        const float inv_sum = 1.0f / sum;
+        float       max_s   = -INFINITY;
+        const float inv_sum = 1.0f / scaled_exp(scores, n_keys, scale, max_s);
         for (int64_t j = 0; j < n_keys; ++j) {
             scores[j] *= inv_sum;
         }

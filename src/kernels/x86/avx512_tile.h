@@ -476,12 +476,7 @@ struct q6_decoded_kernel {
     }
     template <int R, int T>
     static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m512 acc[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_setzero_ps();
-            }
-        }
+        __m512 acc[R][T] = {};
         for (int64_t b = 0; b < nb; ++b) {
             for (int r = 0; r < R; ++r) {
                 const decoded & x = xs[b * R + r];
@@ -534,12 +529,7 @@ struct q8_0_decoded_kernel {
     }
     template <int R, int T>
     static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m512 acc[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_setzero_ps();
-            }
-        }
+        __m512 acc[R][T] = {};
         for (int64_t b = 0; b < nb; ++b) {
             for (int r = 0; r < R; ++r) {
                 const decoded & x = xs[b * R + r];
