@@ -192,6 +192,10 @@ int main(int argc, char ** argv) {
             fmt::print(stderr, "unknown type {}\n", name);
             return 1;
         }
+        if (!can_quantize(*t)) {
+            fmt::print("{}: skipped (sluice has no quantizer to make its weights)\n", name);
+            continue;
+        }
         for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 2048}, {2048, 768}}) {
             for (int64_t nt : tokens) run_lab(*t, rows, cols, nt, rounds, copies, target);
         }

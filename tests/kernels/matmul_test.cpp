@@ -156,10 +156,12 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
         for (int trial = 0; trial < 16; ++trial) {
             const int64_t blocks =
                 bs == 1 ? 1 + static_cast<int64_t>(rng() % 300) : 1 + static_cast<int64_t>(rng() % 9);
-            const int64_t cols = blocks * (bs == 1 ? 1 : bs);
+            // Trial 0: 8 blocks and 33 tokens, so that every decoded tile (units of up to 4
+            // blocks of 32, from 8 or 32 tokens) runs at least once.
+            const int64_t cols = (trial == 0 && bs > 1 ? 8 : blocks) * (bs == 1 ? 1 : bs);
             const int64_t rows = 1 + static_cast<int64_t>(rng() % 17);
             // up to 40 tokens: past the sizes where kernels switch to decoding rows once (8, 32)
-            const int64_t       n_tok = 1 + static_cast<int64_t>(rng() % 40);
+            const int64_t       n_tok = trial == 0 ? 33 : 1 + static_cast<int64_t>(rng() % 40);
             const uint64_t      pad   = 2 * (rng() % 5);
             const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);
             // Activations of each token act_row + 64 * (trial % 3) bytes apart; outputs rows + 3 floats.

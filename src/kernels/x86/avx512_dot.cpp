@@ -369,6 +369,86 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
     for_row_groups<K<T, k_row_group>::run, K<T, 1>::run>(n, w, stride, n_rows, act, out);
 }
 
+// The same types over many tokens (dot_tile): a unit of four blocks decoded once per call
+// (decoded_tile.h), with the tokens' four-block activations and their k * sum(a) offset laid
+// out once; per (row, token) the operations of step_q8_0_act<T, R, 4>, so results equal
+// dot_rows bit for bit where the blocks come in fours (other widths: dot_rows per token).
+template <typename T>
+struct q8_0_act_decoded {
+    struct w4 {
+        typename T::block b[4];
+    };
+    struct a4 {
+        block_q8_0 b[4];
+    };
+    using w_unit                    = w4;
+    using a_unit                    = a4;
+    static constexpr int64_t k_unit = 4 * QK8_0;
+    struct alignas(64) decoded {
+        __m512i lo, hi;
+        __m128  s;
+    };
+    struct alignas(64) act {
+        act4    a;
+        __m512i neg;
+        void    load(const a4 & y) {
+               a                  = load_act4<4>(y.b);
+               const __m512i kv   = _mm512_set1_epi8(static_cast<char>(T::shift));
+               const __m512i koff = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kv, a.lo), kv, a.hi);
+               neg                = _mm512_sub_epi32(_mm512_setzero_si512(), koff);
+        }
+    };
+    static void decode(const w4 & x, decoded & dx) {
+        T::template codes<4>(x.b, dx.lo, dx.hi);
+        dx.s = T::template scales<4>(x.b);
+    }
+    template <int R, int TT>
+    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
+        __m512 acc[R][TT] = {};
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const decoded & x = xs[b * R + r];
+                for (int t = 0; t < TT; ++t) {
+                    const act &   y    = as[t * nb + b];
+                    const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y.neg, x.lo, y.a.lo), x.hi, y.a.hi);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), spread4(_mm_mul_ps(x.s, y.a.d)), acc[r][t]);
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < TT; ++t) {
+                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+            }
+        }
+    }
+};
+
+// Below this many tokens, or when the blocks do not come in fours, dot_rows runs per token.
+constexpr int64_t k_q8_0_act_tile_min_tokens = 8;
+
+template <typename T>
+void dot_tile_q8_0_act(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act,
+                       uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+    using D = q8_0_act_decoded<T>;
+    if (n_tok < k_q8_0_act_tile_min_tokens || n % D::k_unit != 0) {
+        for (int64_t t = 0; t < n_tok; ++t) {
+            for_row_groups<k_q8_0_act<T, k_row_group>::run, k_q8_0_act<T, 1>::run>(
+                n, w, stride, n_rows, static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
+                out + static_cast<uint64_t>(t) * out_stride);
+        }
+        return;
+    }
+    decoded::dot_tile<D, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok,
+                                                                       out, out_stride, scratch);
+}
+
+template <typename T>
+uint64_t tile_scratch_q8_0_act(int64_t n, int64_t n_tok) {
+    using D = q8_0_act_decoded<T>;
+    return n_tok < k_q8_0_act_tile_min_tokens || n % D::k_unit != 0
+               ? 0
+               : decoded::scratch_bytes<D, tile512::k_tile_rows>(n, n_tok);
+}
 }  // namespace
 
 // K-quant kernels live in avx512_dot_k.cpp.
@@ -389,25 +469,28 @@ uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok);
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
-        .f16     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
-        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
-        .q4_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>},
-        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
-        .q5_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>},
-        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0    = {act_format::Q8_0, quantize_act_q8_0_avx2, tile512::dot_rows<tile512::k_q8_0>,
-                    tile512::decoded_dot_tile<tile512::k_q8_0, tile512::q8_0_decoded_kernel>,
-                    tile512::decoded_tile_scratch<tile512::q8_0_decoded_kernel>},
-        .mxfp4   = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>},
-        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
-        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
-                    tile_scratch_q4_k_avx512},
-        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
-                    tile_scratch_q5_k_avx512},
-        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
-                    tile_scratch_q6_k_avx512},
+        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
+        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
+        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>, dot_tile_q8_0_act<t_q4_0>,
+                  tile_scratch_q8_0_act<t_q4_0>},
+        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>, dot_tile_q8_0_act<t_q5_0>,
+                  tile_scratch_q8_0_act<t_q5_0>},
+        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, tile512::dot_rows<tile512::k_q8_0>,
+                  tile512::decoded_dot_tile<tile512::k_q8_0, tile512::q8_0_decoded_kernel>,
+                  tile512::decoded_tile_scratch<tile512::q8_0_decoded_kernel>},
+        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>,
+                  dot_tile_q8_0_act<t_mxfp4>, tile_scratch_q8_0_act<t_mxfp4>},
+        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
+        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
+        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
+                  tile_scratch_q4_k_avx512},
+        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
+                  tile_scratch_q5_k_avx512},
+        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
+                  tile_scratch_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},
@@ -415,7 +498,8 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_s_avx512},
         .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_s_avx512},
         .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_m_avx512},
-        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_iq4_nl>},
+        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_iq4_nl>,
+                    dot_tile_q8_0_act<t_iq4_nl>, tile_scratch_q8_0_act<t_iq4_nl>},
         .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq4_xs_avx512},
         .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq1_0_avx512},
         .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq2_0_avx512},
