@@ -3,6 +3,7 @@
 // weights go through the sign trick |w| * sign(a, w), which cannot saturate because the
 // activations stay within [-127, 127]. Four rows share each activation load.
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/decoded_tile.h"
 #include "kernels/x86/x86_common.h"
 #include "tensor/iq_tables.h"
 
@@ -210,6 +211,90 @@ SLUICE_Q8_0_KERNEL(mxfp4, block_mxfp4)
 SLUICE_Q8_0_KERNEL(iq4_nl, block_iq4_nl)
 #undef SLUICE_Q8_0_KERNEL
 
+// The signed-code types over many tokens (dot_tile): each block's codes and scale decoded once
+// per call (decoded_tile.h) and dotted with every token from L1; per (row, token) the
+// operations of rows_q8_0_act, so results equal dot_rows bit for bit.
+// Tr: a type's block, codes() and scale() (q8_0_act_traits below).
+template <typename Tr>
+struct q8_0_act_decoded {
+    using block                     = typename Tr::block;
+    using w_unit                    = block;
+    using a_unit                    = block_q8_0;
+    static constexpr int64_t k_unit = QK8_0;
+    struct alignas(32) decoded {
+        __m256i w;
+        float   s;
+    };
+    struct act {  // the tokens are read in place
+        const block_q8_0 * y;
+        void               load(const block_q8_0 & src) { y = &src; }
+    };
+    static void decode(const block & x, decoded & dx) {
+        dx.w = Tr::codes(x);
+        dx.s = Tr::scale(x);
+    }
+    template <int R, int T>
+    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
+        __m256 acc[R][T] = {};
+        for (int64_t b = 0; b < nb; ++b) {
+            __m256i a[T];
+            float   da[T];
+            for (int t = 0; t < T; ++t) {
+                const block_q8_0 & y = *as[t * nb + b].y;
+                a[t]                 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(y.qs));
+                da[t]                = scale_f16(y.d);
+            }
+            for (int r = 0; r < R; ++r) {
+                const decoded & x = xs[b * R + r];
+                for (int t = 0; t < T; ++t) {
+                    const __m256i p = dot_s8(x.w, a[t]);
+                    acc[r][t]       = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(x.s * da[t]), acc[r][t]);
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            for (int t = 0; t < T; ++t) {
+                out[t * out_stride + r] = hsum_ps256(acc[r][t]);
+            }
+        }
+    }
+};
+
+constexpr int     k_tile_rows = 2, k_tile_tokens = 2;
+constexpr int64_t k_q8_0_act_tile_min_tokens = 4;
+
+template <typename Tr, template <int> class K>
+void dot_tile_q8_0_act(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act,
+                       uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+    if (n_tok < k_q8_0_act_tile_min_tokens) {
+        for (int64_t t = 0; t < n_tok; ++t) {
+            dot_grouped<K>(n, w, stride, n_rows,
+                           static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
+                           out + static_cast<uint64_t>(t) * out_stride);
+        }
+        return;
+    }
+    decoded::dot_tile<q8_0_act_decoded<Tr>, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok,
+                                                                        out, out_stride, scratch);
+}
+
+template <typename Tr>
+uint64_t tile_scratch_q8_0_act(int64_t n, int64_t n_tok) {
+    return n_tok < k_q8_0_act_tile_min_tokens ? 0 : decoded::scratch_bytes<q8_0_act_decoded<Tr>, k_tile_rows>(n, n_tok);
+}
+
+#define SLUICE_Q8_0_TILE(name, blk)                                       \
+    struct q8_0_act_traits_##name {                                       \
+        using block = blk;                                                \
+        static __m256i codes(const block & x) { return codes_##name(x); } \
+        static float   scale(const block & x) { return scale_##name(x); } \
+    };
+SLUICE_Q8_0_TILE(q4_0, block_q4_0)
+SLUICE_Q8_0_TILE(q5_0, block_q5_0)
+SLUICE_Q8_0_TILE(mxfp4, block_mxfp4)
+SLUICE_Q8_0_TILE(iq4_nl, block_iq4_nl)
+#undef SLUICE_Q8_0_TILE
+
 template <int R>
 struct k_q4_1 {
     static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
@@ -262,12 +347,15 @@ const type_kernels * avx2_kernels(ggml_type t) {
         .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f32>},
         .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_f16>},
         .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_bf16>},
-        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>},
+        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q4_0>,
+                  dot_tile_q8_0_act<q8_0_act_traits_q4_0, k_q4_0>, tile_scratch_q8_0_act<q8_0_act_traits_q4_0>},
         .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q4_1>},
-        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>},
+        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q5_0>,
+                  dot_tile_q8_0_act<q8_0_act_traits_q5_0, k_q5_0>, tile_scratch_q8_0_act<q8_0_act_traits_q5_0>},
         .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q5_1>},
         .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0>},
-        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>},
+        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_mxfp4>,
+                  dot_tile_q8_0_act<q8_0_act_traits_mxfp4, k_mxfp4>, tile_scratch_q8_0_act<q8_0_act_traits_mxfp4>},
         .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx2},
         .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx2},
         .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx2},
@@ -280,7 +368,8 @@ const type_kernels * avx2_kernels(ggml_type t) {
         .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_s_avx2},
         .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_s_avx2},
         .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_m_avx2},
-        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_iq4_nl>},
+        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_iq4_nl>,
+                    dot_tile_q8_0_act<q8_0_act_traits_iq4_nl, k_iq4_nl>, tile_scratch_q8_0_act<q8_0_act_traits_iq4_nl>},
         .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq4_xs_avx2},
         .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq1_0_avx2},
         .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq2_0_avx2},
