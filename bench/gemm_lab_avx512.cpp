@@ -42,11 +42,7 @@ struct k_q45_k_unpaired {
                 const float             d = f16_to_f32_x86(xb.d), dmin = f16_to_f32_x86(xb.dmin);
                 for (int t = 0; t < T; ++t) {
                     const __m256i msum = _mm256_madd_epi16(mins, a[t].bsums);
-                    __m512i       isum = _mm512_setzero_si512();
-                    isum               = scaled_dot(isum, q[0], a[t].lo[0], sc[0]);
-                    isum               = scaled_dot(isum, q[1], a[t].hi[0], sc[1]);
-                    isum               = scaled_dot(isum, q[2], a[t].lo[1], sc[2]);
-                    isum               = scaled_dot(isum, q[3], a[t].hi[1], sc[3]);
+                    const __m512i isum = q45_isum(q, sc, a[t]);
                     acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a[t].d * d), acc[r][t]);
                     accm[r][t] =
                         _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a[t].d * dmin)), accm[r][t]);

@@ -168,27 +168,21 @@ void register_all() {
                                ggml_type::IQ2_XXS, ggml_type::IQ2_XS, ggml_type::IQ2_S,   ggml_type::IQ1_S,
                                ggml_type::IQ1_M,   ggml_type::TQ1_0,  ggml_type::TQ2_0};
     const std::pair<int64_t, int64_t> shapes[] = {{768, 2048}, {2048, 768}};  // rows x cols
-    for (ggml_type t : types) {
+    const auto                        add      = [&](const char * section, auto fn, ggml_type t) {
         for (auto [rows, cols] : shapes) {
-            const std::string name = fmt::format("matvec/{}/{}x{}", type_name(t), rows, cols);
-            benchmark::RegisterBenchmark(name.c_str(), bm_matvec, t, rows, cols)
+            const std::string name = fmt::format("{}/{}/{}x{}", section, type_name(t), rows, cols);
+            benchmark::RegisterBenchmark(name.c_str(), fn, t, rows, cols)
                 ->ArgName("threads")
                 ->Arg(1)
                 ->Arg(2)
                 ->UseRealTime()
                 ->Unit(benchmark::kMicrosecond);
         }
-    }
-    for (ggml_type t : {ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K, ggml_type::Q8_0}) {
-        for (auto [rows, cols] : shapes) {
-            const std::string name = fmt::format("gemm/{}/{}x{}", type_name(t), rows, cols);
-            benchmark::RegisterBenchmark(name.c_str(), bm_gemm, t, rows, cols)
-                ->ArgName("threads")
-                ->Arg(1)
-                ->Arg(2)
-                ->UseRealTime()
-                ->Unit(benchmark::kMicrosecond);
-        }
+    };
+    for (ggml_type t : types) add("matvec", bm_matvec, t);
+    for (ggml_type t : {ggml_type::Q4_K, ggml_type::Q5_K, ggml_type::Q6_K, ggml_type::Q8_0, ggml_type::Q4_0,
+                        ggml_type::MXFP4, ggml_type::IQ4_NL}) {
+        add("gemm", bm_gemm, t);
     }
 }
 

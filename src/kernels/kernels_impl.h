@@ -20,6 +20,19 @@ using dot_rows_fn     = void (*)(int64_t n, const void * w, uint64_t row_stride,
 using dot_tile_fn     = void (*)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act,
                              uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch);
 
+// A multi-token product done token by token: out[t * out_stride + r] = rows(row r, token t),
+// what matmul_runner runs for a type without dot_tile and what a dot_tile does below the
+// token count its tile pays off at. static: files built for different ISAs each keep their
+// own copy (see x86/x86_common.h).
+static inline void dot_rows_per_token(dot_rows_fn rows, int64_t n, const void * w, uint64_t stride, int64_t n_rows,
+                                      const void * act, uint64_t act_stride, int64_t n_tok, float * out,
+                                      uint64_t out_stride) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+        rows(n, w, stride, n_rows, static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
+             out + static_cast<uint64_t>(t) * out_stride);
+    }
+}
+
 // ---- scalar activation quantization (ref_act.cpp) ----
 // Q8_0 / Q8_1: per 32 values d = amax / 127, q = round-half-even(x * (1/d)), d stored as F16
 // (Q8_1 adds s = F16(d * sum(q))). Q8_K: the same per 256 values with d kept as float, plus

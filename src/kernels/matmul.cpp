@@ -141,9 +141,8 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
                           scratch0 + static_cast<uint64_t>(thread) * scratch_per_thread);
             return;
         }
-        for (int64_t t = 0; t < nt; ++t) {
-            p.k->dot_rows(w.cols, wr, w.row_stride, nr, act + static_cast<uint64_t>(t) * p.act_row, y + t * w.rows);
-        }
+        kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y,
+                                 static_cast<uint64_t>(w.rows));
     };
     if (pool_.size() == 1 || work_bytes < k_min_parallel_bytes) {
         for (int64_t task = 0; task < n_tasks; ++task) {

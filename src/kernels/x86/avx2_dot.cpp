@@ -267,11 +267,7 @@ template <typename Tr, template <int> class K>
 void dot_tile_q8_0_act(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act,
                        uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     if (n_tok < k_q8_0_act_tile_min_tokens) {
-        for (int64_t t = 0; t < n_tok; ++t) {
-            dot_grouped<K>(n, w, stride, n_rows,
-                           static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
-                           out + static_cast<uint64_t>(t) * out_stride);
-        }
+        dot_rows_per_token(dot_grouped<K>, n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
     decoded::dot_tile<q8_0_act_decoded<Tr>, k_tile_rows, k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok,

@@ -17,10 +17,6 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
 inline __m256i grid4(uint64_t g0, uint64_t g1, uint64_t g2, uint64_t g3) {
     return _mm256_setr_epi64x(static_cast<long long>(g0), static_cast<long long>(g1), static_cast<long long>(g2),
                               static_cast<long long>(g3));

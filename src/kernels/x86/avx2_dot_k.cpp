@@ -10,10 +10,6 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
 // Scale vector for 32 codes spanning two 16-element sub-blocks: s0 on lanes 0..7, s1 on 8..15.
 inline __m256i scale_pair(int s0, int s1) {
     return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(s0)), _mm_set1_epi16(static_cast<int16_t>(s1)));
@@ -22,12 +18,6 @@ inline __m256i scale_pair(int s0, int s1) {
 // sum over the 32 codes q of q * a, weighted by the pair of sub-block scales: 8 int32 lanes.
 inline __m256i scaled_dot(__m256i q, const int8_t * a, __m256i scales) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(a)), scales);
-}
-
-// Bytes of h where (h & bit) != 0 become `val`, others 0.
-inline __m256i bit_to(__m256i h, int bit, int val) {
-    const __m256i b = _mm256_set1_epi8(static_cast<char>(bit));
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, b), b), _mm256_set1_epi8(static_cast<char>(val)));
 }
 
 inline __m256i bsums_of(const block_q8_K & y) {

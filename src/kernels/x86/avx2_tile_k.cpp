@@ -28,10 +28,6 @@ constexpr int     k_rows              = 2;
 constexpr int     k_tokens            = 2;
 constexpr int64_t k_decode_min_tokens = 2 * k_tokens;
 
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
-
 // A token's super-block, copied so that its blocks sit together in L1.
 struct act_q8_k {
     block_q8_K y;
@@ -46,12 +42,6 @@ void store_sums(const __m256 (&acc)[R][T], float * out, int64_t out_stride) {
             out[t * out_stride + r] = hsum_ps256(acc[r][t]);
         }
     }
-}
-
-// Bytes of h where (h & bit) != 0 become `val`, others 0 (as avx2_dot_k.cpp's bit_to).
-inline __m256i bit_to(__m256i h, int bit, int val) {
-    const __m256i b = _mm256_set1_epi8(static_cast<char>(bit));
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, b), b), _mm256_set1_epi8(static_cast<char>(val)));
 }
 
 // ---- Q5_K (the decode of Q4_K too, whose tile is not used: see the top) ----
@@ -186,10 +176,7 @@ template <typename D, dot_rows_fn rows>
 void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
               int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     if (n_tok < k_decode_min_tokens) {
-        for (int64_t t = 0; t < n_tok; ++t) {
-            rows(n, w, stride, n_rows, static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
-                 out + static_cast<uint64_t>(t) * out_stride);
-        }
+        dot_rows_per_token(rows, n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
     decoded::dot_tile<D, k_rows, k_tokens>(n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride, scratch);

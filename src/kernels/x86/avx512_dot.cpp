@@ -431,11 +431,7 @@ void dot_tile_q8_0_act(int64_t n, const void * w, uint64_t stride, int64_t n_row
                        uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     using D = q8_0_act_decoded<T>;
     if (n_tok < k_q8_0_act_tile_min_tokens || n % D::k_unit != 0) {
-        for (int64_t t = 0; t < n_tok; ++t) {
-            for_row_groups<k_q8_0_act<T, k_row_group>::run, k_q8_0_act<T, 1>::run>(
-                n, w, stride, n_rows, static_cast<const uint8_t *>(act) + static_cast<uint64_t>(t) * act_stride,
-                out + static_cast<uint64_t>(t) * out_stride);
-        }
+        dot_rows_per_token(dot_grouped<k_q8_0_act, T>, n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
         return;
     }
     decoded::dot_tile<D, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok,

@@ -16,9 +16,6 @@ namespace {
 
 using namespace x86;
 
-inline __m256i load256(const void * p) {
-    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
-}
 inline __m512i load512(const void * p) {
     return _mm512_loadu_si512(p);
 }

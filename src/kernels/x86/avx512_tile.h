@@ -67,6 +67,22 @@ struct tile_ptrs {
 };
 
 // ---- Q8_0 weights: two blocks per zmm, codes offset by 128 (xor) ----
+// The 64 codes of blocks x[0] and x[1] (x[1] zeros when !two: an odd last block).
+inline __m512i q8_0_pair_codes(const block_q8_0 * x, bool two) {
+    return join256(ld256(x[0].qs), two ? ld256(x[1].qs) : _mm256_setzero_si256());
+}
+// Their scales, x[0]'s on lanes 0..7 and x[1]'s on 8..15.
+inline __m512 q8_0_pair_scales(const block_q8_0 * x, bool two) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(
+        idx, _mm512_zextps128_ps512(f16x4(x[0].d | (two ? static_cast<uint64_t>(x[1].d) << 16 : 0))));
+}
+// -128 * sum(a) per 4-code lane: the correction of dpbusd on codes offset by 128.
+inline __m512i q8_0_neg_sum(__m512i a) {
+    return _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), a));
+}
+
 // Per (row, token) and block pair: isum = dpbusd(-128 * sum(a), q ^ 0x80, a) (exact), then
 // acc += float(isum) * (dw * da) with the two blocks' scale products spread over lanes 0..7
 // and 8..15.
@@ -81,7 +97,6 @@ struct k_q8_0 {
                 acc[r][t] = _mm512_setzero_ps();
             }
         }
-        const __m512i idx  = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
         const __m512i flip = _mm512_set1_epi8(-128);
         const int64_t nb   = n / QK8_0;
         for (int64_t b = 0; b < nb; b += 2) {
@@ -90,19 +105,15 @@ struct k_q8_0 {
             __m512     da[T];
             for (int t = 0; t < T; ++t) {
                 const auto * y = reinterpret_cast<const block_q8_0 *>(p.y[t]) + b;
-                a[t]           = join256(ld256(y[0].qs), two ? ld256(y[1].qs) : _mm256_setzero_si256());
-                da[t]          = _mm512_permutexvar_ps(
-                             idx, _mm512_zextps128_ps512(f16x4(y[0].d | (two ? static_cast<uint64_t>(y[1].d) << 16 : 0))));
-                neg[t] =
-                    _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, a[t]));
+                a[t]           = q8_0_pair_codes(y, two);
+                da[t]          = q8_0_pair_scales(y, two);
+                neg[t]         = q8_0_neg_sum(a[t]);
             }
             for (int r = 0; r < R; ++r) {
                 const auto * x = reinterpret_cast<const block_q8_0 *>(p.x[r]) + b;
                 prefetch_ahead<2 * sizeof(block_q8_0)>(x, R * stride);
-                const __m512i q =
-                    _mm512_xor_si512(join256(ld256(x[0].qs), two ? ld256(x[1].qs) : _mm256_setzero_si256()), flip);
-                const __m512 dw = _mm512_permutexvar_ps(
-                    idx, _mm512_zextps128_ps512(f16x4(x[0].d | (two ? static_cast<uint64_t>(x[1].d) << 16 : 0))));
+                const __m512i q  = _mm512_xor_si512(q8_0_pair_codes(x, two), flip);
+                const __m512  dw = q8_0_pair_scales(x, two);
                 for (int t = 0; t < T; ++t) {
                     const __m512i isum = _mm512_dpbusd_epi32(neg[t], q, a[t]);
                     acc[r][t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, da[t]), acc[r][t]);
@@ -135,6 +146,16 @@ struct act_q45 {
            d     = y.d;
     }
 };
+
+// sum over the 256 codes of a Q4_K / Q5_K super-block (q, int16 scales sc: q45_block) times
+// one token's activations, in 16 int32 lanes.
+inline __m512i q45_isum(const __m512i * q, const __m512i * sc, const act_q45 & a) {
+    __m512i isum = _mm512_setzero_si512();
+    isum         = scaled_dot(isum, q[0], a.lo[0], sc[0]);
+    isum         = scaled_dot(isum, q[1], a.hi[0], sc[1]);
+    isum         = scaled_dot(isum, q[2], a.lo[1], sc[2]);
+    return scaled_dot(isum, q[3], a.hi[1], sc[3]);
+}
 
 // One Q4_K / Q5_K super-block decoded once for all the tokens of a tile: the eight mins, each
 // twice (int16, lanes matching the activation's 16 bsums), and the codes of the four 64-code
@@ -241,12 +262,8 @@ struct k_q45_k {
                 const __m512i *         q = x.q, *sc = x.sc;
                 const __m512 d = _mm512_set1_ps(f16_to_f32_x86(xb.d)), dmin = _mm512_set1_ps(f16_to_f32_x86(xb.dmin));
                 for (int t = 0; t < T; ++t) {
-                    __m512i isum = _mm512_setzero_si512();
-                    isum         = scaled_dot(isum, q[0], a[t].lo[0], sc[0]);
-                    isum         = scaled_dot(isum, q[1], a[t].hi[0], sc[1]);
-                    isum         = scaled_dot(isum, q[2], a[t].lo[1], sc[2]);
-                    isum         = scaled_dot(isum, q[3], a[t].hi[1], sc[3]);
-                    acc[r][t]    = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(da[t], d), acc[r][t]);
+                    const __m512i isum = q45_isum(q, sc, a[t]);
+                    acc[r][t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(da[t], d), acc[r][t]);
                 }
                 for (int j = 0; j < P; ++j) {
                     // -(da * dmin) * msum + accm, one rounding: fnmadd.
@@ -422,12 +439,8 @@ struct q45_decoded_kernel {
                 const __m512i   mins2 = _mm512_broadcast_i64x4(x.mins);
                 const __m512    d = _mm512_set1_ps(x.d), dmin = _mm512_set1_ps(x.dmin);
                 for (int t = 0; t < T; ++t) {
-                    const act & a    = as[t * nb + b];
-                    __m512i     isum = _mm512_setzero_si512();
-                    isum             = scaled_dot(isum, x.q[0], a.lo[0], x.sc[0]);
-                    isum             = scaled_dot(isum, x.q[1], a.hi[0], x.sc[1]);
-                    isum             = scaled_dot(isum, x.q[2], a.lo[1], x.sc[2]);
-                    isum             = scaled_dot(isum, x.q[3], a.hi[1], x.sc[3]);
+                    const act &   a    = as[t * nb + b];
+                    const __m512i isum = q45_isum(x.q, x.sc, a);
                     acc[r][t] =
                         _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(a.d), d), acc[r][t]);
                 }
@@ -512,20 +525,14 @@ struct q8_0_decoded_kernel {
         __m512i a, neg;
         __m512  da;
         void    load(const pair & y) {
-               a   = join256(ld256(y.b[0].qs), ld256(y.b[1].qs));
-               da  = scales(y);
-               neg = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), a));
+               a   = q8_0_pair_codes(y.b, true);
+               da  = q8_0_pair_scales(y.b, true);
+               neg = q8_0_neg_sum(a);
         }
     };
-    static __m512 scales(const pair & x) {
-        const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-        return _mm512_permutexvar_ps(idx,
-                                     _mm512_zextps128_ps512(f16x4(x.b[0].d | static_cast<uint64_t>(x.b[1].d) << 16)));
-    }
     static void decode(const pair & x, decoded & dx) {
-        dx.q  = _mm512_xor_si512(join256(ld256(x.b[0].qs), ld256(x.b[1].qs)), _mm512_set1_epi8(-128));
-        dx.dw = scales(x);
+        dx.q  = _mm512_xor_si512(q8_0_pair_codes(x.b, true), _mm512_set1_epi8(-128));
+        dx.dw = q8_0_pair_scales(x.b, true);
     }
     template <int R, int T>
     static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {

@@ -178,6 +178,16 @@ static inline __m256i iq4_xs_scales_x86(const block_iq4_xs & x) {
     return _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
 }
 
+static inline __m256i load256(const void * p) {
+    return _mm256_loadu_si256(static_cast<const __m256i *>(p));
+}
+
+// Bytes of h where (h & bit) != 0 become `val`, others 0.
+static inline __m256i bit_to(__m256i h, int bit, int val) {
+    const __m256i b = _mm256_set1_epi8(static_cast<char>(bit));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, b), b), _mm256_set1_epi8(static_cast<char>(val)));
+}
+
 static inline float hsum_ps256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s        = _mm_add_ps(s, _mm_movehl_ps(s, s));
