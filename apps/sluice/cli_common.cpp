@@ -62,6 +62,16 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
                     "tq2_0) so more fit; "
                     "results then differ from the file's by that rounding")
         ->group(g);
+    cmd->add_option("--shadow", f.shadow,
+                    "the routed experts again in a smaller type (`sluice quantize --expert-shadow TYPE`), read where "
+                    "--shadow-policy says: fewer bytes per token, lossy (measure with perplexity --kl-base)")
+        ->group(g);
+    cmd->add_option("--shadow-policy", f.shadow_policy,
+                    "which reads go to --shadow: cold (misses; an expert asked for again while cached is read "
+                    "exact), speculative (the predictor's guesses; the same), all (every read; slots sized for the "
+                    "shadow, so more fit)")
+        ->default_val("cold")
+        ->group(g);
     cmd->add_flag("--stats", f.stats, "print the expert-cache counters per layer at the end")->group(g);
     cmd->add_option("--stats-json", f.stats_json, "write the expert-cache counters as JSON to FILE")->group(g);
 }
@@ -84,7 +94,7 @@ engine_options make_engine_options(const model_flags & f) {
         }
         for (const char * flag :
              {"--predictor", "--cache-policy", "--cache-quota", "--predict-extra", "--predict-depth", "--pin-hot",
-              "--reader", "--no-direct", "--oracle-trace", "--cache-type"}) {
+              "--reader", "--no-direct", "--oracle-trace", "--cache-type", "--shadow", "--shadow-policy"}) {
             if (f.cmd != nullptr && f.cmd->count(flag) > 0) {
                 fail("{} tunes expert streaming; it needs --expert-budget", flag);
             }
@@ -129,6 +139,17 @@ engine_options make_engine_options(const model_flags & f) {
         s.cache_type = parse_type_name(f.cache_type);
         if (!s.cache_type) {
             fail("--cache-type: unknown type '{}'", f.cache_type);
+        }
+    }
+    if (f.shadow.empty()) {
+        if (f.cmd != nullptr && f.cmd->count("--shadow-policy") > 0) {
+            fail("--shadow-policy chooses what is read from --shadow; it needs --shadow");
+        }
+    } else {
+        s.shadow_path = f.shadow;
+        s.shadow      = parse_shadow_policy(f.shadow_policy);
+        if (s.shadow == shadow_policy::NONE) {
+            fail("--shadow-policy none reads nothing from --shadow: leave --shadow out instead");
         }
     }
     return o;

@@ -31,6 +31,8 @@ struct model_flags {
     std::string calibration;
     std::string oracle_trace;
     std::string cache_type;
+    std::string shadow;
+    std::string shadow_policy;
     bool        stats = false;
     std::string stats_json;
     // The command these flags were added to, so make_engine_options can tell which flags

@@ -15,18 +15,29 @@ namespace {
 struct quantize_options {
     std::string input, output, type = "q8_0";
     std::string split_max_size;
+    std::string expert_shadow;
     int         threads      = 0;
     bool        experts_only = false;
 };
 
-void run(const quantize_options & o) {
-    const auto type = parse_type_name(o.type);
+void run(const quantize_options & o, const CLI::App & cmd) {
+    quantize_scope scope = o.experts_only ? quantize_scope::EXPERTS : quantize_scope::ALL;
+    std::string    name  = o.type;
+    if (!o.expert_shadow.empty()) {
+        if (o.experts_only || cmd.count("--type") > 0) {
+            fail("quantize: --expert-shadow TYPE names the type and writes only the experts; leave out {}",
+                 o.experts_only ? "--experts-only" : "--type");
+        }
+        scope = quantize_scope::SHADOW;
+        name  = o.expert_shadow;
+    }
+    const auto type = parse_type_name(name);
     if (!type) {
-        fail("quantize: unknown type '{}'", o.type);
+        fail("quantize: unknown type '{}'", name);
     }
     const uint64_t        split = split_max_bytes(o.split_max_size);
     thread_pool           pool(o.threads);
-    const quantize_report r = quantize_file(o.input, o.output, *type, pool, o.experts_only, split);
+    const quantize_report r = quantize_file(o.input, o.output, *type, pool, scope, split);
     fmt::print("{}: {} tensors converted to {}, {} kept; {} -> {}\n", written_files(r.files), r.tensors_converted,
                type_name(*type), r.tensors_kept, human_bytes(r.bytes_in), human_bytes(r.bytes_out));
 }
@@ -43,8 +54,11 @@ void add_quantize_command(CLI::App & app) {
     cmd->add_flag("--experts-only", o->experts_only,
                   "convert only the routed experts' matrices (*_exps), keeping the rest as they are (how "
                   "'dynamic' downloads put i-quants where most of the bytes are)");
+    cmd->add_option("--expert-shadow", o->expert_shadow,
+                    "write only the routed experts, in TYPE: a shadow that streaming reads instead of the exact "
+                    "experts where --shadow-policy says (fewer bytes per token, lossy)");
     cmd->add_option("-t,--threads", o->threads, "threads (default: all)");
-    cmd->callback([o] { run(*o); });
+    cmd->callback([o, cmd] { run(*o, *cmd); });
 }
 
 }  // namespace sluice::cli

@@ -64,6 +64,31 @@ expert_store::expert_store(const gguf_file & file, std::vector<expert_layer_tens
     }
 }
 
+expert_store expert_store::in_other_file(const gguf_file & other) const {
+    std::vector<expert_layer_tensors> layers(layers_.size());
+    const auto                        same = [&](const gguf_tensor * t) -> const gguf_tensor * {
+        if (t == nullptr) {
+            return nullptr;
+        }
+        const gguf_tensor * found = other.find_tensor(t->name);
+        if (found == nullptr) {
+            fail("{}: no tensor '{}' (the experts of {})", other.path(), t->name, file_.path());
+        }
+        return found;
+    };
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        layers[l] = {same(layers_[l].gate), same(layers_[l].up), same(layers_[l].down)};
+    }
+    expert_store out(other, std::move(layers), n_embd_, n_ff_, n_expert_);
+    if (out.shard_.has_value() != shard_.has_value() || (shard_ && out.shard_->rank != shard_->rank)) {
+        fail(
+            "{}: it holds other experts than {} (one is a shard of an expert-parallel job, the other not, or of "
+            "another rank)",
+            other.path(), file_.path());
+    }
+    return out;
+}
+
 expert_slab expert_store::slab(int layer, const gguf_tensor * t, int expert) const {
     int index = expert;
     if (shard_) {

@@ -56,6 +56,11 @@ class expert_store {
     // The files the slabs lie in (expert_slab::part indexes them): the model's, or its parts.
     std::vector<std::string> part_paths() const { return file_.part_paths(); }
 
+    // The same experts in another file (a shadow from `sluice quantize --expert-shadow`, in
+    // any type): its tensors of the same names, checked against the same geometry. Throws
+    // naming a tensor the file lacks or gives another shape.
+    expert_store in_other_file(const gguf_file & other) const;
+
     // Views into the mapped file of expert e of layer l.
     expert_matrices view(int layer, int expert) const;
 

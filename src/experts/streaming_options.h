@@ -4,6 +4,7 @@
 
 #include "experts/cache/cache_index.h"
 #include "experts/cache/cache_plan.h"
+#include "experts/cache/shadow_policy.h"
 #include "experts/expert_parallel.h"
 #include "experts/io/loader.h"
 #include "experts/predict/predictor_kind.h"
@@ -29,6 +30,10 @@ struct streaming_options {
     // Hold cached experts in this type (re-quantized as they load, so more fit); results then
     // differ from the file's by that quantization. nullopt: the file's bytes, bit-exact.
     std::optional<ggml_type> cache_type;
+    // Fate's lower-precision IO: the routed experts again in a smaller type (`sluice quantize
+    // --expert-shadow`), read where `shadow` says. Lossy unless NONE.
+    std::string   shadow_path;
+    shadow_policy shadow = shadow_policy::NONE;
     // Expert parallelism: this process computes only the experts `partition` gives `rank`, so
     // its cache plans, reads, predicts and pins only those. Empty: every expert.
     expert_partition partition;

@@ -3,6 +3,8 @@
 #include "experts/cache/slot_layout.h"
 #include "util/error.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -36,7 +38,14 @@ streaming_expert_source::streaming_expert_source(const std::vector<std::string> 
     load_side_files();
     const cache_plan p = plan_slots(path);
     allocate(p);
-    reader_    = open_reader(paths, opt_.reader);
+    std::vector<std::string> files = paths;
+    if (shadow_file_) {
+        shadow_part_ = static_cast<uint32_t>(files.size());
+        for (const std::string & part : shadow_file_->part_paths()) {
+            files.push_back(part);
+        }
+    }
+    reader_    = open_reader(files, opt_.reader);
     predictor_ = make_predictor(opt_.predictor, predictor_inputs(mm));
     describe(p);
     pin_hot();
@@ -52,6 +61,19 @@ void streaming_expert_source::load_side_files() {
     }
     if (!opt_.trace_path.empty()) {
         trace_ = routing_trace::load(opt_.trace_path);
+    }
+    if (opt_.shadow_path.empty() && opt_.shadow != shadow_policy::NONE) {
+        fail("shadow policy {} needs a shadow file (--shadow)", name_of(opt_.shadow));
+    }
+    if (!opt_.shadow_path.empty() && opt_.shadow == shadow_policy::NONE) {
+        fail("{}: a shadow file needs a shadow policy other than none", opt_.shadow_path);
+    }
+    if (!opt_.shadow_path.empty()) {
+        if (opt_.cache_type) {
+            fail("--shadow and --cache-type both choose what the cache holds; use one");
+        }
+        shadow_file_.emplace(gguf_file::open(opt_.shadow_path));
+        shadow_store_.emplace(store_.in_other_file(*shadow_file_));
     }
 }
 
@@ -72,6 +94,13 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
             }
         }
     }
+    if (shadow_store_) {
+        // A slot holds either copy (all: only the shadow's, so more slots fit).
+        for (int l = 0; l < store_.n_layer(); ++l) {
+            const uint64_t shadow = layout_of(*shadow_store_, l).bytes();
+            bytes_per_slot[l]     = opt_.shadow == shadow_policy::ALL ? shadow : std::max(bytes_per_slot[l], shadow);
+        }
+    }
     // Under expert parallelism a layer never needs more slots than the experts this rank owns.
     const int owned = owned_per_layer();
     return plan_cache(budget, bytes_per_slot, owned, std::min(k_, owned), opt_.quota,
@@ -81,13 +110,16 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
 void streaming_expert_source::allocate(const cache_plan & p) {
     memory_ = slot_memory(p);
     tickets_.resize(p.slots.size());
-    std::vector<uint64_t> expert_bytes(p.slots.size());
+    std::vector<uint64_t> expert_bytes(p.slots.size()), shadow_bytes;
     for (size_t l = 0; l < p.slots.size(); ++l) {
         tickets_[l].assign(static_cast<size_t>(p.slots[l]), {0, 0, 0});
         expert_bytes[l] = store_.expert_bytes(static_cast<int>(l));
+        if (shadow_store_) {
+            shadow_bytes.push_back(shadow_store_->expert_bytes(static_cast<int>(l)));
+        }
     }
     cache_.emplace(p.slots, store_.n_expert(), opt_.eviction, std::move(expert_bytes),
-                   static_cast<cache_reads &>(*this));
+                   static_cast<cache_reads &>(*this), opt_.shadow, std::move(shadow_bytes));
 }
 
 predictor_context streaming_expert_source::predictor_inputs(matmul_runner & mm) const {
@@ -111,6 +143,11 @@ void streaming_expert_source::describe(const cache_plan & p) {
     st.budget         = opt_.budget;
     st.cache_bytes    = p.bytes + (staging_ ? staging_->bytes() : 0);
     st.cache_type     = staging_ ? std::string(type_name(staging_->type())) : std::string("as in the file");
+    if (shadow_store_) {
+        const int first = next_moe_layer(-1);
+        st.shadow       = fmt::format("{} ({} experts from {})", name_of(opt_.shadow),
+                                      type_name(shadow_store_->slab_gate(first, 0).type), opt_.shadow_path);
+    }
 }
 
 // The hottest experts stay: read them now, never evict them.
@@ -190,7 +227,7 @@ int streaming_expert_source::next_moe_layer(int after) const {
     return -1;
 }
 
-read_start streaming_expert_source::start_read(int layer, int slot, int32_t expert, bool prefetch) {
+read_start streaming_expert_source::start_read(int layer, int slot, int32_t expert, bool prefetch, bool shadow) {
     std::byte * dest = memory_.slot(layer, slot);
     if (staging_) {
         dest = staging_->take(layer, slot);
@@ -208,8 +245,9 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
             return read_start::REFUSED;
         }
     }
-    const std::array<read_request, 3> reads = slot_reads(store_, layer, expert, dest);
+    std::array<read_request, 3> reads = slot_reads(shadow ? *shadow_store_ : store_, layer, expert, dest);
     for (int i = 0; i < 3; ++i) {
+        reads[i].file += shadow ? shadow_part_ : 0;
         tickets_[layer][slot][i] = reader_->submit(reads[i]);
     }
     return read_start::PENDING;
@@ -257,8 +295,9 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
     cache_->acquire(layer, ids, slots_);
     issue_guesses();
     for (size_t i = 0; i < ids.size(); ++i) {
-        const std::byte * base = memory_.slot(layer, slots_[i]);
-        out[i]                 = staging_ ? staging_->view(base) : slot_view(store_, layer, ids[i], base);
+        const std::byte *    base  = memory_.slot(layer, slots_[i]);
+        const expert_store & where = cache_->index().slot(layer, slots_[i]).shadow ? *shadow_store_ : store_;
+        out[i]                     = staging_ ? staging_->view(base) : slot_view(where, layer, ids[i], base);
     }
     if (predictor_) {
         predictor_->observe(layer, ids);

@@ -65,7 +65,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
 
   private:
     // The constructor's steps, in order.
-    void              load_side_files();                     // calibration, trace
+    void              load_side_files();                     // calibration, trace, shadow
     cache_plan        plan_slots(const std::string & path);  // and the staging it needs
     void              allocate(const cache_plan & p);        // slots, tickets, the cache
     predictor_context predictor_inputs(matmul_runner & mm) const;
@@ -75,7 +75,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // cache_reads: the three reads of an expert, into its slot or (re-quantizing) a staging
     // buffer. A prefetch that finds no staging buffer free is refused; a demand read
     // finishes older loads until one is free.
-    read_start start_read(int layer, int slot, int32_t expert, bool prefetch) override;
+    read_start start_read(int layer, int slot, int32_t expert, bool prefetch, bool shadow) override;
     void       wait_read(int layer, int slot) override;
     void       abandon_read(int layer, int slot) override;
     // Waits for every read of the slot, ignoring errors.
@@ -96,7 +96,10 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     streaming_options                                 opt_;
     std::optional<calibration>                        calib_;
     std::optional<routing_trace>                      trace_;
-    std::optional<requant_staging>                    staging_;  // --cache-type
+    std::optional<requant_staging>                    staging_;          // --cache-type
+    std::optional<gguf_file>                          shadow_file_;      // --shadow
+    std::optional<expert_store>                       shadow_store_;     // its experts
+    uint32_t                                          shadow_part_ = 0;  // the reader's file index of its first part
     slot_memory                                       memory_;
     std::vector<std::vector<std::array<uint64_t, 3>>> tickets_;  // [layer][slot]: gate, up, down reads in flight
     std::unique_ptr<async_reader>                     reader_;   // after the memory: destroyed first, reaping reads

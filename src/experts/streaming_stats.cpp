@@ -20,6 +20,9 @@ layer_stream_stats stream_stats::total() const {
         t.bytes_read += l.bytes_read;
         t.wasted_reads += l.wasted_reads;
         t.wasted_bytes += l.wasted_bytes;
+        t.shadow_reads += l.shadow_reads;
+        t.shadow_uses += l.shadow_uses;
+        t.upgrades += l.upgrades;
         t.io_wait_ms += l.io_wait_ms;
     }
     return t;
@@ -53,6 +56,13 @@ std::string format_stream_stats(const stream_stats & s) {
     row("all", total_slots, t);
     out += fmt::format("per token: {:.2f} MiB read, {:.2f} ms waiting for reads, {:.3f} ms predicting\n",
                        double(t.bytes_read) / 1048576.0 / tokens, t.io_wait_ms / tokens, s.predict_ms / tokens);
+    if (t.shadow_reads > 0 || s.shadow != "none") {
+        out += fmt::format(
+            "shadow {}: {} of {} reads from the shadow, {} shadow copies read again exact, {:.1f}% of "
+            "requests served by a shadow copy (lossy)\n",
+            s.shadow, t.shadow_reads, t.reads, t.upgrades,
+            t.requests ? 100.0 * double(t.shadow_uses) / double(t.requests) : 0.0);
+    }
     return out;
 }
 
@@ -64,6 +74,7 @@ std::string stream_stats_json(const stream_stats & s) {
     j["eviction"]    = s.eviction;
     j["quota"]       = s.quota;
     j["cache_type"]  = s.cache_type;
+    j["shadow"]      = s.shadow;
     j["budget"]      = s.budget;
     j["cache_bytes"] = s.cache_bytes;
     j["tokens"]      = s.tokens;
@@ -81,6 +92,9 @@ std::string stream_stats_json(const stream_stats & s) {
                               {"bytes_read", l.bytes_read},
                               {"wasted_reads", l.wasted_reads},
                               {"wasted_bytes", l.wasted_bytes},
+                              {"shadow_reads", l.shadow_reads},
+                              {"shadow_uses", l.shadow_uses},
+                              {"upgrades", l.upgrades},
                               {"io_wait_ms", l.io_wait_ms},
                               {"hit_rate", l.hit_rate()},
                               {"recall", l.recall()},

@@ -20,6 +20,9 @@ struct layer_stream_stats {
     uint64_t bytes_read     = 0;
     uint64_t wasted_reads   = 0;  // read and evicted (or still resident) without ever being used
     uint64_t wasted_bytes   = 0;
+    uint64_t shadow_reads   = 0;  // reads of the shadow file (counted in reads and bytes_read too)
+    uint64_t shadow_uses    = 0;  // requests served by a shadow copy: the lossy ones
+    uint64_t upgrades       = 0;  // shadow copies asked for again and read exact (counted in misses)
     double   io_wait_ms     = 0;  // time the forward pass waited for this layer's reads
 
     double hit_rate() const { return requests ? double(hits) / double(requests) : 0.0; }
@@ -31,7 +34,8 @@ struct stream_stats {
     std::string                     reader;          // "io_uring" or "pread"
     bool                            direct = false;  // O_DIRECT
     std::string                     predictor, eviction, quota;
-    std::string                     cache_type;  // "as in the file" or the re-quantized type
+    std::string                     cache_type;            // "as in the file" or the re-quantized type
+    std::string                     shadow      = "none";  // the shadow policy and type
     uint64_t                        budget      = 0;
     uint64_t                        cache_bytes = 0;  // slot (and staging) memory actually allocated
     int64_t                         tokens      = 0;  // rows the forward pass ran

@@ -53,7 +53,7 @@ bool should_quantize(const std::string & name, int n_dims, int64_t row_len, ggml
 }
 
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
-                              bool experts_only, uint64_t split_max_bytes) {
+                              quantize_scope scope, uint64_t split_max_bytes) {
     if (!can_quantize(type)) {
         fail("quantize: cannot write type {} (supported: {})", type_name(type), quantizable_type_names());
     }
@@ -76,14 +76,24 @@ quantize_report quantize_file(const std::string & input, const std::string & out
     // are then produced one tensor at a time as the file is written, so memory holds one
     // tensor, not the whole output.
     quantize_report       rep;
-    std::vector<uint64_t> written_after(in.tensors().size(), 0);  // output bytes up to each tensor
+    std::vector<size_t>   source;         // [output tensor] -> its input tensor
+    std::vector<uint64_t> written_after;  // [output tensor] -> output bytes up to it
     uint64_t              total_out = 0;
     for (size_t i = 0; i < in.tensors().size(); ++i) {
-        const gguf_tensor & t = in.tensors()[i];
+        const gguf_tensor & t      = in.tensors()[i];
+        const bool          expert = std::string_view(t.name).find("_exps.weight") != std::string_view::npos;
+        if (scope == quantize_scope::SHADOW && !expert) {
+            continue;  // not written
+        }
         rep.bytes_in += t.nbytes;
+        if (scope == quantize_scope::SHADOW && !(traits(t.type).computable && t.n_dims == 3 &&
+                                                 should_quantize(std::string(t.name), t.n_dims, t.ne[0], type))) {
+            fail("{}: tensor '{}' ({} values a row) cannot be written as {} for an expert shadow", input, t.name,
+                 t.ne[0], type_name(type));
+        }
         const bool convert = traits(t.type).computable && t.type != type &&
                              should_quantize(std::string(t.name), t.n_dims, t.ne[0], type) &&
-                             !(experts_only && std::string_view(t.name).find("_exps.weight") == std::string_view::npos);
+                             (scope == quantize_scope::ALL || expert);
         if (convert) {
             out.add_tensor_info(std::string(t.name), type, {t.ne, t.ne + t.n_dims});
             total_out += static_cast<uint64_t>(t.n_rows()) * row_bytes(type, t.ne[0]);
@@ -93,14 +103,18 @@ quantize_report quantize_file(const std::string & input, const std::string & out
             total_out += t.nbytes;
             ++rep.tensors_kept;
         }
-        written_after[i] = total_out;
+        source.push_back(i);
+        written_after.push_back(total_out);
+    }
+    if (scope == quantize_scope::SHADOW && rep.tensors_converted + rep.tensors_kept == 0) {
+        fail("{}: the model has no routed experts (*_exps tensors) to shadow", input);
     }
     rep.bytes_out = total_out;
 
     std::vector<uint8_t> converted;
     progress_bar         bar("quantize", total_out);
     const auto           produce = [&](size_t i) -> std::span<const uint8_t> {
-        const gguf_tensor & t    = in.tensors()[i];
+        const gguf_tensor & t    = in.tensors()[source[i]];
         const int64_t       rows = t.n_rows(), cols = t.ne[0];
         const uint64_t      rb_in = t.row_bytes(), rb_out = row_bytes(type, cols);
         converted.resize(static_cast<uint64_t>(rows) * rb_out);

@@ -21,13 +21,21 @@ struct quantize_report {
     std::vector<std::string> files;  // written: the output, or its parts
 };
 
-// Reads `input`, writes `output` with the matrices in `type` (one of the types
-// quantize_row supports); only the routed experts' (*_exps) when `experts_only` (what a
-// re-quantizing expert cache holds). With split_max_bytes > 0 the output is a split model
+// Which tensors quantize_file converts, and which it writes.
+enum class quantize_scope {
+    ALL,      // every weight matrix converted, the rest kept
+    EXPERTS,  // only the routed experts' matrices (*_exps) converted, the rest kept (what a
+              // re-quantizing expert cache holds)
+    SHADOW,   // only the routed experts' matrices, converted, and nothing else: an expert
+              // shadow for streaming (--shadow), which finds them by name
+};
+
+// Reads `input`, writes `output` with the matrices `scope` names in `type` (one of the types
+// quantize_row supports). With split_max_bytes > 0 the output is a split model
 // (gguf_writer::write_split: OUTPUT less ".gguf", then -00001-of-0000N.gguf). Throws naming
 // the tensor on a problem.
 quantize_report quantize_file(const std::string & input, const std::string & output, ggml_type type, thread_pool & pool,
-                              bool experts_only = false, uint64_t split_max_bytes = 0);
+                              quantize_scope scope = quantize_scope::ALL, uint64_t split_max_bytes = 0);
 
 // llama.cpp's general.file_type id (LLAMA_FTYPE_*) for a file mostly of type t; 0 (all F32)
 // for a type without one.

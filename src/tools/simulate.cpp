@@ -14,7 +14,7 @@ namespace {
 // best deliver.
 class instant_reads final : public cache_reads {
   public:
-    read_start start_read(int, int, int32_t, bool) override { return read_start::DONE; }
+    read_start start_read(int, int, int32_t, bool, bool) override { return read_start::DONE; }
     void       wait_read(int, int) override {}
     void       abandon_read(int, int) override {}
 };

@@ -21,12 +21,14 @@ struct scripted_reads final : cache_reads {
     std::vector<int>     waited;                                   // slots
     std::vector<int>     abandoned;                                // slots
     std::vector<int32_t> expert_of = std::vector<int32_t>(8, -1);  // slot -> expert started there
+    std::vector<bool>    shadowed;                                 // per start: from the shadow file
 
-    read_start start_read(int, int slot, int32_t expert, bool prefetch) override {
+    read_start start_read(int, int slot, int32_t expert, bool prefetch, bool shadow) override {
         if (prefetch && refuse_prefetch) {
             return read_start::REFUSED;
         }
         started.push_back(expert);
+        shadowed.push_back(shadow);
         expert_of[slot] = expert;
         return answer;
     }
@@ -131,6 +133,79 @@ TEST(expert_cache, pinned_experts_stay_and_leave_less_room) {
     EXPECT_EQ(f.cache.stats().layers[0].hits, 1u);
     EXPECT_THROW(f.acquire({1, 3}), error);  // one free slot for two experts
     EXPECT_EQ(f.cache.stats_counting_residents().layers[0].wasted_reads, 0u);
+}
+
+// The same layer with a shadow file whose copy of an expert counts 4 bytes.
+struct shadow_fixture : fixture {
+    explicit shadow_fixture(shadow_policy p) : cache{{2}, 8, eviction_policy::LRU, {10}, reads, p, {4}} {}
+    expert_cache cache;
+
+    void acquire(std::vector<int32_t> ids) {
+        std::vector<int> slots(ids.size());
+        cache.acquire(0, ids, slots);
+    }
+};
+
+TEST(expert_cache, cold_reads_a_miss_from_the_shadow_and_a_second_use_exact) {
+    shadow_fixture f(shadow_policy::COLD);
+    f.acquire({3});  // shadow read, lossy use
+    f.acquire({3});  // asked for again: read exact into its slot
+    f.acquire({3});  // a hit on the exact copy
+    const layer_stream_stats & s = f.cache.stats().layers[0];
+    EXPECT_EQ(f.reads.started, std::vector<int32_t>({3, 3}));
+    EXPECT_EQ(f.reads.shadowed, std::vector<bool>({true, false}));
+    EXPECT_EQ(s.reads, 2u);
+    EXPECT_EQ(s.shadow_reads, 1u);
+    EXPECT_EQ(s.bytes_read, 14u);
+    EXPECT_EQ(s.misses, 2u);
+    EXPECT_EQ(s.upgrades, 1u);
+    EXPECT_EQ(s.hits, 1u);
+    EXPECT_EQ(s.shadow_uses, 1u);
+    EXPECT_EQ(f.reads.waited.size(), 2u);
+    EXPECT_FALSE(f.cache.index().slot(0, f.cache.index().find(0, 3)).shadow);
+}
+
+TEST(expert_cache, cold_reads_guesses_exact) {
+    shadow_fixture f(shadow_policy::COLD);
+    f.cache.predict(0, std::vector<int32_t>{5});
+    f.acquire({5});
+    EXPECT_EQ(f.reads.shadowed, std::vector<bool>({false}));
+    EXPECT_EQ(f.cache.stats().layers[0].shadow_uses, 0u);
+}
+
+TEST(expert_cache, speculative_reads_guesses_from_the_shadow_and_demand_exact) {
+    shadow_fixture f(shadow_policy::SPECULATIVE);
+    f.cache.predict(0, std::vector<int32_t>{5, 6});  // two shadow reads
+    f.acquire({5});                                  // late, served by the shadow copy
+    f.acquire({5});                                  // again: read exact
+    f.acquire({1});                                  // a miss: exact; evicts 6, never used
+    const layer_stream_stats & s = f.cache.stats().layers[0];
+    EXPECT_EQ(f.reads.started, std::vector<int32_t>({5, 6, 5, 1}));
+    EXPECT_EQ(f.reads.shadowed, std::vector<bool>({true, true, false, false}));
+    EXPECT_EQ(s.late, 1u);
+    EXPECT_EQ(s.shadow_uses, 1u);
+    EXPECT_EQ(s.upgrades, 1u);
+    EXPECT_EQ(s.bytes_read, 4u + 4u + 10u + 10u);
+    EXPECT_EQ(s.wasted_reads, 1u);
+    EXPECT_EQ(s.wasted_bytes, 4u);  // the shadow copy's bytes
+}
+
+TEST(expert_cache, all_reads_only_the_shadow_and_keeps_it) {
+    shadow_fixture f(shadow_policy::ALL);
+    f.acquire({3});
+    f.acquire({3});
+    f.cache.pin(0, 2);
+    const layer_stream_stats & s = f.cache.stats().layers[0];
+    EXPECT_EQ(f.reads.shadowed, std::vector<bool>({true, true}));
+    EXPECT_EQ(s.upgrades, 0u);
+    EXPECT_EQ(s.hits, 1u);
+    EXPECT_EQ(s.shadow_uses, 2u);
+    EXPECT_EQ(s.bytes_read, 8u);
+}
+
+TEST(expert_cache, a_shadow_policy_needs_shadow_sizes) {
+    scripted_reads reads;
+    EXPECT_THROW(expert_cache({2}, 8, eviction_policy::LRU, {10}, reads, shadow_policy::COLD, {}), error);
 }
 
 }  // namespace

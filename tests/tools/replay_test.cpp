@@ -229,7 +229,7 @@ namespace {
 TEST(requantizing_cache, computes_what_a_requantized_file_computes) {
     const auto  copy = std::filesystem::temp_directory_path() / ("sluice-q40-" + std::to_string(::getpid()) + ".gguf");
     thread_pool pool(2);
-    quantize_file(trained, copy.string(), ggml_type::Q4_0, pool, /*experts_only=*/true);
+    quantize_file(trained, copy.string(), ggml_type::Q4_0, pool, quantize_scope::EXPERTS);
 
     engine_options o;
     o.model_path = copy.string();

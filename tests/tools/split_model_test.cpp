@@ -61,8 +61,8 @@ class split_model : public ::testing::Test {
         thread_pool pool(2);
         // 55 MiB of tensors in parts of at most 21 MB: three parts, the experts of the early
         // blocks in the first, of the last ones in the third.
-        report_ = new quantize_report(
-            quantize_file(test::trained_model, (dir_ / "q8.gguf").string(), ggml_type::Q8_0, pool, false, 21000000));
+        report_ = new quantize_report(quantize_file(test::trained_model, (dir_ / "q8.gguf").string(), ggml_type::Q8_0,
+                                                    pool, quantize_scope::ALL, 21000000));
     }
     static void TearDownTestSuite() {
         fs::remove_all(dir_);

@@ -109,6 +109,7 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
         out.evicted             = s.expert;
         out.wasted              = !s.used;
         out.loading             = s.status == slot_status::LOADING;
+        out.shadow              = s.shadow;
         where_[layer][s.expert] = -1;
     }
     s                     = cache_slot{};

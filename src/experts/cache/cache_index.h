@@ -37,6 +37,7 @@ struct cache_slot {
     bool        pinned   = false;  // never evicted (the hottest experts, when asked)
     bool        used     = false;  // used since it was loaded (else its read was wasted)
     bool        prefetch = false;  // loaded on a prediction rather than on demand
+    bool        shadow   = false;  // holds the shadow file's copy (shadow_policy.h), not the exact one
     uint64_t    last_use = 0;
 };
 
@@ -45,6 +46,7 @@ struct eviction {
     int32_t evicted = -1;     // the expert that was there, or -1 for an empty slot
     bool    wasted  = false;  // it was loaded and never used
     bool    loading = false;  // its read may still be running: wait for it before reusing the slot
+    bool    shadow  = false;  // it was the shadow file's copy
 };
 
 class cache_index {

@@ -7,10 +7,18 @@
 namespace sluice {
 
 expert_cache::expert_cache(const std::vector<int> & slots, int n_expert, eviction_policy policy,
-                           std::vector<uint64_t> expert_bytes, cache_reads & reads)
-    : index_(slots, n_expert, policy), expert_bytes_(std::move(expert_bytes)), reads_(reads) {
+                           std::vector<uint64_t> expert_bytes, cache_reads & reads, shadow_policy shadow,
+                           std::vector<uint64_t> shadow_bytes)
+    : index_(slots, n_expert, policy),
+      expert_bytes_(std::move(expert_bytes)),
+      shadow_(shadow),
+      shadow_bytes_(std::move(shadow_bytes)),
+      reads_(reads) {
     if (expert_bytes_.size() != slots.size()) {
         fail("expert cache: {} layers of slots but {} of expert sizes", slots.size(), expert_bytes_.size());
+    }
+    if (shadow_ != shadow_policy::NONE && shadow_bytes_.size() != slots.size()) {
+        fail("expert cache: {} layers of slots but {} of shadow expert sizes", slots.size(), shadow_bytes_.size());
     }
     stats_.slots = slots;
     stats_.layers.resize(slots.size());
@@ -48,7 +56,7 @@ int expert_cache::claim(int layer, int32_t expert, bool prefetch) {
     if (ev.wasted) {
         layer_stream_stats & st = stats_.layers[layer];
         ++st.wasted_reads;
-        st.wasted_bytes += expert_bytes_[layer];
+        st.wasted_bytes += bytes_of(layer, ev.shadow);
     }
     if (ev.loading) {
         reads_.abandon_read(layer, ev.slot);
@@ -56,18 +64,33 @@ int expert_cache::claim(int layer, int32_t expert, bool prefetch) {
     return ev.slot;
 }
 
-read_start expert_cache::start(int layer, int slot, int32_t expert, bool prefetch) {
-    const read_start r = reads_.start_read(layer, slot, expert, prefetch);
+bool expert_cache::from_shadow(bool prefetch) const {
+    switch (shadow_) {
+        case shadow_policy::NONE:
+            return false;
+        case shadow_policy::COLD:
+            return !prefetch;
+        case shadow_policy::SPECULATIVE:
+            return prefetch;
+        case shadow_policy::ALL:
+            return true;
+    }
+    return false;
+}
+
+read_start expert_cache::start(int layer, int slot, int32_t expert, bool prefetch, bool shadow) {
+    const read_start r = reads_.start_read(layer, slot, expert, prefetch, shadow);
     if (r == read_start::REFUSED) {
         return r;
     }
+    cache_slot & s          = index_.slot(layer, slot);
+    s.shadow                = shadow;
+    s.status                = r == read_start::DONE ? slot_status::READY : slot_status::LOADING;
     layer_stream_stats & st = stats_.layers[layer];
     ++st.reads;
     st.prefetches += prefetch ? 1 : 0;
-    st.bytes_read += expert_bytes_[layer];
-    if (r == read_start::DONE) {
-        index_.slot(layer, slot).status = slot_status::READY;
-    }
+    st.shadow_reads += shadow ? 1 : 0;
+    st.bytes_read += bytes_of(layer, shadow);
     return r;
 }
 
@@ -104,7 +127,7 @@ void expert_cache::prefetch(int layer, std::span<const int32_t> ids) {
         if (slot < 0) {
             break;  // nothing more may go for a guess
         }
-        if (start(layer, slot, e, true) == read_start::REFUSED) {
+        if (start(layer, slot, e, true, from_shadow(true)) == read_start::REFUSED) {
             index_.forget(layer, slot);  // no staging free: the guess waits for another pass
             break;
         }
@@ -120,6 +143,7 @@ void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<in
     }
     layer_stream_stats & st = stats_.layers[layer];
     // Hold what is there first, so that making room for the misses cannot evict it.
+    upgrade_.assign(ids.size(), 0);
     for (size_t i = 0; i < ids.size(); ++i) {
         ++st.requests;
         st.predicted_used += index_.predicted(layer, ids[i]) ? 1 : 0;
@@ -128,6 +152,12 @@ void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<in
         if (slots[i] >= 0) {
             cache_slot & s = index_.slot(layer, slots[i]);
             s.held         = true;
+            // A shadow copy that has served its use is read exact now (not under ALL, where
+            // the shadow is all there is). A used slot's read has finished.
+            upgrade_[i] = s.shadow && s.used && shadow_ != shadow_policy::ALL ? 1 : 0;
+            if (upgrade_[i]) {
+                continue;
+            }
             if (s.status == slot_status::READY) {
                 ++st.hits;
             } else {
@@ -136,23 +166,29 @@ void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<in
         }
     }
     for (size_t i = 0; i < ids.size(); ++i) {
-        if (slots[i] >= 0) {
+        if (slots[i] >= 0 && !upgrade_[i]) {
             continue;
         }
         ++st.misses;
-        slots[i] = claim(layer, ids[i], false);
-        if (slots[i] < 0) {
-            fail("expert cache of layer {} has {} slots, too few for {} experts at once", layer, index_.n_slots(layer),
-                 ids.size());
+        if (upgrade_[i]) {
+            ++st.upgrades;
+        } else {
+            slots[i] = claim(layer, ids[i], false);
+            if (slots[i] < 0) {
+                fail("expert cache of layer {} has {} slots, too few for {} experts at once", layer,
+                     index_.n_slots(layer), ids.size());
+            }
+            index_.slot(layer, slots[i]).held = true;
         }
-        index_.slot(layer, slots[i]).held = true;
-        if (start(layer, slots[i], ids[i], false) == read_start::REFUSED) {
+        const bool shadow = !upgrade_[i] && from_shadow(false);
+        if (start(layer, slots[i], ids[i], false, shadow) == read_start::REFUSED) {
             fail("expert cache: no staging buffer for a demand read of layer {}", layer);
         }
     }
     for (size_t i = 0; i < ids.size(); ++i) {
         finish(layer, slots[i]);
         index_.touch(layer, slots[i]);
+        st.shadow_uses += index_.slot(layer, slots[i]).shadow ? 1 : 0;
     }
 }
 
@@ -161,7 +197,7 @@ void expert_cache::pin(int layer, int32_t expert) {
     if (slot < 0) {
         fail("expert cache of layer {}: no slot left to pin expert {}", layer, expert);
     }
-    if (start(layer, slot, expert, false) == read_start::REFUSED) {
+    if (start(layer, slot, expert, false, shadow_ == shadow_policy::ALL) == read_start::REFUSED) {
         fail("expert cache: no staging buffer to pin expert {} of layer {}", expert, layer);
     }
     finish(layer, slot);
@@ -177,7 +213,7 @@ stream_stats expert_cache::stats_counting_residents() const {
             const cache_slot & c = index_.slot(l, i);
             if (c.status != slot_status::EMPTY && !c.used) {
                 ++s.layers[l].wasted_reads;
-                s.layers[l].wasted_bytes += expert_bytes_[l];
+                s.layers[l].wasted_bytes += bytes_of(l, c.shadow);
             }
         }
     }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "experts/cache/cache_index.h"
+#include "experts/cache/shadow_policy.h"
 #include "experts/streaming_stats.h"
 
 #include <cstdint>
@@ -28,8 +29,9 @@ class cache_reads {
   public:
     virtual ~cache_reads() = default;
 
-    // Starts reading `expert` into the slot. Only a prefetch may be refused.
-    virtual read_start start_read(int layer, int slot, int32_t expert, bool prefetch) = 0;
+    // Starts reading `expert` into the slot, from the shadow file when `shadow`. Only a
+    // prefetch may be refused.
+    virtual read_start start_read(int layer, int slot, int32_t expert, bool prefetch, bool shadow) = 0;
     // Blocks until the slot's read is complete and its bytes usable; throws sluice::error on
     // a read error (the cache then forgets the slot).
     virtual void wait_read(int layer, int slot) = 0;
@@ -42,8 +44,11 @@ class expert_cache {
   public:
     // slots: per layer (0 for a dense block). expert_bytes: per layer, what one expert read
     // adds to the byte counters (the file's bytes live; 1 in a simulation, which counts experts).
+    // shadow_bytes: the same for a read of the shadow file, which `shadow` says when to use
+    // (empty for NONE).
     expert_cache(const std::vector<int> & slots, int n_expert, eviction_policy policy,
-                 std::vector<uint64_t> expert_bytes, cache_reads & reads);
+                 std::vector<uint64_t> expert_bytes, cache_reads & reads, shadow_policy shadow = shadow_policy::NONE,
+                 std::vector<uint64_t> shadow_bytes = {});
 
     const cache_index & index() const { return index_; }
 
@@ -70,7 +75,9 @@ class expert_cache {
 
     // Experts `ids` of `layer`, which the forward pass needs now: writes each one's slot to
     // slots[i], waiting for every read. The slots are held until release_all(). Throws when
-    // the layer has too few free slots for them all.
+    // the layer has too few free slots for them all. Under a shadow policy a miss may be read
+    // from the shadow (COLD, ALL), and a shadow copy serves one use: asked for again while
+    // cached, it is read exact into its slot (COLD, SPECULATIVE).
     void acquire(int layer, std::span<const int32_t> ids, std::span<int> slots);
 
     // Completes the slot's read if it is still pending. The streaming source calls it from
@@ -94,10 +101,17 @@ class expert_cache {
     // A slot for `expert` by the eviction policy (letting a read still filling it end), or -1
     // when every slot is held, pinned or, for a prefetch, predicted.
     int        claim(int layer, int32_t expert, bool prefetch);
-    read_start start(int layer, int slot, int32_t expert, bool prefetch);
+    read_start start(int layer, int slot, int32_t expert, bool prefetch, bool shadow);
+    // Whether a read that is (or is not) a prefetch goes to the shadow file.
+    bool from_shadow(bool prefetch) const;
+    // What a read of the slot's copy costs: the exact expert's bytes or the shadow's.
+    uint64_t bytes_of(int layer, bool shadow) const { return shadow ? shadow_bytes_[layer] : expert_bytes_[layer]; }
 
     cache_index           index_;
     std::vector<uint64_t> expert_bytes_;  // [layer]
+    shadow_policy         shadow_;
+    std::vector<uint64_t> shadow_bytes_;  // [layer]
+    std::vector<uint8_t>  upgrade_;       // acquire's: the slot holds a used shadow copy, read it exact
     cache_reads &         reads_;
     stream_stats          stats_;
     std::vector<uint8_t>  foreseen_;  // [layer]: has been predicted at all (recall's base)
