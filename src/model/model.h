@@ -61,6 +61,7 @@ struct expert_use_counts {
 // batched decode step's time.
 struct forward_workspace {
     std::vector<float>  x, g, u, y;  // routed experts' inputs, gate, up and down outputs per row
+    std::vector<float>  parked;      // down outputs of experts computed before one earlier in order
     std::vector<double> acc;         // the block's weighted sum, [n][d]
 };
 

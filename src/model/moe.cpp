@@ -1,9 +1,11 @@
 #include "model/moe.h"
 
 #include "model/layers.h"
+#include "util/error.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace sluice {
@@ -61,19 +63,60 @@ constexpr size_t k_max_rows_per_pass = 512;
 // product runs in one pass over the thread pool and every down product in a second (two
 // wake-ups per run, not three per expert: a decode step of a few sequences touches ~10
 // experts per layer with 1-4 tokens each). The source picks the order it yields experts in;
-// their outputs are kept and summed afterwards in `used` order, so neither the order, the
-// grouping nor the batch change the result.
+// outputs are added in `used` order whatever that is, so neither the order, the grouping nor
+// the batch change the result. An expert's output is added as soon as those before it in
+// `used` are: with experts yielded in order (in RAM) nothing waits and memory holds one run
+// (at most k_max_rows_per_pass rows); an expert yielded early (a streamed cache's held
+// experts first) waits in ws.parked.
 void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<const int32_t> used,
                  const std::vector<std::vector<int64_t>> & tokens_of, const std::vector<std::vector<float>> & weight_of,
                  const moe_options & opt, const forward_context & ctx, forward_workspace & ws, double * acc,
                  std::span<const int64_t> positions) {
-    // Expert used[i]'s output rows start at row y0[i] of ws.y: [rows of all used experts][d].
-    std::vector<size_t> y0(used.size() + 1, 0);
-    for (size_t i = 0; i < used.size(); ++i) {
-        y0[i + 1] = y0[i] + tokens_of[used[i]].size();
-    }
-    float * const           y = grown(ws.y, y0.back() * d);
-    std::vector<size_t>     row0;  // per expert of a run: its first row in x, g, u
+    std::vector<int64_t> pos;
+    // Adds expert used[i]'s down outputs (its tokens' rows of d) into acc.
+    const auto add = [&](size_t i, float * ye) {
+        const int32_t                e  = used[i];
+        const std::vector<int64_t> & ts = tokens_of[e];
+        const auto                   nt = static_cast<int64_t>(ts.size());
+        add_down_bias(ye, nt, d, e, opt);
+        if (ctx.observer != nullptr) {
+            pos.resize(nt);
+            for (int64_t r = 0; r < nt; ++r) {
+                pos[r] = positions[ts[r]];
+            }
+            ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
+        }
+        for (int64_t r = 0; r < nt; ++r) {
+            const float   w   = weight_of[e][r];
+            double *      o   = acc + ts[r] * d;
+            const float * src = ye + r * d;
+            for (int64_t c = 0; c < d; ++c) {
+                o[c] += static_cast<double>(w) * src[c];
+            }
+        }
+    };
+    constexpr size_t    none = SIZE_MAX;
+    std::vector<size_t> parked_at(used.size(), none);  // where in ws.parked an early expert's rows wait
+    size_t              next_to_add = 0, parked_end = 0;
+    // Expert used[i] is done, its rows at ye: add it and every parked one it unblocks, or park it.
+    const auto done = [&](size_t i, float * ye) {
+        if (i != next_to_add) {
+            const size_t count = tokens_of[used[i]].size() * static_cast<size_t>(d);
+            float *      dst   = grown(ws.parked, parked_end + count) + parked_end;
+            std::copy(ye, ye + count, dst);
+            parked_at[i] = parked_end;
+            parked_end += count;
+            return;
+        }
+        add(i, ye);
+        ++next_to_add;
+        while (next_to_add < used.size() && parked_at[next_to_add] != none) {
+            add(next_to_add, ws.parked.data() + parked_at[next_to_add]);
+            ++next_to_add;
+        }
+    };
+
+    std::vector<size_t>     row0;  // per expert of a run: its first row in x, g, u, y
     std::vector<matmul_job> jobs;
     // Experts used[which[j]], with matrices mats[j].
     const auto run = [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
@@ -86,6 +129,7 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
         float *    x    = grown(ws.x, rows * d);
         float *    g    = grown(ws.g, rows * ff);
         float *    u    = grown(ws.u, rows * ff);
+        float *    y    = grown(ws.y, rows * d);
         jobs.clear();
         for (size_t j = 0; j < mats.size(); ++j) {
             const std::vector<int64_t> & ts = tokens_of[used[which[j]]];
@@ -108,9 +152,12 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
         for (size_t j = 0; j < mats.size(); ++j) {
             const auto nt = static_cast<int64_t>(row0[j + 1] - row0[j]);
             activate(g + row0[j] * ff, u + row0[j] * ff, nt, ff, used[which[j]], opt);
-            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + y0[which[j]] * d});
+            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + row0[j] * d});
         }
         ctx.mm.matmul_many(jobs);
+        for (size_t j = 0; j < mats.size(); ++j) {
+            done(which[j], y + row0[j] * d);
+        }
     };
     ctx.experts.for_each_expert(layer, used, [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
         size_t j0 = 0, rows = 0;
@@ -127,28 +174,8 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
             run(which.subspan(j0), mats.subspan(j0));
         }
     });
-    std::vector<int64_t> pos;
-    for (size_t i = 0; i < used.size(); ++i) {
-        const int32_t                e  = used[i];
-        const std::vector<int64_t> & ts = tokens_of[e];
-        const auto                   nt = static_cast<int64_t>(ts.size());
-        float *                      ye = y + y0[i] * d;
-        add_down_bias(ye, nt, d, e, opt);
-        if (ctx.observer != nullptr) {
-            pos.resize(nt);
-            for (int64_t r = 0; r < nt; ++r) {
-                pos[r] = positions[ts[r]];
-            }
-            ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
-        }
-        for (int64_t r = 0; r < nt; ++r) {
-            const float   w   = weight_of[e][r];
-            double *      o   = acc + ts[r] * d;
-            const float * src = ye + r * d;
-            for (int64_t c = 0; c < d; ++c) {
-                o[c] += static_cast<double>(w) * src[c];
-            }
-        }
+    if (next_to_add != used.size()) {
+        fail("layer {}: the expert source yielded {} of {} experts", layer, next_to_add, used.size());
     }
 }
 
