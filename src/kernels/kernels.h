@@ -7,6 +7,7 @@
 // caller (engine_options::force_isa, the CLI's --isa).
 #pragma once
 
+#include "kernels/thread_scratch.h"
 #include "tensor/types.h"
 
 #include <cstdint>
@@ -135,12 +136,13 @@ class matmul_runner {
         int64_t              first_task;
     };
 
-    thread_pool &           pool_;
-    isa                     isa_;
-    std::vector<uint8_t>    act_;
-    std::vector<job_plan>   plans_;    // reused: a decode step calls matmul_many ~100 times
-    std::vector<matmul_job> many_;     // matvec_many's jobs as matmul_jobs
-    std::vector<uint8_t>    scratch_;  // dot_tile's scratch, one slice per pool thread
+    thread_pool &               pool_;
+    isa                         isa_;
+    std::vector<uint8_t>        act_;
+    std::vector<job_plan>       plans_;       // reused: a decode step calls matmul_many ~100 times
+    std::vector<matmul_job>     many_;        // matvec_many's jobs as matmul_jobs
+    std::vector<thread_scratch> scratch_;     // one per pool thread: dot_tile's scratch and output tiles
+    std::vector<uint8_t *>      scratch_at_;  // matmul_many's: each thread's block this call
 };
 
 }  // namespace sluice

@@ -77,7 +77,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     std::vector<job_plan> & prep     = plans_;
     prep.resize(jobs.size());
     uint64_t total_act = 0, work_bytes = 0, scratch_per_thread = 0;
-    int64_t  n_tasks = 0;
+    int64_t  n_tasks = 0, max_row_tile = 0, max_tokens = 0;
     for (size_t j = 0; j < jobs.size(); ++j) {
         const weight_matrix & w = *jobs[j].w;
         job_plan &            p = prep[j];
@@ -102,19 +102,30 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
             const auto rows_fit = static_cast<int64_t>((128 * 1024) / std::max<uint64_t>(w.row_stride, 1));
             p.row_tile          = std::clamp<int64_t>(rows_fit, 4, 64) / 4 * 4;
         }
-        p.n_rtiles = (w.rows + p.row_tile - 1) / p.row_tile;
+        p.n_rtiles   = (w.rows + p.row_tile - 1) / p.row_tile;
+        max_row_tile = std::max(max_row_tile, p.row_tile);
+        max_tokens   = std::max(max_tokens, n);
         if (n > 1 && p.k->dot_tile != nullptr && p.k->tile_scratch != nullptr) {
             scratch_per_thread = std::max(scratch_per_thread, p.k->tile_scratch(w.cols, std::min(n, tok_tile)));
+            scratch_per_thread = (scratch_per_thread + 63) / 64 * 64;
         }
         p.first_task = n_tasks;
         n_tasks += n == 0 ? 0 : p.n_rtiles * ((n + tok_tile - 1) / tok_tile);
         work_bytes += static_cast<uint64_t>(w.rows) * w.row_stride * static_cast<uint64_t>(n);
     }
     act_.resize(total_act);
-    // Each thread's dot_tile scratch, 64-byte aligned (the vector's storage may not be).
-    scratch_per_thread = (scratch_per_thread + 63) / 64 * 64;
-    scratch_.resize(scratch_per_thread * static_cast<uint64_t>(pool_.size()) + 64);
-    uint8_t * const scratch0 = scratch_.data() + (64 - reinterpret_cast<uintptr_t>(scratch_.data()) % 64) % 64;
+    // Each thread's block (thread_scratch.h): a task's output tile (at most the largest row
+    // tile x tok_tile floats), then dot_tile's scratch.
+    const uint64_t tile_bytes =
+        (static_cast<uint64_t>(max_row_tile * std::min(max_tokens, tok_tile)) * sizeof(float) + 63) / 64 * 64;
+    scratch_.resize(static_cast<size_t>(pool_.size()));
+    std::vector<uint8_t *> & scratch = scratch_at_;
+    scratch.resize(scratch_.size());
+    if (max_tokens > 1) {
+        for (size_t i = 0; i < scratch_.size(); ++i) {
+            scratch[i] = scratch_[i].get(tile_bytes + scratch_per_thread);
+        }
+    }
     for (size_t j = 0; j < jobs.size(); ++j) {
         for (int64_t t = 0; prep[j].quantizes && t < jobs[j].n_tokens; ++t) {
             prep[j].k->quantize_act(jobs[j].x + t * jobs[j].w->cols,
@@ -136,13 +147,24 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         const uint8_t *       wr  = w.data + static_cast<uint64_t>(r0) * w.row_stride;
         const uint8_t *       act = act_.data() + p.act_offset + static_cast<uint64_t>(t0) * p.act_row;
         float *               y   = jobs[j].y + t0 * w.rows + r0;
-        if (nt > 1 && p.k->dot_tile != nullptr) {
-            p.k->dot_tile(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y, static_cast<uint64_t>(w.rows),
-                          scratch0 + static_cast<uint64_t>(thread) * scratch_per_thread);
+        if (nt == 1) {
+            kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y,
+                                     static_cast<uint64_t>(w.rows));
             return;
         }
-        kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y,
-                                 static_cast<uint64_t>(w.rows));
+        // Several tokens: into the thread's own output tile [nt][nr], then copied out at once
+        // (tasks writing their tiles into the shared output as they went ran slower).
+        auto * const tile = reinterpret_cast<float *>(scratch[static_cast<size_t>(thread)]);
+        if (p.k->dot_tile != nullptr) {
+            p.k->dot_tile(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, tile, static_cast<uint64_t>(nr),
+                          scratch[static_cast<size_t>(thread)] + tile_bytes);
+        } else {
+            kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, tile,
+                                     static_cast<uint64_t>(nr));
+        }
+        for (int64_t t = 0; t < nt; ++t) {
+            std::copy(tile + t * nr, tile + (t + 1) * nr, y + t * w.rows);
+        }
     };
     if (pool_.size() == 1 || work_bytes < k_min_parallel_bytes) {
         for (int64_t task = 0; task < n_tasks; ++task) {
