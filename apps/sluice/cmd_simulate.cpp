@@ -20,8 +20,9 @@ namespace {
 
 struct simulate_cli {
     std::string trace, budget = "25%", policy = "decay", quota = "shallow", predictor = "none";
-    std::string calibration_file, json, model;
+    std::string calibration_file, json, model, shadow, shadow_policy                  = "cold";
     int         extra = 2, n_expert = 0;
+    bool        cmd_shadow_policy = false;  // --shadow-policy was given
 };
 
 double parse_share(const std::string & s) {
@@ -40,6 +41,12 @@ void run(const simulate_cli & o) {
     const routing_trace trace = routing_trace::load(o.trace);
     simulate_options    opt;
     uint64_t            expert_total = 0;  // with -m: the routed experts' bytes
+    if (!o.shadow.empty() && o.model.empty()) {
+        fail("--shadow sizes reads in the shadow's bytes against the model's; give the model with -m");
+    }
+    if (o.shadow.empty() && o.cmd_shadow_policy) {
+        fail("--shadow-policy chooses what is read from --shadow; it needs --shadow");
+    }
     if (o.model.empty()) {
         opt.budget_share = parse_share(o.budget);
     } else {  // sizes as the live cache of this model counts them
@@ -51,6 +58,15 @@ void run(const simulate_cli & o) {
         opt.slot_bytes             = streaming_expert_source::slot_bytes(store);
         for (int l = 0; l < store.n_layer(); ++l) {
             opt.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
+        }
+        if (!o.shadow.empty()) {  // the shadow's reads and the slots the live cache then plans
+            const gguf_file    file  = gguf_file::open(o.shadow);
+            const expert_store small = store.in_other_file(file);
+            opt.shadow               = parse_shadow_policy(o.shadow_policy);
+            opt.slot_bytes           = streaming_expert_source::slot_bytes(store, &small, opt.shadow);
+            for (int l = 0; l < store.n_layer(); ++l) {
+                opt.shadow_read_bytes.push_back(store.has_experts(l) ? small.expert_bytes(l) : 0);
+            }
         }
         expert_total     = store.total_bytes();
         opt.budget_bytes = parse_budget(o.budget, expert_total, "--budget");
@@ -94,6 +110,14 @@ void run(const simulate_cli & o) {
     }
     fmt::print("simulated {} tokens: predictor {}, policy {}, quota {}; reads finish as they start (late% is 0)\n",
                st.tokens, st.predictor, st.eviction, st.quota);
+    if (opt.shadow != shadow_policy::NONE) {
+        const layer_stream_stats t = st.total();
+        fmt::print(
+            "shadow {} ({}): {} of {} reads from the shadow, {} read again exact, {:.1f}% of requests served "
+            "by a shadow copy (lossy; a trace of the exact run, whose routing a lossy run would change)\n",
+            name_of(opt.shadow), o.shadow, t.shadow_reads, t.reads, t.upgrades,
+            t.requests ? 100.0 * static_cast<double>(t.shadow_uses) / static_cast<double>(t.requests) : 0.0);
+    }
     if (o.model.empty()) {
         fmt::print(
             "budget {} of the routed experts = {} expert slots over {} MoE layers (as --expert-budget {} sizes "
@@ -161,7 +185,17 @@ void add_simulate_command(CLI::App & app) {
     cmd->add_option("--experts", o->n_expert, "experts per layer (default: from the trace)");
     cmd->add_option("--calibration", o->calibration_file, "popularity for frequency and the popularity quota");
     cmd->add_option("--stats-json", o->json, "write the counters as JSON");
-    cmd->callback([o] { run(*o); });
+    cmd->add_option("--shadow", o->shadow,
+                    "an expert shadow of the model (`sluice quantize --expert-shadow`): slots and reads as the live "
+                    "cache plans them under --shadow-policy (needs -m)")
+        ->check(CLI::ExistingFile);
+    auto * sp =
+        cmd->add_option("--shadow-policy", o->shadow_policy, "which reads go to --shadow: cold, speculative, all")
+            ->default_val("cold");
+    cmd->callback([o, sp] {
+        o->cmd_shadow_policy = sp->count() > 0;
+        run(*o);
+    });
 }
 
 }  // namespace sluice::cli

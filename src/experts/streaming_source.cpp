@@ -82,7 +82,7 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
     if (first < 0) {
         fail("{}: the model has no routed experts to stream", path);
     }
-    std::vector<uint64_t> bytes_per_slot = slot_bytes(store_);
+    std::vector<uint64_t> bytes_per_slot = slot_bytes(store_, shadow_store_ ? &*shadow_store_ : nullptr, opt_.shadow);
     uint64_t              budget         = opt_.budget;
     if (opt_.cache_type && *opt_.cache_type != store_.slab_gate(first, 0).type) {
         // Enough staging for a layer's demand and a layer's guesses in flight, paid from the budget.
@@ -92,13 +92,6 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
             if (store_.has_experts(l)) {
                 bytes_per_slot[l] = staging_->slot_bytes();
             }
-        }
-    }
-    if (shadow_store_) {
-        // A slot holds either copy (all: only the shadow's, so more slots fit).
-        for (int l = 0; l < store_.n_layer(); ++l) {
-            const uint64_t shadow = layout_of(*shadow_store_, l).bytes();
-            bytes_per_slot[l]     = opt_.shadow == shadow_policy::ALL ? shadow : std::max(bytes_per_slot[l], shadow);
         }
     }
     // Under expert parallelism a layer never needs more slots than the experts this rank owns.
@@ -189,10 +182,15 @@ void streaming_expert_source::pin_hot() {
     }
 }
 
-std::vector<uint64_t> streaming_expert_source::slot_bytes(const expert_store & store) {
+std::vector<uint64_t> streaming_expert_source::slot_bytes(const expert_store & store, const expert_store * shadow,
+                                                          shadow_policy policy) {
     std::vector<uint64_t> out(static_cast<size_t>(store.n_layer()), 0);
     for (int l = 0; l < store.n_layer(); ++l) {
         out[l] = layout_of(store, l).bytes();
+        if (shadow != nullptr && policy != shadow_policy::NONE) {
+            const uint64_t small = layout_of(*shadow, l).bytes();
+            out[l]               = policy == shadow_policy::ALL ? small : std::max(out[l], small);
+        }
     }
     return out;
 }

@@ -55,8 +55,10 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // The layer's slots: the most experts one acquire() may ask for.
     int max_acquire(int layer) const { return cache_->max_acquire(layer); }
 
-    // Bytes of slot memory one expert of each layer takes (0 for dense blocks).
-    static std::vector<uint64_t> slot_bytes(const expert_store & store);
+    // Bytes of slot memory one expert of each layer takes (0 for dense blocks). With a shadow
+    // a slot holds either copy, or under ALL only the shadow's.
+    static std::vector<uint64_t> slot_bytes(const expert_store & store, const expert_store * shadow = nullptr,
+                                            shadow_policy policy = shadow_policy::NONE);
     // The smallest budget that runs: k experts of every MoE layer.
     static uint64_t minimum_budget(const expert_store & store, int n_expert_used);
 

@@ -90,12 +90,18 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
         (opt.slot_bytes.size() < static_cast<size_t>(n_layer) || opt.read_bytes.size() != opt.slot_bytes.size())) {
         fail("simulate: the trace names {} blocks, the model's sizes cover {}", n_layer, opt.slot_bytes.size());
     }
-    std::vector<uint64_t> slot_bytes(static_cast<size_t>(n_layer), 0), read_bytes(static_cast<size_t>(n_layer), 0);
-    uint64_t              total = 0;
+    if (!opt.shadow_read_bytes.empty() && opt.shadow_read_bytes.size() != opt.read_bytes.size()) {
+        fail("simulate: the shadow's sizes cover {} blocks, the model's {}", opt.shadow_read_bytes.size(),
+             opt.read_bytes.size());
+    }
+    std::vector<uint64_t> slot_bytes(static_cast<size_t>(n_layer), 0), read_bytes(static_cast<size_t>(n_layer), 0),
+        shadow_bytes(static_cast<size_t>(n_layer), 0);
+    uint64_t total = 0;
     for (int l = 0; l < n_layer; ++l) {
         if (!own.counts[l].empty()) {
-            slot_bytes[l] = opt.slot_bytes.empty() ? 1 : opt.slot_bytes[l];
-            read_bytes[l] = opt.read_bytes.empty() ? 1 : opt.read_bytes[l];
+            slot_bytes[l]   = opt.slot_bytes.empty() ? 1 : opt.slot_bytes[l];
+            read_bytes[l]   = opt.read_bytes.empty() ? 1 : opt.read_bytes[l];
+            shadow_bytes[l] = opt.shadow_read_bytes.empty() ? 1 : opt.shadow_read_bytes[l];
             total += slot_bytes[l] * static_cast<uint64_t>(n_expert);
         }
     }
@@ -105,7 +111,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     const cache_plan plan   = plan_cache(budget, slot_bytes, n_expert, k, opt.quota,
                                        opt.quota == quota_policy::POPULARITY ? calib.spread() : std::vector<double>{});
     instant_reads    reads;
-    expert_cache     cache(plan.slots, n_expert, opt.eviction, read_bytes, reads);
+    expert_cache     cache(plan.slots, n_expert, opt.eviction, read_bytes, reads, opt.shadow, shadow_bytes);
 
     // Predictors that need no hidden state run as they do live; cross-layer and pregate
     // replay the guesses the trace recorded.

@@ -7,6 +7,7 @@
 
 #include "experts/cache/cache_index.h"
 #include "experts/cache/cache_plan.h"
+#include "experts/cache/shadow_policy.h"
 #include "experts/calibration.h"
 #include "experts/predict/predictor.h"
 #include "experts/streaming_stats.h"
@@ -33,6 +34,10 @@ struct simulate_options {
     // bytes one slot takes, which plan_cache fits into the budget, and the bytes one read moves.
     // Empty: every expert counts 1 of each.
     std::vector<uint64_t> slot_bytes, read_bytes;
+    // Which reads go to an expert shadow (--shadow), and the bytes one such read moves per
+    // block (empty: 1 each). slot_bytes must then be the live cache's for that policy.
+    shadow_policy         shadow = shadow_policy::NONE;
+    std::vector<uint64_t> shadow_read_bytes;
     uint64_t              budget_bytes = 0;  // with slot_bytes: the budget (0: budget_share of all slots)
 };
 

@@ -6,8 +6,12 @@
 // or an upgrade, so its counters and bytes follow from each other and the two sizes.
 #include "corpus.h"
 #include "engine/engine.h"
+#include "experts/budget.h"
+#include "experts/streaming_source.h"
 #include "gguf/gguf.h"
 #include "tools/quantize.h"
+#include "tools/route_trace.h"
+#include "tools/simulate.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -141,6 +145,57 @@ TEST(expert_shadow, cold_reads_misses_from_it_and_second_uses_exact) {
     }
     EXPECT_EQ(c.bytes_read, want_bytes);
     EXPECT_LT(c.bytes_read, x.bytes_read);
+}
+
+// `sluice simulate --shadow` plans and counts what the live cache does: a trace of the in-RAM
+// run of the converted file (the routing `all` computes, bit for bit) replayed with the
+// shadow's sizes gives the live run's slots, reads and bytes.
+TEST(expert_shadow, simulate_counts_what_the_live_cache_counted_under_all) {
+    const shadow_files f;
+    engine_options     ro;
+    ro.model_path = f.reference;
+    ro.n_threads  = 2;
+    engine                     ref(ro);
+    const std::vector<int32_t> ids = test::python_tokens(ref, 64);
+    routing_trace              trace;
+    trace.tokens = record_trace(ref, ids, trace_options{.session = {.n_ctx = 128, .kv_type = ggml_type::F32}});
+
+    engine               ram   = test::trained_engine();
+    const expert_store & store = ram.net().experts();
+    const gguf_file      sh    = gguf_file::open(f.shadow);
+    const expert_store   small = store.in_other_file(sh);
+    const uint64_t       bytes = parse_budget("30%", store.total_bytes());
+    engine               live(streamed(std::to_string(bytes), predictor_kind::NONE, f.shadow, shadow_policy::ALL));
+    session              s(live, session_options{.n_ctx = 128, .kv_type = ggml_type::F32});
+    for (int32_t id : ids) {  // one token per pass, as the trace is replayed
+        const int32_t one[1] = {id};
+        s.eval(one);
+    }
+    const stream_stats got = *live.streaming_stats();
+
+    simulate_options so;
+    so.slot_bytes   = streaming_expert_source::slot_bytes(store, &small, shadow_policy::ALL);
+    so.budget_bytes = bytes;
+    so.shadow       = shadow_policy::ALL;
+    for (int l = 0; l < store.n_layer(); ++l) {
+        so.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
+        so.shadow_read_bytes.push_back(store.has_experts(l) ? small.expert_bytes(l) : 0);
+    }
+    so.predictor            = predictor_kind::NONE;
+    so.eviction             = eviction_policy::DECAY;
+    so.quota                = quota_policy::SHALLOW;
+    const stream_stats want = simulate(trace, so);
+
+    ASSERT_EQ(got.slots, want.slots);
+    for (size_t l = 0; l < got.layers.size(); ++l) {
+        const layer_stream_stats &g = got.layers[l], &w = want.layers[l];
+        EXPECT_EQ(g.requests, w.requests) << "layer " << l;
+        EXPECT_EQ(g.hits, w.hits) << "layer " << l;
+        EXPECT_EQ(g.reads, w.reads) << "layer " << l;
+        EXPECT_EQ(g.shadow_reads, w.shadow_reads) << "layer " << l;
+        EXPECT_EQ(g.bytes_read, w.bytes_read) << "layer " << l;
+    }
+    EXPECT_GT(got.total().shadow_reads, 0u);
 }
 
 TEST(expert_shadow, refuses_another_models_experts_and_a_second_cache_type) {
