@@ -38,6 +38,13 @@ struct shadow_files {
         quantize_file(trained, shadow, ggml_type::Q4_0, pool, quantize_scope::SHADOW);
         quantize_file(trained, reference, ggml_type::Q4_0, pool, quantize_scope::EXPERTS);
     }
+    // The converted file in RAM, on 2 threads.
+    engine reference_engine() const {
+        engine_options o;
+        o.model_path = reference;
+        o.n_threads  = 2;
+        return engine(o);
+    }
     ~shadow_files() {
         std::filesystem::remove(shadow);
         std::filesystem::remove(reference);
@@ -76,11 +83,8 @@ TEST(expert_shadow, holds_only_the_experts_in_the_type_asked) {
 }
 
 TEST(expert_shadow, all_computes_what_a_file_with_those_experts_computes) {
-    const shadow_files f;
-    engine_options     ro;
-    ro.model_path = f.reference;
-    ro.n_threads  = 2;
-    engine                     ref(ro);
+    const shadow_files         f;
+    engine                     ref  = f.reference_engine();
     const std::vector<int32_t> ids  = test::python_tokens(ref, 48);
     const std::vector<float>   want = run(ref, ids, 7);
 
@@ -151,11 +155,8 @@ TEST(expert_shadow, cold_reads_misses_from_it_and_second_uses_exact) {
 // run of the converted file (the routing `all` computes, bit for bit) replayed with the
 // shadow's sizes gives the live run's slots, reads and bytes.
 TEST(expert_shadow, simulate_counts_what_the_live_cache_counted_under_all) {
-    const shadow_files f;
-    engine_options     ro;
-    ro.model_path = f.reference;
-    ro.n_threads  = 2;
-    engine                     ref(ro);
+    const shadow_files         f;
+    engine                     ref = f.reference_engine();
     const std::vector<int32_t> ids = test::python_tokens(ref, 64);
     routing_trace              trace;
     trace.tokens = record_trace(ref, ids, trace_options{.session = {.n_ctx = 128, .kv_type = ggml_type::F32}});
