@@ -67,10 +67,10 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
                     "--shadow-policy says: fewer bytes per token, lossy (measure with perplexity --kl-base)")
         ->group(g);
     cmd->add_option("--shadow-policy", f.shadow_policy,
-                    "which reads go to --shadow: cold (misses; an expert asked for again while cached is read "
-                    "exact), speculative (the predictor's guesses; the same), all (every read; slots sized for the "
-                    "shadow, so more fit)")
-        ->default_val("cold")
+                    "which reads go to --shadow: all (every read; slots sized for the shadow, so more fit: the one "
+                    "that pays on a disk-bound machine, docs/streaming.md), cold (misses; an expert asked for again "
+                    "while cached is read exact), speculative (the predictor's guesses; the same)")
+        ->default_val("all")
         ->group(g);
     cmd->add_flag("--stats", f.stats, "print the expert-cache counters per layer at the end")->group(g);
     cmd->add_option("--stats-json", f.stats_json, "write the expert-cache counters as JSON to FILE")->group(g);

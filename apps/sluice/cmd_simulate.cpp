@@ -20,7 +20,7 @@ namespace {
 
 struct simulate_cli {
     std::string trace, budget = "25%", policy = "decay", quota = "shallow", predictor = "none";
-    std::string calibration_file, json, model, shadow, shadow_policy                  = "cold";
+    std::string calibration_file, json, model, shadow, shadow_policy                  = "all";
     int         extra = 2, n_expert = 0;
     bool        cmd_shadow_policy = false;  // --shadow-policy was given
 };
@@ -191,7 +191,7 @@ void add_simulate_command(CLI::App & app) {
         ->check(CLI::ExistingFile);
     auto * sp =
         cmd->add_option("--shadow-policy", o->shadow_policy, "which reads go to --shadow: cold, speculative, all")
-            ->default_val("cold");
+            ->default_val("all");
     cmd->callback([o, sp] {
         o->cmd_shadow_policy = sp->count() > 0;
         run(*o);
