@@ -303,6 +303,18 @@ int run(const bench_args & a) {
     std::vector<float> ram_log_probs;  // the reference for the shadow rows' KL divergence
     const row          ram = run_row("in-RAM", base, w, &ram_log_probs);
 
+    // A streaming row's options: the budget, the predictor and the flags every row shares.
+    const auto streamed = [&](const std::string & budget, predictor_kind kind) {
+        engine_options o             = base;
+        o.expert_budget              = budget;
+        o.streaming.predictor        = kind;
+        o.streaming.predict_extra    = a.predict_extra;
+        o.streaming.predict_depth    = a.predict_depth;
+        o.streaming.eviction         = parse_eviction_policy(a.policy);
+        o.streaming.calibration_path = cal_path;
+        o.streaming.trace_path       = trace_path;
+        return o;
+    };
     std::map<std::string, std::map<std::string, row>>         results;
     const std::vector<std::pair<std::string, predictor_kind>> preds = {
         {"none", predictor_kind::NONE},           {"history", predictor_kind::HISTORY},
@@ -323,15 +335,7 @@ int run(const bench_args & a) {
             if (std::find(a.predictors.begin(), a.predictors.end(), name) == a.predictors.end()) {
                 continue;
             }
-            engine_options o             = base;
-            o.expert_budget              = budget;
-            o.streaming.predictor        = kind;
-            o.streaming.predict_extra    = a.predict_extra;
-            o.streaming.predict_depth    = a.predict_depth;
-            o.streaming.eviction         = parse_eviction_policy(a.policy);
-            o.streaming.calibration_path = cal_path;
-            o.streaming.trace_path       = trace_path;
-            row r                        = run_row(name, o, w);
+            row r = run_row(name, streamed(budget, kind), w);
             // What the disk and the CPU allow: this row's bytes per token over the disk's
             // bandwidth, or in-RAM's time per token, whichever is longer (perfect overlap).
             const double io_ms    = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
@@ -348,15 +352,11 @@ int run(const bench_args & a) {
         // Fate's lower-precision IO: cold and all load on demand, speculative reads
         // cross-layer's guesses from the shadow.
         for (const std::string & policy : a.shadow.empty() ? std::vector<std::string>{} : a.shadow_policies) {
-            engine_options o          = base;
-            o.expert_budget           = budget;
-            o.streaming.shadow_path   = a.shadow;
-            o.streaming.shadow        = parse_shadow_policy(policy);
-            o.streaming.eviction      = parse_eviction_policy(a.policy);
-            o.streaming.predict_extra = a.predict_extra;
-            o.streaming.predict_depth = a.predict_depth;
-            o.streaming.predictor =
-                o.streaming.shadow == shadow_policy::SPECULATIVE ? predictor_kind::CROSS_LAYER : predictor_kind::NONE;
+            const shadow_policy sp = parse_shadow_policy(policy);
+            engine_options      o =
+                streamed(budget, sp == shadow_policy::SPECULATIVE ? predictor_kind::CROSS_LAYER : predictor_kind::NONE);
+            o.streaming.shadow_path = a.shadow;
+            o.streaming.shadow      = sp;
             row r                   = run_row("shadow " + policy.substr(0, 6), o, w, nullptr, &ram_log_probs);
             results[budget][r.name] = r;
             print_row(r, none, ram);

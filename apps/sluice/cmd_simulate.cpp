@@ -56,17 +56,13 @@ void run(const simulate_cli & o) {
         const engine         e     = engine(eo);
         const expert_store & store = e.net().experts();
         opt.slot_bytes             = streaming_expert_source::slot_bytes(store);
-        for (int l = 0; l < store.n_layer(); ++l) {
-            opt.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
-        }
+        opt.read_bytes             = store.expert_bytes_per_layer();
         if (!o.shadow.empty()) {  // the shadow's reads and the slots the live cache then plans
             const gguf_file    file  = gguf_file::open(o.shadow);
             const expert_store small = store.in_other_file(file);
             opt.shadow               = parse_shadow_policy(o.shadow_policy);
             opt.slot_bytes           = streaming_expert_source::slot_bytes(store, &small, opt.shadow);
-            for (int l = 0; l < store.n_layer(); ++l) {
-                opt.shadow_read_bytes.push_back(store.has_experts(l) ? small.expert_bytes(l) : 0);
-            }
+            opt.shadow_read_bytes    = small.expert_bytes_per_layer();
         }
         expert_total     = store.total_bytes();
         opt.budget_bytes = parse_budget(o.budget, expert_total, "--budget");

@@ -118,6 +118,14 @@ uint64_t expert_store::expert_bytes(int layer) const {
     return l.gate->nbytes / e + l.up->nbytes / e + l.down->nbytes / e;
 }
 
+std::vector<uint64_t> expert_store::expert_bytes_per_layer() const {
+    std::vector<uint64_t> out(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        out[l] = expert_bytes(static_cast<int>(l));
+    }
+    return out;
+}
+
 uint64_t expert_store::total_bytes() const {
     uint64_t total = 0;
     for (const expert_layer_tensors & l : layers_) {

@@ -71,6 +71,8 @@ class expert_store {
 
     // Bytes of one expert's three matrices in layer l (0 for a dense block).
     uint64_t expert_bytes(int layer) const;
+    // The same for every layer: what one read of an expert moves, as the cache counts it.
+    std::vector<uint64_t> expert_bytes_per_layer() const;
     // Bytes of every routed expert of every layer (of a shard: the ones it holds).
     uint64_t total_bytes() const;
 

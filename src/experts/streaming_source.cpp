@@ -103,16 +103,12 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
 void streaming_expert_source::allocate(const cache_plan & p) {
     memory_ = slot_memory(p);
     tickets_.resize(p.slots.size());
-    std::vector<uint64_t> expert_bytes(p.slots.size()), shadow_bytes;
     for (size_t l = 0; l < p.slots.size(); ++l) {
         tickets_[l].assign(static_cast<size_t>(p.slots[l]), {0, 0, 0});
-        expert_bytes[l] = store_.expert_bytes(static_cast<int>(l));
-        if (shadow_store_) {
-            shadow_bytes.push_back(shadow_store_->expert_bytes(static_cast<int>(l)));
-        }
     }
-    cache_.emplace(p.slots, store_.n_expert(), opt_.eviction, std::move(expert_bytes),
-                   static_cast<cache_reads &>(*this), opt_.shadow, std::move(shadow_bytes));
+    cache_.emplace(p.slots, store_.n_expert(), opt_.eviction, store_.expert_bytes_per_layer(),
+                   static_cast<cache_reads &>(*this), opt_.shadow,
+                   shadow_store_ ? shadow_store_->expert_bytes_per_layer() : std::vector<uint64_t>{});
 }
 
 predictor_context streaming_expert_source::predictor_inputs(matmul_runner & mm) const {

@@ -110,7 +110,6 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         max_tokens   = std::max(max_tokens, n);
         if (n > 1 && p.k->dot_tile != nullptr && p.k->tile_scratch != nullptr) {
             scratch_per_thread = std::max(scratch_per_thread, p.k->tile_scratch(w.cols, std::min(n, tok_tile)));
-            scratch_per_thread = (scratch_per_thread + 63) / 64 * 64;
         }
         p.first_task = n_tasks;
         n_tasks += n == 0 ? 0 : p.n_rtiles * ((n + tok_tile - 1) / tok_tile);
@@ -118,7 +117,8 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     }
     act_.resize(total_act);
     // Each thread's block (thread_scratch.h): a task's output tile (at most the largest row
-    // tile x tok_tile floats), then dot_tile's scratch.
+    // tile x tok_tile floats), then dot_tile's scratch; both in whole 64-byte lines.
+    scratch_per_thread = (scratch_per_thread + 63) / 64 * 64;
     const uint64_t tile_bytes =
         (static_cast<uint64_t>(max_row_tile * std::min(max_tokens, tok_tile)) * sizeof(float) + 63) / 64 * 64;
     scratch_.resize(static_cast<size_t>(pool_.size()));

@@ -63,11 +63,9 @@ TEST_P(replay, simulate_counts_what_the_live_cache_counted) {
     // The simulation sized as `sluice simulate -m` sizes it: the live cache's slot and read bytes
     // and the same budget in bytes, so it plans the same slots and counts the same bytes.
     simulate_options so;
-    so.slot_bytes   = streaming_expert_source::slot_bytes(store);
-    so.budget_bytes = bytes;
-    for (int l = 0; l < store.n_layer(); ++l) {
-        so.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
-    }
+    so.slot_bytes           = streaming_expert_source::slot_bytes(store);
+    so.budget_bytes         = bytes;
+    so.read_bytes           = store.expert_bytes_per_layer();
     so.predictor            = pred;
     so.eviction             = ev;
     so.quota                = quota_policy::UNIFORM;

@@ -175,13 +175,11 @@ TEST(expert_shadow, simulate_counts_what_the_live_cache_counted_under_all) {
     const stream_stats got = *live.streaming_stats();
 
     simulate_options so;
-    so.slot_bytes   = streaming_expert_source::slot_bytes(store, &small, shadow_policy::ALL);
-    so.budget_bytes = bytes;
-    so.shadow       = shadow_policy::ALL;
-    for (int l = 0; l < store.n_layer(); ++l) {
-        so.read_bytes.push_back(store.has_experts(l) ? store.expert_bytes(l) : 0);
-        so.shadow_read_bytes.push_back(store.has_experts(l) ? small.expert_bytes(l) : 0);
-    }
+    so.slot_bytes           = streaming_expert_source::slot_bytes(store, &small, shadow_policy::ALL);
+    so.budget_bytes         = bytes;
+    so.shadow               = shadow_policy::ALL;
+    so.read_bytes           = store.expert_bytes_per_layer();
+    so.shadow_read_bytes    = small.expert_bytes_per_layer();
     so.predictor            = predictor_kind::NONE;
     so.eviction             = eviction_policy::DECAY;
     so.quota                = quota_policy::SHALLOW;
