@@ -82,8 +82,8 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
         for (float & v : x) v = xs(rng);
         k->quantize_act(x.data(), act.data() + static_cast<uint64_t>(tk) * act_row, cols);
     }
-    // matmul_runner's row tiles: <= 128 KiB of weights, 4..64 rows.
-    const int64_t row_tile = std::clamp<int64_t>(static_cast<int64_t>((128 * 1024) / stride), 4, 64) / 4 * 4;
+    // matmul_runner's row tiles: <= 128 KiB of weights, 16..64 rows.
+    const int64_t row_tile = std::clamp<int64_t>(static_cast<int64_t>((128 * 1024) / stride), 16, 64) / 16 * 16;
     auto          tiled    = [&](const std::function<void(int64_t, int64_t)> & tile) {
         for (int64_t r0 = 0; r0 < rows; r0 += row_tile) tile(r0, std::min(row_tile, rows - r0));
     };
@@ -103,15 +103,16 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
                              }
                          });
                      }});
-    // The table's scratch (rows decoded once per call); the lab's shapes need none.
-    std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 64);
-    void * const         scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
-    auto                 tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
+    // Scratch for the table's kernel and the lab's (rows decoded once per call): 8 MiB covers them.
+    std::vector<uint8_t> scratch(
+        std::max<uint64_t>(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) : 0, 8 << 20) + 64);
+    void * const scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+    auto         tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
         cands.push_back({std::move(name), [&, fn](std::vector<float> & y) {
                              const uint8_t * wm = weights();
                              tiled([&](int64_t r0, int64_t nr) {
                                  fn(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
-                                                    static_cast<uint64_t>(rows), scratch64);
+                                            static_cast<uint64_t>(rows), scratch64);
                              });
                          }});
     };

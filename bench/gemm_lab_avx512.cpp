@@ -1,10 +1,12 @@
-// Kernel lab, AVX-512 side: the register-tile shapes of src/kernels/x86/avx512_tile.h that
-// gemm_bench.cpp times against each other. Compiled with the AVX-512 flags (the file name);
-// called only after the CPUID check in gemm_bench.cpp. The table in src/kernels takes the
-// winner (tile512::k_tile_rows x k_tile_tokens).
+// Kernel lab, AVX-512 side: the tile shapes that gemm_bench.cpp times against each other: the
+// row-lanes kernels' tokens per tile (src/kernels/x86/avx512_row_lanes.h; the table takes
+// K::tile_tokens) and the register tiles of avx512_tile.h (tile512::k_tile_rows x
+// k_tile_tokens). Compiled with the AVX-512 flags (the file name); called only after the
+// CPUID check in gemm_bench.cpp.
 #include "gemm_lab.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/avx512_row_lanes.h"
 #include "kernels/x86/avx512_tile.h"
 
 namespace sluice::lab {
@@ -12,50 +14,12 @@ namespace {
 
 using namespace kern::tile512;
 
-// Q4_K / Q5_K, first try (v1..v9): one 8-lane min accumulator per (row, token) and scalar
-// scale products. The table's kernel (p1..p6) pairs the min accumulators of two tokens.
-template <typename block, bool has_qh>
-struct k_q45_k_unpaired {
-    template <int R, int T>
-    static void run(int64_t n, const uint8_t * w, uint64_t stride, const uint8_t * act, uint64_t act_stride,
-                    float * out, int64_t out_stride) {
-        const tile_ptrs<R, T> p(w, stride, act, act_stride);
-        __m512                acc[R][T];
-        __m256                accm[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t]  = _mm512_setzero_ps();
-                accm[r][t] = _mm256_setzero_ps();
-            }
-        }
-        for (int64_t b = 0; b < n / QK_K; ++b) {
-            act_q45 a[T];
-            for (int t = 0; t < T; ++t) {
-                a[t].load(reinterpret_cast<const block_q8_K *>(p.y[t])[b]);
-            }
-            for (int r = 0; r < R; ++r) {
-                const block & xb = reinterpret_cast<const block *>(p.x[r])[b];
-                prefetch_ahead<sizeof(block)>(&xb, R * stride);
-                const q45_block<has_qh> x(xb);
-                const __m256i &         mins = x.mins;
-                const __m512i *         q = x.q, *sc = x.sc;
-                const float             d = f16_to_f32_x86(xb.d), dmin = f16_to_f32_x86(xb.dmin);
-                for (int t = 0; t < T; ++t) {
-                    const __m256i msum = _mm256_madd_epi16(mins, a[t].bsums);
-                    const __m512i isum = q45_isum(q, sc, a[t]);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(a[t].d * d), acc[r][t]);
-                    accm[r][t] =
-                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(a[t].d * dmin)), accm[r][t]);
-                }
-            }
-        }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(accm[r][t]);
-            }
-        }
-    }
-};
+// The row-lanes kernels (avx512_row_lanes.h) with T tokens per tile.
+template <int T>
+constexpr kern::dot_tile_fn l_q8_0 = kern::lanes::dot_tile<kern::lanes::q8_0_kind, kern::lanes::q8_0_dot_rows, T>;
+template <typename block, bool has_qh, int T>
+constexpr kern::dot_tile_fn l_q45 =
+    kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T>;
 
 template <typename K>
 std::vector<tile_variant> shapes() {
@@ -66,28 +30,20 @@ std::vector<tile_variant> shapes() {
     };
 }
 
-template <typename K, typename K2>
-std::vector<tile_variant> shapes_and_paired() {
-    std::vector<tile_variant> v = shapes<K>();
-    v.push_back({"p1 4x4", dot_tile<K2, 4, 4>});
-    v.push_back({"p2 4x2", dot_tile<K2, 4, 2>});
-    v.push_back({"p3 2x4", dot_tile<K2, 2, 4>});
-    v.push_back({"p4 2x6", dot_tile<K2, 2, 6>});
-    v.push_back({"p5 4x3", dot_tile<K2, 4, 3>});
-    v.push_back({"p6 3x4", dot_tile<K2, 3, 4>});
-    return v;
-}
-
 }  // namespace
 
 std::vector<tile_variant> avx512_tile_variants(ggml_type t) {
     switch (t) {
         case ggml_type::Q8_0:
-            return shapes<k_q8_0>();
+            return {{"l4 16x4", l_q8_0<4>}, {"l8 16x8", l_q8_0<8>}, {"l12 16x12", l_q8_0<12>}};
         case ggml_type::Q4_K:
-            return shapes_and_paired<k_q45_k_unpaired<block_q4_K, false>, k_q45_k<block_q4_K, false>>();
+            return {{"l4 16x4", l_q45<block_q4_K, false, 4>},
+                    {"l6 16x6", l_q45<block_q4_K, false, 6>},
+                    {"l8 16x8", l_q45<block_q4_K, false, 8>}};
         case ggml_type::Q5_K:
-            return shapes_and_paired<k_q45_k_unpaired<block_q5_K, true>, k_q45_k<block_q5_K, true>>();
+            return {{"l4 16x4", l_q45<block_q5_K, true, 4>},
+                    {"l6 16x6", l_q45<block_q5_K, true, 6>},
+                    {"l8 16x8", l_q45<block_q5_K, true, 8>}};
         case ggml_type::Q6_K:
             return shapes<k_q6_k>();
         default:

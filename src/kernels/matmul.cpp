@@ -9,6 +9,7 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace sluice {
 namespace {
@@ -22,11 +23,11 @@ constexpr uint64_t k_min_parallel_bytes = 64 * 1024;
 // are paid per task, and a decode step's matmul_many has tens of jobs to spread anyway. On
 // this machine (2 threads) 16-64-row tasks decoded the padded Q4_K model at 251-278 tok/s and
 // 128 KiB tasks at 300-327 (64-256 KiB alike); the bundled model, whose experts are 70 KiB,
-// went from 1237-1307 to 2262-2287 tok/s.
+// went from 1237-1307 to 2262-2287 tok/s. Whole groups of 16 rows, the row-lanes kernels' unit.
 int64_t matvec_rows_per_task(uint64_t row_stride) {
     constexpr uint64_t k_task_bytes = 128 * 1024;
     const auto         rows         = static_cast<int64_t>(k_task_bytes / std::max<uint64_t>(row_stride, 1));
-    return (std::clamp<int64_t>(rows, 16, 4096) + 3) / 4 * 4;
+    return (std::clamp<int64_t>(rows, 16, 4096) + 15) / 16 * 16;
 }
 
 const type_kernels & kernels_for(const weight_matrix & w, isa i) {
@@ -41,6 +42,10 @@ const type_kernels & kernels_for(const weight_matrix & w, isa i) {
     }
     if (w.row_stride < row_bytes(w.type, w.cols)) {
         fail("matmul: row stride {} is below the {} bytes of a row", w.row_stride, row_bytes(w.type, w.cols));
+    }
+    // The 16-row kernels address a group's rows with 32-bit offsets (gathers).
+    if (w.row_stride > static_cast<uint64_t>(INT32_MAX) / 16) {
+        fail("matmul: row stride {} is above the {} bytes the kernels address", w.row_stride, INT32_MAX / 16);
     }
     return *k;
 }
@@ -73,9 +78,10 @@ void matmul_runner::matmul(const weight_matrix & w, const float * x, int64_t n_t
 
 void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     // A job of one token runs dot_rows over row chunks (the matvec split); a job of several
-    // runs tiles of rows x tokens: a row tile (<= 128 KiB of weights, 4..64 rows) stays hot in
-    // L2 while the task runs it against every token of its token tile, so weights are read
-    // from memory once per token tile instead of per token.
+    // runs tiles of rows x tokens: a row tile (<= 128 KiB of weights, 16..64 rows: whole
+    // groups of the 16-row kernels) stays hot in L2 while the task runs it against every token
+    // of its token tile, so weights are read from memory once per token tile instead of per
+    // token.
     constexpr int64_t       tok_tile = 64;
     std::vector<job_plan> & prep     = plans_;
     prep.resize(jobs.size());
@@ -103,7 +109,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
             p.row_tile = matvec_rows_per_task(w.row_stride);
         } else {
             const auto rows_fit = static_cast<int64_t>((128 * 1024) / std::max<uint64_t>(w.row_stride, 1));
-            p.row_tile          = std::clamp<int64_t>(rows_fit, 4, 64) / 4 * 4;
+            p.row_tile          = std::clamp<int64_t>(rows_fit, 16, 64) / 16 * 16;
         }
         p.n_rtiles   = (w.rows + p.row_tile - 1) / p.row_tile;
         max_row_tile = std::max(max_row_tile, p.row_tile);

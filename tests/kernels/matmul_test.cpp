@@ -157,10 +157,11 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
             const int64_t blocks =
                 bs == 1 ? 1 + static_cast<int64_t>(rng() % 300) : 1 + static_cast<int64_t>(rng() % 9);
             // Trial 0: 8 blocks and 33 tokens, so that every decoded tile (units of up to 4
-            // blocks of 32, from 8 or 32 tokens) runs at least once.
+            // blocks of 32, from 8 tokens) runs at least once.
             const int64_t cols = (trial == 0 && bs > 1 ? 8 : blocks) * (bs == 1 ? 1 : bs);
-            const int64_t rows = 1 + static_cast<int64_t>(rng() % 17);
-            // up to 40 tokens: past the sizes where kernels switch to decoding rows once (8, 32)
+            // up to 40 rows: more than two of the 16-row groups of the row-lanes kernels, with a tail
+            const int64_t rows = 1 + static_cast<int64_t>(rng() % 40);
+            // up to 40 tokens: past the sizes where kernels switch to decoding rows once (4, 8)
             const int64_t       n_tok = trial == 0 ? 33 : 1 + static_cast<int64_t>(rng() % 40);
             const uint64_t      pad   = 2 * (rng() % 5);
             const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);

@@ -5,6 +5,7 @@
 // dpbusd's starting value for every row. The 4-bit types take four blocks per step (the
 // scales of four blocks convert in one instruction), Q8_0 two.
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/avx512_row_lanes.h"
 #include "kernels/x86/avx512_tile.h"
 #include "kernels/x86/x86_common.h"
 #include "tensor/iq_tables.h"
@@ -297,7 +298,7 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
     }
 }
 
-// Q8_0 weights: tile512::k_q8_0 (avx512_tile.h), shared with the multi-token kernels.
+// Q8_0 weights: the row-lanes kernels (avx512_row_lanes.h).
 
 // ---- float weights with F32 activations: two 16-lane accumulators per row, masked tail ----
 
@@ -474,9 +475,8 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>, dot_tile_q8_0_act<t_q5_0>,
                   tile_scratch_q8_0_act<t_q5_0>},
         .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, tile512::dot_rows<tile512::k_q8_0>,
-                  tile512::decoded_dot_tile<tile512::k_q8_0, tile512::q8_0_decoded_kernel>,
-                  tile512::decoded_tile_scratch<tile512::q8_0_decoded_kernel>},
+        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, lanes::q8_0_dot_rows,
+                  lanes::dot_tile<lanes::q8_0_kind, lanes::q8_0_dot_rows>, lanes::tile_scratch<lanes::q8_0_kind>},
         .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>,
                   dot_tile_q8_0_act<t_mxfp4>, tile_scratch_q8_0_act<t_mxfp4>},
         .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},

@@ -1,9 +1,10 @@
-// AVX-512 register tiles of R rows x T tokens for Q8_0, Q4_K / Q5_K and Q6_K: a block of each
-// row is decoded once (codes, scales) and applied to T tokens' activations, each (row, token)
-// pair with its own accumulator. dot_rows is the T = 1 instance of the same template, so the
-// float operations applied to one (row, token) pair (lane layout, per-block FMA, final
-// reduction) are the same whatever R, T, the tile's shape or the thread split: prefill and
-// batched decode stay bit-identical to decoding one token at a time.
+// AVX-512 register tiles of R rows x T tokens for Q6_K: a block of each row is decoded once
+// (codes, scales) and applied to T tokens' activations, each (row, token) pair with its own
+// accumulator. dot_rows is the T = 1 instance of the same template, so the float operations
+// applied to one (row, token) pair (lane layout, per-block FMA, final reduction) are the same
+// whatever R, T, the tile's shape or the thread split: prefill and batched decode stay
+// bit-identical to decoding one token at a time. Also the Q4_K / Q5_K super-block decode
+// (q45_block, q45_isum) that the row-lanes kernels' dot_rows reduces (avx512_row_lanes.h).
 //
 // Included by avx512_dot.cpp / avx512_dot_k.cpp (the tables take one R x T each) and by the
 // kernel lab (bench/gemm_lab_avx512.cpp), which times other shapes. Everything lives in an
@@ -36,10 +37,6 @@ inline __m512i join256(__m256i lo, __m256i hi) {
 inline __m512i dup256(const void * p) {
     return _mm512_broadcast_i64x4(ld256(p));
 }
-// Four F16 values (missing ones 0) -> four floats.
-inline __m128 f16x4(uint64_t bits) {
-    return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(bits)));
-}
 
 // Index vector for vpermw: int16 lanes 8k..8k+7 take element s_k (one scale per 16 codes).
 inline __m512i scale_idx(int s0, int s1, int s2, int s3) {
@@ -66,72 +63,9 @@ struct tile_ptrs {
     }
 };
 
-// ---- Q8_0 weights: two blocks per zmm, codes offset by 128 (xor) ----
-// The 64 codes of blocks x[0] and x[1] (x[1] zeros when !two: an odd last block).
-inline __m512i q8_0_pair_codes(const block_q8_0 * x, bool two) {
-    return join256(ld256(x[0].qs), two ? ld256(x[1].qs) : _mm256_setzero_si256());
-}
-// Their scales, x[0]'s on lanes 0..7 and x[1]'s on 8..15.
-inline __m512 q8_0_pair_scales(const block_q8_0 * x, bool two) {
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    return _mm512_permutexvar_ps(
-        idx, _mm512_zextps128_ps512(f16x4(x[0].d | (two ? static_cast<uint64_t>(x[1].d) << 16 : 0))));
-}
-// -128 * sum(a) per 4-code lane: the correction of dpbusd on codes offset by 128.
-inline __m512i q8_0_neg_sum(__m512i a) {
-    return _mm512_sub_epi32(_mm512_setzero_si512(),
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), a));
-}
-
-// Per (row, token) and block pair: isum = dpbusd(-128 * sum(a), q ^ 0x80, a) (exact), then
-// acc += float(isum) * (dw * da) with the two blocks' scale products spread over lanes 0..7
-// and 8..15.
-struct k_q8_0 {
-    template <int R, int T>
-    static void run(int64_t n, const uint8_t * w, uint64_t stride, const uint8_t * act, uint64_t act_stride,
-                    float * out, int64_t out_stride) {
-        const tile_ptrs<R, T> p(w, stride, act, act_stride);
-        __m512                acc[R][T];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_setzero_ps();
-            }
-        }
-        const __m512i flip = _mm512_set1_epi8(-128);
-        const int64_t nb   = n / QK8_0;
-        for (int64_t b = 0; b < nb; b += 2) {
-            const bool two = b + 1 < nb;  // an odd last block pairs with zeros
-            __m512i    a[T], neg[T];
-            __m512     da[T];
-            for (int t = 0; t < T; ++t) {
-                const auto * y = reinterpret_cast<const block_q8_0 *>(p.y[t]) + b;
-                a[t]           = q8_0_pair_codes(y, two);
-                da[t]          = q8_0_pair_scales(y, two);
-                neg[t]         = q8_0_neg_sum(a[t]);
-            }
-            for (int r = 0; r < R; ++r) {
-                const auto * x = reinterpret_cast<const block_q8_0 *>(p.x[r]) + b;
-                prefetch_ahead<2 * sizeof(block_q8_0)>(x, R * stride);
-                const __m512i q  = _mm512_xor_si512(q8_0_pair_codes(x, two), flip);
-                const __m512  dw = q8_0_pair_scales(x, two);
-                for (int t = 0; t < T; ++t) {
-                    const __m512i isum = _mm512_dpbusd_epi32(neg[t], q, a[t]);
-                    acc[r][t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, da[t]), acc[r][t]);
-                }
-            }
-        }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
-            }
-        }
-    }
-};
-
 // ---- Q4_K / Q5_K ----
 // 64 bytes of qs hold chunks 2cc and 2cc+1: low nibbles are sub-blocks 4cc and 4cc+2, high
-// nibbles 4cc+1 and 4cc+3 (32 codes each), so the activations are regrouped to match. The mins
-// meet the activation's bsums in a separate 8-lane accumulator.
+// nibbles 4cc+1 and 4cc+3 (32 codes each), so the activations are regrouped to match.
 struct act_q45 {
     __m512i lo[2], hi[2];
     __m256i bsums;
@@ -157,7 +91,7 @@ inline __m512i q45_isum(const __m512i * q, const __m512i * sc, const act_q45 & a
     return scaled_dot(isum, q[3], a.hi[1], sc[3]);
 }
 
-// One Q4_K / Q5_K super-block decoded once for all the tokens of a tile: the eight mins, each
+// One Q4_K / Q5_K super-block decoded: the eight mins, each
 // twice (int16, lanes matching the activation's 16 bsums), and the codes of the four 64-code
 // groups (lo0, hi0, lo1, hi1) with the int16 scale of each lane pair.
 template <bool has_qh>
@@ -199,86 +133,6 @@ struct q45_block {
             sc[2 * cc]     = _mm512_permutexvar_epi16(scale_idx(s, s, s + 2, s + 2), sc16);
             sc[2 * cc + 1] = _mm512_permutexvar_epi16(scale_idx(s + 1, s + 1, s + 3, s + 3), sc16);
         }
-    }
-};
-
-// The Q4_K / Q5_K tiles' results: per (row, token) the 16-lane sum plus the 8-lane sum of
-// the mins (token pairs share a zmm of min accumulators, an odd last token has its own ymm).
-template <int R, int T>
-inline void q45_store(const __m512 (&acc)[R][T], const __m512 (&accm)[R][T / 2 + 1], const __m256 (&accm1)[R],
-                      float * out, int64_t out_stride) {
-    constexpr int P = T / 2;
-    for (int r = 0; r < R; ++r) {
-        for (int t = 0; t < T; ++t) {
-            const __m256 m          = t == 2 * P   ? accm1[r]
-                                      : t % 2 == 0 ? _mm512_castps512_ps256(accm[r][t / 2])
-                                                   : _mm512_extractf32x8_ps(accm[r][t / 2], 1);
-            out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]) + hsum_ps256(m);
-        }
-    }
-}
-
-// Per (row, token) and super-block: isum (16 int32 lanes, exact) -> acc += float(isum) * (da * d)
-// and, for the mins, msum = mins . bsums (8 int32 lanes) -> accm -= float(msum) * (da * dmin)
-// (fnmadd: one rounding of the same value as an FMA with the negated product). The 8-lane min
-// accumulators of two tokens share one zmm; an odd last token keeps its own ymm. Only the
-// placement of the lanes differs between T = 1 and T > 1, never a lane's operations.
-template <typename block, bool has_qh>
-struct k_q45_k {
-    template <int R, int T>
-    static void run(int64_t n, const uint8_t * w, uint64_t stride, const uint8_t * act, uint64_t act_stride,
-                    float * out, int64_t out_stride) {
-        constexpr int         P = T / 2;  // token pairs; an odd last token uses accm1
-        const tile_ptrs<R, T> p(w, stride, act, act_stride);
-        __m512                acc[R][T], accm[R][P + 1];  // + 1: no zero-length array when T = 1
-        __m256                accm1[R];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_setzero_ps();
-            }
-            for (int j = 0; j < P; ++j) {
-                accm[r][j] = _mm512_setzero_ps();
-            }
-            accm1[r] = _mm256_setzero_ps();
-        }
-        for (int64_t b = 0; b < n / QK_K; ++b) {
-            act_q45 a[T];
-            __m512  da[T], da2[P + 1];
-            __m512i bs2[P + 1];
-            for (int t = 0; t < T; ++t) {
-                a[t].load(reinterpret_cast<const block_q8_K *>(p.y[t])[b]);
-                da[t] = _mm512_set1_ps(a[t].d);
-            }
-            for (int j = 0; j < P; ++j) {
-                bs2[j] = join256(a[2 * j].bsums, a[2 * j + 1].bsums);
-                da2[j] = _mm512_insertf32x8(da[2 * j], _mm512_castps512_ps256(da[2 * j + 1]), 1);
-            }
-            for (int r = 0; r < R; ++r) {
-                const block & xb = reinterpret_cast<const block *>(p.x[r])[b];
-                prefetch_ahead<sizeof(block)>(&xb, R * stride);
-                const q45_block<has_qh> x(xb);
-                const __m256i           mins  = x.mins;
-                const __m512i           mins2 = _mm512_broadcast_i64x4(mins);
-                const __m512i *         q = x.q, *sc = x.sc;
-                const __m512 d = _mm512_set1_ps(f16_to_f32_x86(xb.d)), dmin = _mm512_set1_ps(f16_to_f32_x86(xb.dmin));
-                for (int t = 0; t < T; ++t) {
-                    const __m512i isum = q45_isum(q, sc, a[t]);
-                    acc[r][t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(da[t], d), acc[r][t]);
-                }
-                for (int j = 0; j < P; ++j) {
-                    // -(da * dmin) * msum + accm, one rounding: fnmadd.
-                    const __m512i msum = _mm512_madd_epi16(mins2, bs2[j]);
-                    accm[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2[j], dmin), accm[r][j]);
-                }
-                if constexpr (T % 2 == 1) {
-                    const __m256i msum = _mm256_madd_epi16(mins, a[T - 1].bsums);
-                    accm1[r]           = _mm256_fnmadd_ps(
-                                  _mm256_cvtepi32_ps(msum),
-                                  _mm256_mul_ps(_mm512_castps512_ps256(da[T - 1]), _mm512_castps512_ps256(dmin)), accm1[r]);
-                }
-            }
-        }
-        q45_store<R, T>(acc, accm, accm1, out, out_stride);
     }
 };
 
@@ -392,76 +246,10 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
 }
 
 // ---- many tokens: each row decoded once per call (decoded_tile.h) ----
-// The register tiles above decode a row's super-block again for every T tokens; with many
-// tokens that decode costs as much as the dot products. These kernels D decode once per call
-// and apply, per (row, token), the register tile's operations in the same order, so results
+// The register tile above decodes a row's super-block again for every T tokens; with many
+// tokens that decode costs as much as the dot products. This kernel D decodes once per call
+// and applies, per (row, token), the register tile's operations in the same order, so results
 // equal dot_rows bit for bit.
-
-// Q4_K / Q5_K: the activations regrouped to the nibble order (act_q45) once per call.
-template <typename block, bool has_qh>
-struct q45_decoded_kernel {
-    using w_unit                    = block;
-    using a_unit                    = block_q8_K;
-    static constexpr int64_t k_unit = QK_K;
-    using act                       = act_q45;
-    struct alignas(64) decoded {
-        __m512i q[4], sc[4];
-        __m256i mins;
-        float   d, dmin;
-    };
-    static void decode(const block & xb, decoded & dx) {
-        const q45_block<has_qh> x(xb);
-        for (int k = 0; k < 4; ++k) {
-            dx.q[k]  = x.q[k];
-            dx.sc[k] = x.sc[k];
-        }
-        dx.mins = x.mins;
-        dx.d    = f16_to_f32_x86(xb.d);
-        dx.dmin = f16_to_f32_x86(xb.dmin);
-    }
-    template <int R, int T>
-    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        constexpr int P = T / 2;  // token pairs share a min accumulator, as in k_q45_k
-        __m512        acc[R][T], accm[R][P + 1];
-        __m256        accm1[R];
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                acc[r][t] = _mm512_setzero_ps();
-            }
-            for (int j = 0; j < P; ++j) {
-                accm[r][j] = _mm512_setzero_ps();
-            }
-            accm1[r] = _mm256_setzero_ps();
-        }
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < R; ++r) {
-                const decoded & x     = xs[b * R + r];
-                const __m512i   mins2 = _mm512_broadcast_i64x4(x.mins);
-                const __m512    d = _mm512_set1_ps(x.d), dmin = _mm512_set1_ps(x.dmin);
-                for (int t = 0; t < T; ++t) {
-                    const act &   a    = as[t * nb + b];
-                    const __m512i isum = q45_isum(x.q, x.sc, a);
-                    acc[r][t] =
-                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(a.d), d), acc[r][t]);
-                }
-                for (int j = 0; j < P; ++j) {
-                    const act &   a0 = as[2 * j * nb + b], &a1 = as[(2 * j + 1) * nb + b];
-                    const __m512i msum = _mm512_madd_epi16(mins2, join256(a0.bsums, a1.bsums));
-                    const __m512  da2  = _mm512_insertf32x8(_mm512_set1_ps(a0.d), _mm256_set1_ps(a1.d), 1);
-                    accm[r][j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(da2, dmin), accm[r][j]);
-                }
-                if constexpr (T % 2 == 1) {
-                    const act &   a    = as[(T - 1) * nb + b];
-                    const __m256i msum = _mm256_madd_epi16(x.mins, a.bsums);
-                    accm1[r] =
-                        _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum),
-                                         _mm256_mul_ps(_mm256_set1_ps(a.d), _mm512_castps512_ps256(dmin)), accm1[r]);
-                }
-            }
-        }
-        q45_store<R, T>(acc, accm, accm1, out, out_stride);
-    }
-};
 
 // Q6_K: the activations are read in their own order; copied so that each token's
 // super-blocks sit together in L1 like the decoded rows.
@@ -505,68 +293,11 @@ struct q6_decoded_kernel {
         }
     }
 };
-// Q8_0: a unit is a pair of blocks, as k_q8_0 takes them (n a multiple of 64; an odd last
-// block stays with the register tile). Rows keep their codes offset by 128 and their two
-// scales spread over lanes 0..7 and 8..15; tokens keep their codes, scales and the
-// -128 * sum(a) correction of dpbusd.
-struct q8_0_decoded_kernel {
-    struct pair {
-        block_q8_0 b[2];
-    };
-    using w_unit                        = pair;
-    using a_unit                        = pair;
-    static constexpr int64_t k_unit     = 2 * QK8_0;
-    static constexpr int64_t min_tokens = 32;
-    struct alignas(64) decoded {
-        __m512i q;
-        __m512  dw;
-    };
-    struct alignas(64) act {
-        __m512i a, neg;
-        __m512  da;
-        void    load(const pair & y) {
-               a   = q8_0_pair_codes(y.b, true);
-               da  = q8_0_pair_scales(y.b, true);
-               neg = q8_0_neg_sum(a);
-        }
-    };
-    static void decode(const pair & x, decoded & dx) {
-        dx.q  = _mm512_xor_si512(q8_0_pair_codes(x.b, true), _mm512_set1_epi8(-128));
-        dx.dw = q8_0_pair_scales(x.b, true);
-    }
-    template <int R, int T>
-    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m512 acc[R][T] = {};
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < R; ++r) {
-                const decoded & x = xs[b * R + r];
-                for (int t = 0; t < T; ++t) {
-                    const act &   a    = as[t * nb + b];
-                    const __m512i isum = _mm512_dpbusd_epi32(a.neg, x.q, a.a);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(x.dw, a.da), acc[r][t]);
-                }
-            }
-        }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < T; ++t) {
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
-            }
-        }
-    }
-};
-
-// Below D::min_tokens tokens the decode stays in registers (the register tile): storing and
-// reloading a decoded row costs more than decoding it again for a few tiles of tokens. The
-// K-quants' decode is heavy (from 2 tiles on); Q8_0's is a xor and a permute, and its
-// decoded tile only wins from 32 tokens (kernel lab, --copies 32: 0.74x at 8, 1.0x at 16,
-// 1.15-1.2x at 64).
+// Below two tiles of tokens the decode stays in registers (the register tile): storing and
+// reloading a decoded row costs more than decoding it again.
 template <typename D>
 constexpr int64_t decode_min_tokens() {
-    if constexpr (requires { D::min_tokens; }) {
-        return D::min_tokens;
-    } else {
-        return 2 * k_tile_tokens;
-    }
+    return 2 * k_tile_tokens;
 }
 
 // Scratch bytes of decoded_dot_tile<D> (decoded_tile.h).
