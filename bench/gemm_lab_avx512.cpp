@@ -16,7 +16,8 @@ using namespace kern::tile512;
 
 // The row-lanes kernels (avx512_row_lanes.h) with T tokens per tile.
 template <int T>
-constexpr kern::dot_tile_fn l_q8_0 = kern::lanes::dot_tile<kern::lanes::q8_0_kind, kern::lanes::q8_0_dot_rows, T>;
+constexpr kern::dot_tile_fn l_q8_0 = kern::lanes::dot_tile<kern::lanes::q32_kind<kern::lanes::c_q8_0>,
+                                                           kern::lanes::q32_dot_rows<kern::lanes::c_q8_0>, T>;
 template <typename block, bool has_qh, int T>
 constexpr kern::dot_tile_fn l_q45 =
     kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T>;

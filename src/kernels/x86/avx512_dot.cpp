@@ -1,14 +1,11 @@
-// AVX-512 (F/BW/VL/DQ/VNNI) dot products for the float types and the 32-element block types,
-// plus the AVX-512 kernel table. VNNI dpbusd takes the weights as the unsigned operand: signed
-// codes are offset to unsigned (Q4_0 +8, Q5_0 +16, Q8_0, MXFP4 and IQ4_NL +128) and the offset comes
-// back out through k * sum(a), computed once per step from the activations and used as
-// dpbusd's starting value for every row. The 4-bit types take four blocks per step (the
-// scales of four blocks convert in one instruction), Q8_0 two.
+// AVX-512 (F/BW/VL/DQ/VNNI) dot products for the float types and Q4_1 / Q5_1 (Q8_1
+// activations, four blocks per step: the scales of four blocks convert in one instruction),
+// plus the AVX-512 kernel table. The 32-code types with Q8_0 activations (Q8_0, Q4_0, Q5_0,
+// IQ4_NL, MXFP4) and Q4_K / Q5_K run the row-lanes kernels (avx512_row_lanes.h).
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/avx512_row_lanes.h"
 #include "kernels/x86/avx512_tile.h"
 #include "kernels/x86/x86_common.h"
-#include "tensor/iq_tables.h"
 
 #include <type_traits>
 
@@ -112,133 +109,6 @@ inline void add_fifth_bits(const block * x, __m512i & lo, __m512i & hi) {
     hi               = _mm512_mask_add_epi8(hi, mhi, hi, b4);
 }
 
-struct t_q4_0 {
-    using block                = block_q4_0;
-    static constexpr int shift = 8;  // codes stored as q, value q - 8
-    template <int C>
-    static void codes(const block * x, __m512i & lo, __m512i & hi) {
-        nibbles4<C>(x, lo, hi);
-    }
-    template <int C>
-    static __m128 scales(const block * x) {
-        return f16_scales4<C>(x);
-    }
-};
-
-struct t_q5_0 {
-    using block                = block_q5_0;
-    static constexpr int shift = 16;
-    template <int C>
-    static void codes(const block * x, __m512i & lo, __m512i & hi) {
-        nibbles4<C>(x, lo, hi);
-        add_fifth_bits<C>(x, lo, hi);
-    }
-    template <int C>
-    static __m128 scales(const block * x) {
-        return f16_scales4<C>(x);
-    }
-};
-
-struct t_mxfp4 {
-    using block                = block_mxfp4;
-    static constexpr int shift = 128;
-    template <int C>
-    static void codes(const block * x, __m512i & lo, __m512i & hi) {
-        // kvalues + 128 as unsigned bytes, in every 128-bit lane for vpshufb.
-        const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(
-            static_cast<char>(128), static_cast<char>(129), static_cast<char>(130), static_cast<char>(131),
-            static_cast<char>(132), static_cast<char>(134), static_cast<char>(136), static_cast<char>(140),
-            static_cast<char>(128), static_cast<char>(127), static_cast<char>(126), static_cast<char>(125),
-            static_cast<char>(124), static_cast<char>(122), static_cast<char>(120), static_cast<char>(116)));
-        nibbles4<C>(x, lo, hi);
-        lo = _mm512_shuffle_epi8(table, lo);
-        hi = _mm512_shuffle_epi8(table, hi);
-    }
-    // E8M0 halved: 2^(e - 128), i.e. float bits (e - 1) << 23, or 0x00200000 << e below e = 2.
-    template <int C>
-    static __m128 scales(const block * x) {
-        uint32_t e = 0;
-        for (int k = 0; k < C; ++k) {
-            e |= static_cast<uint32_t>(x[k].e) << (8 * k);
-        }
-        const __m128i ev     = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(static_cast<int>(e)));
-        const __m128i normal = _mm_slli_epi32(_mm_sub_epi32(ev, _mm_set1_epi32(1)), 23);
-        const __m128i tiny   = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), ev);
-        const __m128i bits   = _mm_blendv_epi8(tiny, normal, _mm_cmpgt_epi32(ev, _mm_set1_epi32(1)));
-        return _mm_castsi128_ps(bits);
-    }
-};
-
-struct t_iq4_nl {
-    using block                = block_iq4_nl;
-    static constexpr int shift = 128;
-    template <int C>
-    static void codes(const block * x, __m512i & lo, __m512i & hi) {
-        // kvalues_iq4nl + 128 as unsigned bytes, in every 128-bit lane for vpshufb.
-        const __m512i table =
-            _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kvalues_iq4nl))),
-                            _mm512_set1_epi8(static_cast<char>(128)));
-        nibbles4<C>(x, lo, hi);
-        lo = _mm512_shuffle_epi8(table, lo);
-        hi = _mm512_shuffle_epi8(table, hi);
-    }
-    template <int C>
-    static __m128 scales(const block * x) {
-        return f16_scales4<C>(x);
-    }
-};
-
-// 4-bit types with Q8_0 activations: acc += cvt(sum((q + k) * a) - k * sum(a)) * (dw * da).
-template <typename T, int R, int C>
-inline void step_q8_0_act(const typename T::block * const * x, uint64_t stride, const block_q8_0 * y, int64_t b,
-                          __m512 * acc) {
-    const act4    a    = load_act4<C>(y + b);
-    const __m512i kv   = _mm512_set1_epi8(static_cast<char>(T::shift));
-    const __m512i koff = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kv, a.lo), kv, a.hi);
-    const __m512i neg  = _mm512_sub_epi32(_mm512_setzero_si512(), koff);
-    for (int r = 0; r < R; ++r) {
-        prefetch_ahead<C * sizeof(typename T::block)>(x[r] + b, R * stride);
-        __m512i lo, hi;
-        T::template codes<C>(x[r] + b, lo, hi);
-        const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg, lo, a.lo), hi, a.hi);
-        const __m512  s    = spread4(_mm_mul_ps(T::template scales<C>(x[r] + b), a.d));
-        acc[r]             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
-    }
-}
-
-template <typename T, int R>
-void rows_q8_0_act(int64_t n, const void * w, uint64_t stride, const void * act, float * out) {
-    using block     = typename T::block;
-    const auto *  y = static_cast<const block_q8_0 *>(act);
-    const block * x[R];
-    __m512        acc[R];
-    for (int r = 0; r < R; ++r) {
-        x[r]   = reinterpret_cast<const block *>(row_ptr(w, stride, r));
-        acc[r] = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / QK8_0;
-    int64_t       b  = 0;
-    for (; b + 4 <= nb; b += 4) {
-        step_q8_0_act<T, R, 4>(x, stride, y, b, acc);
-    }
-    switch (nb - b) {
-        case 3:
-            step_q8_0_act<T, R, 3>(x, stride, y, b, acc);
-            break;
-        case 2:
-            step_q8_0_act<T, R, 2>(x, stride, y, b, acc);
-            break;
-        case 1:
-            step_q8_0_act<T, R, 1>(x, stride, y, b, acc);
-            break;
-        default:
-            break;
-    }
-    for (int r = 0; r < R; ++r) {
-        out[r] = _mm512_reduce_add_ps(acc[r]);
-    }
-}
-
 // Q4_1 / Q5_1 with Q8_1 activations: unsigned codes, + m * s per block summed apart.
 template <bool fifth_bit, typename block, int R, int C>
 inline void step_q8_1_act(const block * const * x, uint64_t stride, const block_q8_1 * y, int64_t b, __m512 * acc,
@@ -298,8 +168,6 @@ void rows_q8_1_act(int64_t n, const void * w, uint64_t stride, const void * act,
     }
 }
 
-// Q8_0 weights: the row-lanes kernels (avx512_row_lanes.h).
-
 // ---- float weights with F32 activations: two 16-lane accumulators per row, masked tail ----
 
 struct f_f32 {
@@ -347,12 +215,6 @@ void rows_float(int64_t n, const void * w, uint64_t stride, const void * act, fl
 }
 
 template <typename T, int R>
-struct k_q8_0_act {
-    static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
-        rows_q8_0_act<T, R>(n, w, s, a, o);
-    }
-};
-template <typename T, int R>
 struct k_q8_1_act {
     static void run(int64_t n, const void * w, uint64_t s, const void * a, float * o) {
         rows_q8_1_act<std::is_same_v<T, block_q5_1>, T, R>(n, w, s, a, o);
@@ -370,81 +232,11 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
     for_row_groups<K<T, k_row_group>::run, K<T, 1>::run>(n, w, stride, n_rows, act, out);
 }
 
-// The same types over many tokens (dot_tile): a unit of four blocks decoded once per call
-// (decoded_tile.h), with the tokens' four-block activations and their k * sum(a) offset laid
-// out once; per (row, token) the operations of step_q8_0_act<T, R, 4>, so results equal
-// dot_rows bit for bit where the blocks come in fours (other widths: dot_rows per token).
-template <typename T>
-struct q8_0_act_decoded {
-    struct w4 {
-        typename T::block b[4];
-    };
-    struct a4 {
-        block_q8_0 b[4];
-    };
-    using w_unit                    = w4;
-    using a_unit                    = a4;
-    static constexpr int64_t k_unit = 4 * QK8_0;
-    struct alignas(64) decoded {
-        __m512i lo, hi;
-        __m128  s;
-    };
-    struct alignas(64) act {
-        act4    a;
-        __m512i neg;
-        void    load(const a4 & y) {
-               a                  = load_act4<4>(y.b);
-               const __m512i kv   = _mm512_set1_epi8(static_cast<char>(T::shift));
-               const __m512i koff = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kv, a.lo), kv, a.hi);
-               neg                = _mm512_sub_epi32(_mm512_setzero_si512(), koff);
-        }
-    };
-    static void decode(const w4 & x, decoded & dx) {
-        T::template codes<4>(x.b, dx.lo, dx.hi);
-        dx.s = T::template scales<4>(x.b);
-    }
-    template <int R, int TT>
-    static void tile(int64_t nb, const decoded * xs, const act * as, float * out, int64_t out_stride) {
-        __m512 acc[R][TT] = {};
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < R; ++r) {
-                const decoded & x = xs[b * R + r];
-                for (int t = 0; t < TT; ++t) {
-                    const act &   y    = as[t * nb + b];
-                    const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y.neg, x.lo, y.a.lo), x.hi, y.a.hi);
-                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), spread4(_mm_mul_ps(x.s, y.a.d)), acc[r][t]);
-                }
-            }
-        }
-        for (int r = 0; r < R; ++r) {
-            for (int t = 0; t < TT; ++t) {
-                out[t * out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
-            }
-        }
-    }
-};
-
-// Below this many tokens, or when the blocks do not come in fours, dot_rows runs per token.
-constexpr int64_t k_q8_0_act_tile_min_tokens = 8;
-
-template <typename T>
-void dot_tile_q8_0_act(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act,
-                       uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
-    using D = q8_0_act_decoded<T>;
-    if (n_tok < k_q8_0_act_tile_min_tokens || n % D::k_unit != 0) {
-        dot_rows_per_token(dot_grouped<k_q8_0_act, T>, n, w, stride, n_rows, act, act_stride, n_tok, out, out_stride);
-        return;
-    }
-    decoded::dot_tile<D, tile512::k_tile_rows, tile512::k_tile_tokens>(n, w, stride, n_rows, act, act_stride, n_tok,
-                                                                       out, out_stride, scratch);
-}
-
-template <typename T>
-uint64_t tile_scratch_q8_0_act(int64_t n, int64_t n_tok) {
-    using D = q8_0_act_decoded<T>;
-    return n_tok < k_q8_0_act_tile_min_tokens || n % D::k_unit != 0
-               ? 0
-               : decoded::scratch_bytes<D, tile512::k_tile_rows>(n, n_tok);
+// The 32-code types with Q8_0 activations: the row-lanes kernels (avx512_row_lanes.h).
+template <typename C>
+constexpr type_kernels lanes_q32() {
+    return {act_format::Q8_0, quantize_act_q8_0_avx2, lanes::q32_dot_rows<C>,
+            lanes::dot_tile<lanes::q32_kind<C>, lanes::q32_dot_rows<C>>, lanes::tile_scratch<lanes::q32_kind<C>>};
 }
 }  // namespace
 
@@ -466,27 +258,23 @@ uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok);
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
-        .f32   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
-        .f16   = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
-        .bf16  = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
-        .q4_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q4_0>, dot_tile_q8_0_act<t_q4_0>,
-                  tile_scratch_q8_0_act<t_q4_0>},
-        .q4_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
-        .q5_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_q5_0>, dot_tile_q8_0_act<t_q5_0>,
-                  tile_scratch_q8_0_act<t_q5_0>},
-        .q5_1  = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0  = {act_format::Q8_0, quantize_act_q8_0_avx2, lanes::q8_0_dot_rows,
-                  lanes::dot_tile<lanes::q8_0_kind, lanes::q8_0_dot_rows>, lanes::tile_scratch<lanes::q8_0_kind>},
-        .mxfp4 = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_mxfp4>,
-                  dot_tile_q8_0_act<t_mxfp4>, tile_scratch_q8_0_act<t_mxfp4>},
-        .q2_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
-        .q3_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
-        .q4_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
-                  tile_scratch_q4_k_avx512},
-        .q5_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
-                  tile_scratch_q5_k_avx512},
-        .q6_k  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
-                  tile_scratch_q6_k_avx512},
+        .f32     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f32>},
+        .f16     = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_f16>},
+        .bf16    = {act_format::F32, quantize_act_f32_ref, dot_grouped<k_float, f_bf16>},
+        .q4_0    = lanes_q32<lanes::c_q4_0>(),
+        .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
+        .q5_0    = lanes_q32<lanes::c_q5_0>(),
+        .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
+        .q8_0    = lanes_q32<lanes::c_q8_0>(),
+        .mxfp4   = lanes_q32<lanes::c_mxfp4>(),
+        .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
+        .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
+        .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
+                    tile_scratch_q4_k_avx512},
+        .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
+                    tile_scratch_q5_k_avx512},
+        .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
+                    tile_scratch_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},
@@ -494,8 +282,7 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .iq3_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq3_s_avx512},
         .iq1_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_s_avx512},
         .iq1_m   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq1_m_avx512},
-        .iq4_nl  = {act_format::Q8_0, quantize_act_q8_0_avx2, dot_grouped<k_q8_0_act, t_iq4_nl>,
-                    dot_tile_q8_0_act<t_iq4_nl>, tile_scratch_q8_0_act<t_iq4_nl>},
+        .iq4_nl  = lanes_q32<lanes::c_iq4_nl>(),
         .iq4_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq4_xs_avx512},
         .tq1_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq1_0_avx512},
         .tq2_0   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_tq2_0_avx512},
