@@ -1,35 +1,24 @@
-// Kernel lab, AVX-512 side: the tile shapes that gemm_bench.cpp times against each other: the
-// row-lanes kernels' tokens per tile (src/kernels/x86/avx512_row_lanes.h; the table takes
-// K::tile_tokens) and the register tiles of avx512_tile.h (tile512::k_tile_rows x
-// k_tile_tokens). Compiled with the AVX-512 flags (the file name); called only after the
+// Kernel lab, AVX-512 side: the tokens per tile of the row-lanes kernels
+// (src/kernels/x86/avx512_row_lanes.h; the table takes K::tile_tokens) that gemm_bench.cpp times
+// against each other. Compiled with the AVX-512 flags (the file name); called only after the
 // CPUID check in gemm_bench.cpp.
 #include "gemm_lab.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/avx512_row_lanes.h"
-#include "kernels/x86/avx512_tile.h"
 
 namespace sluice::lab {
 namespace {
-
-using namespace kern::tile512;
 
 // The row-lanes kernels (avx512_row_lanes.h) with T tokens per tile.
 template <int T>
 constexpr kern::dot_tile_fn l_q8_0 = kern::lanes::dot_tile<kern::lanes::q32_kind<kern::lanes::c_q8_0>,
                                                            kern::lanes::q32_dot_rows<kern::lanes::c_q8_0>, T>;
+template <int T>
+constexpr kern::dot_tile_fn l_q6 = kern::lanes::dot_tile<kern::lanes::q6_kind, kern::lanes::q6_dot_rows, T>;
 template <typename block, bool has_qh, int T>
 constexpr kern::dot_tile_fn l_q45 =
     kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T>;
-
-template <typename K>
-std::vector<tile_variant> shapes() {
-    return {
-        {"v1 4x1", dot_tile<K, 4, 1>}, {"v2 4x2", dot_tile<K, 4, 2>}, {"v3 4x4", dot_tile<K, 4, 4>},
-        {"v4 2x4", dot_tile<K, 2, 4>}, {"v5 2x8", dot_tile<K, 2, 8>}, {"v6 1x8", dot_tile<K, 1, 8>},
-        {"v7 3x4", dot_tile<K, 3, 4>}, {"v8 4x3", dot_tile<K, 4, 3>}, {"v9 1x4", dot_tile<K, 1, 4>},
-    };
-}
 
 }  // namespace
 
@@ -46,7 +35,7 @@ std::vector<tile_variant> avx512_tile_variants(ggml_type t) {
                     {"l6 16x6", l_q45<block_q5_K, true, 6>},
                     {"l8 16x8", l_q45<block_q5_K, true, 8>}};
         case ggml_type::Q6_K:
-            return shapes<k_q6_k>();
+            return {{"l4 16x4", l_q6<4>}, {"l6 16x6", l_q6<6>}, {"l8 16x8", l_q6<8>}};
         default:
             return {};
     }

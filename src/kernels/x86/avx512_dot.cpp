@@ -4,7 +4,6 @@
 // IQ4_NL, MXFP4) and Q4_K / Q5_K run the row-lanes kernels (avx512_row_lanes.h).
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/avx512_row_lanes.h"
-#include "kernels/x86/avx512_tile.h"
 #include "kernels/x86/x86_common.h"
 
 #include <type_traits>

@@ -5,8 +5,8 @@
 // exactly in integers and scaled by one float FMA. Offsets (mins, Q3_K's -4, Q6_K's -32) come
 // from the activation's bsums.
 #if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/avx512_k_blocks.h"
 #include "kernels/x86/avx512_row_lanes.h"
-#include "kernels/x86/avx512_tile.h"
 #include "kernels/x86/x86_common.h"
 
 namespace sluice::kern {
@@ -14,13 +14,13 @@ namespace {
 
 using namespace x86;
 
-// The load and scale helpers are the tile kernels' (avx512_tile.h).
-using tile512::dup256;
-using tile512::join256;
-using tile512::ld256;
-using tile512::ld512;
-using tile512::scale_idx;
-using tile512::scaled_dot;
+// The load and scale helpers are the tile kernels' (avx512_k_blocks.h).
+using kblocks::dup256;
+using kblocks::join256;
+using kblocks::ld256;
+using kblocks::ld512;
+using kblocks::scale_idx;
+using kblocks::scaled_dot;
 
 inline __m512i spread(__m512i sc16, __m512i idx) {
     return _mm512_permutexvar_epi16(idx, sc16);
@@ -30,8 +30,7 @@ inline float finish(__m512 acc, __m256 accm) {
     return _mm512_reduce_add_ps(acc) + hsum_ps256(accm);
 }
 
-// Q4_K / Q5_K: the row-lanes kernels (avx512_row_lanes.h); Q6_K: tile512::k_q6_k
-// (avx512_tile.h), shared with its multi-token kernel.
+// Q4_K / Q5_K / Q6_K: the row-lanes kernels (avx512_row_lanes.h).
 
 // ---- Q2_K / Q3_K ----
 // The 64 bytes of qs shifted by 2j give, in the low 32 bytes, elements 32j + [0, 32) and in
@@ -134,7 +133,6 @@ void dot_q2_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const voi
 void dot_q3_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
     for_row_groups<rows_q3_k<k_row_group>, rows_q3_k<1>>(n, w, s, r, a, o);
 }
-// Q4_K and Q5_K: the row-lanes kernels (avx512_row_lanes.h).
 void dot_q4_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
     lanes::q45_dot_rows<block_q4_K, false>(n, w, s, r, a, o);
 }
@@ -142,11 +140,10 @@ void dot_q5_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const voi
     lanes::q45_dot_rows<block_q5_K, true>(n, w, s, r, a, o);
 }
 void dot_q6_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, float * o) {
-    tile512::dot_rows<tile512::k_q6_k>(n, w, s, r, a, o);
+    lanes::q6_dot_rows(n, w, s, r, a, o);
 }
 using l_q4_k = lanes::q45_kind<block_q4_K, false>;
 using l_q5_k = lanes::q45_kind<block_q5_K, true>;
-using d_q6_k = tile512::q6_decoded_kernel;
 
 void dot_tile_q4_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                           float * o, uint64_t os, void * scratch) {
@@ -158,7 +155,7 @@ void dot_tile_q5_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, cons
 }
 void dot_tile_q6_k_avx512(int64_t n, const void * w, uint64_t s, int64_t r, const void * a, uint64_t as, int64_t nt,
                           float * o, uint64_t os, void * scratch) {
-    tile512::decoded_dot_tile<tile512::k_q6_k, d_q6_k>(n, w, s, r, a, as, nt, o, os, scratch);
+    lanes::dot_tile<lanes::q6_kind, dot_q6_k_avx512>(n, w, s, r, a, as, nt, o, os, scratch);
 }
 uint64_t tile_scratch_q4_k_avx512(int64_t n, int64_t n_tok) {
     return lanes::tile_scratch<l_q4_k>(n, n_tok);
@@ -167,7 +164,7 @@ uint64_t tile_scratch_q5_k_avx512(int64_t n, int64_t n_tok) {
     return lanes::tile_scratch<l_q5_k>(n, n_tok);
 }
 uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok) {
-    return tile512::decoded_tile_scratch<d_q6_k>(n, n_tok);
+    return lanes::tile_scratch<lanes::q6_kind>(n, n_tok);
 }
 
 }  // namespace sluice::kern

@@ -7,7 +7,7 @@
 // (Q4_K / Q5_K: two float steps per super-block, one for the scales and one for the mins.)
 // The integer part is exact however it is computed, so the two kernels below give the same bits:
 //   dot_rows (one token): loads the rows' block the way a one-row kernel would, vpdpbusd (or
-//     the K-quant decode of avx512_tile.h) against the token's block, and reduces each row's
+//     the K-quant decode of avx512_k_blocks.h) against the token's block, and reduces each row's
 //     lanes in integers (an even/odd tree over the 16 rows);
 //   dot_tile (many tokens): repacks the 16 rows once per call so that zmm k holds bytes
 //     4k..4k+3 of every row's block, then a token's block is eight vpdpbusd whose activation
@@ -25,7 +25,7 @@
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
-#include "kernels/x86/avx512_tile.h"
+#include "kernels/x86/avx512_k_blocks.h"
 #include "kernels/x86/x86_common.h"
 #include "tensor/iq_tables.h"
 
@@ -323,8 +323,8 @@ struct q32_kind {
 //   acc = fma(float(isum), d * da, acc);  acc = fnmadd(float(msum), dmin * da, acc)
 
 // The activations of one super-block as q45_isum reads them.
-using tile512::act_q45;
-using tile512::q45_block;
+using kblocks::act_q45;
+using kblocks::q45_block;
 
 // One token: per super-block each row's isum (16 lanes) and msum (8 lanes) come from the
 // register tile's decode and are reduced across lanes in integers, 16 rows at a time.
@@ -345,9 +345,9 @@ inline void q45_dot_rows(int64_t n, const void * w, uint64_t stride, int64_t n_r
                 const block &           x0 = reinterpret_cast<const block *>(g.row(i))[b];
                 const block &           x1 = reinterpret_cast<const block *>(g.row(i + 1))[b];
                 const q45_block<has_qh> q0(x0), q1(x1);
-                is[i]     = tile512::q45_isum(q0.q, q0.sc, a);
-                is[i + 1] = tile512::q45_isum(q1.q, q1.sc, a);
-                ms[i / 2] = _mm512_madd_epi16(tile512::join256(q0.mins, q1.mins), tile512::join256(a.bsums, a.bsums));
+                is[i]     = kblocks::q45_isum(q0.q, q0.sc, a);
+                is[i + 1] = kblocks::q45_isum(q1.q, q1.sc, a);
+                ms[i / 2] = _mm512_madd_epi16(kblocks::join256(q0.mins, q1.mins), kblocks::join256(a.bsums, a.bsums));
             }
             const __m512i isum = sum_row_lanes<k_rows>(is);
             const __m512i msum = sum_row_lanes<k_rows / 2>(ms);
@@ -401,7 +401,7 @@ inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
         __m512i z[8];
         for (int k = 0; k < 8; ++k) {
             z[k] =
-                tile512::join256(tile512::ld256(g.row(2 * k) + at + off), tile512::ld256(g.row(2 * k + 1) + at + off));
+                kblocks::join256(kblocks::ld256(g.row(2 * k) + at + off), kblocks::ld256(g.row(2 * k + 1) + at + off));
         }
         transpose_16x8(z, t);
     };
@@ -511,6 +511,180 @@ struct q45_kind {
     static void tile(int64_t nb, const packed * xs, const uint8_t * act, uint64_t act_stride, const token_block * tb,
                      uint16_t mask, float * out, int64_t out_stride) {
         q45_tile<T>(nb, xs, act, act_stride, tb, mask, out, out_stride);
+    }
+};
+
+// ---- Q6_K ----
+// Per (row, token) and super-block, with the codes q in 0..63 (value q - 32) and int8 scales
+// sc_s of the sixteen 16-code sub-blocks s: isum = sum_s sc_s * (dot(q_s, a_s) - 32 * sum(a_s)),
+// exact in int32, then acc = fma(float(isum), d * da, acc).
+
+// The F16 d that ends each block, for the 16 rows: the gathered dword holds scales[14..15] and
+// d (a dword at d itself would read past the last block).
+inline __m512 q6_scales16(const row_group & g, int64_t b) {
+    const uint64_t at = static_cast<uint64_t>(b) * sizeof(block_q6_K) + offsetof(block_q6_K, d) - 2;
+    const __m512i  v  = _mm512_i32gather_epi32(g.off, g.x + at, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+}
+
+// One token: per super-block each row's isum comes from the register tile's decode
+// (q6_block, 16 lanes) and the rows' lanes are reduced in integers.
+inline void q6_dot_rows(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, float * out) {
+    const auto *  y  = static_cast<const block_q8_K *>(act);
+    const int64_t nb = n / QK_K;
+    for (int64_t r = 0; r < n_rows; r += k_rows) {
+        const row_group g(static_cast<const uint8_t *>(w) + static_cast<uint64_t>(r) * stride, stride,
+                          static_cast<int>(std::min<int64_t>(k_rows, n_rows - r)));
+        __m512          acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            prefetch_next_group<sizeof(block_q6_K)>(g, static_cast<uint64_t>(b) * sizeof(block_q6_K));
+            __m512i a[4];
+            for (int k = 0; k < 4; ++k) {
+                a[k] = kblocks::ld512(y[b].qs + 64 * k);
+            }
+            const __m256i bsums = kblocks::ld256(y[b].bsums);
+            __m512i       is[k_rows];
+            for (int i = 0; i < k_rows; ++i) {
+                const kblocks::q6_block x(reinterpret_cast<const block_q6_K *>(g.row(i))[b]);
+                __m512i                 isum = _mm512_setzero_si512();
+                for (int k = 0; k < 4; ++k) {
+                    isum = kblocks::scaled_dot(isum, x.q[k], a[k], x.sc[k]);
+                }
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x.sc16, bsums), 5);
+                is[i]              = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+            }
+            const __m512i isum = sum_row_lanes<k_rows>(is);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(q6_scales16(g, b), _mm512_set1_ps(y[b].d)),
+                                  acc);
+        }
+        _mm512_mask_storeu_ps(out + r, g.mask(), acc);
+    }
+}
+
+// A group's super-block repacked for many tokens: q[s][k] lane i = codes 4k..4k+3 of row i's
+// sub-block s (0..63); sc[s] lane i = its scale; scp[p] lane i = the scales of sub-blocks 2p
+// (low int16) and 2p + 1 (high).
+struct alignas(64) q6_packed {
+    __m512i q[16][4];
+    __m512i sc[16];
+    __m512i scp[8];
+    __m512  d;
+};
+
+// A token's per-super-block constants: its scale and its 16 sums of 16 codes in int16 pairs.
+struct q6_token_block {
+    float   d;
+    int32_t sums[8];
+};
+
+inline q6_token_block q6_token(const block_q8_K & y) {
+    q6_token_block c{y.d, {}};
+    for (int p = 0; p < 8; ++p) {
+        c.sums[p] = static_cast<int32_t>((static_cast<uint32_t>(y.bsums[2 * p]) & 0xffffu) |
+                                         (static_cast<uint32_t>(y.bsums[2 * p + 1]) << 16));
+    }
+    return c;
+}
+
+// Elements 128h + 32m + l (quarter m of half h) take the low (m < 2) or high nibble of
+// ql[64h + 32(m % 2) + l] and bits 2m, 2m + 1 of qh[32h + l]; the dword transposes commute
+// with these byte-wise steps, so ql and qh are transposed packed.
+inline void q6_pack(const row_group & g, int64_t b, q6_packed & p) {
+    const uint64_t at         = static_cast<uint64_t>(b) * sizeof(block_q6_K);
+    const auto     transposed = [&](uint64_t off, __m512i(&t)[8]) {
+        __m512i z[8];
+        for (int k = 0; k < 8; ++k) {
+            z[k] =
+                kblocks::join256(kblocks::ld256(g.row(2 * k) + at + off), kblocks::ld256(g.row(2 * k + 1) + at + off));
+        }
+        transpose_16x8(z, t);
+    };
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
+    for (int h = 0; h < 2; ++h) {
+        __m512i ql[2][8], qh[8];
+        transposed(offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h), ql[0]);
+        transposed(offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h) + 32, ql[1]);
+        transposed(offsetof(block_q6_K, qh) + 32 * static_cast<uint64_t>(h), qh);
+        for (int m = 0; m < 4; ++m) {
+            for (int k = 0; k < 8; ++k) {
+                const __m512i l  = ql[m % 2][k];
+                const __m512i lo = m < 2 ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+                const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh[k], 2 * m), m3), 4);
+                // Element 128h + 32m + 4k + j: sub-block 8h + 2m + k / 4, dword k % 4.
+                p.q[8 * h + 2 * m + k / 4][k % 4] = _mm512_or_si512(lo, hi);
+            }
+        }
+    }
+    // The sixteen int8 scales of each row: four gathered dwords, sign-extended byte by byte.
+    const uint8_t * sb = g.x + at + offsetof(block_q6_K, scales);
+    for (int q = 0; q < 4; ++q) {
+        const __m512i v = _mm512_i32gather_epi32(g.off, sb + 4 * q, 1);
+        for (int j = 0; j < 4; ++j) {
+            p.sc[4 * q + j] = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24);
+        }
+    }
+    for (int q = 0; q < 8; ++q) {
+        p.scp[q] = _mm512_or_si512(_mm512_and_si512(p.sc[2 * q], _mm512_set1_epi32(0xffff)),
+                                   _mm512_slli_epi32(p.sc[2 * q + 1], 16));
+    }
+    p.d = q6_scales16(g, b);
+}
+
+// T tokens x 16 rows over all nb super-blocks.
+template <int T>
+inline void q6_tile(int64_t nb, const q6_packed * xs, const uint8_t * act, uint64_t act_stride,
+                    const q6_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) {
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const q6_packed & x  = xs[b];
+        const auto        at = static_cast<uint64_t>(b) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
+        __m512i           isum[T];
+        for (int t = 0; t < T; ++t) {
+            // -32 * sum_s sc_s * sum(a_s), then the sub-blocks' dot products on top.
+            const q6_token_block & c    = tb[t * nb + b];
+            __m512i                corr = _mm512_setzero_si512();
+            for (int q = 0; q < 8; ++q) {
+                corr = _mm512_dpwssd_epi32(corr, x.scp[q], _mm512_set1_epi32(c.sums[q]));
+            }
+            isum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(corr, 5));
+        }
+        for (int s = 0; s < 16; ++s) {
+            for (int t = 0; t < T; ++t) {
+                const uint8_t * a   = act + static_cast<uint64_t>(t) * act_stride + at + 16 * s;
+                __m512i         dot = _mm512_setzero_si512();
+                for (int k = 0; k < 4; ++k) {
+                    dot = _mm512_dpbusd_epi32(dot, x.q[s][k],
+                                              _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
+                }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, x.sc[s]));
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
+            acc[t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(x.d, da), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        _mm512_mask_storeu_ps(out + t * out_stride, mask, acc[t]);
+    }
+}
+
+struct q6_kind {
+    using w_block                        = block_q6_K;
+    using a_block                        = block_q8_K;
+    using packed                         = q6_packed;
+    using token_block                    = q6_token_block;
+    static constexpr int64_t k_unit      = QK_K;
+    static constexpr int     tile_tokens = 6;
+    static token_block       token(const block_q8_K & y) { return q6_token(y); }
+    static void              pack(const row_group & g, int64_t b, packed & p) { q6_pack(g, b, p); }
+    template <int T>
+    static void tile(int64_t nb, const packed * xs, const uint8_t * act, uint64_t act_stride, const token_block * tb,
+                     uint16_t mask, float * out, int64_t out_stride) {
+        q6_tile<T>(nb, xs, act, act_stride, tb, mask, out, out_stride);
     }
 };
 

@@ -5,7 +5,7 @@
 // with many tokens that decode (scale unpacking, nibble and high-bit assembly) costs about as
 // much as the dot products.
 //
-// A kernel D (x86/avx512_tile.h, x86/avx2_tile_k.cpp) supplies:
+// A kernel D (x86/avx2_tile_k.cpp, x86/avx2_dot.cpp) supplies:
 //   D::w_unit, D::a_unit, D::k_unit   the unit of a weight row and of a token's activations
 //                                  (a K-quant super-block and its Q8_K block, or a pair of
 //                                  Q8_0 blocks), k_unit values
