@@ -110,6 +110,15 @@ struct row_group {
     }
 };
 
+// t[k] lane i = dword k of the 32 bytes at byte `at` of row i of the group.
+inline void transposed_rows32(const row_group & g, uint64_t at, __m512i (&t)[8]) {
+    __m512i z[8];
+    for (int k = 0; k < 8; ++k) {
+        z[k] = kblocks::join256(kblocks::ld256(g.row(2 * k) + at), kblocks::ld256(g.row(2 * k + 1) + at));
+    }
+    transpose_16x8(z, t);
+}
+
 // One token's pass reads 16 rows side by side, 16 streams the hardware prefetchers do not
 // follow: while it reads block b of this group, block b of the next group's rows is fetched
 // (the next group starts right after this one; prefetches past the matrix never fault). In the
@@ -311,10 +320,7 @@ struct q32_kind {
     static token_block       token(const block_q8_0 & y) { return {q32_correction<C>(y), f16_to_f32_x86(y.d)}; }
     static void              pack(const row_group & g, int64_t b, packed & p) { q32_pack<C>(g, b, p); }
     template <int T>
-    static void tile(int64_t nb, const packed * xs, const uint8_t * act, uint64_t act_stride, const token_block * tb,
-                     uint16_t mask, float * out, int64_t out_stride) {
-        q32_tile<T>(nb, xs, act, act_stride, tb, mask, out, out_stride);
-    }
+    static constexpr auto tile = q32_tile<T>;
 };
 
 // ---- Q4_K / Q5_K ----
@@ -396,23 +402,14 @@ inline q45_token_block q45_token(const block_q8_K & y) {
 template <typename block, bool has_qh>
 inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
     const uint64_t at = static_cast<uint64_t>(b) * sizeof(block);
-    // t[k] lane i = dword k of the 32 bytes at `off` in row i's super-block.
-    const auto transposed = [&](uint64_t off, __m512i(&t)[8]) {
-        __m512i z[8];
-        for (int k = 0; k < 8; ++k) {
-            z[k] =
-                kblocks::join256(kblocks::ld256(g.row(2 * k) + at + off), kblocks::ld256(g.row(2 * k + 1) + at + off));
-        }
-        transpose_16x8(z, t);
-    };
-    __m512i h[8];
+    __m512i        h[8];
     if constexpr (has_qh) {
-        transposed(offsetof(block, qh), h);
+        transposed_rows32(g, at + offsetof(block, qh), h);
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F), fifth = _mm512_set1_epi8(0x10);
     for (int c = 0; c < 4; ++c) {
         __m512i t[8];
-        transposed(offsetof(block, qs) + 32 * static_cast<uint64_t>(c), t);
+        transposed_rows32(g, at + offsetof(block, qs) + 32 * static_cast<uint64_t>(c), t);
         for (int k = 0; k < 8; ++k) {
             __m512i lo = _mm512_and_si512(t[k], m4), hi = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
             if constexpr (has_qh) {
@@ -455,6 +452,23 @@ inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
     p.dmin           = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
 }
 
+// isum[t] += sum_s sc[s] * dot(q[s], codes of sub-block s of token t): S sub-blocks of 4D
+// codes, token t's at act + t * act_stride + at + 4D * s; exact in int32.
+template <int T, int S, int D>
+inline void add_scaled_sub_block_dots(const __m512i (&q)[S][D], const __m512i (&sc)[S], const uint8_t * act,
+                                      uint64_t act_stride, uint64_t at, __m512i (&isum)[T]) {
+    for (int s = 0; s < S; ++s) {
+        for (int t = 0; t < T; ++t) {
+            const uint8_t * a   = act + static_cast<uint64_t>(t) * act_stride + at + 4 * D * s;
+            __m512i         dot = _mm512_setzero_si512();
+            for (int k = 0; k < D; ++k) {
+                dot = _mm512_dpbusd_epi32(dot, q[s][k], _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
+            }
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc[s]));
+        }
+    }
+}
+
 // T tokens x 16 rows over all nb super-blocks.
 template <int T>
 inline void q45_tile(int64_t nb, const q45_packed * xs, const uint8_t * act, uint64_t act_stride,
@@ -470,17 +484,7 @@ inline void q45_tile(int64_t nb, const q45_packed * xs, const uint8_t * act, uin
         for (int t = 0; t < T; ++t) {
             isum[t] = _mm512_setzero_si512();
         }
-        for (int j = 0; j < 8; ++j) {
-            for (int t = 0; t < T; ++t) {
-                const uint8_t * a   = act + static_cast<uint64_t>(t) * act_stride + at + 32 * j;
-                __m512i         dot = _mm512_setzero_si512();
-                for (int k = 0; k < 8; ++k) {
-                    dot = _mm512_dpbusd_epi32(dot, x.q[j][k],
-                                              _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
-                }
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, x.sc[j]));
-            }
-        }
+        add_scaled_sub_block_dots(x.q, x.sc, act, act_stride, at, isum);
         for (int t = 0; t < T; ++t) {
             const q45_token_block & c    = tb[t * nb + b];
             __m512i                 msum = _mm512_setzero_si512();
@@ -508,10 +512,7 @@ struct q45_kind {
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
     static void              pack(const row_group & g, int64_t b, packed & p) { q45_pack<block, has_qh>(g, b, p); }
     template <int T>
-    static void tile(int64_t nb, const packed * xs, const uint8_t * act, uint64_t act_stride, const token_block * tb,
-                     uint16_t mask, float * out, int64_t out_stride) {
-        q45_tile<T>(nb, xs, act, act_stride, tb, mask, out, out_stride);
-    }
+    static constexpr auto tile = q45_tile<T>;
 };
 
 // ---- Q6_K ----
@@ -590,21 +591,13 @@ inline q6_token_block q6_token(const block_q8_K & y) {
 // ql[64h + 32(m % 2) + l] and bits 2m, 2m + 1 of qh[32h + l]; the dword transposes commute
 // with these byte-wise steps, so ql and qh are transposed packed.
 inline void q6_pack(const row_group & g, int64_t b, q6_packed & p) {
-    const uint64_t at         = static_cast<uint64_t>(b) * sizeof(block_q6_K);
-    const auto     transposed = [&](uint64_t off, __m512i(&t)[8]) {
-        __m512i z[8];
-        for (int k = 0; k < 8; ++k) {
-            z[k] =
-                kblocks::join256(kblocks::ld256(g.row(2 * k) + at + off), kblocks::ld256(g.row(2 * k + 1) + at + off));
-        }
-        transpose_16x8(z, t);
-    };
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
+    const uint64_t at = static_cast<uint64_t>(b) * sizeof(block_q6_K);
+    const __m512i  m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
     for (int h = 0; h < 2; ++h) {
         __m512i ql[2][8], qh[8];
-        transposed(offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h), ql[0]);
-        transposed(offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h) + 32, ql[1]);
-        transposed(offsetof(block_q6_K, qh) + 32 * static_cast<uint64_t>(h), qh);
+        transposed_rows32(g, at + offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h), ql[0]);
+        transposed_rows32(g, at + offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h) + 32, ql[1]);
+        transposed_rows32(g, at + offsetof(block_q6_K, qh) + 32 * static_cast<uint64_t>(h), qh);
         for (int m = 0; m < 4; ++m) {
             for (int k = 0; k < 8; ++k) {
                 const __m512i l  = ql[m % 2][k];
@@ -651,17 +644,7 @@ inline void q6_tile(int64_t nb, const q6_packed * xs, const uint8_t * act, uint6
             }
             isum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(corr, 5));
         }
-        for (int s = 0; s < 16; ++s) {
-            for (int t = 0; t < T; ++t) {
-                const uint8_t * a   = act + static_cast<uint64_t>(t) * act_stride + at + 16 * s;
-                __m512i         dot = _mm512_setzero_si512();
-                for (int k = 0; k < 4; ++k) {
-                    dot = _mm512_dpbusd_epi32(dot, x.q[s][k],
-                                              _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
-                }
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, x.sc[s]));
-            }
-        }
+        add_scaled_sub_block_dots(x.q, x.sc, act, act_stride, at, isum);
         for (int t = 0; t < T; ++t) {
             const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
             acc[t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(x.d, da), acc[t]);
@@ -682,10 +665,7 @@ struct q6_kind {
     static token_block       token(const block_q8_K & y) { return q6_token(y); }
     static void              pack(const row_group & g, int64_t b, packed & p) { q6_pack(g, b, p); }
     template <int T>
-    static void tile(int64_t nb, const packed * xs, const uint8_t * act, uint64_t act_stride, const token_block * tb,
-                     uint16_t mask, float * out, int64_t out_stride) {
-        q6_tile<T>(nb, xs, act, act_stride, tb, mask, out, out_stride);
-    }
+    static constexpr auto tile = q6_tile<T>;
 };
 
 // ---- the many-token driver, one for every kind K ----
