@@ -11,31 +11,36 @@ namespace sluice::lab {
 namespace {
 
 // The row-lanes kernels (avx512_row_lanes.h) with T tokens per tile.
-template <int T>
+template <int T, int G = 2>
 constexpr kern::dot_tile_fn l_q8_0 = kern::lanes::dot_tile<kern::lanes::q32_kind<kern::lanes::c_q8_0>,
-                                                           kern::lanes::q32_dot_rows<kern::lanes::c_q8_0>, T>;
-template <int T>
-constexpr kern::dot_tile_fn l_q6 = kern::lanes::dot_tile<kern::lanes::q6_kind, kern::lanes::q6_dot_rows, T>;
-template <typename block, bool has_qh, int T>
+                                                           kern::lanes::q32_dot_rows<kern::lanes::c_q8_0>, T, G>;
+template <int T, int G = 2>
+constexpr kern::dot_tile_fn l_q6 = kern::lanes::dot_tile<kern::lanes::q6_kind, kern::lanes::q6_dot_rows, T, G>;
+template <typename block, bool has_qh, int T, int G = 2>
 constexpr kern::dot_tile_fn l_q45 =
-    kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T>;
+    kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T, G>;
 
 }  // namespace
 
 std::vector<tile_variant> avx512_tile_variants(ggml_type t) {
     switch (t) {
         case ggml_type::Q8_0:
-            return {{"l4 16x4", l_q8_0<4>}, {"l8 16x8", l_q8_0<8>}, {"l12 16x12", l_q8_0<12>}};
+            return {{"g1t4", l_q8_0<4, 1>},
+                    {"g2t2", l_q8_0<2>},
+                    {"g2t3", l_q8_0<3>},
+                    {"g2t4", l_q8_0<4>},
+                    {"g2t6", l_q8_0<6>}};
         case ggml_type::Q4_K:
-            return {{"l4 16x4", l_q45<block_q4_K, false, 4>},
-                    {"l6 16x6", l_q45<block_q4_K, false, 6>},
-                    {"l8 16x8", l_q45<block_q4_K, false, 8>}};
+            return {{"g1t6", l_q45<block_q4_K, false, 6, 1>},
+                    {"g2t2", l_q45<block_q4_K, false, 2>},
+                    {"g2t3", l_q45<block_q4_K, false, 3>},
+                    {"g2t4", l_q45<block_q4_K, false, 4>}};
         case ggml_type::Q5_K:
-            return {{"l4 16x4", l_q45<block_q5_K, true, 4>},
-                    {"l6 16x6", l_q45<block_q5_K, true, 6>},
-                    {"l8 16x8", l_q45<block_q5_K, true, 8>}};
+            return {{"g1t6", l_q45<block_q5_K, true, 6, 1>},
+                    {"g2t3", l_q45<block_q5_K, true, 3>},
+                    {"g2t4", l_q45<block_q5_K, true, 4>}};
         case ggml_type::Q6_K:
-            return {{"l4 16x4", l_q6<4>}, {"l6 16x6", l_q6<6>}, {"l8 16x8", l_q6<8>}};
+            return {{"g1t6", l_q6<6, 1>}, {"g2t3", l_q6<3>}, {"g2t4", l_q6<4>}};
         default:
             return {};
     }

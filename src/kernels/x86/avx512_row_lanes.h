@@ -282,30 +282,63 @@ struct q32_token_block {
     float   d;
 };
 
-// T tokens x 16 rows over all nb blocks: out[t * out_stride + i] for the group's real rows.
-template <int T>
-inline void q32_tile(int64_t nb, const q32_packed * xs, const uint8_t * act, uint64_t act_stride,
-                     const q32_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
-    __m512 acc[T];
-    for (int t = 0; t < T; ++t) {
-        acc[t] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-        const q32_packed & x  = xs[b];
-        const auto         at = static_cast<uint64_t>(b) * sizeof(block_q8_0) + offsetof(block_q8_0, qs);
+// The tiles' accumulators: zero, and stored to out[t * out_stride + 16 g + i] for the real
+// rows (those of the last group under `mask`).
+template <int G, int T>
+inline void zero(__m512 (&acc)[G][T]) {
+    for (int g = 0; g < G; ++g) {
         for (int t = 0; t < T; ++t) {
-            const uint8_t *         a    = act + static_cast<uint64_t>(t) * act_stride + at;
-            const q32_token_block & c    = tb[t * nb + b];
-            __m512i                 isum = _mm512_set1_epi32(c.corr);
-            for (int k = 0; k < 8; ++k) {
-                isum = _mm512_dpbusd_epi32(isum, x.q[k], _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
-            }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(x.dw, _mm512_set1_ps(c.d)), acc[t]);
+            acc[g][t] = _mm512_setzero_ps();
         }
     }
-    for (int t = 0; t < T; ++t) {
-        _mm512_mask_storeu_ps(out + t * out_stride, mask, acc[t]);
+}
+template <int G, int T>
+inline void store_rows(const __m512 (&acc)[G][T], uint16_t mask, float * out, int64_t out_stride) {
+    for (int g = 0; g < G; ++g) {
+        for (int t = 0; t < T; ++t) {
+            _mm512_mask_storeu_ps(out + t * out_stride + k_rows * g, g == G - 1 ? mask : uint16_t{0xffff}, acc[g][t]);
+        }
     }
+}
+
+// T tokens x G groups of 16 rows over all nb blocks (group g's packed blocks at xs + g * nb).
+// The groups share each broadcast of a token's activations.
+template <int T, int G>
+inline void q32_tile(int64_t nb, const q32_packed * xs, const uint8_t * act, uint64_t act_stride,
+                     const q32_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
+    __m512 acc[G][T];
+    zero(acc);
+    for (int64_t b = 0; b < nb; ++b) {
+        const auto at = static_cast<uint64_t>(b) * sizeof(block_q8_0) + offsetof(block_q8_0, qs);
+        __m512i    isum[G][T];
+        for (int t = 0; t < T; ++t) {
+            const __m512i corr = _mm512_set1_epi32(tb[t * nb + b].corr);
+            for (int g = 0; g < G; ++g) {
+                isum[g][t] = corr;
+            }
+        }
+        for (int k = 0; k < 8; ++k) {
+            __m512i w[G];
+            for (int g = 0; g < G; ++g) {
+                w[g] = xs[g * nb + b].q[k];
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m512i a = _mm512_set1_epi32(
+                    static_cast<int32_t>(load_u32(act + static_cast<uint64_t>(t) * act_stride + at + 4 * k)));
+                for (int g = 0; g < G; ++g) {
+                    isum[g][t] = _mm512_dpbusd_epi32(isum[g][t], w[g], a);
+                }
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
+            for (int g = 0; g < G; ++g) {
+                acc[g][t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][t]), _mm512_mul_ps(xs[g * nb + b].dw, da), acc[g][t]);
+            }
+        }
+    }
+    store_rows(acc, mask, out, out_stride);
 }
 
 // The 32-code types for the generic drivers below.
@@ -316,11 +349,12 @@ struct q32_kind {
     using packed                         = q32_packed;
     using token_block                    = q32_token_block;
     static constexpr int64_t k_unit      = QK8_0;
-    static constexpr int     tile_tokens = 4;  // kernel lab (Q8_0): T 4, 8, 12 within 10%
+    static constexpr int     tile_tokens = 4;  // kernel lab (Q8_0): T 2..6 within 10%
+    static constexpr int     tile_groups = 2;  // kernel lab: 1.06-1.10x one group
     static token_block       token(const block_q8_0 & y) { return {q32_correction<C>(y), f16_to_f32_x86(y.d)}; }
     static void              pack(const row_group & g, int64_t b, packed & p) { q32_pack<C>(g, b, p); }
-    template <int T>
-    static constexpr auto tile = q32_tile<T>;
+    template <int T, int G>
+    static constexpr auto tile = q32_tile<T, G>;
 };
 
 // ---- Q4_K / Q5_K ----
@@ -452,53 +486,71 @@ inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
     p.dmin           = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
 }
 
-// isum[t] += sum_s sc[s] * dot(q[s], codes of sub-block s of token t): S sub-blocks of 4D
-// codes, token t's at act + t * act_stride + at + 4D * s; exact in int32.
-template <int T, int S, int D>
-inline void add_scaled_sub_block_dots(const __m512i (&q)[S][D], const __m512i (&sc)[S], const uint8_t * act,
-                                      uint64_t act_stride, uint64_t at, __m512i (&isum)[T]) {
+// isum[g][t] += sum_s sc_s * dot(q_s, codes of sub-block s of token t) for the G groups'
+// packed units x[g] (members q[S][D] and sc[S]): S sub-blocks of 4D codes, token t's at
+// act + t * act_stride + at + 4D * s; exact in int32. The groups share each broadcast.
+template <int T, int G, int S, int D, typename P>
+inline void add_scaled_sub_block_dots(const P * const (&x)[G], const uint8_t * act, uint64_t act_stride, uint64_t at,
+                                      __m512i (&isum)[G][T]) {
     for (int s = 0; s < S; ++s) {
-        for (int t = 0; t < T; ++t) {
-            const uint8_t * a   = act + static_cast<uint64_t>(t) * act_stride + at + 4 * D * s;
-            __m512i         dot = _mm512_setzero_si512();
-            for (int k = 0; k < D; ++k) {
-                dot = _mm512_dpbusd_epi32(dot, q[s][k], _mm512_set1_epi32(static_cast<int32_t>(load_u32(a + 4 * k))));
+        __m512i dot[G][T];
+        for (int g = 0; g < G; ++g) {
+            for (int t = 0; t < T; ++t) {
+                dot[g][t] = _mm512_setzero_si512();
             }
-            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc[s]));
+        }
+        for (int k = 0; k < D; ++k) {
+            __m512i w[G];
+            for (int g = 0; g < G; ++g) {
+                w[g] = x[g]->q[s][k];
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(
+                    load_u32(act + static_cast<uint64_t>(t) * act_stride + at + 4 * D * s + 4 * k)));
+                for (int g = 0; g < G; ++g) {
+                    dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+                }
+            }
+        }
+        for (int g = 0; g < G; ++g) {
+            for (int t = 0; t < T; ++t) {
+                isum[g][t] = _mm512_add_epi32(isum[g][t], _mm512_mullo_epi32(dot[g][t], x[g]->sc[s]));
+            }
         }
     }
 }
 
-// T tokens x 16 rows over all nb super-blocks.
-template <int T>
+// T tokens x G groups of 16 rows over all nb super-blocks (group g's at xs + g * nb).
+template <int T, int G>
 inline void q45_tile(int64_t nb, const q45_packed * xs, const uint8_t * act, uint64_t act_stride,
                      const q45_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
-    __m512 acc[T];
-    for (int t = 0; t < T; ++t) {
-        acc[t] = _mm512_setzero_ps();
-    }
+    __m512 acc[G][T];
+    zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
-        const q45_packed & x  = xs[b];
-        const auto         at = static_cast<uint64_t>(b) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
-        __m512i            isum[T];
-        for (int t = 0; t < T; ++t) {
-            isum[t] = _mm512_setzero_si512();
-        }
-        add_scaled_sub_block_dots(x.q, x.sc, act, act_stride, at, isum);
-        for (int t = 0; t < T; ++t) {
-            const q45_token_block & c    = tb[t * nb + b];
-            __m512i                 msum = _mm512_setzero_si512();
-            for (int q = 0; q < 4; ++q) {
-                msum = _mm512_dpwssd_epi32(msum, x.mins[q], _mm512_set1_epi32(c.sums[q]));
+        const q45_packed * x[G];
+        __m512i            isum[G][T];
+        for (int g = 0; g < G; ++g) {
+            x[g] = xs + g * nb + b;
+            for (int t = 0; t < T; ++t) {
+                isum[g][t] = _mm512_setzero_si512();
             }
-            const __m512 da = _mm512_set1_ps(c.d);
-            acc[t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(x.d, da), acc[t]);
-            acc[t]          = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(x.dmin, da), acc[t]);
+        }
+        const auto at = static_cast<uint64_t>(b) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
+        add_scaled_sub_block_dots<T, G, 8, 8>(x, act, act_stride, at, isum);
+        for (int t = 0; t < T; ++t) {
+            const q45_token_block & c  = tb[t * nb + b];
+            const __m512            da = _mm512_set1_ps(c.d);
+            for (int g = 0; g < G; ++g) {
+                __m512i msum = _mm512_setzero_si512();
+                for (int q = 0; q < 4; ++q) {
+                    msum = _mm512_dpwssd_epi32(msum, x[g]->mins[q], _mm512_set1_epi32(c.sums[q]));
+                }
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][t]), _mm512_mul_ps(x[g]->d, da), acc[g][t]);
+                acc[g][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(x[g]->dmin, da), acc[g][t]);
+            }
         }
     }
-    for (int t = 0; t < T; ++t) {
-        _mm512_mask_storeu_ps(out + t * out_stride, mask, acc[t]);
-    }
+    store_rows(acc, mask, out, out_stride);
 }
 
 template <typename block, bool has_qh>
@@ -509,10 +561,11 @@ struct q45_kind {
     using token_block                    = q45_token_block;
     static constexpr int64_t k_unit      = QK_K;
     static constexpr int     tile_tokens = 6;  // kernel lab: T 4, 6, 8 within 8%
+    static constexpr int     tile_groups = 2;  // kernel lab: 1.03-1.08x one group
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
     static void              pack(const row_group & g, int64_t b, packed & p) { q45_pack<block, has_qh>(g, b, p); }
-    template <int T>
-    static constexpr auto tile = q45_tile<T>;
+    template <int T, int G>
+    static constexpr auto tile = q45_tile<T, G>;
 };
 
 // ---- Q6_K ----
@@ -623,36 +676,37 @@ inline void q6_pack(const row_group & g, int64_t b, q6_packed & p) {
     p.d = q6_scales16(g, b);
 }
 
-// T tokens x 16 rows over all nb super-blocks.
-template <int T>
+// T tokens x G groups of 16 rows over all nb super-blocks (group g's at xs + g * nb).
+template <int T, int G>
 inline void q6_tile(int64_t nb, const q6_packed * xs, const uint8_t * act, uint64_t act_stride,
                     const q6_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
-    __m512 acc[T];
-    for (int t = 0; t < T; ++t) {
-        acc[t] = _mm512_setzero_ps();
-    }
+    __m512 acc[G][T];
+    zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
-        const q6_packed & x  = xs[b];
-        const auto        at = static_cast<uint64_t>(b) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
-        __m512i           isum[T];
-        for (int t = 0; t < T; ++t) {
-            // -32 * sum_s sc_s * sum(a_s), then the sub-blocks' dot products on top.
-            const q6_token_block & c    = tb[t * nb + b];
-            __m512i                corr = _mm512_setzero_si512();
-            for (int q = 0; q < 8; ++q) {
-                corr = _mm512_dpwssd_epi32(corr, x.scp[q], _mm512_set1_epi32(c.sums[q]));
+        const q6_packed * x[G];
+        __m512i           isum[G][T];
+        for (int g = 0; g < G; ++g) {
+            x[g] = xs + g * nb + b;
+            for (int t = 0; t < T; ++t) {
+                // -32 * sum_s sc_s * sum(a_s), then the sub-blocks' dot products on top.
+                const q6_token_block & c    = tb[t * nb + b];
+                __m512i                corr = _mm512_setzero_si512();
+                for (int q = 0; q < 8; ++q) {
+                    corr = _mm512_dpwssd_epi32(corr, x[g]->scp[q], _mm512_set1_epi32(c.sums[q]));
+                }
+                isum[g][t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(corr, 5));
             }
-            isum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(corr, 5));
         }
-        add_scaled_sub_block_dots(x.q, x.sc, act, act_stride, at, isum);
+        const auto at = static_cast<uint64_t>(b) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
+        add_scaled_sub_block_dots<T, G, 16, 4>(x, act, act_stride, at, isum);
         for (int t = 0; t < T; ++t) {
             const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
-            acc[t]          = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(x.d, da), acc[t]);
+            for (int g = 0; g < G; ++g) {
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][t]), _mm512_mul_ps(x[g]->d, da), acc[g][t]);
+            }
         }
     }
-    for (int t = 0; t < T; ++t) {
-        _mm512_mask_storeu_ps(out + t * out_stride, mask, acc[t]);
-    }
+    store_rows(acc, mask, out, out_stride);
 }
 
 struct q6_kind {
@@ -662,27 +716,28 @@ struct q6_kind {
     using token_block                    = q6_token_block;
     static constexpr int64_t k_unit      = QK_K;
     static constexpr int     tile_tokens = 6;
+    static constexpr int     tile_groups = 1;  // kernel lab: two groups 0.9-1.0x
     static token_block       token(const block_q8_K & y) { return q6_token(y); }
     static void              pack(const row_group & g, int64_t b, packed & p) { q6_pack(g, b, p); }
-    template <int T>
-    static constexpr auto tile = q6_tile<T>;
+    template <int T, int G>
+    static constexpr auto tile = q6_tile<T, G>;
 };
 
 // ---- the many-token driver, one for every kind K ----
 
 // Tokens [0, n_tok) in tiles of T, the rest with smaller T.
-template <typename K, int T>
+template <typename K, int T, int G>
 inline void tokens(int64_t nb, const typename K::packed * xs, const uint8_t * act, uint64_t act_stride,
                    const typename K::token_block * tb, int64_t n_tok, uint16_t mask, float * out, int64_t out_stride) {
     int64_t t = 0;
     for (; t + T <= n_tok; t += T) {
-        K::template tile<T>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, mask,
-                            out + t * out_stride, out_stride);
+        K::template tile<T, G>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, mask,
+                               out + t * out_stride, out_stride);
     }
     if constexpr (T > 1) {
         if (t < n_tok) {
-            tokens<K, T - 1>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, n_tok - t,
-                             mask, out + t * out_stride, out_stride);
+            tokens<K, T - 1, G>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, n_tok - t,
+                                mask, out + t * out_stride, out_stride);
         }
     }
 }
@@ -692,20 +747,21 @@ inline bool repacks(int64_t n, int64_t n_tok) {
     return n_tok >= k_min_tokens && n % K::k_unit == 0;
 }
 
-// Scratch of dot_tile<K>: one group's packed units and every token's constants.
+// Scratch of dot_tile<K>: up to two groups' packed units and every token's constants.
 template <typename K>
 uint64_t tile_scratch(int64_t n, int64_t n_tok) {
     if (!repacks<K>(n, n_tok)) {
         return 0;
     }
     const auto nb = static_cast<uint64_t>(n / K::k_unit);
-    return nb * sizeof(typename K::packed) + nb * static_cast<uint64_t>(n_tok) * sizeof(typename K::token_block);
+    return 2 * nb * sizeof(typename K::packed) + nb * static_cast<uint64_t>(n_tok) * sizeof(typename K::token_block);
 }
 
-// out[t * out_stride + r] = dot(row r, token t): each group of 16 rows is packed once, then
-// runs against the tokens in tiles of T. Below k_min_tokens, dot_rows token by token.
+// out[t * out_stride + r] = dot(row r, token t): rows are packed G groups of 16 at a time (two
+// groups share each activation broadcast; a last group of 16 or fewer goes alone), then run
+// against the tokens in tiles of T. Below k_min_tokens, dot_rows token by token.
 template <typename K, void (*dot_rows)(int64_t, const void *, uint64_t, int64_t, const void *, float *),
-          int T = K::tile_tokens>
+          int T = K::tile_tokens, int G = K::tile_groups>
 void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const void * act, uint64_t act_stride,
               int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     if (!repacks<K>(n, n_tok)) {
@@ -716,7 +772,7 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     using token_block = typename K::token_block;
     const int64_t nb  = n / K::k_unit;
     auto *        xs  = static_cast<packed *>(scratch);
-    auto *        tb  = reinterpret_cast<token_block *>(xs + nb);
+    auto *        tb  = reinterpret_cast<token_block *>(xs + 2 * nb);
     const auto *  ab  = static_cast<const uint8_t *>(act);
     for (int64_t t = 0; t < n_tok; ++t) {
         const auto * y = reinterpret_cast<const typename K::a_block *>(ab + static_cast<uint64_t>(t) * act_stride);
@@ -728,29 +784,44 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     const auto    os            = static_cast<int64_t>(out_stride);
     const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(typename K::w_block)) + 63) / 64;
     const int64_t n_tiles       = n_tok / T;
-    for (int64_t r = 0; r < n_rows; r += k_rows) {
-        const row_group g(wb + static_cast<uint64_t>(r) * stride, stride,
-                          static_cast<int>(std::min<int64_t>(k_rows, n_rows - r)));
-        for (int64_t b = 0; b < nb; ++b) {
-            K::pack(g, b, xs[b]);
+    // Rows [r, r + 16 g) as g groups: packed, then every token.
+    const auto run = [&]<int g>(int64_t r) {
+        int rows = 0;
+        for (int i = 0; i < g; ++i) {
+            const row_group grp(wb + static_cast<uint64_t>(r + k_rows * i) * stride, stride,
+                                static_cast<int>(std::min<int64_t>(k_rows, n_rows - r - k_rows * i)));
+            for (int64_t b = 0; b < nb; ++b) {
+                K::pack(grp, b, xs[i * nb + b]);
+            }
+            rows += grp.n;
         }
-        // The next group's rows are fetched a few lines after each tile (the pack reads them in
-        // a burst and would otherwise wait on memory).
-        const int64_t next_rows = std::clamp<int64_t>(n_rows - (r + k_rows), 0, k_rows);
+        const auto mask = static_cast<uint16_t>((1u << (rows - k_rows * (g - 1))) - 1u);
+        // The next rows are fetched a few lines after each tile (the pack reads them in a burst
+        // and would otherwise wait on memory).
+        const int64_t next_rows = std::clamp<int64_t>(n_rows - (r + k_rows * g), 0, k_rows * g);
         const int64_t lines = next_rows * lines_per_row, per_tile = n_tiles > 0 ? (lines + n_tiles - 1) / n_tiles : 0;
         int64_t       line = 0;
         for (int64_t i = 0; i < n_tiles; ++i) {
-            K::template tile<T>(nb, xs, ab + static_cast<uint64_t>(i * T) * act_stride, act_stride, tb + i * T * nb,
-                                g.mask(), out + r + i * T * os, os);
+            K::template tile<T, g>(nb, xs, ab + static_cast<uint64_t>(i * T) * act_stride, act_stride, tb + i * T * nb,
+                                   mask, out + r + i * T * os, os);
             for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
-                const uint8_t * row = wb + static_cast<uint64_t>(r + k_rows + line / lines_per_row) * stride;
+                const uint8_t * row = wb + static_cast<uint64_t>(r + k_rows * g + line / lines_per_row) * stride;
                 _mm_prefetch(reinterpret_cast<const char *>(row + 64 * (line % lines_per_row)), _MM_HINT_T0);
             }
         }
         if (n_tiles * T < n_tok) {
-            tokens<K, T - 1>(nb, xs, ab + static_cast<uint64_t>(n_tiles * T) * act_stride, act_stride,
-                             tb + n_tiles * T * nb, n_tok - n_tiles * T, g.mask(), out + r + n_tiles * T * os, os);
+            tokens<K, T - 1, g>(nb, xs, ab + static_cast<uint64_t>(n_tiles * T) * act_stride, act_stride,
+                                tb + n_tiles * T * nb, n_tok - n_tiles * T, mask, out + r + n_tiles * T * os, os);
         }
+    };
+    int64_t r = 0;
+    if constexpr (G == 2) {
+        for (; r + k_rows < n_rows; r += 2 * k_rows) {
+            run.template operator()<2>(r);
+        }
+    }
+    for (; r < n_rows; r += k_rows) {
+        run.template operator()<1>(r);
     }
 }
 
