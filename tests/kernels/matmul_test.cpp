@@ -161,7 +161,7 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
             const int64_t cols = (trial == 0 && bs > 1 ? 8 : blocks) * (bs == 1 ? 1 : bs);
             // up to 40 rows: more than two of the 16-row groups of the row-lanes kernels, with a tail
             const int64_t rows = 1 + static_cast<int64_t>(rng() % 40);
-            // up to 40 tokens: past the sizes where kernels switch to decoding rows once (4, 8)
+            // up to 40 tokens: past the sizes where kernels switch to decoding rows once (4, 6, 8)
             const int64_t       n_tok = trial == 0 ? 33 : 1 + static_cast<int64_t>(rng() % 40);
             const uint64_t      pad   = 2 * (rng() % 5);
             const test::weights w     = test::make_weights(t, rows, cols, rng, trial % 2 == 0, pad);
