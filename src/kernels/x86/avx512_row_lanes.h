@@ -4,21 +4,23 @@
 //   acc[row] = fma(float(isum_b), dw_b * da_b, acc[row])   for blocks b = 0, 1, ... in order
 //   out[row] = acc[row]                                   (no horizontal reduction)
 //
-// (Q4_K / Q5_K: two float steps per super-block, one for the scales and one for the mins.)
+// (Q4_K / Q5_K: two float steps per super-block, one for the scales and one for the mins; Q6_K
+// one, its -32 offset folded into the integer sum.)
 // The integer part is exact however it is computed, so the two kernels below give the same bits:
 //   dot_rows (one token): loads the rows' block the way a one-row kernel would, vpdpbusd (or
 //     the K-quant decode of avx512_k_blocks.h) against the token's block, and reduces each row's
 //     lanes in integers (an even/odd tree over the 16 rows);
 //   dot_tile (many tokens): repacks the 16 rows once per call so that zmm k holds bytes
-//     4k..4k+3 of every row's block, then a token's block is eight vpdpbusd whose activation
+//     4k..4k+3 of every row's block, then a token's block is a run of vpdpbusd whose activation
 //     dword comes broadcast from memory: 64 multiply-adds per instruction and one float step
 //     per 16 rows, where a tile that keeps rows in registers and reduces across lanes pays a
-//     float step per 4-code lane. Kernel lab, one thread, 64 tokens (bench/gemm_bench.cpp
-//     --copies 16): Q4_K 470-500 GFLOP/s against 180-260 for the decoded 4 x 4 register tile
-//     it replaced; Q8_0 270-295 against 180.
+//     float step per 4-code lane. Two groups of 16 rows can share each broadcast. Kernel lab,
+//     one thread, 64 tokens (bench/gemm_bench.cpp --copies 16), same run: Q4_K 473-500 GFLOP/s
+//     against 218-262 for the decoded 4 x 4 register tile it replaced, Q8_0 270-295 against
+//     180; two groups then added 3-10%.
 // Types: the 32-code blocks with Q8_0 activations (Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4), whose
 // signed codes are offset to unsigned for vpdpbusd (the -shift * sum(a) of each token's block
-// puts the offset back, exactly), and Q4_K / Q5_K, whose codes are unsigned already.
+// puts the offset back, exactly), and Q4_K / Q5_K / Q6_K, whose codes are unsigned already.
 //
 // Included by avx512_dot.cpp, avx512_dot_k.cpp and the kernel lab; everything lives in an
 // unnamed namespace.
