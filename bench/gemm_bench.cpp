@@ -103,16 +103,16 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
                              }
                          });
                      }});
-    // Scratch for the table's kernel and the lab's (rows decoded once per call): 8 MiB covers them.
-    std::vector<uint8_t> scratch(
-        std::max<uint64_t>(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) : 0, 8 << 20) + 64);
-    void * const scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
-    auto         tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
+    // The table's scratch (rows repacked once per call); the lab's variants of the same kernels
+    // (other token counts and groups per tile) need the same.
+    std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 64);
+    void * const         scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+    auto                 tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
         cands.push_back({std::move(name), [&, fn](std::vector<float> & y) {
                              const uint8_t * wm = weights();
                              tiled([&](int64_t r0, int64_t nr) {
                                  fn(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
-                                            static_cast<uint64_t>(rows), scratch64);
+                                                    static_cast<uint64_t>(rows), scratch64);
                              });
                          }});
     };

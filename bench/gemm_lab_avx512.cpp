@@ -5,7 +5,8 @@
 #include "gemm_lab.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include "kernels/x86/avx512_row_lanes.h"
+#include "kernels/x86/avx512_lanes_k.h"
+#include "kernels/x86/avx512_lanes_q32.h"
 
 namespace sluice::lab {
 namespace {

@@ -1,9 +1,9 @@
 // AVX-512 (F/BW/VL/DQ/VNNI) dot products for the float types and Q4_1 / Q5_1 (Q8_1
 // activations, four blocks per step: the scales of four blocks convert in one instruction),
 // plus the AVX-512 kernel table. The 32-code types with Q8_0 activations (Q8_0, Q4_0, Q5_0,
-// IQ4_NL, MXFP4) and Q4_K / Q5_K run the row-lanes kernels (avx512_row_lanes.h).
+// IQ4_NL, MXFP4) and the K-quants run the row-lanes kernels (avx512_lanes_q32.h, avx512_lanes_k.h).
 #if defined(__x86_64__) || defined(__i386__)
-#include "kernels/x86/avx512_row_lanes.h"
+#include "kernels/x86/avx512_lanes_q32.h"
 #include "kernels/x86/x86_common.h"
 
 #include <type_traits>
@@ -231,7 +231,7 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
     for_row_groups<K<T, k_row_group>::run, K<T, 1>::run>(n, w, stride, n_rows, act, out);
 }
 
-// The 32-code types with Q8_0 activations: the row-lanes kernels (avx512_row_lanes.h).
+// The 32-code types with Q8_0 activations: the row-lanes kernels (avx512_lanes_q32.h).
 template <typename C>
 constexpr type_kernels lanes_q32() {
     return {act_format::Q8_0, quantize_act_q8_0_avx2, lanes::q32_dot_rows<C>,

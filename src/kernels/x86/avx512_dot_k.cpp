@@ -6,7 +6,7 @@
 // from the activation's bsums.
 #if defined(__x86_64__) || defined(__i386__)
 #include "kernels/x86/avx512_k_blocks.h"
-#include "kernels/x86/avx512_row_lanes.h"
+#include "kernels/x86/avx512_lanes_k.h"
 #include "kernels/x86/x86_common.h"
 
 namespace sluice::kern {
@@ -30,7 +30,7 @@ inline float finish(__m512 acc, __m256 accm) {
     return _mm512_reduce_add_ps(acc) + hsum_ps256(accm);
 }
 
-// Q4_K / Q5_K / Q6_K: the row-lanes kernels (avx512_row_lanes.h).
+// Q4_K / Q5_K / Q6_K: the row-lanes kernels (avx512_lanes_k.h).
 
 // ---- Q2_K / Q3_K ----
 // The 64 bytes of qs shifted by 2j give, in the low 32 bytes, elements 32j + [0, 32) and in
