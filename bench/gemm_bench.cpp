@@ -3,7 +3,8 @@
 //   ref    the scalar dot_rows, token by token (the oracle; agreement is reported against it),
 //   old    the ISA's dot_rows once per token over matmul's L2-sized row tiles (the path before
 //          dot_tile existed, and still the fallback for types without one),
-//   table  the dot_tile the kernel table hands out (what matmul_runner runs now),
+//   table  the dot_tile the kernel table hands out (what matmul_runner runs on a plain matrix),
+//   packed the table's kernel on the matrix packed at load (kernels.h), where the type has one,
 //   vN RxT the register-tile shapes of the lab (bench/gemm_lab_avx512.cpp).
 // Every candidate must equal `old` bit for bit (the kernels' contract); each is timed in rounds
 // interleaved with the others, best round kept. GFLOP/s = 2 * rows * cols * tokens / s.
@@ -117,6 +118,27 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
                          }});
     };
     if (k->dot_tile != nullptr) tile_cand("table", k->dot_tile);
+    // The same copies packed at load (kernels.h): no repack per call.
+    std::vector<uint8_t> packed;
+    std::vector<uint8_t> packed_scratch;
+    if (k->packed != nullptr) {
+        const weight_matrix plain{t, rows, cols, stride, w.data()};
+        const uint64_t      pb = packed_bytes(plain);
+        packed.resize(pb * static_cast<uint64_t>(copies));
+        for (int c = 0; c < copies; ++c) {
+            const weight_matrix copy{t, rows, cols, stride, w.data() + mat * static_cast<uint64_t>(c)};
+            pack_matrix_rows(copy, top, 0, rows, packed.data() + pb * static_cast<uint64_t>(c));
+        }
+        packed_scratch.resize(k->packed->scratch(cols, n_tok) + 64);
+        void * const ps64 = packed_scratch.data() + (64 - reinterpret_cast<uintptr_t>(packed_scratch.data()) % 64) % 64;
+        cands.push_back({"packed", [&, pb, ps64](std::vector<float> & y) {
+                             const uint8_t * wm = packed.data() + pb * (next_copy++ % static_cast<uint64_t>(copies));
+                             tiled([&](int64_t r0, int64_t nr) {
+                                 k->packed->dot(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok,
+                                                y.data() + r0, static_cast<uint64_t>(rows), ps64);
+                             });
+                         }});
+    }
     if (top == isa::AVX512) {
         for (const lab::tile_variant & v : lab::avx512_tile_variants(t)) tile_cand(v.name, v.fn);
     }

@@ -15,9 +15,10 @@ struct model_flags {
     std::string model;
     int         threads = 0;
     std::string isa;  // empty: the best the CPU runs
-    int64_t     ctx     = 0;
-    std::string kv_type = "f16";
-    int64_t     batch   = 256;
+    bool        no_repack = false;
+    int64_t     ctx       = 0;
+    std::string kv_type   = "f16";
+    int64_t     batch     = 256;
     // Expert streaming (--expert-budget and what tunes it).
     std::string expert_budget;
     std::string predictor     = "cross-layer";

@@ -155,6 +155,9 @@ void run(bench_options & o) {
     fmt::print("memory     read bandwidth {:.1f} GB/s (measured now, {} threads)\n", bw, e.pool().size());
     fmt::print("active     {} of weights per token -> decode bound {:.1f} tok/s\n", human_bytes(active), bound);
     fmt::print("kernels    {}\n", kernel_paths(e));
+    fmt::print("experts    {}\n", e.packed_expert_bytes() > 0 ? fmt::format("packed at load ({}), no repack per call",
+                                                                            human_bytes(e.packed_expert_bytes()))
+                                                              : std::string("as the file lays them out"));
     for (size_t i = 0; i < o.n_prompts.size(); ++i) {
         fmt::print("prefill    {:4} tokens  {:8.1f} tok/s  ({:.1f} G weight-bytes x token/s)\n", o.n_prompts[i],
                    best_pp[i], best_pp[i] * gflop_per_token / 2.0);

@@ -41,7 +41,10 @@ engine::engine(const engine_options & opt)
         partition_ = split_experts(*opt.split);
     }
     if (opt.expert_budget.empty()) {
-        experts_ = std::make_unique<mmap_expert_source>(model_->experts());
+        if (opt.repack_experts && !opt.split && !model_->experts().shard()) {
+            packed_ = std::make_unique<packed_experts>(model_->experts(), runner_);
+        }
+        experts_ = std::make_unique<mmap_expert_source>(model_->experts(), packed_.get());
     } else {
         streaming_options so = opt.streaming;
         // A percentage is of the experts this process computes: all of them, or its share.

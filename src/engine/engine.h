@@ -43,6 +43,11 @@ struct engine_options {
     std::string        model_path;
     int                n_threads = 0;  // <= 0: every hardware thread
     std::optional<isa> force_isa;      // default: the best this CPU runs (CPUID); else must be supported
+    // Routed experts held in memory are packed at load into the kernels' form for the ISA
+    // (experts/packed_experts.h), where it has one: the same results, faster prefill. false:
+    // they stay views of the file's mapping (no copy while loading). Not with --expert-budget
+    // or expert parallelism, whose experts stay as the file lays them out.
+    bool repack_experts = true;
     // Routed experts stream from disk into a cache of at most this much ("2G", "25%" of the
     // expert bytes); empty: they stay mapped with the rest of the file.
     std::string       expert_budget;
@@ -75,6 +80,8 @@ class engine {
     // thread-safe against a running forward pass: read it between passes.
     expert_cache_counters expert_stats() const;
     double                load_ms() const { return load_ms_; }
+    // Bytes of routed experts packed at load (engine_options::repack_experts); 0: none.
+    uint64_t packed_expert_bytes() const { return packed_ != nullptr ? packed_->bytes() : 0; }
 
     // The file's tokenizer, or nullptr when it has no tokenizer.ggml.* metadata (synthetic
     // models: those take token ids).
@@ -144,6 +151,7 @@ class engine {
     std::unique_ptr<model>                model_;
     thread_pool                           pool_;
     matmul_runner                         runner_;
+    std::unique_ptr<packed_experts>       packed_;  // before experts_, which may point into it
     std::unique_ptr<expert_source>        experts_;
     streaming_expert_source *             streaming_ = nullptr;  // experts_, when it streams
     std::unique_ptr<tokenizer>            tok_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "experts/expert_store.h"
+#include "experts/packed_experts.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -42,16 +43,18 @@ class expert_source {
     virtual void resident(int /*layer*/, std::span<uint8_t> out) const { std::fill(out.begin(), out.end(), 1); }
 };
 
-// Everything is in the mapping: a view is a pointer into the file, and one group holds all.
+// Everything is in memory, and one group holds all: a view is a pointer into the file, or into
+// the experts packed at load (`packed`, when given; the caller keeps it alive).
 class mmap_expert_source final : public expert_source {
   public:
-    explicit mmap_expert_source(const expert_store & store) : store_(store) {}
+    explicit mmap_expert_source(const expert_store & store, const packed_experts * packed = nullptr)
+        : store_(store), packed_(packed) {}
 
     void for_each_expert(int layer, std::span<const int32_t> ids, const group_fn & fn) override {
         mats_.resize(ids.size());
         which_.resize(ids.size());
         for (size_t i = 0; i < ids.size(); ++i) {
-            mats_[i]  = store_.view(layer, ids[i]);
+            mats_[i]  = packed_ != nullptr ? packed_->view(layer, ids[i]) : store_.view(layer, ids[i]);
             which_[i] = i;
         }
         fn(which_, mats_);
@@ -59,6 +62,7 @@ class mmap_expert_source final : public expert_source {
 
   private:
     const expert_store &         store_;
+    const packed_experts *       packed_;
     std::vector<expert_matrices> mats_;
     std::vector<size_t>          which_;
 };

@@ -40,6 +40,20 @@ isa choose_isa(std::optional<isa> requested);
 // Activation formats a weight type consumes.
 enum class act_format { F32, Q8_0, Q8_1, Q8_K };
 
+// A type's kernels on matrices packed at load (weight_matrix::packed).
+struct packed_kernels {
+    // Writes rows [0, n_rows) of a plain matrix (n columns, rows row_stride bytes apart) to dst
+    // in the packed form: groups of 16 rows, each as row_bytes * 16 bytes (the last group's
+    // missing rows repeat its last row), group g at dst + 16 g * row_bytes.
+    void (*pack)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, void * dst) = nullptr;
+    // dot_tile's contract on packed rows (w at a group's start, row_stride its row bytes) for
+    // any n_tok >= 1, bit-identical to dot_rows on the plain rows; scratch: scratch(n, n_tok)
+    // bytes, 64-byte aligned.
+    void (*dot)(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act, uint64_t act_stride,
+                int64_t n_tok, float * out, uint64_t out_stride, void * scratch) = nullptr;
+    uint64_t (*scratch)(int64_t n, int64_t n_tok)                                = nullptr;
+};
+
 // The kernels for one weight type on one ISA.
 struct type_kernels {
     act_format act = act_format::F32;
@@ -57,6 +71,8 @@ struct type_kernels {
                      uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) = nullptr;
     // Bytes of scratch dot_tile needs for n columns and n_tok tokens; nullptr: none.
     uint64_t (*tile_scratch)(int64_t n, int64_t n_tok) = nullptr;
+    // The packed form's kernels; nullptr: this type has none on this ISA.
+    const packed_kernels * packed = nullptr;
 };
 
 // Bytes of n activations in format f.
@@ -66,14 +82,40 @@ uint64_t act_bytes(act_format f, int64_t n);
 // above what the CPU supports); nullptr if t is not computable.
 const type_kernels * find_kernels(ggml_type t, isa i);
 
-// A weight matrix: `rows` rows of `cols` elements of `type`, rows `row_stride` bytes apart.
+// A weight matrix: `rows` rows of `cols` elements of `type`, rows `row_stride` bytes apart;
+// or, `packed`, the same rows in the packed form of the runner's ISA (pack_matrix_rows), with
+// row_stride their row bytes: only a runner of that ISA computes it.
 struct weight_matrix {
     ggml_type       type;
     int64_t         rows;
     int64_t         cols;
     uint64_t        row_stride;
     const uint8_t * data;
+    bool            packed = false;
 };
+
+// ---- weights packed at load ----
+// Where an ISA has a packed form for a type (Q8_0, Q4_K, Q5_K, Q6_K on AVX-512), a matrix can
+// be rewritten once so that 16 rows lie side by side as the many-token tiles read them: a
+// token's block is then a run of vpdpbusd over one stream, with no repack per call (which
+// costs most when an expert sees few tokens) and no 16 row streams per decoded token. The
+// form is size-neutral: each group of 16 rows takes the bytes of 16 rows.
+
+constexpr int64_t k_packed_group_rows = 16;
+
+// Whether matrices of type t have a packed form on ISA i.
+bool can_pack(ggml_type t, isa i);
+
+// Bytes of w packed: its rows rounded up to a whole group of 16.
+uint64_t packed_bytes(const weight_matrix & w);
+
+// Writes rows [r0, r1) of plain matrix w packed into dst, the whole packed matrix's buffer
+// (packed_bytes(w) bytes); r0 is a multiple of 16, and r1 too unless it is w.rows. Disjoint
+// row ranges may be packed by different threads. Requires can_pack(w.type, i).
+void pack_matrix_rows(const weight_matrix & w, isa i, int64_t r0, int64_t r1, uint8_t * dst);
+
+// The packed copy of w at dst as a weight matrix.
+weight_matrix packed_view(const weight_matrix & w, const uint8_t * dst);
 
 // out[0..n) = sum_j w[j] * row_j[0..n), over n_rows rows of F32 or F16 values `stride`
 // bytes apart: attention's weighted sum of cached values. AVX2 converts F16 in hardware

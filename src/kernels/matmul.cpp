@@ -3,7 +3,8 @@
 // Every task calls the same dot_rows kernel (or, for several tokens, the type's dot_tile,
 // which applies per (row, token) the arithmetic of dot_rows), whose per-row arithmetic does
 // not depend on the grouping, so matvec, matmul, batches of either and any number of threads
-// give bit-identical outputs for one ISA.
+// give bit-identical outputs for one ISA. A matrix packed at load (weight_matrix::packed) runs
+// its type's packed kernel for any token count, with the same per-(row, token) arithmetic.
 #include "kernels/kernels_impl.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -47,6 +48,10 @@ const type_kernels & kernels_for(const weight_matrix & w, isa i) {
     if (w.row_stride > static_cast<uint64_t>(INT32_MAX) / 16) {
         fail("matmul: row stride {} is above the {} bytes the kernels address", w.row_stride, INT32_MAX / 16);
     }
+    if (w.packed && (k->packed == nullptr || w.row_stride != row_bytes(w.type, w.cols))) {
+        fail("matmul: a packed {} matrix needs packed {} kernels on {} and rows of {} bytes", type_name(w.type),
+             type_name(w.type), isa_name(i), row_bytes(w.type, w.cols));
+    }
     return *k;
 }
 
@@ -87,6 +92,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     prep.resize(jobs.size());
     uint64_t total_act = 0, work_bytes = 0, scratch_per_thread = 0;
     int64_t  n_tasks = 0, max_row_tile = 0, max_tokens = 0;
+    bool     any_packed = false;
     for (size_t j = 0; j < jobs.size(); ++j) {
         const weight_matrix & w = *jobs[j].w;
         job_plan &            p = prep[j];
@@ -114,7 +120,10 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         p.n_rtiles   = (w.rows + p.row_tile - 1) / p.row_tile;
         max_row_tile = std::max(max_row_tile, p.row_tile);
         max_tokens   = std::max(max_tokens, n);
-        if (n > 1 && p.k->dot_tile != nullptr && p.k->tile_scratch != nullptr) {
+        if (w.packed) {
+            scratch_per_thread = std::max(scratch_per_thread, p.k->packed->scratch(w.cols, std::min(n, tok_tile)));
+            any_packed         = true;
+        } else if (n > 1 && p.k->dot_tile != nullptr && p.k->tile_scratch != nullptr) {
             scratch_per_thread = std::max(scratch_per_thread, p.k->tile_scratch(w.cols, std::min(n, tok_tile)));
         }
         p.first_task = n_tasks;
@@ -130,7 +139,7 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     scratch_.resize(static_cast<size_t>(pool_.size()));
     std::vector<uint8_t *> & scratch = scratch_at_;
     scratch.resize(scratch_.size());
-    if (max_tokens > 1) {
+    if (max_tokens > 1 || any_packed) {
         for (size_t i = 0; i < scratch_.size(); ++i) {
             scratch[i] = scratch_[i].get(tile_bytes + scratch_per_thread);
         }
@@ -156,6 +165,12 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         const uint8_t *       wr  = w.data + static_cast<uint64_t>(r0) * w.row_stride;
         const uint8_t *       act = act_.data() + p.act_offset + static_cast<uint64_t>(t0) * p.act_row;
         float *               y   = jobs[j].y + t0 * w.rows + r0;
+        auto * const          own = scratch[static_cast<size_t>(thread)];
+        if (w.packed && nt == 1) {
+            p.k->packed->dot(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y, static_cast<uint64_t>(w.rows),
+                             own + tile_bytes);
+            return;
+        }
         if (nt == 1) {
             kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, y,
                                      static_cast<uint64_t>(w.rows));
@@ -163,10 +178,13 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         }
         // Several tokens: into the thread's own output tile [nt][nr], then copied out at once
         // (tasks writing their tiles into the shared output as they went ran slower).
-        auto * const tile = reinterpret_cast<float *>(scratch[static_cast<size_t>(thread)]);
-        if (p.k->dot_tile != nullptr) {
+        auto * const tile = reinterpret_cast<float *>(own);
+        if (w.packed) {
+            p.k->packed->dot(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, tile, static_cast<uint64_t>(nr),
+                             own + tile_bytes);
+        } else if (p.k->dot_tile != nullptr) {
             p.k->dot_tile(w.cols, wr, w.row_stride, nr, act, p.act_row, nt, tile, static_cast<uint64_t>(nr),
-                          scratch[static_cast<size_t>(thread)] + tile_bytes);
+                          own + tile_bytes);
         } else {
             kern::dot_rows_per_token(p.k->dot_rows, w.cols, wr, w.row_stride, nr, act, p.act_row, nt, tile,
                                      static_cast<uint64_t>(nr));

@@ -232,10 +232,21 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
 }
 
 // The 32-code types with Q8_0 activations: the row-lanes kernels (avx512_lanes_q32.h).
+// Q8_0's stored form is size-neutral, so Q8_0 matrices can be packed at load; the others' stored
+// forms hold their codes as bytes (larger than the file's nibbles) and serve dot_tile only.
 template <typename C>
-constexpr type_kernels lanes_q32() {
-    return {act_format::Q8_0, quantize_act_q8_0_avx2, lanes::q32_dot_rows<C>,
-            lanes::dot_tile<lanes::q32_kind<C>, lanes::q32_dot_rows<C>>, lanes::tile_scratch<lanes::q32_kind<C>>};
+constexpr packed_kernels q32_packed_kernels = {lanes::pack_rows<lanes::q32_kind<C>>,
+                                               lanes::dot_packed<lanes::q32_kind<C>>,
+                                               lanes::packed_scratch<lanes::q32_kind<C>>};
+
+template <typename C>
+constexpr type_kernels lanes_q32(const packed_kernels * packed = nullptr) {
+    return {act_format::Q8_0,
+            quantize_act_q8_0_avx2,
+            lanes::q32_dot_rows<C>,
+            lanes::dot_tile<lanes::q32_kind<C>, lanes::q32_dot_rows<C>>,
+            lanes::tile_scratch<lanes::q32_kind<C>>,
+            packed};
 }
 }  // namespace
 
@@ -251,9 +262,10 @@ void dot_tile_q5_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *
                           void *);
 void dot_tile_q6_k_avx512(int64_t, const void *, uint64_t, int64_t, const void *, uint64_t, int64_t, float *, uint64_t,
                           void *);
-uint64_t tile_scratch_q4_k_avx512(int64_t n, int64_t n_tok);
-uint64_t tile_scratch_q5_k_avx512(int64_t n, int64_t n_tok);
-uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok);
+uint64_t                    tile_scratch_q4_k_avx512(int64_t n, int64_t n_tok);
+uint64_t                    tile_scratch_q5_k_avx512(int64_t n, int64_t n_tok);
+uint64_t                    tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok);
+extern const packed_kernels packed_q4_k_avx512, packed_q5_k_avx512, packed_q6_k_avx512;
 
 const type_kernels * avx512_kernels(ggml_type t) {
     static const kernel_table table = {
@@ -264,16 +276,16 @@ const type_kernels * avx512_kernels(ggml_type t) {
         .q4_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q4_1>},
         .q5_0    = lanes_q32<lanes::c_q5_0>(),
         .q5_1    = {act_format::Q8_1, quantize_act_q8_1_avx2, dot_grouped<k_q8_1_act, block_q5_1>},
-        .q8_0    = lanes_q32<lanes::c_q8_0>(),
+        .q8_0    = lanes_q32<lanes::c_q8_0>(&q32_packed_kernels<lanes::c_q8_0>),
         .mxfp4   = lanes_q32<lanes::c_mxfp4>(),
         .q2_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q2_k_avx512},
         .q3_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q3_k_avx512},
         .q4_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q4_k_avx512, dot_tile_q4_k_avx512,
-                    tile_scratch_q4_k_avx512},
+                    tile_scratch_q4_k_avx512, &packed_q4_k_avx512},
         .q5_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q5_k_avx512, dot_tile_q5_k_avx512,
-                    tile_scratch_q5_k_avx512},
+                    tile_scratch_q5_k_avx512, &packed_q5_k_avx512},
         .q6_k    = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_q6_k_avx512, dot_tile_q6_k_avx512,
-                    tile_scratch_q6_k_avx512},
+                    tile_scratch_q6_k_avx512, &packed_q6_k_avx512},
         .iq2_xxs = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xxs_avx512},
         .iq2_xs  = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_xs_avx512},
         .iq2_s   = {act_format::Q8_K, quantize_act_q8_k_avx2, dot_iq2_s_avx512},

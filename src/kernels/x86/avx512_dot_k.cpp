@@ -167,5 +167,12 @@ uint64_t tile_scratch_q6_k_avx512(int64_t n, int64_t n_tok) {
     return lanes::tile_scratch<lanes::q6_kind>(n, n_tok);
 }
 
+// The K-quants' stored forms are size-neutral: matrices of them can be packed at load.
+template <typename K>
+constexpr packed_kernels    packed_kind        = {lanes::pack_rows<K>, lanes::dot_packed<K>, lanes::packed_scratch<K>};
+extern const packed_kernels packed_q4_k_avx512 = packed_kind<l_q4_k>;
+extern const packed_kernels packed_q5_k_avx512 = packed_kind<l_q5_k>;
+extern const packed_kernels packed_q6_k_avx512 = packed_kind<lanes::q6_kind>;
+
 }  // namespace sluice::kern
 #endif

@@ -74,44 +74,77 @@ inline q45_token_block q45_token(const block_q8_K & y) {
     return c;
 }
 
-// The dword transpose commutes with the byte-wise nibble split, so each 32-byte chunk of qs is
-// transposed packed (two sub-blocks at once) and split after; Q5_K's qh is transposed once and
-// gives sub-block j its fifth bits from bit j. The scales are unpacked as unpack_scales_k4_x86
-// does, for 16 rows at once from three gathered dwords.
+// The same, stored (size-neutral: 16 x 144 bytes for Q4_K, 16 x 176 for Q5_K): qs (and qh) as
+// 32-byte chunks dword-transposed over the rows, the 12 bytes of scales as three dwords per row
+// and d / dmin as one dword per row.
+template <bool has_qh>
+struct q45_stored {
+    uint8_t  qs[4][8][64];
+    uint32_t scales[3][k_rows];
+    uint32_t dd[k_rows];
+};
+template <>
+struct q45_stored<true> {
+    uint8_t  qh[8][64];
+    uint8_t  qs[4][8][64];
+    uint32_t scales[3][k_rows];
+    uint32_t dd[k_rows];
+};
+
 template <typename block, bool has_qh>
-inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
+inline void q45_store(const row_group & g, int64_t b, q45_stored<has_qh> & s) {
     const uint64_t at = static_cast<uint64_t>(b) * sizeof(block);
-    __m512i        h[8];
+    __m512i        t[8];
     if constexpr (has_qh) {
-        transposed_rows32(g, at + offsetof(block, qh), h);
+        transposed_rows32(g, at + offsetof(block, qh), t);
+        for (int k = 0; k < 8; ++k) {
+            _mm512_storeu_si512(s.qh[k], t[k]);
+        }
     }
-    const __m512i m4 = _mm512_set1_epi8(0x0F), fifth = _mm512_set1_epi8(0x10);
     for (int c = 0; c < 4; ++c) {
-        __m512i t[8];
         transposed_rows32(g, at + offsetof(block, qs) + 32 * static_cast<uint64_t>(c), t);
         for (int k = 0; k < 8; ++k) {
-            __m512i lo = _mm512_and_si512(t[k], m4), hi = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4);
+            _mm512_storeu_si512(s.qs[c][k], t[k]);
+        }
+    }
+    for (int i = 0; i < 3; ++i) {
+        _mm512_storeu_si512(s.scales[i], _mm512_i32gather_epi32(g.off, g.x + at + offsetof(block, scales) + 4 * i, 1));
+    }
+    _mm512_storeu_si512(s.dd, _mm512_i32gather_epi32(g.off, g.x + at, 1));
+}
+
+// The dword transpose commutes with the byte-wise nibble split, so each 32-byte chunk of qs,
+// transposed packed (two sub-blocks at once), is split here; Q5_K's qh gives sub-block j its
+// fifth bits from bit j. The scales are unpacked as unpack_scales_k4_x86 does, for 16 rows at
+// once.
+template <bool has_qh>
+inline void q45_unpack(const q45_stored<has_qh> & s, q45_packed & p) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), fifth = _mm512_set1_epi8(0x10);
+    for (int c = 0; c < 4; ++c) {
+        for (int k = 0; k < 8; ++k) {
+            const __m512i t  = _mm512_loadu_si512(s.qs[c][k]);
+            __m512i       lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
             if constexpr (has_qh) {
-                lo = _mm512_mask_add_epi8(
-                    lo, _mm512_test_epi8_mask(h[k], _mm512_set1_epi8(static_cast<char>(1 << (2 * c)))), lo, fifth);
+                const __m512i h = _mm512_loadu_si512(s.qh[k]);
+                lo              = _mm512_mask_add_epi8(
+                                 lo, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c)))), lo, fifth);
                 hi = _mm512_mask_add_epi8(
-                    hi, _mm512_test_epi8_mask(h[k], _mm512_set1_epi8(static_cast<char>(1 << (2 * c + 1)))), hi, fifth);
+                    hi, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c + 1)))), hi, fifth);
             }
             p.q[2 * c][k]     = lo;
             p.q[2 * c + 1][k] = hi;
         }
     }
-    const uint8_t * sb  = g.x + at + offsetof(block, scales);
-    const __m512i   u0  = _mm512_i32gather_epi32(g.off, sb, 1);
-    const __m512i   u1  = _mm512_i32gather_epi32(g.off, sb + 4, 1);
-    const __m512i   u2  = _mm512_i32gather_epi32(g.off, sb + 8, 1);
-    const __m512i   k3f = _mm512_set1_epi32(0x3f3f3f3f), k0f = _mm512_set1_epi32(0x0f0f0f0f);
-    const __m512i   k30   = _mm512_set1_epi32(0x30303030);
-    const __m512i   sc_lo = _mm512_and_si512(u0, k3f);
-    const __m512i   sc_hi = _mm512_or_si512(_mm512_and_si512(u2, k0f), _mm512_and_si512(_mm512_srli_epi32(u0, 2), k30));
-    const __m512i   m_lo  = _mm512_and_si512(u1, k3f);
-    const __m512i   m_hi  = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), k0f),
-                                            _mm512_and_si512(_mm512_srli_epi32(u1, 2), k30));
+    const __m512i u0  = _mm512_loadu_si512(s.scales[0]);
+    const __m512i u1  = _mm512_loadu_si512(s.scales[1]);
+    const __m512i u2  = _mm512_loadu_si512(s.scales[2]);
+    const __m512i k3f = _mm512_set1_epi32(0x3f3f3f3f), k0f = _mm512_set1_epi32(0x0f0f0f0f);
+    const __m512i k30   = _mm512_set1_epi32(0x30303030);
+    const __m512i sc_lo = _mm512_and_si512(u0, k3f);
+    const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(u2, k0f), _mm512_and_si512(_mm512_srli_epi32(u0, 2), k30));
+    const __m512i m_lo  = _mm512_and_si512(u1, k3f);
+    const __m512i m_hi  = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), k0f),
+                                          _mm512_and_si512(_mm512_srli_epi32(u1, 2), k30));
     // Byte j of each dword to its own int32 lane (sc), bytes (2q, 2q+1) to an int16 pair (mins).
     for (int j = 0; j < 4; ++j) {
         p.sc[j]     = _mm512_and_si512(_mm512_srli_epi32(sc_lo, 8 * j), _mm512_set1_epi32(0xff));
@@ -126,7 +159,7 @@ inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
     p.mins[1]        = pairs(m_lo, 1);
     p.mins[2]        = pairs(m_hi, 0);
     p.mins[3]        = pairs(m_hi, 1);
-    const __m512i dd = _mm512_i32gather_epi32(g.off, g.x + at, 1);
+    const __m512i dd = _mm512_loadu_si512(s.dd);
     p.d              = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
     p.dmin           = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
 }
@@ -134,14 +167,17 @@ inline void q45_pack(const row_group & g, int64_t b, q45_packed & p) {
 // isum[g][t] += sum_s sc_s * dot(q_s, codes of sub-block s of token t) for the G groups'
 // packed units x[g] (members q[S][D] and sc[S]): S sub-blocks of 4D codes, token t's at
 // act + t * act_stride + at + 4D * s; exact in int32. The groups share each broadcast.
-template <int T, int G, int S, int D, typename P>
-inline void add_scaled_sub_block_dots(const P * const (&x)[G], const uint8_t * act, uint64_t act_stride, uint64_t at,
+template <int T, int G, int S, int D, typename Unit>
+inline void add_scaled_sub_block_dots(const Unit * const (&x)[G], const uint8_t * act, uint64_t act_stride, uint64_t at,
                                       __m512i (&isum)[G][T]) {
+    constexpr int P = chains_per_sum(T * G);  // see avx512_row_lanes.h
     for (int s = 0; s < S; ++s) {
-        __m512i dot[G][T];
-        for (int g = 0; g < G; ++g) {
-            for (int t = 0; t < T; ++t) {
-                dot[g][t] = _mm512_setzero_si512();
+        __m512i dot[P][G][T];
+        for (int p = 0; p < P; ++p) {
+            for (int g = 0; g < G; ++g) {
+                for (int t = 0; t < T; ++t) {
+                    dot[p][g][t] = _mm512_setzero_si512();
+                }
             }
         }
         for (int k = 0; k < D; ++k) {
@@ -153,31 +189,32 @@ inline void add_scaled_sub_block_dots(const P * const (&x)[G], const uint8_t * a
                 const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(
                     load_u32(act + static_cast<uint64_t>(t) * act_stride + at + 4 * D * s + 4 * k)));
                 for (int g = 0; g < G; ++g) {
-                    dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+                    dot[k % P][g][t] = _mm512_dpbusd_epi32(dot[k % P][g][t], w[g], a);
                 }
             }
         }
+        add_chains(dot);
         for (int g = 0; g < G; ++g) {
             for (int t = 0; t < T; ++t) {
-                isum[g][t] = _mm512_add_epi32(isum[g][t], _mm512_mullo_epi32(dot[g][t], x[g]->sc[s]));
+                isum[g][t] = _mm512_add_epi32(isum[g][t], _mm512_mullo_epi32(dot[0][g][t], x[g]->sc[s]));
             }
         }
     }
 }
 
-// T tokens x G groups of 16 rows over all nb super-blocks (group g's at xs + g * nb), for a
+// T tokens x G groups of 16 rows over all nb super-blocks (units(b, x): group g's at x[g]), for a
 // K-quant kind K with K::sub_blocks sub-blocks of 4 * K::sub_dwords codes: per (row, token)
 // isum = K::isum_start(...) plus the scaled sub-block dots, then acc = K::float_step(...).
-template <typename K, int T, int G>
-inline void k_tile(int64_t nb, const typename K::packed * xs, const uint8_t * act, uint64_t act_stride,
+template <typename K, int T, int G, typename U>
+inline void k_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride,
                    const typename K::token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
     __m512 acc[G][T];
     zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
         const typename K::packed * x[G];
         __m512i                    isum[G][T];
+        units(b, x);
         for (int g = 0; g < G; ++g) {
-            x[g] = xs + g * nb + b;
             for (int t = 0; t < T; ++t) {
                 isum[g][t] = K::isum_start(*x[g], tb[t * nb + b]);
             }
@@ -198,13 +235,15 @@ struct q45_kind {
     using w_block                        = block;
     using a_block                        = block_q8_K;
     using packed                         = q45_packed;
+    using stored                         = q45_stored<has_qh>;
     using token_block                    = q45_token_block;
     static constexpr int64_t k_unit      = QK_K;
     static constexpr int     tile_tokens = 6;  // kernel lab: T 4, 6, 8 within 8%
     static constexpr int     tile_groups = 2;  // kernel lab: 1.03-1.08x one group
     static constexpr int     sub_blocks = 8, sub_dwords = 8;
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
-    static void              pack(const row_group & g, int64_t b, packed & p) { q45_pack<block, has_qh>(g, b, p); }
+    static void              store(const row_group & g, int64_t b, stored & s) { q45_store<block, has_qh>(g, b, s); }
+    static void              unpack(const stored & s, packed & p) { q45_unpack(s, p); }
     static __m512i           isum_start(const packed &, const token_block &) { return _mm512_setzero_si512(); }
     // acc += isum * d * da, then -= msum * dmin * da with msum = sum_j m_j * sum(a_j).
     static __m512 float_step(__m512 acc, __m512i isum, const packed & x, const token_block & c) {
@@ -216,8 +255,11 @@ struct q45_kind {
         acc             = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(x.d, da), acc);
         return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(x.dmin, da), acc);
     }
-    template <int T, int G>
-    static constexpr auto tile = k_tile<q45_kind, T, G>;
+    template <int T, int G, typename U>
+    static void tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride, const token_block * tb,
+                     uint16_t mask, float * out, int64_t out_stride) {
+        k_tile<q45_kind, T, G>(nb, units, act, act_stride, tb, mask, out, out_stride);
+    }
 };
 
 // ---- Q6_K ----
@@ -285,31 +327,59 @@ inline q6_token_block q6_token(const block_q8_K & y) {
     return c;
 }
 
+// The same, stored (size-neutral: 16 x 210 bytes): ql and qh as 32-byte chunks dword-transposed
+// over the rows, the 16 scales as four dwords per row, d as F16 per row.
+struct q6_stored {
+    uint8_t  ql[2][2][8][64];  // [half h][32-byte chunk][dword k]
+    uint8_t  qh[2][8][64];
+    uint32_t sc[4][k_rows];
+    uint16_t d[k_rows];
+};
+
+inline void q6_store(const row_group & g, int64_t b, q6_stored & s) {
+    const uint64_t at = static_cast<uint64_t>(b) * sizeof(block_q6_K);
+    __m512i        t[8];
+    const auto     put = [&](uint8_t(&dst)[8][64]) {
+        for (int k = 0; k < 8; ++k) {
+            _mm512_storeu_si512(dst[k], t[k]);
+        }
+    };
+    for (int h = 0; h < 2; ++h) {
+        for (int c = 0; c < 2; ++c) {
+            transposed_rows32(g, at + offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h) + 32 * c, t);
+            put(s.ql[h][c]);
+        }
+        transposed_rows32(g, at + offsetof(block_q6_K, qh) + 32 * static_cast<uint64_t>(h), t);
+        put(s.qh[h]);
+    }
+    for (int q = 0; q < 4; ++q) {
+        _mm512_storeu_si512(s.sc[q], _mm512_i32gather_epi32(g.off, g.x + at + offsetof(block_q6_K, scales) + 4 * q, 1));
+    }
+    // F16 -> float -> F16 is exact.
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(s.d),
+                        _mm512_cvtps_ph(q6_scales16(g, b), _MM_FROUND_TO_NEAREST_INT));
+}
+
 // Elements 128h + 32m + l (quarter m of half h) take the low (m < 2) or high nibble of
 // ql[64h + 32(m % 2) + l] and bits 2m, 2m + 1 of qh[32h + l]; the dword transposes commute
-// with these byte-wise steps, so ql and qh are transposed packed.
-inline void q6_pack(const row_group & g, int64_t b, q6_packed & p) {
-    const uint64_t at = static_cast<uint64_t>(b) * sizeof(block_q6_K);
-    const __m512i  m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
+// with these byte-wise steps, so ql and qh were transposed packed. The scales are sign-extended
+// byte by byte.
+inline void q6_unpack(const q6_stored & s, q6_packed & p) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
     for (int h = 0; h < 2; ++h) {
-        __m512i ql[2][8], qh[8];
-        transposed_rows32(g, at + offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h), ql[0]);
-        transposed_rows32(g, at + offsetof(block_q6_K, ql) + 64 * static_cast<uint64_t>(h) + 32, ql[1]);
-        transposed_rows32(g, at + offsetof(block_q6_K, qh) + 32 * static_cast<uint64_t>(h), qh);
         for (int m = 0; m < 4; ++m) {
             for (int k = 0; k < 8; ++k) {
-                const __m512i l  = ql[m % 2][k];
+                const __m512i l  = _mm512_loadu_si512(s.ql[h][m % 2][k]);
+                const __m512i qh = _mm512_loadu_si512(s.qh[h][k]);
                 const __m512i lo = m < 2 ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
-                const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh[k], 2 * m), m3), 4);
+                const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 2 * m), m3), 4);
                 // Element 128h + 32m + 4k + j: sub-block 8h + 2m + k / 4, dword k % 4.
                 p.q[8 * h + 2 * m + k / 4][k % 4] = _mm512_or_si512(lo, hi);
             }
         }
     }
-    // The sixteen int8 scales of each row: four gathered dwords, sign-extended byte by byte.
-    const uint8_t * sb = g.x + at + offsetof(block_q6_K, scales);
     for (int q = 0; q < 4; ++q) {
-        const __m512i v = _mm512_i32gather_epi32(g.off, sb + 4 * q, 1);
+        const __m512i v = _mm512_loadu_si512(s.sc[q]);
         for (int j = 0; j < 4; ++j) {
             p.sc[4 * q + j] = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24);
         }
@@ -318,20 +388,22 @@ inline void q6_pack(const row_group & g, int64_t b, q6_packed & p) {
         p.scp[q] = _mm512_or_si512(_mm512_and_si512(p.sc[2 * q], _mm512_set1_epi32(0xffff)),
                                    _mm512_slli_epi32(p.sc[2 * q + 1], 16));
     }
-    p.d = q6_scales16(g, b);
+    p.d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(s.d)));
 }
 
 struct q6_kind {
     using w_block                        = block_q6_K;
     using a_block                        = block_q8_K;
     using packed                         = q6_packed;
+    using stored                         = q6_stored;
     using token_block                    = q6_token_block;
     static constexpr int64_t k_unit      = QK_K;
     static constexpr int     tile_tokens = 6;
     static constexpr int     tile_groups = 1;  // kernel lab: two groups 0.9-1.0x
     static constexpr int     sub_blocks = 16, sub_dwords = 4;
     static token_block       token(const block_q8_K & y) { return q6_token(y); }
-    static void              pack(const row_group & g, int64_t b, packed & p) { q6_pack(g, b, p); }
+    static void              store(const row_group & g, int64_t b, stored & s) { q6_store(g, b, s); }
+    static void              unpack(const stored & s, packed & p) { q6_unpack(s, p); }
     // -32 * sum_s sc_s * sum(a_s): the sub-blocks' dot products go on top.
     static __m512i isum_start(const packed & x, const token_block & c) {
         __m512i corr = _mm512_setzero_si512();
@@ -343,8 +415,11 @@ struct q6_kind {
     static __m512 float_step(__m512 acc, __m512i isum, const packed & x, const token_block & c) {
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(x.d, _mm512_set1_ps(c.d)), acc);
     }
-    template <int T, int G>
-    static constexpr auto tile = k_tile<q6_kind, T, G>;
+    template <int T, int G, typename U>
+    static void tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride, const token_block * tb,
+                     uint16_t mask, float * out, int64_t out_stride) {
+        k_tile<q6_kind, T, G>(nb, units, act, act_stride, tb, mask, out, out_stride);
+    }
 };
 
 }  // namespace lanes

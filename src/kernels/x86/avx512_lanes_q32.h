@@ -6,6 +6,8 @@
 #include "kernels/x86/avx512_row_lanes.h"
 #include "tensor/iq_tables.h"
 
+#include <type_traits>
+
 namespace sluice::kern {
 namespace {
 namespace lanes {
@@ -33,7 +35,8 @@ inline __m512 f16_scales16(const row_group & g, int64_t b) {
 
 struct c_q8_0 {
     using block                = block_q8_0;
-    static constexpr int shift = 128;  // xor 0x80
+    using scale                = uint16_t;  // F16, as stored
+    static constexpr int shift = 128;       // xor 0x80
     static __m256i       codes(const block & x) {
               return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.qs)), _mm256_set1_epi8(-128));
     }
@@ -42,6 +45,7 @@ struct c_q8_0 {
 
 struct c_q4_0 {
     using block                = block_q4_0;
+    using scale                = uint16_t;
     static constexpr int shift = 8;  // stored as q, value q - 8
     static __m256i       codes(const block & x) { return nibbles32(x.qs); }
     static __m512        scales(const row_group & g, int64_t b) { return f16_scales16<block>(g, b); }
@@ -49,6 +53,7 @@ struct c_q4_0 {
 
 struct c_q5_0 {
     using block                = block_q5_0;
+    using scale                = uint16_t;
     static constexpr int shift = 16;
     static __m256i       codes(const block & x) {  // bit 4 of element j is bit j of qh
         const __m256i c = nibbles32(x.qs);
@@ -59,6 +64,7 @@ struct c_q5_0 {
 
 struct c_iq4_nl {
     using block                = block_iq4_nl;
+    using scale                = uint16_t;
     static constexpr int shift = 128;
     static __m256i       codes(const block & x) {  // kvalues_iq4nl + 128, looked up per nibble
         const __m256i table = _mm256_add_epi8(
@@ -71,6 +77,7 @@ struct c_iq4_nl {
 
 struct c_mxfp4 {
     using block                = block_mxfp4;
+    using scale                = float;  // E8M0 halved: beyond F16's range
     static constexpr int shift = 128;
     static __m256i       codes(const block & x) {  // kvalues_mxfp4 (E2M1 doubled) + 128
         const __m256i table = _mm256_add_epi8(
@@ -140,12 +147,40 @@ struct alignas(64) q32_packed {
     __m512  dw;
 };
 
+// The same, stored: the transposed codes and the rows' scales as C keeps them (F16, or float
+// for MXFP4). Q8_0's is size-neutral (16 x 34 bytes), so a matrix can be packed at load.
+template <typename S>
+struct q32_stored {
+    uint8_t q[8][64];
+    S       d[k_rows];
+};
+
 template <typename C>
-inline void q32_pack(const row_group & g, int64_t b, q32_packed & p) {
-    __m512i z[8];
+inline void q32_store(const row_group & g, int64_t b, q32_stored<typename C::scale> & s) {
+    __m512i z[8], t[8];
     q32_load<C>(g, b, z);
-    transpose_16x8(z, p.q);
-    p.dw = C::scales(g, b);
+    transpose_16x8(z, t);
+    for (int k = 0; k < 8; ++k) {
+        _mm512_storeu_si512(s.q[k], t[k]);
+    }
+    if constexpr (std::is_same_v<typename C::scale, float>) {
+        _mm512_storeu_ps(s.d, C::scales(g, b));
+    } else {  // F16 -> float -> F16 is exact
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(s.d),
+                            _mm512_cvtps_ph(C::scales(g, b), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+template <typename S>
+inline void q32_unpack(const q32_stored<S> & s, q32_packed & p) {
+    for (int k = 0; k < 8; ++k) {
+        p.q[k] = _mm512_loadu_si512(s.q[k]);
+    }
+    if constexpr (std::is_same_v<S, float>) {
+        p.dw = _mm512_loadu_ps(s.d);
+    } else {
+        p.dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(s.d)));
+    }
 }
 
 // A token's per-block constants, laid out once per call: the correction and the scale.
@@ -154,40 +189,48 @@ struct q32_token_block {
     float   d;
 };
 
-// T tokens x G groups of 16 rows over all nb blocks (group g's packed blocks at xs + g * nb).
+// T tokens x G groups of 16 rows over all nb blocks (units(b, x): group g's block b at x[g]).
 // The groups share each broadcast of a token's activations.
-template <int T, int G>
-inline void q32_tile(int64_t nb, const q32_packed * xs, const uint8_t * act, uint64_t act_stride,
-                     const q32_token_block * tb, uint16_t mask, float * out, int64_t out_stride) {
+template <int T, int G, typename U>
+inline void q32_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride, const q32_token_block * tb,
+                     uint16_t mask, float * out, int64_t out_stride) {
     __m512 acc[G][T];
     zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
-        const auto at = static_cast<uint64_t>(b) * sizeof(block_q8_0) + offsetof(block_q8_0, qs);
-        __m512i    isum[G][T];
+        const q32_packed * x[G];
+        units(b, x);
+        // P independent sums per (group, token) where T x G alone gives too few chains to hide
+        // vpdpbusd's latency (one token: decode); integer sums, so the order changes no bit.
+        constexpr int P = chains_per_sum(T * G);
+        __m512i       isum[P][G][T];
         for (int t = 0; t < T; ++t) {
             const __m512i corr = _mm512_set1_epi32(tb[t * nb + b].corr);
             for (int g = 0; g < G; ++g) {
-                isum[g][t] = corr;
+                isum[0][g][t] = corr;
+                for (int p = 1; p < P; ++p) {
+                    isum[p][g][t] = _mm512_setzero_si512();
+                }
             }
         }
+        const auto at = static_cast<uint64_t>(b) * sizeof(block_q8_0) + offsetof(block_q8_0, qs);
         for (int k = 0; k < 8; ++k) {
             __m512i w[G];
             for (int g = 0; g < G; ++g) {
-                w[g] = xs[g * nb + b].q[k];
+                w[g] = x[g]->q[k];
             }
             for (int t = 0; t < T; ++t) {
                 const __m512i a = _mm512_set1_epi32(
                     static_cast<int32_t>(load_u32(act + static_cast<uint64_t>(t) * act_stride + at + 4 * k)));
                 for (int g = 0; g < G; ++g) {
-                    isum[g][t] = _mm512_dpbusd_epi32(isum[g][t], w[g], a);
+                    isum[k % P][g][t] = _mm512_dpbusd_epi32(isum[k % P][g][t], w[g], a);
                 }
             }
         }
+        add_chains(isum);
         for (int t = 0; t < T; ++t) {
             const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
             for (int g = 0; g < G; ++g) {
-                acc[g][t] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][t]), _mm512_mul_ps(xs[g * nb + b].dw, da), acc[g][t]);
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[0][g][t]), _mm512_mul_ps(x[g]->dw, da), acc[g][t]);
             }
         }
     }
@@ -200,14 +243,19 @@ struct q32_kind {
     using w_block                        = typename C::block;
     using a_block                        = block_q8_0;
     using packed                         = q32_packed;
+    using stored                         = q32_stored<typename C::scale>;
     using token_block                    = q32_token_block;
     static constexpr int64_t k_unit      = QK8_0;
     static constexpr int     tile_tokens = 4;  // kernel lab (Q8_0): T 2..6 within 10%
     static constexpr int     tile_groups = 2;  // kernel lab: 1.06-1.10x one group
     static token_block       token(const block_q8_0 & y) { return {q32_correction<C>(y), f16_to_f32_x86(y.d)}; }
-    static void              pack(const row_group & g, int64_t b, packed & p) { q32_pack<C>(g, b, p); }
-    template <int T, int G>
-    static constexpr auto tile = q32_tile<T, G>;
+    static void              store(const row_group & g, int64_t b, stored & s) { q32_store<C>(g, b, s); }
+    static void              unpack(const stored & s, packed & p) { q32_unpack(s, p); }
+    template <int T, int G, typename U>
+    static void tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride, const token_block * tb,
+                     uint16_t mask, float * out, int64_t out_stride) {
+        q32_tile<T, G>(nb, units, act, act_stride, tb, mask, out, out_stride);
+    }
 };
 
 }  // namespace lanes

@@ -22,6 +22,13 @@
 // signed codes are offset to unsigned for vpdpbusd (the -shift * sum(a) of each token's block
 // puts the offset back, exactly), and Q4_K / Q5_K / Q6_K, whose codes are unsigned already.
 //
+// Packed at load: each kind also has a size-neutral stored form of a group's block (codes
+// transposed, scales side by side), which matrices packed at load hold (kernels.h:
+// pack_matrix_rows; Q8_0 and the K-quants) and dot_packed computes from without the repack:
+// in the kernel lab (--copies 16, one thread) 1.0-1.34x dot_tile at 8 and 64 tokens, and in
+// sluice bench on the padded models pp64 1.5-2.2x, decode 1.05-1.3x (experts in anonymous
+// memory, one stream per group).
+//
 // This file holds what every type shares: the 16-row group, the lane reductions and transposes,
 // the one-token group loop and the many-token driver. The types are avx512_lanes_q32.h and
 // avx512_lanes_k.h. Included through those by avx512_dot.cpp, avx512_dot_k.cpp and the kernel
@@ -172,22 +179,106 @@ inline void store_rows(const __m512 (&acc)[G][T], uint16_t mask, float * out, in
     }
 }
 
-// ---- the many-token driver, one for every kind K ----
+// Independent integer sums a tile keeps per (group, token) so that at least four vpdpbusd
+// chains run at once: a tile of one token and one or two groups (decode on a packed matrix)
+// otherwise waits on each instruction's latency. Integer sums, so the split changes no bit.
+constexpr int chains_per_sum(int tile_sums) {
+    return tile_sums >= 4 ? 1 : tile_sums >= 2 ? 2 : 4;
+}
+
+// s[0] += s[1] + ... + s[P - 1] for every (group, token).
+template <int P, int G, int T>
+inline void add_chains(__m512i (&s)[P][G][T]) {
+    for (int p = 1; p < P; ++p) {
+        for (int g = 0; g < G; ++g) {
+            for (int t = 0; t < T; ++t) {
+                s[0][g][t] = _mm512_add_epi32(s[0][g][t], s[p][g][t]);
+            }
+        }
+    }
+}
+
+// ---- the many-token drivers, one for every kind K ----
+// A kind K has two forms of a group's block b: K::stored, size-neutral (16 x sizeof(w_block)
+// bytes: the rows' codes transposed as the tile reads them, their scales side by side), and
+// K::packed, what the tile reads (codes split to bytes, scales unpacked to lanes). dot_tile
+// stores and unpacks each group once per call into its scratch; a matrix packed at load
+// (pack_rows) holds the stored form, and dot_packed unpacks a block into an L1 buffer as it
+// reaches it, once per tile of tokens. The tile gets its units from a source U:
+// U(b, x) points x[g] at group g's unpacked block b.
+
+// Units unpacked once per call: group g's block b at xs[g * nb + b].
+template <typename K, int G>
+struct scratch_units {
+    const typename K::packed * xs;
+    int64_t                    nb;
+    void                       operator()(int64_t b, const typename K::packed * (&x)[G]) const {
+                              for (int g = 0; g < G; ++g) {
+                                  x[g] = xs + g * nb + b;
+        }
+    }
+};
+
+// Units of a matrix packed at load: group g's stored block b at xs[g * nb + b], unpacked into
+// buf[g] when the tile reaches it.
+template <typename K, int G>
+struct stored_units {
+    const typename K::stored * xs;
+    int64_t                    nb;
+    typename K::packed *       buf;
+    void                       operator()(int64_t b, const typename K::packed * (&x)[G]) const {
+                              for (int g = 0; g < G; ++g) {
+                                  const auto * ahead = reinterpret_cast<const char *>(xs + g * nb + b + 2);
+                                  for (uint64_t at = 0; at < sizeof(typename K::stored); at += 64) {
+                                      _mm_prefetch(ahead + at, _MM_HINT_T0);
+            }
+                                  K::unpack(xs[g * nb + b], buf[g]);
+                                  x[g] = &buf[g];
+        }
+    }
+};
 
 // Tokens [0, n_tok) in tiles of T, the rest with smaller T.
-template <typename K, int T, int G>
-inline void tokens(int64_t nb, const typename K::packed * xs, const uint8_t * act, uint64_t act_stride,
+template <typename K, int T, int G, typename U>
+inline void tokens(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride,
                    const typename K::token_block * tb, int64_t n_tok, uint16_t mask, float * out, int64_t out_stride) {
     int64_t t = 0;
     for (; t + T <= n_tok; t += T) {
-        K::template tile<T, G>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, mask,
+        K::template tile<T, G>(nb, units, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, mask,
                                out + t * out_stride, out_stride);
     }
     if constexpr (T > 1) {
         if (t < n_tok) {
-            tokens<K, T - 1, G>(nb, xs, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb, n_tok - t,
-                                mask, out + t * out_stride, out_stride);
+            tokens<K, T - 1, G>(nb, units, act + static_cast<uint64_t>(t) * act_stride, act_stride, tb + t * nb,
+                                n_tok - t, mask, out + t * out_stride, out_stride);
         }
+    }
+}
+
+// Every token's per-block constants, laid out at tb[t * nb + b].
+template <typename K>
+inline void token_blocks(int64_t nb, const uint8_t * act, uint64_t act_stride, int64_t n_tok,
+                         typename K::token_block * tb) {
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const auto * y = reinterpret_cast<const typename K::a_block *>(act + static_cast<uint64_t>(t) * act_stride);
+        for (int64_t b = 0; b < nb; ++b) {
+            tb[t * nb + b] = K::token(y[b]);
+        }
+    }
+}
+
+// run<g>(r) for rows [r, r + 16 g) as g groups: two at a time where G is 2 (a last group of
+// 16 or fewer rows goes alone), else one.
+template <int G, typename Run>
+inline void for_groups(int64_t n_rows, const Run & run) {
+    int64_t r = 0;
+    if constexpr (G == 2) {
+        for (; r + k_rows < n_rows; r += 2 * k_rows) {
+            run.template operator()<2>(r);
+        }
+    }
+    for (; r < n_rows; r += k_rows) {
+        run.template operator()<1>(r);
     }
 }
 
@@ -223,12 +314,7 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
     auto *        xs  = static_cast<packed *>(scratch);
     auto *        tb  = reinterpret_cast<token_block *>(xs + 2 * nb);
     const auto *  ab  = static_cast<const uint8_t *>(act);
-    for (int64_t t = 0; t < n_tok; ++t) {
-        const auto * y = reinterpret_cast<const typename K::a_block *>(ab + static_cast<uint64_t>(t) * act_stride);
-        for (int64_t b = 0; b < nb; ++b) {
-            tb[t * nb + b] = K::token(y[b]);
-        }
-    }
+    token_blocks<K>(nb, ab, act_stride, n_tok, tb);
     const auto *  wb            = static_cast<const uint8_t *>(w);
     const auto    os            = static_cast<int64_t>(out_stride);
     const int64_t lines_per_row = (nb * static_cast<int64_t>(sizeof(typename K::w_block)) + 63) / 64;
@@ -240,38 +326,94 @@ void dot_tile(int64_t n, const void * w, uint64_t stride, int64_t n_rows, const 
             const row_group grp(wb + static_cast<uint64_t>(r + k_rows * i) * stride, stride,
                                 static_cast<int>(std::min<int64_t>(k_rows, n_rows - r - k_rows * i)));
             for (int64_t b = 0; b < nb; ++b) {
-                K::pack(grp, b, xs[i * nb + b]);
+                typename K::stored s;
+                K::store(grp, b, s);
+                K::unpack(s, xs[i * nb + b]);
             }
             rows += grp.n;
         }
-        const auto mask = static_cast<uint16_t>((1u << (rows - k_rows * (g - 1))) - 1u);
+        const auto                mask = static_cast<uint16_t>((1u << (rows - k_rows * (g - 1))) - 1u);
+        const scratch_units<K, g> units{xs, nb};
         // The next rows are fetched a few lines after each tile (the pack reads them in a burst
         // and would otherwise wait on memory).
         const int64_t next_rows = std::clamp<int64_t>(n_rows - (r + k_rows * g), 0, k_rows * g);
         const int64_t lines = next_rows * lines_per_row, per_tile = n_tiles > 0 ? (lines + n_tiles - 1) / n_tiles : 0;
         int64_t       line = 0;
         for (int64_t i = 0; i < n_tiles; ++i) {
-            K::template tile<T, g>(nb, xs, ab + static_cast<uint64_t>(i * T) * act_stride, act_stride, tb + i * T * nb,
-                                   mask, out + r + i * T * os, os);
+            K::template tile<T, g>(nb, units, ab + static_cast<uint64_t>(i * T) * act_stride, act_stride,
+                                   tb + i * T * nb, mask, out + r + i * T * os, os);
             for (const int64_t end = std::min(lines, line + per_tile); line < end; ++line) {
                 const uint8_t * row = wb + static_cast<uint64_t>(r + k_rows * g + line / lines_per_row) * stride;
                 _mm_prefetch(reinterpret_cast<const char *>(row + 64 * (line % lines_per_row)), _MM_HINT_T0);
             }
         }
         if (n_tiles * T < n_tok) {
-            tokens<K, T - 1, g>(nb, xs, ab + static_cast<uint64_t>(n_tiles * T) * act_stride, act_stride,
+            tokens<K, T - 1, g>(nb, units, ab + static_cast<uint64_t>(n_tiles * T) * act_stride, act_stride,
                                 tb + n_tiles * T * nb, n_tok - n_tiles * T, mask, out + r + n_tiles * T * os, os);
         }
     };
-    int64_t r = 0;
-    if constexpr (G == 2) {
-        for (; r + k_rows < n_rows; r += 2 * k_rows) {
-            run.template operator()<2>(r);
+    for_groups<G>(n_rows, run);
+}
+
+// ---- matrices packed at load ----
+// A packed matrix is its groups of 16 rows in order, each as its nb stored blocks: group g's
+// block b at dst + (g * nb + b) * sizeof(K::stored), so group g starts 16 g rows' bytes in,
+// as a plain matrix's row 16 g does. The last group's missing rows repeat its last row.
+
+template <typename K>
+void pack_rows(int64_t n, const void * w, uint64_t stride, int64_t n_rows, void * dst) {
+    static_assert(sizeof(typename K::stored) == k_rows * sizeof(typename K::w_block),
+                  "the stored form is size-neutral");
+    const int64_t nb = n / K::k_unit;
+    auto *        xs = static_cast<typename K::stored *>(dst);
+    for (int64_t r = 0; r < n_rows; r += k_rows) {
+        const row_group g(static_cast<const uint8_t *>(w) + static_cast<uint64_t>(r) * stride, stride,
+                          static_cast<int>(std::min<int64_t>(k_rows, n_rows - r)));
+        for (int64_t b = 0; b < nb; ++b) {
+            K::store(g, b, xs[(r / k_rows) * nb + b]);
         }
     }
-    for (; r < n_rows; r += k_rows) {
-        run.template operator()<1>(r);
-    }
+}
+
+// Scratch of dot_packed<K>: every token's constants, and two groups' unpacked blocks when the
+// tokens fill more than one tile.
+template <typename K>
+uint64_t packed_scratch(int64_t n, int64_t n_tok) {
+    const auto nb = static_cast<uint64_t>(n / K::k_unit);
+    return nb * static_cast<uint64_t>(n_tok) * sizeof(typename K::token_block) +
+           (n_tok > K::tile_tokens ? 2 * nb * sizeof(typename K::packed) : 0);
+}
+
+// dot_tile's contract on a packed matrix (w: its group of row 0, n_rows from there), for any
+// n_tok >= 1: G groups at a time against the tokens in tiles of T. Tokens that fill more than
+// one tile get each group unpacked once into the scratch; fewer (one, in decode) unpack a
+// block into an L1 buffer as the tile reaches it, so the groups are read as one stream.
+template <typename K, int T = K::tile_tokens, int G = K::tile_groups>
+void dot_packed(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_rows, const void * act,
+                uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+    using packed     = typename K::packed;
+    const int64_t nb = n / K::k_unit;
+    auto *        xu = static_cast<packed *>(scratch);
+    auto *        tb = reinterpret_cast<typename K::token_block *>(n_tok > T ? xu + 2 * nb : xu);
+    const auto *  ab = static_cast<const uint8_t *>(act);
+    token_blocks<K>(nb, ab, act_stride, n_tok, tb);
+    const auto *       xs = static_cast<const typename K::stored *>(w);
+    const auto         os = static_cast<int64_t>(out_stride);
+    alignas(64) packed buf[G];
+    const auto         run = [&]<int g>(int64_t r) {
+        const int                  last = static_cast<int>(std::min<int64_t>(k_rows, n_rows - r - k_rows * (g - 1)));
+        const auto                 mask = static_cast<uint16_t>((1u << last) - 1u);
+        const typename K::stored * x    = xs + (r / k_rows) * nb;
+        if (n_tok > T) {
+            for (int64_t i = 0; i < g * nb; ++i) {
+                K::unpack(x[i], xu[i]);
+            }
+            tokens<K, T, g>(nb, scratch_units<K, g>{xu, nb}, ab, act_stride, tb, n_tok, mask, out + r, os);
+        } else {
+            tokens<K, T, g>(nb, stored_units<K, g>{x, nb, buf}, ab, act_stride, tb, n_tok, mask, out + r, os);
+        }
+    };
+    for_groups<G>(n_rows, run);
 }
 
 }  // namespace lanes
