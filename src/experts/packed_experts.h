@@ -21,7 +21,8 @@ class packed_experts {
   public:
     // Packs, on the runner's pool, every layer whose three expert types have a packed form on
     // the runner's ISA; the other layers' experts stay views of the mapping. A progress bar on
-    // a terminal. The store must not be a shard (its other ranks' experts have no bytes here).
+    // a terminal. Experts that do not fit in 80% of the memory available now stay mapped. The
+    // store must not be a shard (its other ranks' experts have no bytes here).
     packed_experts(const expert_store & store, matmul_runner & runner);
 
     // Expert e of layer l: packed views, or the mapping's for a layer left as it was.
