@@ -108,10 +108,12 @@ class engine {
     };
     routing_summary summarize(const routing_tally & t) const;
 
-    // Replaces where experts come from; the engine keeps it alive.
+    // Replaces where experts come from; the engine keeps it alive (and frees the experts it
+    // packed at load).
     void set_expert_source(std::unique_ptr<expert_source> source) {
         experts_   = std::move(source);
         streaming_ = nullptr;
+        packed_.reset();  // only the replaced source read it
     }
     // Expert parallelism (src/parallel builds one over MPI): from now on this process computes
     // only the experts `p` says it owns, combines every MoE block's sum with its peers, feeds
