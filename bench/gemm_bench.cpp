@@ -106,21 +106,20 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
                      }});
     // The table's scratch (rows repacked once per call); the lab's variants of the same kernels
     // (other token counts and groups per tile) need the same.
-    std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 64);
-    void * const         scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
-    auto                 tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
+    thread_scratch scratch, packed_scratch;  // 64-byte aligned, as matmul_runner gives them
+    void * const   scratch64 = scratch.get(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) : 0);
+    auto           tile_cand = [&](std::string name, kern::dot_tile_fn fn) {
         cands.push_back({std::move(name), [&, fn](std::vector<float> & y) {
                              const uint8_t * wm = weights();
                              tiled([&](int64_t r0, int64_t nr) {
                                  fn(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok, y.data() + r0,
-                                                    static_cast<uint64_t>(rows), scratch64);
+                                              static_cast<uint64_t>(rows), scratch64);
                              });
                          }});
     };
     if (k->dot_tile != nullptr) tile_cand("table", k->dot_tile);
     // The same copies packed at load (kernels.h): no repack per call.
     std::vector<uint8_t> packed;
-    std::vector<uint8_t> packed_scratch;
     if (k->packed != nullptr) {
         const weight_matrix plain{t, rows, cols, stride, w.data()};
         const uint64_t      pb = packed_bytes(plain);
@@ -129,8 +128,7 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
             const weight_matrix copy{t, rows, cols, stride, w.data() + mat * static_cast<uint64_t>(c)};
             pack_matrix_rows(copy, top, 0, rows, packed.data() + pb * static_cast<uint64_t>(c));
         }
-        packed_scratch.resize(k->packed->scratch(cols, n_tok) + 64);
-        void * const ps64 = packed_scratch.data() + (64 - reinterpret_cast<uintptr_t>(packed_scratch.data()) % 64) % 64;
+        void * const ps64 = packed_scratch.get(k->packed->scratch(cols, n_tok));
         cands.push_back({"packed", [&, pb, ps64](std::vector<float> & y) {
                              const uint8_t * wm = packed.data() + pb * (next_copy++ % static_cast<uint64_t>(copies));
                              tiled([&](int64_t r0, int64_t nr) {

@@ -174,11 +174,9 @@ TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
                 const std::vector<float> x = test::random_activations(rng, cols);
                 k->quantize_act(x.data(), act.data() + static_cast<uint64_t>(tk) * act_stride, cols);
             }
-            std::vector<float>   tile(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
-            std::vector<uint8_t> scratch(k->tile_scratch != nullptr ? k->tile_scratch(cols, n_tok) + 64 : 0);
-            void *               scratch64 = scratch.empty()
-                                                 ? nullptr
-                                                 : scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+            std::vector<float> tile(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
+            thread_scratch     scratch;  // 64-byte aligned, as matmul_runner gives it
+            void * scratch64 = k->tile_scratch != nullptr ? scratch.get(k->tile_scratch(cols, n_tok)) : nullptr;
             k->dot_tile(cols, w.data.data(), w.stride, rows, act.data(), act_stride, n_tok, tile.data(),
                         static_cast<uint64_t>(out_stride), scratch64);
             for (int64_t tk = 0; tk < n_tok; ++tk) {

@@ -73,9 +73,9 @@ TEST(packed, kernel_equals_dot_rows_on_plain_rows) {
                 const std::vector<float> x = test::random_activations(rng, cols);
                 k->quantize_act(x.data(), act.data() + static_cast<uint64_t>(tk) * act_stride, cols);
             }
-            std::vector<float>   out(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
-            std::vector<uint8_t> scratch(k->packed->scratch(cols, n_tok) + 64);
-            void * scratch64 = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+            std::vector<float> out(static_cast<size_t>(n_tok * out_stride), -7.0f), one(static_cast<size_t>(rows));
+            thread_scratch     scratch;  // 64-byte aligned, as matmul_runner gives it
+            void *             scratch64 = scratch.get(k->packed->scratch(cols, n_tok));
             k->packed->dot(cols, packed.data(), row_bytes(t, cols), rows, act.data(), act_stride, n_tok, out.data(),
                            static_cast<uint64_t>(out_stride), scratch64);
             for (int64_t tk = 0; tk < n_tok; ++tk) {

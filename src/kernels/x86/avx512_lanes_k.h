@@ -10,6 +10,11 @@ namespace lanes {
 
 using namespace x86;
 
+// lo and hi (int16 values) as the low and high halves of one int32, as vpdpwssd pairs them.
+inline int32_t int16_pair(int lo, int hi) {
+    return static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xffffu) | (static_cast<uint32_t>(hi) << 16));
+}
+
 // ---- Q4_K / Q5_K ----
 // Per (row, token) and super-block, with isum = sum_j sc_j * dot(q_j, a_j) and
 // msum = sum_j m_j * sum(a_j) over the eight 32-code sub-blocks j (both exact in int32):
@@ -68,8 +73,7 @@ struct q45_token_block {
 inline q45_token_block q45_token(const block_q8_K & y) {
     q45_token_block c{y.d, {}};
     for (int p = 0; p < 4; ++p) {
-        const int lo = y.bsums[4 * p] + y.bsums[4 * p + 1], hi = y.bsums[4 * p + 2] + y.bsums[4 * p + 3];
-        c.sums[p] = static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xffffu) | (static_cast<uint32_t>(hi) << 16));
+        c.sums[p] = int16_pair(y.bsums[4 * p] + y.bsums[4 * p + 1], y.bsums[4 * p + 2] + y.bsums[4 * p + 3]);
     }
     return c;
 }
@@ -321,8 +325,7 @@ struct q6_token_block {
 inline q6_token_block q6_token(const block_q8_K & y) {
     q6_token_block c{y.d, {}};
     for (int p = 0; p < 8; ++p) {
-        c.sums[p] = static_cast<int32_t>((static_cast<uint32_t>(y.bsums[2 * p]) & 0xffffu) |
-                                         (static_cast<uint32_t>(y.bsums[2 * p + 1]) << 16));
+        c.sums[p] = int16_pair(y.bsums[2 * p], y.bsums[2 * p + 1]);
     }
     return c;
 }
