@@ -158,6 +158,11 @@ void run(bench_options & o) {
     fmt::print("experts    {}\n", e.packed_expert_bytes() > 0 ? fmt::format("packed at load ({}), no repack per call",
                                                                             human_bytes(e.packed_expert_bytes()))
                                                               : std::string("as the file lays them out"));
+    fmt::print("attention  {}\n", hp.kv_lora_rank > 0
+                                      ? std::string("multi-head latent: one query vector at a time")
+                                      : fmt::format("{}: blocks of {} keys, keys in lanes of {}, {} cache",
+                                                    isa_name(attention_isa(e.runner().target(), hp.head_dim)),
+                                                    k_attention_block, k_key_lanes, o.model.kv_type));
     for (size_t i = 0; i < o.n_prompts.size(); ++i) {
         fmt::print("prefill    {:4} tokens  {:8.1f} tok/s  ({:.1f} G weight-bytes x token/s)\n", o.n_prompts[i],
                    best_pp[i], best_pp[i] * gflop_per_token / 2.0);

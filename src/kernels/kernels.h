@@ -123,6 +123,49 @@ weight_matrix packed_view(const weight_matrix & w, const uint8_t * dst);
 void weighted_row_sum(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
                       float * out, isa i);
 
+// ---- flash attention ----
+// Attention visits keys in blocks of k_attention_block positions (aligned to position 0). The
+// cache keeps keys "in lanes": each run of k_key_lanes positions is stored transposed, one
+// dimension's 16 positions side by side ([dims][16] elements), so a block's scores for one
+// query are a run of vector multiply-adds over the dims with no horizontal sums, and a
+// block's keys are read once for every query vector that shares them. Values stay rows.
+
+constexpr int64_t k_attention_block = 64;
+constexpr int64_t k_key_lanes       = 16;
+
+// One block of keys and values of one kv head against n_q query vectors, folded into each
+// vector's online softmax. Per query vector v, with visible positions [lo[v], hi[v]) of the
+// block (relative to its first position; lo >= hi: none):
+//   s_j  = scale * (q_v . K_j)  for visible j;  m' = max(m[v], max_j s_j)
+//   p_j  = exp(s_j - m');  alpha = exp(m[v] - m') (0 when m[v] = -inf)
+//   l[v] = l[v] alpha + sum_j p_j;  acc[v] = acc[v] alpha + sum_j p_j V_j;  m[v] = m'
+// What a vector gets depends only on its own inputs, never on the others in the call, so a
+// query computed in any tile, chunk or thread split gets the same bits (for one ISA).
+struct attention_block_args {
+    int64_t        head_dim         = 0;         // a multiple of 16 on the SIMD paths
+    int64_t        n_q              = 0;         // query vectors
+    const float *  q                = nullptr;   // [n_q][head_dim]
+    const void *   keys             = nullptr;   // the block's first group of k_key_lanes positions of this head
+    uint64_t       key_group_stride = 0;         // bytes from one group of 16 positions to the next
+    const void *   values           = nullptr;   // the value row of the block's first position
+    uint64_t       value_stride     = 0;         // bytes between value rows
+    const int32_t *lo = nullptr, *hi = nullptr;  // [n_q]: visible positions, 0 <= lo, hi <= 64
+    float          scale = 1.0f;
+    float *        m = nullptr, *l = nullptr;  // [n_q]: running max and denominator
+    float *        acc     = nullptr;          // [n_q][head_dim]: running value sums
+    float *        scratch = nullptr;          // attention_block_scratch(n_q) floats
+};
+
+// Floats of scratch attend_block needs for n_q query vectors.
+int64_t attention_block_scratch(int64_t n_q);
+
+// The ISA attend_block runs on when asked for i with heads of head_dim: i's own block kernel
+// where it has one (AVX2, AVX-512: head_dim a multiple of 16), else the scalar reference.
+isa attention_isa(isa i, int64_t head_dim);
+
+// Runs one block on attention_isa(i, a.head_dim) for a cache of type t (F32 or F16).
+void attend_block(ggml_type t, isa i, const attention_block_args & a);
+
 // One matrix x vector product of a batch run by matmul_runner::matvec_many.
 struct matvec_job {
     const weight_matrix * w;

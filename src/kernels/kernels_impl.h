@@ -76,6 +76,11 @@ void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64
 void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
                            float * out);
 
+// ---- flash attention's block step (attention.cpp, x86/avx2_attention.cpp, x86/avx512_attention.cpp) ----
+void attend_block_ref(ggml_type t, const attention_block_args & a);
+void attend_block_avx2(ggml_type t, const attention_block_args & a);    // head_dim % 16 == 0
+void attend_block_avx512(ggml_type t, const attention_block_args & a);  // head_dim % 16 == 0
+
 // ---- per-ISA tables ----
 // Every ISA's kernels, one entry per computable type; `lookup` maps a type to its entry, so
 // the type -> entry mapping lives once (isa.cpp) and a new type is one field here. An ISA's

@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include "kernels/kernels.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -11,21 +12,24 @@
 namespace sluice {
 
 kv_cache::kv_cache(int64_t n_layer, int64_t n_ctx, int64_t row_len, ggml_type type, bool with_values)
-    : n_ctx_(n_ctx), row_len_(row_len), type_(type), n_arrays_(with_values ? 2 : 1) {
+    : n_ctx_(n_ctx), n_pos_(n_ctx), row_len_(row_len), type_(type), n_arrays_(with_values ? 2 : 1) {
     if (type != ggml_type::F32 && type != ggml_type::F16) {
         fail("kv cache type must be f32 or f16, not {}", type_name(type));
     }
     if (n_layer < 0 || n_ctx <= 0 || row_len < 0) {
         fail("kv cache: bad geometry ({} layers, {} positions, rows of {})", n_layer, n_ctx, row_len);
     }
+    if (with_values) {
+        n_pos_ = (n_ctx + k_attention_block - 1) / k_attention_block * k_attention_block;
+    }
     row_bytes_                 = static_cast<uint64_t>(row_len) * element_bytes();
     const uint64_t per_pos     = static_cast<uint64_t>(n_layer) * n_arrays_ * row_bytes_;
     const uint64_t max_address = uint64_t{1} << 46;  // 64 TiB: more is no real context
-    if (per_pos != 0 && static_cast<uint64_t>(n_ctx) > max_address / per_pos) {
+    if (per_pos != 0 && static_cast<uint64_t>(n_pos_) > max_address / per_pos) {
         fail("kv cache: a context of {} positions needs more than {} bytes of address space ({} per position)", n_ctx,
              max_address, per_pos);
     }
-    bytes_ = per_pos * static_cast<uint64_t>(n_ctx);
+    bytes_ = per_pos * static_cast<uint64_t>(n_pos_);
     if (bytes_ == 0) {
         return;
     }
@@ -46,7 +50,22 @@ kv_cache::~kv_cache() {
 }
 
 void kv_cache::store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v) {
-    for (uint64_t which = 0; which < n_arrays_; ++which) {
+    if (keys_in_lanes()) {  // element (p, i) at group p / 16, offset i * 16 + p % 16
+        for (int64_t t = 0; t < n; ++t) {
+            const int64_t p = pos + t;
+            auto *        g = static_cast<uint8_t *>(row(layer, 0, p / 16 * 16));
+            const float * s = k + t * row_len_;
+            for (int64_t i = 0; i < row_len_; ++i) {
+                const int64_t e = i * 16 + p % 16;
+                if (type_ == ggml_type::F32) {
+                    reinterpret_cast<float *>(g)[e] = s[i];
+                } else {
+                    reinterpret_cast<uint16_t *>(g)[e] = f32_to_f16(s[i]);
+                }
+            }
+        }
+    }
+    for (uint64_t which = keys_in_lanes() ? 1 : 0; which < n_arrays_; ++which) {
         const float * src = which == 0 ? k : v;
         for (int64_t t = 0; t < n; ++t) {
             void *        dst = row(layer, static_cast<int>(which), pos + t);

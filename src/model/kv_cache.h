@@ -1,7 +1,13 @@
-// Keys and values of every past position, per layer: [n_ctx][n_head_kv * head_dim] each,
+// Keys and values of every past position, per layer: n_ctx x [n_head_kv * head_dim] each,
 // stored as F32 or F16 (--kv-type). F16 halves the memory and the bytes attention reads
-// per token; F32 is exact. A keys-only cache (with_values = false) holds one row per
-// position: multi-head latent attention caches its latent there and reads values from it.
+// per token; F32 is exact.
+//
+// With values (attention), values are rows and keys are kept in lanes (kernels.h): each run
+// of 16 positions is one group [row_len][16], a dimension's 16 positions side by side, which
+// is what attend_block reads. Positions are allocated in whole blocks of 64, so a block's
+// four groups always lie in the mapping. A keys-only cache (with_values = false) holds one
+// row per position: multi-head latent attention caches its latent there and reads values
+// from it.
 //
 // The memory is an anonymous mapping reserved for n_ctx positions but committed by the
 // kernel page by page as positions are first written, so a large context costs address
@@ -32,19 +38,26 @@ class kv_cache {
     // ignored (may be null) in a keys-only cache.
     void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v);
 
-    // Row `pos` of layer `layer`, in the cache's type.
+    bool keys_in_lanes() const { return n_arrays_ == 2; }
+
+    // A keys-only cache's row `pos` of layer `layer`, in the cache's type.
     const void * key_row(int64_t layer, int64_t pos) const { return row(layer, 0, pos); }
+    // Keys in lanes: the group of positions 16 g .. 16 g + 15 of layer `layer`, [row_len][16]
+    // elements; the next group is key_group_stride() bytes further.
+    const void * key_group(int64_t layer, int64_t g) const { return row(layer, 0, g * 16); }
+    uint64_t     key_group_stride() const { return 16 * row_bytes_; }
     const void * value_row(int64_t layer, int64_t pos) const { return row(layer, 1, pos); }
 
   private:
     const void * row(int64_t layer, int which, int64_t pos) const {
-        return data_ + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_ctx_ + pos) * row_bytes_;
+        return data_ + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_pos_ + pos) * row_bytes_;
     }
     void * row(int64_t layer, int which, int64_t pos) {
-        return data_ + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_ctx_ + pos) * row_bytes_;
+        return data_ + ((static_cast<uint64_t>(layer) * n_arrays_ + which) * n_pos_ + pos) * row_bytes_;
     }
 
     int64_t   n_ctx_;
+    int64_t   n_pos_;  // positions allocated per array: n_ctx, rounded up to 64 with values
     int64_t   row_len_;
     ggml_type type_;
     uint64_t  row_bytes_;

@@ -1,5 +1,6 @@
 #include "model/layers.h"
 
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 #include <algorithm>
@@ -107,49 +108,46 @@ void add_bias(float * x, std::span<const float> b, int64_t n) {
 void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, int64_t pos0, int64_t n_head,
                int64_t n_head_kv, int64_t head_dim, isa target, thread_pool & pool, float * out,
                const attention_options & opt) {
-    // Tiled (flash-style) attention. Keys are visited in blocks of k_key_block positions
-    // aligned to position 0; a task takes a block of queries and the query heads of one kv
-    // head, so each block of keys and values is read from memory once and then stays in L1
-    // while every query vector of the task uses it. Per query vector the softmax is online:
-    // after each block the running max m, the denominator l and the value sum acc are
-    // rescaled by exp(m_old - m_new). What a query vector computes depends only on its own
-    // visible keys and the fixed block boundaries, never on the tile it shares, so prefill,
-    // decode and batches of sequences agree bit for bit.
-    //
-    // Scores come from the matrix kernels: the keys of one kv head over a block are a
-    // (rows x head_dim) matrix whose rows are one cache row apart.
-    constexpr int64_t    k_key_block = 64;
-    const type_kernels & k           = *find_kernels(kv.type(), target);
-    const uint64_t       stride      = kv.row_stride();
-    const uint64_t       head_sz     = static_cast<uint64_t>(head_dim) * kv.element_bytes();
-    const int64_t        group       = n_head / n_head_kv;
-    const float          scale       = 1.0f / std::sqrt(static_cast<float>(head_dim));
-    const uint64_t       act_row     = act_bytes(k.act, head_dim);
+    // Tiled (flash-style) attention. Keys are visited in blocks of k_attention_block
+    // positions aligned to position 0; a task takes a block of queries and some query heads
+    // of one kv head, so each block of keys and values is read from memory once and then
+    // stays in L1 while every query vector of the task uses it (attend_block: the scores of
+    // several vectors share each key load, the softmax is online, the value sums share each
+    // value row). What a query vector computes depends only on its own visible keys and the
+    // fixed block boundaries, never on the tile it shares, so prefill, decode and batches of
+    // sequences agree bit for bit.
+    if (!kv.keys_in_lanes()) {
+        fail("attention: the kv cache keeps keys as rows (a latent cache), not in lanes");
+    }
+    const uint64_t head_keys = static_cast<uint64_t>(head_dim) * k_key_lanes * kv.element_bytes();
+    const uint64_t head_vals = static_cast<uint64_t>(head_dim) * kv.element_bytes();
+    const int64_t  group     = n_head / n_head_kv;
+    const float    scale     = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
-    // A task: query block qb (q_block queries) x kv head g x a slice of its `group` heads.
-    // Whole groups when there are enough tasks for the pool; one head per task otherwise
-    // (decode), so a few queries still spread over every thread.
-    const int64_t q_block  = 16;
+    // A task: q_block queries x kv head g x a slice of `heads` of its `group` query heads,
+    // about 64 query vectors. Whole groups when that leaves a task per thread; one head per
+    // task otherwise, so a few queries still spread over every thread.
+    const int64_t q_block  = std::max<int64_t>(1, 64 / group);
     const int64_t n_qblock = (n + q_block - 1) / q_block;
-    const int64_t heads    = n_qblock * n_head_kv >= 4 * pool.size() ? group : 1;
+    const int64_t heads    = n_qblock * n_head_kv >= pool.size() ? group : 1;
     const int64_t n_slices = group / heads;
     const int64_t n_vec    = std::min(q_block, n) * heads;  // query vectors per task, at most
 
     struct task_scratch {
-        std::vector<uint8_t> acts;    // [n_vec][act_row]: each query vector quantized once
-        std::vector<float>   acc;     // [n_vec][head_dim]: running value sums
+        std::vector<float>   q, acc;  // [n_vec][head_dim]: the task's queries; running value sums
         std::vector<float>   m, l;    // [n_vec]: running max and denominator
-        std::vector<float>   scores;  // [k_key_block]
-        std::vector<float>   sum;     // [head_dim]: one block's weighted values
+        std::vector<int32_t> lo, hi;  // [n_vec]: visible positions of the current block
+        std::vector<float>   block;   // attend_block's scratch
     };
     std::vector<task_scratch> scratch(pool.size());
     for (task_scratch & s : scratch) {
-        s.acts.resize(static_cast<size_t>(n_vec) * act_row);
+        s.q.resize(static_cast<size_t>(n_vec * head_dim));
         s.acc.resize(static_cast<size_t>(n_vec * head_dim));
         s.m.resize(static_cast<size_t>(n_vec));
         s.l.resize(static_cast<size_t>(n_vec));
-        s.scores.resize(static_cast<size_t>(k_key_block));
-        s.sum.resize(static_cast<size_t>(head_dim));
+        s.lo.resize(static_cast<size_t>(n_vec));
+        s.hi.resize(static_cast<size_t>(n_vec));
+        s.block.resize(static_cast<size_t>(attention_block_scratch(n_vec)));
     }
 
     auto one_task = [&](int64_t task, int thread) {
@@ -166,39 +164,35 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
         };
         for (int64_t v = 0; v < nv; ++v) {
             const int64_t t = t0 + v / heads;
-            k.quantize_act(q + (t * n_head + head_of(v)) * head_dim, s.acts.data() + v * act_row, head_dim);
+            std::copy_n(q + (t * n_head + head_of(v)) * head_dim, head_dim, s.q.data() + v * head_dim);
             // A sink is a key of logit sinks[h] and value 0: it starts the running max.
             s.m[v] = opt.sinks != nullptr ? opt.sinks[head_of(v)] : -INFINITY;
             s.l[v] = opt.sinks != nullptr ? 1.0f : 0.0f;
             std::fill_n(s.acc.data() + v * head_dim, head_dim, 0.0f);
         }
-        const int64_t b_first = first_of(0) / k_key_block, b_last = last_of(nv - 1) / k_key_block;
+        attention_block_args a{.head_dim         = head_dim,
+                               .n_q              = nv,
+                               .q                = s.q.data(),
+                               .key_group_stride = kv.key_group_stride(),
+                               .value_stride     = kv.row_stride(),
+                               .lo               = s.lo.data(),
+                               .hi               = s.hi.data(),
+                               .scale            = scale,
+                               .m                = s.m.data(),
+                               .l                = s.l.data(),
+                               .acc              = s.acc.data(),
+                               .scratch          = s.block.data()};
+        const int64_t        b_first = first_of(0) / k_attention_block, b_last = last_of(nv - 1) / k_attention_block;
         for (int64_t b = b_first; b <= b_last; ++b) {
-            const int64_t b0 = b * k_key_block;
+            const int64_t b0 = b * k_attention_block;
             for (int64_t v = 0; v < nv; ++v) {
-                const int64_t j0 = std::max(b0, first_of(v)), j1 = std::min(b0 + k_key_block, last_of(v) + 1);
-                if (j0 >= j1) {
-                    continue;  // no visible key of this query vector in the block
-                }
-                const int64_t rows = j1 - j0;
-                const int64_t gh   = head_of(v) / group;
-                const auto *  keys = static_cast<const uint8_t *>(kv.key_row(layer, j0)) + gh * head_sz;
-                float *       sc   = s.scores.data();
-                k.dot_rows(head_dim, keys, stride, rows, s.acts.data() + v * act_row, sc);
-                float        m_new   = s.m[v];
-                const float  block_l = scaled_exp(sc, rows, scale, m_new);
-                const auto * values  = static_cast<const uint8_t *>(kv.value_row(layer, j0)) + gh * head_sz;
-                weighted_row_sum(kv.type(), values, stride, rows, sc, head_dim, s.sum.data(), target);
-                // The old terms were relative to m; rescale them to m_new (exp(-inf) = 0 when
-                // nothing came before).
-                const float alpha = s.m[v] == -INFINITY ? 0.0f : std::exp(s.m[v] - m_new);
-                float *     acc   = s.acc.data() + v * head_dim;
-                for (int64_t i = 0; i < head_dim; ++i) {
-                    acc[i] = acc[i] * alpha + s.sum[i];
-                }
-                s.l[v] = s.l[v] * alpha + block_l;
-                s.m[v] = m_new;
+                const int64_t j0 = std::max(b0, first_of(v)), j1 = std::min(b0 + k_attention_block, last_of(v) + 1);
+                s.lo[v] = static_cast<int32_t>(j0 < j1 ? j0 - b0 : 0);
+                s.hi[v] = static_cast<int32_t>(j0 < j1 ? j1 - b0 : 0);
             }
+            a.keys   = static_cast<const uint8_t *>(kv.key_group(layer, b0 / k_key_lanes)) + g * head_keys;
+            a.values = static_cast<const uint8_t *>(kv.value_row(layer, b0)) + g * head_vals;
+            attend_block(kv.type(), target, a);
         }
         for (int64_t v = 0; v < nv; ++v) {
             const int64_t t       = t0 + v / heads;

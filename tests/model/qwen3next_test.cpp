@@ -39,9 +39,10 @@ TEST(qwen3next, geometry_from_metadata) {
         EXPECT_EQ(g.scoring, router_scoring::SOFTMAX);
         EXPECT_TRUE(g.normalize);
     }
-    // The KV cache covers the two attention blocks only.
+    // The KV cache covers the two attention blocks only: keys and values of rows of 128 F32,
+    // for 8 positions allocated as one whole block of 64 (kv_cache.h).
     const auto st = e.net().new_state(8, ggml_type::F32);
-    EXPECT_EQ(st->kv.bytes(), 2u * 2u * 8u * 128u * 4u);
+    EXPECT_EQ(st->kv.bytes(), 2u * 2u * 64u * 128u * 4u);
 }
 
 TEST(qwen3next, decode_equals_prefill) {
