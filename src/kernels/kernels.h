@@ -166,6 +166,10 @@ isa attention_isa(isa i, int64_t head_dim);
 // Runs one block on attention_isa(i, a.head_dim) for a cache of type t (F32 or F16).
 void attend_block(ggml_type t, isa i, const attention_block_args & a);
 
+// y[j] = x[j] rounded to F16 (to nearest even) for n values, as f32_to_f16 rounds (util/half.h):
+// the KV cache's stores. AVX2 and AVX-512 convert with F16C.
+void to_f16(const float * x, uint16_t * y, int64_t n, isa i);
+
 // One matrix x vector product of a batch run by matmul_runner::matvec_many.
 struct matvec_job {
     const weight_matrix * w;

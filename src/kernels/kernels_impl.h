@@ -76,6 +76,9 @@ void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64
 void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
                            float * out);
 
+// ---- F32 -> F16 (convert.cpp, x86/avx2_convert.cpp) ----
+void to_f16_avx2(const float * x, uint16_t * y, int64_t n);
+
 // ---- flash attention's block step (attention.cpp, x86/avx2_attention.cpp, x86/avx512_attention.cpp) ----
 void attend_block_ref(ggml_type t, const attention_block_args & a);
 void attend_block_avx2(ggml_type t, const attention_block_args & a);    // head_dim % 16 == 0

@@ -43,7 +43,8 @@ struct gqa_shape {
 // for h: [n][d] (the normed residual), out: [n][d]. The projections run once over all rows;
 // RoPE, storing keys and values at `kv_layer` of each segment's cache, and attention run
 // per segment at its own positions.
+// ws (may be null): where the projections live, reused from pass to pass.
 void gqa_attention(const gqa_weights & w, const gqa_shape & s, int64_t kv_layer, std::span<const segment> segs,
-                   const float * h, int64_t n, matmul_runner & mm, float * out);
+                   const float * h, int64_t n, matmul_runner & mm, float * out, forward_workspace * ws = nullptr);
 
 }  // namespace sluice

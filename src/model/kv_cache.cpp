@@ -2,12 +2,12 @@
 
 #include "kernels/kernels.h"
 #include "util/error.h"
-#include "util/half.h"
 
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace sluice {
 
@@ -49,35 +49,30 @@ kv_cache::~kv_cache() {
     }
 }
 
-void kv_cache::store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v) {
-    if (keys_in_lanes()) {  // element (p, i) at group p / 16, offset i * 16 + p % 16
+void kv_cache::store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v, isa i) {
+    // Row t of src in the cache's type at dst.
+    const auto put = [&](const float * src, void * dst) {
+        if (type_ == ggml_type::F32) {
+            std::memcpy(dst, src, row_len_ * sizeof(float));
+        } else {
+            to_f16(src, static_cast<uint16_t *>(dst), row_len_, i);
+        }
+    };
+    if (keys_in_lanes()) {                           // element (p, c) at group p / 16, offset c * 16 + p % 16
+        std::vector<uint8_t> converted(row_bytes_);  // one key row in the cache's type
         for (int64_t t = 0; t < n; ++t) {
             const int64_t p = pos + t;
-            auto *        g = static_cast<uint8_t *>(row(layer, 0, p / 16 * 16));
-            const float * s = k + t * row_len_;
-            for (int64_t i = 0; i < row_len_; ++i) {
-                const int64_t e = i * 16 + p % 16;
-                if (type_ == ggml_type::F32) {
-                    reinterpret_cast<float *>(g)[e] = s[i];
-                } else {
-                    reinterpret_cast<uint16_t *>(g)[e] = f32_to_f16(s[i]);
-                }
+            put(k + t * row_len_, converted.data());
+            auto * g = static_cast<uint8_t *>(row(layer, 0, p / 16 * 16)) + (p % 16) * element_bytes();
+            for (int64_t c = 0; c < row_len_; ++c) {
+                std::memcpy(g + c * 16 * element_bytes(), converted.data() + c * element_bytes(), element_bytes());
             }
         }
     }
     for (uint64_t which = keys_in_lanes() ? 1 : 0; which < n_arrays_; ++which) {
         const float * src = which == 0 ? k : v;
         for (int64_t t = 0; t < n; ++t) {
-            void *        dst = row(layer, static_cast<int>(which), pos + t);
-            const float * s   = src + t * row_len_;
-            if (type_ == ggml_type::F32) {
-                std::memcpy(dst, s, row_len_ * sizeof(float));
-            } else {
-                auto * d = static_cast<uint16_t *>(dst);
-                for (int64_t i = 0; i < row_len_; ++i) {
-                    d[i] = f32_to_f16(s[i]);
-                }
-            }
+            put(src + t * row_len_, row(layer, static_cast<int>(which), pos + t));
         }
     }
 }

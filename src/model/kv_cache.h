@@ -14,6 +14,7 @@
 // space, not RAM, until the sequence grows into it (issue 16 item 8).
 #pragma once
 
+#include "kernels/kernels.h"
 #include "tensor/types.h"
 
 #include <cstdint>
@@ -35,8 +36,8 @@ class kv_cache {
     uint64_t  row_stride() const { return row_bytes_; }  // bytes from one position to the next
 
     // Stores n rows of keys and values (row_len floats each) at positions pos..pos+n-1; v is
-    // ignored (may be null) in a keys-only cache.
-    void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v);
+    // ignored (may be null) in a keys-only cache. F16 rounds on ISA i (to_f16).
+    void store(int64_t layer, int64_t pos, int64_t n, const float * k, const float * v, isa i);
 
     bool keys_in_lanes() const { return n_arrays_ == 2; }
 

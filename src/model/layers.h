@@ -60,6 +60,10 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
 // and the latent attention's plain one share it.
 float scaled_exp(float * s, int64_t n, float scale, float & max);
 
+// e^x within a few ulp (relative error < 4e-7), for x in [-87, 88] (clamped there), with no
+// call or branch, so loops over it vectorize: the activations' exponentials.
+float exp_approx(float x);
+
 // g[i] = silu(g[i]) * u[i] for n values.
 void swiglu(float * g, const float * u, int64_t n);
 

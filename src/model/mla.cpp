@@ -133,7 +133,7 @@ void mla_attention(const mla_weights & w, const mla_geometry & g, const float * 
     }
     rope_normal(q.data() + g.nope, n, pos0, H, qh, g.rope, g.rope_base);
     rope_normal(kv.data() + g.kv_lora, n, pos0, 1, row, g.rope, g.rope_base);
-    cache.store(layer, pos0, n, kv.data(), nullptr);
+    cache.store(layer, pos0, n, kv.data(), nullptr, mm.target());
 
     // Absorbed queries: [k_b q_nope, q_pe] per head, cache_row() floats each.
     std::vector<float> qa(n * H * row);

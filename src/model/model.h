@@ -63,6 +63,8 @@ struct forward_workspace {
     std::vector<float>  x, g, u, y;  // routed experts' inputs, gate, up and down outputs per row
     std::vector<float>  parked;      // down outputs of experts computed before one earlier in order
     std::vector<double> acc;         // the block's weighted sum, [n][d]
+    // Attention's projections: q (with its gates, if any), k, v, the gates, the heads' output.
+    std::vector<float> q, k, v, gate, att;
 };
 
 struct forward_context {

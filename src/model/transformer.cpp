@@ -89,7 +89,7 @@ void moe_transformer::attend(int64_t l, std::span<const segment> segs, const flo
     const block_weights & w   = layers_[l];
     const int64_t         idx = state_index_[l], d = hp_.n_embd;
     if (const auto * a = std::get_if<gqa_weights>(&w.attn)) {
-        gqa_attention(*a, gqa_, idx, segs, h, n, ctx.mm, out);
+        gqa_attention(*a, gqa_, idx, segs, h, n, ctx.mm, out, ctx.work);
     } else if (const auto * m = std::get_if<mla_weights>(&w.attn)) {
         for (const segment & s : segs) {  // the latent cache is per sequence
             mla_attention(*m, v_.mla, h + s.row0 * d, s.n, s.pos0, s.state->kv, idx, ctx.mm, out + s.row0 * d);

@@ -89,7 +89,7 @@ std::vector<float> run(const inputs & in, isa target, ggml_type type, int64_t ch
     std::vector<float> out(in.q.size());
     for (int64_t p = 0; p < n_ctx; p += chunk) {
         const int64_t n = std::min(chunk, n_ctx - p);
-        kv.store(0, p, n, in.k.data() + p * row_len, in.v.data() + p * row_len);
+        kv.store(0, p, n, in.k.data() + p * row_len, in.v.data() + p * row_len, target);
         attention(kv, 0, in.q.data() + p * n_head * head_dim, n, p, n_head, n_head_kv, head_dim, target, pool,
                   out.data() + p * n_head * head_dim, opt);
     }
