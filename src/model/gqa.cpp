@@ -58,8 +58,9 @@ void gqa_attention(const gqa_weights & w, const gqa_shape & s, int64_t kv_layer,
     for (const segment & sg : segs) {  // positions and the KV cache are per sequence
         float * qs = q + sg.row0 * q_dim;
         float * ks = k + sg.row0 * kv_dim;
-        rope(s.rope, qs, sg.n, sg.pos0, s.n_head, hd, s.rope_dim, s.rope_base);
-        rope(s.rope, ks, sg.n, sg.pos0, s.n_head_kv, hd, s.rope_dim, s.rope_base);
+        wk.rope.set(sg.pos0, sg.n, s.rope_dim, s.rope_base);
+        rope(s.rope, qs, s.n_head, hd, wk.rope);
+        rope(s.rope, ks, s.n_head_kv, hd, wk.rope);
         sg.state->kv.store(kv_layer, sg.pos0, sg.n, ks, v + sg.row0 * kv_dim, mm.target());
         attention(sg.state->kv, kv_layer, qs, sg.n, sg.pos0, s.n_head, s.n_head_kv, hd, mm.target(), mm.pool(),
                   att + sg.row0 * q_dim, ao);

@@ -25,70 +25,62 @@ void rms_norm(const float * x, const float * w, float * y, int64_t n, int64_t wi
     }
 }
 
-namespace {
-
-// cos and sin of pos * base^(-2i/rope_dim) for i < rope_dim/2, one row per call.
-class rope_angles {
-  public:
-    rope_angles(int64_t rope_dim, double base) : inv_freq_(rope_dim / 2), cs_(rope_dim / 2), sn_(rope_dim / 2) {
-        for (size_t i = 0; i < inv_freq_.size(); ++i) {
-            inv_freq_[i] = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(rope_dim));
-        }
+void rope_table::set(int64_t pos0, int64_t n, int64_t rope_dim, double base) {
+    if (pos0 == pos0_ && n == n_ && rope_dim == rope_dim_ && base == base_) {
+        return;
     }
-    void at(double pos) {
-        for (size_t i = 0; i < inv_freq_.size(); ++i) {
-            const double angle = pos * inv_freq_[i];
-            cs_[i]             = static_cast<float>(std::cos(angle));
-            sn_[i]             = static_cast<float>(std::sin(angle));
-        }
+    const int64_t       half = rope_dim / 2;
+    std::vector<double> inv_freq(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) {
+        inv_freq[i] = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(rope_dim));
     }
-    float cos(int64_t i) const { return cs_[i]; }
-    float sin(int64_t i) const { return sn_[i]; }
-
-  private:
-    std::vector<double> inv_freq_;
-    std::vector<float>  cs_, sn_;
-};
-
-// Rotates, within each head, the pairs (step * i, step * i + gap) for i < rope_dim / 2 by
-// pos * base^(-2i / rope_dim): NeoX pairs a dim with the one rope_dim / 2 further (step 1,
-// gap rope_dim / 2), the original layout adjacent dims (step 2, gap 1).
-void rotate_pairs(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base,
-                  int64_t step, int64_t gap) {
-    const int64_t half = rope_dim / 2;
-    rope_angles   a(rope_dim, base);
+    cos_.resize(static_cast<size_t>(n * half));
+    sin_.resize(static_cast<size_t>(n * half));
     for (int64_t t = 0; t < n; ++t) {
-        a.at(static_cast<double>(pos0 + t));
+        for (int64_t i = 0; i < half; ++i) {
+            const double angle = static_cast<double>(pos0 + t) * inv_freq[i];
+            cos_[t * half + i] = static_cast<float>(std::cos(angle));
+            sin_[t * half + i] = static_cast<float>(std::sin(angle));
+        }
+    }
+    pos0_ = pos0, n_ = n, rope_dim_ = rope_dim, base_ = base;
+}
+
+void rope(rope_style style, float * x, int64_t n_heads, int64_t head_dim, const rope_table & angles) {
+    // Within each head the pairs (step * i, step * i + gap) for i < rope_dim / 2 rotate: NeoX
+    // pairs a dim with the one rope_dim / 2 further (step 1, gap rope_dim / 2), the original
+    // layout adjacent dims (step 2, gap 1).
+    const int64_t half = angles.rope_dim() / 2;
+    const int64_t step = style == rope_style::NORMAL ? 2 : 1, gap = style == rope_style::NORMAL ? 1 : half;
+    for (int64_t t = 0; t < angles.n(); ++t) {
+        const float * cs = angles.cos(t);
+        const float * sn = angles.sin(t);
         for (int64_t h = 0; h < n_heads; ++h) {
             float * v = x + (t * n_heads + h) * head_dim;
             for (int64_t i = 0; i < half; ++i) {
                 float &     p0 = v[step * i];
                 float &     p1 = v[step * i + gap];
                 const float x0 = p0, x1 = p1;
-                p0 = x0 * a.cos(i) - x1 * a.sin(i);
-                p1 = x0 * a.sin(i) + x1 * a.cos(i);
+                p0 = x0 * cs[i] - x1 * sn[i];
+                p1 = x0 * sn[i] + x1 * cs[i];
             }
         }
     }
 }
 
-}  // namespace
-
 void rope_neox(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base) {
-    rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 1, rope_dim / 2);
+    rope(rope_style::NEOX, x, n, pos0, n_heads, head_dim, rope_dim, base);
 }
 
 void rope_normal(float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim, double base) {
-    rotate_pairs(x, n, pos0, n_heads, head_dim, rope_dim, base, 2, 1);
+    rope(rope_style::NORMAL, x, n, pos0, n_heads, head_dim, rope_dim, base);
 }
 
 void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
           double base) {
-    if (style == rope_style::NORMAL) {
-        rope_normal(x, n, pos0, n_heads, head_dim, rope_dim, base);
-    } else {
-        rope_neox(x, n, pos0, n_heads, head_dim, rope_dim, base);
-    }
+    rope_table angles;
+    angles.set(pos0, n, rope_dim, base);
+    rope(style, x, n_heads, head_dim, angles);
 }
 
 void add_residual(float * x, const float * o, int64_t count) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace sluice {
 
@@ -33,6 +34,27 @@ enum class rope_style { NEOX, NORMAL };
 // rope_neox or rope_normal.
 void rope(rope_style style, float * x, int64_t n, int64_t pos0, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
           double base);
+
+// RoPE's angles for n positions from pos0: cos and sin of (pos0 + t) * base^(-2i/rope_dim)
+// for i < rope_dim/2, [n][rope_dim/2] each. set() recomputes only when its arguments change,
+// so q and k, and every layer of a forward pass, share one table (sin and cos in double are
+// most of RoPE's cost).
+class rope_table {
+  public:
+    void          set(int64_t pos0, int64_t n, int64_t rope_dim, double base);
+    int64_t       n() const { return n_; }
+    int64_t       rope_dim() const { return rope_dim_; }
+    const float * cos(int64_t t) const { return cos_.data() + t * (rope_dim_ / 2); }
+    const float * sin(int64_t t) const { return sin_.data() + t * (rope_dim_ / 2); }
+
+  private:
+    int64_t            pos0_ = -1, n_ = 0, rope_dim_ = 0;
+    double             base_ = 0.0;
+    std::vector<float> cos_, sin_;
+};
+
+// rope() over angles.n() rows of x at the table's positions.
+void rope(rope_style style, float * x, int64_t n_heads, int64_t head_dim, const rope_table & angles);
 
 // x[i] += o[i] for count values: a sub-block's output joins the residual stream.
 void add_residual(float * x, const float * o, int64_t count);

@@ -11,6 +11,7 @@
 #include "model/delta_net.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
+#include "model/layers.h"
 
 #include <cstdint>
 #include <memory>
@@ -63,8 +64,10 @@ struct forward_workspace {
     std::vector<float>  x, g, u, y;  // routed experts' inputs, gate, up and down outputs per row
     std::vector<float>  parked;      // down outputs of experts computed before one earlier in order
     std::vector<double> acc;         // the block's weighted sum, [n][d]
-    // Attention's projections: q (with its gates, if any), k, v, the gates, the heads' output.
+    // Attention's projections: q (with its gates, if any), k, v, the gates, the heads' output;
+    // RoPE's angles at the pass's positions (one segment: computed once for every layer).
     std::vector<float> q, k, v, gate, att;
+    rope_table         rope;
 };
 
 struct forward_context {
