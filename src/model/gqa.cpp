@@ -5,19 +5,6 @@
 
 namespace sluice {
 
-namespace {
-
-// v's data, with room for at least n values (contents unspecified): a pass reuses the last
-// one's pages instead of zeroing and faulting in fresh ones.
-float * room(std::vector<float> & v, int64_t n) {
-    if (v.size() < static_cast<size_t>(n)) {
-        v.resize(static_cast<size_t>(n));
-    }
-    return v.data();
-}
-
-}  // namespace
-
 void gqa_attention(const gqa_weights & w, const gqa_shape & s, int64_t kv_layer, std::span<const segment> segs,
                    const float * h, int64_t n, matmul_runner & mm, float * out, forward_workspace * ws) {
     forward_workspace   local;
@@ -26,9 +13,9 @@ void gqa_attention(const gqa_weights & w, const gqa_shape & s, int64_t kv_layer,
     const int64_t       q_rows = w.output_gate ? 2 * q_dim : q_dim;
     // With an output gate the projection (per head: the query, then its gate) lands in att
     // and is split into q and gate; att is free again before attention writes it.
-    float * qp = room(w.output_gate ? wk.att : wk.q, n * q_rows);
-    float * k  = room(wk.k, n * kv_dim);
-    float * v  = room(wk.v, n * kv_dim);
+    float * qp = grown(w.output_gate ? wk.att : wk.q, static_cast<size_t>(n * q_rows));
+    float * k  = grown(wk.k, static_cast<size_t>(n * kv_dim));
+    float * v  = grown(wk.v, static_cast<size_t>(n * kv_dim));
     if (n == 1) {  // one pass over the pool for all three
         const matvec_job qkv[3] = {{&w.wq, h, qp}, {&w.wk, h, k}, {&w.wv, h, v}};
         mm.matvec_many(qkv);
@@ -37,15 +24,15 @@ void gqa_attention(const gqa_weights & w, const gqa_shape & s, int64_t kv_layer,
         mm.matmul(w.wk, h, n, k);
         mm.matmul(w.wv, h, n, v);
     }
-    float * q    = room(wk.q, n * q_dim);
-    float * gate = w.output_gate ? room(wk.gate, n * q_dim) : nullptr;
+    float * q    = grown(wk.q, static_cast<size_t>(n * q_dim));
+    float * gate = w.output_gate ? grown(wk.gate, static_cast<size_t>(n * q_dim)) : nullptr;
     if (w.output_gate) {
         for (int64_t r = 0; r < n * s.n_head; ++r) {
             std::copy_n(qp + r * 2 * hd, hd, q + r * hd);
             std::copy_n(qp + r * 2 * hd + hd, hd, gate + r * hd);
         }
     }
-    float * att = room(wk.att, n * q_dim);
+    float * att = grown(wk.att, static_cast<size_t>(n * q_dim));
     add_bias(q, w.bq, n);
     add_bias(k, w.bk, n);
     add_bias(v, w.bv, n);

@@ -78,8 +78,8 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
 
 // The exponentials of one softmax pass over n scores: s[j] = exp(s[j] * scale - m) with m the
 // largest of `max` (on entry: a running or initial max, -INFINITY for none) and the scaled
-// scores; `max` is set to m and the sum of the new s[j] returned. Attention's online softmax
-// and the latent attention's plain one share it.
+// scores; `max` is set to m and the sum of the new s[j] returned: the latent attention's
+// softmax (grouped-query attention's runs in attend_block).
 float scaled_exp(float * s, int64_t n, float scale, float & max);
 
 // e^x within a few ulp (relative error < 4e-7), for x in [-87, 88] (clamped there), with no

@@ -57,7 +57,7 @@ struct expert_use_counts {
     }
 };
 
-// Buffers the MoE blocks of a pass reuse (grown, never shrunk; contents are scratch): freeing
+// Buffers the blocks of a pass reuse (grown, never shrunk; contents are scratch): freeing
 // them after every block made glibc hand the memory back and fault it in again, a fifth of a
 // batched decode step's time.
 struct forward_workspace {
@@ -69,6 +69,15 @@ struct forward_workspace {
     std::vector<float> q, k, v, gate, att;
     rope_table         rope;
 };
+
+// v's data, with room for at least n values (contents unspecified): a workspace buffer grown
+// to what this pass needs.
+inline float * grown(std::vector<float> & v, size_t n) {
+    if (v.size() < n) {
+        v.resize(n);
+    }
+    return v.data();
+}
 
 struct forward_context {
     matmul_runner &    mm;

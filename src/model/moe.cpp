@@ -45,14 +45,6 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
     }
 }
 
-// v's data, with room for at least n values (contents unspecified).
-float * grown(std::vector<float> & v, size_t n) {
-    if (v.size() < n) {
-        v.resize(n);
-    }
-    return v.data();
-}
-
 // At most this many token rows go through one pair of passes (prefill of a long prompt
 // would otherwise gather n x k rows of d floats of input, and 2 x n x k of ff, at once); a
 // decode step never reaches it.

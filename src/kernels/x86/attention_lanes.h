@@ -142,27 +142,17 @@ static inline void value_rows(const attention_block_args & a, int64_t v0, int64_
     }
 }
 
-template <class L, class E, int NB, int NC>
-static inline void value_rows_upto(const attention_block_args & a, int64_t v0, int64_t nb, int64_t c0, int64_t j0,
-                                   int64_t j1, const float * p, const float * alpha) {
-    if constexpr (NB > 1) {
-        if (nb < NB) {
-            value_rows_upto<L, E, NB - 1, NC>(a, v0, nb, c0, j0, j1, p, alpha);
+// f.template operator()<N>() with N = n, for 1 <= n <= NMAX: a runtime count (the last query
+// vectors of a call, the last dims of a head) as the register-blocking template argument.
+template <int NMAX, class F>
+static inline void with_count(int64_t n, const F & f) {
+    if constexpr (NMAX > 1) {
+        if (n < NMAX) {
+            with_count<NMAX - 1>(n, f);
             return;
         }
     }
-    value_rows<L, E, NB, NC>(a, v0, c0, j0, j1, p, alpha);
-}
-
-template <class L, class E, int NB>
-static inline void score_rows_upto(const attention_block_args & a, int64_t v0, int64_t nb, float * p, float * alpha) {
-    if constexpr (NB > 1) {
-        if (nb < NB) {
-            score_rows_upto<L, E, NB - 1>(a, v0, nb, p, alpha);
-            return;
-        }
-    }
-    score_rows<L, E, NB>(a, v0, p, alpha);
+    f.template operator()<NMAX>();
 }
 
 template <class L, class E>
@@ -180,28 +170,17 @@ static inline void attend_block_lanes(const attention_block_args & a) {
     float * p     = a.scratch;                              // [n_q][64]
     float * alpha = a.scratch + a.n_q * k_attention_block;  // [n_q]
     for (int64_t v0 = 0; v0 < a.n_q; v0 += L::score_rows) {
-        score_rows_upto<L, E, L::score_rows>(a, v0, std::min<int64_t>(L::score_rows, a.n_q - v0), p, alpha);
+        with_count<L::score_rows>(std::min<int64_t>(L::score_rows, a.n_q - v0),
+                                  [&]<int NB>() { score_rows<L, E, NB>(a, v0, p, alpha); });
     }
-    const int64_t chunks = a.head_dim / 16;
+    const int64_t chunks = a.head_dim / 16;  // of 16 dims, taken 4 at a time
     for (int64_t v0 = 0; v0 < a.n_q; v0 += L::value_rows) {
-        const int64_t nb = std::min<int64_t>(L::value_rows, a.n_q - v0);
-        int64_t       c0 = 0;
-        for (; c0 + 4 <= chunks; c0 += 4) {
-            value_rows_upto<L, E, L::value_rows, 4>(a, v0, nb, c0, j0, j1, p, alpha);
-        }
-        switch (chunks - c0) {
-            case 3:
-                value_rows_upto<L, E, L::value_rows, 3>(a, v0, nb, c0, j0, j1, p, alpha);
-                break;
-            case 2:
-                value_rows_upto<L, E, L::value_rows, 2>(a, v0, nb, c0, j0, j1, p, alpha);
-                break;
-            case 1:
-                value_rows_upto<L, E, L::value_rows, 1>(a, v0, nb, c0, j0, j1, p, alpha);
-                break;
-            default:
-                break;
-        }
+        with_count<L::value_rows>(std::min<int64_t>(L::value_rows, a.n_q - v0), [&]<int NB>() {
+            for (int64_t c0 = 0; c0 < chunks; c0 += 4) {
+                with_count<4>(std::min<int64_t>(4, chunks - c0),
+                              [&]<int NC>() { value_rows<L, E, NB, NC>(a, v0, c0, j0, j1, p, alpha); });
+            }
+        });
     }
 }
 

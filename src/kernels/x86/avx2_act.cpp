@@ -2,9 +2,7 @@
 // of the scalar versions in ref_act.cpp: same amax, same d = amax / 127 and id = 1 / d, same
 // product x * id, and cvtps2dq rounds half to even like nearbyint in the default mode.
 #if defined(__x86_64__) || defined(__i386__)
-#include "kernels/kernels_impl.h"
-
-#include <immintrin.h>
+#include "kernels/x86/x86_common.h"
 
 #include <cstring>
 
@@ -23,10 +21,6 @@ inline int hsum8_epi32(__m256i v) {
     s         = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     s         = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return _mm_cvtsi128_si32(s);
-}
-
-inline uint16_t to_f16(float f) {
-    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }
 
 inline __m256 abs8(__m256 v) {
@@ -70,7 +64,7 @@ void quantize_act_q8_0_avx2(const float * x, void * dst, int64_t n) {
         const float * xb = x + b * QK8_0;
         const float   d  = amax_of(xb, QK8_0) / 127.0f;
         quantize32(xb, _mm256_set1_ps(inverse(d)), y[b].qs);
-        y[b].d = to_f16(d);
+        y[b].d = x86::f32_to_f16_x86(d);
     }
 }
 
@@ -80,8 +74,8 @@ void quantize_act_q8_1_avx2(const float * x, void * dst, int64_t n) {
         const float * xb  = x + b * QK8_1;
         const float   d   = amax_of(xb, QK8_1) / 127.0f;
         const int     sum = quantize32(xb, _mm256_set1_ps(inverse(d)), y[b].qs);
-        y[b].d            = to_f16(d);
-        y[b].s            = to_f16(d * static_cast<float>(sum));
+        y[b].d            = x86::f32_to_f16_x86(d);
+        y[b].s            = x86::f32_to_f16_x86(d * static_cast<float>(sum));
     }
 }
 

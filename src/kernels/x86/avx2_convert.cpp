@@ -11,7 +11,7 @@ void to_f16_avx2(const float * x, uint16_t * y, int64_t n) {
         _mm_storeu_si128(reinterpret_cast<__m128i *>(y + j), h);
     }
     for (; j < n; ++j) {
-        y[j] = static_cast<uint16_t>(_cvtss_sh(x[j], _MM_FROUND_TO_NEAREST_INT));
+        y[j] = x86::f32_to_f16_x86(x[j]);
     }
 }
 

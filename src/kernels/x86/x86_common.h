@@ -28,6 +28,11 @@ static inline float f16_to_f32_x86(uint16_t h) {
     return _cvtsh_ss(h);
 }
 
+// F16C's rounding (to nearest even): the bits of the scalar f32_to_f16.
+static inline uint16_t f32_to_f16_x86(float f) {
+    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+
 static inline float e8m0_half_x86(uint8_t e) {
     const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
     float          f;
