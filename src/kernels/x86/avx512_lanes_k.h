@@ -236,14 +236,15 @@ inline void k_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t ac
 
 template <typename block, bool has_qh>
 struct q45_kind {
-    using w_block                        = block;
-    using a_block                        = block_q8_K;
-    using packed                         = q45_packed;
-    using stored                         = q45_stored<has_qh>;
-    using token_block                    = q45_token_block;
-    static constexpr int64_t k_unit      = QK_K;
-    static constexpr int     tile_tokens = 6;  // kernel lab: T 4, 6, 8 within 8%
-    static constexpr int     tile_groups = 2;  // kernel lab: 1.03-1.08x one group
+    using w_block                              = block;
+    using a_block                              = block_q8_K;
+    using packed                               = q45_packed;
+    using stored                               = q45_stored<has_qh>;
+    using token_block                          = q45_token_block;
+    static constexpr int64_t k_unit            = QK_K;
+    static constexpr int     tile_tokens       = 6;      // kernel lab: T 4, 6, 8 within 8%
+    static constexpr int     tile_groups       = 2;      // kernel lab: 1.03-1.08x one group
+    static constexpr bool    tile_reads_stored = false;  // the tile reads unpacked scales
     static constexpr int     sub_blocks = 8, sub_dwords = 8;
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
     static void              store(const row_group & g, int64_t b, stored & s) { q45_store<block, has_qh>(g, b, s); }
@@ -395,14 +396,15 @@ inline void q6_unpack(const q6_stored & s, q6_packed & p) {
 }
 
 struct q6_kind {
-    using w_block                        = block_q6_K;
-    using a_block                        = block_q8_K;
-    using packed                         = q6_packed;
-    using stored                         = q6_stored;
-    using token_block                    = q6_token_block;
-    static constexpr int64_t k_unit      = QK_K;
-    static constexpr int     tile_tokens = 6;
-    static constexpr int     tile_groups = 1;  // kernel lab: two groups 0.9-1.0x
+    using w_block                              = block_q6_K;
+    using a_block                              = block_q8_K;
+    using packed                               = q6_packed;
+    using stored                               = q6_stored;
+    using token_block                          = q6_token_block;
+    static constexpr int64_t k_unit            = QK_K;
+    static constexpr int     tile_tokens       = 6;
+    static constexpr int     tile_groups       = 1;  // kernel lab: two groups 0.9-1.0x
+    static constexpr bool    tile_reads_stored = false;
     static constexpr int     sub_blocks = 16, sub_dwords = 4;
     static token_block       token(const block_q8_K & y) { return q6_token(y); }
     static void              store(const row_group & g, int64_t b, stored & s) { q6_store(g, b, s); }

@@ -183,6 +183,27 @@ inline void q32_unpack(const q32_stored<S> & s, q32_packed & p) {
     }
 }
 
+// What the tile reads of a group's block, from either form: code dwords k (lane i: codes
+// 4k..4k+3 of row i, + shift) and the 16 rows' scales.
+inline __m512i q32_codes(const q32_packed & p, int k) {
+    return p.q[k];
+}
+inline __m512 q32_scales(const q32_packed & p) {
+    return p.dw;
+}
+template <typename S>
+inline __m512i q32_codes(const q32_stored<S> & s, int k) {
+    return _mm512_loadu_si512(s.q[k]);
+}
+template <typename S>
+inline __m512 q32_scales(const q32_stored<S> & s) {
+    if constexpr (std::is_same_v<S, float>) {
+        return _mm512_loadu_ps(s.d);
+    } else {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(s.d)));
+    }
+}
+
 // A token's per-block constants, laid out once per call: the correction and the scale.
 struct q32_token_block {
     int32_t corr;
@@ -197,7 +218,7 @@ inline void q32_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t 
     __m512 acc[G][T];
     zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
-        const q32_packed * x[G];
+        const typename U::unit * x[G];
         units(b, x);
         // P independent sums per (group, token) where T x G alone gives too few chains to hide
         // vpdpbusd's latency (one token: decode); integer sums, so the order changes no bit.
@@ -216,7 +237,7 @@ inline void q32_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t 
         for (int k = 0; k < 8; ++k) {
             __m512i w[G];
             for (int g = 0; g < G; ++g) {
-                w[g] = x[g]->q[k];
+                w[g] = q32_codes(*x[g], k);
             }
             for (int t = 0; t < T; ++t) {
                 const __m512i a = _mm512_set1_epi32(
@@ -227,10 +248,14 @@ inline void q32_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t 
             }
         }
         add_chains(isum);
+        __m512 dw[G];
+        for (int g = 0; g < G; ++g) {
+            dw[g] = q32_scales(*x[g]);
+        }
         for (int t = 0; t < T; ++t) {
             const __m512 da = _mm512_set1_ps(tb[t * nb + b].d);
             for (int g = 0; g < G; ++g) {
-                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[0][g][t]), _mm512_mul_ps(x[g]->dw, da), acc[g][t]);
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[0][g][t]), _mm512_mul_ps(dw[g], da), acc[g][t]);
             }
         }
     }
@@ -248,9 +273,12 @@ struct q32_kind {
     static constexpr int64_t k_unit      = QK8_0;
     static constexpr int     tile_tokens = 4;  // kernel lab (Q8_0): T 2..6 within 10%
     static constexpr int     tile_groups = 2;  // kernel lab: 1.06-1.10x one group
-    static token_block       token(const block_q8_0 & y) { return {q32_correction<C>(y), f16_to_f32_x86(y.d)}; }
-    static void              store(const row_group & g, int64_t b, stored & s) { q32_store<C>(g, b, s); }
-    static void              unpack(const stored & s, packed & p) { q32_unpack(s, p); }
+    // The tile reads the stored form in place (codes already as it reads them; the F16 scales
+    // converted per block): no unpack pass before the products (dot_packed).
+    static constexpr bool tile_reads_stored = true;
+    static token_block    token(const block_q8_0 & y) { return {q32_correction<C>(y), f16_to_f32_x86(y.d)}; }
+    static void           store(const row_group & g, int64_t b, stored & s) { q32_store<C>(g, b, s); }
+    static void           unpack(const stored & s, packed & p) { q32_unpack(s, p); }
     template <int T, int G, typename U>
     static void tile(int64_t nb, const U & units, const uint8_t * act, uint64_t act_stride, const token_block * tb,
                      uint16_t mask, float * out, int64_t out_stride) {
