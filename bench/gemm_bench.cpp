@@ -136,6 +136,18 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
                                                 y.data() + r0, static_cast<uint64_t>(rows), ps64);
                              });
                          }});
+        if (top == isa::AVX512) {
+            for (const lab::tile_variant & v : lab::avx512_packed_variants(t)) {
+                cands.push_back({v.name, [&, pb, ps64, fn = v.fn](std::vector<float> & y) {
+                                     const uint8_t * wm =
+                                         packed.data() + pb * (next_copy++ % static_cast<uint64_t>(copies));
+                                     tiled([&](int64_t r0, int64_t nr) {
+                                         fn(cols, wm + r0 * stride, stride, nr, act.data(), act_row, n_tok,
+                                            y.data() + r0, static_cast<uint64_t>(rows), ps64);
+                                     });
+                                 }});
+            }
+        }
     }
     if (top == isa::AVX512) {
         for (const lab::tile_variant & v : lab::avx512_tile_variants(t)) tile_cand(v.name, v.fn);

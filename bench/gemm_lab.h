@@ -15,4 +15,7 @@ struct tile_variant {
 // R x T register-tile shapes of the AVX-512 multi-token kernels for t (empty where none).
 std::vector<tile_variant> avx512_tile_variants(ggml_type t);
 
+// The same shapes of the kernels on matrices packed at load (kernels.h: packed_kernels::dot).
+std::vector<tile_variant> avx512_packed_variants(ggml_type t);
+
 }  // namespace sluice::lab

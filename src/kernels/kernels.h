@@ -179,11 +179,15 @@ struct matvec_job {
 
 // One matrix x matrix product of a batch run by matmul_runner::matmul_many:
 // Y[t][r] = W[r,:] . X[t][:] for n_tokens rows of X (w->cols floats each) and of Y (w->rows).
+// With `rows`, token t is row rows[t] of x instead (the routed experts' tokens, picked out of
+// the block's input): jobs that pick from the same x share its quantized rows, so each row is
+// quantized once however many experts chose it.
 struct matmul_job {
     const weight_matrix * w;
     const float *         x;
     int64_t               n_tokens;
     float *               y;
+    const int64_t *       rows = nullptr;  // n_tokens row indices into x, or nullptr: rows 0..n_tokens
 };
 
 // Runs matrix products on one thread pool with one ISA, reusing its activation scratch.
@@ -218,6 +222,7 @@ class matmul_runner {
     struct job_plan {
         const type_kernels * k;
         bool                 quantizes;
+        int64_t              source;  // with rows: its input's entry in sources_, else -1
         uint64_t             act_offset;
         uint64_t             act_row;
         int64_t              row_tile;
@@ -225,10 +230,30 @@ class matmul_runner {
         int64_t              first_task;
     };
 
-    thread_pool &               pool_;
-    isa                         isa_;
-    std::vector<uint8_t>        act_;
-    std::vector<job_plan>       plans_;       // reused: a decode step calls matmul_many ~100 times
+    thread_pool &        pool_;
+    isa                  isa_;
+    std::vector<uint8_t> act_;
+    // An input that jobs pick rows of (matmul_job::rows): its rows 0..n_rows quantized once at
+    // act_offset, then each job's rows copied to its own place.
+    struct picked_input {
+        const float *        x;
+        const type_kernels * k;
+        int64_t              cols;
+        int64_t              n_rows;
+        uint64_t             act_offset;
+    };
+    // One row to quantize: x's row, written to act_ at act_offset.
+    struct quant_row {
+        const type_kernels * k;
+        const float *        x;
+        int64_t              cols;
+        uint64_t             act_offset;
+    };
+    void quantize_rows();
+
+    std::vector<job_plan>       plans_;  // reused: a decode step calls matmul_many ~100 times
+    std::vector<picked_input>   sources_;
+    std::vector<quant_row>      quant_;
     std::vector<matmul_job>     many_;        // matvec_many's jobs as matmul_jobs
     std::vector<thread_scratch> scratch_;     // one per pool thread: dot_tile's scratch and output tiles
     std::vector<uint8_t *>      scratch_at_;  // matmul_many's: each thread's block this call

@@ -93,23 +93,46 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     uint64_t total_act = 0, work_bytes = 0, scratch_per_thread = 0;
     int64_t  n_tasks = 0, max_row_tile = 0, max_tokens = 0;
     bool     any_packed = false;
+    sources_.clear();
     for (size_t j = 0; j < jobs.size(); ++j) {
         const weight_matrix & w = *jobs[j].w;
         job_plan &            p = prep[j];
         p.k                     = &kernels_for(w, isa_);
         p.act_row               = act_bytes(p.k->act, w.cols);
         const int64_t n         = std::max<int64_t>(jobs[j].n_tokens, 0);
-        size_t        same      = j;
-        for (size_t i = 0; i < j && same == j; ++i) {
-            if (jobs[i].x == jobs[j].x && jobs[i].n_tokens == n && prep[i].k->act == p.k->act &&
-                jobs[i].w->cols == w.cols) {
-                same = i;
+        p.source                = -1;
+        p.quantizes             = false;
+        if (jobs[j].rows != nullptr) {
+            // Picked rows: the input's rows up to the highest picked are quantized once (its
+            // entry in sources_), and this job's are copied out below.
+            int64_t top = -1;
+            for (int64_t t = 0; t < n; ++t) {
+                if (jobs[j].rows[t] < 0) {
+                    fail("matmul: job {} picks row {} of its input", j, jobs[j].rows[t]);
+                }
+                top = std::max(top, jobs[j].rows[t]);
             }
-        }
-        p.quantizes  = same == j;
-        p.act_offset = p.quantizes ? total_act : prep[same].act_offset;
-        if (p.quantizes) {
-            total_act += (p.act_row * static_cast<uint64_t>(n) + 63) / 64 * 64;
+            auto src = std::find_if(sources_.begin(), sources_.end(), [&](const picked_input & s) {
+                return s.x == jobs[j].x && s.k->act == p.k->act && s.cols == w.cols;
+            });
+            if (src == sources_.end()) {
+                src = sources_.insert(sources_.end(), {jobs[j].x, p.k, w.cols, 0, 0});
+            }
+            src->n_rows = std::max(src->n_rows, top + 1);
+            p.source    = src - sources_.begin();
+        } else {
+            size_t same = j;
+            for (size_t i = 0; i < j && same == j; ++i) {
+                if (jobs[i].rows == nullptr && jobs[i].x == jobs[j].x && jobs[i].n_tokens == n &&
+                    prep[i].k->act == p.k->act && jobs[i].w->cols == w.cols) {
+                    same = i;
+                }
+            }
+            p.quantizes  = same == j;
+            p.act_offset = p.quantizes ? total_act : prep[same].act_offset;
+            if (p.quantizes) {
+                total_act += (p.act_row * static_cast<uint64_t>(n) + 63) / 64 * 64;
+            }
         }
         if (n == 1) {
             p.row_tile = matvec_rows_per_task(w.row_stride);
@@ -130,6 +153,30 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         n_tasks += n == 0 ? 0 : p.n_rtiles * ((n + tok_tile - 1) / tok_tile);
         work_bytes += static_cast<uint64_t>(w.rows) * w.row_stride * static_cast<uint64_t>(n);
     }
+    for (picked_input & src : sources_) {
+        src.act_offset = total_act;
+        total_act += (act_bytes(src.k->act, src.cols) * static_cast<uint64_t>(src.n_rows) + 63) / 64 * 64;
+    }
+    // A job that picks every row of its input in order reads the input's quantized rows (one
+    // token's decode step: every expert); others get their rows copied to a place of their own.
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        job_plan & p = prep[j];
+        if (p.source < 0) {
+            continue;
+        }
+        const picked_input & src      = sources_[static_cast<size_t>(p.source)];
+        bool                 in_order = jobs[j].n_tokens == src.n_rows;
+        for (int64_t t = 0; in_order && t < jobs[j].n_tokens; ++t) {
+            in_order = jobs[j].rows[t] == t;
+        }
+        if (in_order) {
+            p.source     = -1;
+            p.act_offset = src.act_offset;
+        } else {
+            p.act_offset = total_act;
+            total_act += (p.act_row * static_cast<uint64_t>(jobs[j].n_tokens) + 63) / 64 * 64;
+        }
+    }
     act_.resize(total_act);
     // Each thread's block (thread_scratch.h): a task's output tile (at most the largest row
     // tile x tok_tile floats), then dot_tile's scratch; both in whole 64-byte lines.
@@ -144,11 +191,28 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
             scratch[i] = scratch_[i].get(tile_bytes + scratch_per_thread);
         }
     }
+    quant_.clear();
     for (size_t j = 0; j < jobs.size(); ++j) {
+        const int64_t cols = jobs[j].w->cols;
         for (int64_t t = 0; prep[j].quantizes && t < jobs[j].n_tokens; ++t) {
-            prep[j].k->quantize_act(jobs[j].x + t * jobs[j].w->cols,
-                                    act_.data() + prep[j].act_offset + static_cast<uint64_t>(t) * prep[j].act_row,
-                                    jobs[j].w->cols);
+            quant_.push_back({prep[j].k, jobs[j].x + t * cols, cols, prep[j].act_offset + t * prep[j].act_row});
+        }
+    }
+    for (const picked_input & src : sources_) {
+        const uint64_t row = act_bytes(src.k->act, src.cols);
+        for (int64_t r = 0; r < src.n_rows; ++r) {
+            quant_.push_back({src.k, src.x + r * src.cols, src.cols, src.act_offset + r * row});
+        }
+    }
+    quantize_rows();
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        const job_plan & p = prep[j];
+        if (p.source < 0) {
+            continue;
+        }
+        const uint8_t * src = act_.data() + sources_[static_cast<size_t>(p.source)].act_offset;
+        for (int64_t t = 0; t < jobs[j].n_tokens; ++t) {
+            std::copy_n(src + jobs[j].rows[t] * p.act_row, p.act_row, act_.data() + p.act_offset + t * p.act_row);
         }
     }
 
@@ -200,6 +264,33 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
     } else {
         pool_.parallel_for(n_tasks, run_task);
     }
+}
+
+void matmul_runner::quantize_rows() {
+    // Below this many floats in all, the calling thread quantizes them: waking the pool costs
+    // more (a decode step's few rows). A prefill's routed experts quantize ~1M per layer.
+    constexpr int64_t k_min_parallel_floats = 64 * 1024;
+    constexpr int64_t k_rows_per_task       = 16;
+    int64_t           floats                = 0;
+    for (const quant_row & q : quant_) {
+        floats += q.cols;
+    }
+    const auto one = [&](size_t i) {
+        const quant_row & q = quant_[i];
+        q.k->quantize_act(q.x, act_.data() + q.act_offset, q.cols);
+    };
+    if (pool_.size() == 1 || floats < k_min_parallel_floats) {
+        for (size_t i = 0; i < quant_.size(); ++i) {
+            one(i);
+        }
+        return;
+    }
+    const auto n = static_cast<int64_t>(quant_.size());
+    pool_.parallel_for((n + k_rows_per_task - 1) / k_rows_per_task, [&](int64_t task, int) {
+        for (int64_t i = task * k_rows_per_task; i < std::min(n, (task + 1) * k_rows_per_task); ++i) {
+            one(static_cast<size_t>(i));
+        }
+    });
 }
 
 }  // namespace sluice

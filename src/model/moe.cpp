@@ -2,6 +2,7 @@
 
 #include "model/layers.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -45,111 +46,72 @@ void add_down_bias(float * y, int64_t rows, int64_t d, int32_t e, const moe_opti
     }
 }
 
-// At most this many token rows go through one pair of passes (prefill of a long prompt
-// would otherwise gather n x k rows of d floats of input, and 2 x n x k of ff, at once); a
-// decode step never reaches it.
+// At most this many token rows go through one pair of passes: the gate and up outputs of a
+// long prompt's n x k rows (2 x n x k x ff floats) are never held at once; a decode step
+// never reaches it.
 constexpr size_t k_max_rows_per_pass = 512;
 
-// Each used expert multiplies the rows of the tokens that chose it, and its weighted rows
-// are added into acc: [n][d]. For a run of experts the source yields, every gate and up
-// product runs in one pass over the thread pool and every down product in a second (two
-// wake-ups per run, not three per expert: a decode step of a few sequences touches ~10
-// experts per layer with 1-4 tokens each). The source picks the order it yields experts in;
-// outputs are added in `used` order whatever that is, so neither the order, the grouping nor
-// the batch change the result. An expert's output is added as soon as those before it in
-// `used` are: with experts yielded in order (in RAM) nothing waits and memory holds one run
-// (at most k_max_rows_per_pass rows); an expert yielded early (a streamed cache's held
-// experts first) waits in ws.parked.
+// Each used expert multiplies the rows of the tokens that chose it (picked out of h, each row
+// quantized once for all experts), and every token's output is the weighted sum of its
+// experts' rows, in `used` order: sum[t] = 0 + w_a y_a + w_b y_b + ... in double. For a run of
+// experts the source yields, every gate and up product runs in one pass over the thread pool
+// and every down product in a second (two wake-ups per run, not three per expert: a decode
+// step of a few sequences touches ~10 experts per layer with 1-4 tokens each). The source
+// picks the order it yields experts in (a streamed cache's held experts first); each expert's
+// down rows have their own place in ws.y ([rows of all used experts][d], in `used` order), so
+// neither the order, the grouping nor the batch change the result. The sums run once all are
+// in, token by token over the pool: a token's row of d doubles stays in L1 while its experts
+// are added (summing expert by expert into an [n][d] array instead read and wrote it k times
+// from memory). Each sum goes to acc ([n][d], for expert parallelism to combine) when acc is
+// given, else straight to out as floats.
 void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<const int32_t> used,
                  const std::vector<std::vector<int64_t>> & tokens_of, const std::vector<std::vector<float>> & weight_of,
                  const moe_options & opt, const forward_context & ctx, forward_workspace & ws, double * acc,
-                 std::span<const int64_t> positions) {
-    std::vector<int64_t> pos;
-    // Adds expert used[i]'s down outputs (its tokens' rows of d) into acc.
-    const auto add = [&](size_t i, float * ye) {
-        const int32_t                e  = used[i];
-        const std::vector<int64_t> & ts = tokens_of[e];
-        const auto                   nt = static_cast<int64_t>(ts.size());
-        add_down_bias(ye, nt, d, e, opt);
-        if (ctx.observer != nullptr) {
-            pos.resize(nt);
-            for (int64_t r = 0; r < nt; ++r) {
-                pos[r] = positions[ts[r]];
-            }
-            ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
-        }
-        for (int64_t r = 0; r < nt; ++r) {
-            const float   w   = weight_of[e][r];
-            double *      o   = acc + ts[r] * d;
-            const float * src = ye + r * d;
-            for (int64_t c = 0; c < d; ++c) {
-                o[c] += static_cast<double>(w) * src[c];
-            }
-        }
-    };
-    constexpr size_t    none = SIZE_MAX;
-    std::vector<size_t> parked_at(used.size(), none);  // where in ws.parked an early expert's rows wait
-    size_t              next_to_add = 0, parked_end = 0;
-    // Expert used[i] is done, its rows at ye: add it and every parked one it unblocks, or park it.
-    const auto done = [&](size_t i, float * ye) {
-        if (i != next_to_add) {
-            const size_t count = tokens_of[used[i]].size() * static_cast<size_t>(d);
-            float *      dst   = grown(ws.parked, parked_end + count) + parked_end;
-            std::copy(ye, ye + count, dst);
-            parked_at[i] = parked_end;
-            parked_end += count;
-            return;
-        }
-        add(i, ye);
-        ++next_to_add;
-        while (next_to_add < used.size() && parked_at[next_to_add] != none) {
-            add(next_to_add, ws.parked.data() + parked_at[next_to_add]);
-            ++next_to_add;
-        }
-    };
+                 float * out, std::span<const int64_t> positions) {
+    std::vector<int64_t> first(used.size() + 1, 0);  // expert used[i]'s first row in ws.y
+    for (size_t i = 0; i < used.size(); ++i) {
+        first[i + 1] = first[i] + static_cast<int64_t>(tokens_of[used[i]].size());
+    }
+    float * const y = grown(ws.y, static_cast<size_t>(first.back() * d));
 
-    std::vector<size_t>     row0;  // per expert of a run: its first row in x, g, u, y
+    std::vector<int64_t>    row0;  // per expert of a run: its first row in g and u
     std::vector<matmul_job> jobs;
+    size_t                  yielded = 0;
     // Experts used[which[j]], with matrices mats[j].
     const auto run = [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
         const int64_t ff = mats[0].gate.rows;
         row0.assign(1, 0);
         for (size_t j = 0; j < mats.size(); ++j) {
-            row0.push_back(row0.back() + tokens_of[used[which[j]]].size());
+            row0.push_back(row0.back() + static_cast<int64_t>(tokens_of[used[which[j]]].size()));
         }
-        const auto rows = row0.back();
-        float *    x    = grown(ws.x, rows * d);
-        float *    g    = grown(ws.g, rows * ff);
-        float *    u    = grown(ws.u, rows * ff);
-        float *    y    = grown(ws.y, rows * d);
+        const int64_t rows = row0.back();
+        float *       g    = grown(ws.g, static_cast<size_t>(rows * ff));
+        float *       u    = grown(ws.u, static_cast<size_t>(rows * ff));
         jobs.clear();
         for (size_t j = 0; j < mats.size(); ++j) {
             const std::vector<int64_t> & ts = tokens_of[used[which[j]]];
             const auto                   nt = static_cast<int64_t>(ts.size());
-            // An expert every token chose reads h itself: its input is then shared with the
-            // other such experts and quantized once (always so in one-token decode).
-            const float * xj = h;
-            if (nt != n) {
-                float * dst = x + row0[j] * d;
-                for (int64_t r = 0; r < nt; ++r) {
-                    std::copy(h + ts[r] * d, h + (ts[r] + 1) * d, dst + r * d);
-                }
-                xj = dst;
-            }
-            jobs.push_back({&mats[j].gate, xj, nt, g + row0[j] * ff});
-            jobs.push_back({&mats[j].up, xj, nt, u + row0[j] * ff});
+            jobs.push_back({&mats[j].gate, h, nt, g + row0[j] * ff, ts.data()});
+            jobs.push_back({&mats[j].up, h, nt, u + row0[j] * ff, ts.data()});
         }
         ctx.mm.matmul_many(jobs);
+        // The activation, row by row (so any split of the rows gives the same bits), on the pool.
+        parallel_ranges(ctx.mm.pool(), rows, 16, [&](int64_t a, int64_t b) {
+            auto j = static_cast<size_t>(std::upper_bound(row0.begin(), row0.end(), a) - row0.begin()) - 1;
+            for (; j < mats.size() && row0[j] < b; ++j) {
+                const int64_t r0 = std::max(a, row0[j]), r1 = std::min(b, row0[j + 1]);
+                if (r1 > r0) {
+                    activate(g + r0 * ff, u + r0 * ff, r1 - r0, ff, used[which[j]], opt);
+                }
+            }
+        });
         jobs.clear();
         for (size_t j = 0; j < mats.size(); ++j) {
-            const auto nt = static_cast<int64_t>(row0[j + 1] - row0[j]);
-            activate(g + row0[j] * ff, u + row0[j] * ff, nt, ff, used[which[j]], opt);
-            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + row0[j] * d});
+            const auto nt = row0[j + 1] - row0[j];
+            jobs.push_back({&mats[j].down, g + row0[j] * ff, nt, y + first[which[j]] * d});
         }
         ctx.mm.matmul_many(jobs);
-        for (size_t j = 0; j < mats.size(); ++j) {
-            done(which[j], y + row0[j] * d);
-        }
+        yielded += mats.size();
     };
     ctx.experts.for_each_expert(layer, used, [&](std::span<const size_t> which, std::span<const expert_matrices> mats) {
         size_t j0 = 0, rows = 0;
@@ -166,9 +128,62 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
             run(which.subspan(j0), mats.subspan(j0));
         }
     });
-    if (next_to_add != used.size()) {
-        fail("layer {}: the expert source yielded {} of {} experts", layer, next_to_add, used.size());
+    if (yielded != used.size()) {
+        fail("layer {}: the expert source yielded {} of {} experts", layer, yielded, used.size());
     }
+
+    std::vector<int64_t> pos;
+    for (size_t i = 0; i < used.size(); ++i) {
+        const int32_t                e  = used[i];
+        const std::vector<int64_t> & ts = tokens_of[e];
+        const auto                   nt = static_cast<int64_t>(ts.size());
+        float *                      ye = y + first[i] * d;
+        add_down_bias(ye, nt, d, e, opt);
+        if (ctx.observer != nullptr) {
+            pos.resize(nt);
+            for (int64_t r = 0; r < nt; ++r) {
+                pos[r] = positions[ts[r]];
+            }
+            ctx.observer->on_expert_output(layer, e, pos, weight_of[e], ye, d);
+        }
+    }
+    // Each token's rows in ws.y with their weights, in `used` order: [at[t], at[t + 1]).
+    std::vector<int64_t> at(n + 1, 0), row(first.back());
+    std::vector<float>   w(first.back());
+    for (size_t i = 0; i < used.size(); ++i) {
+        for (const int64_t t : tokens_of[used[i]]) {
+            ++at[t + 1];
+        }
+    }
+    for (int64_t t = 0; t < n; ++t) {
+        at[t + 1] += at[t];
+    }
+    std::vector<int64_t> fill(at.begin(), at.end() - 1);
+    for (size_t i = 0; i < used.size(); ++i) {
+        const std::vector<int64_t> & ts = tokens_of[used[i]];
+        for (size_t r = 0; r < ts.size(); ++r) {
+            const int64_t k = fill[ts[r]]++;
+            row[k]          = first[i] + static_cast<int64_t>(r);
+            w[k]            = weight_of[used[i]][r];
+        }
+    }
+    parallel_ranges(ctx.mm.pool(), n, 8, [&](int64_t t0, int64_t t1) {
+        std::vector<double> own(acc == nullptr ? d : 0);
+        for (int64_t t = t0; t < t1; ++t) {
+            double * sum = acc != nullptr ? acc + t * d : own.data();
+            std::fill(sum, sum + d, 0.0);
+            for (int64_t k = at[t]; k < at[t + 1]; ++k) {
+                const double  wk = w[k];
+                const float * yk = y + row[k] * d;
+                for (int64_t c = 0; c < d; ++c) {
+                    sum[c] += wk * yk[c];
+                }
+            }
+            if (acc == nullptr) {
+                std::copy(sum, sum + d, out + t * d);
+            }
+        }
+    });
 }
 
 }  // namespace
@@ -242,15 +257,17 @@ void moe_block(const float * h, int64_t n, int layer, const router & r, const mo
     // so the sum hardly depends on its order, and expert parallelism (which adds each rank's
     // experts, then the ranks) gives the bits one process gives, up to a sum that lands
     // within 1e-16 of a float rounding boundary.
-    forward_workspace     local;
-    forward_workspace &   ws  = ctx.work != nullptr ? *ctx.work : local;
-    std::vector<double> & acc = ws.acc;
-    acc.assign(static_cast<size_t>(n * d), 0.0);
-    routed_rows(h, n, d, layer, used, tokens_of, weight_of, opt, ctx, ws, acc.data(), positions);
-    if (ctx.parallel != nullptr) {
+    forward_workspace   local;
+    forward_workspace & ws = ctx.work != nullptr ? *ctx.work : local;
+    if (ctx.parallel == nullptr) {
+        routed_rows(h, n, d, layer, used, tokens_of, weight_of, opt, ctx, ws, nullptr, out, positions);
+    } else {
+        std::vector<double> & acc = ws.acc;
+        acc.resize(static_cast<size_t>(n * d));
+        routed_rows(h, n, d, layer, used, tokens_of, weight_of, opt, ctx, ws, acc.data(), out, positions);
         ctx.parallel->combine(acc);
+        std::copy(acc.begin(), acc.end(), out);
     }
-    std::copy(acc.begin(), acc.end(), out);
     if (opt.shared != nullptr) {
         add_shared_expert(h, n, *opt.shared, ctx.mm, out);
     }

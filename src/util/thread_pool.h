@@ -2,6 +2,7 @@
 // takes part in the work, so a pool of N threads starts N-1 workers.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -47,5 +48,20 @@ class thread_pool {
     int64_t                                   n_tasks_ = 0;
     std::atomic<int64_t>                      next_task_{0};
 };
+
+// fn(begin, end) over [0, n) in ranges of `grain`, spread over the pool; on the calling thread
+// alone when n fits one range (waking the pool would cost more than the work).
+template <typename Fn>
+void parallel_ranges(thread_pool & pool, int64_t n, int64_t grain, const Fn & fn) {
+    if (n <= 0) {
+        return;
+    }
+    if (n <= grain || pool.size() == 1) {
+        fn(int64_t{0}, n);
+        return;
+    }
+    pool.parallel_for((n + grain - 1) / grain,
+                      [&](int64_t task, int) { fn(task * grain, std::min(n, (task + 1) * grain)); });
+}
 
 }  // namespace sluice

@@ -2,7 +2,7 @@
 //  (c) matvec of a quantized matrix against the float64 product of the dequantized matrix with
 //      the original F32 input, within what activation quantization implies;
 //  (d) matmul equals matvec token by token, and matmul_many equals the kernel per job and
-//      token, bit for bit;
+//      token, bit for bit, also for jobs that pick rows of their input;
 //  (e) one thread and two threads give bit-identical results;
 //  (g) each multi-token kernel (dot_tile) equals dot_rows token by token, bit for bit, on odd
 //      shapes (1..40 tokens, 1..17 rows, odd block counts, padded row and activation strides);
@@ -144,6 +144,54 @@ TEST_P(matmul_by_type, matmul_many_equals_the_kernel_per_job_and_token) {
     }
 }
 
+TEST_P(matmul_by_type, picked_rows_equal_the_kernel_on_those_rows) {
+    // Jobs that pick rows of one input (the routed experts of a block): repeated and unordered
+    // picks, every row in order (read in place), and one pick, beside a plain job on the same
+    // input; then 150 of 200 rows backwards (enough floats that the pool quantizes them). Each
+    // output row must equal dot_rows on the picked row's quantized activations, bit for bit.
+    const ggml_type     t = GetParam();
+    std::mt19937        rng(97 + static_cast<uint32_t>(t));
+    thread_pool         pool(2);
+    const int64_t       cols = 512, n_x = 200;
+    const test::weights a = test::make_weights(t, 70, cols, rng, false, 4);
+    std::vector<float>  x;
+    for (int64_t r = 0; r < n_x; ++r) {
+        const std::vector<float> xr = test::random_activations(rng, cols);
+        x.insert(x.end(), xr.begin(), xr.end());
+    }
+    const std::vector<int64_t> mixed = {4, 1, 1, 8}, first9 = {0, 1, 2, 3, 4, 5, 6, 7, 8}, one = {7};
+    std::vector<int64_t>       backwards(150);
+    for (int64_t k = 0; k < 150; ++k) backwards[k] = n_x - 1 - 2 * (k % 75) - k / 75;
+    for (isa i : test::supported_isas()) {
+        matmul_runner        r(pool, i);
+        const weight_matrix  wa    = a.view();
+        const type_kernels * k     = find_kernels(t, i);
+        const auto           check = [&](const std::vector<int64_t> & rows, const std::vector<float> & y) {
+            std::vector<uint8_t> act(act_bytes(k->act, cols));
+            std::vector<float>   want(70);
+            for (size_t tk = 0; tk < rows.size(); ++tk) {
+                k->quantize_act(x.data() + rows[tk] * cols, act.data(), cols);
+                k->dot_rows(cols, wa.data, wa.row_stride, wa.rows, act.data(), want.data());
+                ASSERT_EQ(std::vector<float>(y.begin() + tk * 70, y.begin() + (tk + 1) * 70), want)
+                    << isa_name(i) << " " << type_name(t) << " token " << tk << " (row " << rows[tk] << ")";
+            }
+        };
+        std::vector<float> y_mixed(4 * 70), y_first(9 * 70), y_one(70), y_plain(9 * 70), y_back(150 * 70);
+        const matmul_job   jobs[4] = {{&wa, x.data(), 4, y_mixed.data(), mixed.data()},
+                                      {&wa, x.data(), 9, y_first.data(), first9.data()},
+                                      {&wa, x.data(), 1, y_one.data(), one.data()},
+                                      {&wa, x.data(), 9, y_plain.data()}};
+        r.matmul_many(jobs);
+        check(mixed, y_mixed);
+        check(first9, y_first);
+        check(one, y_one);
+        check(first9, y_plain);
+        const matmul_job back = {&wa, x.data(), 150, y_back.data(), backwards.data()};
+        r.matmul_many({&back, 1});
+        check(backwards, y_back);
+    }
+}
+
 TEST_P(matmul_by_type, dot_tile_equals_dot_rows_per_token) {
     const ggml_type t = GetParam();
     std::mt19937    rng(91 + static_cast<uint32_t>(t));
@@ -209,6 +257,10 @@ TEST(matmul_runner, rejects_bad_matrices) {
     EXPECT_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 20, data}, x, y), error);  // stride < row bytes
     EXPECT_NO_THROW(runner.matvec({ggml_type::Q4_0, 2, 64, 36, data}, x, y));
     EXPECT_EQ(y[0], 0.0f);
+    const weight_matrix w{ggml_type::Q4_0, 2, 64, 36, data};
+    const int64_t       bad[2] = {0, -1};
+    const matmul_job    picks{&w, x, 2, y, bad};
+    EXPECT_THROW(runner.matmul_many({&picks, 1}), error);  // a row before the input
 }
 
 TEST(isa, parse_names) {

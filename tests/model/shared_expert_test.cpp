@@ -120,8 +120,8 @@ TEST(shared_expert, adds_the_sigmoid_gated_ffn_to_the_routed_output) {
 }
 
 // The routed sum is added in the router's order of experts whatever order and grouping the
-// source yields them in (outputs that come early wait their turn): every order gives the
-// bits of in-order, one group, and the sum is the float64 reference's.
+// source yields them in (each expert's outputs have their own place until the sums): every
+// order gives the bits of in-order, one group, and the sum is the float64 reference's.
 TEST(moe_block, the_routed_sum_does_not_depend_on_the_sources_order) {
     constexpr int64_t        n_tok = 7, n_exp = 6;
     std::mt19937             rng(11);
@@ -147,11 +147,11 @@ TEST(moe_block, the_routed_sum_does_not_depend_on_the_sources_order) {
         std::iota(v.begin(), v.end(), 0);
         return v;
     };
-    // Yielded in order one at a time, each expert's rows are added at once: no more than one
-    // expert's rows (<= n_tok) are held, and none wait.
+    // Yielded one at a time, the gate and up outputs held are one expert's (<= n_tok rows);
+    // the down outputs are every token's three experts' rows, until the sums.
     EXPECT_EQ(block(in_order, 1), block(in_order, 1));
-    EXPECT_LE(ws.y.size(), static_cast<size_t>(n_tok * d));
-    EXPECT_TRUE(ws.parked.empty());
+    EXPECT_LE(ws.g.size(), static_cast<size_t>(n_tok * ff));
+    EXPECT_EQ(ws.y.size(), static_cast<size_t>(n_tok * 3 * d));
     const std::vector<float> want = block(in_order, 64);
     EXPECT_EQ(block(in_order, 1), want);
     EXPECT_EQ(block(last_first, 1), want);
