@@ -158,7 +158,8 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         total_act += (act_bytes(src.k->act, src.cols) * static_cast<uint64_t>(src.n_rows) + 63) / 64 * 64;
     }
     // A job that picks every row of its input in order reads the input's quantized rows (one
-    // token's decode step: every expert); others get their rows copied to a place of their own.
+    // token's decode step: every expert); others get their rows copied to a place of their own,
+    // once for jobs with the same picks.
     for (size_t j = 0; j < jobs.size(); ++j) {
         job_plan & p = prep[j];
         if (p.source < 0) {
@@ -169,9 +170,18 @@ void matmul_runner::matmul_many(std::span<const matmul_job> jobs) {
         for (int64_t t = 0; in_order && t < jobs[j].n_tokens; ++t) {
             in_order = jobs[j].rows[t] == t;
         }
+        size_t same = j;  // an earlier job with the same picks (an expert's gate, for its up)
+        for (size_t i = 0; i < j && same == j; ++i) {
+            if (prep[i].source == p.source && jobs[i].rows == jobs[j].rows && jobs[i].n_tokens == jobs[j].n_tokens) {
+                same = i;
+            }
+        }
         if (in_order) {
             p.source     = -1;
             p.act_offset = src.act_offset;
+        } else if (same != j) {
+            p.source     = -1;
+            p.act_offset = prep[same].act_offset;
         } else {
             p.act_offset = total_act;
             total_act += (p.act_row * static_cast<uint64_t>(jobs[j].n_tokens) + 63) / 64 * 64;

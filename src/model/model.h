@@ -61,9 +61,10 @@ struct expert_use_counts {
 // them after every block made glibc hand the memory back and fault it in again, a fifth of a
 // batched decode step's time.
 struct forward_workspace {
-    std::vector<float>  g, u;  // a run of routed experts' gate and up outputs per row
-    std::vector<float>  y;     // every routed expert's down outputs, [rows][d] in `used` order
-    std::vector<double> acc;   // the block's weighted sum, [n][d] (with expert parallelism)
+    std::vector<float>  stream, normed, block_out;  // the block loop's [n][d] rows
+    std::vector<float>  g, u;                       // a run of routed experts' gate and up outputs per row
+    std::vector<float>  y;                          // every routed expert's down outputs, [rows][d] in `used` order
+    std::vector<double> acc;                        // the block's weighted sum, [n][d] (with expert parallelism)
     // Attention's projections: q (with its gates, if any), k, v, the gates, the heads' output;
     // RoPE's angles at the pass's positions (one segment: computed once for every layer).
     std::vector<float> q, k, v, gate, att;

@@ -168,9 +168,25 @@ void moe_transformer::forward_batch(std::span<const sequence_feed> seqs, const f
 void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t> tokens,
                           std::span<const int64_t> positions, const forward_context & ctx, float * logits,
                           bool all_logits) const {
-    const auto         n = static_cast<int64_t>(tokens.size());
-    const int64_t      d = hp_.n_embd;
-    std::vector<float> x(n * d), h(n * d), o(n * d);
+    const auto          n = static_cast<int64_t>(tokens.size());
+    const int64_t       d = hp_.n_embd;
+    forward_workspace   local;
+    forward_workspace & ws = ctx.work != nullptr ? *ctx.work : local;
+    // The residual stream, the normed rows, a block's output: [n][d] each, every row written
+    // before it is read.
+    const std::span<float> x(grown(ws.stream, n * d), n * d), h(grown(ws.normed, n * d), n * d),
+        o(grown(ws.block_out, n * d), n * d);
+    // Row-wise steps on the pool: every row's arithmetic is its own, so the split changes no bit.
+    thread_pool & pool = ctx.mm.pool();
+    const auto    norm = [&](const std::vector<float> & w) {
+        parallel_ranges(pool, n, 16, [&](int64_t a, int64_t b) {
+            rms_norm(x.data() + a * d, w.data(), h.data() + a * d, b - a, d, hp_.rms_eps);
+        });
+    };
+    const auto add_out = [&] {
+        parallel_ranges(pool, n, 32,
+                        [&](int64_t a, int64_t b) { add_residual(x.data() + a * d, o.data() + a * d, (b - a) * d); });
+    };
     for (const segment & s : segs) {
         if (s.pos0 == 0) {  // a new sequence (or session::reset): recurrent states start at zero
             s.state->start_sequence();
@@ -180,17 +196,17 @@ void moe_transformer::run(std::span<const segment> segs, std::span<const int32_t
 
     for (int64_t l = 0; l < hp_.n_layer; ++l) {
         const block_weights & w = layers_[l];
-        rms_norm(x.data(), w.attn_norm.data(), h.data(), n, d, hp_.rms_eps);
+        norm(w.attn_norm);
         attend(l, segs, h.data(), n, ctx, o.data());
-        add_residual(x.data(), o.data(), n * d);
+        add_out();
 
         ctx.experts.on_ffn_input(static_cast<int>(l), x.data(), positions);
         if (ctx.observer != nullptr) {
             ctx.observer->on_ffn_input(static_cast<int>(l), x.data(), positions);
         }
-        rms_norm(x.data(), w.ffn_norm.data(), h.data(), n, d, hp_.rms_eps);
+        norm(w.ffn_norm);
         feed_forward(l, h.data(), n, positions, ctx, o.data());
-        add_residual(x.data(), o.data(), n * d);
+        add_out();
     }
     for (const segment & s : segs) {
         s.state->n_past = s.pos0 + s.n;
