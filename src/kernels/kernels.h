@@ -166,6 +166,18 @@ isa attention_isa(isa i, int64_t head_dim);
 // Runs one block on attention_isa(i, a.head_dim) for a cache of type t (F32 or F16).
 void attend_block(ggml_type t, isa i, const attention_block_args & a);
 
+// e^x within a few ulp (relative error < 4e-7), for x in [-87, 88] (clamped there), with no
+// call or branch: the activations' exponential.
+float exp_approx(float x);
+
+// g[j] = silu(g[j]) * u[j] = g[j] / (1 + exp_approx(-g[j])) * u[j] for n values: SwiGLU. Every
+// ISA runs the reference's float operations in its order, so all give the same bits.
+void swiglu(float * g, const float * u, int64_t n, isa i);
+
+// gpt-oss's clamped SwiGLU: g = min(g, limit), u = clamp(u, -limit, limit),
+// g[i] = g * sigmoid(alpha * g) * (u + 1), for n values (the compiler's vectors, any ISA).
+void swiglu_clamped(float * g, const float * u, int64_t n, float alpha, float limit);
+
 // y[j] = x[j] rounded to F16 (to nearest even) for n values, as f32_to_f16 rounds (util/half.h):
 // the KV cache's stores. AVX2 and AVX-512 convert with F16C.
 void to_f16(const float * x, uint16_t * y, int64_t n, isa i);

@@ -76,6 +76,11 @@ void weighted_row_sum_ref(ggml_type t, const void * rows, uint64_t stride, int64
 void weighted_row_sum_avx2(ggml_type t, const void * rows, uint64_t stride, int64_t n_rows, const float * w, int64_t n,
                            float * out);
 
+// ---- SwiGLU's activation (swiglu.cpp, x86/avx2_swiglu.cpp, x86/avx512_swiglu.cpp) ----
+void swiglu_ref(float * g, const float * u, int64_t n);
+void swiglu_avx2(float * g, const float * u, int64_t n);
+void swiglu_avx512(float * g, const float * u, int64_t n);
+
 // ---- F32 -> F16 (convert.cpp, x86/avx2_convert.cpp) ----
 void to_f16_avx2(const float * x, uint16_t * y, int64_t n);
 

@@ -4,7 +4,6 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -219,43 +218,4 @@ float scaled_exp(float * s, int64_t n, float scale, float & max) {
     }
     return sum;
 }
-
-float exp_approx(float x) {
-    // e^x = 2^n e^r with n = round(x log2 e), |r| <= ln 2 / 2; e^r by its Taylor polynomial to
-    // degree 7 (remainder < 6e-9 relative). Written without calls or branches so that the
-    // loops below vectorize: the rounding adds and subtracts 1.5 * 2^23 (whose bits then hold
-    // n), 2^n is built in the exponent field. x is clamped to [-87, 88], where 2^n is normal.
-    x                      = x < -87.0f ? -87.0f : x;  // minss and maxss (std::clamp compiles to branches)
-    x                      = x > 88.0f ? 88.0f : x;
-    constexpr float magic  = 12582912.0f;  // 1.5 * 2^23
-    const float     t      = x * 1.44269504088896341f + magic;
-    const float     n      = t - magic;
-    const auto      bits_n = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(magic);
-    float           r      = x - n * 0.693145751953125f;  // ln 2 split so that n * hi is exact
-    r                      = r - n * 1.428606765330187045e-06f;
-    float p                = 1.0f / 5040;
-    p                      = p * r + 1.0f / 720;
-    p                      = p * r + 1.0f / 120;
-    p                      = p * r + 1.0f / 24;
-    p                      = p * r + 1.0f / 6;
-    p                      = p * r + 0.5f;
-    p                      = p * r + 1.0f;
-    p                      = p * r + 1.0f;
-    return p * std::bit_cast<float>((bits_n + 127) << 23);
-}
-
-void swiglu(float * g, const float * u, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        g[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];
-    }
-}
-
-void swiglu_clamped(float * g, const float * u, int64_t n, float alpha, float limit) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float x = std::min(g[i], limit);
-        const float y = std::clamp(u[i], -limit, limit);
-        g[i]          = x / (1.0f + exp_approx(-alpha * x)) * (y + 1.0f);
-    }
-}
-
 }  // namespace sluice

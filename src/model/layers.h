@@ -82,15 +82,4 @@ void attention(const kv_cache & kv, int64_t layer, const float * q, int64_t n, i
 // softmax (grouped-query attention's runs in attend_block).
 float scaled_exp(float * s, int64_t n, float scale, float & max);
 
-// e^x within a few ulp (relative error < 4e-7), for x in [-87, 88] (clamped there), with no
-// call or branch, so loops over it vectorize: the activations' exponentials.
-float exp_approx(float x);
-
-// g[i] = silu(g[i]) * u[i] for n values.
-void swiglu(float * g, const float * u, int64_t n);
-
-// gpt-oss's clamped SwiGLU: g = min(g, limit), u = clamp(u, -limit, limit),
-// g[i] = g * sigmoid(alpha * g) * (u + 1), for n values.
-void swiglu_clamped(float * g, const float * u, int64_t n, float alpha, float limit);
-
 }  // namespace sluice

@@ -14,7 +14,7 @@ namespace sluice {
 namespace {
 
 // g <- act(g + gate bias, u + up bias) for `rows` rows of ff values, all of expert e.
-void activate(float * g, float * u, int64_t rows, int64_t ff, int32_t e, const moe_options & opt) {
+void activate(float * g, float * u, int64_t rows, int64_t ff, int32_t e, const moe_options & opt, isa i) {
     if (opt.gate_exps_bias != nullptr) {
         add_bias(g, {opt.gate_exps_bias + e * ff, static_cast<size_t>(ff)}, rows);
     }
@@ -24,7 +24,7 @@ void activate(float * g, float * u, int64_t rows, int64_t ff, int32_t e, const m
     if (opt.swiglu_limit > 0.0f) {
         swiglu_clamped(g, u, rows * ff, opt.swiglu_alpha, opt.swiglu_limit);
     } else {
-        swiglu(g, u, rows * ff);
+        swiglu(g, u, rows * ff, i);
     }
 }
 
@@ -101,7 +101,7 @@ void routed_rows(const float * h, int64_t n, int64_t d, int layer, std::span<con
             for (; j < mats.size() && row0[j] < b; ++j) {
                 const int64_t r0 = std::max(a, row0[j]), r1 = std::min(b, row0[j + 1]);
                 if (r1 > r0) {
-                    activate(g + r0 * ff, u + r0 * ff, r1 - r0, ff, used[which[j]], opt);
+                    activate(g + r0 * ff, u + r0 * ff, r1 - r0, ff, used[which[j]], opt, ctx.mm.target());
                 }
             }
         });
@@ -278,7 +278,7 @@ void add_shared_expert(const float * h, int64_t n, const shared_expert & se, mat
     std::vector<float> g(n * ff), u(n * ff), y(n * d);
     const matmul_job   gu[2] = {{&se.gate, h, n, g.data()}, {&se.up, h, n, u.data()}};  // one pass over the pool
     mm.matmul_many(gu);
-    swiglu(g.data(), u.data(), n * ff);
+    swiglu(g.data(), u.data(), n * ff, mm.target());
     mm.matmul(se.down, g.data(), n, y.data());
     for (int64_t t = 0; t < n; ++t) {
         float s = 1.0f;
