@@ -285,20 +285,11 @@ void matmul_runner::quantize_rows() {
     for (const quant_row & q : quant_) {
         floats += q.cols;
     }
-    const auto one = [&](size_t i) {
-        const quant_row & q = quant_[i];
-        q.k->quantize_act(q.x, act_.data() + q.act_offset, q.cols);
-    };
-    if (pool_.size() == 1 || floats < k_min_parallel_floats) {
-        for (size_t i = 0; i < quant_.size(); ++i) {
-            one(i);
-        }
-        return;
-    }
     const auto n = static_cast<int64_t>(quant_.size());
-    pool_.parallel_for((n + k_rows_per_task - 1) / k_rows_per_task, [&](int64_t task, int) {
-        for (int64_t i = task * k_rows_per_task; i < std::min(n, (task + 1) * k_rows_per_task); ++i) {
-            one(static_cast<size_t>(i));
+    parallel_ranges(pool_, n, floats < k_min_parallel_floats ? n : k_rows_per_task, [&](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; ++i) {
+            const quant_row & q = quant_[static_cast<size_t>(i)];
+            q.k->quantize_act(q.x, act_.data() + q.act_offset, q.cols);
         }
     });
 }

@@ -230,10 +230,7 @@ struct stored_units {
     typename K::packed *       buf;
     void                       operator()(int64_t b, const typename K::packed * (&x)[G]) const {
                               for (int g = 0; g < G; ++g) {
-                                  const auto * ahead = reinterpret_cast<const char *>(xs + g * nb + b + 2);
-                                  for (uint64_t at = 0; at < sizeof(typename K::stored); at += 64) {
-                                      _mm_prefetch(ahead + at, _MM_HINT_T0);
-            }
+                                  prefetch_ahead<sizeof(typename K::stored)>(xs + g * nb + b + 2, 0);
                                   K::unpack(xs[g * nb + b], buf[g]);
                                   x[g] = &buf[g];
         }
@@ -253,10 +250,7 @@ struct direct_units {
     int64_t                    nb;
     void                       operator()(int64_t b, const typename K::stored * (&x)[G]) const {
                               for (int g = 0; g < G; ++g) {
-                                  const auto * next = reinterpret_cast<const char *>(xs + g * nb + b + ahead);
-                                  for (uint64_t at = 0; at < sizeof(typename K::stored); at += 64) {
-                                      _mm_prefetch(next + at, _MM_HINT_T0);
-            }
+                                  prefetch_ahead<sizeof(typename K::stored)>(xs + g * nb + b + ahead, 0);
                                   x[g] = xs + g * nb + b;
         }
     }
