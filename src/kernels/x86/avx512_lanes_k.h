@@ -117,28 +117,11 @@ inline void q45_store(const row_group & g, int64_t b, q45_stored<has_qh> & s) {
     _mm512_storeu_si512(s.dd, _mm512_i32gather_epi32(g.off, g.x + at, 1));
 }
 
-// The dword transpose commutes with the byte-wise nibble split, so each 32-byte chunk of qs,
-// transposed packed (two sub-blocks at once), is split here; Q5_K's qh gives sub-block j its
-// fifth bits from bit j. The scales are unpacked as unpack_scales_k4_x86 does, for 16 rows at
-// once.
-template <bool has_qh>
-inline void q45_unpack(const q45_stored<has_qh> & s, q45_packed & p) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), fifth = _mm512_set1_epi8(0x10);
-    for (int c = 0; c < 4; ++c) {
-        for (int k = 0; k < 8; ++k) {
-            const __m512i t  = _mm512_loadu_si512(s.qs[c][k]);
-            __m512i       lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
-            if constexpr (has_qh) {
-                const __m512i h = _mm512_loadu_si512(s.qh[k]);
-                lo              = _mm512_mask_add_epi8(
-                                 lo, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c)))), lo, fifth);
-                hi = _mm512_mask_add_epi8(
-                    hi, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c + 1)))), hi, fifth);
-            }
-            p.q[2 * c][k]     = lo;
-            p.q[2 * c + 1][k] = hi;
-        }
-    }
+// The scales of a group's super-block unpacked to lanes, as the tiles read them (p: q45_packed
+// or q45_scaled): sc[j] lane i = row i's scale of sub-block j, as unpack_scales_k4_x86 does for
+// one row; mins[q] the mins of sub-blocks 2q, 2q + 1 as int16 pairs; d and dmin as floats.
+template <bool has_qh, typename P>
+inline void q45_unpack_scales(const q45_stored<has_qh> & s, P & p) {
     const __m512i u0  = _mm512_loadu_si512(s.scales[0]);
     const __m512i u1  = _mm512_loadu_si512(s.scales[1]);
     const __m512i u2  = _mm512_loadu_si512(s.scales[2]);
@@ -168,6 +151,60 @@ inline void q45_unpack(const q45_stored<has_qh> & s, q45_packed & p) {
     p.dmin           = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
 }
 
+// Codes 4k..4k+3 of the 16 rows' sub-blocks 2c (lo) and 2c + 1 (hi) from the stored form: the
+// dword transpose commutes with the byte-wise nibble split, so each 32-byte chunk c of qs,
+// transposed packed, holds both; Q5_K's qh gives sub-block j its fifth bits from bit j.
+template <bool has_qh>
+inline void q45_stored_pair(const q45_stored<has_qh> & s, int c, int k, __m512i & lo, __m512i & hi) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), fifth = _mm512_set1_epi8(0x10);
+    const __m512i t = _mm512_loadu_si512(s.qs[c][k]);
+    lo              = _mm512_and_si512(t, m4);
+    hi              = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
+    if constexpr (has_qh) {
+        const __m512i h = _mm512_loadu_si512(s.qh[k]);
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c)))), lo,
+                                  fifth);
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << (2 * c + 1)))),
+                                  hi, fifth);
+    }
+}
+
+// The whole group's super-block unpacked, for tiles that read it many times.
+template <bool has_qh>
+inline void q45_unpack(const q45_stored<has_qh> & s, q45_packed & p) {
+    for (int c = 0; c < 4; ++c) {
+        for (int k = 0; k < 8; ++k) {
+            q45_stored_pair(s, c, k, p.q[2 * c][k], p.q[2 * c + 1][k]);
+        }
+    }
+    q45_unpack_scales(s, p);
+}
+
+// A group's super-block as a tile of one token reads it: the codes in place in the stored form
+// (split as the tile reaches them: one use each, so unpacking them to a buffer first only adds
+// stores), the scales unpacked. Kernel lab (--copies 256, one token, one thread, one group at a
+// time as dot_packed runs decode): Q4_K 1.2-1.45x and Q5_K 1.5x dot_rows on the plain matrix,
+// where unpacking every block into a buffer ran at 0.7-0.8x. (Q6_K's codes take two loads and
+// five steps each; reading them in place did not beat its unpack, so Q6_K unpacks.)
+template <bool has_qh>
+struct alignas(64) q45_scaled {
+    __m512i                    sc[8];
+    __m512i                    mins[4];
+    __m512                     d, dmin;
+    const q45_stored<has_qh> * s;
+};
+
+// Codes 4k..4k+3 of sub-block j of the 16 rows, from either form.
+inline __m512i unit_codes(const q45_packed & p, int j, int k) {
+    return p.q[j][k];
+}
+template <bool has_qh>
+inline __m512i unit_codes(const q45_scaled<has_qh> & p, int j, int k) {
+    __m512i lo, hi;  // the tile reads one of them (the other is dropped unused)
+    q45_stored_pair(*p.s, j / 2, k, lo, hi);
+    return j % 2 == 0 ? lo : hi;
+}
+
 // isum[g][t] += sum_s sc_s * dot(q_s, codes of sub-block s of token t) for the G groups'
 // packed units x[g] (members q[S][D] and sc[S]): S sub-blocks of 4D codes, token t's at
 // act + t * act_stride + at + 4D * s; exact in int32. The groups share each broadcast.
@@ -187,7 +224,7 @@ inline void add_scaled_sub_block_dots(const Unit * const (&x)[G], const uint8_t 
         for (int k = 0; k < D; ++k) {
             __m512i w[G];
             for (int g = 0; g < G; ++g) {
-                w[g] = x[g]->q[s][k];
+                w[g] = unit_codes(*x[g], s, k);
             }
             for (int t = 0; t < T; ++t) {
                 const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(
@@ -215,8 +252,8 @@ inline void k_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t ac
     __m512 acc[G][T];
     zero(acc);
     for (int64_t b = 0; b < nb; ++b) {
-        const typename K::packed * x[G];
-        __m512i                    isum[G][T];
+        const typename U::unit * x[G];
+        __m512i                  isum[G][T];
         units(b, x);
         for (int g = 0; g < G; ++g) {
             for (int t = 0; t < T; ++t) {
@@ -240,6 +277,7 @@ struct q45_kind {
     using a_block                              = block_q8_K;
     using packed                               = q45_packed;
     using stored                               = q45_stored<has_qh>;
+    using scaled                               = q45_scaled<has_qh>;
     using token_block                          = q45_token_block;
     static constexpr int64_t k_unit            = QK_K;
     static constexpr int     tile_tokens       = 6;      // kernel lab: T 4, 6, 8 within 8%
@@ -249,9 +287,17 @@ struct q45_kind {
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
     static void              store(const row_group & g, int64_t b, stored & s) { q45_store<block, has_qh>(g, b, s); }
     static void              unpack(const stored & s, packed & p) { q45_unpack(s, p); }
-    static __m512i           isum_start(const packed &, const token_block &) { return _mm512_setzero_si512(); }
+    static void              unpack_scales(const stored & s, scaled & p) {
+                     q45_unpack_scales(s, p);
+                     p.s = &s;
+    }
+    template <typename Unit>
+    static __m512i isum_start(const Unit &, const token_block &) {
+        return _mm512_setzero_si512();
+    }
     // acc += isum * d * da, then -= msum * dmin * da with msum = sum_j m_j * sum(a_j).
-    static __m512 float_step(__m512 acc, __m512i isum, const packed & x, const token_block & c) {
+    template <typename Unit>
+    static __m512 float_step(__m512 acc, __m512i isum, const Unit & x, const token_block & c) {
         __m512i msum = _mm512_setzero_si512();
         for (int q = 0; q < 4; ++q) {
             msum = _mm512_dpwssd_epi32(msum, x.mins[q], _mm512_set1_epi32(c.sums[q]));
@@ -316,6 +362,10 @@ struct alignas(64) q6_packed {
     __m512i scp[8];
     __m512  d;
 };
+
+inline __m512i unit_codes(const q6_packed & p, int s, int k) {
+    return p.q[s][k];
+}
 
 // A token's per-super-block constants: its scale and its 16 sums of 16 codes in int16 pairs.
 struct q6_token_block {

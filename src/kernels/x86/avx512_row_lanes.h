@@ -237,6 +237,24 @@ struct stored_units {
     }
 };
 
+// Units of a matrix packed at load whose codes the tile reads in place (a kind with K::scaled):
+// group g's stored block b at xs[g * nb + b], its scales unpacked into buf[g] when the tile
+// reaches it.
+template <typename K, int G>
+struct scaled_units {
+    using unit = typename K::scaled;
+    const typename K::stored * xs;
+    int64_t                    nb;
+    typename K::scaled *       buf;
+    void                       operator()(int64_t b, const typename K::scaled * (&x)[G]) const {
+                              for (int g = 0; g < G; ++g) {
+                                  prefetch_ahead<sizeof(typename K::stored)>(xs + g * nb + b + 2, 0);
+                                  K::unpack_scales(xs[g * nb + b], buf[g]);
+                                  x[g] = &buf[g];
+        }
+    }
+};
+
 // Units a tile reads as stored (a kind whose tile reads K::stored itself: Q8_0's stored
 // form is its packed form with F16 scales): group g's block b at xs[g * nb + b], the block
 // `ahead` blocks on fetched first. The first tile of a group streams the blocks from memory
@@ -406,8 +424,9 @@ uint64_t packed_scratch(int64_t n, int64_t n_tok) {
 // n_tok >= 1: G groups at a time against the tokens in tiles of T. A kind whose tile reads the
 // stored form (Q8_0) reads it in place, fetched ahead (direct_units). Otherwise tokens that
 // fill more than one tile get each group unpacked once into the scratch; fewer (one, in
-// decode) unpack a block into an L1 buffer as the tile reaches it, so the groups are read as
-// one stream. In sluice bench on the padded Q8_0 model (pp512, per task, thread 0), reading
+// decode) read the codes in place with the block's scales unpacked (a kind with K::scaled:
+// scaled_units) or unpack a block into an L1 buffer as the tile reaches it (stored_units), so
+// the groups are read as one stream. In sluice bench on the padded Q8_0 model (pp512, per task, thread 0), reading
 // in place ran tasks of 33-64 tokens at 347-381 GFLOP/s against 286 with the unpack, 5-8
 // tokens at 157 against 94: the unpack read each group from memory before any product began.
 template <typename K, int T = K::tile_tokens, int G = K::tile_groups>
@@ -433,11 +452,21 @@ void dot_packed(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_ro
                 K::unpack(x[i], xu[i]);
             }
             tokens<K, T, g>(nb, scratch_units<K, g>{xu, nb}, ab, act_stride, tb, n_tok, mask, out + r, os);
+        } else if constexpr (requires { typename K::scaled; }) {
+            alignas(64) typename K::scaled sbuf[G];
+            tokens<K, T, g>(nb, scaled_units<K, g>{x, nb, sbuf}, ab, act_stride, tb, n_tok, mask, out + r, os);
         } else {
             tokens<K, T, g>(nb, stored_units<K, g>{x, nb, buf}, ab, act_stride, tb, n_tok, mask, out + r, os);
         }
     };
-    for_groups<G>(n_rows, run);
+    // One token (decode) takes one group at a time: kernel lab (--copies 256, one thread, the
+    // weights from memory), Q4_K and Q5_K 1.5-1.9x two groups at a time, whose two streams
+    // read slower than one; from two tokens on, two groups share each broadcast and gain.
+    if (n_tok == 1) {
+        for_groups<1>(n_rows, run);
+    } else {
+        for_groups<G>(n_rows, run);
+    }
 }
 
 }  // namespace lanes
