@@ -128,7 +128,9 @@ void run_lab(ggml_type t, int64_t rows, int64_t cols, int64_t n_tok, int rounds,
             const weight_matrix copy{t, rows, cols, stride, w.data() + mat * static_cast<uint64_t>(c)};
             pack_matrix_rows(copy, top, 0, rows, packed.data() + pb * static_cast<uint64_t>(c));
         }
-        void * const ps64 = packed_scratch.get(k->packed->scratch(cols, n_tok));
+        // Enough for the variants' tiles too: the table's scratch for many tokens holds the
+        // unpacked groups whatever T is, and every token's constants.
+        void * const ps64 = packed_scratch.get(k->packed->scratch(cols, std::max<int64_t>(n_tok, 64)));
         cands.push_back({"packed", [&, pb, ps64](std::vector<float> & y) {
                              const uint8_t * wm = packed.data() + pb * (next_copy++ % static_cast<uint64_t>(copies));
                              tiled([&](int64_t r0, int64_t nr) {

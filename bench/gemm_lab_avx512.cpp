@@ -22,7 +22,9 @@ constexpr kern::dot_tile_fn l_q45 =
     kern::lanes::dot_tile<kern::lanes::q45_kind<block, has_qh>, kern::lanes::q45_dot_rows<block, has_qh>, T, G>;
 
 template <int T, int G>
-constexpr kern::dot_tile_fn p_q8_0 = kern::lanes::dot_packed<kern::lanes::q32_kind<kern::lanes::c_q8_0>, T, G>;
+constexpr kern::dot_tile_fn p_q8_0 = kern::lanes::dot_packed_tiles<kern::lanes::q32_kind<kern::lanes::c_q8_0>, T, G>;
+template <typename block, bool has_qh, int T, int G>
+constexpr kern::dot_tile_fn p_q45 = kern::lanes::dot_packed_tiles<kern::lanes::q45_kind<block, has_qh>, T, G>;
 
 }  // namespace
 
@@ -31,6 +33,11 @@ std::vector<tile_variant> avx512_packed_variants(ggml_type t) {
         case ggml_type::Q8_0:
             return {{"p-g1t4", p_q8_0<4, 1>},   {"p-g1t6", p_q8_0<6, 1>}, {"p-g1t8", p_q8_0<8, 1>},
                     {"p-g1t12", p_q8_0<12, 1>}, {"p-g2t6", p_q8_0<6, 2>}, {"p-g2t3", p_q8_0<3, 2>}};
+        case ggml_type::Q4_K:
+            return {{"p-g1t6", p_q45<block_q4_K, false, 6, 1>},
+                    {"p-g1t8", p_q45<block_q4_K, false, 8, 1>},
+                    {"p-g1t12", p_q45<block_q4_K, false, 12, 1>},
+                    {"p-g2t8", p_q45<block_q4_K, false, 8, 2>}};
         default:
             return {};
     }

@@ -240,7 +240,7 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
 template <typename C>
 constexpr packed_kernels q32_packed_kernels = {lanes::pack_rows<lanes::q32_kind<C>>,
                                                lanes::dot_packed<lanes::q32_kind<C>, 6, 2>,
-                                               lanes::packed_scratch<lanes::q32_kind<C>>};
+                                               lanes::packed_scratch<lanes::q32_kind<C>, 6>};
 
 template <typename C>
 constexpr type_kernels lanes_q32(const packed_kernels * packed = nullptr) {

@@ -280,8 +280,10 @@ struct q45_kind {
     using scaled                               = q45_scaled<has_qh>;
     using token_block                          = q45_token_block;
     static constexpr int64_t k_unit            = QK_K;
-    static constexpr int     tile_tokens       = 6;      // kernel lab: T 4, 6, 8 within 8%
-    static constexpr int     tile_groups       = 2;      // kernel lab: 1.03-1.08x one group
+    static constexpr int     tile_tokens       = 6;   // kernel lab: T 4, 6, 8 within 8%
+    static constexpr int     tile_groups       = 2;   // kernel lab: 1.03-1.08x one group
+    static constexpr int     few_tokens        = 12;  // dot_packed: one group, one tile, codes in place
+    static constexpr int     few_tile_tokens   = 12;
     static constexpr bool    tile_reads_stored = false;  // the tile reads unpacked scales
     static constexpr int     sub_blocks = 8, sub_dwords = 8;
     static token_block       token(const block_q8_K & y) { return q45_token(y); }
@@ -454,6 +456,8 @@ struct q6_kind {
     static constexpr int64_t k_unit            = QK_K;
     static constexpr int     tile_tokens       = 6;
     static constexpr int     tile_groups       = 1;  // kernel lab: two groups 0.9-1.0x
+    static constexpr int     few_tokens        = 0;  // one group already
+    static constexpr int     few_tile_tokens   = 6;
     static constexpr bool    tile_reads_stored = false;
     static constexpr int     sub_blocks = 16, sub_dwords = 4;
     static token_block       token(const block_q8_K & y) { return q6_token(y); }

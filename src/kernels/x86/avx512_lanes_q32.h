@@ -265,14 +265,16 @@ inline void q32_tile(int64_t nb, const U & units, const uint8_t * act, uint64_t 
 // The 32-code types for the generic drivers below.
 template <typename C>
 struct q32_kind {
-    using w_block                        = typename C::block;
-    using a_block                        = block_q8_0;
-    using packed                         = q32_packed;
-    using stored                         = q32_stored<typename C::scale>;
-    using token_block                    = q32_token_block;
-    static constexpr int64_t k_unit      = QK8_0;
-    static constexpr int     tile_tokens = 4;  // kernel lab (Q8_0): T 2..6 within 10%
-    static constexpr int     tile_groups = 2;  // kernel lab: 1.06-1.10x one group
+    using w_block                            = typename C::block;
+    using a_block                            = block_q8_0;
+    using packed                             = q32_packed;
+    using stored                             = q32_stored<typename C::scale>;
+    using token_block                        = q32_token_block;
+    static constexpr int64_t k_unit          = QK8_0;
+    static constexpr int     tile_tokens     = 4;   // kernel lab (Q8_0): T 2..6 within 10%
+    static constexpr int     tile_groups     = 2;   // kernel lab: 1.06-1.10x one group
+    static constexpr int     few_tokens      = 15;  // dot_packed: one group at a time (from 16, G 2, T 6)
+    static constexpr int     few_tile_tokens = 8;
     // The tile reads the stored form in place (codes already as it reads them; the F16 scales
     // converted per block): no unpack pass before the products (dot_packed).
     static constexpr bool tile_reads_stored = true;

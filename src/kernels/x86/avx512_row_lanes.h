@@ -220,40 +220,29 @@ struct scratch_units {
     }
 };
 
-// Units of a matrix packed at load: group g's stored block b at xs[g * nb + b], unpacked into
-// buf[g] when the tile reaches it.
-template <typename K, int G>
-struct stored_units {
-    using unit = typename K::packed;
+// Units of a matrix packed at load that the tile reads from an L1 buffer: group g's stored
+// block b at xs[g * nb + b], made into buf[g] by `prepare` when the tile reaches it.
+template <typename K, int G, typename Unit, void (*prepare)(const typename K::stored &, Unit &)>
+struct buffered_units {
+    using unit = Unit;
     const typename K::stored * xs;
     int64_t                    nb;
-    typename K::packed *       buf;
-    void                       operator()(int64_t b, const typename K::packed * (&x)[G]) const {
+    Unit *                     buf;
+    void                       operator()(int64_t b, const Unit * (&x)[G]) const {
                               for (int g = 0; g < G; ++g) {
                                   prefetch_ahead<sizeof(typename K::stored)>(xs + g * nb + b + 2, 0);
-                                  K::unpack(xs[g * nb + b], buf[g]);
+                                  prepare(xs[g * nb + b], buf[g]);
                                   x[g] = &buf[g];
         }
     }
 };
 
-// Units of a matrix packed at load whose codes the tile reads in place (a kind with K::scaled):
-// group g's stored block b at xs[g * nb + b], its scales unpacked into buf[g] when the tile
-// reaches it.
+// The block unpacked whole.
 template <typename K, int G>
-struct scaled_units {
-    using unit = typename K::scaled;
-    const typename K::stored * xs;
-    int64_t                    nb;
-    typename K::scaled *       buf;
-    void                       operator()(int64_t b, const typename K::scaled * (&x)[G]) const {
-                              for (int g = 0; g < G; ++g) {
-                                  prefetch_ahead<sizeof(typename K::stored)>(xs + g * nb + b + 2, 0);
-                                  K::unpack_scales(xs[g * nb + b], buf[g]);
-                                  x[g] = &buf[g];
-        }
-    }
-};
+using stored_units = buffered_units<K, G, typename K::packed, K::unpack>;
+// A kind with K::scaled: the tile reads the codes in place, the block's scales unpacked.
+template <typename K, int G>
+using scaled_units = buffered_units<K, G, typename K::scaled, K::unpack_scales>;
 
 // Units a tile reads as stored (a kind whose tile reads K::stored itself: Q8_0's stored
 // form is its packed form with F16 scales): group g's block b at xs[g * nb + b], the block
@@ -411,31 +400,38 @@ void pack_rows(int64_t n, const void * w, uint64_t stride, int64_t n_rows, void 
     }
 }
 
-// Scratch of dot_packed<K>: every token's constants, and two groups' unpacked blocks when the
-// tokens fill more than one tile of a kind that unpacks.
-template <typename K>
-uint64_t packed_scratch(int64_t n, int64_t n_tok) {
+// Whether dot_packed_tiles<K, T, .> unpacks each group into the scratch: tokens that fill more
+// than one tile, of a kind whose tile does not read the stored form.
+template <typename K, int T>
+constexpr bool unpacks_groups(int64_t n_tok) {
+    return n_tok > T && !K::tile_reads_stored;
+}
+
+// Scratch of dot_packed_tiles<K, T, .>: every token's constants, after two groups' unpacked
+// blocks when it unpacks.
+template <typename K, int T>
+uint64_t packed_tiles_scratch(int64_t n, int64_t n_tok) {
     const auto nb = static_cast<uint64_t>(n / K::k_unit);
     return nb * static_cast<uint64_t>(n_tok) * sizeof(typename K::token_block) +
-           (n_tok > K::tile_tokens && !K::tile_reads_stored ? 2 * nb * sizeof(typename K::packed) : 0);
+           (unpacks_groups<K, T>(n_tok) ? 2 * nb * sizeof(typename K::packed) : 0);
 }
 
 // dot_tile's contract on a packed matrix (w: its group of row 0, n_rows from there), for any
 // n_tok >= 1: G groups at a time against the tokens in tiles of T. A kind whose tile reads the
 // stored form (Q8_0) reads it in place, fetched ahead (direct_units). Otherwise tokens that
-// fill more than one tile get each group unpacked once into the scratch; fewer (one, in
-// decode) read the codes in place with the block's scales unpacked (a kind with K::scaled:
-// scaled_units) or unpack a block into an L1 buffer as the tile reaches it (stored_units), so
-// the groups are read as one stream. In sluice bench on the padded Q8_0 model (pp512, per task, thread 0), reading
-// in place ran tasks of 33-64 tokens at 347-381 GFLOP/s against 286 with the unpack, 5-8
-// tokens at 157 against 94: the unpack read each group from memory before any product began.
-template <typename K, int T = K::tile_tokens, int G = K::tile_groups>
-void dot_packed(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_rows, const void * act,
-                uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+// fill more than one tile get each group unpacked once into the scratch; fewer read the codes
+// in place with the block's scales unpacked (a kind with K::scaled: scaled_units) or unpack a
+// block into an L1 buffer as the tile reaches it (stored_units), so the groups are read as one
+// stream. In sluice bench on the padded Q8_0 model (pp512, per task, thread 0), reading in
+// place ran tasks of 33-64 tokens at 347-381 GFLOP/s against 286 with the unpack, 5-8 tokens
+// at 157 against 94: the unpack read each group from memory before any product began.
+template <typename K, int T, int G>
+void dot_packed_tiles(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_rows, const void * act,
+                      uint64_t act_stride, int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
     using packed     = typename K::packed;
     const int64_t nb = n / K::k_unit;
     auto *        xu = static_cast<packed *>(scratch);
-    auto *        tb = reinterpret_cast<typename K::token_block *>(n_tok > T ? xu + 2 * nb : xu);
+    auto *        tb = reinterpret_cast<typename K::token_block *>(unpacks_groups<K, T>(n_tok) ? xu + 2 * nb : xu);
     const auto *  ab = static_cast<const uint8_t *>(act);
     token_blocks<K>(nb, ab, act_stride, n_tok, tb);
     const auto *       xs = static_cast<const typename K::stored *>(w);
@@ -447,7 +443,7 @@ void dot_packed(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_ro
         const typename K::stored * x    = xs + (r / k_rows) * nb;
         if constexpr (K::tile_reads_stored) {
             tokens<K, T, g>(nb, direct_units<K, g>{x, nb}, ab, act_stride, tb, n_tok, mask, out + r, os);
-        } else if (n_tok > T) {
+        } else if (unpacks_groups<K, T>(n_tok)) {
             for (int64_t i = 0; i < g * nb; ++i) {
                 K::unpack(x[i], xu[i]);
             }
@@ -459,14 +455,34 @@ void dot_packed(int64_t n, const void * w, uint64_t /*row_stride*/, int64_t n_ro
             tokens<K, T, g>(nb, stored_units<K, g>{x, nb, buf}, ab, act_stride, tb, n_tok, mask, out + r, os);
         }
     };
-    // One token (decode) takes one group at a time: kernel lab (--copies 256, one thread, the
-    // weights from memory), Q4_K and Q5_K 1.5-1.9x two groups at a time, whose two streams
-    // read slower than one; from two tokens on, two groups share each broadcast and gain.
-    if (n_tok == 1) {
-        for_groups<1>(n_rows, run);
+    for_groups<G>(n_rows, run);
+}
+
+// The packed kernel of kind K: up to K::few_tokens tokens (decode, and an expert's share of a
+// short prompt) run one group of 16 rows at a time in tiles of K::few_tile_tokens, more run G
+// groups at a time in tiles of T. With few tokens the weights' stream from memory is what
+// costs: one group is one stream, and Q4_K / Q5_K read their codes in place in a single tile
+// (no unpack). Kernel lab (--copies 32, one thread, weights from memory, GFLOP/s against the
+// many-token shape): Q4_K 2-12 tokens 1.25-1.9x (e.g. 8 tokens 370-387 against 222-247; from
+// 16 on the many-token shape wins), Q8_0 2-12 tokens 1.05-1.5x (8 tokens 206-248 against
+// 167-173); one token (decode, --copies 256) Q4_K 1.2-1.45x and Q5_K 1.5x dot_rows on the
+// plain matrix, where two groups unpacked ran at 0.7-0.8x.
+template <typename K, int T = K::tile_tokens, int G = K::tile_groups>
+void dot_packed(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act, uint64_t act_stride,
+                int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
+    if (n_tok <= K::few_tokens) {
+        dot_packed_tiles<K, K::few_tile_tokens, 1>(n, w, row_stride, n_rows, act, act_stride, n_tok, out, out_stride,
+                                                   scratch);
     } else {
-        for_groups<G>(n_rows, run);
+        dot_packed_tiles<K, T, G>(n, w, row_stride, n_rows, act, act_stride, n_tok, out, out_stride, scratch);
     }
+}
+
+// Scratch of dot_packed<K, T>.
+template <typename K, int T = K::tile_tokens>
+uint64_t packed_scratch(int64_t n, int64_t n_tok) {
+    return n_tok <= K::few_tokens ? packed_tiles_scratch<K, K::few_tile_tokens>(n, n_tok)
+                                  : packed_tiles_scratch<K, T>(n, n_tok);
 }
 
 }  // namespace lanes
