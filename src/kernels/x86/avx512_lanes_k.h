@@ -180,9 +180,10 @@ inline void q45_unpack(const q45_stored<has_qh> & s, q45_packed & p) {
     q45_unpack_scales(s, p);
 }
 
-// A group's super-block as a tile of one token reads it: the codes in place in the stored form
-// (split as the tile reaches them: one use each, so unpacking them to a buffer first only adds
-// stores), the scales unpacked. Kernel lab (--copies 256, one token, one thread, one group at a
+// A group's super-block as the one tile of few tokens reads it (dot_packed, up to few_tokens):
+// the codes in place in the stored form (split as the tile reaches them: each split serves all
+// the tile's tokens once, so unpacking them into a buffer first only adds stores), the scales
+// unpacked. Kernel lab (--copies 256, one token, one thread, one group at a
 // time as dot_packed runs decode): Q4_K 1.2-1.45x and Q5_K 1.5x dot_rows on the plain matrix,
 // where unpacking every block into a buffer ran at 0.7-0.8x. (Q6_K's codes take two loads and
 // five steps each; reading them in place did not beat its unpack, so Q6_K unpacks.)
@@ -206,7 +207,7 @@ inline __m512i unit_codes(const q45_scaled<has_qh> & p, int j, int k) {
 }
 
 // isum[g][t] += sum_s sc_s * dot(q_s, codes of sub-block s of token t) for the G groups'
-// packed units x[g] (members q[S][D] and sc[S]): S sub-blocks of 4D codes, token t's at
+// units x[g] (codes by unit_codes, scales in member sc[S]): S sub-blocks of 4D codes, token t's at
 // act + t * act_stride + at + 4D * s; exact in int32. The groups share each broadcast.
 template <int T, int G, int S, int D, typename Unit>
 inline void add_scaled_sub_block_dots(const Unit * const (&x)[G], const uint8_t * act, uint64_t act_stride, uint64_t at,
