@@ -234,9 +234,10 @@ void dot_grouped(int64_t n, const void * w, uint64_t stride, int64_t n_rows, con
 // The 32-code types with Q8_0 activations: the row-lanes kernels (avx512_lanes_q32.h).
 // Q8_0's stored form is size-neutral, so Q8_0 matrices can be packed at load; the others' stored
 // forms hold their codes as bytes (larger than the file's nibbles) and serve dot_tile only.
-// Packed tiles of 6 tokens x 2 groups: in the kernel lab (768x2048 and 2048x768, 16 and 64
-// tokens) 1.03-1.07x four tokens with the weights in cache, 1.03-1.15x from memory (--copies
-// 64); one group of 4-12 tokens ran 0.8-1.0x.
+// Packed tiles of 6 tokens x 2 groups from 16 tokens on: in the kernel lab (768x2048 and
+// 2048x768, 16 and 64 tokens) 1.03-1.07x four tokens with the weights in cache, 1.03-1.15x from
+// memory (--copies 64). Below 16, dot_packed takes one group in tiles of 8
+// (q32_kind::few_tokens): --copies 160, 8-12 tokens, 0.99-1.16x two groups in tiles of 6.
 template <typename C>
 constexpr packed_kernels q32_packed_kernels = {lanes::pack_rows<lanes::q32_kind<C>>,
                                                lanes::dot_packed<lanes::q32_kind<C>, 6, 2>,
