@@ -6,8 +6,8 @@
 // process (madvise), so the experts are resident once, not twice.
 #pragma once
 
-#include "experts/cache/slot_memory.h"
 #include "experts/expert_store.h"
+#include "experts/page_block.h"
 
 #include <array>
 #include <cstdint>

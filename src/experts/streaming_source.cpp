@@ -284,10 +284,9 @@ void streaming_expert_source::drain(int layer, int slot) {
     }
 }
 
-void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) {
+void streaming_expert_source::request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) {
     slots_.resize(ids.size());
-    cache_->acquire(layer, ids, slots_);
-    issue_guesses();
+    cache_->request(layer, ids, slots_);
     for (size_t i = 0; i < ids.size(); ++i) {
         const std::byte *    base  = memory_.slot(layer, slots_[i]);
         const expert_store & where = cache_->index().slot(layer, slots_[i]).shadow ? *shadow_store_ : store_;
@@ -295,6 +294,69 @@ void streaming_expert_source::acquire(int layer, std::span<const int32_t> ids, s
     }
     if (predictor_) {
         predictor_->observe(layer, ids);
+    }
+}
+
+bool streaming_expert_source::read_done(int layer, int slot) {
+    return std::ranges::all_of(tickets_[layer][slot], [&](uint64_t t) { return t == 0 || reader_->ready(t); });
+}
+
+bool streaming_expert_source::may_read_ahead(int layer, size_t next) const {
+    // Under --cache-type a guess needs a staging buffer, which a read holds until it is waited
+    // for: reading ahead only once every read is in keeps the decisions those of acquire().
+    if (staging_) {
+        return next == waiting_.size();
+    }
+    return std::none_of(waiting_.begin() + static_cast<std::ptrdiff_t>(next), waiting_.end(), [&](size_t i) {
+        const cache_slot & s = cache_->index().slot(layer, slots_[i]);
+        return s.status == slot_status::LOADING && !s.prefetch;
+    });
+}
+
+void streaming_expert_source::yield_as_read(int layer, std::span<const size_t> which,
+                                            std::span<const expert_matrices> mats, std::span<const int32_t> next_turn,
+                                            const group_fn & fn) {
+    // First the experts in memory already, while the others' reads run; then, in the order
+    // asked, each expert still being read together with those after it that landed meanwhile.
+    waiting_.clear();
+    group_which_.clear();
+    group_mats_.clear();
+    for (size_t i = 0; i < which.size(); ++i) {
+        if (cache_->loading(layer, slots_[i])) {
+            waiting_.push_back(i);
+        } else {
+            group_which_.push_back(which[i]);
+            group_mats_.push_back(mats[i]);
+        }
+    }
+    // Reading ahead (later layers' guesses, this layer's next turn) waits until this turn's
+    // demand reads are done, so it never shares the disk with a miss the forward pass needs.
+    bool   read_ahead = false;
+    size_t next       = 0;  // waiting_[next..]: not yielded yet
+    while (true) {
+        if (!read_ahead && may_read_ahead(layer, next)) {
+            issue_guesses();
+            prefetch(layer, next_turn);
+            read_ahead = true;
+        }
+        if (!group_mats_.empty()) {
+            fn(group_which_, group_mats_);
+        }
+        if (next == waiting_.size()) {
+            break;
+        }
+        group_which_.clear();
+        group_mats_.clear();
+        for (size_t j = next; j < waiting_.size(); ++j) {
+            const size_t i = waiting_[j];
+            if (j > next && !read_done(layer, slots_[i])) {
+                break;
+            }
+            cache_->finish(layer, slots_[i]);  // blocks for waiting_[next] only
+            group_which_.push_back(which[i]);
+            group_mats_.push_back(mats[i]);
+        }
+        next += group_mats_.size();
     }
 }
 
@@ -314,11 +376,9 @@ void streaming_expert_source::for_each_expert(int layer, std::span<const int32_t
     for (size_t i = 0; i < ids.size(); i += turn) {
         const size_t count = std::min(turn, ids.size() - i);
         turn_.resize(count);
-        acquire(layer, in_order.subspan(i, count), turn_);
-        if (i + count < ids.size()) {
-            prefetch(layer, in_order.subspan(i + count, std::min(turn, ids.size() - i - count)));
-        }
-        fn(std::span<const size_t>(order_).subspan(i, count), turn_);
+        request(layer, in_order.subspan(i, count), turn_);
+        const std::span<const int32_t> next_turn = in_order.subspan(i + count, std::min(turn, ids.size() - i - count));
+        yield_as_read(layer, std::span<const size_t>(order_).subspan(i, count), turn_, next_turn, fn);
     }
 }
 

@@ -47,12 +47,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) override;
     void resident(int layer, std::span<uint8_t> out) const override;
 
-    // Makes experts `ids` of `layer` resident and writes their matrices to out[i]; the views
-    // stay valid until the next call into the source. At most max_acquire(layer) at once.
-    void acquire(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out);
-    // Starts reading experts `ids` of `layer` into slots the forward pass does not hold.
-    void prefetch(int layer, std::span<const int32_t> ids);
-    // The layer's slots: the most experts one acquire() may ask for.
+    // The layer's slots: the most experts one turn of for_each_expert() may hold.
     int max_acquire(int layer) const { return cache_->max_acquire(layer); }
 
     // Bytes of slot memory one expert of each layer takes (0 for dense blocks). With a shadow
@@ -84,6 +79,22 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void drain(int layer, int slot);
     void issue_guesses();  // reads pending_guesses_ ahead
 
+    // One turn of for_each_expert: experts `ids` of `layer` held (expert_cache::request), their
+    // matrices in out[i] (views into the slots, some still being read; valid until the next
+    // call into the source).
+    void request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out);
+    // Yields the turn's experts (which[i], mats[i]) as their reads land, computing those held
+    // while the rest are read; reads the guesses and `next_turn` ahead once its demand reads
+    // are done.
+    void yield_as_read(int layer, std::span<const size_t> which, std::span<const expert_matrices> mats,
+                       std::span<const int32_t> next_turn, const group_fn & fn);
+    // Whether the turn may read ahead: none of waiting_[next..] is a demand read still running.
+    bool may_read_ahead(int layer, size_t next) const;
+    // Whether every read of the slot has completed (does not block).
+    bool read_done(int layer, int slot);
+    // Starts reading experts `ids` of `layer` into slots the forward pass does not hold.
+    void prefetch(int layer, std::span<const int32_t> ids);
+
     int next_moe_layer(int after) const;
     // Whether this process computes expert e of layer l (always, without a partition).
     bool owns(int layer, int32_t expert) const {
@@ -111,7 +122,10 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // Guesses made when a layer's input arrived, read once that layer's own experts have
     // been asked for, so a demand read never queues behind a guess: (target layer, experts).
     std::vector<std::pair<int, std::vector<int32_t>>> pending_guesses_;
-    std::vector<int>                                  slots_;    // acquire's slots
+    std::vector<int>                                  slots_;        // the turn's slots
+    std::vector<size_t>                               waiting_;      // the turn's entries whose reads ran at request
+    std::vector<size_t>                               group_which_;  // the group yield_as_read yields next
+    std::vector<expert_matrices>                      group_mats_;
     std::vector<expert_matrices>                      turn_;     // for_each_expert's current group
     std::vector<size_t>                               order_;    // for_each_expert's order of ids
     std::vector<int32_t>                              ordered_;  // ids in that order

@@ -135,6 +135,13 @@ void expert_cache::prefetch(int layer, std::span<const int32_t> ids) {
 }
 
 void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<int> slots) {
+    request(layer, ids, slots);
+    for (const int slot : slots) {
+        finish(layer, slot);
+    }
+}
+
+void expert_cache::request(int layer, std::span<const int32_t> ids, std::span<int> slots) {
     index_.release_all();
     index_.next_pass(layer);
     if (static_cast<int>(ids.size()) > max_acquire(layer)) {
@@ -185,8 +192,9 @@ void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<in
             fail("expert cache: no staging buffer for a demand read of layer {}", layer);
         }
     }
+    // A use counts when it is asked for: touching a slot whose read still runs changes no
+    // decision, since nothing else claims in this layer until the call returns.
     for (size_t i = 0; i < ids.size(); ++i) {
-        finish(layer, slots[i]);
         index_.touch(layer, slots[i]);
         st.shadow_uses += index_.slot(layer, slots[i]).shadow ? 1 : 0;
     }

@@ -80,6 +80,13 @@ class expert_cache {
     // cached, it is read exact into its slot (COLD, SPECULATIVE).
     void acquire(int layer, std::span<const int32_t> ids, std::span<int> slots);
 
+    // acquire() without its waits: holds and counts the same, claims the same slots and starts
+    // the same reads, but returns while reads may still run. finish() each slot before using
+    // it; loading() says which still need it. acquire() is request() then finish() of every
+    // slot, so the cache's decisions do not depend on when the bytes arrive.
+    void request(int layer, std::span<const int32_t> ids, std::span<int> slots);
+    bool loading(int layer, int slot) const { return index_.slot(layer, slot).status == slot_status::LOADING; }
+
     // Completes the slot's read if it is still pending. The streaming source calls it from
     // inside start_read() to get a staging buffer back from the oldest load.
     void finish(int layer, int slot);

@@ -31,7 +31,7 @@ requant_staging::requant_staging(ggml_type type, const expert_store & store, int
             "before they are converted",
             budget, size);
     }
-    memory_ = page_block(size, "staging for the expert cache");
+    memory_ = page_block(size, "staging for the expert cache", true);
     for (int i = n_buffers - 1; i >= 0; --i) {
         free_.push_back(i);
     }

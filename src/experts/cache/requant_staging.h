@@ -5,8 +5,8 @@
 // for a layer's demand and a layer's guesses in flight) are paid from the budget.
 #pragma once
 
-#include "experts/cache/slot_memory.h"
 #include "experts/expert_store.h"
+#include "experts/page_block.h"
 #include "tensor/types.h"
 
 #include <cstddef>

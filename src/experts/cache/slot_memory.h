@@ -1,9 +1,10 @@
-// The expert cache's memory: anonymous pages (page-aligned, so O_DIRECT reads can land in
-// them; zero until touched; returned to the system at once when unmapped), one block per
-// layer holding that layer's slots back to back.
+// The expert cache's memory: one page_block per layer holding that layer's slots back to
+// back, faulted in at start (huge pages where the system gives them; returned to the
+// system at once when unmapped).
 #pragma once
 
 #include "experts/cache/cache_plan.h"
+#include "experts/page_block.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -11,25 +12,6 @@
 #include <vector>
 
 namespace sluice {
-
-// One anonymous mapping of `bytes` (none for 0). Throws naming `what` when it cannot be had.
-class page_block {
-  public:
-    page_block() = default;
-    page_block(uint64_t bytes, const std::string & what);
-    ~page_block();
-    page_block(page_block && o) noexcept;
-    page_block & operator=(page_block && o) noexcept;
-    page_block(const page_block &)             = delete;
-    page_block & operator=(const page_block &) = delete;
-
-    std::byte * data() const { return base_; }
-    uint64_t    size() const { return size_; }
-
-  private:
-    std::byte * base_ = nullptr;
-    uint64_t    size_ = 0;
-};
 
 class slot_memory {
   public:

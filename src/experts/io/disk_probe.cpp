@@ -1,20 +1,13 @@
 #include "experts/io/disk_probe.h"
 
+#include "experts/page_block.h"
+
 #include <chrono>
-#include <cstdlib>
 #include <deque>
-#include <memory>
 #include <random>
 #include <vector>
 
 namespace sluice {
-namespace {
-
-struct free_deleter {
-    void operator()(std::byte * p) const { std::free(p); }
-};
-
-}  // namespace
 
 disk_probe probe_expert_reads(const expert_store & store, const reader_options & opt, int n, int in_flight,
                               int n_serial) {
@@ -35,11 +28,12 @@ disk_probe probe_expert_reads(const expert_store & store, const reader_options &
             span = std::max(span, (s.nbytes / direct_io_alignment + 2) * direct_io_alignment);
         }
     }
-    const int                                slots = 3 * std::max(1, in_flight);
-    std::unique_ptr<std::byte, free_deleter> buf(
-        static_cast<std::byte *>(std::aligned_alloc(direct_io_alignment, span * static_cast<uint64_t>(slots))));
-    std::mt19937 rng(1234);
-    const auto   read_expert = [&](int slot0, std::vector<uint64_t> & tickets) {
+    // Memory of the kind the cache's slots are (huge pages where the system gives them), since
+    // on a VM that changes how fast a read lands.
+    const int        slots = 3 * std::max(1, in_flight);
+    const page_block buf(span * static_cast<uint64_t>(slots), "the disk probe's buffers", true);
+    std::mt19937     rng(1234);
+    const auto       read_expert = [&](int slot0, std::vector<uint64_t> & tickets) {
         const int l = layers[rng() % layers.size()];
         const int e = static_cast<int>(rng() % static_cast<unsigned>(store.n_expert()));
         int       i = 0;
@@ -51,7 +45,7 @@ disk_probe probe_expert_reads(const expert_store & store, const reader_options &
                 (s.file_offset + s.nbytes + direct_io_alignment - 1) / direct_io_alignment * direct_io_alignment -
                 r.offset;
             r.required = s.file_offset + s.nbytes - r.offset;
-            r.dest     = buf.get() + span * static_cast<uint64_t>(slot0 + i++);
+            r.dest     = buf.data() + span * static_cast<uint64_t>(slot0 + i++);
             tickets.push_back(reader->submit(r));
             out.bytes += s.nbytes;
         }
