@@ -1,6 +1,7 @@
 #include "experts/packed_experts.h"
 
 #include "kernels/kernels.h"
+#include "util/memory_stats.h"
 #include "util/progress.h"
 #include "util/thread_pool.h"
 
@@ -8,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 
 namespace sluice {
@@ -23,21 +23,6 @@ void release_file_pages(const uint8_t * p, uint64_t n) {
     if (end > begin) {
         ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);  // advice: a failure costs memory only
     }
-}
-
-// MemAvailable (free memory plus what the kernel can reclaim, page cache included), or all of
-// physical memory where /proc/meminfo cannot be read.
-uint64_t available_memory() {
-    std::ifstream in("/proc/meminfo");
-    std::string   key;
-    uint64_t      kib = 0;
-    while (in >> key >> kib) {
-        if (key == "MemAvailable:") {
-            return kib * 1024;
-        }
-        in.ignore(256, '\n');
-    }
-    return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace
@@ -67,7 +52,7 @@ packed_experts::packed_experts(const expert_store & store, matmul_runner & runne
     // The copy needs its bytes in RAM at once: a model whose experts do not fit in 80% of the
     // memory available now stays mapped, as it would run without packing (a model bigger than
     // RAM is what --expert-budget is for).
-    if (total == 0 || total > available_memory() / 5 * 4) {
+    if (total == 0 || total > available_memory_bytes() / 5 * 4) {
         std::fill(layer_at_.begin(), layer_at_.end(), k_unpacked);
         return;
     }

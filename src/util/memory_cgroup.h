@@ -1,0 +1,31 @@
+// A memory cgroup made for a measurement: a child process joins it to run under a limit
+// (the streaming benchmark's mmap row, the available-memory test). Root only; v1 or v2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sluice {
+
+class memory_cgroup {
+  public:
+    // A new group named `name` under the memory hierarchy's root, limited to `limit` bytes;
+    // nullopt when none can be made here (not root, no memory controller).
+    static std::optional<memory_cgroup> make(const std::string & name, uint64_t limit);
+
+    ~memory_cgroup();  // removes the group (once its processes have left)
+    memory_cgroup(memory_cgroup && o) noexcept;
+    memory_cgroup & operator=(memory_cgroup &&)      = delete;
+    memory_cgroup(const memory_cgroup &)             = delete;
+    memory_cgroup & operator=(const memory_cgroup &) = delete;
+
+    // Moves the calling process into the group.
+    void enter() const;
+
+  private:
+    explicit memory_cgroup(std::string dir) : dir_(std::move(dir)) {}
+    std::string dir_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,54 @@
+// available_memory_bytes() sees a memory cgroup's limit, which /proc/meminfo does not: a child
+// moved into a group limited to 64 MiB must be told at most that. Needs a cgroup it may make
+// (root; v1 or v2), else skips.
+#include "util/memory_cgroup.h"
+#include "util/memory_stats.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <optional>
+
+namespace sluice {
+namespace {
+
+TEST(available_memory, is_positive_and_at_most_physical_memory) {
+    const uint64_t physical =
+        static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t a = available_memory_bytes();
+    EXPECT_GT(a, 0u);
+    EXPECT_LE(a, physical);
+}
+
+TEST(available_memory, a_memory_cgroup_limit_caps_it) {
+    const uint64_t                     limit = uint64_t{64} << 20;
+    const std::optional<memory_cgroup> group = memory_cgroup::make(fmt::format("sluice-test-{}", ::getpid()), limit);
+    if (!group) {
+        GTEST_SKIP() << "no memory cgroup can be made here";
+    }
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(fds[0]);
+        group->enter();
+        const uint64_t                 got = available_memory_bytes();
+        [[maybe_unused]] const ssize_t n   = ::write(fds[1], &got, sizeof got);
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    uint64_t      got = 0;
+    const ssize_t n   = ::read(fds[0], &got, sizeof got);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_EQ(n, static_cast<ssize_t>(sizeof got));
+    EXPECT_GT(got, 0u);
+    EXPECT_LE(got, limit);
+    EXPECT_LT(limit, available_memory_bytes()) << "this machine has less than 64 MiB free: the check proves nothing";
+}
+
+}  // namespace
+}  // namespace sluice
