@@ -170,43 +170,25 @@ row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit
         r.note = "skipped: no memory cgroup can be made here";
         return r;
     }
-    int fds[2];
-    if (::pipe(fds) != 0) {
-        r.note = "skipped: pipe";
-        return r;
-    }
-    const pid_t child = ::fork();
-    if (child == 0) {
-        ::close(fds[0]);
-        group->enter();
+    const memory_cgroup::child_result child  = group->run_child([&] {
         drop_page_cache(o.model_path);
-        double out[2] = {0, 0};
-        try {
-            engine_options in_ram = o;
-            in_ram.expert_budget.clear();
-            // Plain mmap: the experts stay in the file's pages, which the kernel evicts within
-            // the limit (packing them at load would copy them all into anonymous memory and
-            // get the child killed).
-            in_ram.repack_experts = false;
-            const row rr          = run_row("mmap", in_ram, w);
-            out[0]                = rr.prefill;
-            out[1]                = rr.decode;
-        } catch (...) {
-        }
-        [[maybe_unused]] const ssize_t wr = ::write(fds[1], out, sizeof out);
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    double                         got[2] = {0, 0};
-    [[maybe_unused]] const ssize_t rd     = ::read(fds[0], got, sizeof got);
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+        engine_options in_ram = o;
+        in_ram.expert_budget.clear();
+        // Plain mmap: the experts stay in the file's pages, which the kernel evicts within
+        // the limit (packing them at load would copy them all into anonymous memory and
+        // get the child killed).
+        in_ram.repack_experts = false;
+        const row rr          = run_row("mmap", in_ram, w);
+        return fmt::format("{} {}", rr.prefill, rr.decode);
+    });
+    double                            got[2] = {0, 0};
+    std::sscanf(child.out.c_str(), "%lf %lf", &got[0], &got[1]);
     r.prefill = got[0];
     r.decode  = got[1];
     r.note    = fmt::format("limit {:.0f} MiB", static_cast<double>(limit) / 1048576.0);
     if (r.decode == 0) {
-        r.note += ", failed (killed by the limit?)";
+        r.note += WIFSIGNALED(child.status) ? fmt::format(", killed by signal {} (the limit?)", WTERMSIG(child.status))
+                                            : ", failed: " + child.out;
     }
     return r;
 }

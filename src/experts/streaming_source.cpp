@@ -2,6 +2,7 @@
 
 #include "experts/cache/slot_layout.h"
 #include "util/error.h"
+#include "util/memory_stats.h"
 
 #include <fmt/format.h>
 
@@ -101,6 +102,15 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
 }
 
 void streaming_expert_source::allocate(const cache_plan & p) {
+    // The slots are faulted in now: a budget this process cannot have is an error here, not
+    // an out-of-memory kill later.
+    const uint64_t available = available_memory_bytes();
+    if (p.bytes > available) {
+        fail(
+            "--expert-budget: the expert cache needs {:.1f} MiB but this process can have {:.1f} MiB more (available "
+            "memory, within any memory cgroup's limit); lower the budget",
+            static_cast<double>(p.bytes) / 1048576.0, static_cast<double>(available) / 1048576.0);
+    }
     memory_ = slot_memory(p);
     tickets_.resize(p.slots.size());
     for (size_t l = 0; l < p.slots.size(); ++l) {

@@ -1,6 +1,7 @@
 #include "util/memory_cgroup.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -31,6 +32,44 @@ memory_cgroup::memory_cgroup(memory_cgroup && o) noexcept : dir_(std::exchange(o
 
 void memory_cgroup::enter() const {
     std::ofstream(dir_ + "/cgroup.procs") << ::getpid();
+}
+
+memory_cgroup::child_result memory_cgroup::run_child(const std::function<std::string()> & fn) const {
+    child_result r;
+    int          fds[2];
+    if (::pipe(fds) != 0) {
+        r.status = -1;
+        return r;
+    }
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(fds[0]);
+        enter();
+        std::string out;
+        try {
+            out = fn();
+        } catch (...) {
+            out = "an exception escaped";
+        }
+        for (size_t at = 0; at < out.size();) {
+            const ssize_t n = ::write(fds[1], out.data() + at, out.size() - at);
+            if (n <= 0) {
+                break;
+            }
+            at += static_cast<size_t>(n);
+        }
+        ::_exit(0);  // no destructors, no exit handlers: they belong to the parent
+    }
+    ::close(fds[1]);
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+        r.out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fds[0]);
+    if (child < 0 || ::waitpid(child, &r.status, 0) != child) {
+        r.status = -1;
+    }
+    return r;
 }
 
 }  // namespace sluice

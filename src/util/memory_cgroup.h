@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,14 @@ class memory_cgroup {
 
     // Moves the calling process into the group.
     void enter() const;
+
+    // Runs `fn` in a forked child inside the group; its result comes back through a pipe.
+    // status: the child's wait status (a kill by the limit shows as a signal there).
+    struct child_result {
+        std::string out;
+        int         status = 0;
+    };
+    child_result run_child(const std::function<std::string()> & fn) const;
 
   private:
     explicit memory_cgroup(std::string dir) : dir_(std::move(dir)) {}

@@ -6,12 +6,16 @@
 #include "experts/streaming_source.h"
 #include "golden.h"
 #include "util/error.h"
+#include "util/memory_cgroup.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 namespace sluice::test {
 namespace {
@@ -212,6 +216,29 @@ TEST(streaming, a_budget_below_one_token_of_experts_is_a_clear_error) {
         EXPECT_NE(std::string(err.what()).find(std::to_string(min)), std::string::npos) << err.what();
     }
     EXPECT_THROW(engine(options_for(m.path, "lots")), error);
+}
+
+// The slots are faulted in at start, so a budget the process cannot have must be refused
+// there with a message, not end in an out-of-memory kill: a child in a memory cgroup of
+// 16 MiB asks for all of the trained model's 51 MiB of experts. Needs a cgroup (root).
+TEST(streaming, a_budget_beyond_the_memory_the_process_may_have_is_a_clear_error) {
+    const std::optional<memory_cgroup> group =
+        memory_cgroup::make(fmt::format("sluice-streaming-test-{}", ::getpid()), uint64_t{16} << 20);
+    if (!group) {
+        GTEST_SKIP() << "no memory cgroup can be made here";
+    }
+    const std::string                 path = model_cases()[1].path;
+    const memory_cgroup::child_result r    = group->run_child([&] {
+        try {
+            engine e(options_for(path, "100%"));
+        } catch (const error & err) {
+            return std::string(err.what());
+        }
+        return std::string("accepted");
+    });
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << "the child did not exit cleanly: " << r.status;
+    EXPECT_NE(r.out.find("--expert-budget: the expert cache needs"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("lower the budget"), std::string::npos) << r.out;
 }
 
 TEST(streaming, a_file_truncated_under_the_reader_stops_with_a_clear_error) {

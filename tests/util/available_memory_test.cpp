@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <string>
 
 namespace sluice {
 namespace {
@@ -28,23 +29,9 @@ TEST(available_memory, a_memory_cgroup_limit_caps_it) {
     if (!group) {
         GTEST_SKIP() << "no memory cgroup can be made here";
     }
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    if (child == 0) {
-        ::close(fds[0]);
-        group->enter();
-        const uint64_t                 got = available_memory_bytes();
-        [[maybe_unused]] const ssize_t n   = ::write(fds[1], &got, sizeof got);
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    uint64_t      got = 0;
-    const ssize_t n   = ::read(fds[0], &got, sizeof got);
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    ASSERT_EQ(n, static_cast<ssize_t>(sizeof got));
+    const memory_cgroup::child_result r = group->run_child([] { return std::to_string(available_memory_bytes()); });
+    ASSERT_TRUE(WIFEXITED(r.status)) << r.status;
+    const uint64_t got = std::stoull(r.out);
     EXPECT_GT(got, 0u);
     EXPECT_LE(got, limit);
     EXPECT_LT(limit, available_memory_bytes()) << "this machine has less than 64 MiB free: the check proves nothing";
