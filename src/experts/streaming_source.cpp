@@ -318,8 +318,7 @@ bool streaming_expert_source::may_read_ahead(int layer, size_t next) const {
         return next == waiting_.size();
     }
     return std::none_of(waiting_.begin() + static_cast<std::ptrdiff_t>(next), waiting_.end(), [&](size_t i) {
-        const cache_slot & s = cache_->index().slot(layer, slots_[i]);
-        return s.status == slot_status::LOADING && !s.prefetch;
+        return cache_->loading(layer, slots_[i]) && !cache_->index().slot(layer, slots_[i]).prefetch;
     });
 }
 

@@ -9,11 +9,7 @@ namespace sluice {
 slot_memory::slot_memory(const cache_plan & plan) : slot_bytes_(plan.slot_bytes) {
     // Faulting a budget of several GiB in takes seconds (on a VM, the host backs each page on
     // its first touch): say so on a terminal.
-    uint64_t total = 0;
-    for (size_t l = 0; l < plan.slots.size(); ++l) {
-        total += static_cast<uint64_t>(plan.slots[l]) * plan.slot_bytes[l];
-    }
-    progress_bar bar("reserving the expert cache", total);
+    progress_bar bar("reserving the expert cache", plan.bytes);
     uint64_t     done = 0;
     layers_.reserve(plan.slots.size());
     for (size_t l = 0; l < plan.slots.size(); ++l) {
