@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -13,22 +11,25 @@
 namespace sluice {
 namespace {
 
-uint64_t status_kib(const char * field) {
-    std::FILE * f = std::fopen("/proc/self/status", "r");
-    if (f == nullptr) {
-        return 0;
-    }
-    char          line[256];
-    unsigned long kib = 0;
-    const size_t  len = std::strlen(field);
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-        if (std::strncmp(line, field, len) == 0 && line[len] == ':') {
-            std::sscanf(line + len + 1, "%lu", &kib);
-            break;
+// The number after `key` on the first line of `path` whose first field is `key`: "VmHWM: 123 kB" in
+// /proc/self/status, "MemAvailable: 123 kB" in /proc/meminfo (keys with their colon, values in
+// KiB), "inactive_file 123" in a cgroup's memory.stat (bytes). nullopt when absent.
+std::optional<uint64_t> field_value(const std::string & path, const std::string & key) {
+    std::ifstream in(path);
+    std::string   line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string        k;
+        uint64_t           v = 0;
+        if (fields >> k >> v && k == key) {
+            return v;
         }
     }
-    std::fclose(f);
-    return static_cast<uint64_t>(kib) * 1024;
+    return std::nullopt;
+}
+
+uint64_t status_kib(const std::string & field) {
+    return field_value("/proc/self/status", field + ":").value_or(0) * 1024;
 }
 
 // A file holding one number; nullopt when absent or not a number ("max": no limit).
@@ -41,21 +42,8 @@ std::optional<uint64_t> read_number(const std::string & path) {
     return v;
 }
 
-// `key value` lines of a cgroup's memory.stat.
-uint64_t stat_value(const std::string & path, const std::string & key) {
-    std::ifstream in(path);
-    std::string   k;
-    uint64_t      v = 0;
-    while (in >> k >> v) {
-        if (k == key) {
-            return v;
-        }
-    }
-    return 0;
-}
-
-// Limit less usage (inactive file pages counted free) of cgroup directory `dir` and of every
-// directory above it up to `root`.
+// Limit less usage (inactive file pages counted free) of the cgroup at `path` under `root`, and
+// of every group above it, folded into `most` by min.
 uint64_t cgroup_headroom(const std::string & root, std::string path, bool v2, uint64_t most) {
     const char * limit_file = v2 ? "/memory.max" : "/memory.limit_in_bytes";
     const char * usage_file = v2 ? "/memory.current" : "/memory.usage_in_bytes";
@@ -65,7 +53,7 @@ uint64_t cgroup_headroom(const std::string & root, std::string path, bool v2, ui
         const std::optional<uint64_t> limit = read_number(dir + limit_file);
         const std::optional<uint64_t> usage = read_number(dir + usage_file);
         if (limit && usage) {
-            const uint64_t reclaimable = stat_value(dir + "/memory.stat", inactive);
+            const uint64_t reclaimable = field_value(dir + "/memory.stat", inactive).value_or(0);
             const uint64_t used        = *usage > reclaimable ? *usage - reclaimable : 0;
             most                       = std::min(most, *limit > used ? *limit - used : 0);
         }
@@ -81,17 +69,8 @@ uint64_t cgroup_headroom(const std::string & root, std::string path, bool v2, ui
 
 uint64_t available_memory_bytes() {
     uint64_t most = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    {
-        std::ifstream in("/proc/meminfo");
-        std::string   key;
-        uint64_t      kib = 0;
-        while (in >> key >> kib) {
-            if (key == "MemAvailable:") {
-                most = kib * 1024;
-                break;
-            }
-            in.ignore(256, '\n');
-        }
+    if (const std::optional<uint64_t> kib = field_value("/proc/meminfo", "MemAvailable:")) {
+        most = *kib * 1024;
     }
     // /proc/self/cgroup: "ID:CONTROLLERS:PATH" per hierarchy; v2's line is "0::PATH".
     std::ifstream in("/proc/self/cgroup");
