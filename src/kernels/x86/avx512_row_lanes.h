@@ -462,11 +462,11 @@ void dot_packed_tiles(int64_t n, const void * w, uint64_t /*row_stride*/, int64_
 // short prompt) run one group of 16 rows at a time in tiles of K::few_tile_tokens, more run G
 // groups at a time in tiles of T. With few tokens the weights' stream from memory is what
 // costs: one group is one stream, and Q4_K / Q5_K read their codes in place in a single tile
-// (no unpack). Kernel lab (--copies 32, one thread, weights from memory, GFLOP/s against the
-// many-token shape): Q4_K 2-12 tokens 1.25-1.9x (e.g. 8 tokens 370-387 against 222-247; from
-// 16 on the many-token shape wins), Q8_0 2-12 tokens 1.05-1.5x (8 tokens 206-248 against
-// 167-173); one token (decode, --copies 256) Q4_K 1.2-1.45x and Q5_K 1.5x dot_rows on the
-// plain matrix, where two groups unpacked ran at 0.7-0.8x.
+// (no unpack). Kernel lab (--copies 160, so the copies exceed L3; one thread, GFLOP/s): Q4_K
+// 8 tokens 357-388 in one tile of 12 against 213-226 in tiles of 6 with the unpack, 12 tokens
+// 330-350 against 279-293 (from 16 on the many-token shape wins); Q8_0 2-12 tokens 1.0-1.3x;
+// one token (decode, --copies 256) Q4_K 1.2-1.45x and Q5_K 1.5x dot_rows on the plain matrix,
+// where two groups unpacked ran at 0.7-0.8x.
 template <typename K, int T = K::tile_tokens, int G = K::tile_groups>
 void dot_packed(int64_t n, const void * w, uint64_t row_stride, int64_t n_rows, const void * act, uint64_t act_stride,
                 int64_t n_tok, float * out, uint64_t out_stride, void * scratch) {
