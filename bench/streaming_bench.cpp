@@ -187,8 +187,10 @@ row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit
     r.decode  = got[1];
     r.note    = fmt::format("limit {:.0f} MiB", static_cast<double>(limit) / 1048576.0);
     if (r.decode == 0) {
-        r.note += WIFSIGNALED(child.status) ? fmt::format(", killed by signal {} (the limit?)", WTERMSIG(child.status))
-                                            : ", failed: " + child.out;
+        r.note += child.status == -1 ? std::string(", the child could not be started (pipe or fork)")
+                  : WIFSIGNALED(child.status)
+                      ? fmt::format(", killed by signal {} (the limit?)", WTERMSIG(child.status))
+                      : ", failed: " + child.out;
     }
     return r;
 }

@@ -25,7 +25,8 @@ class memory_cgroup {
     void enter() const;
 
     // Runs `fn` in a forked child inside the group; its result comes back through a pipe.
-    // status: the child's wait status (a kill by the limit shows as a signal there).
+    // status: the child's wait status (a kill by the limit shows as a signal there), or -1 when
+    // no child could be started (pipe or fork failed).
     struct child_result {
         std::string out;
         int         status = 0;
