@@ -6,6 +6,8 @@
 // bandwidth measured now, reading experts the way the cache does. With --shadow, rows that
 // read some experts from a lower-precision shadow (cold, speculative, all) say how many uses
 // it served and the KL divergence of their decode logits from in-RAM's (lossy rows).
+// With --packed-experts (a file from `sluice pack-experts`), each predictor row has a twin
+// that reads the experts from it, in the kernels' packed form.
 //
 //   sluice_bench_streaming -m models/trained-qwen3moe-q8_0.gguf --budgets 25%,50%
 //   sluice_bench_streaming -m /tmp/synth/q30-8l-q4k.gguf --budgets 25%,50% -n 24
@@ -63,6 +65,7 @@ struct bench_args {
     bool                     no_cgroup     = false;
     std::vector<std::string> predictors    = {"none", "history", "frequency", "cross-layer", "pregate", "oracle"};
     std::string              shadow;  // expert shadow file: adds the shadow rows
+    std::string              packed;  // experts packed ahead of time: adds a packed twin of each predictor row
     std::vector<std::string> shadow_policies = {"cold", "speculative", "all"};
 };
 
@@ -197,7 +200,7 @@ row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit
 
 void print_row(const row & r, const row & none, const row & ram) {
     const auto ratio = [](double a, double b) { return b > 0 ? fmt::format("{:6.2f}", a / b) : std::string("     -"); };
-    fmt::print("{:<13} {:>9.1f} {:>9.2f} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8} {}\n", r.name, r.prefill, r.decode,
+    fmt::print("{:<18} {:>9.1f} {:>9.2f} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8} {}\n", r.name, r.prefill, r.decode,
                ratio(r.decode, none.decode), ratio(r.decode, ram.decode),
                r.streamed ? fmt::format("{:5.1f}", 100 * r.hit) : "    -",
                r.streamed && r.recall > 0 ? fmt::format("{:.3f}", r.recall) : "      -",
@@ -205,7 +208,7 @@ void print_row(const row & r, const row & none, const row & ram) {
                r.streamed ? fmt::format("{:7.1f}", r.wait_ms_per_tok) : "       -", r.note);
     if (r.kl >= 0) {
         fmt::print(
-            "{:<13} lossy: {:.1f}% of expert uses served by the shadow, KL divergence from in-RAM {:.5f} "
+            "{:<18} lossy: {:.1f}% of expert uses served by the shadow, KL divergence from in-RAM {:.5f} "
             "(mean over decode steps)\n",
             "", 100 * r.lossy, r.kl);
     }
@@ -306,26 +309,35 @@ int run(const bench_args & a) {
             continue;
         }
         fmt::print("budget {} of the routed experts\n", budget);
-        fmt::print("{:<13} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8}\n", "row", "prefill/s", "decode/s", "x none",
+        fmt::print("{:<18} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9} {:>8}\n", "row", "prefill/s", "decode/s", "x none",
                    "x RAM", "hit%", "recall", "MiB/token", "wait ms");
         row none;
         for (const auto & [name, kind] : preds) {
             if (std::find(a.predictors.begin(), a.predictors.end(), name) == a.predictors.end()) {
                 continue;
             }
-            row r = run_row(name, streamed(budget, kind), w);
-            // What the disk and the CPU allow: this row's bytes per token over the disk's
-            // bandwidth, or in-RAM's time per token, whichever is longer (perfect overlap).
-            const double io_ms    = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
-            const double bound_ms = std::max(io_ms, ram.decode > 0 ? 1e3 / ram.decode : 0.0);
-            r.overlap             = r.decode * bound_ms / 1e3;  // reached / allowed
-            r.note = fmt::format("IO floor {:.1f} ms/token; max(IO, compute) -> at most {:.1f} tok/s, {:.0f}% reached",
-                                 io_ms, 1e3 / bound_ms, 100 * r.overlap);
-            if (kind == predictor_kind::NONE) {
-                none = r;
+            // The same predictor on the model's own experts, then on the packed file's.
+            for (const bool packed : {false, true}) {
+                if (packed && a.packed.empty()) {
+                    continue;
+                }
+                engine_options o = streamed(budget, kind);
+                o.packed_experts = packed ? a.packed : std::string();
+                row r            = run_row(packed ? name + " packed" : name, o, w);
+                // What the disk and the CPU allow: this row's bytes per token over the disk's
+                // bandwidth, or in-RAM's time per token, whichever is longer (perfect overlap).
+                const double io_ms    = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
+                const double bound_ms = std::max(io_ms, ram.decode > 0 ? 1e3 / ram.decode : 0.0);
+                r.overlap             = r.decode * bound_ms / 1e3;  // reached / allowed
+                r.note =
+                    fmt::format("IO floor {:.1f} ms/token; max(IO, compute) -> at most {:.1f} tok/s, {:.0f}% reached",
+                                io_ms, 1e3 / bound_ms, 100 * r.overlap);
+                if (kind == predictor_kind::NONE && !packed) {
+                    none = r;
+                }
+                results[budget][r.name] = r;
+                print_row(r, none, ram);
             }
-            results[budget][name] = r;
-            print_row(r, none, ram);
         }
         // Fate's lower-precision IO: cold and all load on demand, speculative reads
         // cross-layer's guesses from the shadow.
@@ -352,7 +364,7 @@ int run(const bench_args & a) {
         const double io_floor_ms      = opt_mib * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
         const double compute_floor_ms = ram.decode > 0 ? 1e3 / ram.decode : 0.0;
         fmt::print(
-            "{:<13} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9.2f} {:>8} OPT's IO floor {:.1f} ms/token, compute "
+            "{:<18} {:>9} {:>9} {:>7} {:>7} {:>6} {:>7} {:>9.2f} {:>8} OPT's IO floor {:.1f} ms/token, compute "
             "floor (in-RAM) {:.1f} ms/token -> at most {:.1f} tok/s\n",
             "opt (bound)", "-", "-", "-", "-", "-", "-", opt_mib, "-", io_floor_ms, compute_floor_ms,
             1e3 / std::max(io_floor_ms, compute_floor_ms));
@@ -383,11 +395,13 @@ int run(const bench_args & a) {
                 best_name = name;
             }
         }
-        if (results[budget].contains("oracle")) {
-            fmt::print(
-                "at {}: oracle (no wasted reads) reaches {:.0f}% of max(IO floor at its bytes, compute floor) "
-                "(goal: >= 90%)\n",
-                budget, 100 * results[budget]["oracle"].overlap);
+        for (const char * oracle : {"oracle", "oracle packed"}) {
+            if (results[budget].contains(oracle)) {
+                fmt::print(
+                    "at {}: {} (no wasted reads) reaches {:.0f}% of max(IO floor at its bytes, compute floor) "
+                    "(goal: >= 90%)\n",
+                    budget, oracle, 100 * results[budget][oracle].overlap);
+            }
         }
         if (n.decode > 0) {
             fmt::print("at {}: the fastest row ({}) decodes {:.2f}x load-on-demand and {:.2f}x in-RAM{}\n", budget,
@@ -435,6 +449,9 @@ int main(int argc, char ** argv) {
     app.add_option("--shadow", a.shadow,
                    "expert shadow (sluice quantize --expert-shadow TYPE): adds rows reading from it, with their KL "
                    "divergence from in-RAM");
+    app.add_option("--packed-experts", a.packed,
+                   "the model's experts packed ahead of time (sluice pack-experts): adds a row reading them for each "
+                   "predictor row");
     app.add_option("--shadow-policies", a.shadow_policies, "the shadow rows to run")
         ->delimiter(',')
         ->check(CLI::IsMember({"cold", "speculative", "all"}));

@@ -22,6 +22,10 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
     cmd->add_flag("--no-repack", f.no_repack,
                   "keep routed experts as the file lays them out (default: in memory, they are packed at load into "
                   "the kernels' 16-row form where the ISA has one: the same results, faster prefill)");
+    cmd->add_option("--packed-experts", f.packed_experts,
+                    "the routed experts packed ahead of time for this CPU (`sluice pack-experts`): in RAM, no "
+                    "packing at load; with --expert-budget, read straight into the packed form, so streamed "
+                    "experts compute as fast as packed ones (the same results)");
     cmd->add_option("-c,--ctx-size", f.ctx,
                     "context size in tokens (default: 4096, or the model's training context if smaller)");
     cmd->add_option("--kv-type", f.kv_type, "KV cache element type: f16 or f32")->default_val("f16");
@@ -89,6 +93,17 @@ CLI::Option * add_sampling_flags(CLI::App * cmd, sampler_params & p) {
     return cmd->add_option("-s,--seed", p.seed, "random seed (same seed, same text)")->default_val(0);
 }
 
+std::optional<isa> parse_isa_flag(const std::string & name) {
+    if (name.empty()) {
+        return std::nullopt;
+    }
+    const std::optional<isa> i = parse_isa_name(name);
+    if (!i) {
+        fail("--isa: unknown ISA '{}' (expected scalar, avx2 or avx512)", name);
+    }
+    return i;
+}
+
 engine_options make_engine_options(const model_flags & f) {
     if (f.expert_budget.empty()) {
         // Without a budget the experts stay mapped: these flags would be silently ignored.
@@ -104,15 +119,11 @@ engine_options make_engine_options(const model_flags & f) {
         }
     }
     engine_options o;
-    o.model_path = f.model;
-    o.n_threads  = f.threads;
-    if (!f.isa.empty()) {
-        o.force_isa = parse_isa_name(f.isa);
-        if (!o.force_isa) {
-            fail("--isa: unknown ISA '{}' (expected scalar, avx2 or avx512)", f.isa);
-        }
-    }
+    o.model_path          = f.model;
+    o.n_threads           = f.threads;
+    o.force_isa           = parse_isa_flag(f.isa);
     o.repack_experts      = !f.no_repack;
+    o.packed_experts      = f.packed_experts;
     o.expert_budget       = f.expert_budget;
     streaming_options & s = o.streaming;
     s.predictor           = parse_predictor(f.predictor);

@@ -16,9 +16,10 @@ struct model_flags {
     int         threads = 0;
     std::string isa;  // empty: the best the CPU runs
     bool        no_repack = false;
-    int64_t     ctx       = 0;
-    std::string kv_type   = "f16";
-    int64_t     batch     = 256;
+    std::string packed_experts;
+    int64_t     ctx     = 0;
+    std::string kv_type = "f16";
+    int64_t     batch   = 256;
     // Expert streaming (--expert-budget and what tunes it).
     std::string expert_budget;
     std::string predictor     = "cross-layer";
@@ -61,8 +62,10 @@ inline bool reporting_rank(const engine & e) {
 // (--stats-json FILE). Nothing when experts were not streamed.
 void report_streaming(const engine & e, const model_flags & f);
 
-engine_options  make_engine_options(const model_flags & f);
-session_options make_session_options(const model_flags & f);
+engine_options make_engine_options(const model_flags & f);
+// --isa's value: nullopt when empty (the best the CPU runs); an unknown name is an error.
+std::optional<isa> parse_isa_flag(const std::string & name);
+session_options    make_session_options(const model_flags & f);
 
 // "1,2,3" or "1 2 3" -> ids; throws naming the bad item.
 std::vector<int32_t> parse_ids(const std::string & text);

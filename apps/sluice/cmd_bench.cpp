@@ -155,9 +155,13 @@ void run(bench_options & o) {
     fmt::print("memory     read bandwidth {:.1f} GB/s (measured now, {} threads)\n", bw, e.pool().size());
     fmt::print("active     {} of weights per token -> decode bound {:.1f} tok/s\n", human_bytes(active), bound);
     fmt::print("kernels    {}\n", kernel_paths(e));
-    fmt::print("experts    {}\n", e.packed_expert_bytes() > 0 ? fmt::format("packed at load ({}), no repack per call",
-                                                                            human_bytes(e.packed_expert_bytes()))
-                                                              : std::string("as the file lays them out"));
+    std::string experts = "as the file lays them out";
+    if (!o.model.packed_experts.empty()) {
+        experts = fmt::format("packed ahead of time, from {}", o.model.packed_experts);
+    } else if (e.packed_expert_bytes() > 0) {
+        experts = fmt::format("packed at load ({}), no repack per call", human_bytes(e.packed_expert_bytes()));
+    }
+    fmt::print("experts    {}\n", experts);
     fmt::print("attention  {}\n", hp.kv_lora_rank > 0
                                       ? std::string("multi-head latent: one query vector at a time")
                                       : fmt::format("{}: blocks of {} keys, keys in lanes of {}, {} cache",

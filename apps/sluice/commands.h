@@ -21,6 +21,7 @@ void add_trace_command(CLI::App & app);
 void add_simulate_command(CLI::App & app);
 void add_prune_command(CLI::App & app);
 void add_shard_command(CLI::App & app);
+void add_pack_experts_command(CLI::App & app);
 void add_profile_command(CLI::App & app);
 void add_plot_command(CLI::App & app);
 

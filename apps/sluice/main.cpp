@@ -46,6 +46,7 @@ int main(int argc, char ** argv) {
     sluice::cli::add_simulate_command(app);
     sluice::cli::add_prune_command(app);
     sluice::cli::add_shard_command(app);
+    sluice::cli::add_pack_experts_command(app);
     sluice::cli::add_profile_command(app);
     sluice::cli::add_plot_command(app);
 

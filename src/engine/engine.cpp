@@ -40,8 +40,13 @@ engine::engine(const engine_options & opt)
     } else if (opt.split) {
         partition_ = split_experts(*opt.split);
     }
+    if (!opt.packed_experts.empty() && !opt.repack_experts) {
+        fail("--no-repack keeps the experts in the file's layout, --packed-experts reads them packed; use one");
+    }
     if (opt.expert_budget.empty()) {
-        if (opt.repack_experts && !opt.split && !model_->experts().shard()) {
+        if (!opt.packed_experts.empty()) {
+            packed_ = std::make_unique<packed_experts>(model_->experts(), opt.packed_experts, runner_);
+        } else if (opt.repack_experts && !opt.split && !model_->experts().shard()) {
             packed_ = std::make_unique<packed_experts>(model_->experts(), runner_);
         }
         experts_ = std::make_unique<mmap_expert_source>(model_->experts(), packed_.get());
@@ -54,7 +59,8 @@ engine::engine(const engine_options & opt)
             so.rank      = opt.split->rank;
             expert_bytes = owned_expert_bytes(opt.split->rank);
         }
-        so.budget = parse_budget(opt.expert_budget, expert_bytes);
+        so.budget      = parse_budget(opt.expert_budget, expert_bytes);
+        so.packed_path = opt.packed_experts;
         auto source =
             std::make_unique<streaming_expert_source>(file_.part_paths(), model_->experts(), model_->routers(),
                                                       static_cast<int>(hparams().n_expert_used), runner_, so);

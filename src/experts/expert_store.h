@@ -55,6 +55,8 @@ class expert_store {
     int64_t n_ff() const { return n_ff_; }
     // The files the slabs lie in (expert_slab::part indexes them): the model's, or its parts.
     std::vector<std::string> part_paths() const { return file_.part_paths(); }
+    // The file the slabs lie in.
+    const gguf_file & file() const { return file_; }
 
     // The same experts in another file (a shadow from `sluice quantize --expert-shadow`, in
     // any type): its tensors of the same names, checked against the same geometry. Throws

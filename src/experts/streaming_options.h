@@ -34,6 +34,10 @@ struct streaming_options {
     // --expert-shadow`), read where `shadow` says. Lossy unless NONE.
     std::string   shadow_path;
     shadow_policy shadow = shadow_policy::NONE;
+    // The exact experts pre-packed for the runner's ISA (`sluice pack-experts`,
+    // experts/packed_file.h): read from there into the kernels' packed form. Same bytes, same
+    // results, faster expert compute. Empty: read from the model's file.
+    std::string packed_path;
     // Expert parallelism: this process computes only the experts `partition` gives `rank`, so
     // its cache plans, reads, predicts and pins only those. Empty: every expert.
     expert_partition partition;

@@ -1,6 +1,7 @@
 #include "experts/streaming_source.h"
 
 #include "experts/cache/slot_layout.h"
+#include "experts/packed_file.h"
 #include "util/error.h"
 #include "util/memory_stats.h"
 
@@ -36,10 +37,10 @@ streaming_expert_source::streaming_expert_source(const std::vector<std::string> 
     if (opt_.eviction == eviction_policy::OPT) {
         fail("cache policy 'opt' evicts by the future, which only a trace knows: use it in `sluice simulate`");
     }
-    load_side_files();
+    load_side_files(mm.target());
     const cache_plan p = plan_slots(path);
     allocate(p);
-    std::vector<std::string> files = paths;
+    std::vector<std::string> files = packed_file_ ? packed_file_->part_paths() : paths;
     if (shadow_file_) {
         shadow_part_ = static_cast<uint32_t>(files.size());
         for (const std::string & part : shadow_file_->part_paths()) {
@@ -56,7 +57,7 @@ streaming_expert_source::~streaming_expert_source() {
     reader_.reset();  // reaps reads in flight before their buffers go
 }
 
-void streaming_expert_source::load_side_files() {
+void streaming_expert_source::load_side_files(isa target) {
     if (!opt_.calibration_path.empty()) {
         calib_ = calibration::load(opt_.calibration_path, store_.n_layer(), store_.n_expert(), store_.n_embd());
     }
@@ -74,7 +75,17 @@ void streaming_expert_source::load_side_files() {
             fail("--shadow and --cache-type both choose what the cache holds; use one");
         }
         shadow_file_.emplace(gguf_file::open(opt_.shadow_path));
+        if (is_packed_file(*shadow_file_)) {
+            fail("{}: a file of packed experts, not a shadow; give it with --packed-experts", opt_.shadow_path);
+        }
         shadow_store_.emplace(store_.in_other_file(*shadow_file_));
+    }
+    if (!opt_.packed_path.empty()) {
+        if (opt_.cache_type) {
+            fail("--packed-experts and --cache-type both choose what the cache holds; use one");
+        }
+        packed_file_.emplace(gguf_file::open(opt_.packed_path));
+        packed_store_.emplace(packed_store_of(store_, *packed_file_, target));
     }
 }
 
@@ -83,8 +94,9 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
     if (first < 0) {
         fail("{}: the model has no routed experts to stream", path);
     }
-    std::vector<uint64_t> bytes_per_slot = slot_bytes(store_, shadow_store_ ? &*shadow_store_ : nullptr, opt_.shadow);
-    uint64_t              budget         = opt_.budget;
+    std::vector<uint64_t> bytes_per_slot =
+        slot_bytes(exact_store(), shadow_store_ ? &*shadow_store_ : nullptr, opt_.shadow);
+    uint64_t budget = opt_.budget;
     if (opt_.cache_type && *opt_.cache_type != store_.slab_gate(first, 0).type) {
         // Enough staging for a layer's demand and a layer's guesses in flight, paid from the budget.
         staging_.emplace(*opt_.cache_type, store_, 2 * (k_ + opt_.predict_extra), budget);
@@ -142,6 +154,9 @@ void streaming_expert_source::describe(const cache_plan & p) {
     st.budget         = opt_.budget;
     st.cache_bytes    = p.bytes + (staging_ ? staging_->bytes() : 0);
     st.cache_type     = staging_ ? std::string(type_name(staging_->type())) : std::string("as in the file");
+    if (packed_file_) {
+        st.cache_type = fmt::format("packed ({})", opt_.packed_path);
+    }
     if (shadow_store_) {
         const int first = next_moe_layer(-1);
         st.shadow       = fmt::format("{} ({} experts from {})", name_of(opt_.shadow),
@@ -249,7 +264,7 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
             return read_start::REFUSED;
         }
     }
-    std::array<read_request, 3> reads = slot_reads(shadow ? *shadow_store_ : store_, layer, expert, dest);
+    std::array<read_request, 3> reads = slot_reads(shadow ? *shadow_store_ : exact_store(), layer, expert, dest);
     for (int i = 0; i < 3; ++i) {
         reads[i].file += shadow ? shadow_part_ : 0;
         tickets_[layer][slot][i] = reader_->submit(reads[i]);
@@ -298,9 +313,11 @@ void streaming_expert_source::request(int layer, std::span<const int32_t> ids, s
     slots_.resize(ids.size());
     cache_->request(layer, ids, slots_);
     for (size_t i = 0; i < ids.size(); ++i) {
-        const std::byte *    base  = memory_.slot(layer, slots_[i]);
-        const expert_store & where = cache_->index().slot(layer, slots_[i]).shadow ? *shadow_store_ : store_;
-        out[i]                     = staging_ ? staging_->view(base) : slot_view(where, layer, ids[i], base);
+        const std::byte * base   = memory_.slot(layer, slots_[i]);
+        const bool        shadow = cache_->index().slot(layer, slots_[i]).shadow;
+        out[i]                   = staging_ ? staging_->view(base)
+                                            : slot_view(shadow ? *shadow_store_ : exact_store(), layer, ids[i], base,
+                                      !shadow && packed_store_.has_value());
     }
     if (predictor_) {
         predictor_->observe(layer, ids);

@@ -62,7 +62,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
 
   private:
     // The constructor's steps, in order.
-    void              load_side_files();                     // calibration, trace, shadow
+    void              load_side_files(isa target);           // calibration, trace, shadow, packed experts
     cache_plan        plan_slots(const std::string & path);  // and the staging it needs
     void              allocate(const cache_plan & p);        // slots, tickets, the cache
     predictor_context predictor_inputs(matmul_runner & mm) const;
@@ -96,6 +96,8 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void prefetch(int layer, std::span<const int32_t> ids);
 
     int next_moe_layer(int after) const;
+    // Where the exact experts are read from: the packed file, or the model's.
+    const expert_store & exact_store() const { return packed_store_ ? *packed_store_ : store_; }
     // Whether this process computes expert e of layer l (always, without a partition).
     bool owns(int layer, int32_t expert) const {
         return opt_.partition.empty() || opt_.partition.owner(layer, expert) == opt_.rank;
@@ -112,6 +114,8 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     std::optional<requant_staging>                    staging_;          // --cache-type
     std::optional<gguf_file>                          shadow_file_;      // --shadow
     std::optional<expert_store>                       shadow_store_;     // its experts
+    std::optional<gguf_file>                          packed_file_;      // --packed-experts
+    std::optional<expert_store>                       packed_store_;     // its experts: the exact ones, packed
     uint32_t                                          shadow_part_ = 0;  // the reader's file index of its first part
     slot_memory                                       memory_;
     std::vector<std::vector<std::array<uint64_t, 3>>> tickets_;  // [layer][slot]: gate, up, down reads in flight

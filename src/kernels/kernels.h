@@ -103,6 +103,11 @@ struct weight_matrix {
 
 constexpr int64_t k_packed_group_rows = 16;
 
+// The version of the packed forms, written into files of experts packed ahead of time
+// (`sluice pack-experts`, experts/packed_file.h) and checked when they are read: change it
+// with any packed form's layout, so an older file is refused instead of computing garbage.
+constexpr uint32_t k_packed_format_version = 1;
+
 // Whether matrices of type t have a packed form on ISA i.
 bool can_pack(ggml_type t, isa i);
 

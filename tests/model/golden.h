@@ -94,4 +94,23 @@ inline std::vector<int32_t> greedy(engine & e, const std::vector<int32_t> & prom
     return out;
 }
 
+// Logits of ids[0 .. size - n_decode) in batches of n_batch (a batch routes to more experts
+// than a small expert cache holds), then of the last n_decode ids one at a time; F32 KV.
+inline std::vector<float> prefill_then_decode(engine & e, const std::vector<int32_t> & ids, size_t n_decode,
+                                              int64_t n_batch, int64_t n_ctx) {
+    session_options so;
+    so.n_ctx   = n_ctx;
+    so.n_batch = n_batch;
+    so.kv_type = ggml_type::F32;
+    session            s(e, so);
+    const size_t       split = ids.size() - n_decode;
+    std::vector<float> out   = s.eval_all(std::span(ids).first(split));
+    for (size_t i = split; i < ids.size(); ++i) {
+        const int32_t                t[1] = {ids[i]};
+        const std::span<const float> l    = s.eval(t);
+        out.insert(out.end(), l.begin(), l.end());
+    }
+    return out;
+}
+
 }  // namespace sluice::test

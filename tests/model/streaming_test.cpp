@@ -33,19 +33,7 @@ engine_options options_for(const std::string & path, const std::string & budget 
 
 // Logits of a prefill in batches of 5, then of 6 more tokens decoded one at a time.
 std::vector<float> run_ids(engine & e, const std::vector<int32_t> & ids) {
-    session_options so;
-    so.n_ctx   = 128;
-    so.n_batch = 5;
-    so.kv_type = ggml_type::F32;
-    session            s(e, so);
-    const size_t       split = ids.size() - 6;
-    std::vector<float> out   = s.eval_all(std::span(ids).first(split));
-    for (size_t i = split; i < ids.size(); ++i) {
-        const int32_t                t[1] = {ids[i]};
-        const std::span<const float> l    = s.eval(t);
-        out.insert(out.end(), l.begin(), l.end());
-    }
-    return out;
+    return prefill_then_decode(e, ids, 6, 5, 128);
 }
 
 struct model_case {

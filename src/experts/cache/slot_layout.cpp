@@ -43,12 +43,13 @@ std::array<read_request, 3> slot_reads(const expert_store & store, int layer, in
     return out;
 }
 
-expert_matrices slot_view(const expert_store & store, int layer, int32_t expert, const std::byte * base) {
+expert_matrices slot_view(const expert_store & store, int layer, int32_t expert, const std::byte * base, bool packed) {
     const slot_layout m   = layout_of(store, layer);
     const auto        mat = [&](const expert_slab & s, uint64_t start) {
         const uint64_t skew = s.file_offset % direct_io_alignment;
-        return weight_matrix{s.type, s.rows, s.cols, row_bytes(s.type, s.cols),
-                             reinterpret_cast<const uint8_t *>(base + start + skew)};
+        return weight_matrix{
+            s.type, s.rows, s.cols, row_bytes(s.type, s.cols), reinterpret_cast<const uint8_t *>(base + start + skew),
+            packed};
     };
     return expert_matrices{mat(store.slab_gate(layer, expert), 0), mat(store.slab_up(layer, expert), m.gate_span),
                            mat(store.slab_down(layer, expert), m.gate_span + m.up_span)};

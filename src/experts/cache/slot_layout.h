@@ -27,7 +27,9 @@ slot_layout layout_of(const expert_store & store, int layer);
 // The three reads that bring expert `expert` of `layer` into `dest` (aligned, layout bytes).
 std::array<read_request, 3> slot_reads(const expert_store & store, int layer, int32_t expert, std::byte * dest);
 
-// The matrices of expert `expert` of `layer` in memory filled by slot_reads().
-expert_matrices slot_view(const expert_store & store, int layer, int32_t expert, const std::byte * base);
+// The matrices of expert `expert` of `layer` in memory filled by slot_reads(); `packed`: the
+// store's bytes are in the kernels' packed form (a file from `sluice pack-experts`).
+expert_matrices slot_view(const expert_store & store, int layer, int32_t expert, const std::byte * base,
+                          bool packed = false);
 
 }  // namespace sluice
