@@ -2,6 +2,7 @@
 
 #include "experts/budget.h"
 #include "experts/calibration.h"
+#include "experts/packed_file.h"
 #include "experts/streaming_source.h"
 #include "gguf/summary.h"
 #include "model/registry.h"
@@ -23,6 +24,12 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 engine::engine(const engine_options & opt)
     : file_(gguf_file::open(opt.model_path)), pool_(opt.n_threads), runner_(pool_, choose_isa(opt.force_isa)) {
+    if (is_packed_file(file_)) {
+        fail(
+            "{}: a file of packed experts (`sluice pack-experts`), not a model; run its model with -m and give this "
+            "file with --packed-experts",
+            file_.path());
+    }
     model_ = load_model(file_);
     if (const std::optional<expert_shard> & shard = model_->experts().shard()) {
         // A shard holds one rank's experts: it runs only as that rank of that many.
