@@ -49,8 +49,9 @@ struct engine_options {
     // or expert parallelism, whose experts stay as the file lays them out.
     bool repack_experts = true;
     // The routed experts packed ahead of time for this CPU (`sluice pack-experts`,
-    // experts/packed_file.h): in RAM they are views of that file (no packing at load), and
-    // streamed they are read from it in the packed form. Empty: from the model's file.
+    // experts/packed_file.h): in RAM they are copied from that file instead of packed at load
+    // (views of it where they do not fit), and streamed they are read from it in the packed
+    // form. Empty: from the model's file.
     std::string packed_experts;
     // Routed experts stream from disk into a cache of at most this much ("2G", "25%" of the
     // expert bytes); empty: they stay mapped with the rest of the file.

@@ -6,6 +6,7 @@
 // fit the run (another ISA, another model, the wrong flag) is refused with a message.
 #include "tools/pack_experts.h"
 
+#include "experts/expert_shard.h"
 #include "gguf/gguf.h"
 #include "golden.h"
 #include "tools/quantize.h"
@@ -175,6 +176,19 @@ TEST_F(pack_experts, a_file_that_does_not_fit_the_run_is_refused) {
         << error_of(as_shadow);
     // The model itself is no packed-experts file.
     EXPECT_NE(error_of(options("30%", trained)).find("not a file of packed experts"), std::string::npos);
+    // A file of an older packed format (the keys written by hand, version 0).
+    const std::string old_format = temp_path("old-format.gguf");
+    {
+        gguf_writer w;
+        w.set_string("sluice.packed_experts.isa", "avx512");
+        w.set_u32("sluice.packed_experts.version", 0);
+        w.set_u64("sluice.packed_experts.source_hash", model_header_hash(gguf_file::open(trained)));
+        w.write(old_format);
+    }
+    const std::string e2 = error_of(options("30%", old_format));
+    std::filesystem::remove(old_format);
+    EXPECT_NE(e2.find("packed in format 0, this build reads format 1; pack the experts again"), std::string::npos)
+        << e2;
 }
 
 TEST(pack_experts_tool, refuses_a_type_without_a_packed_form) {
