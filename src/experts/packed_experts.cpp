@@ -34,11 +34,12 @@ packed_experts::packed_experts(const expert_store & store, matmul_runner & runne
       layer_at_(static_cast<size_t>(store.n_layer()), k_unpacked),
       matrix_at_(static_cast<size_t>(store.n_layer())),
       expert_size_(static_cast<size_t>(store.n_layer()), 0) {
-    const isa i = runner.target();
-    if (plan(i) == 0) {
+    const isa      i     = runner.target();
+    const uint64_t total = plan(i);
+    if (total == 0) {
         return;
     }
-    fill(runner, store, "packing experts", [&](int l, int e, uint8_t * base) {
+    fill(runner, total, store, "packing experts", [&](int l, int e, uint8_t * base) {
         const expert_matrices m  = store.view(l, e);
         const auto &          at = matrix_at_[static_cast<size_t>(l)];
         pack_matrix_rows(m.gate, i, 0, m.gate.rows, base + at[0]);
@@ -55,11 +56,13 @@ packed_experts::packed_experts(const expert_store & store, const std::string & p
       file_(std::make_unique<gguf_file>(gguf_file::open(packed_path))) {
     file_store_.emplace(packed_store_of(store, *file_, runner.target()));
     // The file's matrices have whole groups of 16 rows (packed_store_of checks they have the
-    // model's bytes), so each is one copy into the place packing would write it.
-    if (plan(runner.target()) == 0) {
+    // model's shapes and types, so its bytes), so each is one copy into the place packing
+    // would write it.
+    const uint64_t total = plan(runner.target());
+    if (total == 0) {
         return;  // views of the file
     }
-    fill(runner, *file_store_, "loading packed experts", [&](int l, int e, uint8_t * base) {
+    fill(runner, total, *file_store_, "loading packed experts", [&](int l, int e, uint8_t * base) {
         const expert_matrices m  = file_store_->view(l, e);
         const auto &          at = matrix_at_[static_cast<size_t>(l)];
         std::memcpy(base + at[0], m.gate.data, static_cast<size_t>(m.gate.row_stride * m.gate.rows));
@@ -95,14 +98,8 @@ uint64_t packed_experts::plan(isa target) {
     return total;
 }
 
-void packed_experts::fill(matmul_runner & runner, const expert_store & from, const char * label,
+void packed_experts::fill(matmul_runner & runner, uint64_t total, const expert_store & from, const char * label,
                           const std::function<void(int, int, uint8_t *)> & fill_expert) {
-    uint64_t total = 0;
-    for (int l = 0; l < store_.n_layer(); ++l) {
-        total += layer_at_[static_cast<size_t>(l)] == k_unpacked
-                     ? 0
-                     : expert_size_[static_cast<size_t>(l)] * static_cast<uint64_t>(store_.n_expert());
-    }
     memory_ = page_block(total, "the packed experts");
     progress_bar bar(label, total);
     uint64_t     done = 0;

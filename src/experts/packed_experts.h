@@ -49,9 +49,10 @@ class packed_experts {
     // Where each layer whose experts have a packed form on `target` goes in memory_; returns
     // the bytes, or 0 (and every layer unpacked) when they would not fit.
     uint64_t plan(isa target);
-    // Fills memory_ layer by layer on the pool, fill(layer, expert, its packed bytes' start),
-    // then drops the source's file pages (`from`: the store the bytes came from).
-    void fill(matmul_runner & runner, const expert_store & from, const char * label,
+    // Fills memory_ (`total` bytes, as plan() returned) layer by layer on the pool,
+    // fill(layer, expert, its packed bytes' start), then drops the source's file pages
+    // (`from`: the store the bytes came from).
+    void fill(matmul_runner & runner, uint64_t total, const expert_store & from, const char * label,
               const std::function<void(int, int, uint8_t *)> & fill_expert);
 
     const expert_store &                 store_;

@@ -18,7 +18,7 @@ void check_types(const expert_store & store, const expert_store & packed, const 
         const expert_slab want[3] = {store.slab_gate(l, 0), store.slab_up(l, 0), store.slab_down(l, 0)};
         const expert_slab got[3]  = {packed.slab_gate(l, 0), packed.slab_up(l, 0), packed.slab_down(l, 0)};
         for (int i = 0; i < 3; ++i) {
-            if (got[i].type != want[i].type || got[i].nbytes != want[i].nbytes) {
+            if (got[i].type != want[i].type) {  // the shapes in_other_file checked: so the same bytes
                 fail("{}: layer {}'s experts are {} there but {} in the model; pack the model you run", path, l,
                      type_name(got[i].type), type_name(want[i].type));
             }

@@ -3,11 +3,12 @@
 #include "experts/expert_shard.h"
 #include "experts/packed_file.h"
 #include "gguf/gguf.h"
+#include "model/tensor_table.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/thread_pool.h"
 
-#include <string_view>
+#include <optional>
 #include <vector>
 
 namespace sluice {
@@ -24,12 +25,14 @@ pack_report pack_experts_file(const std::string & input, const std::string & out
     // begin where the matrix does.
     out.set_alignment(4096);
 
-    pack_report           rep;
-    std::vector<size_t>   source;  // [output tensor] -> its input tensor
-    std::vector<uint64_t> written_after;
+    // The routed experts by the architecture's tensor table, as the streaming cache finds them.
+    const std::vector<std::optional<tensor_role>> roles = tensor_roles(in);
+    pack_report                                   rep;
+    std::vector<size_t>                           source;  // [output tensor] -> its input tensor
+    std::vector<uint64_t>                         written_after;
     for (size_t i = 0; i < in.tensors().size(); ++i) {
         const gguf_tensor & t = in.tensors()[i];
-        if (std::string_view(t.name).find("_exps.weight") == std::string_view::npos || t.n_dims != 3) {
+        if (roles[i] != tensor_role::EXPERTS || t.n_dims != 3) {
             continue;
         }
         if (!can_pack(t.type, target)) {
