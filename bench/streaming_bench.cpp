@@ -61,7 +61,7 @@ struct bench_args {
     int                      n_prompt = 64, n_gen = 32, threads = 2;
     int                      predict_extra = 2;
     int                      predict_depth = 1;
-    std::string              policy        = "decay";
+    std::string              policy        = "markov";
     bool                     no_cgroup     = false;
     std::vector<std::string> predictors    = {"none", "history", "frequency", "cross-layer", "pregate", "oracle"};
     std::string              shadow;  // expert shadow file: adds the shadow rows
@@ -441,7 +441,7 @@ int main(int argc, char ** argv) {
     app.add_option("-t,--threads", a.threads, "threads");
     app.add_option("--predict-extra", a.predict_extra, "predict k + N experts per layer")->default_val(2);
     app.add_option("--predict-depth", a.predict_depth, "predict this many MoE layers ahead")->default_val(1);
-    app.add_option("--cache-policy", a.policy, "eviction for every streaming row")->default_val("decay");
+    app.add_option("--cache-policy", a.policy, "eviction for every streaming row")->default_val("markov");
     app.add_flag("--no-cgroup", a.no_cgroup, "skip the mmap-in-a-memory-cgroup row");
     app.add_option("--predictors", a.predictors, "the predictor rows to run (none is the ratios' base)")
         ->delimiter(',')

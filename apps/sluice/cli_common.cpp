@@ -42,8 +42,9 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
         ->group(g);
     cmd->add_option("--cache-policy", f.cache_policy,
                     "eviction: lru, lfu, predictive (spares predicted experts), decay (uses weighted by recency, "
-                    "half-life 32 tokens)")
-        ->default_val("decay")
+                    "half-life 32 tokens), markov (decay plus the chance that the next token uses the expert, "
+                    "learned from the routing so far)")
+        ->default_val("markov")
         ->group(g);
     cmd->add_option("--cache-quota", f.cache_quota,
                     "budget per layer: uniform, shallow (early layers get more), popularity (needs --calibration)")

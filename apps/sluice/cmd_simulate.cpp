@@ -19,8 +19,8 @@ namespace sluice::cli {
 namespace {
 
 struct simulate_cli {
-    std::string trace, budget = "25%", policy = "decay", quota = "shallow", predictor = "none";
-    std::string calibration_file, json, model, shadow, shadow_policy                  = "all";
+    std::string trace, budget = "25%", policy = "markov", quota = "shallow", predictor = "none";
+    std::string calibration_file, json, model, shadow, shadow_policy                   = "all";
     int         extra = 2, n_expert = 0;
     bool        cmd_shadow_policy = false;  // --shadow-policy was given
 };
@@ -98,6 +98,10 @@ void run(const simulate_cli & o) {
     best.eviction            = eviction_policy::OPT;
     best.predictor           = predictor_kind::NONE;
     const stream_stats bound = simulate(trace, best);
+    // What history could at best teach an eviction about the next token: it knows that
+    // token's experts for certain (and nothing further).
+    best.eviction                 = eviction_policy::NEXT_TOKEN;
+    const stream_stats next_token = simulate(trace, best);
 
     int slots = 0, layers = 0;
     for (int n : st.slots) {
@@ -147,6 +151,9 @@ void run(const simulate_cli & o) {
     fmt::print(
         "Belady's bound (opt, load on demand, the same slots): {:.3f} reads/token; this run reads {:.2f}x that\n",
         opt_reads, opt_reads > 0 ? reads / opt_reads : 1.0);
+    fmt::print("knowing only the next token's experts (next-token, load on demand): {:.3f} reads/token, {:.2f}x opt\n",
+               static_cast<double>(next_token.total().reads) / n,
+               opt_reads > 0 ? static_cast<double>(next_token.total().reads) / n / opt_reads : 1.0);
     if (!o.model.empty()) {
         fmt::print("bytes read per token: {:.2f} MiB (opt: {:.2f} MiB)\n",
                    static_cast<double>(st.total().bytes_read) / 1048576.0 / n,
@@ -172,8 +179,9 @@ void add_simulate_command(CLI::App & app) {
         ->check(CLI::ExistingFile);
     cmd->add_option(
            "--policy", o->policy,
-           "eviction: lru, lfu, predictive, decay, opt (Belady's: evicts the expert used farthest in the future)")
-        ->default_val("decay");
+           "eviction: lru, lfu, predictive, decay, markov, opt (Belady's: evicts the expert used farthest in the "
+           "future), next-token (knows the next token's experts and spares them, then decay)")
+        ->default_val("markov");
     cmd->add_option("--quota", o->quota, "per-layer quota: uniform, shallow, popularity")->default_val("shallow");
     cmd->add_option("--predictor", o->predictor, "none, cross-layer, pregate (recorded), history, frequency, oracle")
         ->default_val("none");

@@ -19,7 +19,7 @@ namespace sluice {
 struct streaming_options {
     uint64_t        budget        = 0;                     // bytes of expert slots
     predictor_kind  predictor     = predictor_kind::NONE;  // docs/streaming.md: guesses cost more than they hide
-    eviction_policy eviction      = eviction_policy::DECAY;
+    eviction_policy eviction      = eviction_policy::MARKOV;
     quota_policy    quota         = quota_policy::SHALLOW;
     int             predict_extra = 2;  // predict k + extra experts per layer
     int             predict_depth = 1;  // how many MoE layers ahead

@@ -34,8 +34,9 @@ streaming_expert_source::streaming_expert_source(const std::vector<std::string> 
     if (static_cast<int>(routers_.size()) != store_.n_layer()) {
         fail("{}: the model describes {} routers for {} layers", path, routers_.size(), store_.n_layer());
     }
-    if (opt_.eviction == eviction_policy::OPT) {
-        fail("cache policy 'opt' evicts by the future, which only a trace knows: use it in `sluice simulate`");
+    if (needs_future(opt_.eviction)) {
+        fail("cache policy '{}' evicts by the future, which only a trace knows: use it in `sluice simulate`",
+             name_of(opt_.eviction));
     }
     load_side_files(mm.target());
     const cache_plan p = plan_slots(path);

@@ -140,7 +140,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
     std::vector<size_t>        order;
     std::vector<int>           slots;
     std::optional<future_uses> future;
-    if (opt.eviction == eviction_policy::OPT) {
+    if (needs_future(opt.eviction)) {
         future.emplace(trace, n_layer, n_expert);
     }
     for (size_t ti = 0; ti < trace.tokens.size(); ++ti) {
@@ -151,7 +151,8 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
         }
         ++st.tokens;
         for (const trace_layer & l : t.layers) {
-            if (future) {  // every expert's next use from this token on: the victim is the farthest
+            if (future) {  // every expert's next use from this token on (OPT: the victim is the farthest)
+                cache.set_now(ti);
                 for (int32_t e = 0; e < n_expert; ++e) {
                     cache.set_next_use(l.layer, e, future->next(l.layer, e, ti));
                 }

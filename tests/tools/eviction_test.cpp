@@ -4,7 +4,8 @@
 // faults, LRU 12), and OPT never reads more than any other policy on the trained model's
 // trace. DECAY (uses weighted by 2^(-age / 32 passes)) keeps a frequent expert over a recent
 // one, as LFU does, and forgets uses long past, as LFU does not: sequences where each choice
-// shows in the count of reads.
+// shows in the count of reads. MARKOV learns which expert follows which and keeps the one the
+// next token will want, where recency and frequency cannot tell.
 #include "corpus.h"
 #include "tools/route_trace.h"
 #include "tools/simulate.h"
@@ -71,6 +72,24 @@ TEST(decay, forgets_uses_long_past) {
     EXPECT_EQ(faults(t, eviction_policy::LFU, 3, 4), 5u);
 }
 
+// 0 1 2 3 ten times through 3 slots, one expert per token. Every expert is used as often as the
+// others, so DECAY evicts the least recent, as LRU does, and that is always the one asked for
+// next: 40 reads. MARKOV has seen 0 -> 1 -> 2 -> 3 -> 0 once by token 4 and from then on keeps
+// the expert that follows the current one (its chance at token 4: (1 + 1/4) / 2 against 1/8,
+// worth 16 uses more): of the 36 tokens from token 4 on, every other one reads, 4 + 18 = 22.
+// NEXT_TOKEN, told the next expert, does the same from token 3 on: 4 + 18 (tokens 5, 7, ..., 39).
+TEST(markov, keeps_the_expert_that_follows) {
+    std::vector<int32_t> refs;
+    for (int i = 0; i < 10; ++i) {
+        refs.insert(refs.end(), {0, 1, 2, 3});
+    }
+    const routing_trace t = one_expert_per_token(refs);
+    EXPECT_EQ(faults(t, eviction_policy::LRU, 3, 4), 40u);
+    EXPECT_EQ(faults(t, eviction_policy::DECAY, 3, 4), 40u);
+    EXPECT_EQ(faults(t, eviction_policy::MARKOV, 3, 4), 22u);
+    EXPECT_EQ(faults(t, eviction_policy::NEXT_TOKEN, 3, 4), 22u);
+}
+
 // On learned routing (4 of 32 experts per layer, 8 layers) no policy, with or without a
 // predictor, reads fewer experts than OPT on demand at the same slots.
 TEST(belady, no_policy_beats_opt_on_the_trained_trace) {
@@ -84,8 +103,8 @@ TEST(belady, no_policy_beats_opt_on_the_trained_trace) {
         o.eviction          = eviction_policy::OPT;
         o.predictor         = predictor_kind::NONE;
         const uint64_t best = simulate(trace, o).total().reads;
-        for (eviction_policy p :
-             {eviction_policy::LRU, eviction_policy::LFU, eviction_policy::PREDICTIVE, eviction_policy::DECAY}) {
+        for (eviction_policy p : {eviction_policy::LRU, eviction_policy::LFU, eviction_policy::PREDICTIVE,
+                                  eviction_policy::DECAY, eviction_policy::MARKOV, eviction_policy::NEXT_TOKEN}) {
             for (predictor_kind k : {predictor_kind::NONE, predictor_kind::HISTORY, predictor_kind::ORACLE}) {
                 o.eviction  = p;
                 o.predictor = k;

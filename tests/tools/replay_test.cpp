@@ -89,7 +89,9 @@ INSTANTIATE_TEST_SUITE_P(policies, replay,
                                            std::pair{predictor_kind::NONE, eviction_policy::LFU},
                                            std::pair{predictor_kind::CROSS_LAYER, eviction_policy::PREDICTIVE},
                                            std::pair{predictor_kind::CROSS_LAYER, eviction_policy::LRU},
-                                           std::pair{predictor_kind::HISTORY, eviction_policy::PREDICTIVE}),
+                                           std::pair{predictor_kind::HISTORY, eviction_policy::PREDICTIVE},
+                                           std::pair{predictor_kind::NONE, eviction_policy::MARKOV},
+                                           std::pair{predictor_kind::CROSS_LAYER, eviction_policy::MARKOV}),
                          [](const auto & info) {
                              std::string p(name_of(info.param.first));
                              std::replace(p.begin(), p.end(), '-', '_');

@@ -181,7 +181,7 @@ TEST(expert_shadow, simulate_counts_what_the_live_cache_counted_under_all) {
     so.read_bytes           = store.expert_bytes_per_layer();
     so.shadow_read_bytes    = small.expert_bytes_per_layer();
     so.predictor            = predictor_kind::NONE;
-    so.eviction             = eviction_policy::DECAY;
+    so.eviction             = streaming_options{}.eviction;  // the live run's defaults
     so.quota                = quota_policy::SHALLOW;
     const stream_stats want = simulate(trace, so);
 

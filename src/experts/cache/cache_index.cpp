@@ -24,7 +24,13 @@ eviction_policy parse_eviction_policy(std::string_view name) {
     if (name == "decay") {
         return eviction_policy::DECAY;
     }
-    fail("unknown cache policy '{}' (expected lru, lfu, predictive, decay or opt)", name);
+    if (name == "markov") {
+        return eviction_policy::MARKOV;
+    }
+    if (name == "next-token") {
+        return eviction_policy::NEXT_TOKEN;
+    }
+    fail("unknown cache policy '{}' (expected lru, lfu, predictive, decay, markov, next-token or opt)", name);
 }
 
 std::string_view name_of(eviction_policy p) {
@@ -39,8 +45,16 @@ std::string_view name_of(eviction_policy p) {
             return "opt";
         case eviction_policy::DECAY:
             return "decay";
+        case eviction_policy::MARKOV:
+            return "markov";
+        case eviction_policy::NEXT_TOKEN:
+            return "next-token";
     }
     return "?";
+}
+
+bool needs_future(eviction_policy p) {
+    return p == eviction_policy::OPT || p == eviction_policy::NEXT_TOKEN;
 }
 
 cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, eviction_policy policy)
@@ -53,8 +67,44 @@ cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, evictio
         next_use_.emplace_back(static_cast<size_t>(n_expert), UINT64_MAX);
         heat_.emplace_back(static_cast<size_t>(n_expert), 0.0);
         heat_at_.emplace_back(static_cast<size_t>(n_expert), 0);
+        const bool markov = policy == eviction_policy::MARKOV && n > 0;
+        followed_by_.emplace_back(markov ? static_cast<size_t>(n_expert) * static_cast<size_t>(n_expert) : 0, 0.0f);
+        followed_.emplace_back(markov ? static_cast<size_t>(n_expert) : 0, 0.0f);
     }
     passes_.assign(slots_.size(), 0);
+    this_pass_.resize(slots_.size());
+    last_pass_.resize(slots_.size());
+}
+
+void cache_index::begin_pass(int layer, std::span<const int32_t> ids) {
+    ++passes_[layer];
+    if (followed_[layer].empty()) {
+        return;
+    }
+    std::swap(last_pass_[layer], this_pass_[layer]);
+    this_pass_[layer].assign(ids.begin(), ids.end());
+    const size_t n = static_cast<size_t>(n_expert_);
+    for (int32_t a : last_pass_[layer]) {
+        followed_[layer][a] += 1.0f;
+        for (int32_t b : ids) {
+            followed_by_[layer][static_cast<size_t>(a) * n + static_cast<size_t>(b)] += 1.0f;
+        }
+    }
+}
+
+double cache_index::markov_chance(int layer, int32_t expert) const {
+    // The expert's share of the passes before this one: the estimate after an expert that
+    // has rarely been followed yet (one pseudo-observation).
+    const uint64_t before = passes_[layer] > 0 ? passes_[layer] - 1 : 0;
+    const double   share =
+        before > 0 ? std::min(1.0, static_cast<double>(uses_[layer][expert]) / static_cast<double>(before)) : 0.0;
+    const size_t n    = static_cast<size_t>(n_expert_);
+    double       none = 1.0;  // the chance that no expert of this pass leads to it
+    for (int32_t a : this_pass_[layer]) {
+        const double after = followed_by_[layer][static_cast<size_t>(a) * n + static_cast<size_t>(expert)];
+        none *= 1.0 - (after + share) / (followed_[layer][a] + 1.0);
+    }
+    return 1.0 - none;
 }
 
 double cache_index::heat(int layer, int32_t expert) const {
@@ -70,7 +120,10 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
         if (s.status == slot_status::EMPTY) {
             return {0, 0.0, 0};
         }
-        const int guarded = policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert) ? 1 : 0;
+        const int guarded = (policy_ == eviction_policy::PREDICTIVE && predicted(layer, s.expert)) ||
+                                    (policy_ == eviction_policy::NEXT_TOKEN && next_use_[layer][s.expert] == now_ + 1)
+                                ? 1
+                                : 0;
         double    worth   = 0.0;  // lower goes first; then the least recently used
         switch (policy_) {
             case eviction_policy::LFU:
@@ -80,7 +133,11 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
                 worth = -static_cast<double>(next_use_[layer][s.expert]);
                 break;
             case eviction_policy::DECAY:
+            case eviction_policy::NEXT_TOKEN:
                 worth = heat(layer, s.expert);
+                break;
+            case eviction_policy::MARKOV:
+                worth = heat(layer, s.expert) + k_decay_half_life * markov_chance(layer, s.expert);
                 break;
             default:
                 break;

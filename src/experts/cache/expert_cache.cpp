@@ -143,7 +143,7 @@ void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<in
 
 void expert_cache::request(int layer, std::span<const int32_t> ids, std::span<int> slots) {
     index_.release_all();
-    index_.next_pass(layer);
+    index_.begin_pass(layer, ids);
     if (static_cast<int>(ids.size()) > max_acquire(layer)) {
         fail("expert cache of layer {} has {} free slots, too few for {} experts at once", layer, max_acquire(layer),
              ids.size());

@@ -91,8 +91,10 @@ class expert_cache {
     // inside start_read() to get a staging buffer back from the oldest load.
     void finish(int layer, int slot);
 
-    // Belady's OPT (a simulation's policy): when `expert` of `layer` is next used.
+    // Policies that know the future (a simulation's): when `expert` of `layer` is next used,
+    // and the trace position being replayed.
     void set_next_use(int layer, int32_t expert, uint64_t when) { index_.set_next_use(layer, expert, when); }
+    void set_now(uint64_t when) { index_.set_now(when); }
 
     // Reads `expert` into `layer` now and keeps it for good (--pin-hot).
     void pin(int layer, int32_t expert);
