@@ -310,9 +310,10 @@ void streaming_expert_source::drain(int layer, int slot) {
     }
 }
 
-void streaming_expert_source::request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out) {
+void streaming_expert_source::request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out,
+                                      bool one_token) {
     slots_.resize(ids.size());
-    cache_->request(layer, ids, slots_);
+    cache_->request(layer, ids, slots_, one_token);
     for (size_t i = 0; i < ids.size(); ++i) {
         const std::byte * base   = memory_.slot(layer, slots_[i]);
         const bool        shadow = cache_->index().slot(layer, slots_[i]).shadow;
@@ -400,10 +401,11 @@ void streaming_expert_source::for_each_expert(int layer, std::span<const int32_t
         turn = std::max<size_t>(1, turn / 2);
     }
     const std::span<const int32_t> in_order(ordered_);
+    const bool                     one_token = pass_tokens_ == 1 && ids.size() <= turn;
     for (size_t i = 0; i < ids.size(); i += turn) {
         const size_t count = std::min(turn, ids.size() - i);
         turn_.resize(count);
-        request(layer, in_order.subspan(i, count), turn_);
+        request(layer, in_order.subspan(i, count), turn_, one_token);
         const std::span<const int32_t> next_turn = in_order.subspan(i + count, std::min(turn, ids.size() - i - count));
         yield_as_read(layer, std::span<const size_t>(order_).subspan(i, count), turn_, next_turn, fn);
     }
@@ -417,6 +419,7 @@ void streaming_expert_source::resident(int layer, std::span<uint8_t> out) const 
 
 void streaming_expert_source::on_ffn_input(int layer, const float * x, std::span<const int64_t> positions) {
     cache_->release_all();
+    pass_tokens_ = positions.size();
     issue_guesses();  // a block that asked for no expert (a dense one) left its guesses unread
     stream_stats & st = cache_->stats();
     if (layer == 0) {

@@ -82,7 +82,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // One turn of for_each_expert: experts `ids` of `layer` held (expert_cache::request), their
     // matrices in out[i] (views into the slots, some still being read; valid until the next
     // call into the source).
-    void request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out);
+    void request(int layer, std::span<const int32_t> ids, std::span<expert_matrices> out, bool one_token);
     // Yields the turn's experts (which[i], mats[i]) as their reads land, computing those held
     // while the rest are read; reads the guesses and `next_turn` ahead once its demand reads
     // are done.
@@ -133,6 +133,7 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     std::vector<expert_matrices>                      turn_;     // for_each_expert's current group
     std::vector<size_t>                               order_;    // for_each_expert's order of ids
     std::vector<int32_t>                              ordered_;  // ids in that order
+    size_t pass_tokens_ = 0;  // tokens in the current forward pass (on_ffn_input's positions)
 };
 
 }  // namespace sluice

@@ -185,7 +185,7 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
                 ids.push_back(sorted[i]);
             }
             slots.resize(ids.size());
-            cache.acquire(l.layer, ids, slots);
+            cache.acquire(l.layer, ids, slots, /*one_token=*/true);  // a trace has one token per pass
             if (live) {
                 live->observe(l.layer, l.experts);
             }

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace sluice {
 namespace {
 
@@ -80,6 +82,38 @@ TEST(cache_index, prefetch_never_evicts_a_prediction_and_reports_waste) {
     const eviction ev2 = c.claim(0, 6, false);
     EXPECT_EQ(ev2.evicted, 1);
     EXPECT_TRUE(ev2.wasted);  // read on a guess and never used
+}
+
+// MARKOV's chance that the next pass uses an expert, by hand: after a pass using a, the share of
+// the passes after a that used it, and a noisy-or over the experts of the current pass. No
+// expert has been touched, so the smoothing towards each expert's share adds nothing.
+TEST(cache_index, markov_learns_which_expert_follows_which) {
+    cache_index c({2}, 4, eviction_policy::MARKOV);
+    c.begin_pass(0, std::vector<int32_t>{0}, true);
+    c.begin_pass(0, std::vector<int32_t>{1}, true);  // 0 -> 1
+    c.begin_pass(0, std::vector<int32_t>{0}, true);  // 1 -> 0
+    EXPECT_DOUBLE_EQ(c.markov_chance(0, 1), 0.5);    // 1 of the 1 passes after a 0, smoothed: 1 / (1 + 1)
+    EXPECT_DOUBLE_EQ(c.markov_chance(0, 2), 0.0);
+    c.begin_pass(0, std::vector<int32_t>{0, 1}, true);  // 0 -> 0, 1: after a 0, 1 twice in 2
+    // 1 - (1 - 2/3) x (1 - 0/2) for expert 1; 1 - (1 - 1/3) x (1 - 1/2) for expert 0.
+    EXPECT_NEAR(c.markov_chance(0, 1), 2.0 / 3.0, 1e-12);
+    EXPECT_NEAR(c.markov_chance(0, 0), 2.0 / 3.0, 1e-12);
+}
+
+// A batch's union (or a turn of it) is not one token's experts: nothing is learned from it or
+// into it, and learning resumes with the next two one-token passes.
+TEST(cache_index, markov_learns_nothing_from_a_batch) {
+    cache_index c({2}, 4, eviction_policy::MARKOV);
+    c.begin_pass(0, std::vector<int32_t>{2, 3}, false);
+    c.begin_pass(0, std::vector<int32_t>{0}, true);  // {2, 3} -> 0: not learned
+    c.begin_pass(0, std::vector<int32_t>{2}, true);  // 0 -> 2
+    EXPECT_DOUBLE_EQ(c.markov_chance(0, 0), 0.0);
+    c.begin_pass(0, std::vector<int32_t>{0}, false);  // 2 -> the batch: not learned
+    c.begin_pass(0, std::vector<int32_t>{2}, true);
+    EXPECT_DOUBLE_EQ(c.markov_chance(0, 0), 0.0);
+    c.begin_pass(0, std::vector<int32_t>{0}, true);  // 2 -> 0
+    c.begin_pass(0, std::vector<int32_t>{2}, true);  // 0 -> 2
+    EXPECT_DOUBLE_EQ(c.markov_chance(0, 0), 0.5);
 }
 
 TEST(cache_plan, every_layer_gets_k_and_the_budget_holds) {

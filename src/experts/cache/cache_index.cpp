@@ -72,24 +72,26 @@ cache_index::cache_index(std::vector<int> slots_per_layer, int n_expert, evictio
         followed_.emplace_back(markov ? static_cast<size_t>(n_expert) : 0, 0.0f);
     }
     passes_.assign(slots_.size(), 0);
-    this_pass_.resize(slots_.size());
-    last_pass_.resize(slots_.size());
+    pass_.resize(slots_.size());
+    pass_one_token_.assign(slots_.size(), 0);
 }
 
-void cache_index::begin_pass(int layer, std::span<const int32_t> ids) {
+void cache_index::begin_pass(int layer, std::span<const int32_t> ids, bool one_token) {
     ++passes_[layer];
     if (followed_[layer].empty()) {
         return;
     }
-    std::swap(last_pass_[layer], this_pass_[layer]);
-    this_pass_[layer].assign(ids.begin(), ids.end());
-    const size_t n = static_cast<size_t>(n_expert_);
-    for (int32_t a : last_pass_[layer]) {
-        followed_[layer][a] += 1.0f;
-        for (int32_t b : ids) {
-            followed_by_[layer][static_cast<size_t>(a) * n + static_cast<size_t>(b)] += 1.0f;
+    if (one_token && pass_one_token_[layer]) {
+        const size_t n = static_cast<size_t>(n_expert_);
+        for (int32_t a : pass_[layer]) {
+            followed_[layer][a] += 1.0f;
+            for (int32_t b : ids) {
+                followed_by_[layer][static_cast<size_t>(a) * n + static_cast<size_t>(b)] += 1.0f;
+            }
         }
     }
+    pass_[layer].assign(ids.begin(), ids.end());
+    pass_one_token_[layer] = one_token ? 1 : 0;
 }
 
 double cache_index::markov_chance(int layer, int32_t expert) const {
@@ -100,7 +102,7 @@ double cache_index::markov_chance(int layer, int32_t expert) const {
         before > 0 ? std::min(1.0, static_cast<double>(uses_[layer][expert]) / static_cast<double>(before)) : 0.0;
     const size_t n    = static_cast<size_t>(n_expert_);
     double       none = 1.0;  // the chance that no expert of this pass leads to it
-    for (int32_t a : this_pass_[layer]) {
+    for (int32_t a : pass_[layer]) {
         const double after = followed_by_[layer][static_cast<size_t>(a) * n + static_cast<size_t>(expert)];
         none *= 1.0 - (after + share) / (followed_[layer][a] + 1.0);
     }

@@ -85,9 +85,11 @@ class cache_index {
     // Records a use of the slot's expert (for LRU/LFU/DECAY) and marks it used.
     void touch(int layer, int s);
 
-    // A forward pass of `layer` begins that uses experts `ids` (DECAY's clock; MARKOV learns
-    // which experts followed the previous pass's).
-    void begin_pass(int layer, std::span<const int32_t> ids);
+    // A forward pass of `layer` begins that uses experts `ids` (DECAY's clock). MARKOV learns
+    // which experts followed the previous pass's when both were `one_token` passes: all the
+    // experts of this layer for one token. A batch's union, or a turn of it, says nothing about
+    // what one token does after another.
+    void begin_pass(int layer, std::span<const int32_t> ids, bool one_token);
     // DECAY's score of an expert now: its uses, each weighted 2^(-age / half-life).
     double heat(int layer, int32_t expert) const;
     // MARKOV: the chance that the pass after the current one uses `expert` (0 to 1).
@@ -118,10 +120,12 @@ class cache_index {
     std::vector<std::vector<uint64_t>>   heat_at_;    // [layer][expert]: the pass heat_ was last brought to
     std::vector<uint64_t>                passes_;     // [layer]
     // MARKOV: [layer][a * n_expert + b]: passes using b right after a pass using a; [layer][a]:
-    // passes right after one using a; [layer]: the experts of the current and the previous pass.
+    // passes right after one using a; [layer]: the experts of the current pass, and whether it is
+    // one token's.
     std::vector<std::vector<float>>   followed_by_;
     std::vector<std::vector<float>>   followed_;
-    std::vector<std::vector<int32_t>> this_pass_, last_pass_;
+    std::vector<std::vector<int32_t>> pass_;
+    std::vector<uint8_t>              pass_one_token_;
     int                               n_expert_;
     eviction_policy                   policy_;
     uint64_t                          clock_ = 0;

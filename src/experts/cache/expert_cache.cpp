@@ -134,16 +134,16 @@ void expert_cache::prefetch(int layer, std::span<const int32_t> ids) {
     }
 }
 
-void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<int> slots) {
-    request(layer, ids, slots);
+void expert_cache::acquire(int layer, std::span<const int32_t> ids, std::span<int> slots, bool one_token) {
+    request(layer, ids, slots, one_token);
     for (const int slot : slots) {
         finish(layer, slot);
     }
 }
 
-void expert_cache::request(int layer, std::span<const int32_t> ids, std::span<int> slots) {
+void expert_cache::request(int layer, std::span<const int32_t> ids, std::span<int> slots, bool one_token) {
     index_.release_all();
-    index_.begin_pass(layer, ids);
+    index_.begin_pass(layer, ids, one_token);
     if (static_cast<int>(ids.size()) > max_acquire(layer)) {
         fail("expert cache of layer {} has {} free slots, too few for {} experts at once", layer, max_acquire(layer),
              ids.size());

@@ -78,13 +78,14 @@ class expert_cache {
     // the layer has too few free slots for them all. Under a shadow policy a miss may be read
     // from the shadow (COLD, ALL), and a shadow copy serves one use: asked for again while
     // cached, it is read exact into its slot (COLD, SPECULATIVE).
-    void acquire(int layer, std::span<const int32_t> ids, std::span<int> slots);
+    // `one_token`: ids are every expert one token uses in this layer (cache_index::begin_pass).
+    void acquire(int layer, std::span<const int32_t> ids, std::span<int> slots, bool one_token = false);
 
     // acquire() without its waits: holds and counts the same, claims the same slots and starts
     // the same reads, but returns while reads may still run. finish() each slot before using
     // it; loading() says which still need it. acquire() is request() then finish() of every
     // slot, so the cache's decisions do not depend on when the bytes arrive.
-    void request(int layer, std::span<const int32_t> ids, std::span<int> slots);
+    void request(int layer, std::span<const int32_t> ids, std::span<int> slots, bool one_token = false);
     bool loading(int layer, int slot) const { return index_.slot(layer, slot).status == slot_status::LOADING; }
 
     // Completes the slot's read if it is still pending. The streaming source calls it from
