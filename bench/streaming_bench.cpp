@@ -190,7 +190,8 @@ row run_mmap_cgroup(const engine_options & o, const workload & w, uint64_t limit
     r.decode  = got[1];
     r.note    = fmt::format("limit {:.0f} MiB", static_cast<double>(limit) / 1048576.0);
     if (r.decode == 0) {
-        r.note += child.status == -1 ? std::string(", the child could not be started (pipe or fork)")
+        r.note += child.status == -1
+                      ? std::string(", the child could not be started or waited for (pipe, fork or waitpid failed)")
                   : WIFSIGNALED(child.status)
                       ? fmt::format(", killed by signal {} (the limit?)", WTERMSIG(child.status))
                       : ", failed: " + child.out;

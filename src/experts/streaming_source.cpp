@@ -115,14 +115,18 @@ cache_plan streaming_expert_source::plan_slots(const std::string & path) {
 }
 
 void streaming_expert_source::allocate(const cache_plan & p) {
-    // The slots are faulted in now: a budget this process cannot have is an error here, not
-    // an out-of-memory kill later.
+    // The slots (and --cache-type's staging) are faulted in now: a budget this process cannot
+    // have is an error here, before any of it is touched, not an out-of-memory kill later.
     const uint64_t available = available_memory_bytes();
-    if (p.bytes > available) {
+    const uint64_t needed    = p.bytes + (staging_ ? staging_->bytes() : 0);
+    if (needed > available) {
         fail(
             "--expert-budget: the expert cache needs {:.1f} MiB but this process can have {:.1f} MiB more (available "
             "memory, within any memory cgroup's limit); lower the budget",
-            static_cast<double>(p.bytes) / 1048576.0, static_cast<double>(available) / 1048576.0);
+            static_cast<double>(needed) / 1048576.0, static_cast<double>(available) / 1048576.0);
+    }
+    if (staging_) {
+        staging_->allocate();
     }
     memory_ = slot_memory(p);
     tickets_.resize(p.slots.size());

@@ -1,11 +1,13 @@
 #include "tools/quantize.h"
 
 #include "gguf/gguf.h"
+#include "model/tensor_table.h"
 #include "tensor/quantize.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/thread_pool.h"
 
+#include <optional>
 #include <vector>
 
 namespace sluice {
@@ -79,9 +81,13 @@ quantize_report quantize_file(const std::string & input, const std::string & out
     std::vector<size_t>   source;         // [output tensor] -> its input tensor
     std::vector<uint64_t> written_after;  // [output tensor] -> output bytes up to it
     uint64_t              total_out = 0;
+    // The routed experts by the architecture's tensor table, as the streaming cache finds them;
+    // converting every matrix needs no architecture, so ALL does not ask for it.
+    const std::vector<std::optional<tensor_role>> roles =
+        scope == quantize_scope::ALL ? std::vector<std::optional<tensor_role>>(in.tensors().size()) : tensor_roles(in);
     for (size_t i = 0; i < in.tensors().size(); ++i) {
         const gguf_tensor & t      = in.tensors()[i];
-        const bool          expert = std::string_view(t.name).find("_exps.weight") != std::string_view::npos;
+        const bool          expert = roles[i] == tensor_role::EXPERTS;
         if (scope == quantize_scope::SHADOW && !expert) {
             continue;  // not written
         }

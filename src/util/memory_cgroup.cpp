@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <utility>
 
@@ -42,6 +43,12 @@ memory_cgroup::child_result memory_cgroup::run_child(const std::function<std::st
         return r;
     }
     const pid_t child = ::fork();
+    if (child < 0) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        r.status = -1;
+        return r;
+    }
     if (child == 0) {
         ::close(fds[0]);
         enter();
@@ -66,7 +73,11 @@ memory_cgroup::child_result memory_cgroup::run_child(const std::function<std::st
         r.out.append(buf, static_cast<size_t>(n));
     }
     ::close(fds[0]);
-    if (child < 0 || ::waitpid(child, &r.status, 0) != child) {
+    pid_t waited = -1;
+    do {
+        waited = ::waitpid(child, &r.status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited != child) {
         r.status = -1;
     }
     return r;

@@ -26,7 +26,8 @@ class memory_cgroup {
 
     // Runs `fn` in a forked child inside the group; its result comes back through a pipe.
     // status: the child's wait status (a kill by the limit shows as a signal there), or -1 when
-    // no child could be started (pipe or fork failed).
+    // no child could be started (pipe or fork failed) or waited for (waitpid failed, other
+    // than being interrupted, which is retried).
     struct child_result {
         std::string out;
         int         status = 0;

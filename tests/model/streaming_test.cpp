@@ -229,6 +229,31 @@ TEST(streaming, a_budget_beyond_the_memory_the_process_may_have_is_a_clear_error
     EXPECT_NE(r.out.find("lower the budget"), std::string::npos) << r.out;
 }
 
+// --cache-type's staging buffers count too, and are not touched before the check: 2 x (k + 40)
+// buffers of the trained model's 0.2 MiB experts are 17.6 MiB, more than the 16 MiB cgroup,
+// so a check of the slots alone would come after the staging had got the child killed.
+TEST(streaming, staging_for_a_cache_type_is_checked_before_it_is_touched) {
+    const std::optional<memory_cgroup> group =
+        memory_cgroup::make(fmt::format("sluice-staging-test-{}", ::getpid()), uint64_t{16} << 20);
+    if (!group) {
+        GTEST_SKIP() << "no memory cgroup can be made here";
+    }
+    const std::string                 path = model_cases()[1].path;
+    const memory_cgroup::child_result r    = group->run_child([&] {
+        engine_options o          = options_for(path, "100%");
+        o.streaming.cache_type    = ggml_type::Q4_0;
+        o.streaming.predict_extra = 40;
+        try {
+            engine e(o);
+        } catch (const error & err) {
+            return std::string(err.what());
+        }
+        return std::string("accepted");
+    });
+    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << "the child did not exit cleanly: " << r.status;
+    EXPECT_NE(r.out.find("--expert-budget: the expert cache needs"), std::string::npos) << r.out;
+}
+
 TEST(streaming, a_file_truncated_under_the_reader_stops_with_a_clear_error) {
     // The engine maps the whole file; the cache reads from a copy cut short in the middle of
     // the expert tensors, as if the file were truncated while running.

@@ -24,17 +24,20 @@ requant_staging::requant_staging(ggml_type type, const expert_store & store, int
     for (int l = 0; l < store.n_layer(); ++l) {
         span_ = std::max(span_, layout_of(store, l).bytes());
     }
-    const uint64_t size = span_ * static_cast<uint64_t>(n_buffers);
-    if (budget <= size) {
+    size_ = span_ * static_cast<uint64_t>(n_buffers);
+    if (budget <= size_) {
         fail(
             "--expert-budget of {} bytes is too small for --cache-type: {} bytes go to reading experts "
             "before they are converted",
-            budget, size);
+            budget, size_);
     }
-    memory_ = page_block(size, "staging for the expert cache", true);
     for (int i = n_buffers - 1; i >= 0; --i) {
         free_.push_back(i);
     }
+}
+
+void requant_staging::allocate() {
+    memory_ = page_block(size_, "staging for the expert cache", true);
 }
 
 std::byte * requant_staging::take(int layer, int slot) {

@@ -21,12 +21,15 @@ namespace sluice {
 class requant_staging {
   public:
     // Checks that sluice can write `type`, that expert rows are whole blocks of it and that
-    // `budget` (bytes) leaves room beyond the buffers, then allocates `n_buffers` buffers of
-    // the largest expert in the file's layout. Throws saying which check failed.
+    // `budget` (bytes) leaves room beyond `n_buffers` buffers of the largest expert in the
+    // file's layout. Throws saying which check failed. The buffers come with allocate().
     requant_staging(ggml_type type, const expert_store & store, int n_buffers, uint64_t budget);
 
+    // Allocates the buffers and faults them in (once the caller has checked the memory is there).
+    void allocate();
+
     ggml_type type() const { return type_; }
-    uint64_t  bytes() const { return memory_.size(); }  // all the buffers
+    uint64_t  bytes() const { return size_; }  // all the buffers
     // One expert's bytes re-quantized: what a slot of any MoE layer holds.
     uint64_t slot_bytes() const { return slot_bytes_; }
 
@@ -51,6 +54,7 @@ class requant_staging {
     ggml_type            type_;
     uint64_t             slot_bytes_ = 0;
     uint64_t             span_       = 0;  // one buffer: the largest expert in the file's layout
+    uint64_t             size_       = 0;  // all buffers
     page_block           memory_;
     std::vector<int>     free_;
     std::deque<staged>   staged_;  // loads holding a buffer, oldest first
