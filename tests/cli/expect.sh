@@ -5,18 +5,34 @@
 # bash's =~: '.' matches newlines too, ^ and $ are the start and end of the output). ctest's
 # PASS_REGULAR_EXPRESSION alone ignores the exit status, so a crash or a silent success after
 # the right text would pass.
+#   expect.sh --stdout-first CODE REGEX -- COMMAND [ARGS...]
+# matches the command's stdout followed by its stderr instead: for mpirun, which forwards each
+# rank's two streams separately, so a line of stderr could land in the middle of a line of
+# stdout, differently from run to run.
 set -u
+stdout_first=0
+if [ "${1:-}" = "--stdout-first" ]; then
+    stdout_first=1
+    shift
+fi
 if [ $# -lt 4 ] || [ "$3" != "--" ]; then
-    echo "usage: expect.sh CODE REGEX -- COMMAND [ARGS...]" >&2
+    echo "usage: expect.sh [--stdout-first] CODE REGEX -- COMMAND [ARGS...]" >&2
     exit 2
 fi
 want_code=$1
 regex=$2
 shift 3
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-"$@" >"$tmp" 2>&1
-code=$?
+err=$(mktemp)
+trap 'rm -f "$tmp" "$err"' EXIT
+if [ "$stdout_first" -eq 1 ]; then
+    "$@" >"$tmp" 2>"$err"
+    code=$?
+    cat "$err" >>"$tmp"
+else
+    "$@" >"$tmp" 2>&1
+    code=$?
+fi
 out=$(cat "$tmp"; echo x)  # keep trailing newlines: patterns may end in \n$
 out=${out%x}
 printf '%s' "$out"
