@@ -206,43 +206,15 @@ TEST(streaming, a_budget_below_one_token_of_experts_is_a_clear_error) {
     EXPECT_THROW(engine(options_for(m.path, "lots")), error);
 }
 
-// The slots are faulted in at start, so a budget the process cannot have must be refused
-// there with a message, not end in an out-of-memory kill: a child in a memory cgroup of
-// 16 MiB asks for all of the trained model's 51 MiB of experts. Needs a cgroup (root).
-TEST(streaming, a_budget_beyond_the_memory_the_process_may_have_is_a_clear_error) {
+// Starts an engine with `o` in a child inside a memory cgroup of 16 MiB: what it threw, or
+// "accepted"; nullopt where no cgroup can be made (not root).
+std::optional<memory_cgroup::child_result> start_in_16_mib(const engine_options & o) {
     const std::optional<memory_cgroup> group =
         memory_cgroup::make(fmt::format("sluice-streaming-test-{}", ::getpid()), uint64_t{16} << 20);
     if (!group) {
-        GTEST_SKIP() << "no memory cgroup can be made here";
+        return std::nullopt;
     }
-    const std::string                 path = model_cases()[1].path;
-    const memory_cgroup::child_result r    = group->run_child([&] {
-        try {
-            engine e(options_for(path, "100%"));
-        } catch (const error & err) {
-            return std::string(err.what());
-        }
-        return std::string("accepted");
-    });
-    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << "the child did not exit cleanly: " << r.status;
-    EXPECT_NE(r.out.find("--expert-budget: the expert cache needs"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("lower the budget"), std::string::npos) << r.out;
-}
-
-// --cache-type's staging buffers count too, and are not touched before the check: 2 x (k + 40)
-// buffers of the trained model's 0.2 MiB experts are 17.6 MiB, more than the 16 MiB cgroup,
-// so a check of the slots alone would come after the staging had got the child killed.
-TEST(streaming, staging_for_a_cache_type_is_checked_before_it_is_touched) {
-    const std::optional<memory_cgroup> group =
-        memory_cgroup::make(fmt::format("sluice-staging-test-{}", ::getpid()), uint64_t{16} << 20);
-    if (!group) {
-        GTEST_SKIP() << "no memory cgroup can be made here";
-    }
-    const std::string                 path = model_cases()[1].path;
-    const memory_cgroup::child_result r    = group->run_child([&] {
-        engine_options o          = options_for(path, "100%");
-        o.streaming.cache_type    = ggml_type::Q4_0;
-        o.streaming.predict_extra = 40;
+    return group->run_child([&] {
         try {
             engine e(o);
         } catch (const error & err) {
@@ -250,8 +222,34 @@ TEST(streaming, staging_for_a_cache_type_is_checked_before_it_is_touched) {
         }
         return std::string("accepted");
     });
-    EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << "the child did not exit cleanly: " << r.status;
-    EXPECT_NE(r.out.find("--expert-budget: the expert cache needs"), std::string::npos) << r.out;
+}
+
+// The slots are faulted in at start, so a budget the process cannot have must be refused
+// there with a message, not end in an out-of-memory kill: a child in a memory cgroup of
+// 16 MiB asks for all of the trained model's 51 MiB of experts. Needs a cgroup (root).
+TEST(streaming, a_budget_beyond_the_memory_the_process_may_have_is_a_clear_error) {
+    const auto r = start_in_16_mib(options_for(model_cases()[1].path, "100%"));
+    if (!r) {
+        GTEST_SKIP() << "no memory cgroup can be made here";
+    }
+    EXPECT_TRUE(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0) << "the child did not exit cleanly: " << r->status;
+    EXPECT_NE(r->out.find("--expert-budget: the expert cache needs"), std::string::npos) << r->out;
+    EXPECT_NE(r->out.find("lower the budget"), std::string::npos) << r->out;
+}
+
+// --cache-type's staging buffers count too, and are not touched before the check: 2 x (k + 40)
+// buffers of the trained model's 0.2 MiB experts are 17.6 MiB, more than the 16 MiB cgroup,
+// so a check of the slots alone would come after the staging had got the child killed.
+TEST(streaming, staging_for_a_cache_type_is_checked_before_it_is_touched) {
+    engine_options o          = options_for(model_cases()[1].path, "100%");
+    o.streaming.cache_type    = ggml_type::Q4_0;
+    o.streaming.predict_extra = 40;
+    const auto r              = start_in_16_mib(o);
+    if (!r) {
+        GTEST_SKIP() << "no memory cgroup can be made here";
+    }
+    EXPECT_TRUE(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0) << "the child did not exit cleanly: " << r->status;
+    EXPECT_NE(r->out.find("--expert-budget: the expert cache needs"), std::string::npos) << r->out;
 }
 
 TEST(streaming, a_file_truncated_under_the_reader_stops_with_a_clear_error) {
