@@ -23,6 +23,14 @@ enum class eviction_policy {
     NEXT_TOKEN,  // knows which experts the next token uses and spares them, then DECAY (simulate only)
 };
 
+// MARKOV's worth of a cached expert: heat + k_decay_half_life x P(the next pass uses it), the
+// probability from a Markov model of routing learned during the run: how often each expert
+// followed each expert of the pass before (noisy-or over the experts of this pass, smoothed
+// towards the expert's share of all passes). DECAY alone forgets that routing moves in
+// patterns: on the trained model's traces of 5 texts (2048 tokens each, uniform quotas) MARKOV
+// reads 1.3-6.0% fewer experts at 25% and 2.3-7.8% at 50%, 14-85% of what knowing the next
+// token's experts for certain saves (NEXT_TOKEN).
+
 // Whether the policy decides by the trace's future, which only `sluice simulate` knows.
 bool needs_future(eviction_policy p);
 
@@ -31,13 +39,6 @@ bool needs_future(eviction_policy p);
 // (4: +3% and +13% more; 1024: +2% and +6%).
 inline constexpr double k_decay_half_life = 32.0;
 
-// MARKOV's worth of a cached expert: heat + k_decay_half_life x P(the next pass uses it), the
-// probability from a Markov model of routing learned during the run: how often each expert
-// followed each expert of the pass before (noisy-or over the experts of this pass, smoothed
-// towards the expert's share of all passes). DECAY alone forgets that routing moves in
-// patterns: on the trained model's traces of 5 texts (2048 tokens each, uniform quotas) it
-// reads 2-5% fewer experts at 25% and 2-8% at 50%, about half of what knowing the next
-// token's experts for certain would save (NEXT_TOKEN).
 eviction_policy  parse_eviction_policy(std::string_view name);  // throws listing the names
 std::string_view name_of(eviction_policy p);
 
