@@ -151,9 +151,9 @@ void run(const simulate_cli & o) {
     fmt::print(
         "Belady's bound (opt, load on demand, the same slots): {:.3f} reads/token; this run reads {:.2f}x that\n",
         opt_reads, opt_reads > 0 ? reads / opt_reads : 1.0);
+    const double next_reads = static_cast<double>(next_token.total().reads) / n;
     fmt::print("knowing only the next token's experts (next-token, load on demand): {:.3f} reads/token, {:.2f}x opt\n",
-               static_cast<double>(next_token.total().reads) / n,
-               opt_reads > 0 ? static_cast<double>(next_token.total().reads) / n / opt_reads : 1.0);
+               next_reads, opt_reads > 0 ? next_reads / opt_reads : 1.0);
     if (!o.model.empty()) {
         fmt::print("bytes read per token: {:.2f} MiB (opt: {:.2f} MiB)\n",
                    static_cast<double>(st.total().bytes_read) / 1048576.0 / n,

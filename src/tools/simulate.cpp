@@ -150,9 +150,11 @@ stream_stats simulate(const routing_trace & trace, const simulate_options & opt)
             std::fill(st.layers.begin(), st.layers.end(), layer_stream_stats{});
         }
         ++st.tokens;
+        if (future) {
+            cache.set_now(ti);
+        }
         for (const trace_layer & l : t.layers) {
             if (future) {  // every expert's next use from this token on (OPT: the victim is the farthest)
-                cache.set_now(ti);
                 for (int32_t e = 0; e < n_expert; ++e) {
                     cache.set_next_use(l.layer, e, future->next(l.layer, e, ti));
                 }

@@ -115,10 +115,13 @@ double cache_index::heat(int layer, int32_t expert) const {
 }
 
 eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
+    using rank_type                 = std::tuple<int, double, uint64_t>;
     std::vector<cache_slot> & slots = slots_[layer];
     int                       best  = -1;
-    // Lower rank: evicted first. Empty slots come before anything.
-    auto rank = [&](const cache_slot & s) -> std::tuple<int, double, uint64_t> {
+    rank_type                 best_rank;
+    // Lower rank: evicted first. Empty slots come before anything. Each candidate's rank is
+    // computed once (MARKOV's costs a pass over the current experts).
+    auto rank = [&](const cache_slot & s) -> rank_type {
         if (s.status == slot_status::EMPTY) {
             return {0, 0.0, 0};
         }
@@ -154,8 +157,10 @@ eviction cache_index::claim(int layer, int32_t expert, bool prefetch) {
         if (prefetch && s.status != slot_status::EMPTY && predicted(layer, s.expert)) {
             continue;  // a prediction never pushes out another prediction
         }
-        if (best < 0 || rank(s) < rank(slots[best])) {
-            best = i;
+        const rank_type r = rank(s);
+        if (best < 0 || r < best_rank) {
+            best      = i;
+            best_rank = r;
         }
     }
     eviction out;
