@@ -6,8 +6,9 @@
 // bandwidth measured now, reading experts the way the cache does. With --shadow, rows that
 // read some experts from a lower-precision shadow (cold, speculative, all) say how many uses
 // it served and the KL divergence of their decode logits from in-RAM's (lossy rows).
-// With --packed-experts (a file from `sluice pack-experts`), each predictor row has a twin
-// that reads the experts from it, in the kernels' packed form.
+// Streamed experts are packed in their slots as they are read (the default); with --plain each
+// predictor row has a twin that computes them in the file's layout (--no-repack), and with
+// --packed-experts (a file from `sluice pack-experts`) a twin that reads them packed from it.
 //
 //   sluice_bench_streaming -m models/trained-qwen3moe-q8_0.gguf --budgets 25%,50%
 //   sluice_bench_streaming -m /tmp/synth/q30-8l-q4k.gguf --budgets 25%,50% -n 24
@@ -66,6 +67,7 @@ struct bench_args {
     std::vector<std::string> predictors    = {"none", "history", "frequency", "cross-layer", "pregate", "oracle"};
     std::string              shadow;  // expert shadow file: adds the shadow rows
     std::string              packed;  // experts packed ahead of time: adds a packed twin of each predictor row
+    bool                     plain           = false;  // adds a twin of each predictor row in the file's layout
     std::vector<std::string> shadow_policies = {"cold", "speculative", "all"};
 };
 
@@ -317,14 +319,17 @@ int run(const bench_args & a) {
             if (std::find(a.predictors.begin(), a.predictors.end(), name) == a.predictors.end()) {
                 continue;
             }
-            // The same predictor on the model's own experts, then on the packed file's.
-            for (const bool packed : {false, true}) {
-                if (packed && a.packed.empty()) {
+            // The same predictor on the model's own experts packed as they are read, in the
+            // file's layout, and read from the packed file.
+            for (const char * layout : {"", " plain", " packed"}) {
+                const bool plain = layout == std::string(" plain"), packed = layout == std::string(" packed");
+                if ((packed && a.packed.empty()) || (plain && !a.plain)) {
                     continue;
                 }
                 engine_options o = streamed(budget, kind);
                 o.packed_experts = packed ? a.packed : std::string();
-                row r            = run_row(packed ? name + " packed" : name, o, w);
+                o.repack_experts = !plain;
+                row r            = run_row(name + layout, o, w);
                 // What the disk and the CPU allow: this row's bytes per token over the disk's
                 // bandwidth, or in-RAM's time per token, whichever is longer (perfect overlap).
                 const double io_ms    = r.mib_per_tok * 1048576.0 / (disk.gb_per_s * 1e9) * 1e3;
@@ -333,7 +338,7 @@ int run(const bench_args & a) {
                 r.note =
                     fmt::format("IO floor {:.1f} ms/token; max(IO, compute) -> at most {:.1f} tok/s, {:.0f}% reached",
                                 io_ms, 1e3 / bound_ms, 100 * r.overlap);
-                if (kind == predictor_kind::NONE && !packed) {
+                if (kind == predictor_kind::NONE && !packed && !plain) {
                     none = r;
                 }
                 results[budget][r.name] = r;
@@ -450,6 +455,8 @@ int main(int argc, char ** argv) {
     app.add_option("--shadow", a.shadow,
                    "expert shadow (sluice quantize --expert-shadow TYPE): adds rows reading from it, with their KL "
                    "divergence from in-RAM");
+    app.add_flag("--plain", a.plain,
+                 "adds a row computing the experts in the file's layout (--no-repack) for each predictor row");
     app.add_option("--packed-experts", a.packed,
                    "the model's experts packed ahead of time (sluice pack-experts): adds a row reading them for each "
                    "predictor row");

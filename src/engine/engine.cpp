@@ -66,8 +66,9 @@ engine::engine(const engine_options & opt)
             so.rank      = opt.split->rank;
             expert_bytes = owned_expert_bytes(opt.split->rank);
         }
-        so.budget      = parse_budget(opt.expert_budget, expert_bytes);
-        so.packed_path = opt.packed_experts;
+        so.budget       = parse_budget(opt.expert_budget, expert_bytes);
+        so.packed_path  = opt.packed_experts;
+        so.pack_on_read = opt.repack_experts;
         auto source =
             std::make_unique<streaming_expert_source>(file_.part_paths(), model_->experts(), model_->routers(),
                                                       static_cast<int>(hparams().n_expert_used), runner_, so);

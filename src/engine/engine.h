@@ -45,8 +45,10 @@ struct engine_options {
     std::optional<isa> force_isa;      // default: the best this CPU runs (CPUID); else must be supported
     // Routed experts held in memory are packed at load into the kernels' form for the ISA
     // (experts/packed_experts.h), where it has one: the same results, faster prefill. false:
-    // they stay views of the file's mapping (no copy while loading). Not with --expert-budget
-    // or expert parallelism, whose experts stay as the file lays them out.
+    // they stay views of the file's mapping (no copy while loading). Not under expert
+    // parallelism in RAM, whose experts stay as the file lays them out. Streamed
+    // (--expert-budget), experts are packed in their slots as their reads land
+    // (streaming_options::pack_on_read); false: they compute in the file's layout.
     bool repack_experts = true;
     // The routed experts packed ahead of time for this CPU (`sluice pack-experts`,
     // experts/packed_file.h): in RAM they are copied from that file instead of packed at load

@@ -38,6 +38,11 @@ struct streaming_options {
     // experts/packed_file.h): read from there into the kernels' packed form. Same bytes, same
     // results, faster expert compute. Empty: read from the model's file.
     std::string packed_path;
+    // Exact experts read from the model's file are packed where they land, in their slot, into
+    // the kernels' form (where the ISA has one for the layer's types): the same results,
+    // faster expert compute for every later use, at the cost of one pass over each read.
+    // false: they stay as the file lays them out (--no-repack).
+    bool pack_on_read = true;
     // Expert parallelism: this process computes only the experts `partition` gives `rank`, so
     // its cache plans, reads, predicts and pins only those. Empty: every expert.
     expert_partition partition;

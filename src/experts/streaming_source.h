@@ -21,6 +21,7 @@
 #include "experts/streaming_options.h"
 #include "experts/streaming_stats.h"
 #include "experts/trace.h"
+#include "kernels/thread_scratch.h"
 
 #include <array>
 #include <memory>
@@ -77,6 +78,12 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void       abandon_read(int layer, int slot) override;
     // Waits for every read of the slot, ignoring errors.
     void drain(int layer, int slot);
+    // Which layers' exact reads are packed where they land (streaming_options::pack_on_read),
+    // and the packing of one slot's three matrices over the pool.
+    void plan_packing();
+    void pack_slot(int layer, int slot);
+    // Packs an expert the slot holds, read unpacked, once packing pays in its layer.
+    void pack_held(int layer, int slot);
     void issue_guesses();  // reads pending_guesses_ ahead
 
     // One turn of for_each_expert: experts `ids` of `layer` held (expert_cache::request), their
@@ -98,6 +105,11 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     int next_moe_layer(int after) const;
     // Where the exact experts are read from: the packed file, or the model's.
     const expert_store & exact_store() const { return packed_store_ ? *packed_store_ : store_; }
+    // Whether a slot holding an exact expert holds it packed, once its read is done.
+    bool exact_packed(int layer, int slot) const { return packed_store_.has_value() || slot_packed_[layer][slot] != 0; }
+    // Whether packing the read starting now in `layer` should pay for itself: the layer's
+    // experts are used often enough per read (see the .cpp).
+    bool packing_pays(int layer) const;
     // Whether this process computes expert e of layer l (always, without a partition).
     bool owns(int layer, int32_t expert) const {
         return opt_.partition.empty() || opt_.partition.owner(layer, expert) == opt_.rank;
@@ -111,11 +123,15 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     streaming_options                                 opt_;
     std::optional<calibration>                        calib_;
     std::optional<routing_trace>                      trace_;
-    std::optional<requant_staging>                    staging_;          // --cache-type
-    std::optional<gguf_file>                          shadow_file_;      // --shadow
-    std::optional<expert_store>                       shadow_store_;     // its experts
-    std::optional<gguf_file>                          packed_file_;      // --packed-experts
-    std::optional<expert_store>                       packed_store_;     // its experts: the exact ones, packed
+    std::optional<requant_staging>                    staging_;       // --cache-type
+    std::optional<gguf_file>                          shadow_file_;   // --shadow
+    std::optional<expert_store>                       shadow_store_;  // its experts
+    std::optional<gguf_file>                          packed_file_;   // --packed-experts
+    std::optional<expert_store>                       packed_store_;  // its experts: the exact ones, packed
+    matmul_runner &                                   mm_;            // its pool packs, its ISA's form
+    std::vector<char>                                 pack_layer_;  // [layer]: its exact reads may be packed on arrival
+    std::vector<std::vector<char>>                    slot_packed_;      // [layer][slot]: its read is (to be) packed
+    std::vector<thread_scratch>                       pack_scratch_;     // [pool thread]: one group's bytes
     uint32_t                                          shadow_part_ = 0;  // the reader's file index of its first part
     slot_memory                                       memory_;
     std::vector<std::vector<std::array<uint64_t, 3>>> tickets_;  // [layer][slot]: gate, up, down reads in flight

@@ -31,17 +31,19 @@ struct layer_stream_stats {
 };
 
 struct stream_stats {
-    std::string                     reader;          // "io_uring" or "pread"
-    bool                            direct = false;  // O_DIRECT
-    std::string                     predictor, eviction, quota;
-    std::string                     cache_type;            // "as in the file" or the re-quantized type
-    std::string                     shadow      = "none";  // the shadow policy and type
-    uint64_t                        budget      = 0;
-    uint64_t                        cache_bytes = 0;  // slot (and staging) memory actually allocated
-    int64_t                         tokens      = 0;  // rows the forward pass ran
-    double                          predict_ms  = 0;  // time spent predicting
-    std::vector<int>                slots;            // per layer
-    std::vector<layer_stream_stats> layers;           // per block (dense blocks stay zero)
+    std::string      reader;          // "io_uring" or "pread"
+    bool             direct = false;  // O_DIRECT
+    std::string      predictor, eviction, quota;
+    std::string      cache_type;               // "as in the file" or the re-quantized type
+    std::string      shadow         = "none";  // the shadow policy and type
+    uint64_t         budget         = 0;
+    uint64_t         cache_bytes    = 0;     // slot (and staging) memory actually allocated
+    int64_t          tokens         = 0;     // rows the forward pass ran
+    double           predict_ms     = 0;     // time spent predicting
+    double           pack_ms        = 0;     // time spent packing experts as their reads landed
+    uint64_t         packed_experts = 0;     // experts packed in their slots (streaming_options::pack_on_read)
+    std::vector<int> slots;                  // per layer
+    std::vector<layer_stream_stats> layers;  // per block (dense blocks stay zero)
 
     layer_stream_stats total() const;
 };

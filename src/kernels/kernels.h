@@ -119,6 +119,12 @@ uint64_t packed_bytes(const weight_matrix & w);
 // row ranges may be packed by different threads. Requires can_pack(w.type, i).
 void pack_matrix_rows(const weight_matrix & w, isa i, int64_t r0, int64_t r1, uint8_t * dst);
 
+// Packs one group of 16 contiguous rows of type t (`cols` columns, row_bytes(t, cols) bytes
+// each) where they lie: the form is size-neutral, so the group's bytes become its packed
+// bytes. `scratch`: 16 x row_bytes bytes, disjoint from the rows. A streamed expert is packed
+// this way in its slot once its read lands (experts/streaming_source.h). Requires can_pack(t, i).
+void pack_group_in_place(ggml_type t, isa i, int64_t cols, uint8_t * rows, uint8_t * scratch);
+
 // The packed copy of w at dst as a weight matrix.
 weight_matrix packed_view(const weight_matrix & w, const uint8_t * dst);
 

@@ -3,6 +3,8 @@
 #include "kernels/kernels_impl.h"
 #include "util/error.h"
 
+#include <cstring>
+
 namespace sluice {
 
 bool can_pack(ggml_type t, isa i) {
@@ -27,6 +29,16 @@ void pack_matrix_rows(const weight_matrix & w, isa i, int64_t r0, int64_t r1, ui
     const uint64_t rb = row_bytes(w.type, w.cols);
     k->packed->pack(w.cols, w.data + static_cast<uint64_t>(r0) * w.row_stride, w.row_stride, r1 - r0,
                     dst + static_cast<uint64_t>(r0) * rb);
+}
+
+void pack_group_in_place(ggml_type t, isa i, int64_t cols, uint8_t * rows, uint8_t * scratch) {
+    const type_kernels * k = find_kernels(t, i);
+    if (k == nullptr || k->packed == nullptr) {
+        fail("pack: {} matrices have no packed form on {}", type_name(t), isa_name(i));
+    }
+    const uint64_t rb = row_bytes(t, cols);
+    k->packed->pack(cols, rows, rb, k_packed_group_rows, scratch);
+    std::memcpy(rows, scratch, static_cast<size_t>(rb * k_packed_group_rows));
 }
 
 weight_matrix packed_view(const weight_matrix & w, const uint8_t * dst) {

@@ -1,4 +1,4 @@
-// Weights packed at load (kernels.h: can_pack, pack_matrix_rows, packed_view), for every type
+// Weights packed at load (kernels.h: can_pack, pack_matrix_rows, pack_group_in_place, packed_view), for every type
 // and ISA with a packed form:
 //  (a) the packed kernel equals dot_rows on the plain rows, bit for bit, for 1..40 tokens and
 //      rows, odd block counts and padded plain rows and activation strides;
@@ -138,6 +138,27 @@ TEST(packed, runner_on_packed_view_equals_plain) {
             }
         }
     }
+}
+
+TEST(packed, a_group_packed_in_place_is_the_group_packed_elsewhere) {
+    // pack_group_in_place (what a streamed expert's slot goes through) against
+    // pack_matrix_rows into a separate buffer: the same bytes, group by group.
+    for (auto [t, i] : packable()) {
+        std::mt19937               rng(29 + static_cast<uint32_t>(t));
+        const int64_t              rows = 48, cols = 3 * 256;
+        const auto                 w    = test::make_weights(t, rows, cols, rng, true);
+        const std::vector<uint8_t> want = packed_copy(w.view(), i);
+        std::vector<uint8_t>       got  = w.data;
+        const uint64_t             rb   = row_bytes(t, cols);
+        std::vector<uint8_t>       scratch(rb * k_packed_group_rows);
+        for (int64_t g = 0; g < rows / k_packed_group_rows; ++g) {
+            pack_group_in_place(t, i, cols, got.data() + static_cast<uint64_t>(g * k_packed_group_rows) * rb,
+                                scratch.data());
+        }
+        EXPECT_EQ(got, want) << isa_name(i) << " " << type_name(t);
+        EXPECT_NE(got, w.data) << isa_name(i) << " " << type_name(t) << ": nothing was rearranged";
+    }
+    EXPECT_THROW(pack_group_in_place(ggml_type::Q4_0, isa::SCALAR, 32, nullptr, nullptr), error);
 }
 
 TEST(packed, rejects_bad_calls) {

@@ -127,6 +127,27 @@ TEST_F(pack_experts, runs_equal_the_models_own_experts_in_ram_and_streamed) {
     }
 }
 
+TEST_F(pack_experts, streamed_experts_packed_in_their_slots_compute_as_the_file_lays_them_out) {
+    // No packed file: the streamed cache packs the experts it reads in their slots once its
+    // layer uses them 3+ times per read. The run must equal the file's layout bit for bit,
+    // with experts really packed (a slot computed in the wrong form gives other logits), and
+    // --no-repack packs none.
+    engine                     mapped(options("", "", false));
+    const std::vector<int32_t> ids  = some_ids(60);
+    const std::vector<float>   want = run(mapped, ids);
+    for (const char * budget : {"60%", "100%"}) {
+        engine packing(options(budget, ""));
+        EXPECT_EQ(run(packing, ids), want) << budget;
+        const stream_stats s = *packing.streaming_stats();
+        EXPECT_GT(s.packed_experts, 0u) << budget;
+        EXPECT_NE(s.cache_type.find("packed as read"), std::string::npos) << s.cache_type;
+        engine plain(options(budget, "", false));
+        EXPECT_EQ(run(plain, ids), want) << budget;
+        EXPECT_EQ(plain.streaming_stats()->packed_experts, 0u) << budget;
+        EXPECT_EQ(plain.streaming_stats()->cache_type, "as in the file");
+    }
+}
+
 TEST_F(pack_experts, a_streamed_run_reads_the_packed_file) {
     // Zero a stretch of layer 3's packed gate experts: the streamed run must then differ from
     // the exact one, so it is the packed file's bytes that it computes with.

