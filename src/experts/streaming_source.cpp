@@ -312,14 +312,15 @@ void streaming_expert_source::pack_held(int layer, int slot) {
     }
 }
 
-// Packing a read costs about 1.35 uses of the expert in the file's layout and makes each use
+// Packing a read costs about 1.2 uses of the expert in the file's layout and makes each use
 // after it about 0.45 of one cheaper (kernel lab, Q4_K 768 x 2048 from memory, one thread:
-// packing in place 72-77 us, one token's product 53-57 us plain, 29-33 us packed), so it pays
-// once an expert is used about 3 times per read. The layer's requests per read so far are
+// packing in place 62-68 us, one token's product 53-57 us plain, 29-33 us packed), so it pays
+// from about 2.6 uses per read; 3 leaves a margin. The layer's requests per read so far are
 // that count (1 / (1 - hit rate)); it starts at 1, so a cold cache packs nothing until hits
 // show, and then the experts it holds unpacked are packed as they are used again
-// (pack_held): the hottest came in first. Measured on the padded model with load on demand: packing every read decoded
-// 0.93x the file's layout at 25% (2.3 uses per read) and 1.16x at 50% (6).
+// (pack_held): the hottest came in first. Measured on the padded model with load on demand
+// (packing 72-77 us then): packing every read decoded 0.93x the file's layout at 25% (2.3
+// uses per read) and 1.16x at 50% (6).
 bool streaming_expert_source::packing_pays(int layer) const {
     constexpr uint64_t         k_uses_per_read = 3;
     const layer_stream_stats & l               = cache_->stats().layers[layer];

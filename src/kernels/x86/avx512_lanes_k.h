@@ -111,10 +111,14 @@ inline void q45_store(const row_group & g, int64_t b, q45_stored<has_qh> & s) {
             _mm512_storeu_si512(s.qs[c][k], t[k]);
         }
     }
+    // d and dmin, then the 12 bytes of scales: the block's first 16 bytes.
+    static_assert(offsetof(block, scales) == 4 && sizeof(block::scales) == 12);
+    __m512i head[4];
+    transposed_rows16(g, at, head);
+    _mm512_storeu_si512(s.dd, head[0]);
     for (int i = 0; i < 3; ++i) {
-        _mm512_storeu_si512(s.scales[i], _mm512_i32gather_epi32(g.off, g.x + at + offsetof(block, scales) + 4 * i, 1));
+        _mm512_storeu_si512(s.scales[i], head[1 + i]);
     }
-    _mm512_storeu_si512(s.dd, _mm512_i32gather_epi32(g.off, g.x + at, 1));
 }
 
 // The scales of a group's super-block unpacked to lanes, as the tiles read them (p: q45_packed
