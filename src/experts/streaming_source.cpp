@@ -165,7 +165,8 @@ void streaming_expert_source::describe(const cache_plan & p) {
     if (packed_file_) {
         st.cache_type = fmt::format("packed ({})", opt_.packed_path);
     } else if (std::ranges::any_of(pack_layer_, [](char c) { return c != 0; })) {
-        st.cache_type = "as in the file, packed as read where they are used 3+ times per read";
+        st.cache_type =
+            fmt::format("as in the file, packed as read where they are used {}+ times per read", k_pack_uses_per_read);
     }
     if (shadow_store_) {
         const int first = next_moe_layer(-1);
@@ -274,7 +275,7 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
             return read_start::REFUSED;
         }
     }
-    slot_packed_[layer][slot]         = !shadow && pack_layer_[layer] != 0 && packing_pays(layer);
+    slot_packed_[layer][slot]         = packing_pays(layer, shadow);
     std::array<read_request, 3> reads = slot_reads(shadow ? *shadow_store_ : exact_store(), layer, expert, dest);
     for (int i = 0; i < 3; ++i) {
         reads[i].file += shadow ? shadow_part_ : 0;
@@ -305,8 +306,8 @@ void streaming_expert_source::wait_read(int layer, int slot) {
 }
 
 void streaming_expert_source::pack_held(int layer, int slot) {
-    if (pack_layer_[layer] != 0 && slot_packed_[layer][slot] == 0 && !cache_->loading(layer, slot) &&
-        !cache_->index().slot(layer, slot).shadow && packing_pays(layer)) {
+    if (slot_packed_[layer][slot] == 0 && !cache_->loading(layer, slot) &&
+        packing_pays(layer, cache_->index().slot(layer, slot).shadow)) {
         slot_packed_[layer][slot] = 1;
         pack_slot(layer, slot);
     }
@@ -315,16 +316,18 @@ void streaming_expert_source::pack_held(int layer, int slot) {
 // Packing a read costs about 1.2 uses of the expert in the file's layout and makes each use
 // after it about 0.45 of one cheaper (kernel lab, Q4_K 768 x 2048 from memory, one thread:
 // packing in place 62-68 us, one token's product 53-57 us plain, 29-33 us packed), so it pays
-// from about 2.6 uses per read; 3 leaves a margin. The layer's requests per read so far are
-// that count (1 / (1 - hit rate)); it starts at 1, so a cold cache packs nothing until hits
-// show, and then the experts it holds unpacked are packed as they are used again
-// (pack_held): the hottest came in first. Measured on the padded model with load on demand
+// from about 2.6 uses per read; k_pack_uses_per_read (3) leaves a margin. The layer's
+// requests per read so far are that count (1 / (1 - hit rate)); it starts at 1, so a cold
+// cache packs nothing until hits show, and then the experts it holds unpacked are packed as
+// they are used again (pack_held): the hottest came in first. Measured on the padded model with load on demand
 // (packing 72-77 us then): packing every read decoded 0.93x the file's layout at 25% (2.3
 // uses per read) and 1.16x at 50% (6).
-bool streaming_expert_source::packing_pays(int layer) const {
-    constexpr uint64_t         k_uses_per_read = 3;
-    const layer_stream_stats & l               = cache_->stats().layers[layer];
-    return l.requests >= k_uses_per_read * (l.reads + 1);
+bool streaming_expert_source::packing_pays(int layer, bool shadow) const {
+    if (shadow || pack_layer_[layer] == 0) {
+        return false;
+    }
+    const layer_stream_stats & l = cache_->stats().layers[layer];
+    return l.requests >= k_pack_uses_per_read * (l.reads + 1);
 }
 
 void streaming_expert_source::plan_packing() {

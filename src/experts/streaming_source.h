@@ -107,9 +107,11 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     const expert_store & exact_store() const { return packed_store_ ? *packed_store_ : store_; }
     // Whether a slot holding an exact expert holds it packed, once its read is done.
     bool exact_packed(int layer, int slot) const { return packed_store_.has_value() || slot_packed_[layer][slot] != 0; }
-    // Whether packing the read starting now in `layer` should pay for itself: the layer's
-    // experts are used often enough per read (see the .cpp).
-    bool packing_pays(int layer) const;
+    // Whether packing an exact copy (not a shadow one) of an expert of `layer` now should pay
+    // for itself: the layer packs, and its experts are used at least k_pack_uses_per_read
+    // times per read so far (see the .cpp).
+    static constexpr uint64_t k_pack_uses_per_read = 3;
+    bool                      packing_pays(int layer, bool shadow) const;
     // Whether this process computes expert e of layer l (always, without a partition).
     bool owns(int layer, int32_t expert) const {
         return opt_.partition.empty() || opt_.partition.owner(layer, expert) == opt_.rank;
