@@ -5,7 +5,10 @@
 // recall, bytes read per token, and the IO bound: bytes read per token over the disk
 // bandwidth measured now, reading experts the way the cache does. With --shadow, rows that
 // read some experts from a lower-precision shadow (cold, speculative, all) say how many uses
-// it served and the KL divergence of their decode logits from in-RAM's (lossy rows).
+// it served and the KL divergence of their decode logits from in-RAM's (lossy rows). Each
+// streamed row also says how much of its decode the disk was busy and how fast it read then
+// (the device's own counters): a row below its IO floor with the disk idle part of the time
+// is losing overlap, not bandwidth.
 // Streamed experts are packed in their slots as they are read (the default); with --plain each
 // predictor row has a twin that computes them in the file's layout (--no-repack), and with
 // --packed-experts (a file from `sluice pack-experts`) a twin that reads them packed from it.
@@ -14,6 +17,7 @@
 //   sluice_bench_streaming -m /tmp/synth/q30-8l-q4k.gguf --budgets 25%,50% -n 24
 #include "engine/engine.h"
 #include "experts/budget.h"
+#include "experts/io/disk_activity.h"
 #include "experts/io/disk_probe.h"
 #include "experts/streaming_source.h"
 #include "tools/calibrate.h"
@@ -75,9 +79,12 @@ struct row {
     std::string name;
     double      prefill = 0, decode = 0;  // tok/s
     double      hit = 0, recall = 0, mib_per_tok = 0, wait_ms_per_tok = 0;
-    double      lossy    = 0;   // share of expert uses served by a shadow copy
-    double      kl       = -1;  // mean KL divergence of the decode logits from in-RAM's (-1: not measured)
-    double      overlap  = 0;   // decode / what max(IO floor at its bytes, compute floor) allows
+    double      lossy   = 0;   // share of expert uses served by a shadow copy
+    double      kl      = -1;  // mean KL divergence of the decode logits from in-RAM's (-1: not measured)
+    double      overlap = 0;   // decode / what max(IO floor at its bytes, compute floor) allows
+    // During decode: the share of the time the model's disk had reads in flight (-1: its
+    // counters cannot be read here), and its GB/s while it had.
+    double      disk_busy = -1, disk_gb_per_s = 0;
     bool        streamed = false;
     std::string note;
 };
@@ -127,7 +134,9 @@ row run_row(const std::string & name, engine_options o, const workload & w, std:
     if (keep != nullptr || base != nullptr) {
         log_probs.resize(w.gen.size() * static_cast<size_t>(n_vocab));  // before the clock starts
     }
-    t0 = clk::now();
+    const std::optional<disk_activity> disk        = disk_activity::of_file(o.model_path);
+    const std::optional<disk_counters> disk_before = disk && !o.expert_budget.empty() ? disk->read() : std::nullopt;
+    t0                                             = clk::now();
     for (size_t i = 0; i < w.gen.size(); ++i) {
         const int32_t                one[1] = {w.gen[i]};
         const std::span<const float> logits = s.eval(one);
@@ -135,7 +144,13 @@ row run_row(const std::string & name, engine_options o, const workload & w, std:
             std::copy(logits.begin(), logits.end(), log_probs.begin() + static_cast<std::ptrdiff_t>(i * n_vocab));
         }
     }
-    r.decode = static_cast<double>(w.gen.size()) / secs_since(t0);
+    const double decode_s = secs_since(t0);
+    r.decode              = static_cast<double>(w.gen.size()) / decode_s;
+    if (const std::optional<disk_counters> after = disk_before ? disk->read() : std::nullopt) {
+        const disk_interval d = disk_interval_of(*disk_before, *after, decode_s * 1e3);
+        r.disk_busy           = d.busy;
+        r.disk_gb_per_s       = d.gb_per_s;
+    }
     for (size_t i = 0; i < w.gen.size() && !log_probs.empty(); ++i) {
         float * row = log_probs.data() + i * n_vocab;
         log_softmax(row, n_vocab, row);
@@ -208,7 +223,10 @@ void print_row(const row & r, const row & none, const row & ram) {
                r.streamed ? fmt::format("{:5.1f}", 100 * r.hit) : "    -",
                r.streamed && r.recall > 0 ? fmt::format("{:.3f}", r.recall) : "      -",
                r.streamed ? fmt::format("{:8.2f}", r.mib_per_tok) : "       -",
-               r.streamed ? fmt::format("{:7.1f}", r.wait_ms_per_tok) : "       -", r.note);
+               r.streamed ? fmt::format("{:7.1f}", r.wait_ms_per_tok) : "       -",
+               r.note + (r.streamed && r.disk_busy >= 0 ? fmt::format("; disk busy {:.0f}% of decode, {:.2f} GB/s then",
+                                                                      100 * r.disk_busy, r.disk_gb_per_s)
+                                                        : std::string()));
     if (r.kl >= 0) {
         fmt::print(
             "{:<18} lossy: {:.1f}% of expert uses served by the shadow, KL divergence from in-RAM {:.5f} "
