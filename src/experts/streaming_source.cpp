@@ -286,6 +286,13 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
 
 void streaming_expert_source::wait_read(int layer, int slot) {
     const auto t0 = clock_type::now();
+    if (!read_done(layer, slot)) {
+        // A read still in flight takes a few hundred microseconds: the pool's workers would
+        // spin through it on the other cores. Idle, they leave those cores to the machine.
+        // Padded Q4_K, 2 threads, 7 alternating rounds: 1.09x decode at 50% load on demand,
+        // 1.09x with the oracle at 25%, 0.98x (noise) on demand at 25%.
+        mm_.pool().rest();
+    }
     try {
         for (uint64_t & t : tickets_[layer][slot]) {
             reader_->wait(t);

@@ -51,7 +51,7 @@ void thread_pool::worker_loop(int thread) {
         const auto spin_until = clock::now() + spin_for;
         while (generation_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_relaxed)) {
             SLUICE_CPU_RELAX();
-            if (clock::now() > spin_until) {
+            if (resting_.load(std::memory_order_relaxed) || clock::now() > spin_until) {
                 std::unique_lock<std::mutex> lock(mutex_);
                 wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
                 break;
@@ -80,6 +80,7 @@ void thread_pool::parallel_for(int64_t n_tasks, const std::function<void(int64_t
         std::lock_guard<std::mutex> lock(mutex_);
         job_     = &fn;
         n_tasks_ = n_tasks;
+        resting_.store(false, std::memory_order_relaxed);
         next_task_.store(0, std::memory_order_relaxed);
         busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_release);

@@ -28,6 +28,11 @@ class thread_pool {
     // so it can index per-thread scratch. Not reentrant: fn must not call parallel_for.
     void parallel_for(int64_t n_tasks, const std::function<void(int64_t task, int thread)> & fn);
 
+    // The caller is about to block (on IO) for longer than the workers spin: workers spinning
+    // for the next call sleep now, leaving their cores free. The next parallel_for wakes
+    // them. On a VM a spinning vCPU still takes its host core.
+    void rest() { resting_.store(true, std::memory_order_relaxed); }
+
   private:
     void worker_loop(int thread);
     void run_tasks(int thread);
@@ -42,7 +47,8 @@ class thread_pool {
     std::condition_variable wake_;
     std::atomic<uint64_t>   generation_{0};  // bumped (under mutex_) for every parallel_for
     std::atomic<bool>       stopping_{false};
-    std::atomic<int>        busy_{0};  // workers still inside the current generation
+    std::atomic<bool>       resting_{false};  // rest() until the next parallel_for
+    std::atomic<int>        busy_{0};         // workers still inside the current generation
 
     const std::function<void(int64_t, int)> * job_     = nullptr;
     int64_t                                   n_tasks_ = 0;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace sluice {
@@ -50,6 +52,36 @@ TEST(thread_pool, uses_more_than_one_thread_when_asked) {
         }
     });
     EXPECT_EQ(seen_mask.load(), 3);
+}
+
+TEST(thread_pool, workers_sent_to_rest_take_part_in_the_next_call) {
+    // rest() puts the spinning workers to sleep; every later parallel_for must wake them all.
+    // Each round's tasks wait for one another, so a worker left asleep fails the round (with a
+    // bound on the wait, not a hang).
+    constexpr int threads = 3;
+    thread_pool   pool(threads);
+    for (int round = 0; round < 50; ++round) {
+        pool.rest();
+        if (round % 2 == 1) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // past the spin: asleep anyway
+        }
+        std::atomic<int>  arrived{0};
+        std::atomic<int>  seen_mask{0};
+        std::atomic<bool> all_met{true};
+        pool.parallel_for(threads, [&](int64_t, int thread) {
+            seen_mask |= 1 << thread;
+            ++arrived;
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (arrived.load() < threads) {
+                if (std::chrono::steady_clock::now() > until) {
+                    all_met = false;
+                    return;
+                }
+            }
+        });
+        ASSERT_TRUE(all_met.load()) << "round " << round;
+        EXPECT_EQ(seen_mask.load(), (1 << threads) - 1) << "round " << round;
+    }
 }
 
 TEST(thread_pool, zero_threads_means_hardware) {
