@@ -23,7 +23,7 @@ void add_model_flags(CLI::App * cmd, model_flags & f) {
                   "keep routed experts as the file lays them out (default: in memory, they are packed at load into "
                   "the kernels' 16-row form where the ISA has one: the same results, faster prefill; with "
                   "--expert-budget, the cache packs the experts it reads in their slots once it uses them 3+ times "
-                  "per read)");
+                  "per read, and while it waits for reads)");
     cmd->add_option("--packed-experts", f.packed_experts,
                     "the routed experts packed ahead of time for this CPU (`sluice pack-experts`): in RAM, no "
                     "packing at load; with --expert-budget, read straight into the packed form, so streamed "

@@ -165,8 +165,9 @@ void streaming_expert_source::describe(const cache_plan & p) {
     if (packed_file_) {
         st.cache_type = fmt::format("packed ({})", opt_.packed_path);
     } else if (std::ranges::any_of(pack_layer_, [](char c) { return c != 0; })) {
-        st.cache_type =
-            fmt::format("as in the file, packed as read where they are used {}+ times per read", k_pack_uses_per_read);
+        st.cache_type = fmt::format(
+            "as in the file, packed as read where they are used {}+ times per read, and while waiting for reads",
+            k_pack_uses_per_read);
     }
     if (shadow_store_) {
         const int first = next_moe_layer(-1);
@@ -275,7 +276,11 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
             return read_start::REFUSED;
         }
     }
+    if (idle_.layer == layer && idle_.slot == slot) {
+        idle_ = {};  // evicted half packed: the new read overwrites it
+    }
     slot_packed_[layer][slot]         = packing_pays(layer, shadow);
+    idle_exhausted_                   = false;  // a new unpacked expert, once it lands
     std::array<read_request, 3> reads = slot_reads(shadow ? *shadow_store_ : exact_store(), layer, expert, dest);
     for (int i = 0; i < 3; ++i) {
         reads[i].file += shadow ? shadow_part_ : 0;
@@ -293,6 +298,7 @@ void streaming_expert_source::wait_read(int layer, int slot) {
         // 1.09x with the oracle at 25%, 0.98x (noise) on demand at 25%.
         mm_.pool().rest();
     }
+    pack_while_waiting(layer, slot);
     try {
         for (uint64_t & t : tickets_[layer][slot]) {
             reader_->wait(t);
@@ -309,6 +315,81 @@ void streaming_expert_source::wait_read(int layer, int slot) {
     cache_->stats().layers[layer].io_wait_ms += ms_since(t0);
     if (slot_packed_[layer][slot] != 0) {
         pack_slot(layer, slot);
+    }
+}
+
+void streaming_expert_source::pack_while_waiting(int layer, int slot) {
+    if (!opt_.pack_on_read || idle_exhausted_ || read_done(layer, slot)) {
+        return;
+    }
+    const auto t0 = clock_type::now();
+    while (!read_done(layer, slot) && pack_one_group_while_waiting(layer)) {
+    }
+    cache_->stats().pack_waiting_ms += ms_since(t0);
+}
+
+bool streaming_expert_source::choose_idle_pack(int layer) {
+    // The layers after this one compute first; this one's slots nobody holds, next token.
+    const int n_layer  = store_.n_layer();
+    bool      inflight = false;  // an unpacked read still landing: a candidate later
+    for (int step = 1; step <= n_layer; ++step) {
+        const int l = (layer + step) % n_layer;
+        if (pack_layer_[l] == 0) {
+            continue;
+        }
+        for (int s = 0; s < cache_->index().n_slots(l); ++s) {
+            const cache_slot & c = cache_->index().slot(l, s);
+            if (c.held || c.shadow || c.status == slot_status::EMPTY || slot_packed_[l][s] != 0) {
+                continue;
+            }
+            if (c.status == slot_status::LOADING) {
+                // A guess that has landed: done with its read, it may be packed before its use.
+                if (!read_done(l, s)) {
+                    inflight = true;
+                    continue;
+                }
+                try {
+                    cache_->finish(l, s);
+                } catch (const error &) {
+                    continue;  // forgotten: read again when asked for, and its error told then
+                }
+                if (slot_packed_[l][s] != 0) {
+                    continue;  // packed as it landed
+                }
+            }
+            idle_ = {l, s, 0, 0, slot_view(store_, l, c.expert, memory_.slot(l, s))};
+            return true;
+        }
+    }
+    idle_exhausted_ = !inflight;
+    return false;
+}
+
+bool streaming_expert_source::pack_one_group_while_waiting(int layer) {
+    if (idle_.layer < 0 && !choose_idle_pack(layer)) {
+        return false;
+    }
+    const weight_matrix & w = idle_.matrix == 0 ? idle_.mats.gate : idle_.matrix == 1 ? idle_.mats.up : idle_.mats.down;
+    uint8_t * const       scratch = pack_scratch_[0].get(w.row_stride * k_packed_group_rows);
+    // The slot is this source's memory: the view is const only for the kernels.
+    auto * rows =
+        const_cast<uint8_t *>(w.data) + static_cast<uint64_t>(idle_.group * k_packed_group_rows) * w.row_stride;
+    pack_group_in_place(w.type, mm_.target(), w.cols, rows, scratch);
+    if (++idle_.group == w.rows / k_packed_group_rows) {
+        idle_.group = 0;
+        if (++idle_.matrix == 3) {
+            slot_packed_[idle_.layer][idle_.slot] = 1;
+            ++cache_->stats().packed_experts;
+            ++cache_->stats().packed_waiting;
+            idle_ = {};
+        }
+    }
+    return true;
+}
+
+void streaming_expert_source::finish_idle_pack(int layer, int slot) {
+    while (idle_.layer == layer && idle_.slot == slot) {
+        pack_one_group_while_waiting(layer);
     }
 }
 
@@ -420,6 +501,7 @@ void streaming_expert_source::request(int layer, std::span<const int32_t> ids, s
     slots_.resize(ids.size());
     cache_->request(layer, ids, slots_, one_token);
     for (size_t i = 0; i < ids.size(); ++i) {
+        finish_idle_pack(layer, slots_[i]);
         pack_held(layer, slots_[i]);
         const std::byte * base   = memory_.slot(layer, slots_[i]);
         const bool        shadow = cache_->index().slot(layer, slots_[i]).shadow;

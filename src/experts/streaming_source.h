@@ -84,6 +84,25 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     void pack_slot(int layer, int slot);
     // Packs an expert the slot holds, read unpacked, once packing pays in its layer.
     void pack_held(int layer, int slot);
+    // Packing while the forward pass waits for a read, when the cores are idle anyway: one
+    // group of 16 rows at a time of an exact expert read unpacked that nobody holds, until
+    // the slot's read is in, so the wait ends at most one group (about 1.5 us) late.
+    void pack_while_waiting(int layer, int slot);
+    // Packs the next group of the expert being packed while waiting, choosing one first
+    // (choose_idle_pack: the layers after `layer` first, they compute next); false when
+    // none is left.
+    bool pack_one_group_while_waiting(int layer);
+    bool choose_idle_pack(int layer);
+    // Completes a slot packed partly while waiting, before its view is made.
+    void finish_idle_pack(int layer, int slot);
+    // The expert being packed while waiting: its slot, the matrix (0 gate, 1 up, 2 down) and
+    // its group of 16 rows next, and the slot's matrices as the file lays them out; layer -1
+    // when none.
+    struct idle_pack {
+        int             layer = -1, slot = -1, matrix = 0;
+        int64_t         group = 0;
+        expert_matrices mats{};
+    };
     void issue_guesses();  // reads pending_guesses_ ahead
 
     // One turn of for_each_expert: experts `ids` of `layer` held (expert_cache::request), their
@@ -119,23 +138,25 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // The most experts this process owns in any layer: what a layer's slots are capped at.
     int owned_per_layer() const;
 
-    const expert_store &                              store_;
-    std::vector<router>                               routers_;
-    int                                               k_;
-    streaming_options                                 opt_;
-    std::optional<calibration>                        calib_;
-    std::optional<routing_trace>                      trace_;
-    std::optional<requant_staging>                    staging_;       // --cache-type
-    std::optional<gguf_file>                          shadow_file_;   // --shadow
-    std::optional<expert_store>                       shadow_store_;  // its experts
-    std::optional<gguf_file>                          packed_file_;   // --packed-experts
-    std::optional<expert_store>                       packed_store_;  // its experts: the exact ones, packed
-    matmul_runner &                                   mm_;            // its pool packs, its ISA's form
-    std::vector<char>                                 pack_layer_;  // [layer]: its exact reads may be packed on arrival
-    std::vector<std::vector<char>>                    slot_packed_;      // [layer][slot]: its read is (to be) packed
-    std::vector<thread_scratch>                       pack_scratch_;     // [pool thread]: one group's bytes
-    uint32_t                                          shadow_part_ = 0;  // the reader's file index of its first part
-    slot_memory                                       memory_;
+    const expert_store &           store_;
+    std::vector<router>            routers_;
+    int                            k_;
+    streaming_options              opt_;
+    std::optional<calibration>     calib_;
+    std::optional<routing_trace>   trace_;
+    std::optional<requant_staging> staging_;       // --cache-type
+    std::optional<gguf_file>       shadow_file_;   // --shadow
+    std::optional<expert_store>    shadow_store_;  // its experts
+    std::optional<gguf_file>       packed_file_;   // --packed-experts
+    std::optional<expert_store>    packed_store_;  // its experts: the exact ones, packed
+    matmul_runner &                mm_;            // its pool packs, its ISA's form
+    std::vector<char>              pack_layer_;    // [layer]: its exact reads may be packed on arrival
+    std::vector<std::vector<char>> slot_packed_;   // [layer][slot]: its read is (to be) packed
+    std::vector<thread_scratch>    pack_scratch_;  // [pool thread]: one group's bytes
+    idle_pack                      idle_;
+    bool                           idle_exhausted_ = false;  // no expert left to pack while waiting until a read starts
+    uint32_t                       shadow_part_    = 0;      // the reader's file index of its first part
+    slot_memory                    memory_;
     std::vector<std::vector<std::array<uint64_t, 3>>> tickets_;  // [layer][slot]: gate, up, down reads in flight
     std::unique_ptr<async_reader>                     reader_;   // after the memory: destroyed first, reaping reads
     std::unique_ptr<expert_predictor>                 predictor_;
