@@ -21,6 +21,11 @@ double ms_since(clock_type::time_point t0) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
+// An expert's matrices in read order: 0 gate, 1 up, 2 down.
+const weight_matrix & nth_matrix(const expert_matrices & m, int i) {
+    return i == 0 ? m.gate : i == 1 ? m.up : m.down;
+}
+
 }  // namespace
 
 streaming_expert_source::streaming_expert_source(const std::vector<std::string> & paths, const expert_store & store,
@@ -297,8 +302,8 @@ void streaming_expert_source::wait_read(int layer, int slot) {
         // Padded Q4_K, 2 threads, 7 alternating rounds: 1.09x decode at 50% load on demand,
         // 1.09x with the oracle at 25%, 0.98x (noise) on demand at 25%.
         mm_.pool().rest();
+        pack_while_waiting(layer, slot);
     }
-    pack_while_waiting(layer, slot);
     try {
         for (uint64_t & t : tickets_[layer][slot]) {
             reader_->wait(t);
@@ -319,7 +324,7 @@ void streaming_expert_source::wait_read(int layer, int slot) {
 }
 
 void streaming_expert_source::pack_while_waiting(int layer, int slot) {
-    if (!opt_.pack_on_read || idle_exhausted_ || read_done(layer, slot)) {
+    if (!opt_.pack_on_read || idle_exhausted_) {
         return;
     }
     const auto t0 = clock_type::now();
@@ -369,12 +374,8 @@ bool streaming_expert_source::pack_one_group_while_waiting(int layer) {
     if (idle_.layer < 0 && !choose_idle_pack(layer)) {
         return false;
     }
-    const weight_matrix & w = idle_.matrix == 0 ? idle_.mats.gate : idle_.matrix == 1 ? idle_.mats.up : idle_.mats.down;
-    uint8_t * const       scratch = pack_scratch_[0].get(w.row_stride * k_packed_group_rows);
-    // The slot is this source's memory: the view is const only for the kernels.
-    auto * rows =
-        const_cast<uint8_t *>(w.data) + static_cast<uint64_t>(idle_.group * k_packed_group_rows) * w.row_stride;
-    pack_group_in_place(w.type, mm_.target(), w.cols, rows, scratch);
+    const weight_matrix & w = nth_matrix(idle_.mats, idle_.matrix);
+    pack_group(w, idle_.group, 0);  // the waiting thread is the pool's thread 0
     if (++idle_.group == w.rows / k_packed_group_rows) {
         idle_.group = 0;
         if (++idle_.matrix == 3) {
@@ -407,9 +408,9 @@ void streaming_expert_source::pack_held(int layer, int slot) {
 // from about 2.6 uses per read; k_pack_uses_per_read (3) leaves a margin. The layer's
 // requests per read so far are that count (1 / (1 - hit rate)); it starts at 1, so a cold
 // cache packs nothing until hits show, and then the experts it holds unpacked are packed as
-// they are used again (pack_held): the hottest came in first. Measured on the padded model with load on demand
-// (packing 72-77 us then): packing every read decoded 0.93x the file's layout at 25% (2.3
-// uses per read) and 1.16x at 50% (6).
+// they are used again (pack_held): the hottest came in first. Measured on the padded model
+// with load on demand (packing 72-77 us then): packing every read decoded 0.93x the file's
+// layout at 25% (2.3 uses per read) and 1.16x at 50% (6).
 bool streaming_expert_source::packing_pays(int layer, bool shadow) const {
     if (shadow || pack_layer_[layer] == 0) {
         return false;
@@ -455,26 +456,27 @@ void streaming_expert_source::plan_packing() {
 void streaming_expert_source::pack_slot(int layer, int slot) {
     const expert_matrices m =
         slot_view(store_, layer, cache_->index().slot(layer, slot).expert, memory_.slot(layer, slot));
-    const weight_matrix * mats[3] = {&m.gate, &m.up, &m.down};
-    const isa             target  = mm_.target();
     // Each thread packs one run of whole groups of each matrix: the kernel fetches a run's
     // next group while it packs one.
     const int  n_threads = mm_.pool().size();
     const auto t0        = clock_type::now();
     mm_.pool().parallel_for(3 * n_threads, [&](int64_t task, int thread) {
-        const weight_matrix & w      = *mats[task / n_threads];
+        const weight_matrix & w      = nth_matrix(m, static_cast<int>(task / n_threads));
         const int64_t         groups = w.rows / k_packed_group_rows;
         const int64_t         part   = task % n_threads;
-        const int64_t         g0 = groups * part / n_threads, g1 = groups * (part + 1) / n_threads;
-        uint8_t * const scratch = pack_scratch_[static_cast<size_t>(thread)].get(w.row_stride * k_packed_group_rows);
-        for (int64_t g = g0; g < g1; ++g) {
-            // The slot is this source's memory: the view is const only for the kernels.
-            auto * rows = const_cast<uint8_t *>(w.data) + static_cast<uint64_t>(g * k_packed_group_rows) * w.row_stride;
-            pack_group_in_place(w.type, target, w.cols, rows, scratch);
+        for (int64_t g = groups * part / n_threads; g < groups * (part + 1) / n_threads; ++g) {
+            pack_group(w, g, thread);
         }
     });
     cache_->stats().pack_ms += ms_since(t0);
     ++cache_->stats().packed_experts;
+}
+
+void streaming_expert_source::pack_group(const weight_matrix & w, int64_t group, int thread) {
+    uint8_t * const scratch = pack_scratch_[static_cast<size_t>(thread)].get(w.row_stride * k_packed_group_rows);
+    // The slot is this source's memory: the view is const only for the kernels.
+    auto * rows = const_cast<uint8_t *>(w.data) + static_cast<uint64_t>(group * k_packed_group_rows) * w.row_stride;
+    pack_group_in_place(w.type, mm_.target(), w.cols, rows, scratch);
 }
 
 void streaming_expert_source::abandon_read(int layer, int slot) {

@@ -82,11 +82,13 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     // and the packing of one slot's three matrices over the pool.
     void plan_packing();
     void pack_slot(int layer, int slot);
+    // Packs group `group` (16 rows) of a slot's matrix where it lies, through `thread`'s scratch.
+    void pack_group(const weight_matrix & w, int64_t group, int thread);
     // Packs an expert the slot holds, read unpacked, once packing pays in its layer.
     void pack_held(int layer, int slot);
-    // Packing while the forward pass waits for a read, when the cores are idle anyway: one
-    // group of 16 rows at a time of an exact expert read unpacked that nobody holds, until
-    // the slot's read is in, so the wait ends at most one group (about 1.5 us) late.
+    // Packing while the forward pass waits for a read still in flight, when the cores are idle
+    // anyway: one group of 16 rows at a time of an exact expert read unpacked that nobody
+    // holds, until the slot's read is in, so the wait ends at most one group (about 1.5 us) late.
     void pack_while_waiting(int layer, int slot);
     // Packs the next group of the expert being packed while waiting, choosing one first
     // (choose_idle_pack: the layers after `layer` first, they compute next); false when
