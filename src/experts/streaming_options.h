@@ -11,6 +11,8 @@
 #include "tensor/types.h"
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -25,8 +27,11 @@ struct streaming_options {
     int             predict_depth = 1;  // how many MoE layers ahead
     int             pin_hot       = 0;  // per layer, keep this many of the most popular experts
     reader_options  reader;
-    std::string     calibration_path;  // frequency, pregate, popularity quota, pinning
-    std::string     trace_path;        // oracle
+    // Wraps the reader the source opens, when set: tests put a reader in between whose reads
+    // land when the test says, to reach the paths that depend on when reads land.
+    std::function<std::unique_ptr<async_reader>(std::unique_ptr<async_reader>)> wrap_reader;
+    std::string calibration_path;  // frequency, pregate, popularity quota, pinning
+    std::string trace_path;        // oracle
     // Hold cached experts in this type (re-quantized as they load, so more fit); results then
     // differ from the file's by that quantization. nullopt: the file's bytes, bit-exact.
     std::optional<ggml_type> cache_type;

@@ -56,7 +56,10 @@ streaming_expert_source::streaming_expert_source(const std::vector<std::string> 
             files.push_back(part);
         }
     }
-    reader_    = open_reader(files, opt_.reader);
+    reader_ = open_reader(files, opt_.reader);
+    if (opt_.wrap_reader) {
+        reader_ = opt_.wrap_reader(std::move(reader_));
+    }
     predictor_ = make_predictor(opt_.predictor, predictor_inputs(mm));
     describe(p);
     pin_hot();
@@ -283,6 +286,7 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
     }
     if (idle_.layer == layer && idle_.slot == slot) {
         idle_ = {};  // evicted half packed: the new read overwrites it
+        ++cache_->stats().packed_waiting_dropped;
     }
     slot_packed_[layer][slot]         = packing_pays(layer, shadow);
     idle_exhausted_                   = false;  // a new unpacked expert, once it lands
@@ -389,6 +393,9 @@ bool streaming_expert_source::pack_one_group_while_waiting(int layer) {
 }
 
 void streaming_expert_source::finish_idle_pack(int layer, int slot) {
+    if (idle_.layer == layer && idle_.slot == slot) {
+        ++cache_->stats().packed_waiting_finished;
+    }
     while (idle_.layer == layer && idle_.slot == slot) {
         pack_one_group_while_waiting(layer);
     }

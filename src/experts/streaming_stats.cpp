@@ -59,8 +59,9 @@ std::string format_stream_stats(const stream_stats & s) {
     if (s.packed_experts > 0) {
         out += fmt::format(
             "packed in their slots: {} experts ({} reads), {:.3f} ms per token packing; {} of them while waiting "
-            "for reads, {:.3f} ms per token\n",
-            s.packed_experts, t.reads, s.pack_ms / tokens, s.packed_waiting, s.pack_waiting_ms / tokens);
+            "for reads, {:.3f} ms per token ({} finished when asked for, {} dropped half packed)\n",
+            s.packed_experts, t.reads, s.pack_ms / tokens, s.packed_waiting, s.pack_waiting_ms / tokens,
+            s.packed_waiting_finished, s.packed_waiting_dropped);
     }
     if (t.shadow_reads > 0 || s.shadow != "none") {
         out += fmt::format(
@@ -74,22 +75,24 @@ std::string format_stream_stats(const stream_stats & s) {
 
 std::string stream_stats_json(const stream_stats & s) {
     nlohmann::json j;
-    j["reader"]          = s.reader;
-    j["direct"]          = s.direct;
-    j["predictor"]       = s.predictor;
-    j["eviction"]        = s.eviction;
-    j["quota"]           = s.quota;
-    j["cache_type"]      = s.cache_type;
-    j["shadow"]          = s.shadow;
-    j["budget"]          = s.budget;
-    j["cache_bytes"]     = s.cache_bytes;
-    j["tokens"]          = s.tokens;
-    j["predict_ms"]      = s.predict_ms;
-    j["pack_ms"]         = s.pack_ms;
-    j["packed_experts"]  = s.packed_experts;
-    j["pack_waiting_ms"] = s.pack_waiting_ms;
-    j["packed_waiting"]  = s.packed_waiting;
-    const auto layer     = [](const layer_stream_stats & l) {
+    j["reader"]                  = s.reader;
+    j["direct"]                  = s.direct;
+    j["predictor"]               = s.predictor;
+    j["eviction"]                = s.eviction;
+    j["quota"]                   = s.quota;
+    j["cache_type"]              = s.cache_type;
+    j["shadow"]                  = s.shadow;
+    j["budget"]                  = s.budget;
+    j["cache_bytes"]             = s.cache_bytes;
+    j["tokens"]                  = s.tokens;
+    j["predict_ms"]              = s.predict_ms;
+    j["pack_ms"]                 = s.pack_ms;
+    j["packed_experts"]          = s.packed_experts;
+    j["pack_waiting_ms"]         = s.pack_waiting_ms;
+    j["packed_waiting"]          = s.packed_waiting;
+    j["packed_waiting_finished"] = s.packed_waiting_finished;
+    j["packed_waiting_dropped"]  = s.packed_waiting_dropped;
+    const auto layer             = [](const layer_stream_stats & l) {
         return nlohmann::json{{"requests", l.requests},
                               {"hits", l.hits},
                               {"late", l.late},

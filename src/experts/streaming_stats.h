@@ -31,20 +31,24 @@ struct layer_stream_stats {
 };
 
 struct stream_stats {
-    std::string      reader;          // "io_uring" or "pread"
-    bool             direct = false;  // O_DIRECT
-    std::string      predictor, eviction, quota;
-    std::string      cache_type;                // "as in the file" or the re-quantized type
-    std::string      shadow          = "none";  // the shadow policy and type
-    uint64_t         budget          = 0;
-    uint64_t         cache_bytes     = 0;    // slot (and staging) memory actually allocated
-    int64_t          tokens          = 0;    // rows the forward pass ran
-    double           predict_ms      = 0;    // time spent predicting
-    double           pack_ms         = 0;    // time spent packing experts as their reads landed or were used
-    uint64_t         packed_experts  = 0;    // experts packed in their slots (streaming_options::pack_on_read)
-    double           pack_waiting_ms = 0;    // time spent packing while waiting for reads (in io_wait_ms too)
-    uint64_t         packed_waiting  = 0;    // ... and the experts so packed (in packed_experts too)
-    std::vector<int> slots;                  // per layer
+    std::string reader;          // "io_uring" or "pread"
+    bool        direct = false;  // O_DIRECT
+    std::string predictor, eviction, quota;
+    std::string cache_type;                // "as in the file" or the re-quantized type
+    std::string shadow          = "none";  // the shadow policy and type
+    uint64_t    budget          = 0;
+    uint64_t    cache_bytes     = 0;  // slot (and staging) memory actually allocated
+    int64_t     tokens          = 0;  // rows the forward pass ran
+    double      predict_ms      = 0;  // time spent predicting
+    double      pack_ms         = 0;  // time spent packing experts as their reads landed or were used
+    uint64_t    packed_experts  = 0;  // experts packed in their slots (streaming_options::pack_on_read)
+    double      pack_waiting_ms = 0;  // time spent packing while waiting for reads (in io_wait_ms too)
+    uint64_t    packed_waiting  = 0;  // ... and the experts so packed (in packed_experts too)
+    // Of those: the ones asked for half packed (finished before use), and the experts whose
+    // slot was taken half packed (the packing thrown away, not counted above).
+    uint64_t                        packed_waiting_finished = 0;
+    uint64_t                        packed_waiting_dropped  = 0;
+    std::vector<int>                slots;   // per layer
     std::vector<layer_stream_stats> layers;  // per block (dense blocks stay zero)
 
     layer_stream_stats total() const;
