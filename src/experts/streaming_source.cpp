@@ -284,7 +284,7 @@ read_start streaming_expert_source::start_read(int layer, int slot, int32_t expe
             return read_start::REFUSED;
         }
     }
-    if (idle_.layer == layer && idle_.slot == slot) {
+    if (packing_while_waiting(layer, slot)) {
         idle_ = {};  // evicted half packed: the new read overwrites it
         ++cache_->stats().packed_waiting_dropped;
     }
@@ -393,10 +393,11 @@ bool streaming_expert_source::pack_one_group_while_waiting(int layer) {
 }
 
 void streaming_expert_source::finish_idle_pack(int layer, int slot) {
-    if (idle_.layer == layer && idle_.slot == slot) {
-        ++cache_->stats().packed_waiting_finished;
+    if (!packing_while_waiting(layer, slot)) {
+        return;
     }
-    while (idle_.layer == layer && idle_.slot == slot) {
+    ++cache_->stats().packed_waiting_finished;
+    while (packing_while_waiting(layer, slot)) {
         pack_one_group_while_waiting(layer);
     }
 }

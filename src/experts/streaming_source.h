@@ -97,6 +97,8 @@ class streaming_expert_source final : public expert_source, private cache_reads 
     bool choose_idle_pack(int layer);
     // Completes a slot packed partly while waiting, before its view is made.
     void finish_idle_pack(int layer, int slot);
+    // Whether the slot is the one being packed while waiting (packed partly so far).
+    bool packing_while_waiting(int layer, int slot) const { return idle_.layer == layer && idle_.slot == slot; }
     // The expert being packed while waiting: its slot, the matrix (0 gate, 1 up, 2 down) and
     // its group of 16 rows next, and the slot's matrices as the file lays them out; layer -1
     // when none.
